@@ -1,0 +1,1 @@
+"""The Raspberry Pi side: spool watching, streaming FLAC, resumable multipart uploads, MQTT."""

@@ -1,0 +1,83 @@
+"""S3 connection settings from flags or ``EDGEFLEET_S3_*`` environment variables (DESIGN §7)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from minio import Minio
+
+ENV = {
+    "endpoint": "EDGEFLEET_S3_ENDPOINT",
+    "access_key": "EDGEFLEET_S3_ACCESS_KEY",
+    "secret_key": "EDGEFLEET_S3_SECRET_KEY",
+    "bucket": "EDGEFLEET_S3_BUCKET",
+    "region": "EDGEFLEET_S3_REGION",
+}
+
+
+class S3SettingsError(ValueError):
+    """Missing or malformed S3 settings."""
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    endpoint: str  # URL, e.g. http://127.0.0.1:9000
+    access_key: str
+    secret_key: str
+    bucket: str
+    region: str = "us-east-1"
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise S3SettingsError(f"S3 endpoint must be an http(s) URL, got {self.endpoint!r}")
+        if parts.path not in ("", "/"):
+            raise S3SettingsError(f"S3 endpoint must not have a path: {self.endpoint!r}")
+        for name in ("access_key", "secret_key", "bucket"):
+            if not getattr(self, name):
+                raise S3SettingsError(f"S3 {name} is not set (flag --s3-{name.replace('_', '-')} or {ENV[name]})")
+
+    @property
+    def secure(self) -> bool:
+        return urlsplit(self.endpoint).scheme == "https"
+
+    @property
+    def netloc(self) -> str:
+        return urlsplit(self.endpoint).netloc
+
+    def client(self) -> Minio:
+        from minio import Minio
+
+        return Minio(
+            self.netloc,
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            secure=self.secure,
+            region=self.region,
+        )
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, str | None], env: Mapping[str, str] | None = None) -> S3Settings:
+        """Explicit values win; missing ones come from the environment."""
+        env = os.environ if env is None else env
+        merged = {name: values.get(name) or env.get(var, "") for name, var in ENV.items()}
+        merged["region"] = merged["region"] or "us-east-1"
+        if not merged["endpoint"]:
+            raise S3SettingsError(f"S3 endpoint is not set (flag --s3-endpoint or {ENV['endpoint']})")
+        return cls(**{k: str(v) for k, v in merged.items()})
+
+
+def add_s3_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("S3 (defaults from EDGEFLEET_S3_* environment variables)")
+    for name, var in ENV.items():
+        group.add_argument(f"--s3-{name.replace('_', '-')}", dest=f"s3_{name}", metavar=var, default=None)
+
+
+def s3_settings_from_args(args: argparse.Namespace) -> S3Settings:
+    return S3Settings.from_mapping({name: getattr(args, f"s3_{name}", None) for name in ENV})

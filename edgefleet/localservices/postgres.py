@@ -1,0 +1,85 @@
+"""The machine's PostgreSQL (Debian cluster ``15/main``), started when absent; one scratch database per user."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+from edgefleet.localservices.process import ServiceError, wait_until
+
+_SAFE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _psql(sql: str, database: str = "postgres") -> str:
+    result = subprocess.run(
+        _as_postgres(["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        raise ServiceError(f"psql failed: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def _as_postgres(argv: list[str]) -> list[str]:
+    if shutil.which("runuser"):
+        return ["runuser", "-u", "postgres", "--", *argv]
+    return ["su", "postgres", "-c", " ".join(argv)]
+
+
+@dataclass
+class Postgres:
+    """Connects as ``postgres`` over the local socket (peer auth for the OS user ``postgres``).
+
+    Databases are made with a password-authenticated role, so the app connects by URL like in production.
+    """
+
+    version: str = "15"
+    cluster: str = "main"
+    created: list[str] = field(default_factory=list)
+
+    def ensure_running(self) -> None:
+        if shutil.which("pg_ctlcluster") is None:
+            raise ServiceError("PostgreSQL is not installed (pg_ctlcluster missing)")
+        status = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True).stdout
+        line = next((ln for ln in status.splitlines() if ln.split()[:2] == [self.version, self.cluster]), "")
+        if not line:
+            raise ServiceError(f"no PostgreSQL cluster {self.version}/{self.cluster}: {status!r}")
+        if "online" not in line:
+            subprocess.run(
+                ["pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.cluster, "start"],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+        wait_until(lambda: _psql("select 1") == "1", 30, "PostgreSQL")
+
+    @property
+    def port(self) -> int:
+        status = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True).stdout
+        for line in status.splitlines():
+            cols = line.split()
+            if cols[:2] == [self.version, self.cluster]:
+                return int(cols[2])
+        raise ServiceError("cluster not found")
+
+    def create_database(self, prefix: str = "edgefleet_test") -> str:
+        """A fresh database and owner role; returns a SQLAlchemy URL (psycopg 3 driver)."""
+        name = f"{prefix}_{secrets.token_hex(4)}"
+        if not _SAFE.match(name):
+            raise ValueError(f"unsafe database name {name!r}")
+        password = secrets.token_hex(12)
+        _psql(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+        _psql(f"CREATE DATABASE {name} OWNER {name}")
+        self.created.append(name)
+        return f"postgresql+psycopg://{name}:{password}@127.0.0.1:{self.port}/{name}"
+
+    def drop_databases(self) -> None:
+        for name in self.created:
+            _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            _psql(f"DROP ROLE IF EXISTS {name}")
+        self.created.clear()

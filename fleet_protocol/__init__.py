@@ -1,0 +1,61 @@
+"""The edgefleet wire protocol (DESIGN §2): topics, messages and their codec, shared by every part."""
+
+from fleet_protocol.codec import decode, decode_controller_state, encode
+from fleet_protocol.errors import PayloadError, ProtocolError, TopicError
+from fleet_protocol.messages import (
+    AGENT_MESSAGES,
+    MAX_PAYLOAD_BYTES,
+    MIN_PART_SIZE,
+    SCHEMA_VERSION,
+    AgentStatus,
+    Assignment,
+    Birth,
+    ControllerState,
+    Event,
+    EventKind,
+    Message,
+    State,
+    Telemetry,
+    is_valid_window,
+)
+from fleet_protocol.topics import (
+    AGENT_PUBLISHES,
+    CONTROLLER_STATE_TOPIC,
+    NAMESPACE,
+    AgentChannel,
+    AgentTopic,
+    agent_filter,
+    agent_topic,
+    validate_agent_id,
+)
+
+__all__ = [
+    "AGENT_MESSAGES",
+    "AGENT_PUBLISHES",
+    "CONTROLLER_STATE_TOPIC",
+    "MAX_PAYLOAD_BYTES",
+    "MIN_PART_SIZE",
+    "NAMESPACE",
+    "SCHEMA_VERSION",
+    "AgentChannel",
+    "AgentStatus",
+    "AgentTopic",
+    "Assignment",
+    "Birth",
+    "ControllerState",
+    "Event",
+    "EventKind",
+    "Message",
+    "PayloadError",
+    "ProtocolError",
+    "State",
+    "Telemetry",
+    "TopicError",
+    "agent_filter",
+    "agent_topic",
+    "decode",
+    "decode_controller_state",
+    "encode",
+    "is_valid_window",
+    "validate_agent_id",
+]

@@ -1,0 +1,66 @@
+"""Bytes ↔ messages. ``decode`` is the only way a received payload becomes a message."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from fleet_protocol.errors import PayloadError
+from fleet_protocol.messages import (
+    AGENT_MESSAGES,
+    MAX_PAYLOAD_BYTES,
+    SCHEMA_VERSION,
+    ControllerState,
+    Message,
+)
+from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentTopic
+
+
+def encode(message: Message | ControllerState) -> bytes:
+    data = message.model_dump_json().encode()
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise PayloadError(f"payload of {len(data)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    return data
+
+
+def _load_json(payload: bytes) -> dict[str, Any]:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise PayloadError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise PayloadError(f"payload is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise PayloadError(f"payload must be a JSON object, got {type(data).__name__}")
+    if data.get("v") != SCHEMA_VERSION:
+        raise PayloadError(f"unsupported schema version {data.get('v')!r} (expected {SCHEMA_VERSION})")
+    return data
+
+
+def _short(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors()[:5])
+
+
+def decode(topic: str, payload: bytes) -> Message:
+    """Parse an agent topic's payload; raise ``ProtocolError`` on anything invalid."""
+    parsed = AgentTopic.parse(topic)
+    data = _load_json(payload)
+    model = AGENT_MESSAGES[parsed.channel]
+    try:
+        message = model.model_validate(data)
+    except ValidationError as exc:
+        raise PayloadError(f"invalid {parsed.channel.value} message: {_short(exc)}") from None
+    if message.agent_id != parsed.agent_id:
+        raise PayloadError(f"agent_id {message.agent_id!r} does not match topic agent {parsed.agent_id!r}")
+    return message
+
+
+def decode_controller_state(topic: str, payload: bytes) -> ControllerState:
+    if topic != CONTROLLER_STATE_TOPIC:
+        raise PayloadError(f"not the controller state topic: {topic!r}")
+    try:
+        return ControllerState.model_validate(_load_json(payload))
+    except ValidationError as exc:
+        raise PayloadError(f"invalid controller state: {_short(exc)}") from None

@@ -1,0 +1,87 @@
+"""Fixtures that start REAL services on free ports and always tear them down.
+
+- ``mqtt_broker``: Mosquitto with a password file and ACL; ``add_user(name, role=...)``, ``url_for(name)``.
+- ``s3_server``: SeaweedFS ``weed mini`` with access keys; ``endpoint``, ``bucket``, ``client()``, ``env()``.
+- ``postgres``: the machine's PostgreSQL cluster, started when absent.
+- ``database_url``: parametrised over SQLite (a fresh file) and PostgreSQL (a fresh database).
+
+Session-scoped servers are shared by the tests of one run; tests that restart or break a server make their
+own with the ``*_factory`` fixtures. Nothing uses fixed ports, so two runs side by side do not collide.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from edgefleet.localservices import Mosquitto, Postgres, SeaweedS3, ServiceError
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    broker = Mosquitto(directory=tmp_path_factory.mktemp("mosquitto"))
+    broker.add_user("controller", role="controller")
+    with broker:
+        yield broker
+
+
+@pytest.fixture
+def mqtt_broker_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], Mosquitto]]:
+    """A private broker per call, for tests that stop or restart it."""
+    started: list[Mosquitto] = []
+
+    def make() -> Mosquitto:
+        broker = Mosquitto(directory=tmp_path_factory.mktemp("mosquitto-own"))
+        broker.add_user("controller", role="controller")
+        started.append(broker.start())
+        return broker
+
+    yield make
+    for broker in started:
+        broker.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    with SeaweedS3(directory=tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., SeaweedS3]]:
+    """A private S3 server per call, for tests that stop, restart or cut it."""
+    started: list[SeaweedS3] = []
+
+    def make(**kwargs: object) -> SeaweedS3:
+        server = SeaweedS3(directory=tmp_path_factory.mktemp("s3-own"), **kwargs)  # type: ignore[arg-type]
+        started.append(server.start())
+        return server
+
+    yield make
+    for server in started:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    pg = Postgres()
+    try:
+        pg.ensure_running()
+    except ServiceError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL not available: {exc}")
+    yield pg
+    pg.drop_databases()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One SQLAlchemy URL per database kind: the same test runs on SQLite and on real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'edgefleet.db'}"
+    pg: Postgres = request.getfixturevalue("postgres")
+    return pg.create_database()
