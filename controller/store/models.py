@@ -1,0 +1,227 @@
+"""The controller's tables (SQLModel), shared with the dashboard, which reads them and writes overrides.
+
+Layering as in full-stack-fastapi-template: a ``...Base`` class holds the columns that mean something
+to a reader, the ``table=True`` class adds keys and bookkeeping. Every timestamp is UTC; SQLite hands
+them back without a zone, so read them through ``controller.store.repo.as_utc``.
+
+Tables
+    agent                 one row per agent: capabilities (birth), online/offline, latest telemetry
+    telemetry_sample      telemetry history (time series), one row per received telemetry message
+    upload_event          upload started/completed/failed/resumed and rejected files
+    current_assignment    the assignment in force per agent, plus the policy's hysteresis state
+    assignment_history    every assignment ever published; unique (agent_id, version) guards versions
+    operator_override     pause / windows / caps / upload-now for an agent or a whole site
+    audit_entry           who changed what, when
+    ingest_reject         counters of invalid messages, by channel and error kind
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+TZ = DateTime(timezone=True)
+#: 64-bit keys on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
+BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+OVERRIDE_SCOPES = ("agent", "site")
+
+
+def _json_list() -> Any:
+    return Field(default_factory=list, sa_type=JSON, nullable=False)
+
+
+# --- agents -----------------------------------------------------------------------------------
+
+
+class AgentBase(SQLModel):
+    """Capabilities (from the retained birth message) and liveness."""
+
+    site: str = Field(default="", index=True, max_length=128)
+    model: str = Field(default="", max_length=256)
+    cores: int = 1
+    ram_bytes: int = Field(default=0, sa_type=BigInteger)
+    disk_bytes: int = Field(default=0, sa_type=BigInteger)
+    software_version: str = Field(default="", max_length=128)
+    flac_encode_bps: float = 0.0
+    bucket: str = Field(default="", max_length=256)
+    prefix: str = Field(default="", max_length=256)
+    simulated: bool = False
+    online: bool = False
+    online_since: datetime | None = Field(default=None, sa_type=TZ)
+    offline_since: datetime | None = Field(default=None, sa_type=TZ)
+    last_seen: datetime | None = Field(default=None, sa_type=TZ)
+
+
+class AgentTelemetryBase(SQLModel):
+    """Latest telemetry, DESIGN §2 names; ``None``/0 until the first telemetry message."""
+
+    temperature_c: float | None = None
+    throttled: int = 0
+    cpu_percent: float = 0.0
+    mem_available_bytes: int = Field(default=0, sa_type=BigInteger)
+    disk_free_bytes: int = Field(default=0, sa_type=BigInteger)
+    backlog_files: int = 0
+    backlog_bytes: int = Field(default=0, sa_type=BigInteger)
+    backlog_oldest_age_s: float = 0.0
+    active_uploads: int = 0
+    throughput_bps: float = 0.0
+    bytes_uploaded_total: int = Field(default=0, sa_type=BigInteger)
+    retries_total: int = Field(default=0, sa_type=BigInteger)
+    errors_total: int = Field(default=0, sa_type=BigInteger)
+    assignment_version: int = Field(default=0, sa_type=BigInteger, description="version the agent applies")
+    telemetry_at: datetime | None = Field(default=None, sa_type=TZ, description="sent_at of the latest telemetry")
+
+
+class Agent(AgentTelemetryBase, AgentBase, table=True):
+    __tablename__ = "agent"
+
+    id: str = Field(primary_key=True, max_length=64)
+    capabilities: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    birth_at: datetime | None = Field(default=None, sa_type=TZ)
+    telemetry_seq: int = Field(default=0, sa_type=BigInteger)
+
+
+# --- telemetry history ----------------------------------------------------------------------------
+
+
+class TelemetrySampleBase(SQLModel):
+    agent_id: str = Field(max_length=64)
+    at: datetime = Field(sa_type=TZ, description="sent_at of the message")
+    received_at: datetime = Field(sa_type=TZ)
+    temperature_c: float | None = None
+    throttled: int = 0
+    cpu_percent: float = 0.0
+    backlog_files: int = 0
+    backlog_bytes: int = Field(default=0, sa_type=BigInteger)
+    throughput_bps: float = 0.0
+    active_uploads: int = 0
+    assignment_version: int = Field(default=0, sa_type=BigInteger)
+    concurrency: int | None = Field(default=None, description="concurrency of the assignment in force")
+
+
+class TelemetrySample(TelemetrySampleBase, table=True):
+    __tablename__ = "telemetry_sample"
+    __table_args__ = (Index("ix_telemetry_agent_at", "agent_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
+
+
+# --- upload events ------------------------------------------------------------------------------
+
+
+class UploadEventBase(SQLModel):
+    agent_id: str = Field(max_length=64)
+    kind: str = Field(max_length=32, description="fleet_protocol.EventKind value")
+    file: str = Field(default="", max_length=1024)
+    key: str = Field(default="", max_length=1024)
+    original_bytes: int = Field(default=0, sa_type=BigInteger)
+    stored_bytes: int = Field(default=0, sa_type=BigInteger)
+    sha256: str = Field(default="", max_length=64)
+    stored_as: str = Field(default="", max_length=8)
+    duration_s: float = 0.0
+    retries: int = 0
+    reason: str = ""
+    at: datetime = Field(sa_type=TZ, description="sent_at of the event")
+
+
+class UploadEvent(UploadEventBase, table=True):
+    __tablename__ = "upload_event"
+    __table_args__ = (Index("ix_upload_event_agent_at", "agent_id", "at"), Index("ix_upload_event_at", "at"))
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
+    seq: int = Field(default=0, sa_type=BigInteger)
+
+
+# --- assignments --------------------------------------------------------------------------------
+
+
+class AssignmentBase(SQLModel):
+    """All fields of ``fleet_protocol.Assignment`` plus when and by which controller."""
+
+    agent_id: str = Field(max_length=64)
+    version: int = Field(sa_type=BigInteger)
+    concurrency: int
+    part_size: int = Field(sa_type=BigInteger)
+    windows: list[str] = _json_list()
+    bandwidth_bps: int = Field(default=0, sa_type=BigInteger)
+    compression_level: int = 5
+    paused: bool = False
+    upload_now: bool = False
+    reason: str = ""
+    at: datetime = Field(sa_type=TZ)
+    controller_id: str = Field(default="", max_length=128)
+
+
+class CurrentAssignment(AssignmentBase, table=True):
+    """The assignment in force (one per agent) and the policy state it was decided with."""
+
+    __tablename__ = "current_assignment"
+
+    agent_id: str = Field(primary_key=True, max_length=64)
+    thermal_level: int = Field(default=0, description="0 normal … 4 paused; see controller.policy.thermal")
+    cool_since: datetime | None = Field(default=None, sa_type=TZ, description="cool enough to step down since")
+    window_widened: bool = False
+
+
+class AssignmentHistory(AssignmentBase, table=True):
+    __tablename__ = "assignment_history"
+    __table_args__ = (UniqueConstraint("agent_id", "version", name="uq_assignment_agent_version"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
+
+
+# --- operators ----------------------------------------------------------------------------------
+
+
+class OverrideBase(SQLModel):
+    """What an operator set; ``None`` means "not overridden"."""
+
+    paused: bool | None = None
+    windows: list[str] | None = Field(default=None, sa_type=JSON, nullable=True)
+    concurrency_cap: int | None = None
+    bandwidth_cap_bps: int | None = Field(default=None, sa_type=BigInteger)
+    upload_now: bool = False
+    note: str = ""
+
+
+class OperatorOverride(OverrideBase, table=True):
+    __tablename__ = "operator_override"
+    __table_args__ = (UniqueConstraint("scope", "target", name="uq_override_scope_target"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=8, description="'agent' or 'site'")
+    target: str = Field(max_length=128, description="agent id or site name")
+    created_by: str = Field(max_length=128)
+    created_at: datetime = Field(sa_type=TZ)
+    updated_by: str = Field(max_length=128)
+    updated_at: datetime = Field(sa_type=TZ)
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit_entry"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
+    at: datetime = Field(sa_type=TZ, index=True)
+    who: str = Field(max_length=128)
+    action: str = Field(max_length=64, description="e.g. override.set, override.clear")
+    target: str = Field(max_length=200, description="'agent:<id>' or 'site:<name>'")
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# --- ingest health ------------------------------------------------------------------------------
+
+
+class IngestReject(SQLModel, table=True):
+    """Invalid messages, counted per ``kind`` (``<channel>:<error class>``, e.g. ``telemetry:PayloadError``)."""
+
+    __tablename__ = "ingest_reject"
+
+    kind: str = Field(primary_key=True, max_length=96)
+    count: int = Field(default=0, sa_type=BigInteger)
+    last_error: str = ""
+    last_topic: str = Field(default="", max_length=512)
+    last_at: datetime | None = Field(default=None, sa_type=TZ)
