@@ -19,11 +19,29 @@ def test_snapshot_matches_model(name: str) -> None:
 def test_contract_field_names_are_in_the_snapshots() -> None:
     """DESIGN §2 names fields other tools rely on: they must never disappear."""
     contract = {
-        "telemetry": ["temperature_c", "throttled", "cpu_percent", "mem_available_bytes", "disk_free_bytes",
-                      "backlog_files", "backlog_bytes", "active_uploads", "throughput_bps", "assignment_version"],
+        "telemetry": [
+            "temperature_c",
+            "throttled",
+            "cpu_percent",
+            "mem_available_bytes",
+            "disk_free_bytes",
+            "backlog_files",
+            "backlog_bytes",
+            "active_uploads",
+            "throughput_bps",
+            "assignment_version",
+        ],
         "birth": ["model", "cores", "ram_bytes", "software_version", "flac_encode_bps"],
-        "assignment": ["version", "concurrency", "part_size", "windows", "bandwidth_bps", "compression_level",
-                       "paused", "reason"],
+        "assignment": [
+            "version",
+            "concurrency",
+            "part_size",
+            "windows",
+            "bandwidth_bps",
+            "compression_level",
+            "paused",
+            "reason",
+        ],
     }
     models = all_models()
     for name, fields in contract.items():
