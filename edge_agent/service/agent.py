@@ -1,0 +1,328 @@
+"""The agent service core: spool → engine, assignment → limits, engine events → events + retention, telemetry.
+
+Single-threaded: the composition root calls ``tick(now)`` from one loop and feeds it the MQTT messages and
+engine events the adapters queued. Nothing here blocks on the network; a dead broker or controller changes
+nothing but the log (the agent works on with its last assignment, or the configured defaults).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from edge_agent.service.assignment_store import AssignmentStore
+from edge_agent.service.config import AgentConfig
+from edge_agent.service.ledger import Ledger
+from edge_agent.service.limits import UploadLimits, limits_from_assignment, limits_from_defaults
+from edge_agent.service.ports import (
+    Capabilities,
+    EnginePort,
+    FinishedCheck,
+    HostProbe,
+    Publisher,
+    UploadEvent,
+    Verdict,
+)
+from edge_agent.service.retention import Outcome, apply_retention
+from edge_agent.service.spool import FileStatus, SpoolEntry, SpoolTracker, list_spool
+from edgefleet import __version__
+from fleet_protocol import (
+    CONTROLLER_STATE_TOPIC,
+    AgentChannel,
+    AgentStatus,
+    Assignment,
+    Birth,
+    Event,
+    EventKind,
+    ProtocolError,
+    State,
+    Telemetry,
+    agent_topic,
+    decode,
+    decode_controller_state,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 60.0
+_VOLATILE = {"seq", "sent_at"}
+
+
+@dataclass
+class Counters:
+    invalid_messages: int = 0
+    queue_failures: int = 0
+    files_queued: int = 0
+    files_rejected: int = 0
+    files_removed: int = 0
+
+
+class AgentService:
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        engine: EnginePort,
+        publisher: Publisher,
+        host: HostProbe,
+        check_finished: FinishedCheck,
+        capabilities: Capabilities,
+        store: AssignmentStore,
+        ledger: Ledger,
+        seq: Iterator[int] | None = None,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.publisher = publisher
+        self.host = host
+        self.check_finished = check_finished
+        self.capabilities = capabilities
+        self.store = store
+        self.ledger = ledger
+        self.tracker = SpoolTracker(config.settle_seconds)
+        self.counters = Counters()
+        self.assignment: Assignment | None = None
+        self.limits: UploadLimits = limits_from_defaults(config.defaults)
+        self.controller_online: bool | None = None
+        self.disk_low = False
+        self._seq = seq if seq is not None else itertools.count()
+        self._next_scan = 0.0
+        self._next_telemetry = 0.0
+        self._backoff = 0.0
+        self.assignment_topic = agent_topic(config.agent_id, AgentChannel.ASSIGNMENT)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def start(self, now: float) -> None:
+        stored = self.store.load(self.config.agent_id)
+        if stored is not None:
+            self.assignment = stored
+            self.limits = limits_from_assignment(stored)
+            log.info("resuming with stored assignment v%d", stored.version)
+        else:
+            log.info("no stored assignment: using the configured defaults until the controller sends one")
+        self.tracker.restore(self.ledger.load(), now)
+        self.engine.set_limits(self.limits)
+        self.engine.start()
+
+    def stop(self, timeout: float) -> None:
+        self.engine.stop(timeout)
+        self.ledger.close()
+
+    @property
+    def subscriptions(self) -> tuple[str, ...]:
+        return (self.assignment_topic, CONTROLLER_STATE_TOPIC)
+
+    # -- outgoing messages -------------------------------------------------------------------------------------
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+    def birth(self) -> Birth:
+        caps = self.capabilities
+        return Birth(
+            agent_id=self.config.agent_id,
+            seq=self.next_seq(),
+            model=caps.model,
+            cores=caps.cores,
+            ram_bytes=caps.ram_bytes,
+            disk_bytes=caps.disk_bytes,
+            software_version=__version__,
+            flac_encode_bps=caps.flac_encode_bps,
+            bucket=self.config.s3.bucket,
+            prefix=self.config.s3.prefix,
+            site=self.config.site,
+        )
+
+    def state(self, status: AgentStatus) -> State:
+        return State(agent_id=self.config.agent_id, seq=self.next_seq(), state=status)
+
+    def on_connected(self) -> list[Birth | State]:
+        """What to publish on every (re)connect: birth and ``online``, both retained."""
+        return [self.birth(), self.state(AgentStatus.ONLINE)]
+
+    # -- incoming messages -------------------------------------------------------------------------------------
+    def handle_message(self, topic: str, payload: bytes) -> None:
+        try:
+            if topic == self.assignment_topic:
+                if not payload:
+                    log.info("retained assignment cleared; keeping the current limits")
+                    return
+                message = decode(topic, payload)
+                if isinstance(message, Assignment):
+                    self.apply_assignment(message)
+            elif topic == CONTROLLER_STATE_TOPIC:
+                if payload:
+                    self._controller_state(decode_controller_state(topic, payload).state)
+            else:
+                log.debug("ignoring message on %s", topic)
+        except ProtocolError as exc:
+            self.counters.invalid_messages += 1
+            log.warning("invalid message on %s (%d so far): %s", topic, self.counters.invalid_messages, exc)
+
+    def _controller_state(self, status: AgentStatus) -> None:
+        online = status == AgentStatus.ONLINE
+        if online != self.controller_online:
+            version = self.assignment.version if self.assignment else None
+            log.info("controller is %s; working with assignment %s", status.value, version or "defaults")
+        self.controller_online = online
+
+    def apply_assignment(self, assignment: Assignment) -> None:
+        current = self.assignment
+        if current is not None and current.model_dump(exclude=_VOLATILE) == assignment.model_dump(exclude=_VOLATILE):
+            return  # the retained copy again, e.g. after a reconnect
+        if current is not None and assignment.version < current.version:
+            log.warning("assignment version went back %d -> %d; applying it", current.version, assignment.version)
+        self.assignment = assignment
+        self.limits = limits_from_assignment(assignment)
+        self.engine.set_limits(self.limits)
+        log.info("applied assignment v%d: %s (%s)", assignment.version, self.limits, assignment.reason)
+        try:
+            self.store.save(assignment)
+        except OSError as exc:
+            log.error("cannot persist assignment v%d: %s (applied in memory only)", assignment.version, exc)
+
+    # -- engine events -----------------------------------------------------------------------------------------
+    def handle_engine_event(self, event: UploadEvent) -> None:
+        self._publish_event(event)
+        name = event.path.name
+        entry = self.tracker.entry(name)
+        if event.kind == EventKind.FILE_REJECTED and entry is not None:
+            self._record(entry, FileStatus.REJECTED)
+        if event.kind != EventKind.UPLOAD_COMPLETED:
+            return
+        if not event.verified:
+            log.warning("%s reported completed but not verified: keeping it", name)
+            return
+        try:
+            outcome = apply_retention(self.config.retention, event.path, entry, self.config.done_dir)
+        except OSError as exc:
+            log.error("retention %s of %s failed: %s; the file stays", self.config.retention, name, exc)
+            outcome = Outcome.KEPT
+        log.info("%s stored as %s (%s)", name, event.key, outcome.value)
+        if outcome in (Outcome.DELETED, Outcome.MOVED, Outcome.MISSING):
+            self.counters.files_removed += outcome != Outcome.MISSING
+            self._forget(name)
+        elif outcome == Outcome.KEPT and entry is not None:
+            self._record(entry, FileStatus.DONE)
+
+    def _publish_event(self, event: UploadEvent) -> None:
+        try:
+            message = Event(
+                agent_id=self.config.agent_id,
+                seq=self.next_seq(),
+                kind=event.kind,
+                file=event.path.name,
+                key=event.key,
+                original_bytes=event.original_bytes,
+                stored_bytes=event.stored_bytes,
+                original_sha256=event.original_sha256,
+                stored_as=event.stored_as if event.stored_as in ("flac", "raw") else "",  # type: ignore[arg-type]
+                duration_s=max(0.0, event.duration_s),
+                retries=event.retries,
+                reason=event.reason[:1000],
+            )
+        except ValidationError as exc:
+            log.error("cannot describe engine event %s: %s", event, exc)
+            return
+        self.publisher.publish(message)
+
+    # -- spool -------------------------------------------------------------------------------------------------
+    def _record(self, entry: SpoolEntry, status: FileStatus) -> None:
+        self.tracker.mark(entry, status)
+        try:
+            self.ledger.put(entry, status)
+        except sqlite3.Error as exc:
+            log.error("cannot record %s as %s in the ledger: %s", entry.name, status.value, exc)
+
+    def _forget(self, name: str) -> None:
+        try:
+            self.ledger.forget([name])
+        except sqlite3.Error as exc:
+            log.error("cannot update the ledger for %s: %s", name, exc)
+
+    def scan(self, now: float) -> None:
+        spool = self.config.spool_dir
+        try:
+            entries = list_spool(spool, self.config.spool_suffixes)
+        except OSError as exc:
+            log.error("cannot list spool folder %s: %s", spool, exc)
+            return
+        for entry in self.tracker.observe(entries, now):
+            path = spool / entry.name
+            verdict, reason = self.check_finished(path)
+            if verdict == Verdict.NOT_READY:
+                self.tracker.not_ready(entry.name, now)
+            elif verdict == Verdict.REJECTED:
+                self.counters.files_rejected += 1
+                log.warning("rejected %s: %s", entry.name, reason)
+                self._record(entry, FileStatus.REJECTED)
+                self._publish_event(
+                    UploadEvent(EventKind.FILE_REJECTED, path, original_bytes=entry.size, reason=reason)
+                )
+            elif not self._enqueue(entry, path, now):
+                return
+        self._backoff = 0.0
+
+    def _enqueue(self, entry: SpoolEntry, path: Path, now: float) -> bool:
+        try:
+            self.engine.enqueue(path)
+        except (OSError, sqlite3.Error) as exc:
+            self.counters.queue_failures += 1
+            self._backoff = min(MAX_BACKOFF_S, max(1.0, self._backoff * 2))
+            self._next_scan = now + self._backoff
+            log.error(
+                "cannot queue %s: %s (local disk full?). Nothing is lost: the file stays in the spool; retry in %.0f s",
+                entry.name,
+                exc,
+                self._backoff,
+            )
+            return False
+        self.counters.files_queued += 1
+        self._record(entry, FileStatus.QUEUED)
+        return True
+
+    # -- telemetry ---------------------------------------------------------------------------------------------
+    def telemetry(self) -> Telemetry:
+        host = self.host.sample()
+        stats = self.engine.stats()
+        self._watch_disk(host.disk_free_bytes)
+        return Telemetry(
+            agent_id=self.config.agent_id,
+            seq=self.next_seq(),
+            temperature_c=host.temperature_c,
+            throttled=host.throttled,
+            cpu_percent=host.cpu_percent,
+            mem_available_bytes=host.mem_available_bytes,
+            disk_free_bytes=host.disk_free_bytes,
+            backlog_files=stats.backlog_files,
+            backlog_bytes=stats.backlog_bytes,
+            backlog_oldest_age_s=stats.backlog_oldest_age_s,
+            active_uploads=stats.active_uploads,
+            throughput_bps=stats.throughput_bps,
+            bytes_uploaded_total=stats.bytes_uploaded_total,
+            retries_total=stats.retries_total,
+            errors_total=stats.errors_total,
+            assignment_version=self.assignment.version if self.assignment else 0,
+        )
+
+    def _watch_disk(self, free: int) -> None:
+        low = free < self.config.min_free_bytes
+        if low and not self.disk_low:
+            log.warning("free disk %d bytes is under the watermark of %d bytes", free, self.config.min_free_bytes)
+        elif self.disk_low and not low:
+            log.info("free disk %d bytes is above the watermark again", free)
+        self.disk_low = low
+
+    # -- the loop body -----------------------------------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        if now >= self._next_scan:
+            self._next_scan = now + self.config.scan_interval_s
+            self.scan(now)
+        if now >= self._next_telemetry:
+            self._next_telemetry = now + self.config.telemetry_interval_s
+            self.publisher.publish(self.telemetry())

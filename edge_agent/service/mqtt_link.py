@@ -1,0 +1,127 @@
+"""The one place paho-mqtt is used by the agent (and the simulator): connect, Last Will, publish, subscribe.
+
+MQTT v5, ``connect_async`` + paho's own network thread, which reconnects with exponential backoff
+(1 s .. ``max_delay``) forever, also when the broker is down at start-up. On every (re)connect it publishes
+what ``on_connect_messages`` returns (birth, ``online``) and subscribes again (the retained assignment then
+arrives at once). QoS 1 messages published while disconnected are queued by paho (bounded) and sent on
+reconnect; telemetry (QoS 0) is dropped while offline.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from fleet_protocol import AgentChannel, Message, agent_topic, encode
+from fleet_protocol.mqtt_url import MqttUrl
+
+log = logging.getLogger(__name__)
+
+#: channel -> (QoS, retain), DESIGN §2
+DELIVERY: dict[AgentChannel, tuple[int, bool]] = {
+    AgentChannel.BIRTH: (1, True),
+    AgentChannel.STATE: (1, True),
+    AgentChannel.TELEMETRY: (0, False),
+    AgentChannel.EVENTS: (1, False),
+}
+MAX_QUEUED = 1000
+
+
+class MqttLink:
+    def __init__(
+        self,
+        url: MqttUrl,
+        client_id: str,
+        *,
+        will: Message | None,
+        on_connect_messages: Callable[[], Sequence[Message]],
+        subscriptions: Sequence[str],
+        on_message: Callable[[str, bytes], None],
+        keepalive: int = 30,
+        max_delay: int = 30,
+    ) -> None:
+        self.url = url
+        self._on_connect_messages = on_connect_messages
+        self._subscriptions = tuple(subscriptions)
+        self._deliver = on_message
+        self.connected = threading.Event()
+        self.connects = 0
+        self._keepalive = keepalive
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        if url.username:
+            client.username_pw_set(url.username, url.password)
+        if url.tls:
+            client.tls_set()
+        if will is not None:
+            qos, retain = DELIVERY[will.channel]
+            client.will_set(agent_topic(will.agent_id, will.channel), encode(will), qos=qos, retain=retain)
+        client.reconnect_delay_set(min_delay=1, max_delay=max_delay)
+        client.max_queued_messages_set(MAX_QUEUED)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self.client = client
+
+    def set_subscriptions(self, topics: Sequence[str]) -> None:
+        """Before ``start``: the topics to (re)subscribe to on every connect."""
+        self._subscriptions = tuple(topics)
+
+    def start(self) -> None:
+        log.info("connecting to %s", self.url.redacted())
+        self.client.connect_async(self.url.host, self.url.port, keepalive=self._keepalive)
+        self.client.loop_start()
+
+    def stop(self, final: Message | None = None, timeout: float = 5.0) -> None:
+        """Publish ``final`` (e.g. the retained ``offline`` state) if connected, then disconnect cleanly."""
+        if final is not None and self.connected.is_set():
+            info = self._send(final)
+            if info is not None:
+                try:
+                    info.wait_for_publish(timeout)
+                except (RuntimeError, ValueError) as exc:
+                    log.debug("final message not confirmed: %s", exc)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(self, message: Message) -> None:
+        self._send(message)
+
+    def _send(self, message: Message) -> mqtt.MQTTMessageInfo | None:
+        qos, retain = DELIVERY[message.channel]
+        info = self.client.publish(agent_topic(message.agent_id, message.channel), encode(message), qos, retain)
+        if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+            log.warning("MQTT queue full: dropped a %s message", message.channel.value)
+            return None
+        return info
+
+    # -- paho callbacks (its network thread) -------------------------------------------------------------------
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Properties | None
+    ) -> None:
+        if reason.is_failure:
+            log.warning("broker refused the connection: %s", reason)
+            return
+        self.connects += 1
+        log.info("connected to %s (connect #%d)", self.url.redacted(), self.connects)
+        for message in self._on_connect_messages():
+            self._send(message)
+        for topic in self._subscriptions:
+            client.subscribe(topic, qos=1)
+        self.connected.set()
+
+    def _on_disconnect(
+        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Properties | None
+    ) -> None:
+        self.connected.clear()
+        if reason.value != 0:
+            log.warning("disconnected from the broker (%s); reconnecting with backoff", reason)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._deliver(message.topic, bytes(message.payload))

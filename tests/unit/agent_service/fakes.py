@@ -1,0 +1,72 @@
+"""Tiny fakes for the agent service's ports (edge_agent/service/ports.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edge_agent.service.limits import UploadLimits
+from edge_agent.service.ports import EngineSnapshot, HostSample, Verdict
+
+
+class FakeEngine:
+    def __init__(self) -> None:
+        self.queued: list[Path] = []
+        self.limits: list[UploadLimits] = []
+        self.fail_with: Exception | None = None
+        self.started = False
+        self.snapshot = EngineSnapshot()
+
+    def enqueue(self, path: Path) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.queued.append(path)
+
+    def set_limits(self, limits: UploadLimits) -> None:
+        self.limits.append(limits)
+
+    def stats(self) -> EngineSnapshot:
+        return self.snapshot
+
+    def start(self) -> None:
+        self.started = True
+
+    def stop(self, timeout: float) -> None:
+        self.started = False
+
+
+class FakePublisher:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    def publish(self, message: Any) -> None:
+        self.messages.append(message)
+
+    def of(self, kind: type) -> list[Any]:
+        return [m for m in self.messages if isinstance(m, kind)]
+
+
+class FakeHost:
+    def __init__(self, disk_free: int = 10**12) -> None:
+        self.disk_free = disk_free
+
+    def sample(self) -> HostSample:
+        return HostSample(
+            temperature_c=55.5,
+            throttled=0x50000,
+            cpu_percent=12.5,
+            mem_available_bytes=10**9,
+            disk_free_bytes=self.disk_free,
+        )
+
+
+class FakeCheck:
+    """Verdict per file name; READY unless told otherwise."""
+
+    def __init__(self) -> None:
+        self.verdicts: dict[str, tuple[Verdict, str]] = {}
+        self.calls: list[str] = []
+
+    def __call__(self, path: Path) -> tuple[Verdict, str]:
+        self.calls.append(path.name)
+        return self.verdicts.get(path.name, (Verdict.READY, ""))
