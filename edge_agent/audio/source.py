@@ -1,0 +1,285 @@
+"""One recording as the bytes of the object to store, produced as a deterministic stream (ENGINE_API §1).
+
+``open_source`` reads only the chunk table; ``body()`` then streams the data chunk in blocks through libFLAC
+(or copies the file unchanged for raw objects). Memory stays at about one read block plus the non-audio chunks
+(bounded by wav.MAX_FOREIGN_TOTAL); nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO, Literal, Protocol
+
+from edge_agent.audio import flacmeta, pcm, wav
+from edge_agent.audio.encoder import FrameEncoder
+from edge_agent.audio.errors import RecordingNotReady, RecordingRejected, SourceChanged
+
+__all__ = [
+    "FileFingerprint",
+    "ObjectSource",
+    "RecordingNotReady",
+    "RecordingRejected",
+    "SourceChanged",
+    "check_finished",
+    "object_key",
+    "open_source",
+]
+
+KiB = 1024
+DEFAULT_READ_BLOCK = 256 * KiB
+RAW_LEVEL = -1
+META_FORMAT = "edgefleet-format"
+META_SIZE = "edgefleet-original-size"
+META_SHA256 = "edgefleet-original-sha256"
+META_RAW_REASON = "edgefleet-raw-reason"
+FLAC_FORMAT = f"flac-v{flacmeta.EDGF_VERSION}"
+RAW_FORMAT = "raw"
+# libFLAC frames hold at least 1152 samples at levels 0-2 (4096 above): per frame at most a 16-byte frame
+# header, 2 bytes CRC and a few bytes per subframe header; verbatim subframes are never larger than the PCM.
+_FRAME_OVERHEAD = 32
+_MIN_BLOCKSIZE = 1152
+
+
+@dataclass(frozen=True)
+class FileFingerprint:
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileFingerprint:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+class ObjectSource(Protocol):
+    kind: Literal["flac", "raw"]
+    raw_reason: str
+    fingerprint: FileFingerprint
+    original_size: int
+    header_size: int
+    size_bound: int
+    content_type: str
+
+    @property
+    def metadata(self) -> Mapping[str, str]: ...
+    def body(self) -> Iterator[bytes]: ...
+    def header(self) -> bytes: ...
+    def original_sha256(self) -> str: ...
+    def close(self) -> None: ...
+
+
+class _FileReader:
+    """Positional reads of one open file, with the change checks every source needs."""
+
+    def __init__(self, path: Path, f: BinaryIO, fingerprint: FileFingerprint) -> None:
+        self.path = path
+        self._f = f
+        self.fingerprint = fingerprint
+
+    def check_unchanged(self) -> None:
+        try:
+            now_fd = FileFingerprint.of(os.fstat(self._f.fileno()))
+            now_path = FileFingerprint.of(os.stat(self.path))
+        except OSError as exc:
+            raise SourceChanged(f"{self.path}: vanished while reading ({exc})") from exc
+        if now_fd != self.fingerprint or now_path != self.fingerprint:
+            raise SourceChanged(f"{self.path}: changed while reading ({self.fingerprint} -> {now_path})")
+
+    def pread(self, size: int, offset: int) -> bytes:
+        try:
+            buf = os.pread(self._f.fileno(), size, offset)
+        except OSError as exc:
+            raise SourceChanged(f"{self.path}: read failed at {offset}: {exc}") from exc
+        if len(buf) != size:
+            raise SourceChanged(f"{self.path}: short read at {offset} (file shrank?)")
+        return buf
+
+    def blocks(self, start: int, length: int, block: int, hasher: hashlib._Hash) -> Iterator[bytes]:
+        """The bytes [start, start+length) in blocks, hashed on the way, checking for changes per block."""
+        pos, end = start, start + length
+        while pos < end:
+            buf = self.pread(min(block, end - pos), pos)
+            hasher.update(buf)
+            pos += len(buf)
+            self.check_unchanged()
+            yield buf
+
+    def close(self) -> None:
+        self._f.close()
+
+
+class FlacSource:
+    kind: Literal["flac", "raw"] = "flac"
+    raw_reason = ""
+    content_type = "audio/flac"
+
+    def __init__(self, reader: _FileReader, layout: wav.WavLayout, level: int, read_block: int) -> None:
+        assert layout.fmt is not None
+        assert layout.data is not None
+        self._reader = reader
+        self._fmt = layout.fmt
+        self._data = layout.data
+        self._level = level
+        self._read_block = max(self._fmt.block_align, read_block - read_block % self._fmt.block_align)
+        pieces = [reader.pread(12, 0)]
+        for chunk in layout.chunks:
+            pieces.append(reader.pread(8 if chunk is self._data else chunk.end - chunk.offset, chunk.offset))
+        split = layout.chunks.index(self._data) + 2  # RIFF header + chunks before data + data header
+        self._before, self._after = pieces[:split], pieces[split:]
+        self.fingerprint = reader.fingerprint
+        self.original_size = layout.file_size
+        self.header_size = flacmeta.header_size(pieces)
+        frames = -(-layout.frames // _MIN_BLOCKSIZE) + 1
+        overhead = frames * (_FRAME_OVERHEAD + 4 * self._fmt.channels) + self._data.size // 64
+        self.size_bound = self.header_size + self._data.size + overhead
+        self.metadata: Mapping[str, str] = {META_FORMAT: FLAC_FORMAT, META_SIZE: str(self.original_size)}
+        self._header: bytes | None = None
+        self._sha256: str | None = None
+
+    def body(self) -> Iterator[bytes]:
+        self._reader.check_unchanged()
+        fmt, data = self._fmt, self._data
+        hasher = hashlib.sha256()
+        for piece in self._before:
+            hasher.update(piece)
+        encoder = FrameEncoder(fmt.sample_rate, fmt.channels, fmt.bits_per_sample, self._level)
+        for buf in self._reader.blocks(data.body_offset, data.size, self._read_block, hasher):
+            out = encoder.encode(pcm.to_samples(buf, fmt.sample_width, fmt.channels))
+            if out:
+                yield out
+        out, info = encoder.finish()
+        if out:
+            yield out
+        if data.size & 1:
+            hasher.update(b"\0")
+        for piece in self._after:
+            hasher.update(piece)
+        self._reader.check_unchanged()
+        self._sha256 = hasher.hexdigest()
+        pieces = self._before + self._after
+        self._header = flacmeta.build_header(info, pieces, flacmeta.EdgfInfo(self.original_size, self._sha256))
+        assert len(self._header) == self.header_size
+
+    def header(self) -> bytes:
+        if self._header is None:
+            raise RuntimeError("header() is final only after body() is exhausted")
+        return self._header
+
+    def original_sha256(self) -> str:
+        if self._sha256 is None:
+            raise RuntimeError("original_sha256() is known only after body() is exhausted")
+        return self._sha256
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+class RawSource:
+    """The file unchanged. Its sha256 goes into the S3 user metadata, so it needs one pre-pass (raw is rare)."""
+
+    kind: Literal["flac", "raw"] = "raw"
+    header_size = 0
+
+    def __init__(self, reader: _FileReader, reason: str, is_wav: bool, read_block: int) -> None:
+        self._reader = reader
+        self._read_block = read_block
+        self.raw_reason = reason
+        self.fingerprint = reader.fingerprint
+        self.original_size = self.size_bound = reader.fingerprint.size
+        self.content_type = "audio/wav" if is_wav else "application/octet-stream"
+        self._sha256: str | None = None
+
+    def _stream(self) -> Iterator[bytes]:
+        hasher = hashlib.sha256()
+        yield from self._reader.blocks(0, self.original_size, self._read_block, hasher)
+        digest = hasher.hexdigest()
+        if self._sha256 is not None and digest != self._sha256:
+            raise SourceChanged(f"{self._reader.path}: content changed between reads")
+        self._sha256 = digest
+
+    @property
+    def metadata(self) -> Mapping[str, str]:
+        return {
+            META_FORMAT: RAW_FORMAT,
+            META_SIZE: str(self.original_size),
+            META_SHA256: self.original_sha256(),
+            META_RAW_REASON: self.raw_reason.encode("ascii", "replace").decode(),
+        }
+
+    def body(self) -> Iterator[bytes]:
+        self._reader.check_unchanged()
+        return self._stream()
+
+    def header(self) -> bytes:
+        return b""
+
+    def original_sha256(self) -> str:
+        if self._sha256 is None:
+            for _ in self._stream():
+                pass
+        assert self._sha256 is not None
+        return self._sha256
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def _open(path: Path) -> tuple[BinaryIO, FileFingerprint]:
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - owned by the source, closed by close()
+    except OSError as exc:
+        raise RecordingRejected(f"{path}: unreadable: {exc}") from exc
+    try:
+        return f, FileFingerprint.of(os.fstat(f.fileno()))
+    except OSError as exc:
+        f.close()
+        raise RecordingRejected(f"{path}: unreadable: {exc}") from exc
+
+
+def _inspect(path: Path, f: BinaryIO, size: int, settled: bool) -> wav.WavLayout:
+    try:
+        return wav.inspect(f, size, settled=settled)
+    except OSError as exc:
+        raise RecordingRejected(f"{path}: unreadable: {exc}") from exc
+    except (RecordingNotReady, RecordingRejected) as exc:
+        raise type(exc)(f"{path}: {exc}") from None
+
+
+def check_finished(path: Path, *, settled: bool = False) -> None:
+    """Cheap check (header + stat). ``settled=True``: the caller saw size and mtime stable for its wait time,
+    so in-progress signs now mean truncated / never finalized (RecordingRejected)."""
+    f, fingerprint = _open(path)
+    with f:
+        _inspect(path, f, fingerprint.size, settled)
+
+
+def open_source(path: Path, compression_level: int, *, read_block: int = DEFAULT_READ_BLOCK) -> ObjectSource:
+    """compression_level 0-8 (FLAC) or -1 (raw upload of the unchanged file). Treats the file as settled."""
+    if not RAW_LEVEL <= compression_level <= 8:
+        raise ValueError(f"compression level must be -1..8, got {compression_level}")
+    f, fingerprint = _open(path)
+    try:
+        layout = _inspect(path, f, fingerprint.size, settled=True)
+        reader = _FileReader(path, f, fingerprint)
+        if compression_level == RAW_LEVEL:
+            return RawSource(reader, "raw upload requested (compression level -1)", layout.fmt is not None, read_block)
+        if layout.raw_reason:
+            return RawSource(reader, layout.raw_reason, layout.fmt is not None, read_block)
+        return FlacSource(reader, layout, compression_level, read_block)
+    except BaseException:
+        f.close()
+        raise
+
+
+def object_key(prefix: str, agent_id: str, path: Path, source: ObjectSource) -> str:
+    """DESIGN §3: {prefix}/{agent_id}/{YYYY}/{MM}/{DD}/{stem}.flac, date from the file mtime in UTC; raw keeps
+    the original name."""
+    day = datetime.fromtimestamp(source.fingerprint.mtime_ns / 1e9, tz=UTC)
+    name = f"{path.stem}.flac" if source.kind == "flac" else path.name
+    parts = [p for p in (prefix.strip("/"), agent_id, f"{day:%Y}", f"{day:%m}", f"{day:%d}", name) if p]
+    return "/".join(parts)
