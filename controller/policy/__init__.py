@@ -1,0 +1,26 @@
+"""The controller's pure policy (DESIGN §5): ``assign(snapshot, config, now)``; no I/O, no clock."""
+
+from controller.policy.assign import assign, is_live
+from controller.policy.inputs import (
+    AgentView,
+    Decision,
+    FleetSnapshot,
+    OverrideView,
+    PolicyConfig,
+    PolicyState,
+    Settings,
+    TelemetryView,
+)
+
+__all__ = [
+    "AgentView",
+    "Decision",
+    "FleetSnapshot",
+    "OverrideView",
+    "PolicyConfig",
+    "PolicyState",
+    "Settings",
+    "TelemetryView",
+    "assign",
+    "is_live",
+]

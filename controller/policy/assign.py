@@ -1,0 +1,191 @@
+"""``assign(snapshot, config, now)``: every live agent's assignment and why. Pure: no I/O, no clock.
+
+Order of decisions for one agent (each step may only lower what the one before allowed):
+    1. size: part size from RAM and measured throughput; full concurrency from cores and RAM
+    2. heat: thermal level with hysteresis (``thermal.step``) → compression, concurrency, raw, pause
+    3. operator: pause, concurrency cap, bandwidth cap, windows, upload now (reason says "operator")
+    4. windows: operator's, else the site's, else the default; a backlog over the threshold opens them
+    5. bandwidth: the site's uplink shared max-min fairly among its live, unpaused agents
+Offline agents, and agents whose telemetry is older than ``offline_after_s``, get nothing new.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from controller.policy import sizing, thermal
+from controller.policy.bandwidth import Claim, age_weight, max_min_share
+from controller.policy.inputs import (
+    MIB,
+    AgentView,
+    Decision,
+    FleetSnapshot,
+    OverrideView,
+    PolicyConfig,
+    PolicyState,
+    Settings,
+)
+
+#: What an agent without backlog asks of the uplink (it may start a new file any moment).
+IDLE_DEMAND_BPS = 256 * 1024
+
+
+def _rate(bps: float) -> str:
+    return f"{bps / 1e6:.1f} MB/s"
+
+
+def _size(nbytes: float) -> str:
+    return f"{nbytes / 1e9:.1f} GB"
+
+
+def _level_word(level: int) -> str:
+    return "raw" if level < 0 else str(level)
+
+
+def is_live(agent: AgentView, config: PolicyConfig, now: datetime) -> bool:
+    if not agent.online:
+        return False
+    if agent.telemetry is None:
+        return True
+    return (now - agent.telemetry.at).total_seconds() <= config.offline_after_s
+
+
+@dataclass(frozen=True)
+class _Draft:
+    agent: AgentView
+    settings: Settings
+    reasons: tuple[str, ...]
+    state: PolicyState
+    bandwidth_cap: int | None
+    has_backlog: bool
+
+
+def _heat(agent: AgentView, config: PolicyConfig, now: datetime, full: int) -> tuple[Settings, str, PolicyState]:
+    step = thermal.step(agent.state, agent.telemetry, config, now)
+    level = step.level
+    base_compression = config.default_compression_level
+    concurrency = sizing.scaled_concurrency(full, level)
+    compression = sizing.compression_for(level, config)
+    settings = Settings(concurrency=concurrency, part_size=0, compression_level=compression)
+    if level == thermal.CRITICAL:
+        return replace(settings, paused=True), f"{step.why}: paused", step.state
+    if level == thermal.NORMAL:
+        return settings, "" if step.quiet else step.why, step.state
+    changes = []
+    if compression != base_compression:
+        changes.append(f"compression {base_compression} → {_level_word(compression)}")
+    if concurrency != full:
+        changes.append(f"concurrency {full} → {concurrency}")
+    return settings, f"{step.why}: {', '.join(changes)}", step.state
+
+
+def _operator(settings: Settings, override: OverrideView | None) -> tuple[Settings, list[str], int | None]:
+    if override is None:
+        return settings, [], None
+    words: list[str] = []
+    who = f"operator {override.who}"
+    if override.paused:
+        settings = replace(settings, paused=True)
+        words.append(f"{who}: paused")
+    cap = override.concurrency_cap
+    if cap is not None and cap < settings.concurrency:
+        words.append(f"{who}: concurrency cap {cap} ({settings.concurrency} → {cap})")
+        settings = replace(settings, concurrency=cap, paused=settings.paused or cap == 0)
+    if override.bandwidth_cap_bps is not None:
+        words.append(f"{who}: bandwidth cap {_rate(override.bandwidth_cap_bps)}")
+    if override.windows is not None:
+        shown = ", ".join(override.windows) or "always"
+        settings = replace(settings, windows=tuple(override.windows))
+        words.append(f"{who}: windows {shown}")
+    if override.upload_now:
+        settings = replace(settings, windows=(), upload_now=True)
+        words.append(f"{who}: upload now")
+    return settings, words, override.bandwidth_cap_bps
+
+
+def _windows(
+    agent: AgentView, settings: Settings, override: OverrideView | None, config: PolicyConfig, state: PolicyState
+) -> tuple[Settings, str | None, PolicyState]:
+    backlog = agent.telemetry.backlog_bytes if agent.telemetry else 0
+    threshold = config.widen_backlog_bytes
+    widened = False
+    if threshold > 0:
+        widened = backlog >= threshold or (state.window_widened and backlog >= threshold // 2)
+    state = replace(state, window_widened=widened)
+    if settings.upload_now or (override is not None and override.windows is not None):
+        return settings, None, state
+    windows = config.windows_for(agent.site)
+    if not windows:
+        return settings, None, state
+    if widened:
+        return settings, f"backlog {_size(backlog)} ≥ {_size(threshold)}: window {', '.join(windows)} opened", state
+    return replace(settings, windows=windows), f"windows {', '.join(windows)}", state
+
+
+def _draft(agent: AgentView, override: OverrideView | None, config: PolicyConfig, now: datetime) -> _Draft:
+    telemetry = agent.telemetry
+    throughput = telemetry.throughput_bps if telemetry else 0.0
+    previous_part = agent.previous.part_size if agent.previous else None
+    part = sizing.part_size(agent.ram_bytes, throughput, previous_part, config)
+    full, full_why = sizing.full_concurrency(agent.cores, agent.ram_bytes, part, config)
+    link = "no throughput measured" if throughput <= 0 else f"link {_rate(throughput)}"
+    reasons = [f"concurrency {full} ({full_why}), part {part // MIB} MiB ({link})"]
+    settings, heat_why, state = _heat(agent, config, now, full)
+    settings = replace(settings, part_size=part)
+    if heat_why:
+        reasons.append(heat_why)
+    settings, operator_words, cap = _operator(settings, override)
+    reasons.extend(operator_words)
+    settings, window_why, state = _windows(agent, settings, override, config, state)
+    if window_why:
+        reasons.append(window_why)
+    has_backlog = telemetry is not None and (telemetry.backlog_bytes > 0 or telemetry.active_uploads > 0)
+    return _Draft(agent, settings, tuple(reasons), state, cap, has_backlog)
+
+
+def _share_site(site: str, drafts: list[_Draft], config: PolicyConfig) -> dict[str, tuple[int, str]]:
+    uplink = config.uplink_for(site)
+    sharing = [d for d in drafts if not d.settings.paused]
+    if uplink <= 0 or not sharing:
+        return {}
+    claims: dict[str, Claim] = {}
+    for draft in sharing:
+        demand = float(uplink if draft.has_backlog else min(uplink, IDLE_DEMAND_BPS))
+        if draft.bandwidth_cap is not None and draft.bandwidth_cap > 0:
+            demand = min(demand, draft.bandwidth_cap)
+        age = draft.agent.telemetry.backlog_oldest_age_s if draft.agent.telemetry else 0.0
+        claims[draft.agent.agent_id] = Claim(demand, age_weight(age, draft.has_backlog))
+    shares = max_min_share(uplink, claims)
+    busy = sum(1 for d in sharing if d.has_backlog)
+    where = f"site {site}" if site else "the site"
+    return {
+        key: (
+            share,
+            f"share {_rate(share)} of {_rate(uplink)} uplink ({where}: {busy} of {len(sharing)} agents "
+            f"with backlog, weight {claims[key].weight:g})",
+        )
+        for key, share in shares.items()
+    }
+
+
+def assign(snapshot: FleetSnapshot, config: PolicyConfig, now: datetime) -> dict[str, Decision]:
+    """The assignment (settings, reason, next policy state) of every live agent, by agent id."""
+    drafts: dict[str, list[_Draft]] = defaultdict(list)
+    for agent in sorted(snapshot.agents, key=lambda a: a.agent_id):
+        if is_live(agent, config, now):
+            drafts[agent.site].append(_draft(agent, snapshot.override_for(agent), config, now))
+    decisions: dict[str, Decision] = {}
+    for site in sorted(drafts):
+        shares = _share_site(site, drafts[site], config)
+        for draft in drafts[site]:
+            settings, reasons = draft.settings, list(draft.reasons)
+            if draft.agent.agent_id in shares:
+                share, why = shares[draft.agent.agent_id]
+                settings = replace(settings, bandwidth_bps=share)
+                reasons.append(why)
+            elif draft.bandwidth_cap:
+                settings = replace(settings, bandwidth_bps=draft.bandwidth_cap)
+            decisions[draft.agent.agent_id] = Decision(settings, "; ".join(reasons), draft.state)
+    return dict(sorted(decisions.items()))

@@ -1,0 +1,149 @@
+"""What ``assign`` sees and returns: small frozen value objects, no I/O.
+
+The policy's own memory between ticks (thermal level, when cooling started, whether a large backlog
+opened the window) is ``PolicyState``: it comes in with each agent and goes out with each decision,
+so the service stores it and nothing is hidden inside the policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """The ``[policy]`` section of controller.toml (see docs/controller.md)."""
+
+    soft_limit_c: float = 70.0
+    hard_limit_c: float = 80.0
+    cool_margin_c: float = 5.0
+    cool_hold_s: float = 60.0
+    site_uplink_bps: int = 12_500_000
+    site_uplinks: Mapping[str, int] = field(default_factory=dict)
+    windows: tuple[str, ...] = ()
+    site_windows: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    max_concurrency: int = 8
+    ram_budget_fraction: float = 0.25
+    default_compression_level: int = 5
+    widen_backlog_bytes: int = 0
+    offline_after_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not self.soft_limit_c < self.hard_limit_c:
+            raise ValueError(f"soft_limit_c ({self.soft_limit_c}) must be below hard_limit_c ({self.hard_limit_c})")
+        if self.cool_margin_c < 0 or self.cool_hold_s < 0:
+            raise ValueError("cool_margin_c and cool_hold_s must be ≥ 0")
+        if not 1 <= self.max_concurrency <= 64:
+            raise ValueError("max_concurrency must be 1..64")
+        if not 0 < self.ram_budget_fraction <= 1:
+            raise ValueError("ram_budget_fraction must be in (0, 1]")
+        if not 0 <= self.default_compression_level <= 8:
+            raise ValueError("default_compression_level must be 0..8")
+        if self.site_uplink_bps < 0 or any(v < 0 for v in self.site_uplinks.values()):
+            raise ValueError("uplink capacities must be ≥ 0 (0 = no cap)")
+
+    def uplink_for(self, site: str) -> int:
+        return self.site_uplinks.get(site, self.site_uplink_bps)
+
+    def windows_for(self, site: str) -> tuple[str, ...]:
+        return self.site_windows.get(site, self.windows)
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    """Hysteresis memory of one agent; ``PolicyState()`` for an agent never seen before."""
+
+    thermal_level: int = 0
+    cool_since: datetime | None = None
+    window_widened: bool = False
+
+
+@dataclass(frozen=True)
+class TelemetryView:
+    at: datetime
+    temperature_c: float | None = None
+    throttled: int = 0
+    cpu_percent: float = 0.0
+    backlog_files: int = 0
+    backlog_bytes: int = 0
+    backlog_oldest_age_s: float = 0.0
+    active_uploads: int = 0
+    throughput_bps: float = 0.0
+    errors_total: int = 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The operative part of an assignment: a change here means a new version is published."""
+
+    concurrency: int
+    part_size: int
+    windows: tuple[str, ...] = ()
+    bandwidth_bps: int = 0
+    compression_level: int = 5
+    paused: bool = False
+    upload_now: bool = False
+
+
+@dataclass(frozen=True)
+class AgentView:
+    agent_id: str
+    site: str = ""
+    online: bool = True
+    cores: int = 1
+    ram_bytes: int = 0
+    telemetry: TelemetryView | None = None
+    state: PolicyState = PolicyState()
+    previous: Settings | None = None
+
+
+@dataclass(frozen=True)
+class OverrideView:
+    """An operator override; ``None`` = not set. ``who`` names the operator for the reason."""
+
+    who: str = "operator"
+    paused: bool | None = None
+    windows: tuple[str, ...] | None = None
+    concurrency_cap: int | None = None
+    bandwidth_cap_bps: int | None = None
+    upload_now: bool = False
+
+    def merged_over(self, base: OverrideView | None) -> OverrideView:
+        """This (agent) override, falling back field by field to ``base`` (the site's)."""
+        if base is None:
+            return self
+        return OverrideView(
+            who=self.who if self.who != base.who else base.who,
+            paused=self.paused if self.paused is not None else base.paused,
+            windows=self.windows if self.windows is not None else base.windows,
+            concurrency_cap=self.concurrency_cap if self.concurrency_cap is not None else base.concurrency_cap,
+            bandwidth_cap_bps=(
+                self.bandwidth_cap_bps if self.bandwidth_cap_bps is not None else base.bandwidth_cap_bps
+            ),
+            upload_now=self.upload_now or base.upload_now,
+        )
+
+
+@dataclass(frozen=True)
+class FleetSnapshot:
+    agents: tuple[AgentView, ...] = ()
+    agent_overrides: Mapping[str, OverrideView] = field(default_factory=dict)
+    site_overrides: Mapping[str, OverrideView] = field(default_factory=dict)
+
+    def override_for(self, agent: AgentView) -> OverrideView | None:
+        own = self.agent_overrides.get(agent.agent_id)
+        site = self.site_overrides.get(agent.site)
+        if own is None:
+            return site
+        return own.merged_over(site)
+
+
+@dataclass(frozen=True)
+class Decision:
+    settings: Settings
+    reason: str
+    state: PolicyState

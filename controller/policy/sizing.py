@@ -1,0 +1,58 @@
+"""Concurrency from cores and RAM, part size from RAM and measured throughput; pure helpers."""
+
+from __future__ import annotations
+
+from controller.policy.inputs import MIB, PolicyConfig
+
+MIN_PART = 5 * MIB
+DEFAULT_PART = 8 * MIB
+MAX_PART = 64 * MIB
+SLOW_LINK_BPS = 1 * MIB
+#: A part should take about this long to send on the measured link.
+PART_SECONDS = 4.0
+
+
+def ram_budget(ram_bytes: int, config: PolicyConfig) -> int:
+    """Bytes of RAM the agent may hold in part buffers; 0 = unknown."""
+    return int(ram_bytes * config.ram_budget_fraction)
+
+
+def _pow2_floor(value: int) -> int:
+    return 1 << (value.bit_length() - 1) if value > 0 else 0
+
+
+def part_size(ram_bytes: int, throughput_bps: float, previous: int | None, config: PolicyConfig) -> int:
+    """Slow link → 5 MiB, fast link → up to 64 MiB (a power of two, so jitter does not change it),
+    never more than half the RAM budget, never below 5 MiB. No measurement yet (0) keeps the previous."""
+    if throughput_bps <= 0:
+        size = previous if previous is not None else DEFAULT_PART
+    elif throughput_bps < SLOW_LINK_BPS:
+        size = MIN_PART
+    else:
+        size = min(MAX_PART, max(DEFAULT_PART, _pow2_floor(int(throughput_bps * PART_SECONDS))))
+    budget = ram_budget(ram_bytes, config)
+    if budget:
+        size = min(size, budget // 2 // MIB * MIB)
+    return max(MIN_PART, size)
+
+
+def full_concurrency(cores: int, ram_bytes: int, part: int, config: PolicyConfig) -> tuple[int, str]:
+    """Parallel part uploads for a cool agent, and why: min(max, 2 × cores, RAM budget ÷ part size)."""
+    limits = [(config.max_concurrency, f"max {config.max_concurrency}"), (2 * max(1, cores), f"{cores} cores")]
+    budget = ram_budget(ram_bytes, config)
+    if budget:
+        limits.append((max(1, budget // part), f"RAM budget {budget / MIB:.0f} MiB ÷ {part // MIB} MiB parts"))
+    value, why = min(limits, key=lambda item: item[0])
+    return max(1, value), why
+
+
+def scaled_concurrency(full: int, level: int) -> int:
+    """Fewer parallel uploads as the agent heats: full, full, ½, ¼ (at least 1)."""
+    divisor = {0: 1, 1: 1, 2: 2}.get(level, 4)
+    return max(1, full // divisor)
+
+
+def compression_for(level: int, config: PolicyConfig) -> int:
+    """Cheaper compression first: default, ≤1, 0, then raw (-1)."""
+    default = config.default_compression_level
+    return (default, min(default, 1), 0)[level] if level <= 2 else -1
