@@ -40,6 +40,7 @@ from fleet_protocol import (
     Birth,
     Event,
     EventKind,
+    Message,
     ProtocolError,
     State,
     Telemetry,
@@ -76,7 +77,9 @@ class AgentService:
         store: AssignmentStore,
         ledger: Ledger,
         seq: Iterator[int] | None = None,
+        simulated: bool = False,
     ) -> None:
+        self.simulated = simulated
         self.config = config
         self.engine = engine
         self.publisher = publisher
@@ -136,12 +139,13 @@ class AgentService:
             bucket=self.config.s3.bucket,
             prefix=self.config.s3.prefix,
             site=self.config.site,
+            simulated=self.simulated,
         )
 
     def state(self, status: AgentStatus) -> State:
         return State(agent_id=self.config.agent_id, seq=self.next_seq(), state=status)
 
-    def on_connected(self) -> list[Birth | State]:
+    def on_connected(self) -> list[Message]:
         """What to publish on every (re)connect: birth and ``online``, both retained."""
         return [self.birth(), self.state(AgentStatus.ONLINE)]
 

@@ -1,17 +1,15 @@
 """``edgefleet agent --config FILE``: the composition root of the agent service.
 
 Wires the real adapters (paho link, transfer engine, codec check, host probe, SQLite ledger) around the
-single-threaded ``AgentService`` and runs its loop. MQTT messages and engine events arrive on other threads
-and are handed to the loop through one queue. SIGTERM/SIGINT stop it cleanly: retained ``offline`` is
-published, parts in flight finish (up to ``--stop-timeout``), the journal keeps the rest for the next start.
+single-threaded ``AgentService`` (see ``runtime.py``) and runs its loop until SIGTERM/SIGINT: then the
+retained ``offline`` state is published, parts in flight finish (up to ``--stop-timeout``) and the journal
+keeps the rest for the next start.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import logging
-import queue
 import signal
 import sys
 import threading
@@ -19,19 +17,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from edge_agent.service.agent import AgentService
-from edge_agent.service.assignment_store import AssignmentStore
 from edge_agent.service.config import AgentConfig, ConfigError, load_config
-from edge_agent.service.ledger import Ledger
-from edge_agent.service.limits import UploadLimits, limits_from_defaults
-from edge_agent.service.mqtt_link import MqttLink
+from edge_agent.service.limits import UploadLimits
 from edge_agent.service.ports import EnginePort, FinishedCheck, UploadEvent
-from fleet_protocol import AgentStatus, State
+from edge_agent.service.runtime import AgentRuntime, EngineFactory
 
 log = logging.getLogger(__name__)
-
-EngineFactory = Callable[[AgentConfig, UploadLimits, Callable[[UploadEvent], None]], EnginePort]
-Inbound = tuple[str, bytes] | UploadEvent
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -51,93 +42,47 @@ def run(args: argparse.Namespace) -> int:
     return serve(config, stop, stop_timeout=args.stop_timeout)
 
 
-def _default_engine(config: AgentConfig, limits: UploadLimits, on_event: Callable[[UploadEvent], None]) -> EnginePort:
+def real_engine(config: AgentConfig, limits: UploadLimits, on_event: Callable[[UploadEvent], None]) -> EnginePort:
     from edge_agent.service.engine_adapter import build_engine
 
     return build_engine(config, limits, on_event)
-
-
-def _default_check() -> FinishedCheck:
-    from edge_agent.service.finished import codec_check
-
-    return codec_check
 
 
 def serve(
     config: AgentConfig,
     stop: threading.Event,
     *,
-    engine_factory: EngineFactory = _default_engine,
+    engine_factory: EngineFactory = real_engine,
     check_finished: FinishedCheck | None = None,
     stop_timeout: float = 30.0,
     tick_s: float = 0.2,
 ) -> int:
+    from edge_agent.service.finished import codec_check
     from edge_agent.service.host import LocalHost
 
     for folder in (config.spool_dir, config.state_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    inbox: queue.Queue[Inbound] = queue.Queue()
-    seq = itertools.count()
     host = LocalHost(config.spool_dir)
     capabilities = host.capabilities()
     log.info(
-        "agent %s on %s: %d cores, FLAC %.1f MB/s",
+        "agent %s on %s: %d cores, FLAC level 5 at %.1f MB/s",
         config.agent_id,
         capabilities.model,
         capabilities.cores,
         capabilities.flac_encode_bps / 1e6,
     )
-    service: AgentService | None = None
-
-    def connect_messages() -> list[State]:
-        return [] if service is None else list(service.on_connected())  # type: ignore[arg-type]
-
-    link = MqttLink(
-        config.mqtt.parsed,
-        config.agent_id,
-        will=State(agent_id=config.agent_id, seq=next(seq), state=AgentStatus.OFFLINE),
-        on_connect_messages=connect_messages,
-        subscriptions=(),
-        on_message=lambda topic, payload: inbox.put((topic, payload)),
-    )
-    engine = engine_factory(config, limits_from_defaults(config.defaults), inbox.put)
-    service = AgentService(
+    runtime = AgentRuntime(
         config,
-        engine=engine,
-        publisher=link,
+        engine_factory=engine_factory,
         host=host,
-        check_finished=check_finished or _default_check(),
         capabilities=capabilities,
-        store=AssignmentStore(config.state_dir),
-        ledger=Ledger(config.state_dir / "spool.db"),
-        seq=seq,
+        check_finished=check_finished or codec_check,
     )
-    link.set_subscriptions(service.subscriptions)
-    service.start(time.monotonic())
-    link.start()
+    runtime.start(time.monotonic())
     try:
         while not stop.is_set():
-            _drain(service, inbox, tick_s)
-            service.tick(time.monotonic())
+            runtime.pump(time.monotonic(), wait_s=tick_s)
     finally:
         log.info("stopping: publishing offline, letting parts in flight finish (up to %.0f s)", stop_timeout)
-        link.stop(final=service.state(AgentStatus.OFFLINE))
-        service.stop(stop_timeout)
-        _drain(service, inbox, 0)
+        runtime.stop(stop_timeout, time.monotonic())
     return 0
-
-
-def _drain(service: AgentService, inbox: queue.Queue[Inbound], wait_s: float) -> None:
-    try:
-        item = inbox.get(timeout=wait_s) if wait_s > 0 else inbox.get_nowait()
-    except queue.Empty:
-        return
-    while True:
-        if isinstance(item, UploadEvent):
-            service.handle_engine_event(item)
-        else:
-            service.handle_message(*item)
-        try:
-            item = inbox.get_nowait()
-        except queue.Empty:
-            return

@@ -1,0 +1,100 @@
+"""One running agent: the service core, its MQTT link, its engine and the queue between their threads.
+
+Used by ``edgefleet agent`` (one real agent) and by ``edgefleet simulate`` (many simulated ones in one
+process, each with its own runtime). MQTT messages and engine events arrive on other threads and are
+handed to the single-threaded core through ``inbox``; ``pump`` drains it and runs the core's timers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+from collections.abc import Callable
+
+from edge_agent.service.agent import AgentService
+from edge_agent.service.assignment_store import AssignmentStore
+from edge_agent.service.config import AgentConfig
+from edge_agent.service.ledger import Ledger
+from edge_agent.service.limits import UploadLimits, limits_from_defaults
+from edge_agent.service.mqtt_link import MqttLink
+from edge_agent.service.ports import Capabilities, EnginePort, FinishedCheck, HostProbe, UploadEvent
+from fleet_protocol import AgentStatus, Message, State
+
+log = logging.getLogger(__name__)
+
+EngineFactory = Callable[[AgentConfig, UploadLimits, Callable[[UploadEvent], None]], EnginePort]
+Inbound = tuple[str, bytes] | UploadEvent
+
+
+class AgentRuntime:
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        engine_factory: EngineFactory,
+        host: HostProbe,
+        capabilities: Capabilities,
+        check_finished: FinishedCheck,
+        simulated: bool = False,
+    ) -> None:
+        for folder in (config.spool_dir, config.state_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.config = config
+        self.inbox: queue.Queue[Inbound] = queue.Queue()
+        seq = itertools.count()
+        self.link = MqttLink(
+            config.mqtt.parsed,
+            config.agent_id,
+            will=State(agent_id=config.agent_id, seq=next(seq), state=AgentStatus.OFFLINE),
+            on_connect_messages=self._connect_messages,
+            subscriptions=(),
+            on_message=lambda topic, payload: self.inbox.put((topic, payload)),
+        )
+        self.engine = engine_factory(config, limits_from_defaults(config.defaults), self.inbox.put)
+        self.service = AgentService(
+            config,
+            engine=self.engine,
+            publisher=self.link,
+            host=host,
+            check_finished=check_finished,
+            capabilities=capabilities,
+            store=AssignmentStore(config.state_dir),
+            ledger=Ledger(config.state_dir / "spool.db"),
+            seq=seq,
+            simulated=simulated,
+        )
+        self.link.set_subscriptions(self.service.subscriptions)
+
+    def _connect_messages(self) -> list[Message]:
+        return list(self.service.on_connected())
+
+    def start(self, now: float) -> None:
+        self.service.start(now)
+        self.link.start()
+
+    def pump(self, now: float, wait_s: float = 0.0) -> None:
+        """Handle everything queued (waiting up to ``wait_s`` for the first item), then run the timers."""
+        try:
+            item = self.inbox.get(timeout=wait_s) if wait_s > 0 else self.inbox.get_nowait()
+        except queue.Empty:
+            item = None
+        while item is not None:
+            if isinstance(item, UploadEvent):
+                self.service.handle_engine_event(item)
+            else:
+                self.service.handle_message(*item)
+            try:
+                item = self.inbox.get_nowait()
+            except queue.Empty:
+                item = None
+        self.service.tick(now)
+
+    def stop(self, timeout: float, now: float) -> None:
+        """Retained ``offline`` first, then let parts in flight finish; the journal keeps the rest."""
+        self.link.stop(final=self.service.state(AgentStatus.OFFLINE))
+        self.service.stop(timeout)
+        try:
+            self.pump(now)
+        except Exception as exc:  # the link is gone; events after stop are only logged
+            log.debug("after stop: %s", exc)
