@@ -1,0 +1,20 @@
+"""The upload engine's pure core (h11 style): no minio, SQLite, threads, clock or file I/O in here.
+
+Everything in this package takes values in and gives values out; the adapters in
+:mod:`edge_agent.transfer` do the I/O (S3, journal, threads, clock) around it.
+
+- :mod:`.limits`     - ``Limits``, the knobs the controller's assignment sets
+- :mod:`.partsize`   - part sizing (>= 5 MiB, <= 10,000 parts, part 1 small because it is held)
+- :mod:`.splitter`   - object bytes in, numbered parts out (part 1 last)
+- :mod:`.upload`     - the per-file upload state machine, including the resume decisions
+- :mod:`.queue`      - the order files are taken in (smaller first, aging, failures move back)
+- :mod:`.backoff`    - exponential backoff with full jitter
+- :mod:`.bucket`     - the token bucket (clock passed in)
+- :mod:`.windows`    - upload windows ("HH:MM-HH:MM" local time)
+- :mod:`.events`     - what the engine reports (events, stats, run report)
+"""
+
+from edge_agent.engine.events import EngineEvent, EngineStats, FileResult, RunReport
+from edge_agent.engine.limits import Limits, MiB
+
+__all__ = ["EngineEvent", "EngineStats", "FileResult", "Limits", "MiB", "RunReport"]

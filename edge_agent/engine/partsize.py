@@ -1,0 +1,58 @@
+"""Part sizing, one pure function (like rclone's ``chunksize.Calculator`` / s3transfer's ``ChunksizeAdjuster``).
+
+S3 rules: every part but the last is >= 5 MiB, at most 10,000 parts, a part is <= 5 GiB.
+Our rules on top:
+- part 1 holds the object's header, which is final only at the end, so part 1 is held in memory for the
+  whole file and uploaded last. It is kept as small as S3 allows (5 MiB, or the header plus 1 MiB when the
+  header is bigger) so holding it costs little; a raw upload (no header) has no held part;
+- the other parts use the requested size, raised to >= 5 MiB and, from ``size_bound`` with a margin
+  (FLAC can come out a little bigger than its WAV), to whatever keeps the count <= 10,000;
+- sizes are whole MiB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge_agent.engine.limits import MiB
+
+MIN_PART_SIZE = 5 * MiB
+MAX_PART_SIZE = 5 * 1024 * MiB
+MAX_PARTS = 10_000
+MARGIN_NUM, MARGIN_DEN = 21, 20  # size_bound x 1.05 ...
+MARGIN_ADD = MiB  # ... + 1 MiB
+
+
+class ObjectTooLarge(ValueError):
+    """The object cannot fit in 10,000 parts of at most 5 GiB."""
+
+
+@dataclass(frozen=True)
+class PartPlan:
+    first: int  # size of part 1 (object bytes [0, first)), the held part when ``held``
+    size: int  # size of parts 2..N (the last one may be smaller)
+    held: bool  # part 1 waits for the header and goes last
+
+    def capacity(self) -> int:
+        """The largest object this plan can store."""
+        return self.first + (MAX_PARTS - 1) * self.size
+
+
+def _ceil_mib(n: int) -> int:
+    return -(-n // MiB) * MiB
+
+
+def plan_parts(requested: int, size_bound: int, header_size: int) -> PartPlan:
+    if requested <= 0 or size_bound < 0 or header_size < 0:
+        raise ValueError(f"bad part plan input: requested={requested} size_bound={size_bound} header={header_size}")
+    bound = size_bound * MARGIN_NUM // MARGIN_DEN + MARGIN_ADD
+    held = header_size > 0
+    size = max(MIN_PART_SIZE, min(MAX_PART_SIZE, _ceil_mib(requested)))  # a request above 5 GiB is clamped
+    first = max(MIN_PART_SIZE, _ceil_mib(header_size + MiB)) if held else size
+    needed = _ceil_mib(-(-max(0, bound - first) // (MAX_PARTS - 1)))
+    size = max(size, needed)
+    if not held:
+        first = size
+    if size > MAX_PART_SIZE or first > MAX_PART_SIZE:
+        raise ObjectTooLarge(f"an object of up to {size_bound} bytes does not fit in {MAX_PARTS} parts of 5 GiB")
+    return PartPlan(first=first, size=size, held=held)

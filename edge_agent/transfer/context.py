@@ -1,0 +1,144 @@
+"""What every file job shares: the adapters, the current limits, counters, and retry-with-backoff."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol, TypeVar
+
+from edge_agent.engine.backoff import full_jitter
+from edge_agent.engine.bucket import TokenBucket
+from edge_agent.engine.events import EngineEvent
+from edge_agent.engine.limits import Limits
+from edge_agent.transfer.config import EngineConfig
+from edge_agent.transfer.errors import RetryableError
+from edge_agent.transfer.gate import SlotGate, Stopped
+from edge_agent.transfer.journal import Journal
+from edge_agent.transfer.s3 import S3Store
+
+log = logging.getLogger("edgefleet.upload")
+T = TypeVar("T")
+
+
+class Source(Protocol):
+    """The part of ``edge_agent.audio.source.ObjectSource`` the engine uses."""
+
+    kind: Literal["flac", "raw"]
+    fingerprint: object  # has .size, .mtime_ns, .inode
+    original_size: int
+    header_size: int
+    size_bound: int
+    content_type: str
+
+    @property
+    def metadata(self) -> Mapping[str, str]: ...
+    def body(self) -> Iterator[bytes]: ...
+    def header(self) -> bytes: ...
+    def original_sha256(self) -> str: ...
+    def close(self) -> None: ...
+
+
+class Codec(Protocol):
+    """The codec functions the engine calls (``edge_agent.audio.source``); tests pass fakes."""
+
+    def check_finished(self, path: Path) -> None: ...
+    def open_source(self, path: Path, compression_level: int) -> Source: ...
+    def object_key(self, prefix: str, agent_id: str, path: Path, source: Source) -> str: ...
+
+
+@dataclass
+class Counters:
+    bytes_uploaded_total: int = 0
+    retries_total: int = 0
+    errors_total: int = 0
+    acked: deque[tuple[float, int]] = field(default_factory=deque)  # (time, bytes) for the recent rate
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_bytes(self, n: int, now: float) -> None:
+        with self.lock:
+            self.bytes_uploaded_total += n
+            self.acked.append((now, n))
+
+    def rate(self, now: float, span_s: float = 30.0) -> float:
+        with self.lock:
+            while self.acked and self.acked[0][0] < now - span_s:
+                self.acked.popleft()
+            if not self.acked:
+                return 0.0
+            first = self.acked[0][0]
+            return sum(n for _, n in self.acked) / max(1.0, now - first, min(span_s, now - first + 1.0))
+
+
+class Context:
+    def __init__(
+        self,
+        config: EngineConfig,
+        limits: Limits,
+        store: S3Store,
+        journal: Journal,
+        codec: Codec,
+        emit: Callable[[EngineEvent], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.limits = limits
+        self.store = store
+        self.journal = journal
+        self.codec = codec
+        self.emit = emit
+        self.clock = clock
+        self.stop = threading.Event()
+        self.gate = SlotGate(limits, clock)
+        self._bucket = TokenBucket(limits.bandwidth_bps, clock())
+        self._bucket_lock = threading.Lock()
+        self.counters = Counters()
+        self.rng = random.Random()
+        self.on_progress: Callable[[str, int], None] = lambda path, nbytes: None
+
+    def set_limits(self, limits: Limits) -> None:
+        self.limits = limits
+        with self._bucket_lock:
+            if limits.bandwidth_bps != self._bucket.rate_bps:
+                self._bucket.set_rate(limits.bandwidth_bps, self.clock())
+        self.gate.set_limits(limits)
+
+    def sleep(self, seconds: float, cancelled: Callable[[], bool]) -> None:
+        """Sleep, waking early (Stopped) when the engine stops or the job is cancelled."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if cancelled():
+                raise Stopped
+            self.stop.wait(min(left, 0.2))
+        if cancelled():
+            raise Stopped
+
+    def throttle(self, nbytes: int, cancelled: Callable[[], bool]) -> None:
+        with self._bucket_lock:
+            delay = self._bucket.charge(nbytes, self.clock())
+        if delay > 0:
+            self.sleep(delay, cancelled)
+
+    def retrying(self, what: str, fn: Callable[[], T], cancelled: Callable[[], bool]) -> tuple[T, int]:
+        """Run ``fn`` until it does not raise RetryableError; returns (result, retries)."""
+        attempt = 0
+        started = time.monotonic()
+        while True:
+            try:
+                return fn(), attempt
+            except RetryableError as exc:
+                give_up = self.config.give_up_after_s
+                if give_up and time.monotonic() - started > give_up:
+                    raise
+                delay = full_jitter(attempt, self.rng.random(), self.config.retry_base_s, self.config.retry_cap_s)
+                with self.counters.lock:
+                    self.counters.retries_total += 1
+                level = logging.WARNING if attempt < 3 or attempt % 10 == 0 else logging.DEBUG
+                log.log(level, "%s failed: %s; retry %d in %.1f s", what, exc, attempt + 1, delay)
+                attempt += 1
+                self.sleep(delay, cancelled)

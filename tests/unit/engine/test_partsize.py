@@ -1,0 +1,66 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edge_agent.engine.limits import MiB
+from edge_agent.engine.partsize import (
+    MAX_PART_SIZE,
+    MAX_PARTS,
+    MIN_PART_SIZE,
+    ObjectTooLarge,
+    PartPlan,
+    plan_parts,
+)
+
+GiB = 1024 * MiB
+
+
+@pytest.mark.parametrize(
+    ("requested", "bound", "header", "expected"),
+    [
+        (8 * MiB, 100 * MiB, 42, PartPlan(first=5 * MiB, size=8 * MiB, held=True)),
+        (1, 100 * MiB, 42, PartPlan(first=5 * MiB, size=5 * MiB, held=True)),  # raised to the S3 minimum
+        (8 * MiB, 100 * MiB, 0, PartPlan(first=8 * MiB, size=8 * MiB, held=False)),  # raw: no held part
+        (8 * MiB + 1, 10 * MiB, 0, PartPlan(first=9 * MiB, size=9 * MiB, held=False)),  # whole MiB
+        (5 * MiB, 100 * GiB, 42, PartPlan(first=5 * MiB, size=11 * MiB, held=True)),  # grown to fit 10,000
+        (16 * MiB, 2 * GiB, 42, PartPlan(first=5 * MiB, size=16 * MiB, held=True)),
+        (8 * MiB, 100 * MiB, 6 * MiB, PartPlan(first=7 * MiB, size=8 * MiB, held=True)),  # big header
+    ],
+)
+def test_plan_table(requested: int, bound: int, header: int, expected: PartPlan) -> None:
+    assert plan_parts(requested, bound, header) == expected
+
+
+def test_too_large() -> None:
+    with pytest.raises(ObjectTooLarge):
+        plan_parts(8 * MiB, MAX_PARTS * MAX_PART_SIZE, 42)
+
+
+@pytest.mark.parametrize("bad", [(0, 1, 0), (1, -1, 0), (1, 1, -1)])
+def test_bad_input(bad: tuple[int, int, int]) -> None:
+    with pytest.raises(ValueError, match="bad part plan"):
+        plan_parts(*bad)
+
+
+@given(
+    requested=st.integers(1, 6 * GiB),
+    bound=st.integers(0, 40_000 * GiB),
+    header=st.integers(0, 20 * MiB),
+)
+def test_plan_properties(requested: int, bound: int, header: int) -> None:
+    try:
+        plan = plan_parts(requested, bound, header)
+    except ObjectTooLarge:
+        assert bound > MAX_PARTS * MIN_PART_SIZE
+        return
+    assert plan.held == (header > 0)
+    assert MIN_PART_SIZE <= plan.first <= MAX_PART_SIZE
+    assert MIN_PART_SIZE <= plan.size <= MAX_PART_SIZE
+    assert plan.size % MiB == 0
+    assert plan.first % MiB == 0
+    assert plan.size >= min(requested, MAX_PART_SIZE)
+    if plan.held:
+        assert plan.first > header
+        assert plan.first <= max(MIN_PART_SIZE, header + 2 * MiB)  # part 1 is held: kept small
+    # an object 5 % bigger than its bound still fits in 10,000 parts
+    assert plan.capacity() >= bound * 21 // 20
