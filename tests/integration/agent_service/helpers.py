@@ -42,8 +42,12 @@ class Observer:
         self._topics = topics
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.connect_async(parsed.host, parsed.port)
         self.client.loop_start()
+        if not self.subscribed.wait(10):
+            raise AssertionError("observer could not connect and subscribe")
 
     def _on_connect(self, client: mqtt.Client, *_: Any) -> None:
         for topic in self._topics:
@@ -58,6 +62,7 @@ class Observer:
             return [p for t, p, _ in self.messages if t.endswith(topic_suffix)]
 
     def publish(self, topic: str, payload: bytes, retain: bool = True) -> None:
+        wait_for(self.client.is_connected, what="observer connected")
         self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
 
     def close(self) -> None:
