@@ -1,0 +1,140 @@
+"""The composition root: ``create_app(config)`` wires settings, engine, auth, templates, live hub and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http import HTTPStatus
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+from sqlmodel import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from controller.store.engine import make_engine
+from dashboard import formatting, queries
+from dashboard.auth import SESSION_COOKIE, Authenticator
+from dashboard.config import DashboardConfig
+from dashboard.context import AppContext, DashboardCounters
+from dashboard.deps import NotLoggedIn
+from dashboard.live import LiveHub
+from dashboard.metrics import FleetCollector
+from dashboard.readmodel import FleetSnapshot
+from dashboard.routes import api, auth, metrics, pages, stream
+
+HERE = Path(__file__).parent
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=HERE / "templates")
+    env = templates.env
+    env.filters.update(
+        bytes=formatting.human_bytes,
+        rate=formatting.human_rate,
+        duration=formatting.human_duration,
+        ago=formatting.age,
+        iso=formatting.iso,
+        temp=formatting.temperature,
+        level=formatting.compression_level,
+    )
+    return templates
+
+
+class SessionCookieMiddleware:
+    """Sends the session cookie a request asked for (``deps.set_web_session``); streaming-safe, pure ASGI."""
+
+    def __init__(self, app: ASGIApp, auth: Authenticator, secure: bool) -> None:
+        self.app = app
+        self.auth = auth
+        self.secure = secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cookie(message: Message) -> None:
+            session = scope.get("state", {}).get("edgefleet_set_session")
+            if message["type"] == "http.response.start" and session is not None:
+                cookie = (
+                    f"{SESSION_COOKIE}={self.auth.dump(session)}; Path=/; HttpOnly; SameSite=Lax; "
+                    f"Max-Age={self.auth.max_age_s}" + ("; Secure" if self.secure else "")
+                )
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (b"set-cookie", cookie.encode("latin-1"))],
+                }
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+def _not_logged_in(request: Request, _exc: Exception) -> Response:
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": "log in first"}, status_code=401)
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    """JSON for the API (as FastAPI does), a readable page for people."""
+    assert isinstance(exc, StarletteHTTPException)
+    if request.url.path.startswith(("/api/", "/metrics", "/static/")):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    ctx: AppContext = request.app.state.ctx
+    title = HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else "Error"
+    return ctx.templates.TemplateResponse(
+        request,
+        "error.html",
+        {"status_code": exc.status_code, "title": title, "detail": exc.detail, "user": None, "csrf_token": ""},
+        status_code=exc.status_code,
+    )
+
+
+def create_app(
+    config: DashboardConfig, *, engine: Engine | None = None, clock: Callable[[], datetime] = utc_now
+) -> FastAPI:
+    engine = engine or make_engine(config.database_url)
+    auth_ = Authenticator(config)
+
+    def load_snapshot() -> FleetSnapshot:
+        with Session(engine) as session:
+            return queries.fleet_snapshot(session, clock(), config.offline_after_s, ctx.limits)
+
+    registry = CollectorRegistry()
+    ctx = AppContext(
+        config=config,
+        engine=engine,
+        auth=auth_,
+        templates=make_templates(),
+        hub=LiveHub(load_snapshot, config.live_interval_s),
+        registry=registry,
+        counters=DashboardCounters.create(registry),
+        clock=clock,
+    )
+    registry.register(FleetCollector(load_snapshot))
+
+    app = FastAPI(
+        title="edgefleet dashboard",
+        description="The operators' view of the fleet: agents, uploads, assignments, overrides and their audit trail.",
+        version="1",
+    )
+    app.state.ctx = ctx
+    app.add_middleware(SessionCookieMiddleware, auth=auth_, secure=config.secure_cookies)
+    app.add_exception_handler(NotLoggedIn, _not_logged_in)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    for module in (auth, pages, api, stream, metrics):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,49 @@
+"""What one running dashboard is made of; built once by ``dashboard.app.create_app`` (composition root)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from fastapi.templating import Jinja2Templates
+from prometheus_client import CollectorRegistry, Counter
+from sqlalchemy import Engine
+
+from dashboard.auth import Authenticator
+from dashboard.config import DashboardConfig
+from dashboard.live import LiveHub
+from dashboard.readmodel import Thresholds
+
+
+@dataclass(frozen=True)
+class DashboardCounters:
+    """The dashboard's own counters (the fleet's come from the database at scrape time)."""
+
+    logins: Counter
+    overrides: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> DashboardCounters:
+        return cls(
+            logins=Counter("edgefleet_dashboard_logins", "login attempts", ["outcome"], registry=registry),
+            overrides=Counter(
+                "edgefleet_dashboard_override_changes", "operator override changes", ["action"], registry=registry
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class AppContext:
+    config: DashboardConfig
+    engine: Engine
+    auth: Authenticator
+    templates: Jinja2Templates
+    hub: LiveHub
+    registry: CollectorRegistry
+    counters: DashboardCounters
+    clock: Callable[[], datetime]
+
+    @property
+    def limits(self) -> Thresholds:
+        return Thresholds(soft_limit_c=self.config.soft_limit_c, hard_limit_c=self.config.hard_limit_c)

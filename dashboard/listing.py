@@ -1,0 +1,81 @@
+"""Sorting and filtering of the fleet table, shared by the page and the JSON API (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from typing import Any
+
+from dashboard.readmodel import AgentRow, Thresholds, is_hot
+
+
+class SortKey(StrEnum):
+    AGENT_ID = "agent_id"
+    SITE = "site"
+    MODEL = "model"
+    STATUS = "status"
+    TEMPERATURE = "temperature_c"
+    BACKLOG_FILES = "backlog_files"
+    BACKLOG_BYTES = "backlog_bytes"
+    BACKLOG_AGE = "backlog_oldest_age_s"
+    THROUGHPUT = "throughput_bps"
+    CONCURRENCY = "concurrency"
+
+
+class StatusFilter(StrEnum):
+    ALL = "all"
+    ONLINE = "online"
+    OFFLINE = "offline"
+    HOT = "hot"
+    PAUSED = "paused"
+
+
+_KEYS: dict[SortKey, Callable[[AgentRow], Any]] = {
+    SortKey.AGENT_ID: lambda r: r.agent_id,
+    SortKey.SITE: lambda r: (r.site, r.agent_id),
+    SortKey.MODEL: lambda r: (r.model, r.agent_id),
+    SortKey.STATUS: lambda r: (r.online, r.agent_id),
+    # Unknown temperatures sort below every known one.
+    SortKey.TEMPERATURE: lambda r: (r.temperature_c is not None, r.temperature_c or 0.0),
+    SortKey.BACKLOG_FILES: lambda r: r.backlog_files,
+    SortKey.BACKLOG_BYTES: lambda r: r.backlog_bytes,
+    SortKey.BACKLOG_AGE: lambda r: r.backlog_oldest_age_s,
+    SortKey.THROUGHPUT: lambda r: r.throughput_bps,
+    SortKey.CONCURRENCY: lambda r: r.assignment.concurrency if r.assignment else -1,
+}
+
+
+def _matches_status(row: AgentRow, status: StatusFilter, limits: Thresholds) -> bool:
+    if status is StatusFilter.ONLINE:
+        return row.online
+    if status is StatusFilter.OFFLINE:
+        return not row.online
+    if status is StatusFilter.HOT:
+        return is_hot(row, limits)
+    if status is StatusFilter.PAUSED:
+        return bool(row.assignment and row.assignment.paused)
+    return True
+
+
+def _matches_text(row: AgentRow, needle: str) -> bool:
+    if not needle:
+        return True
+    haystack = " ".join((row.agent_id, row.site, row.model, row.assignment.reason if row.assignment else ""))
+    return needle.casefold() in haystack.casefold()
+
+
+def select_rows(
+    rows: Sequence[AgentRow],
+    *,
+    query: str = "",
+    status: StatusFilter = StatusFilter.ALL,
+    sort: SortKey = SortKey.AGENT_ID,
+    descending: bool = False,
+    limits: Thresholds | None = None,
+) -> list[AgentRow]:
+    """Filter by free text (id, site, model, reason) and status, then sort stably (ties by agent id)."""
+    limits = limits or Thresholds()
+    kept = [r for r in rows if _matches_status(r, status, limits) and _matches_text(r, query.strip())]
+    kept.sort(key=lambda r: r.agent_id)
+    kept.sort(key=_KEYS[sort], reverse=descending)
+    return kept

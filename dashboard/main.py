@@ -1,0 +1,65 @@
+"""``edgefleet dashboard --config FILE`` (uvicorn) and ``edgefleet dashboard --hash-password``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="dashboard.toml (see docs/dashboard.md)")
+    parser.add_argument(
+        "--hash-password",
+        action="store_true",
+        help="read a password (prompt, or stdin when piped) and print its bcrypt hash for [[users]]",
+    )
+    parser.add_argument("--host", help="override the configured host")
+    parser.add_argument("--port", type=int, help="override the configured port")
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if first != getpass.getpass("again: "):
+            raise ValueError("the passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.hash_password:
+        from dashboard.auth import hash_password
+
+        try:
+            print(hash_password(_read_password()))
+        except ValueError as exc:
+            print(f"edgefleet dashboard: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    if args.config is None:
+        print("edgefleet dashboard: --config FILE is required", file=sys.stderr)
+        return 2
+
+    import uvicorn
+
+    from dashboard.app import create_app
+    from dashboard.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config, os.environ)
+    except ConfigError as exc:
+        print(f"edgefleet dashboard: {exc}", file=sys.stderr)
+        return 2
+    if not config.users:
+        log.warning("no [[users]] configured: nobody can log in")
+    app = create_app(config)
+    host, port = args.host or config.host, args.port if args.port is not None else config.port
+    print(f"edgefleet dashboard on http://{host}:{port}/", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)
+    return 0

@@ -1,0 +1,101 @@
+"""Prometheus ``/metrics``: fleet and per-agent gauges and counters, read from the database at scrape time.
+
+A custom collector (no module-level metrics): each scrape reads one fleet snapshot. The agents'
+own running totals (uploaded bytes, retries, errors) are exported as counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.responses import Response
+
+from dashboard.readmodel import AgentRow, AlertKind, FleetSnapshot
+
+_AGENT_GAUGES: tuple[tuple[str, str, Callable[[AgentRow], float | None]], ...] = (
+    ("edgefleet_agent_up", "1 if the agent is online", lambda r: float(r.online)),
+    ("edgefleet_agent_temperature_celsius", "SoC temperature", lambda r: r.temperature_c),
+    ("edgefleet_agent_throttled", "vcgencmd get_throttled bit mask", lambda r: float(r.throttled)),
+    ("edgefleet_agent_backlog_files", "files waiting to upload", lambda r: float(r.backlog_files)),
+    ("edgefleet_agent_backlog_bytes", "bytes waiting to upload", lambda r: float(r.backlog_bytes)),
+    ("edgefleet_agent_backlog_oldest_age_seconds", "age of the oldest waiting file", lambda r: r.backlog_oldest_age_s),
+    ("edgefleet_agent_throughput_bytes_per_second", "measured upload rate", lambda r: r.throughput_bps),
+    ("edgefleet_agent_active_uploads", "uploads in flight", lambda r: float(r.active_uploads)),
+    (
+        "edgefleet_agent_assigned_concurrency",
+        "concurrency of the assignment in force",
+        lambda r: float(r.assignment.concurrency) if r.assignment else None,
+    ),
+    (
+        "edgefleet_agent_paused",
+        "1 if the assignment pauses the agent",
+        lambda r: float(bool(r.assignment and r.assignment.paused)),
+    ),
+    ("edgefleet_agent_overridden", "1 if an operator override applies", lambda r: float(r.overridden)),
+)
+
+_AGENT_COUNTERS: tuple[tuple[str, str, Callable[[AgentRow], int]], ...] = (
+    ("edgefleet_agent_uploaded_bytes", "bytes uploaded, as the agent reports", lambda r: r.bytes_uploaded_total),
+    ("edgefleet_agent_retries", "upload retries, as the agent reports", lambda r: r.retries_total),
+    ("edgefleet_agent_errors", "upload errors, as the agent reports", lambda r: r.errors_total),
+)
+
+
+def fleet_metrics(snapshot: FleetSnapshot) -> Iterator[Metric]:
+    """All metric families of one snapshot (pure)."""
+    t = snapshot.totals
+    agents = GaugeMetricFamily("edgefleet_agents", "agents known, by state", labels=["state"])
+    agents.add_metric(["online"], t.online)
+    agents.add_metric(["offline"], t.agents - t.online)
+    yield agents
+    fleet = (
+        ("edgefleet_fleet_throughput_bytes_per_second", "sum of the online agents' upload rates", t.throughput_bps),
+        ("edgefleet_fleet_backlog_files", "files waiting on all agents", t.backlog_files),
+        ("edgefleet_fleet_backlog_bytes", "bytes waiting on all agents", t.backlog_bytes),
+        ("edgefleet_hot_agents", "online agents at or above the soft temperature limit", t.hot),
+        ("edgefleet_uploaded_today_files", "uploads completed since 00:00 UTC", t.uploaded_today_files),
+        ("edgefleet_uploaded_today_bytes", "original bytes uploaded since 00:00 UTC", t.uploaded_today_bytes),
+        ("edgefleet_saved_today_bytes", "bytes saved by compression since 00:00 UTC", t.saved_today_bytes),
+    )
+    for name, doc, total in fleet:
+        yield GaugeMetricFamily(name, doc, value=total)
+    failures = GaugeMetricFamily(
+        "edgefleet_failures_today", "failed uploads and rejected files since 00:00 UTC", labels=["kind"]
+    )
+    failures.add_metric(["upload_failed"], t.failures_today)
+    failures.add_metric(["file_rejected"], t.rejected_today)
+    yield failures
+    alerts = GaugeMetricFamily("edgefleet_alerts", "active alerts, by kind", labels=["kind"])
+    for kind in AlertKind:
+        alerts.add_metric([kind.value], sum(1 for a in snapshot.alerts if a.kind is kind))
+    yield alerts
+    for name, doc, gauge_value in _AGENT_GAUGES:
+        family = GaugeMetricFamily(name, doc, labels=["agent", "site"])
+        for row in snapshot.rows:
+            value = gauge_value(row)
+            if value is not None:
+                family.add_metric([row.agent_id, row.site], value)
+        yield family
+    for name, doc, counter_value in _AGENT_COUNTERS:
+        counter = CounterMetricFamily(name, doc, labels=["agent", "site"])
+        for row in snapshot.rows:
+            counter.add_metric([row.agent_id, row.site], counter_value(row))
+        yield counter
+
+
+class FleetCollector(Collector):
+    def __init__(self, load: Callable[[], FleetSnapshot]) -> None:
+        self._load = load
+
+    def collect(self) -> Iterator[Metric]:
+        return fleet_metrics(self._load())
+
+    def describe(self) -> list[Metric]:
+        return []  # no database read at registration
+
+
+def metrics_response(registry: CollectorRegistry) -> Response:
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

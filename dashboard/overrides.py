@@ -1,0 +1,108 @@
+"""Operator overrides: validate a change, write it through the controller's store, which audits it.
+
+The controller re-evaluates its policy every tick with the overrides it finds in the database, so
+the assignment that follows says "operator" in its reason; the dashboard never publishes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlmodel import Session
+
+from controller.store import repo
+from fleet_protocol import is_valid_window
+
+
+class OverrideError(ValueError):
+    """The requested change is invalid (message is shown to the operator)."""
+
+
+class OverrideChange(BaseModel):
+    """A change to the override of one agent or site. Fields left out stay as they are; ``null`` clears one.
+
+    ``windows``: ``[]`` means "always" (no window), ``null`` means "the policy decides".
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    paused: bool | None = None
+    windows: list[str] | None = None
+    max_concurrency: Annotated[int | None, Field(ge=0, le=64)] = None
+    bandwidth_bps: Annotated[int | None, Field(ge=0)] = None
+    upload_now: bool = False
+    note: Annotated[str, Field(max_length=500)] = ""
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        bad = [w for w in value if not is_valid_window(w)]
+        if bad:
+            raise ValueError(f"invalid window(s) {', '.join(bad)}: use HH:MM-HH:MM")
+        return value
+
+    def store_fields(self) -> dict[str, Any]:
+        """The explicitly given fields, under the store's names."""
+        names = {"max_concurrency": "concurrency_cap", "bandwidth_bps": "bandwidth_cap_bps"}
+        return {names.get(k, k): getattr(self, k) for k in self.model_fields_set}
+
+
+def _parse_windows(text: str) -> list[str] | None:
+    text = text.strip()
+    if not text:
+        return None
+    if text.casefold() in {"always", "none", "-"}:
+        return []
+    return [w.strip() for w in text.replace(";", ",").split(",") if w.strip()]
+
+
+def _parse_int(text: str, name: str) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise OverrideError(f"{name}: not a whole number: {text!r}") from None
+
+
+def change_from_form(form: Mapping[str, str]) -> OverrideChange:
+    """The form sets the whole override: an empty field means "not overridden"."""
+    paused_text = form.get("paused", "").strip().lower()
+    if paused_text not in {"", "true", "false"}:
+        raise OverrideError(f"paused: expected true, false or empty, got {paused_text!r}")
+    try:
+        return OverrideChange(
+            paused=None if not paused_text else paused_text == "true",
+            windows=_parse_windows(form.get("windows", "")),
+            max_concurrency=_parse_int(form.get("max_concurrency", ""), "concurrency cap"),
+            bandwidth_bps=_parse_int(form.get("bandwidth_bps", ""), "bandwidth cap"),
+            upload_now=form.get("upload_now", "") == "true",
+            note=form.get("note", ""),
+        )
+    except ValidationError as exc:
+        raise OverrideError("; ".join(str(e["msg"]) for e in exc.errors())) from exc
+
+
+def apply_change(
+    session: Session,
+    *,
+    who: str,
+    change: OverrideChange,
+    agent_id: str | None = None,
+    site: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    try:
+        repo.set_override(session, who=who, agent_id=agent_id, site=site, now=now, **change.store_fields())
+    except ValueError as exc:
+        raise OverrideError(str(exc)) from exc
+
+
+def clear(session: Session, *, who: str, agent_id: str | None = None, site: str | None = None) -> bool:
+    return repo.clear_override(session, who=who, agent_id=agent_id, site=site)

@@ -1,0 +1,276 @@
+"""The dashboard's read model over the controller's tables (``controller.store``); reads only.
+
+Every function takes an open ``Session`` and returns the plain values of ``dashboard.readmodel``,
+with times made UTC-aware. The tables belong to the controller; nothing here defines or alters one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from controller.store import repo
+from controller.store.engine import as_utc, to_db_time
+from controller.store.models import (
+    Agent,
+    AssignmentBase,
+    AuditEntry,
+    CurrentAssignment,
+    OperatorOverride,
+    TelemetrySample,
+    UploadEvent,
+)
+from dashboard.readmodel import (
+    AgentDetail,
+    AgentRow,
+    AssignmentView,
+    AuditRow,
+    FleetSnapshot,
+    OverrideView,
+    TelemetryPoint,
+    Thresholds,
+    UploadRow,
+    UploadTotals,
+    downsample,
+    fleet_alerts,
+    fleet_totals,
+)
+
+FAILURE_KINDS = ("upload_failed", "file_rejected")
+
+
+def _assignment(row: AssignmentBase | None) -> AssignmentView | None:
+    if row is None:
+        return None
+    return AssignmentView(
+        version=row.version,
+        concurrency=row.concurrency,
+        part_size=row.part_size,
+        windows=list(row.windows or []),
+        bandwidth_bps=row.bandwidth_bps,
+        compression_level=row.compression_level,
+        paused=row.paused,
+        upload_now=row.upload_now,
+        reason=row.reason,
+        at=as_utc(row.at),
+    )
+
+
+def _is_online(agent: Agent, now: datetime, offline_after_s: float) -> bool:
+    """Online as the controller recorded it, unless nothing was heard for ``offline_after_s``.
+
+    The second rule makes an agent show offline even while no controller is running to say so.
+    """
+    if not agent.online:
+        return False
+    last = as_utc(agent.last_seen)
+    return last is not None and (now - last).total_seconds() <= offline_after_s
+
+
+def _agent_row(
+    agent: Agent, assignment: CurrentAssignment | None, overridden: bool, now: datetime, offline_after_s: float
+) -> AgentRow:
+    online = _is_online(agent, now, offline_after_s)
+    if online:
+        since = as_utc(agent.online_since)
+    elif agent.online:  # silent: offline since it was last heard of
+        since = as_utc(agent.last_seen)
+    else:
+        since = as_utc(agent.offline_since) or as_utc(agent.last_seen)
+    return AgentRow(
+        agent_id=agent.id,
+        site=agent.site,
+        model=agent.model,
+        online=online,
+        status_since=since,
+        last_seen=as_utc(agent.last_seen),
+        temperature_c=agent.temperature_c,
+        throttled=agent.throttled,
+        backlog_files=agent.backlog_files,
+        backlog_bytes=agent.backlog_bytes,
+        backlog_oldest_age_s=agent.backlog_oldest_age_s,
+        throughput_bps=agent.throughput_bps,
+        active_uploads=agent.active_uploads,
+        errors_total=agent.errors_total,
+        retries_total=agent.retries_total,
+        bytes_uploaded_total=agent.bytes_uploaded_total,
+        assignment=_assignment(assignment),
+        overridden=overridden,
+    )
+
+
+def _override_targets(overrides: Iterable[OperatorOverride]) -> tuple[set[str], set[str]]:
+    agents = {o.target for o in overrides if o.scope == "agent"}
+    sites = {o.target for o in overrides if o.scope == "site"}
+    return agents, sites
+
+
+def fleet_rows(session: Session, now: datetime, offline_after_s: float) -> list[AgentRow]:
+    agents = repo.list_agents(session)
+    assignments = repo.current_assignments(session)
+    by_agent, by_site = _override_targets(repo.list_overrides(session))
+    return [
+        _agent_row(a, assignments.get(a.id), a.id in by_agent or a.site in by_site, now, offline_after_s)
+        for a in agents
+    ]
+
+
+def start_of_day(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def upload_totals(session: Session, since: datetime) -> UploadTotals:
+    query = (
+        select(
+            UploadEvent.kind,
+            func.count(),
+            func.coalesce(func.sum(UploadEvent.original_bytes), 0),
+            func.coalesce(func.sum(UploadEvent.stored_bytes), 0),
+        )
+        .where(UploadEvent.at >= to_db_time(since))
+        .where(col(UploadEvent.kind).in_(["upload_completed", *FAILURE_KINDS]))
+        .group_by(UploadEvent.kind)
+    )
+    by_kind: dict[str, tuple[int, int, int]] = {
+        kind: (int(count), int(original), int(stored)) for kind, count, original, stored in session.exec(query)
+    }
+    done = by_kind.get("upload_completed", (0, 0, 0))
+    return UploadTotals(
+        files=done[0],
+        original_bytes=done[1],
+        stored_bytes=done[2],
+        failures=by_kind.get("upload_failed", (0, 0, 0))[0],
+        rejected=by_kind.get("file_rejected", (0, 0, 0))[0],
+    )
+
+
+def fleet_snapshot(session: Session, now: datetime, offline_after_s: float, limits: Thresholds) -> FleetSnapshot:
+    rows = fleet_rows(session, now, offline_after_s)
+    totals = fleet_totals(rows, upload_totals(session, start_of_day(now)), limits)
+    return FleetSnapshot(rows=rows, totals=totals, alerts=fleet_alerts(rows, limits), at=now)
+
+
+def sites(session: Session) -> list[str]:
+    return [s for s in session.exec(select(Agent.site).distinct().order_by(Agent.site)) if s]
+
+
+def _override_view(o: OperatorOverride) -> OverrideView:
+    return OverrideView(
+        scope=o.scope,
+        target=o.target,
+        paused=o.paused,
+        windows=None if o.windows is None else list(o.windows),
+        max_concurrency=o.concurrency_cap,
+        bandwidth_bps=o.bandwidth_cap_bps,
+        upload_now=o.upload_now,
+        by=o.updated_by,
+        at=as_utc(o.updated_at),
+    )
+
+
+def overrides_for(session: Session, agent_id: str | None = None, site: str | None = None) -> list[OverrideView]:
+    """The overrides touching an agent (its own and its site's), or all of them."""
+    rows = repo.list_overrides(session)
+    if agent_id is not None or site is not None:
+        rows = [
+            o for o in rows if (o.scope == "agent" and o.target == agent_id) or (o.scope == "site" and o.target == site)
+        ]
+    return [_override_view(o) for o in rows]
+
+
+def agent_detail(session: Session, agent_id: str, now: datetime, offline_after_s: float) -> AgentDetail | None:
+    agent = repo.get_agent(session, agent_id)
+    if agent is None:
+        return None
+    overrides = overrides_for(session, agent_id=agent.id, site=agent.site or None)
+    row = _agent_row(agent, session.get(CurrentAssignment, agent_id), bool(overrides), now, offline_after_s)
+    return AgentDetail(
+        row=row,
+        cores=agent.cores,
+        ram_bytes=agent.ram_bytes,
+        software_version=agent.software_version,
+        flac_encode_bps=agent.flac_encode_bps,
+        simulated=agent.simulated,
+        overrides=overrides,
+    )
+
+
+def telemetry(session: Session, agent_id: str, since: datetime, max_points: int = 600) -> list[TelemetryPoint]:
+    """The agent's samples since ``since``, oldest first, thinned to ``max_points`` (columns only, no ORM)."""
+    query = (
+        sa_select(
+            col(TelemetrySample.at),
+            col(TelemetrySample.temperature_c),
+            col(TelemetrySample.throughput_bps),
+            col(TelemetrySample.backlog_files),
+            col(TelemetrySample.backlog_bytes),
+            col(TelemetrySample.active_uploads),
+            col(TelemetrySample.concurrency),
+        )
+        .where(col(TelemetrySample.agent_id) == agent_id, col(TelemetrySample.at) >= to_db_time(since))
+        .order_by(col(TelemetrySample.at))
+    )
+    points = [
+        TelemetryPoint(
+            at=as_utc(at) or since,
+            temperature_c=temp,
+            throughput_bps=tput,
+            backlog_files=files,
+            backlog_bytes=nbytes,
+            active_uploads=active,
+            concurrency=conc,
+        )
+        for at, temp, tput, files, nbytes, active, conc in session.execute(query)
+    ]
+    return downsample(points, max_points)
+
+
+def _upload_row(e: UploadEvent) -> UploadRow:
+    return UploadRow(
+        at=as_utc(e.at) or datetime.min.replace(tzinfo=UTC),
+        kind=e.kind,
+        file=e.file,
+        key=e.key,
+        original_bytes=e.original_bytes,
+        stored_bytes=e.stored_bytes,
+        stored_as=e.stored_as,
+        duration_s=e.duration_s,
+        retries=e.retries,
+        reason=e.reason,
+    )
+
+
+def uploads(session: Session, agent_id: str, kinds: Sequence[str], limit: int = 50) -> list[UploadRow]:
+    """Newest first."""
+    return [_upload_row(e) for e in repo.recent_events(session, agent_id=agent_id, kinds=kinds, limit=limit)]
+
+
+def assignment_history(session: Session, agent_id: str, limit: int = 50) -> list[AssignmentView]:
+    """Newest first."""
+    return [v for v in (_assignment(h) for h in repo.assignment_history(session, agent_id, limit=limit)) if v]
+
+
+def describe_detail(detail: dict[str, Any]) -> str:
+    if not detail:
+        return ""
+    return "; ".join(f"{k}={'–' if v is None else v}" for k, v in detail.items())
+
+
+def _audit_row(e: AuditEntry) -> AuditRow:
+    return AuditRow(
+        at=as_utc(e.at) or datetime.min.replace(tzinfo=UTC),
+        user=e.who,
+        action=e.action,
+        target=e.target,
+        details=describe_detail(e.detail),
+    )
+
+
+def audit(session: Session, *, target: str | None = None, limit: int = 200) -> list[AuditRow]:
+    """Newest first."""
+    return [_audit_row(e) for e in repo.list_audit(session, target=target, limit=limit)]

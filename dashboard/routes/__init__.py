@@ -1,0 +1,1 @@
+"""HTTP routes: ``auth`` (login/logout), ``pages`` (HTML), ``api`` (JSON), ``stream`` (SSE), ``metrics``."""

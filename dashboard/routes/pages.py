@@ -1,0 +1,142 @@
+"""Server-rendered pages: the fleet, one agent, the audit trail; and the override forms."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict
+
+from dashboard import overrides, queries
+from dashboard.deps import CsrfDep, CtxDep, DbDep, OperatorDep, UserDep, WebSessionDep
+from dashboard.listing import SortKey, StatusFilter, select_rows
+from dashboard.readmodel import fleet_alerts
+from dashboard.rendering import render
+
+router = APIRouter(include_in_schema=False)
+
+RANGES: dict[str, timedelta] = {
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+}
+DEFAULT_RANGE = "1h"
+
+
+@router.get("/", name="fleet_page")
+def fleet_page(
+    request: Request,
+    ctx: CtxDep,
+    db: DbDep,
+    session: WebSessionDep,
+    user: UserDep,
+    q: str = "",
+    state: Annotated[StatusFilter, Query(alias="status")] = StatusFilter.ALL,
+    sort: SortKey = SortKey.AGENT_ID,
+    desc: bool = False,
+) -> Response:
+    snapshot = queries.fleet_snapshot(db, ctx.clock(), ctx.config.offline_after_s, ctx.limits)
+    rows = select_rows(snapshot.rows, query=q, status=state, sort=sort, descending=desc, limits=ctx.limits)
+    return render(
+        request,
+        ctx,
+        session,
+        user,
+        "fleet.html",
+        rows=rows,
+        totals=snapshot.totals,
+        alerts=snapshot.alerts,
+        query=q,
+        status=state,
+        statuses=list(StatusFilter),
+        sort=sort,
+        desc=desc,
+        sites=queries.sites(db),
+    )
+
+
+@router.get("/agents/{agent_id}", name="agent_page")
+def agent_page(
+    request: Request,
+    ctx: CtxDep,
+    db: DbDep,
+    session: WebSessionDep,
+    user: UserDep,
+    agent_id: str,
+    span: Annotated[str, Query(alias="range")] = DEFAULT_RANGE,
+) -> Response:
+    now = ctx.clock()
+    detail = queries.agent_detail(db, agent_id, now, ctx.config.offline_after_s)
+    if detail is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no agent {agent_id!r}")
+    if span not in RANGES:
+        span = DEFAULT_RANGE
+    return render(
+        request,
+        ctx,
+        session,
+        user,
+        "agent.html",
+        d=detail,
+        alerts=fleet_alerts([detail.row], ctx.limits),
+        ranges=list(RANGES),
+        range=span,
+        uploads=queries.uploads(db, agent_id, ["upload_completed"]),
+        failures=queries.uploads(db, agent_id, list(queries.FAILURE_KINDS)),
+        history=queries.assignment_history(db, agent_id),
+        audit=queries.audit(db, target=f"agent:{agent_id}", limit=50),
+    )
+
+
+@router.get("/audit", name="audit_page")
+def audit_page(request: Request, ctx: CtxDep, db: DbDep, session: WebSessionDep, user: UserDep) -> Response:
+    return render(request, ctx, session, user, "audit.html", entries=queries.audit(db, limit=500))
+
+
+class OverrideForm(BaseModel):
+    """The override form; every field is text as the browser sends it (parsed by ``overrides``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    action: str = "set"
+    paused: str = ""
+    windows: str = ""
+    max_concurrency: str = ""
+    bandwidth_bps: str = ""
+    upload_now: str = ""
+    note: str = ""
+
+
+def _form_override(
+    ctx: CtxDep, db: DbDep, user: OperatorDep, form: OverrideForm, back: str, agent_id: str | None, site: str | None
+) -> Response:
+    if form.action == "clear":
+        overrides.clear(db, who=user.name, agent_id=agent_id, site=site)
+        ctx.counters.overrides.labels("clear").inc()
+        return RedirectResponse(f"{back}?msg=override-cleared", status_code=status.HTTP_303_SEE_OTHER)
+    try:
+        change = overrides.change_from_form(form.model_dump())
+        overrides.apply_change(db, who=user.name, change=change, agent_id=agent_id, site=site)
+    except overrides.OverrideError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    ctx.counters.overrides.labels("set").inc()
+    return RedirectResponse(f"{back}?msg=override-set", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/agents/{agent_id}/override", name="agent_override_form")
+def agent_override_form(
+    ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, form: Annotated[OverrideForm, Form()], agent_id: str
+) -> Response:
+    if queries.agent_detail(db, agent_id, ctx.clock(), ctx.config.offline_after_s) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no agent {agent_id!r}")
+    return _form_override(ctx, db, user, form, f"/agents/{agent_id}", agent_id, None)
+
+
+@router.post("/sites/{site}/override", name="site_override_form")
+def site_override_form(
+    ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, form: Annotated[OverrideForm, Form()], site: str
+) -> Response:
+    return _form_override(ctx, db, user, form, "/", None, site)

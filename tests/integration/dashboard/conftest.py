@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from controller.store.engine import create_all, make_engine
+from dashboard.app import create_app
+from dashboard.config import parse_config
+from tests.integration.dashboard.seed import PASSWORDS, config_data
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    create_all(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def app_client(engine: Engine, database_url: str) -> Iterator[TestClient]:
+    config = parse_config(config_data(database_url, live_interval_s=0.05))
+    with TestClient(create_app(config, engine=engine)) as client:
+        yield client
+
+
+def login(client: TestClient, user: str) -> str:
+    """Log in through the form (with the login page's CSRF token); returns the new session's CSRF token."""
+    page = client.get("/login")
+    token = page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+    answer = client.post(
+        "/login", data={"username": user, "password": PASSWORDS[user], "csrf_token": token}, follow_redirects=False
+    )
+    assert answer.status_code == 303, answer.text
+    token = client.get("/api/me").json()["csrf_token"]
+    assert isinstance(token, str)
+    return token
