@@ -194,7 +194,7 @@ class AgentService:
     def handle_engine_event(self, event: UploadEvent) -> None:
         self._publish_event(event)
         name = event.path.name
-        entry = self.tracker.entry(name)
+        entry = self.tracker.handled(name)
         if event.kind == EventKind.FILE_REJECTED and entry is not None:
             self._record(entry, FileStatus.REJECTED)
         if event.kind != EventKind.UPLOAD_COMPLETED:
@@ -202,12 +202,16 @@ class AgentService:
         if not event.verified:
             log.warning("%s reported completed but not verified: keeping it", name)
             return
+        log.info("%s stored as %s", name, event.key)
+        self._retain(name, event.path, entry)
+
+    def _retain(self, name: str, path: Path, entry: SpoolEntry | None) -> None:
         try:
-            outcome = apply_retention(self.config.retention, event.path, entry, self.config.done_dir)
+            outcome = apply_retention(self.config.retention, path, entry, self.config.done_dir)
         except OSError as exc:
             log.error("retention %s of %s failed: %s; the file stays", self.config.retention, name, exc)
             outcome = Outcome.KEPT
-        log.info("%s stored as %s (%s)", name, event.key, outcome.value)
+        log.info("retention of %s: %s", name, outcome.value)
         if outcome in (Outcome.DELETED, Outcome.MOVED, Outcome.MISSING):
             self.counters.files_removed += outcome != Outcome.MISSING
             self._forget(name)
@@ -274,7 +278,7 @@ class AgentService:
 
     def _enqueue(self, entry: SpoolEntry, path: Path, now: float) -> bool:
         try:
-            self.engine.enqueue(path)
+            queued = self.engine.enqueue(path)
         except (OSError, sqlite3.Error) as exc:
             self.counters.queue_failures += 1
             self._backoff = min(MAX_BACKOFF_S, max(1.0, self._backoff * 2))
@@ -286,8 +290,13 @@ class AgentService:
                 self._backoff,
             )
             return False
-        self.counters.files_queued += 1
-        self._record(entry, FileStatus.QUEUED)
+        if queued:
+            self.counters.files_queued += 1
+            self._record(entry, FileStatus.QUEUED)
+        else:  # the engine's journal: stored and verified before with this size and mtime
+            log.info("%s is already stored; applying retention", entry.name)
+            self._record(entry, FileStatus.DONE)
+            self._retain(entry.name, path, entry)
         return True
 
     # -- telemetry ---------------------------------------------------------------------------------------------

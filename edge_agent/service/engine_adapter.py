@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from edge_agent.engine import EngineEvent, EngineStats, Limits
 from edge_agent.service.config import AgentConfig
 from edge_agent.service.limits import UploadLimits
 from edge_agent.service.ports import EngineSnapshot, UploadEvent
+from edge_agent.transfer.config import EngineConfig
+from edge_agent.transfer.engine import Engine
 from fleet_protocol import EventKind
 
 
@@ -49,11 +50,11 @@ def to_upload_event(event: EngineEvent) -> UploadEvent:
 
 
 class EngineAdapter:
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def enqueue(self, path: Path) -> None:
-        self.engine.enqueue(path)
+    def enqueue(self, path: Path) -> bool:
+        return bool(self.engine.enqueue(path))
 
     def set_limits(self, limits: UploadLimits) -> None:
         self.engine.set_limits(to_engine_limits(limits))
@@ -66,12 +67,11 @@ class EngineAdapter:
 
     def stop(self, timeout: float) -> None:
         self.engine.stop(timeout)
+        self.engine.close()  # the journal; parts still in flight after the timeout resume at the next start
 
 
 def build_engine(config: AgentConfig, limits: UploadLimits, on_event: Callable[[UploadEvent], None]) -> EngineAdapter:
     from edge_agent.transfer.engine import Engine
-
-    from edge_agent.transfer.config import EngineConfig
 
     engine_config = EngineConfig(
         s3=config.s3.settings(),

@@ -44,7 +44,10 @@ class EngineSnapshot:
 
 
 class EnginePort(Protocol):
-    def enqueue(self, path: Path) -> None: ...  # durable; raises OSError/sqlite3.Error when it cannot write
+    def enqueue(self, path: Path) -> bool:
+        """Durable. False: already stored and verified with this size and mtime. Raises OSError or
+        sqlite3.Error when the journal cannot be written (e.g. disk full)."""
+
     def set_limits(self, limits: UploadLimits) -> None: ...
     def stats(self) -> EngineSnapshot: ...
     def start(self) -> None: ...

@@ -38,7 +38,7 @@ class _Seen:
     entry: SpoolEntry
     since: float
     status: FileStatus | None = None
-    status_signature: tuple[int, int, int] | None = None
+    handled: SpoolEntry | None = None  # the entry as it was when the status was set
 
 
 @dataclass
@@ -49,7 +49,7 @@ class SpoolTracker:
     def restore(self, known: Mapping[str, tuple[SpoolEntry, FileStatus]], now: float) -> None:
         """Seed with the ledger after a restart so queued/rejected/done files are not taken twice."""
         for name, (entry, status) in known.items():
-            self._files[name] = _Seen(entry, now, status, entry.signature)
+            self._files[name] = _Seen(entry, now, status, entry)
 
     def observe(self, entries: Iterable[SpoolEntry], now: float) -> list[SpoolEntry]:
         """Update from a listing; return the files that are settled and not yet handled, oldest first."""
@@ -64,7 +64,7 @@ class SpoolTracker:
                 seen = self._files[name]
             elif seen.entry.signature != entry.signature:
                 seen.entry, seen.since = entry, now
-            if seen.status is not None and seen.status_signature == entry.signature:
+            if seen.handled is not None and seen.handled.signature == entry.signature:
                 continue
             if now - seen.since >= self.settle_seconds:
                 ready.append(entry)
@@ -77,15 +77,16 @@ class SpoolTracker:
 
     def mark(self, entry: SpoolEntry, status: FileStatus) -> None:
         seen = self._files.setdefault(entry.name, _Seen(entry, 0.0))
-        seen.status, seen.status_signature = status, entry.signature
+        seen.status, seen.handled = status, entry
 
     def status(self, name: str) -> FileStatus | None:
         seen = self._files.get(name)
         return None if seen is None else seen.status
 
-    def entry(self, name: str) -> SpoolEntry | None:
+    def handled(self, name: str) -> SpoolEntry | None:
+        """The file as it was when it was queued/rejected/done (not as it is now)."""
         seen = self._files.get(name)
-        return None if seen is None else seen.entry
+        return None if seen is None else seen.handled
 
 
 def list_spool(spool_dir: Path, suffixes: Iterable[str]) -> list[SpoolEntry]:

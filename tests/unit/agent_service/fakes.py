@@ -12,15 +12,19 @@ from edge_agent.service.ports import EngineSnapshot, HostSample, Verdict
 class FakeEngine:
     def __init__(self) -> None:
         self.queued: list[Path] = []
+        self.already_stored: set[str] = set()
         self.limits: list[UploadLimits] = []
         self.fail_with: Exception | None = None
         self.started = False
         self.snapshot = EngineSnapshot()
 
-    def enqueue(self, path: Path) -> None:
+    def enqueue(self, path: Path) -> bool:
         if self.fail_with is not None:
             raise self.fail_with
+        if path.name in self.already_stored:
+            return False
         self.queued.append(path)
+        return True
 
     def set_limits(self, limits: UploadLimits) -> None:
         self.limits.append(limits)

@@ -256,3 +256,24 @@ def test_telemetry_combines_host_engine_and_assignment(world):
     assert len(world.publisher.of(Telemetry)) == 1
     world.service.tick(5)
     assert len(world.publisher.of(Telemetry)) == 2
+
+
+def test_a_file_changed_after_it_was_queued_is_not_deleted_on_completion(world):
+    path = world.write("a.wav")
+    world.service.tick(0)
+    world.service.tick(10)
+    path.write_bytes(b"RIFF" + bytes(80))  # the recorder rewrote it while it was uploading
+    world.service.tick(11)
+    world.service.handle_engine_event(completed(path))
+    assert path.exists()
+    world.service.tick(30)
+    assert world.engine.queued == [path, path]  # settled again: uploaded again
+
+
+def test_a_file_the_engine_already_stored_gets_retention_without_a_new_upload(world):
+    path = world.write("old.wav")
+    world.engine.already_stored.add("old.wav")
+    world.service.tick(0)
+    world.service.tick(10)
+    assert world.engine.queued == []
+    assert not path.exists()
