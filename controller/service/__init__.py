@@ -1,0 +1,1 @@
+"""The controller service: MQTT adapter, ingest, tick (policy → assignments), janitor, entry point."""

@@ -1,0 +1,47 @@
+"""``edgefleet controller --config FILE``: the long-running fleet controller."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from controller.config import ConfigError, load_config
+from controller.service.app import Controller
+
+log = logging.getLogger(__name__)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="controller.toml (environment variables override it)")
+    parser.add_argument(
+        "--stats-file", type=Path, default=None, help="write ingest/tick statistics as JSON here every 5 s"
+    )
+    parser.add_argument("--check", action="store_true", help="validate the configuration and exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    if getattr(args, "verbose", 0) == 0:  # a service logs what it does
+        logging.getLogger().setLevel(logging.INFO)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"edgefleet controller: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        print(f"configuration OK: controller {config.controller_id}, MQTT {config.mqtt.parsed.redacted()}")
+        return 0
+    controller = Controller(config, stats_file=args.stats_file)
+
+    def _terminate(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    log.info("controller %s starting (database %s)", config.controller_id, config.database_url.split("@")[-1])
+    with contextlib.suppress(KeyboardInterrupt):
+        controller.run_forever()
+    return 0

@@ -1,0 +1,132 @@
+"""The controller's MQTT connection (paho-mqtt 2.x, MQTT v5): subscriptions, Last Will, publishing.
+
+- Last Will: retained ``offline`` on ``edgefleet/v1/controller/state``; retained ``online`` on connect.
+- Subscribes to birth/state/telemetry/events of every agent (QoS 1), as MQTT v5 shared subscriptions
+  ``$share/<group>/...`` when a group is set, so several controllers split the messages.
+- Publishes assignments retained with QoS 1. paho reconnects by itself; every (re)connect calls
+  ``on_connected`` so the service can republish what the broker may have lost.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from fleet_protocol import (
+    CONTROLLER_STATE_TOPIC,
+    AgentChannel,
+    AgentStatus,
+    Assignment,
+    ControllerState,
+    agent_filter,
+    agent_topic,
+    encode,
+)
+from fleet_protocol.mqtt_url import MqttUrl
+
+log = logging.getLogger(__name__)
+
+INGESTED = (AgentChannel.BIRTH, AgentChannel.STATE, AgentChannel.TELEMETRY, AgentChannel.EVENTS)
+
+
+class MqttLink:
+    def __init__(
+        self,
+        url: MqttUrl,
+        *,
+        controller_id: str,
+        on_message: Callable[[str, bytes, float], None],
+        on_connected: Callable[[], None] = lambda: None,
+        shared_group: str = "",
+    ) -> None:
+        self.url = url
+        self.controller_id = controller_id
+        self.shared_group = shared_group
+        self._on_message = on_message
+        self._on_connected = on_connected
+        self._seq = itertools.count()
+        self.connected = threading.Event()
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"edgefleet-controller-{controller_id}",
+            protocol=mqtt.MQTTv5,
+        )
+        if url.username:
+            client.username_pw_set(url.username, url.password)
+        if url.tls:
+            client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        client.will_set(CONTROLLER_STATE_TOPIC, self._state(AgentStatus.OFFLINE), qos=1, retain=True)
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        client.max_queued_messages_set(0)
+        client.max_inflight_messages_set(1000)
+        client.on_connect = self._connected
+        client.on_disconnect = self._disconnected
+        client.on_message = self._message
+        self.client = client
+
+    def _state(self, state: AgentStatus) -> bytes:
+        return encode(ControllerState(controller_id=self.controller_id, seq=next(self._seq), state=state))
+
+    def start(self) -> None:
+        self.client.connect_async(self.url.host, self.url.port, keepalive=30, clean_start=True)
+        self.client.loop_start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self.connected.wait(timeout)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Publish ``offline`` (retained) and disconnect cleanly."""
+        if self.connected.is_set():
+            info = self.client.publish(CONTROLLER_STATE_TOPIC, self._state(AgentStatus.OFFLINE), qos=1, retain=True)
+            deadline = time.monotonic() + timeout
+            while not info.is_published() and time.monotonic() < deadline and self.connected.is_set():
+                time.sleep(0.02)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish_assignment(self, assignment: Assignment) -> None:
+        topic = agent_topic(assignment.agent_id, AgentChannel.ASSIGNMENT)
+        self.client.publish(topic, encode(assignment), qos=1, retain=True)
+
+    # -- paho callbacks (network thread) -----------------------------------------------------------
+    def _connected(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.error("MQTT connect to %s refused: %s", self.url.redacted(), reason)
+            return
+        group = self.shared_group or None
+        client.subscribe([(agent_filter(ch, shared_group=group), SubscribeOptions(qos=1)) for ch in INGESTED])
+        client.publish(CONTROLLER_STATE_TOPIC, self._state(AgentStatus.ONLINE), qos=1, retain=True)
+        log.info("MQTT connected to %s%s", self.url.redacted(), f" (shared group {group})" if group else "")
+        self.connected.set()
+        self._on_connected()
+
+    def _disconnected(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        self.connected.clear()
+        log.warning("MQTT disconnected: %s", reason)
+
+    def _message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
+        self._on_message(message.topic, bytes(message.payload), time.time())

@@ -1,0 +1,127 @@
+"""One tick: stale agents offline → snapshot from the store → ``assign`` → store new versions → publish.
+
+Only assignments whose operative settings changed get a new version and are published (a reason
+that only differs in a temperature's last digit does not churn the fleet). After a (re)connect to
+the broker every current assignment of a live agent is published again, same version, so a broker
+that lost its retained messages gets them back.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from controller.policy import PolicyConfig, assign, is_live
+from controller.policy.thermal import level_for
+from controller.service.snapshot import build_snapshot
+from controller.store.assignments import (
+    Proposal,
+    VersionConflict,
+    commit_decisions,
+    load_fleet,
+    settings_of,
+    state_of,
+)
+from controller.store.ingest import mark_stale_offline
+from controller.store.models import CurrentAssignment
+from fleet_protocol import Assignment, Telemetry
+
+log = logging.getLogger(__name__)
+
+CONFLICT_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class TickResult:
+    live: int
+    published: int
+    went_offline: int
+    seconds: float
+
+
+class Ticker:
+    def __init__(
+        self,
+        engine: Engine,
+        config: PolicyConfig,
+        *,
+        controller_id: str,
+        publish: Callable[[Assignment], None],
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.controller_id = controller_id
+        self.publish = publish
+        self._seq = itertools.count()
+        self.republish_all = False
+        #: per agent, from the last tick: concurrency in force and thermal level (for ingest's fast path)
+        self.concurrency: dict[str, int] = {}
+        self.levels: dict[str, int] = {}
+        self.conflicts = 0
+        self.published_total = 0
+
+    def needs_fast_tick(self, telemetry: list[tuple[Telemetry, datetime]]) -> bool:
+        """A reading that asks for a higher thermal level than in force: react now, not next tick."""
+        return any(
+            level_for(m.temperature_c, m.throttled, self.config) > self.levels.get(m.agent_id, 0)
+            for m, _at in telemetry
+        )
+
+    def _to_message(self, row: CurrentAssignment) -> Assignment:
+        return Assignment(
+            agent_id=row.agent_id,
+            seq=next(self._seq),
+            version=row.version,
+            concurrency=row.concurrency,
+            part_size=row.part_size,
+            windows=list(row.windows),
+            bandwidth_bps=row.bandwidth_bps,
+            compression_level=row.compression_level,
+            paused=row.paused,
+            upload_now=row.upload_now,
+            reason=row.reason,
+        )
+
+    def tick(self, now: datetime) -> TickResult:
+        started = time.perf_counter()
+        with Session(self.engine, expire_on_commit=False) as session:
+            offline = mark_stale_offline(session, cutoff=now - timedelta(seconds=self.config.offline_after_s), now=now)
+            published: list[CurrentAssignment] = []
+            for attempt in range(CONFLICT_RETRIES):
+                rows = load_fleet(session)
+                snapshot = build_snapshot(rows)
+                decisions = assign(snapshot, self.config, now)
+                floors = {agent.id: agent.assignment_version for agent in rows.agents}
+                proposals = [
+                    Proposal(agent_id, decision, floors.get(agent_id, 0))
+                    for agent_id, decision in decisions.items()
+                    if agent_id not in rows.current
+                    or settings_of(rows.current[agent_id]) != decision.settings
+                    or state_of(rows.current[agent_id]) != decision.state
+                ]
+                try:
+                    published = commit_decisions(session, proposals, controller_id=self.controller_id, now=now)
+                    break
+                except VersionConflict as exc:
+                    self.conflicts += 1
+                    log.info("tick: %s (attempt %d), reloading", exc, attempt + 1)
+            else:
+                log.warning("tick: gave up after %d version conflicts", CONFLICT_RETRIES)
+        current = {**rows.current, **{row.agent_id: row for row in published}}
+        live_ids = {a.agent_id for a in snapshot.agents if is_live(a, self.config, now)}
+        if self.republish_all:
+            self.republish_all = False
+            published = [current[i] for i in sorted(live_ids) if i in current]
+        for row in published:
+            self.publish(self._to_message(row))
+        self.published_total += len(published)
+        self.concurrency = {i: r.concurrency for i, r in current.items()}
+        self.levels = {i: d.state.thermal_level for i, d in decisions.items()}
+        return TickResult(len(live_ids), len(published), len(offline), time.perf_counter() - started)

@@ -1,0 +1,142 @@
+"""Assignment versions: stored before they are published, so no version is ever used twice.
+
+The guard is in the database: ``assignment_history`` is unique on (agent_id, version) and the
+``current_assignment`` row of an agent is read ``FOR UPDATE`` (PostgreSQL) before its next version is
+chosen. Two controllers deciding for the same agent at the same time therefore serialise; if both
+create an agent's first row, one gets an ``IntegrityError`` and ``VersionConflict`` tells it to
+reload and try again. A new version is also above the version the agent reports applying, so a
+fresh database never hands out a number the agent has already seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from controller.policy import Decision, PolicyState, Settings
+from controller.store.engine import as_utc, to_db_time
+from controller.store.models import Agent, AssignmentHistory, CurrentAssignment, OperatorOverride
+
+
+class VersionConflict(RuntimeError):
+    """Another controller wrote an assignment for the same agent at the same time: reload and retry."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    agent_id: str
+    decision: Decision
+    floor_version: int = 0  # the version the agent reports applying
+
+
+def settings_of(row: CurrentAssignment) -> Settings:
+    return Settings(
+        concurrency=row.concurrency,
+        part_size=row.part_size,
+        windows=tuple(row.windows),
+        bandwidth_bps=row.bandwidth_bps,
+        compression_level=row.compression_level,
+        paused=row.paused,
+        upload_now=row.upload_now,
+    )
+
+
+def state_of(row: CurrentAssignment) -> PolicyState:
+    return PolicyState(
+        thermal_level=row.thermal_level, cool_since=as_utc(row.cool_since), window_widened=row.window_widened
+    )
+
+
+def _state_values(state: PolicyState) -> dict[str, Any]:
+    return {
+        "thermal_level": state.thermal_level,
+        "cool_since": None if state.cool_since is None else to_db_time(state.cool_since),
+        "window_widened": state.window_widened,
+    }
+
+
+def _assignment_values(agent_id: str, decision: Decision, version: int, at: datetime, ctl: str) -> dict[str, Any]:
+    s = decision.settings
+    return {
+        "agent_id": agent_id,
+        "version": version,
+        "concurrency": s.concurrency,
+        "part_size": s.part_size,
+        "windows": list(s.windows),
+        "bandwidth_bps": s.bandwidth_bps,
+        "compression_level": s.compression_level,
+        "paused": s.paused,
+        "upload_now": s.upload_now,
+        "reason": decision.reason,
+        "at": to_db_time(at),
+        "controller_id": ctl,
+    }
+
+
+def commit_decisions(
+    session: Session, proposals: Iterable[Proposal], *, controller_id: str, now: datetime
+) -> list[CurrentAssignment]:
+    """Store changed assignments (new versions) and changed policy state; return what to publish.
+
+    Commits. Raises ``VersionConflict`` (after a rollback) when another controller raced us.
+    """
+    wanted = {p.agent_id: p for p in proposals}
+    if not wanted:
+        return []
+    query = (
+        select(CurrentAssignment)
+        .where(col(CurrentAssignment.agent_id).in_(sorted(wanted)))
+        .order_by(col(CurrentAssignment.agent_id))
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    current = {row.agent_id: row for row in session.scalars(query)}
+    published: list[CurrentAssignment] = []
+    for agent_id, proposal in sorted(wanted.items()):
+        row = current.get(agent_id)
+        state = _state_values(proposal.decision.state)
+        if row is not None and settings_of(row) == proposal.decision.settings:
+            if state_of(row) != proposal.decision.state:
+                for name, value in state.items():
+                    setattr(row, name, value)
+                session.add(row)
+            continue
+        version = max(row.version if row is not None else 0, proposal.floor_version) + 1
+        values = _assignment_values(agent_id, proposal.decision, version, now, controller_id)
+        session.add(AssignmentHistory(**values))
+        if row is None:
+            row = CurrentAssignment(**values, **state)
+        else:
+            for name, value in {**values, **state}.items():
+                setattr(row, name, value)
+        session.add(row)
+        published.append(row)
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise VersionConflict(f"assignment version conflict: {exc.orig}") from None
+    return published
+
+
+@dataclass(frozen=True)
+class FleetRows:
+    agents: list[Agent]
+    current: dict[str, CurrentAssignment]
+    overrides: list[OperatorOverride]
+
+
+def load_fleet(session: Session) -> FleetRows:
+    """Everything the policy needs, read in one go (objects are detached from the session)."""
+    agents = list(session.scalars(select(Agent).order_by(col(Agent.id))))
+    current = {row.agent_id: row for row in session.scalars(select(CurrentAssignment))}
+    overrides = list(session.scalars(select(OperatorOverride)))
+    session.expunge_all()
+    session.commit()
+    return FleetRows(agents, current, overrides)
