@@ -1,15 +1,22 @@
-"""What the dashboard shows, as plain values, and the pure rules that derive it.
+"""What the dashboard shows, as frozen values, and the pure rules that derive it.
 
-``queries.py`` fills these from the controller's tables; pages, the JSON API, the SSE stream and
-``/metrics`` all render them. Nothing here touches the database, the clock or the web framework.
+``queries.py`` fills these from the controller's tables; pages, the JSON API (these are its response
+models too), the SSE stream and ``/metrics`` all render them. Nothing here touches the database, the
+clock or the web framework.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+
+class Value(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
 
 # vcgencmd get_throttled: bits 0-3 are "now", bits 16-19 "has happened since boot".
 THROTTLE_BITS: tuple[tuple[int, str], ...] = (
@@ -30,8 +37,7 @@ def throttle_history_flags(mask: int) -> list[str]:
     return [name for bit, name in THROTTLE_BITS if mask & (1 << (bit + 16))]
 
 
-@dataclass(frozen=True)
-class AssignmentView:
+class AssignmentView(Value):
     version: int
     concurrency: int
     part_size: int
@@ -44,8 +50,7 @@ class AssignmentView:
     at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class AgentRow:
+class AgentRow(Value):
     agent_id: str
     site: str
     model: str
@@ -65,6 +70,7 @@ class AgentRow:
     assignment: AssignmentView | None
     overridden: bool = False
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def throttle_flags(self) -> list[str]:
         return throttle_flags(self.throttled)
@@ -77,16 +83,14 @@ class AlertKind(StrEnum):
     THROTTLED = "throttled"  # firmware reports throttling or under-voltage now
 
 
-@dataclass(frozen=True)
-class Alert:
+class Alert(Value):
     agent_id: str
     kind: AlertKind
     message: str
     since: datetime | None = None
 
 
-@dataclass(frozen=True)
-class Thresholds:
+class Thresholds(Value):
     soft_limit_c: float = 70.0
     hard_limit_c: float = 80.0
 
@@ -94,24 +98,37 @@ class Thresholds:
 def alerts_for(row: AgentRow, limits: Thresholds) -> list[Alert]:
     out: list[Alert] = []
     if not row.online:
-        out.append(Alert(row.agent_id, AlertKind.OFFLINE, f"{row.agent_id} is offline", row.status_since))
+        out.append(
+            Alert(
+                agent_id=row.agent_id,
+                kind=AlertKind.OFFLINE,
+                message=f"{row.agent_id} is offline",
+                since=row.status_since,
+            )
+        )
         return out  # stale temperatures of an offline agent are not news
     temp = row.temperature_c
     if temp is not None and temp >= limits.hard_limit_c:
         out.append(
             Alert(
-                row.agent_id,
-                AlertKind.CRITICAL,
-                f"{row.agent_id} {temp:.1f} °C ≥ {limits.hard_limit_c:g} °C hard limit",
+                agent_id=row.agent_id,
+                kind=AlertKind.CRITICAL,
+                message=f"{row.agent_id} {temp:.1f} °C ≥ {limits.hard_limit_c:g} °C hard limit",
             )
         )
     elif temp is not None and temp >= limits.soft_limit_c:
         out.append(
-            Alert(row.agent_id, AlertKind.HOT, f"{row.agent_id} {temp:.1f} °C ≥ {limits.soft_limit_c:g} °C soft limit")
+            Alert(
+                agent_id=row.agent_id,
+                kind=AlertKind.HOT,
+                message=f"{row.agent_id} {temp:.1f} °C ≥ {limits.soft_limit_c:g} °C soft limit",
+            )
         )
     flags = throttle_flags(row.throttled & THROTTLE_NOW_MASK)
     if flags:
-        out.append(Alert(row.agent_id, AlertKind.THROTTLED, f"{row.agent_id}: {', '.join(flags)}"))
+        out.append(
+            Alert(agent_id=row.agent_id, kind=AlertKind.THROTTLED, message=f"{row.agent_id}: {', '.join(flags)}")
+        )
     return out
 
 
@@ -123,8 +140,7 @@ def is_hot(row: AgentRow, limits: Thresholds) -> bool:
     return row.online and row.temperature_c is not None and row.temperature_c >= limits.soft_limit_c
 
 
-@dataclass(frozen=True)
-class UploadTotals:
+class UploadTotals(Value):
     """Completed uploads and failures since a moment (the start of today, UTC)."""
 
     files: int = 0
@@ -134,8 +150,7 @@ class UploadTotals:
     rejected: int = 0
 
 
-@dataclass(frozen=True)
-class FleetTotals:
+class FleetTotals(Value):
     agents: int
     online: int
     hot: int
@@ -168,8 +183,7 @@ def fleet_totals(rows: Sequence[AgentRow], uploads: UploadTotals, limits: Thresh
     )
 
 
-@dataclass(frozen=True)
-class TelemetryPoint:
+class TelemetryPoint(Value):
     at: datetime
     temperature_c: float | None
     throughput_bps: float
@@ -191,8 +205,7 @@ def downsample(points: Sequence[TelemetryPoint], max_points: int) -> list[Teleme
     return picked
 
 
-@dataclass(frozen=True)
-class UploadRow:
+class UploadRow(Value):
     at: datetime
     kind: str  # an EventKind value
     file: str
@@ -204,6 +217,7 @@ class UploadRow:
     retries: int
     reason: str
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ratio(self) -> float | None:
         """stored / original (lower is better); None when unknown."""
@@ -212,8 +226,7 @@ class UploadRow:
         return self.stored_bytes / self.original_bytes
 
 
-@dataclass(frozen=True)
-class AuditRow:
+class AuditRow(Value):
     at: datetime
     user: str
     action: str
@@ -221,8 +234,7 @@ class AuditRow:
     details: str
 
 
-@dataclass(frozen=True)
-class OverrideView:
+class OverrideView(Value):
     """The operator's standing override for one agent or site (None fields = not overridden)."""
 
     scope: str  # "agent" | "site"
@@ -250,20 +262,18 @@ class OverrideView:
         return "; ".join(parts) or "no change"
 
 
-@dataclass(frozen=True)
-class FleetSnapshot:
+class FleetSnapshot(Value):
     rows: list[AgentRow]
     totals: FleetTotals
     alerts: list[Alert]
     at: datetime
 
 
-@dataclass(frozen=True)
-class AgentDetail:
+class AgentDetail(Value):
     row: AgentRow
     cores: int
     ram_bytes: int
     software_version: str
     flac_encode_bps: float
     simulated: bool
-    overrides: list[OverrideView] = field(default_factory=list)
+    overrides: list[OverrideView] = Field(default_factory=list)

@@ -9,20 +9,18 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from dashboard import overrides, queries
 from dashboard.deps import CsrfDep, CtxDep, DbDep, OperatorDep, UserDep, WebSessionDep
 from dashboard.listing import SortKey, StatusFilter, select_rows
-from dashboard.routes.pages import DEFAULT_RANGE, RANGES
-from dashboard.schemas import (
-    AgentDetailOut,
-    AgentOut,
-    AlertOut,
-    AssignmentOut,
-    AuditOut,
-    FleetOut,
-    OverrideChange,
-    OverrideOut,
-    TelemetryPointOut,
-    TotalsOut,
-    UploadOut,
+from dashboard.overrides import OverrideChange
+from dashboard.readmodel import (
+    AgentDetail,
+    AgentRow,
+    AssignmentView,
+    AuditRow,
+    FleetSnapshot,
+    OverrideView,
+    TelemetryPoint,
+    UploadRow,
 )
+from dashboard.routes.pages import DEFAULT_RANGE, RANGES
 
 router = APIRouter(prefix="/api", tags=["fleet"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -35,15 +33,9 @@ def me(user: UserDep, ctx: CtxDep, session: WebSessionDep) -> dict[str, str]:
 
 
 @router.get("/fleet")
-def fleet(ctx: CtxDep, db: DbDep, _user: UserDep) -> FleetOut:
-    """Totals, alerts and every agent (as on the fleet page)."""
-    snap = queries.fleet_snapshot(db, ctx.clock(), ctx.config.offline_after_s, ctx.limits)
-    return FleetOut(
-        totals=TotalsOut.model_validate(snap.totals),
-        alerts=[AlertOut.model_validate(a) for a in snap.alerts],
-        agents=[AgentOut.model_validate(r) for r in snap.rows],
-        at=snap.at,
-    )
+def fleet(ctx: CtxDep, db: DbDep, _user: UserDep) -> FleetSnapshot:
+    """Totals, alerts and every agent (``rows``), as on the fleet page."""
+    return queries.fleet_snapshot(db, ctx.clock(), ctx.config.offline_after_s, ctx.limits)
 
 
 @router.get("/agents")
@@ -57,22 +49,22 @@ def agents(
     desc: bool = False,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[AgentOut]:
+) -> list[AgentRow]:
     """Agents, filtered (free text over id, site, model, reason; status) and sorted."""
     rows = queries.fleet_rows(db, ctx.clock(), ctx.config.offline_after_s)
     chosen = select_rows(rows, query=q, status=state, sort=sort, descending=desc, limits=ctx.limits)
-    return [AgentOut.model_validate(r) for r in chosen[offset : offset + limit]]
+    return chosen[offset : offset + limit]
 
 
-def _detail_or_404(ctx: CtxDep, db: DbDep, agent_id: str) -> AgentDetailOut:
+def _detail_or_404(ctx: CtxDep, db: DbDep, agent_id: str) -> AgentDetail:
     detail = queries.agent_detail(db, agent_id, ctx.clock(), ctx.config.offline_after_s)
     if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no agent {agent_id!r}")
-    return AgentDetailOut.model_validate(detail)
+    return detail
 
 
 @router.get("/agents/{agent_id}")
-def agent(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: str) -> AgentDetailOut:
+def agent(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: str) -> AgentDetail:
     return _detail_or_404(ctx, db, agent_id)
 
 
@@ -84,46 +76,45 @@ def telemetry(
     agent_id: str,
     span: Annotated[str, Query(alias="range", description=f"one of {', '.join(RANGES)}")] = DEFAULT_RANGE,
     points: Annotated[int, Query(ge=10, le=5000)] = 600,
-) -> list[TelemetryPointOut]:
+) -> list[TelemetryPoint]:
     """Time series for the charts, oldest first, thinned to at most ``points``."""
     if span not in RANGES:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"range must be one of {', '.join(RANGES)}")
     _detail_or_404(ctx, db, agent_id)
     since = ctx.clock() - RANGES[span]
-    return [TelemetryPointOut.model_validate(p) for p in queries.telemetry(db, agent_id, since, points)]
+    return queries.telemetry(db, agent_id, since, points)
 
 
 @router.get("/agents/{agent_id}/uploads")
-def uploads(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: str, limit: Limit = 50) -> list[UploadOut]:
+def uploads(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: str, limit: Limit = 50) -> list[UploadRow]:
     """Completed uploads, newest first."""
     _detail_or_404(ctx, db, agent_id)
-    return [UploadOut.model_validate(u) for u in queries.uploads(db, agent_id, ["upload_completed"], limit)]
+    return queries.uploads(db, agent_id, ["upload_completed"], limit)
 
 
 @router.get("/agents/{agent_id}/failures")
-def failures(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: str, limit: Limit = 50) -> list[UploadOut]:
+def failures(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: str, limit: Limit = 50) -> list[UploadRow]:
     """Failed uploads and rejected files with their reasons, newest first."""
     _detail_or_404(ctx, db, agent_id)
-    rows = queries.uploads(db, agent_id, list(queries.FAILURE_KINDS), limit)
-    return [UploadOut.model_validate(u) for u in rows]
+    return queries.uploads(db, agent_id, list(queries.FAILURE_KINDS), limit)
 
 
 @router.get("/agents/{agent_id}/assignments")
-def assignments(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: str, limit: Limit = 50) -> list[AssignmentOut]:
+def assignments(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: str, limit: Limit = 50) -> list[AssignmentView]:
     """Assignment history, newest first."""
     _detail_or_404(ctx, db, agent_id)
-    return [AssignmentOut.model_validate(a) for a in queries.assignment_history(db, agent_id, limit)]
+    return queries.assignment_history(db, agent_id, limit)
 
 
 @router.get("/overrides", tags=["overrides"])
-def list_overrides(db: DbDep, _user: UserDep) -> list[OverrideOut]:
-    return [OverrideOut.model_validate(o) for o in queries.overrides_for(db)]
+def list_overrides(db: DbDep, _user: UserDep) -> list[OverrideView]:
+    return queries.overrides_for(db)
 
 
 @router.get("/audit", tags=["overrides"])
-def audit(db: DbDep, _user: UserDep, target: str | None = None, limit: Limit = 200) -> list[AuditOut]:
+def audit(db: DbDep, _user: UserDep, target: str | None = None, limit: Limit = 200) -> list[AuditRow]:
     """Operator changes, newest first; ``target`` like ``agent:pi-01`` or ``site:garden``."""
-    return [AuditOut.model_validate(a) for a in queries.audit(db, target=target, limit=limit)]
+    return queries.audit(db, target=target, limit=limit)
 
 
 def _apply(ctx: CtxDep, db: DbDep, who: str, change: OverrideChange, agent_id: str | None, site: str | None) -> None:

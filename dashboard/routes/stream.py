@@ -4,7 +4,7 @@ Events (JSON ``data``):
 ``fleet``  ``{"totals_html", "alerts_html", "alerts": [...], "rows": {agent_id: row html}, "removed": [ids],
            "count", "at"}`` – ``rows`` only when asked for (``?rows=true``, the fleet page) and only the rows that
            changed since the last event on this connection (all of them in the first one).
-``agent``  ``{"agent": <AgentOut>, "facts_html"}`` for ``?agent=ID`` whenever that agent's row changed.
+``agent``  ``{"agent": <AgentRow>, "facts_html"}`` for ``?agent=ID`` whenever that agent's row changed.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from dashboard.formatting import iso
 from dashboard.live import fleet_delta
 from dashboard.readmodel import AgentRow, FleetSnapshot
 from dashboard.rendering import render_fragment
-from dashboard.schemas import AgentOut, AlertOut
 
 router = APIRouter(prefix="/api", tags=["live"])
 RETRY_MS = 3000
@@ -32,7 +31,7 @@ def _fleet_event(
     return {
         "totals_html": render_fragment(ctx, "totals_cards", snap.totals),
         "alerts_html": render_fragment(ctx, "alert_list", snap.alerts),
-        "alerts": [AlertOut.model_validate(a).model_dump(mode="json") for a in snap.alerts],
+        "alerts": [a.model_dump(mode="json") for a in snap.alerts],
         "rows": {r.agent_id: render_fragment(ctx, "fleet_row", r, snap.at, ctx.limits) for r in changed}
         if with_rows
         else {},
@@ -63,7 +62,7 @@ async def stream(
                 yield ServerSentEvent(
                     event="agent",
                     data={
-                        "agent": AgentOut.model_validate(mine).model_dump(mode="json"),
+                        "agent": mine.model_dump(mode="json"),
                         "facts_html": render_fragment(ctx, "agent_facts", mine, snap.at),
                     },
                 )

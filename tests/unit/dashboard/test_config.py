@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dashboard.config import ConfigError, Role, load_config, parse_config
+
+HASH = "$2b$04$" + "a" * 53
+
+BASE = {"database_url": "sqlite:///x.db", "secret_key": "s" * 32}
+
+
+def test_minimal_config_has_defaults() -> None:
+    config = parse_config(BASE)
+    assert (config.host, config.port, config.users) == ("0.0.0.0", 8080, [])
+
+
+def test_full_file(tmp_path: Path) -> None:
+    path = tmp_path / "dashboard.toml"
+    path.write_text(
+        'database_url = "sqlite:////tmp/c.db"\nhost = "127.0.0.1"\nport = 9000\nsecret_key = "0123456789abcdef"\n'
+        f'[[users]]\nname = "admin"\npassword_hash = "{HASH}"\nrole = "operator"\n'
+        f'[[users]]\nname = "watcher"\npassword_hash = "{HASH}"\n'
+    )
+    config = load_config(path)
+    assert config.port == 9000
+    assert [(u.name, u.role) for u in config.users] == [("admin", Role.OPERATOR), ("watcher", Role.VIEWER)]
+    assert config.user("watcher") is not None
+    assert config.user("nobody") is None
+
+
+def test_environment_overrides_database_url() -> None:
+    config = parse_config(BASE, {"EDGEFLEET_DATABASE_URL": "postgresql+psycopg://u@h/db"})
+    assert config.database_url == "postgresql+psycopg://u@h/db"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (BASE | {"prot": 1}, "prot: unknown key (typo?)"),
+        (BASE | {"users": [{"name": "a", "password_hash": HASH, "rol": "operator"}]}, "users.0.rol: unknown key"),
+        (BASE | {"users": [{"name": "a", "password_hash": "plain"}]}, "bcrypt"),
+        (BASE | {"users": [{"name": "a", "password_hash": HASH, "role": "root"}]}, "users.0.role"),
+        (BASE | {"users": [{"name": "a", "password_hash": HASH}] * 2}, "duplicate user name(s): a"),
+        (BASE | {"secret_key": "short"}, "secret_key"),
+        (BASE | {"port": 70000}, "port"),
+        ({"secret_key": "s" * 32}, "database_url"),
+    ],
+)
+def test_bad_config_says_what_is_wrong(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match="invalid dashboard configuration") as info:
+        parse_config(data)
+    assert message in str(info.value)
+
+
+def test_unreadable_and_broken_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("port = = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(broken)

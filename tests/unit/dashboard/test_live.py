@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dashboard.live import LiveHub, fleet_delta
+from dashboard.readmodel import FleetSnapshot, FleetTotals
+from tests.unit.dashboard.factories import NOW, row
+
+TOTALS = FleetTotals(
+    agents=0,
+    online=0,
+    hot=0,
+    alerts=0,
+    throughput_bps=0.0,
+    backlog_files=0,
+    backlog_bytes=0,
+    uploaded_today_files=0,
+    uploaded_today_bytes=0,
+    saved_today_bytes=0,
+    failures_today=0,
+    rejected_today=0,
+)
+
+
+def test_first_delta_is_everything() -> None:
+    rows = [row("a"), row("b")]
+    delta = fleet_delta(None, rows)
+    assert [r.agent_id for r in delta.changed] == ["a", "b"]
+    assert delta.removed == []
+
+
+def test_delta_has_changed_new_and_removed_rows() -> None:
+    before = {r.agent_id: r for r in [row("a"), row("b"), row("c")]}
+    after = [row("a"), row("b", temperature_c=71.0), row("d")]
+    delta = fleet_delta(before, after)
+    assert [r.agent_id for r in delta.changed] == ["b", "d"]
+    assert delta.removed == ["c"]
+
+
+@given(temps=st.lists(st.floats(0, 100), max_size=20), changes=st.sets(st.integers(0, 19)))
+def test_applying_the_delta_gives_the_new_fleet(temps: list[float], changes: set[int]) -> None:
+    old = [row(f"pi-{i}", temperature_c=t) for i, t in enumerate(temps)]
+    new = [row(r.agent_id, temperature_c=(r.temperature_c or 0) + 1) if i in changes else r for i, r in enumerate(old)]
+    state = {r.agent_id: r for r in old}
+    delta = fleet_delta(state, new)
+    state.update({r.agent_id: r for r in delta.changed})
+    for agent_id in delta.removed:
+        del state[agent_id]
+    assert state == {r.agent_id: r for r in new}
+    assert len(delta.changed) == len([i for i in changes if i < len(old)])
+
+
+def test_hub_shares_one_poller_and_stops_when_nobody_listens() -> None:
+    loads: list[int] = []
+
+    def load() -> FleetSnapshot:
+        loads.append(1)
+        return FleetSnapshot(rows=[row(f"pi-{len(loads)}")], totals=TOTALS, alerts=[], at=NOW)
+
+    hub = LiveHub(load, interval_s=0.0)
+
+    async def take(n: int) -> list[str]:
+        got: list[str] = []
+        async for snap in hub.snapshots():
+            got.append(snap.rows[0].agent_id)
+            if len(got) == n:
+                break
+        return got
+
+    async def scenario() -> tuple[list[str], list[str], int]:
+        first, second = await asyncio.gather(take(3), take(3))
+        listening = hub.subscribers
+        for _ in range(5):  # let the poller notice that nobody listens
+            await asyncio.sleep(0)
+        return first, second, listening
+
+    first, second, listening = asyncio.run(scenario())
+    assert listening == 0
+    for got in (first, second):
+        numbers = [int(x.split("-")[1]) for x in got]
+        assert numbers == sorted(numbers)  # newer snapshots only, never an old one again
+        assert len(set(numbers)) == 3
+    settled = len(loads)
+    assert settled <= 8  # one poller for both listeners, not one each per snapshot

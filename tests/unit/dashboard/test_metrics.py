@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from dashboard.metrics import FleetCollector
+from dashboard.readmodel import FleetSnapshot, Thresholds, UploadTotals, fleet_alerts, fleet_totals
+from tests.unit.dashboard.factories import NOW, assignment, row
+
+
+def snapshot() -> FleetSnapshot:
+    rows = [
+        row("pi-01", temperature_c=75.0, throughput_bps=1000.0, bytes_uploaded_total=5000, retries_total=3),
+        row("pi-02", online=False, site="barn", temperature_c=None, assignment=None),
+        row("pi-03", assignment=assignment(paused=True, concurrency=0), throttled=0x4),
+    ]
+    limits = Thresholds()
+    totals = fleet_totals(rows, UploadTotals(files=2, original_bytes=300, stored_bytes=200, failures=1), limits)
+    return FleetSnapshot(rows=rows, totals=totals, alerts=fleet_alerts(rows, limits), at=NOW)
+
+
+def scrape() -> str:
+    registry = CollectorRegistry()
+    registry.register(FleetCollector(snapshot))
+    return generate_latest(registry).decode()
+
+
+def test_fleet_gauges() -> None:
+    text = scrape()
+    for line in [
+        'edgefleet_agents{state="online"} 2.0',
+        'edgefleet_agents{state="offline"} 1.0',
+        "edgefleet_fleet_throughput_bytes_per_second 2000.0",
+        "edgefleet_hot_agents 1.0",
+        "edgefleet_saved_today_bytes 100.0",
+        'edgefleet_failures_today{kind="upload_failed"} 1.0',
+        'edgefleet_alerts{kind="hot"} 1.0',
+        'edgefleet_alerts{kind="offline"} 1.0',
+        'edgefleet_alerts{kind="throttled"} 1.0',
+    ]:
+        assert line in text, line
+
+
+def test_per_agent_gauges_and_counters() -> None:
+    text = scrape()
+    assert 'edgefleet_agent_temperature_celsius{agent="pi-01",site="garden"} 75.0' in text
+    assert 'agent="pi-02"' in text
+    assert 'edgefleet_agent_temperature_celsius{agent="pi-02"' not in text  # unknown: no sample rather than a fake 0
+    assert 'edgefleet_agent_assigned_concurrency{agent="pi-02"' not in text
+    assert 'edgefleet_agent_paused{agent="pi-03",site="garden"} 1.0' in text
+    assert 'edgefleet_agent_up{agent="pi-02",site="barn"} 0.0' in text
+    assert 'edgefleet_agent_uploaded_bytes_total{agent="pi-01",site="garden"} 5000.0' in text
+    assert 'edgefleet_agent_retries_total{agent="pi-01",site="garden"} 3.0' in text
+    assert "# TYPE edgefleet_agent_errors_total counter" in text

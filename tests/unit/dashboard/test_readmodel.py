@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dashboard.readmodel import (
+    AlertKind,
+    TelemetryPoint,
+    Thresholds,
+    UploadRow,
+    UploadTotals,
+    alerts_for,
+    downsample,
+    fleet_totals,
+    throttle_flags,
+    throttle_history_flags,
+)
+from tests.unit.dashboard.factories import NOW, row
+
+LIMITS = Thresholds(soft_limit_c=70.0, hard_limit_c=80.0)
+
+
+@pytest.mark.parametrize(
+    ("mask", "now", "past"),
+    [
+        (0, [], []),
+        (0x1, ["under-voltage"], []),
+        (0x4, ["throttled"], []),
+        (0xF, ["under-voltage", "frequency capped", "throttled", "soft temperature limit"], []),
+        (0x50000, [], ["under-voltage", "throttled"]),
+        (0x50005, ["under-voltage", "throttled"], ["under-voltage", "throttled"]),
+    ],
+)
+def test_throttle_flags(mask: int, now: list[str], past: list[str]) -> None:
+    assert throttle_flags(mask) == now
+    assert throttle_history_flags(mask) == past
+
+
+@pytest.mark.parametrize(
+    ("online", "temp", "mask", "kinds"),
+    [
+        (True, 50.0, 0, []),
+        (True, None, 0, []),
+        (True, 69.9, 0, []),
+        (True, 70.0, 0, [AlertKind.HOT]),
+        (True, 79.9, 0, [AlertKind.HOT]),
+        (True, 80.0, 0, [AlertKind.CRITICAL]),
+        (True, 50.0, 0x4, [AlertKind.THROTTLED]),
+        (True, 50.0, 0x40000, []),  # throttled in the past only: not an alert
+        (True, 85.0, 0x1, [AlertKind.CRITICAL, AlertKind.THROTTLED]),
+        (False, 85.0, 0x4, [AlertKind.OFFLINE]),  # an offline agent's last temperature is stale
+    ],
+)
+def test_alerts(online: bool, temp: float | None, mask: int, kinds: list[AlertKind]) -> None:
+    alerts = alerts_for(row(online=online, temperature_c=temp, throttled=mask), LIMITS)
+    assert [a.kind for a in alerts] == kinds
+    assert all(a.agent_id == "pi-01" for a in alerts)
+
+
+def test_alert_messages_name_the_limit() -> None:
+    (alert,) = alerts_for(row(temperature_c=74.44), LIMITS)
+    assert alert.message == "pi-01 74.4 °C ≥ 70 °C soft limit"
+
+
+def test_fleet_totals() -> None:
+    rows = [
+        row("a", throughput_bps=100.0, backlog_files=2, backlog_bytes=20, temperature_c=71.0),
+        row("b", throughput_bps=50.0, backlog_files=1, backlog_bytes=10),
+        row("c", online=False, throughput_bps=999.0, backlog_files=4, backlog_bytes=40, temperature_c=90.0),
+    ]
+    t = fleet_totals(rows, UploadTotals(files=3, original_bytes=1000, stored_bytes=600, failures=2, rejected=1), LIMITS)
+    assert (t.agents, t.online, t.hot, t.alerts) == (3, 2, 1, 2)
+    assert t.throughput_bps == 150.0
+    assert (t.backlog_files, t.backlog_bytes) == (7, 70)
+    assert (t.uploaded_today_files, t.uploaded_today_bytes, t.saved_today_bytes) == (3, 1000, 400)
+    assert (t.failures_today, t.rejected_today) == (2, 1)
+
+
+def test_saved_bytes_never_negative() -> None:
+    # raw uploads of noise can store more than the original
+    t = fleet_totals([], UploadTotals(files=1, original_bytes=100, stored_bytes=120), LIMITS)
+    assert t.saved_today_bytes == 0
+
+
+@pytest.mark.parametrize(
+    ("original", "stored", "ratio"), [(100, 60, 0.6), (0, 10, None), (10, 0, None), (100, 101, 1.01)]
+)
+def test_upload_ratio(original: int, stored: int, ratio: float | None) -> None:
+    upload = UploadRow(
+        at=NOW,
+        kind="upload_completed",
+        file="f.wav",
+        key="k",
+        original_bytes=original,
+        stored_bytes=stored,
+        stored_as="flac",
+        duration_s=1.0,
+        retries=0,
+        reason="",
+    )
+    assert upload.ratio == (None if ratio is None else pytest.approx(ratio))
+
+
+def _points(n: int) -> list[TelemetryPoint]:
+    return [
+        TelemetryPoint(
+            at=NOW + timedelta(seconds=i),
+            temperature_c=float(i),
+            throughput_bps=0.0,
+            backlog_files=0,
+            backlog_bytes=0,
+            active_uploads=0,
+            concurrency=None,
+        )
+        for i in range(n)
+    ]
+
+
+@given(n=st.integers(0, 400), most=st.integers(0, 100))
+def test_downsample_keeps_order_bound_and_newest(n: int, most: int) -> None:
+    points = _points(n)
+    thin = downsample(points, most)
+    assert len(thin) == min(n, most)
+    assert [p.at for p in thin] == sorted(p.at for p in thin)
+    assert len({p.at for p in thin}) == len(thin)
+    if thin:
+        assert thin[-1] == points[-1]
+    if len(thin) >= 2:
+        assert thin[0] == points[0]
