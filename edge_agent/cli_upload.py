@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         state_dir=args.state_dir,
         io_timeout_s=args.io_timeout,
         give_up_after_s=args.give_up_after,
+        settle_s=0.0,  # files named on the command line are finished
     )
     missing = [f for f in args.files if not f.is_file()]
     for f in missing:

@@ -22,6 +22,7 @@ class EngineConfig:
     give_up_after_s: float = 0.0  # stop retrying one request after this long (0 = never; the file is kept)
     aging_bps: float = AGING_BPS  # queue aging, see edge_agent.engine.queue
     restarts_per_attempt: int = 2  # clean restarts (changed parts, upload gone) before the attempt fails
+    settle_s: float = 60.0  # a file unchanged this long is finished: odd RIFF sizes then mean truncated
     dedup: bool = True  # skip a file whose object already exists with the same original sha256
 
     @property

@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from edge_agent.engine.events import EngineEvent, EngineStats, FileResult, RunReport
@@ -201,3 +202,8 @@ class Engine:
             entry = next((e for e in self._journal.queued() if e.path == path), None)
             if entry is not None:
                 self._journal.update_entry(after_failure(entry, self._ctx.clock()), r.reason)
+        elif outcome.disposition is Disposition.DEFER:
+            entry = next((e for e in self._journal.queued() if e.path == path), None)
+            if entry is not None:
+                later = self._ctx.clock() + max(1.0, self._ctx.config.settle_s)
+                self._journal.update_entry(replace(entry, not_before=later), r.reason)

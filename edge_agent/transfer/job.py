@@ -46,6 +46,7 @@ class Disposition(Enum):
     DONE = "done"  # stored and verified (or already there)
     REJECTED = "rejected"  # bad input: never retried unless the file changes
     RETRY = "retry"  # keep queued, try again later (counts as a failure)
+    DEFER = "defer"  # not finished yet: look again after settle_s (no failure)
     STOPPED = "stopped"  # the engine stopped: keep queued, no failure
 
 
@@ -86,7 +87,7 @@ class FileJob:
             with self.ctx.counters.lock:
                 self.ctx.counters.errors_total += 1
             self._emit(kind, src, reason=reason)
-            log.warning("%s: %s", self.path, reason)
+            log.warning("%s", reason if self.path in reason else f"{self.path}: {reason}")
         return Outcome(disposition, FileResult(self.path, False, self.key, reason))
 
     def run(self) -> Outcome:
@@ -96,7 +97,9 @@ class FileJob:
         while True:
             src: Source | None = None
             try:
-                ctx.codec.check_finished(path)
+                st = path.stat()
+                settled = ctx.clock() - st.st_mtime_ns / 1e9 >= ctx.config.settle_s
+                ctx.codec.check_finished(path, settled=settled)
                 record = ctx.journal.upload(self.path)
                 level = record.settings.compression_level if record else ctx.limits.compression_level
                 src = ctx.codec.open_source(path, level)
@@ -108,7 +111,7 @@ class FileJob:
                 if restarts > ctx.config.restarts_per_attempt:
                     return self._fail(Disposition.RETRY, f"gave up after {restarts} restarts: {exc}", src)
             except RecordingNotReady as exc:
-                return self._fail(Disposition.RETRY, f"still being written: {exc}", src)
+                return self._fail(Disposition.DEFER, f"still being written: {exc}", src)
             except (RecordingRejected, ObjectTooLarge, TooManyParts) as exc:
                 return self._fail(Disposition.REJECTED, str(exc), src)
             except FileNotFoundError as exc:

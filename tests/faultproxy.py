@@ -1,0 +1,177 @@
+"""A small TCP fault proxy for tests: put it between a client and a server and break the link on purpose.
+
+    with FaultProxy("127.0.0.1", server_port) as proxy:      # listens on 127.0.0.1:proxy.port
+        proxy.cut_after(3 * MiB)       # drop every connection once 3 MiB more went client -> server
+        proxy.stall()                  # hold all data (connections stay open) ... proxy.resume()
+        proxy.set_rate(200_000)        # slow link: bytes/s per direction, 0 = full speed
+        proxy.refuse(True)             # new connections are closed at once (server "down")
+        proxy.cut_all()                # drop every open connection now
+        proxy.bytes_up / proxy.bytes_down / proxy.connections / proxy.cuts
+
+Connections are dropped with a TCP RST (SO_LINGER 0), like a dead link or a killed peer. Only loopback or
+addresses you own. Thread-based, no dependencies; works for any TCP protocol (S3/HTTP, MQTT...).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+import time
+from types import TracebackType
+
+CHUNK = 64 * 1024
+
+
+def _hard_close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+class FaultProxy:
+    def __init__(self, target_host: str, target_port: int, listen_host: str = "127.0.0.1", port: int = 0) -> None:
+        self.target = (target_host, target_port)
+        self._server = socket.create_server((listen_host, port))
+        self.host = listen_host
+        self.port: int = self._server.getsockname()[1]
+        self._lock = threading.Condition()
+        self._conns: list[tuple[socket.socket, socket.socket]] = []
+        self._stalled = False
+        self._refuse = False
+        self._rate = 0
+        self._cut_at: int | None = None  # bytes_up value at which to cut
+        self.bytes_up = 0
+        self.bytes_down = 0
+        self.connections = 0
+        self.cuts = 0
+        self._closed = False
+        self._thread = threading.Thread(target=self._accept_loop, name="faultproxy", daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    # -- faults -----------------------------------------------------------------------------------------
+    def cut_after(self, nbytes: int) -> None:
+        """Drop all connections once ``nbytes`` more bytes went client -> server (once)."""
+        with self._lock:
+            self._cut_at = self.bytes_up + nbytes
+
+    def cut_all(self) -> None:
+        with self._lock:
+            conns, self._conns = self._conns, []
+            self.cuts += 1
+            self._lock.notify_all()
+        for a, b in conns:
+            _hard_close(a)
+            _hard_close(b)
+
+    def stall(self) -> None:
+        with self._lock:
+            self._stalled = True
+
+    def resume(self) -> None:
+        with self._lock:
+            self._stalled = False
+            self._lock.notify_all()
+
+    def set_rate(self, bytes_per_s: int) -> None:
+        with self._lock:
+            self._rate = bytes_per_s
+
+    def refuse(self, on: bool = True) -> None:
+        with self._lock:
+            self._refuse = on
+        if on:
+            self.cut_all()
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self.bytes_up = self.bytes_down = self.connections = self.cuts = 0
+            self._cut_at = None
+
+    # -- plumbing -----------------------------------------------------------------------------------------
+    def _accept_loop(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            with self._lock:
+                refuse = self._refuse
+            if refuse:
+                _hard_close(client)
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+                upstream.settimeout(None)
+            except OSError:
+                _hard_close(client)
+                continue
+            with self._lock:
+                self._conns.append((client, upstream))
+                self.connections += 1
+            for src, dst, up in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pump, args=(src, dst, up), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, up: bool) -> None:
+        try:
+            while True:
+                data = src.recv(CHUNK)
+                if not data:
+                    with contextlib.suppress(OSError):
+                        dst.shutdown(socket.SHUT_WR)
+                    return
+                with self._lock:
+                    while self._stalled and not self._closed and self._alive(src):
+                        self._lock.wait(0.1)
+                    rate = self._rate
+                    cut = False
+                    if up and self._cut_at is not None and self.bytes_up + len(data) >= self._cut_at:
+                        data = data[: max(0, self._cut_at - self.bytes_up)]
+                        self._cut_at = None
+                        cut = True
+                    if up:
+                        self.bytes_up += len(data)
+                    else:
+                        self.bytes_down += len(data)
+                if rate:
+                    time.sleep(len(data) / rate)
+                if data:
+                    dst.sendall(data)
+                if cut:
+                    self.cut_all()
+                    return
+        except OSError:
+            pass
+        finally:
+            self._forget(src)
+
+    def _alive(self, sock: socket.socket) -> bool:
+        return any(sock in pair for pair in self._conns)
+
+    def _forget(self, sock: socket.socket) -> None:
+        with self._lock:
+            pair = next((p for p in self._conns if sock in p), None)
+            if pair is None:
+                return
+            self._conns.remove(pair)
+        for s in pair:
+            _hard_close(s)
+
+    def close(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._server.close()
+        self.cut_all()
+        self.resume()
+
+    def __enter__(self) -> FaultProxy:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
