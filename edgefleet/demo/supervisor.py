@@ -1,0 +1,111 @@
+"""Child processes of the demo: each in its own process group, logged to a file, stopped in reverse order.
+
+The process group ids are also written to ``children.json`` in the data folder. If a previous demo was
+killed hard (``kill -9`` of the demo itself leaves its children running), the next run stops those groups
+first, but only groups whose leader's command line still names this data folder (no pid-reuse accidents).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgefleet.demo.parts import child_env
+from edgefleet.localservices.process import start_process, stop_process
+
+log = logging.getLogger(__name__)
+CHILDREN_FILE = "children.json"
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+@dataclass
+class Supervisor:
+    root: Path
+    children: list[Child] = field(default_factory=list)
+    reported_dead: set[str] = field(default_factory=set)
+    external: list[int] = field(default_factory=list)  # groups started by others (broker, S3), recorded only
+
+    def adopt(self, pid: int | None) -> None:
+        if pid:
+            self.external.append(pid)
+            self._record()
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
+        child = Child(name, argv, self.root / "logs" / f"{name}.log")
+        full_env = {"PYTHONUNBUFFERED": "1", **child_env(), **(env or {})}
+        child.proc = start_process(argv, child.log, cwd=self.root, env=full_env)
+        self.children.append(child)
+        self._record()
+        return child
+
+    def dead(self) -> list[Child]:
+        """Children that exited on their own since the last call (each reported once)."""
+        gone = [c for c in self.children if not c.alive and c.name not in self.reported_dead]
+        self.reported_dead.update(c.name for c in gone)
+        return gone
+
+    def stop_all(self, timeout: float = 15.0) -> None:
+        """Newest first: the fleet, then the dashboard and the controller (broker and S3 are stopped by their
+        own runners). SIGTERM to every group at once, then SIGKILL whatever is left after ``timeout``."""
+        for child in reversed(self.children):
+            if child.alive and child.proc is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for child in reversed(self.children):
+            if child.proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.proc.wait(max(0.1, deadline - time.monotonic()))
+                stop_process(child.proc, timeout=1.0, hard=True)
+                # the group may hold more than the leader (e.g. a worker that ignored SIGTERM)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.proc.pid, signal.SIGKILL)
+        self.children.clear()
+        self.external.clear()
+        self._record()
+
+    def _record(self) -> None:
+        groups = [c.proc.pid for c in self.children if c.proc is not None] + self.external
+        (self.root / CHILDREN_FILE).write_text(json.dumps(groups))
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def stop_leftovers(root: Path) -> list[int]:
+    """Stop the process groups a previous, hard-killed demo left behind in ``root``; returns them."""
+    path = root / CHILDREN_FILE
+    try:
+        groups = [int(g) for g in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError):
+        return []
+    stopped = []
+    for pgid in groups:
+        if str(root) in _cmdline(pgid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+                stopped.append(pgid)
+    path.unlink(missing_ok=True)
+    return stopped
