@@ -252,7 +252,10 @@ def _inspect(path: Path, f: BinaryIO, size: int, settled: bool) -> wav.WavLayout
 
 def check_finished(path: Path, *, settled: bool = False) -> None:
     """Cheap check (header + stat). ``settled=True``: the caller saw size and mtime stable for its wait time,
-    so in-progress signs now mean truncated / never finalized (RecordingRejected)."""
+    so in-progress signs now mean truncated / never finalized (RecordingRejected). A file that vanished is
+    "not ready" (a recorder renaming it, a retention move): the caller's next scan no longer sees it."""
+    if not os.path.lexists(path):
+        raise RecordingNotReady(f"{path}: vanished")
     f, fingerprint = _open(path)
     with f:
         _inspect(path, f, fingerprint.size, settled)

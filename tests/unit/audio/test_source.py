@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -133,3 +134,24 @@ def test_object_key(tmp_path: Path) -> None:
     assert object_key("", "pi-7", path, raw) == "pi-7/2026/05/28/dawn.wav"
     flac.close()
     raw.close()
+
+
+def _peak_traced(path: Path, level: int) -> int:
+    source = open_source(path, level)
+    tracemalloc.start()
+    try:
+        for _block in source.body():
+            pass
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        source.close()
+
+
+@pytest.mark.parametrize("level", [5, -1])
+def test_memory_does_not_grow_with_the_file(tmp_path: Path, level: int) -> None:
+    small = write_wav(tmp_path / "small.wav", 10, 48000, 2, 16, "noise")
+    large = write_wav(tmp_path / "large.wav", 60, 48000, 2, 16, "noise")  # 11.5 MB
+    peak_small, peak_large = _peak_traced(small, level), _peak_traced(large, level)
+    assert peak_large < 4 * 1024 * 1024
+    assert peak_large < peak_small * 1.2 + 64 * 1024

@@ -71,12 +71,21 @@ def test_empty_file_is_rejected(tmp_path: Path) -> None:
             call()
 
 
-@pytest.mark.parametrize("make", [lambda p: p / "missing.wav", lambda p: p], ids=["missing", "a directory"])
-def test_unreadable_is_rejected(make: Callable[[Path], Path], tmp_path: Path) -> None:
+def test_unreadable_is_rejected(tmp_path: Path) -> None:
+    for path in (tmp_path, tmp_path / "dangling.wav"):  # a directory, a link to nowhere
+        if path != tmp_path:
+            path.symlink_to(tmp_path / "nowhere")
+        with pytest.raises(RecordingRejected, match="unreadable"):
+            check_finished(path, settled=True)
+        with pytest.raises(RecordingRejected, match="unreadable"):
+            open_source(path, 5)
+
+
+def test_vanished_file_is_not_ready_but_cannot_be_opened(tmp_path: Path) -> None:
+    with pytest.raises(RecordingNotReady, match="vanished"):
+        check_finished(tmp_path / "gone.wav", settled=True)
     with pytest.raises(RecordingRejected, match="unreadable"):
-        check_finished(make(tmp_path))
-    with pytest.raises(RecordingRejected, match="unreadable"):
-        open_source(make(tmp_path), 5)
+        open_source(tmp_path / "gone.wav", 5)
 
 
 def test_growing_file_is_not_ready_and_stored_raw_once_settled(tmp_path: Path) -> None:
