@@ -12,7 +12,7 @@
     const units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let i = 0;
     while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-    return (i === 0 ? v.toFixed(0) : v.toFixed(1)) + " " + units[i];
+    return (i === 0 || Number.isInteger(v) ? v.toFixed(0) : v.toFixed(1)) + " " + units[i];
   }
   function render() {
     const to = Date.now(), from = to - RANGES[range];
@@ -26,14 +26,14 @@
         { value: hard, color: "#c4271b", label: "hard " + hard }] });
     C.draw(document.getElementById("chart-throughput"),
       [{ name: "throughput", color: "#2457c5", points: pick((p) => p.throughput_bps) }],
-      { from, to, min: 0, format: (v) => bytes(v) + "/s" });
+      { from, to, min: 0, binary: true, format: (v) => bytes(v) + "/s" });
     C.draw(document.getElementById("chart-backlog"),
       [{ name: "files", color: "#6941c6", points: pick((p) => p.backlog_files) }],
-      { from, to, min: 0, format: (v) => v.toFixed(0) });
+      { from, to, min: 0, integer: true, format: (v) => v.toFixed(0) });
     C.draw(document.getElementById("chart-concurrency"),
       [{ name: "active", color: "#1a7f37", points: pick((p) => p.active_uploads), step: true },
        { name: "assigned", color: "#98a2b3", points: pick((p) => p.concurrency), step: true }],
-      { from, to, min: 0, format: (v) => v.toFixed(0) });
+      { from, to, min: 0, integer: true, format: (v) => v.toFixed(0) });
   }
   function toPoint(p) {
     return { t: Date.parse(p.at), temperature_c: p.temperature_c, throughput_bps: p.throughput_bps,

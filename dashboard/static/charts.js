@@ -39,7 +39,10 @@
     let y0 = opts.min !== undefined ? Math.min(opts.min, ...values) : Math.min(...values);
     let y1 = Math.max(...values);
     if (y1 - y0 < 1e-9) { y1 = y0 + 1; }
-    const step = niceStep(y1 - y0, 4);
+    // Binary units (bytes) step in powers of 1024 so that labels read 1 MiB, 2 MiB…; counts step by whole numbers.
+    const unit = opts.binary ? Math.pow(1024, Math.max(0, Math.floor(Math.log(Math.max(1, y1)) / Math.log(1024)))) : 1;
+    let step = niceStep((y1 - y0) / unit, 4) * unit;
+    if (opts.integer) step = Math.max(1, Math.round(step));
     y0 = Math.floor(y0 / step) * step;
     y1 = Math.ceil(y1 / step) * step;
     const W = width - PAD.left - PAD.right, H = height - PAD.top - PAD.bottom;

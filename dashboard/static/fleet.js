@@ -29,7 +29,7 @@
     const needle = filter.value.trim().toLowerCase();
     return !needle || row.textContent.toLowerCase().includes(needle);
   }
-  function apply() {
+  function apply(rememberInUrl) {
     const rows = Array.from(tbody.rows);
     rows.sort(compare);
     let count = 0;
@@ -44,6 +44,7 @@
       th.classList.toggle("asc", th.dataset.sort === sortKey && !descending);
       th.classList.toggle("desc", th.dataset.sort === sortKey && descending);
     }
+    if (!rememberInUrl) return;
     const url = new URL(window.location.href);
     url.searchParams.set("sort", sortKey);
     url.searchParams.set("desc", descending ? "true" : "false");
@@ -57,10 +58,10 @@
     if (!th) return;
     if (th.dataset.sort === sortKey) descending = !descending;
     else { sortKey = th.dataset.sort; descending = !TEXT_KEYS.has(sortKey); }
-    apply();
+    apply(true);
   });
-  filter.addEventListener("input", apply);
-  statusFilter.addEventListener("change", apply);
+  filter.addEventListener("input", () => apply(true));
+  statusFilter.addEventListener("change", () => apply(true));
 
   const template = document.createElement("tbody");
   window.edgefleet.on("fleet", (data) => {
