@@ -27,6 +27,7 @@ class FrameEncoder:
     def __init__(self, sample_rate: int, channels: int, bits_per_sample: int, compression_level: int) -> None:
         self._frames: list[bytes] = []
         self._info: StreamInfo | None = None
+        self._finished = False
         self._encoder = StreamEncoder(
             sample_rate=sample_rate,
             write_callback=self._on_write,
@@ -73,8 +74,17 @@ class FrameEncoder:
             raise EncoderError(f"libFLAC encode failed: {exc}") from exc
         return self._take()
 
+    def close(self) -> None:
+        """Finish an encoder that is abandoned (idempotent). libFLAC's delete would otherwise finish it from the
+        garbage collector and call back into a half-collected Python object."""
+        if not self._finished:
+            self._finished = True
+            self._encoder.finish()
+            self._frames.clear()
+
     def finish(self) -> tuple[bytes, StreamInfo]:
         """Flush the last frames; returns them and the final STREAMINFO."""
+        self._finished = True
         if not self._encoder.finish():
             raise EncoderError(f"libFLAC finish failed: {self._encoder.state}")
         if self._info is None:

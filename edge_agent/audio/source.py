@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
 from edge_agent.audio import flacmeta, pcm, wav
-from edge_agent.audio.encoder import FrameEncoder
+from edge_agent.audio.encoder import EncoderError, FrameEncoder
 from edge_agent.audio.errors import RecordingNotReady, RecordingRejected, SourceChanged
 
 __all__ = [
@@ -148,11 +148,14 @@ class FlacSource:
         for piece in self._before:
             hasher.update(piece)
         encoder = FrameEncoder(fmt.sample_rate, fmt.channels, fmt.bits_per_sample, self._level)
-        for buf in self._reader.blocks(data.body_offset, data.size, self._read_block, hasher):
-            out = encoder.encode(pcm.to_samples(buf, fmt.sample_width, fmt.channels))
-            if out:
-                yield out
-        out, info = encoder.finish()
+        try:
+            for buf in self._reader.blocks(data.body_offset, data.size, self._read_block, hasher):
+                out = encoder.encode(pcm.to_samples(buf, fmt.sample_width, fmt.channels))
+                if out:
+                    yield out
+            out, info = encoder.finish()
+        finally:
+            encoder.close()
         if out:
             yield out
         if data.size & 1:
@@ -261,6 +264,16 @@ def check_finished(path: Path, *, settled: bool = False) -> None:
         _inspect(path, f, fingerprint.size, settled)
 
 
+def _encoder_refusal(layout: wav.WavLayout, level: int) -> str:
+    """libFLAC's own verdict on these settings, asked once up front so body() cannot fail on them later."""
+    assert layout.fmt is not None
+    try:
+        FrameEncoder(layout.fmt.sample_rate, layout.fmt.channels, layout.fmt.bits_per_sample, level).close()
+    except EncoderError as exc:
+        return f"libFLAC refuses this format ({exc})"
+    return ""
+
+
 def open_source(path: Path, compression_level: int, *, read_block: int = DEFAULT_READ_BLOCK) -> ObjectSource:
     """compression_level 0-8 (FLAC) or -1 (raw upload of the unchanged file). Treats the file as settled."""
     if not RAW_LEVEL <= compression_level <= 8:
@@ -273,6 +286,9 @@ def open_source(path: Path, compression_level: int, *, read_block: int = DEFAULT
             return RawSource(reader, "raw upload requested (compression level -1)", layout.fmt is not None, read_block)
         if layout.raw_reason:
             return RawSource(reader, layout.raw_reason, layout.fmt is not None, read_block)
+        refusal = _encoder_refusal(layout, compression_level)
+        if refusal:
+            return RawSource(reader, refusal, True, read_block)
         return FlacSource(reader, layout, compression_level, read_block)
     except BaseException:
         f.close()

@@ -119,8 +119,8 @@ def flac_problem(fmt: PcmFormat) -> str:
         return f"block align {fmt.block_align} does not match {fmt.channels} x {fmt.bits_per_sample} bits"
     if not 1 <= fmt.channels <= FLAC_MAX_CHANNELS:
         return f"{fmt.channels} channels"
-    if not 1 <= fmt.sample_rate <= FLAC_MAX_RATE:
-        return f"sample rate {fmt.sample_rate} Hz"
+    if not 1 <= fmt.sample_rate <= FLAC_MAX_RATE or (fmt.sample_rate > 0xFFFF and fmt.sample_rate % 10):
+        return f"sample rate {fmt.sample_rate} Hz is outside the FLAC streamable subset"
     return ""
 
 
