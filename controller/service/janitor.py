@@ -43,7 +43,7 @@ def stale_uploads(
 
 def _latest_by_key(session: Session, kinds: tuple[str, ...], *where: Any) -> dict[str, datetime]:
     query = select(EVENT.c.key, func.max(EVENT.c.at)).where(EVENT.c.kind.in_(kinds), *where).group_by(EVENT.c.key)
-    return {str(key): at for key, at in session.execute(query).tuples()}
+    return {str(key): at for key, at in session.execute(query)}
 
 
 def active_keys(session: Session) -> set[str]:
@@ -55,38 +55,57 @@ def active_keys(session: Session) -> set[str]:
     return {key for key, at in started.items() if key and (key not in ended or ended[key] < at)}
 
 
-def list_pending(client: Any, bucket: str, page_size: int = 1000) -> Iterator[PendingUpload]:
+def list_pending(client: Any, bucket: str, *, prefix: str = "", page_size: int = 1000) -> Iterator[PendingUpload]:
+    """Incomplete uploads, page by page. Pages continue after the last (key, upload id) seen; a page
+    that brings nothing new ends the listing (SeaweedFS neither sorts by key nor honours the markers,
+    so ``Janitor.run`` lists again after aborting, until a round finds nothing more to do)."""
     key_marker: str | None = None
     upload_marker: str | None = None
+    seen: set[str] = set()
     while True:
         page = client._list_multipart_uploads(
-            bucket, key_marker=key_marker, upload_id_marker=upload_marker, max_uploads=page_size
+            bucket, prefix=prefix or None, key_marker=key_marker, upload_id_marker=upload_marker, max_uploads=page_size
         )
-        last: PendingUpload | None = None
-        for upload in page.uploads:
-            last = PendingUpload(upload.object_name, upload.upload_id or "", as_utc(upload.initiated_time))
-            yield last
-        if not page.is_truncated or last is None or (last.key, last.upload_id) == (key_marker, upload_marker):
+        fresh = [u for u in page.uploads if (u.upload_id or "") not in seen]
+        for upload in fresh:
+            seen.add(upload.upload_id or "")
+            yield PendingUpload(upload.object_name, upload.upload_id or "", as_utc(upload.initiated_time))
+        if not page.is_truncated or not fresh:
             return
-        key_marker, upload_marker = last.key, last.upload_id
+        key_marker, upload_marker = fresh[-1].object_name, fresh[-1].upload_id
 
 
 class Janitor:
-    def __init__(self, client: Any, bucket: str, max_age: timedelta) -> None:
+    def __init__(
+        self, client: Any, bucket: str, max_age: timedelta, *, prefix: str = "", page_size: int = 1000
+    ) -> None:
         self.client, self.bucket, self.max_age = client, bucket, max_age
+        self.prefix, self.page_size = prefix, page_size
         self.aborted = 0
 
-    def run(self, session: Session, now: datetime) -> list[PendingUpload]:
+    def run(self, session: Session, now: datetime, max_rounds: int = 100) -> list[PendingUpload]:
+        """Abort every stale upload; returns what was aborted."""
         active = active_keys(session)
-        stale = stale_uploads(list_pending(self.client, self.bucket), active, now, self.max_age)
-        for upload in stale:
-            try:
-                self.client._abort_multipart_upload(self.bucket, upload.key, upload.upload_id)
-            except Exception as exc:  # one failed abort must not stop the rest
-                log.warning("janitor: cannot abort %s (%s): %s", upload.key, upload.upload_id, exc)
-                continue
-            self.aborted += 1
-            log.info(
-                "janitor: aborted stale upload %s (%s), started %s", upload.key, upload.upload_id, upload.initiated
-            )
-        return stale
+        aborted: list[PendingUpload] = []
+        failed: set[str] = set()
+        for _round in range(max_rounds):
+            pending = list_pending(self.client, self.bucket, prefix=self.prefix, page_size=self.page_size)
+            stale = [u for u in stale_uploads(pending, active, now, self.max_age) if u.upload_id not in failed]
+            if not stale:
+                break
+            for upload in stale:
+                if self._abort(upload):
+                    aborted.append(upload)
+                else:
+                    failed.add(upload.upload_id)
+        return aborted
+
+    def _abort(self, upload: PendingUpload) -> bool:
+        try:
+            self.client._abort_multipart_upload(self.bucket, upload.key, upload.upload_id)
+        except Exception as exc:  # one failed abort must not stop the rest
+            log.warning("janitor: cannot abort %s (%s): %s", upload.key, upload.upload_id, exc)
+            return False
+        self.aborted += 1
+        log.info("janitor: aborted stale upload %s (%s), started %s", upload.key, upload.upload_id, upload.initiated)
+        return True

@@ -1,0 +1,53 @@
+"""Controllers running in-process against the real broker and database of the test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from controller.config import parse_config
+from controller.service.app import Controller
+from edgefleet.localservices import Mosquitto
+from tests.integration.controller.fakes import FakeAgent
+
+
+@pytest.fixture
+def start_controller(mqtt_broker: Mosquitto) -> Iterator[Callable[..., Controller]]:
+    started: list[Controller] = []
+
+    def start(database_url: str, *, policy: dict[str, Any] | None = None, **settings: Any) -> Controller:
+        data: dict[str, Any] = {
+            "database_url": database_url,
+            "tick_seconds": 0.2,
+            "flush_interval_s": 0.05,
+            "offline_after_s": 30,
+            "mqtt": {"url": mqtt_broker.url_for("controller")},
+            "policy": {"cool_hold_s": 1.5, **(policy or {})},
+        }
+        data.update(settings)
+        controller = Controller(parse_config(data, env={})).start()
+        started.append(controller)
+        assert controller.link.wait_connected(10), "controller did not connect to the broker"
+        return controller
+
+    yield start
+    for controller in started:
+        controller.stop()
+
+
+@pytest.fixture
+def make_agent(mqtt_broker: Mosquitto) -> Iterator[Callable[..., FakeAgent]]:
+    agents: list[FakeAgent] = []
+
+    def make(agent_id: str, **kw: Any) -> FakeAgent:
+        if agent_id not in mqtt_broker.users:
+            mqtt_broker.add_user(agent_id)
+        agent = FakeAgent(mqtt_broker.url_for(agent_id), agent_id, **kw)
+        agents.append(agent)
+        return agent
+
+    yield make
+    for agent in agents:
+        agent.close()

@@ -1,0 +1,253 @@
+"""The controller store on SQLite AND real PostgreSQL (``database_url`` is parametrised over both)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from controller.policy import Decision, PolicyState, Settings
+from controller.service.janitor import active_keys
+from controller.store import repo
+from controller.store.assignments import Proposal, VersionConflict, commit_decisions, load_fleet
+from controller.store.ingest import IngestBatch, mark_stale_offline, prune_telemetry, write_batch
+from fleet_protocol import Birth, Event, EventKind, State, Telemetry
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = repo.make_engine(database_url)
+    repo.create_all(engine)
+    repo.create_all(engine)  # idempotent
+    yield engine
+    engine.dispose()
+
+
+def telemetry(agent_id: str, seq: int, at: datetime, **kw: object) -> Telemetry:
+    return Telemetry(agent_id=agent_id, seq=seq, sent_at=at, **kw)  # type: ignore[arg-type]
+
+
+def birth(agent_id: str, **kw: object) -> Birth:
+    fields: dict[str, object] = {
+        "model": "Pi 4",
+        "cores": 4,
+        "ram_bytes": 8 << 30,
+        "software_version": "1.0",
+        "flac_encode_bps": 3e7,
+        "site": "garden",
+    }
+    fields.update(kw)
+    return Birth(agent_id=agent_id, seq=0, sent_at=T0, **fields)  # type: ignore[arg-type]
+
+
+def test_ingest_batch_round_trip(engine: Engine) -> None:
+    batch = IngestBatch(
+        births=[(birth("pi-1"), T0)],
+        states=[(State(agent_id="pi-1", seq=1, sent_at=T0, state="online"), T0)],  # type: ignore[arg-type]
+        telemetry=[
+            (telemetry("pi-1", 2, T0, temperature_c=61.5, backlog_bytes=12 << 30, throttled=0x50005), T0),
+            (telemetry("pi-1", 3, T0 + timedelta(seconds=5), temperature_c=62.0), T0 + timedelta(seconds=5)),
+            (telemetry("pi-2", 1, T0, temperature_c=40.0), T0),  # telemetry before birth
+        ],
+        events=[
+            (
+                Event(
+                    agent_id="pi-1",
+                    seq=4,
+                    sent_at=T0,
+                    kind=EventKind.UPLOAD_COMPLETED,
+                    file="a.wav",
+                    key="k/a.flac",
+                    original_bytes=10,
+                    stored_bytes=5,
+                    original_sha256="a" * 64,
+                    stored_as="flac",
+                ),
+                T0,
+            )
+        ],
+    )
+    batch.reject("telemetry:PayloadError", "not JSON", "edgefleet/v1/agents/x/telemetry", T0)
+    with Session(engine) as session:
+        write_batch(session, batch, {"pi-1": 4})
+        write_batch(session, IngestBatch(rejects=batch.rejects))
+        one = repo.get_agent(session, "pi-1")
+        assert one is not None
+        assert (one.site, one.cores, one.ram_bytes) == ("garden", 4, 8 << 30)
+        assert one.temperature_c == 62.0
+        assert one.online
+        assert repo.as_utc(one.online_since) == T0
+        assert one.capabilities["flac_encode_bps"] == 3e7
+        two = repo.get_agent(session, "pi-2")
+        assert two is not None
+        assert two.online
+        assert two.cores == 1
+        history = repo.telemetry_history(session, "pi-1")
+        assert [h.temperature_c for h in history] == [61.5, 62.0]
+        assert history[0].backlog_bytes == 12 << 30
+        assert history[0].concurrency == 4
+        assert history[0].throttled == 0x50005
+        events = repo.recent_events(session, agent_id="pi-1")
+        assert [(e.kind, e.key, e.sha256) for e in events] == [("upload_completed", "k/a.flac", "a" * 64)]
+        assert repo.reject_counts(session) == {"telemetry:PayloadError": 2}
+
+
+def test_older_telemetry_never_overwrites_newer(engine: Engine) -> None:
+    with Session(engine) as session:
+        write_batch(
+            session, IngestBatch(telemetry=[(telemetry("pi-1", 9, T0 + timedelta(seconds=10), temperature_c=70.0), T0)])
+        )
+        write_batch(session, IngestBatch(telemetry=[(telemetry("pi-1", 8, T0, temperature_c=50.0), T0)]))
+        row = repo.get_agent(session, "pi-1")
+        assert row is not None
+        assert row.temperature_c == 70.0
+        assert len(repo.telemetry_history(session, "pi-1")) == 2
+
+
+def test_state_changes_keep_their_since_times(engine: Engine) -> None:
+    def state(value: str, at: datetime) -> IngestBatch:
+        return IngestBatch(states=[(State(agent_id="pi-1", seq=1, sent_at=T0, state=value), at)])  # type: ignore[arg-type]
+
+    with Session(engine) as session:
+        write_batch(session, state("online", T0))
+        write_batch(session, state("online", T0 + timedelta(seconds=30)))  # a repeat keeps online_since
+        row = repo.get_agent(session, "pi-1")
+        assert row is not None
+        assert repo.as_utc(row.online_since) == T0
+        write_batch(session, state("offline", T0 + timedelta(seconds=60)))
+        write_batch(session, state("offline", T0 + timedelta(seconds=90)))
+        session.expire_all()
+        row = repo.get_agent(session, "pi-1")
+        assert row is not None
+        assert not row.online
+        assert repo.as_utc(row.offline_since) == T0 + timedelta(seconds=60)
+
+
+def test_stale_agents_go_offline_and_old_history_is_pruned(engine: Engine) -> None:
+    with Session(engine) as session:
+        write_batch(
+            session,
+            IngestBatch(
+                telemetry=[
+                    (telemetry("old", 1, T0), T0),
+                    (telemetry("new", 1, T0 + timedelta(days=40)), T0 + timedelta(days=40)),
+                ]
+            ),
+        )
+        assert mark_stale_offline(session, cutoff=T0 + timedelta(days=1), now=T0 + timedelta(days=40)) == ["old"]
+        assert prune_telemetry(session, before=T0 + timedelta(days=10)) == 1
+        assert repo.telemetry_history(session, "old") == []
+        assert len(repo.telemetry_history(session, "new")) == 1
+
+
+def decision(concurrency: int, level: int = 0) -> Decision:
+    return Decision(
+        Settings(concurrency=concurrency, part_size=8 << 20, windows=("22:00-06:00",)),
+        f"c={concurrency}",
+        PolicyState(thermal_level=level, cool_since=T0 if level else None),
+    )
+
+
+def test_versions_grow_only_on_change_and_start_above_the_agents_version(engine: Engine) -> None:
+    with Session(engine, expire_on_commit=False) as session:
+        first = commit_decisions(session, [Proposal("pi-1", decision(4), floor_version=41)], controller_id="c", now=T0)
+        assert [r.version for r in first] == [42]
+        assert commit_decisions(session, [Proposal("pi-1", decision(4))], controller_id="c", now=T0) == []
+        # only the policy state changed: stored, not published
+        assert commit_decisions(session, [Proposal("pi-1", decision(4, level=1))], controller_id="c", now=T0) == []
+        assert load_fleet(session).current["pi-1"].thermal_level == 1
+        second = commit_decisions(session, [Proposal("pi-1", decision(2))], controller_id="c", now=T0)
+        assert [(r.version, r.concurrency, r.windows) for r in second] == [(43, 2, ["22:00-06:00"])]
+        assert [h.version for h in repo.assignment_history(session, "pi-1")] == [43, 42]
+
+
+def test_racing_writers_never_reuse_a_version(engine: Engine) -> None:
+    """Many writers decide for the same agents at once; the database guard serialises or rejects them."""
+    barrier = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def writer(index: int) -> None:
+        barrier.wait()
+        for round_ in range(5):
+            with Session(engine, expire_on_commit=False) as session:
+                proposals = [Proposal(f"pi-{n}", decision(1 + (index + round_ + n) % 4)) for n in range(3)]
+                try:
+                    commit_decisions(session, proposals, controller_id=f"w{index}", now=T0)
+                    outcomes.append("ok")
+                except VersionConflict:
+                    outcomes.append("conflict")
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(outcomes) == 30
+    with Session(engine) as session:
+        for n in range(3):
+            versions = sorted(h.version for h in repo.assignment_history(session, f"pi-{n}", limit=1000))
+            assert versions == list(range(1, len(versions) + 1))
+            assert load_fleet(session).current[f"pi-{n}"].version == versions[-1]
+
+
+def test_overrides_and_audit(engine: Engine) -> None:
+    with Session(engine) as session:
+        repo.set_override(session, who="alice", agent_id="pi-1", paused=True, windows=["22:00-06:00"], now=T0)
+        row = repo.set_override(session, who="bob", agent_id="pi-1", concurrency_cap=2, now=T0 + timedelta(1))
+        assert (row.paused, row.windows, row.concurrency_cap, row.created_by, row.updated_by) == (
+            True,
+            ["22:00-06:00"],
+            2,
+            "alice",
+            "bob",
+        )
+        repo.set_override(session, who="bob", agent_id="pi-1", paused=None)
+        repo.set_override(session, who="carol", site="garden", upload_now=True)
+        overrides = {(o.scope, o.target): o for o in repo.list_overrides(session)}
+        assert overrides["agent", "pi-1"].paused is None
+        assert overrides["site", "garden"].upload_now
+        with pytest.raises(ValueError, match="window"):
+            repo.set_override(session, who="x", agent_id="pi-1", windows=["25:00-01:00"])
+        with pytest.raises(ValueError, match="exactly one"):
+            repo.set_override(session, who="x", agent_id="pi-1", site="garden", paused=True)
+        with pytest.raises(ValueError, match="≥ 0"):
+            repo.set_override(session, who="x", agent_id="pi-1", concurrency_cap=-1)
+        assert repo.clear_override(session, who="dave", agent_id="pi-1")
+        assert not repo.clear_override(session, who="dave", agent_id="pi-1")
+        audit = repo.list_audit(session, target="agent:pi-1")
+        assert [(a.who, a.action) for a in audit][-2:] == [("bob", "override.set"), ("alice", "override.set")]
+        assert [(a.who, a.action, a.detail) for a in audit][:2] == [
+            ("dave", "override.clear", {"existed": False}),
+            ("dave", "override.clear", {"existed": True}),
+        ]
+        assert audit[-1].detail == {"paused": True, "windows": ["22:00-06:00"]}
+        assert [a.who for a in repo.list_audit(session, who="carol")] == ["carol"]
+
+
+def test_active_keys_for_the_janitor(engine: Engine) -> None:
+    def event(agent: str, kind: str, key: str, seconds: int) -> tuple[Event, datetime]:
+        at = T0 + timedelta(seconds=seconds)
+        return Event(agent_id=agent, seq=seconds, sent_at=at, kind=kind, file="f.wav", key=key), at  # type: ignore[arg-type]
+
+    batch = IngestBatch(
+        states=[(State(agent_id="on", seq=0, state="online"), T0)],  # type: ignore[arg-type]
+        events=[
+            event("on", "upload_started", "k/active", 1),
+            event("on", "upload_started", "k/done", 1),
+            event("on", "upload_completed", "k/done", 2),
+            event("on", "upload_failed", "k/retried", 1),
+            event("on", "upload_resumed", "k/retried", 2),
+            event("off", "upload_started", "k/offline-agent", 1),
+        ],
+    )
+    with Session(engine) as session:
+        write_batch(session, batch)
+        assert active_keys(session) == {"k/active", "k/retried"}

@@ -1,0 +1,93 @@
+"""controller.toml parsing: defaults, environment overrides, unknown keys and bad values are errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controller.config import ConfigError, load_config, parse_config
+
+MINIMAL = {"mqtt": {"url": "mqtt://controller:pw@127.0.0.1:1883"}}
+
+
+def test_defaults_match_the_spec() -> None:
+    config = parse_config(MINIMAL, env={})
+    policy = config.policy_config()
+    assert (config.controller_id, config.tick_seconds, config.offline_after_s, config.shared_group) == (
+        "ctl-1",
+        1.0,
+        60.0,
+        "",
+    )
+    assert config.database_url.startswith("sqlite:///")
+    assert (policy.soft_limit_c, policy.hard_limit_c, policy.cool_margin_c, policy.cool_hold_s) == (70, 80, 5, 60)
+    assert policy.site_uplink_bps == 12_500_000
+    assert config.s3 is None
+
+
+def test_full_file_and_environment_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "controller.toml"
+    path.write_text(
+        """
+controller_id = "ctl-2"
+database_url = "sqlite:////tmp/x.db"
+shared_group = "controllers"
+[mqtt]
+url = "mqtt://a:b@h:1"
+[s3]
+endpoint = "http://127.0.0.1:9000"
+access_key = "ak"
+secret_key = "sk"
+bucket = "recordings"
+stale_upload_hours = 12
+[policy]
+windows = ["22:00-06:00"]
+max_concurrency = 4
+[policy.sites.garden]
+uplink_bps = 1000000
+windows = ["01:00-02:00"]
+"""
+    )
+    env = {
+        "EDGEFLEET_DATABASE_URL": "postgresql+psycopg://u:p@db/fleet",
+        "EDGEFLEET_MQTT_URL": "mqtt://c:d@broker:1884",
+    }
+    config = load_config(path, env=env)
+    policy = config.policy_config()
+    assert config.database_url == "postgresql+psycopg://u:p@db/fleet"
+    assert config.mqtt.parsed.host == "broker"
+    assert config.s3 is not None
+    assert config.s3.stale_upload_hours == 12
+    assert policy.uplink_for("garden") == 1_000_000
+    assert policy.uplink_for("field") == 12_500_000
+    assert policy.windows_for("garden") == ("01:00-02:00",)
+    assert policy.windows_for("field") == ("22:00-06:00",)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({**MINIMAL, "tick_secs": 1}, "tick_secs: unknown key"),
+        ({**MINIMAL, "policy": {"soft_limit": 60}}, "policy.soft_limit: unknown key"),
+        ({**MINIMAL, "policy": {"windows": ["22:00-30:00"]}}, "invalid window"),
+        ({**MINIMAL, "policy": {"soft_limit_c": 85}}, "must be below hard_limit_c"),
+        ({**MINIMAL, "tick_seconds": 0}, "tick_seconds"),
+        ({"mqtt": {"url": "http://x"}}, "mqtt.url"),
+        ({}, "mqtt: Field required"),
+        ({**MINIMAL, "s3": {"endpoint": "x", "access_key": "a", "secret_key": "b", "bucket": "c"}}, "s3"),
+        ({**MINIMAL, "shared_group": "a/b"}, "shared_group"),
+    ],
+)
+def test_bad_configuration_is_a_clear_error(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(data, env={})
+
+
+def test_unreadable_or_invalid_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml", env={})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("this is = = not toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad, env={})
