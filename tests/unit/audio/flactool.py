@@ -9,6 +9,15 @@ from pathlib import Path
 import pytest
 
 from edge_agent.audio.source import ObjectSource, open_source
+from tests.corpus import bext_payload, list_info_payload
+
+# Non-audio chunks before and after the data, with odd sizes (pad bytes).
+EXTRA_CHUNKS = [
+    (b"bext", bext_payload(), "before"),
+    (b"odd!", b"abcde", "before"),
+    (b"LIST", list_info_payload(INAM="wren", IART="pi-3"), "after"),
+    (b"iXML", b"<BWFXML><NOTE>x</NOTE></BWFXML>", "after"),
+]
 
 needs_flac = pytest.mark.skipif(shutil.which("flac") is None, reason="Debian flac tool not installed")
 

@@ -15,15 +15,10 @@ from hypothesis import strategies as st
 
 from edge_agent.audio.errors import RestoreError
 from edge_agent.audio.rebuild import Expected, StreamReader, rebuild
-from tests.corpus import bext_payload, chunk, fmt_payload, list_info_payload, write_wav
-from tests.unit.audio.flactool import encode_file, needs_flac
+from tests.corpus import chunk, fmt_payload, write_wav
+from tests.unit.audio.flactool import EXTRA_CHUNKS, encode_file, needs_flac
 
-CHUNKS = [
-    (b"bext", bext_payload(), "before"),
-    (b"odd!", b"abcde", "before"),
-    (b"LIST", list_info_payload(INAM="wren", IART="pi-3"), "after"),
-    (b"iXML", b"<BWFXML><NOTE>x</NOTE></BWFXML>", "after"),
-]
+CHUNKS = EXTRA_CHUNKS
 
 LAYOUTS = [
     # (name, write_wav keyword arguments)

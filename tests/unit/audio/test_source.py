@@ -14,15 +14,17 @@ import numpy as np
 import pytest
 
 from edge_agent.audio.source import SourceChanged, object_key, open_source
-from tests.corpus import bext_payload, list_info_payload, write_wav
-from tests.unit.audio.flactool import encode_file, flac_decode_foreign, flac_test, metaflac_show, needs_flac
+from tests.corpus import write_wav
+from tests.unit.audio.flactool import (
+    EXTRA_CHUNKS,
+    encode_file,
+    flac_decode_foreign,
+    flac_test,
+    metaflac_show,
+    needs_flac,
+)
 
-EXTRA = [
-    (b"bext", bext_payload(), "before"),
-    (b"junk", b"odd", "before"),
-    (b"LIST", list_info_payload(INAM="dawn chorus", ICMT="x"), "after"),
-    (b"iXML", b"<BWFXML/>", "after"),
-]
+EXTRA = EXTRA_CHUNKS
 
 CASES = [
     # (name, channels, bits, extensible, extra chunks, seconds, `flac -d --keep-foreign-metadata` exact?)
