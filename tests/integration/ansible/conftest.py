@@ -1,0 +1,57 @@
+"""Fixtures for the Ansible tests: one real deployment per session, and the services it configured."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from edgefleet.localservices.process import start_process, stop_process, tcp_answers, wait_until
+from tests.integration.ansible.deployment import CENTRAL, Deployment, prepare
+from tests.integration.ansible.wheelhouse import build_wheelhouse
+
+
+@pytest.fixture(scope="session")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    """``site.yml`` run twice against throw-away roots (the second run is the idempotence check)."""
+    work = tmp_path_factory.mktemp("ansible")
+    wheel, wheelhouse = build_wheelhouse(work / "wheels", {"dashboard"})
+    deployed = prepare(work, wheel, wheelhouse)
+    for _ in range(2):
+        result = deployed.run()
+        assert result.returncode == 0, f"ansible-playbook failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+    return deployed
+
+
+@dataclass
+class CentralServices:
+    mqtt_host: str
+    mqtt_port: int
+    s3_endpoint: str
+    log_dir: Path
+
+
+@pytest.fixture(scope="session")
+def central_services(deployment: Deployment) -> Iterator[CentralServices]:
+    """Mosquitto and SeaweedFS started from what the central role rendered (config file, unit ExecStart)."""
+    from minio import Minio
+
+    logs = deployment.work / "service-logs"
+    conf = deployment.path(CENTRAL, "/etc/mosquitto/conf.d/edgefleet.conf")
+    broker = start_process(["mosquitto", "-c", str(conf)], logs / "mosquitto.log")
+    weed_argv = deployment.exec_start(CENTRAL, "edgefleet-seaweedfs.service")
+    weed_dir = Path(deployment.unit_settings(CENTRAL, "edgefleet-seaweedfs.service")["WorkingDirectory"])
+    weed = start_process(weed_argv, logs / "weed.log", cwd=weed_dir)
+    try:
+        wait_until(lambda: tcp_answers("127.0.0.1", deployment.ports["mqtt"]), 15, "mosquitto", broker)
+        s3 = deployment.toml(CENTRAL, "/etc/edgefleet/controller.toml")["s3"]
+        admin = Minio(
+            f"127.0.0.1:{deployment.ports['s3']}", s3["access_key"], s3["secret_key"], secure=False, region="us-east-1"
+        )
+        wait_until(lambda: admin.bucket_exists(s3["bucket"]), 90, "SeaweedFS bucket", weed, logs / "weed.log")
+        yield CentralServices("127.0.0.1", deployment.ports["mqtt"], s3["endpoint"], logs)
+    finally:
+        stop_process(broker)
+        stop_process(weed, timeout=15)

