@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgefleet.localservices.process import start_process, stop_process, tcp_answers, wait_until
-from tests.integration.ansible.deployment import CENTRAL, Deployment, prepare
+from tests.integration.ansible.deployment import AGENTS, CENTRAL, Deployment, prepare
 from tests.integration.ansible.wheelhouse import build_wheelhouse
 
 
@@ -55,3 +56,33 @@ def central_services(deployment: Deployment) -> Iterator[CentralServices]:
     finally:
         stop_process(broker)
         stop_process(weed, timeout=15)
+
+
+@dataclass
+class Fleet:
+    """The controller, the dashboard and one agent, each started from the unit the roles rendered."""
+
+    logs: dict[str, Path]
+    processes: dict[str, subprocess.Popen[bytes]]
+
+    def log_tail(self, name: str) -> str:
+        return self.logs[name].read_text(errors="replace")[-3000:]
+
+
+@pytest.fixture(scope="session")
+def fleet(deployment: Deployment, central_services: CentralServices) -> Iterator[Fleet]:
+    units = {
+        "controller": (CENTRAL, "edgefleet-controller.service"),
+        "dashboard": (CENTRAL, "edgefleet-dashboard.service"),
+        "agent": (AGENTS[0], "edgefleet-agent.service"),
+    }
+    running = Fleet({}, {})
+    try:
+        for name, (host, unit) in units.items():
+            log = central_services.log_dir / f"{name}.log"
+            running.logs[name] = log
+            running.processes[name] = start_process(deployment.exec_start(host, unit), log)
+        yield running
+    finally:
+        for proc in running.processes.values():
+            stop_process(proc)

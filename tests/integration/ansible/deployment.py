@@ -102,7 +102,7 @@ def recap(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, int]]
 
 def prepare(work: Path, wheel: Path, wheelhouse: Path) -> Deployment:
     taken: set[int] = set()
-    ports = {"mqtt": free_port(exclude=taken)}
+    ports = {"mqtt": free_port(exclude=taken), "dashboard": free_port(exclude=taken)}
     for name in ("s3", "master", "volume", "filer", "admin"):
         ports[name] = free_port(with_grpc_offset=GRPC_OFFSET, exclude=taken)
     inventory = work / "inventory"
@@ -128,6 +128,8 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path) -> Deployment:
             "central_mosquitto_group": "root",
             "central_mqtt_bind": "127.0.0.1",
             "central_seaweedfs_bind": "127.0.0.1",
+            "central_dashboard_host": "127.0.0.1",
+            "central_dashboard_port": ports["dashboard"],
             "central_seaweedfs_ports": {n: ports[n] for n in ("master", "volume", "filer", "admin")},
             "central_python": base_python(),
             "central_wheel": str(wheel),

@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import queue
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
-from edgefleet.localservices.process import start_process, stop_process
-from fleet_protocol import AgentChannel, AgentStatus, State, agent_topic, decode
-from tests.integration.ansible.conftest import CentralServices
+from fleet_protocol import (
+    CONTROLLER_STATE_TOPIC,
+    AgentChannel,
+    AgentStatus,
+    Assignment,
+    State,
+    agent_topic,
+    decode,
+    decode_controller_state,
+)
+from tests.integration.ansible.conftest import CentralServices, Fleet
 from tests.integration.ansible.deployment import AGENTS, CENTRAL, Deployment
 from tests.integration.ansible.mqtt_probe import Probe, url_with_password
 
 pytestmark = pytest.mark.integration
 
 NOT_AUTHORIZED = 0x87
+EXAMPLE_ADMIN_PASSWORD = "example-admin-password"  # its bcrypt hash is in the example vault
 ME, OTHER = AGENTS
 
 
@@ -105,30 +114,73 @@ def test_agent_s3_key_is_limited_to_the_bucket(deployment: Deployment, central_s
         wrong.put_object(s3["bucket"], key, io.BytesIO(b"x"), 1)
 
 
-AGENT_SERVICE_BUILT = importlib.util.find_spec("edge_agent.service.main") is not None
+def _wait_for(probe: Probe, accept: Callable[[str, bytes], bool], fleet: Fleet, what: str, timeout: float = 45) -> None:
+    """Read ``probe``'s messages until ``accept(topic, payload)``; fail with the service logs otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dead = {name: p.returncode for name, p in fleet.processes.items() if p.poll() is not None}
+        if dead:
+            pytest.fail(f"{what}: exited {dead}:\n" + "\n".join(fleet.log_tail(name) for name in dead))
+        try:
+            msg = probe.messages.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        if msg.payload and accept(msg.topic, bytes(msg.payload)):
+            return
+    pytest.fail(f"{what}: nothing after {timeout} s\n" + "\n".join(f"--- {n}\n{fleet.log_tail(n)}" for n in fleet.logs))
 
 
-@pytest.mark.skipif(not AGENT_SERVICE_BUILT, reason="edge_agent.service.main (edgefleet agent) is not built yet")
-def test_installed_agent_starts_from_its_unit_and_goes_online(
-    deployment: Deployment, central_services: CentralServices, probes: list[Probe]
+def test_installed_controller_goes_online_and_agents_may_see_it(
+    deployment: Deployment, fleet: Fleet, probes: list[Probe]
 ) -> None:
+    agent_view = _connect(probes, _agent(deployment, OTHER)["mqtt"]["url"])  # any agent may read it
+    agent_view.subscribe(CONTROLLER_STATE_TOPIC)
+
+    def online(topic: str, payload: bytes) -> bool:
+        return decode_controller_state(topic, payload).state == AgentStatus.ONLINE
+
+    _wait_for(agent_view, online, fleet, "controller state online")
+
+
+def test_installed_agent_goes_online(deployment: Deployment, fleet: Fleet, probes: list[Probe]) -> None:
     controller = _connect(probes, _controller_url(deployment))
     controller.subscribe(agent_topic(ME, AgentChannel.STATE))
-    log = central_services.log_dir / f"{ME}-agent.log"
-    agent = start_process(deployment.exec_start(ME, "edgefleet-agent.service"), log)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or agent.poll() is not None:
-                pytest.fail(f"no 'online' state from {ME} (exit code {agent.poll()}):\n{log.read_text()[-3000:]}")
+
+    def online(topic: str, payload: bytes) -> bool:
+        state = decode(topic, payload)
+        return isinstance(state, State) and state.state == AgentStatus.ONLINE
+
+    _wait_for(controller, online, fleet, f"{ME} state online")
+
+
+def test_installed_controller_assigns_the_installed_agent(
+    deployment: Deployment, fleet: Fleet, probes: list[Probe]
+) -> None:
+    watcher = _connect(probes, _controller_url(deployment))
+    watcher.subscribe(agent_topic(ME, AgentChannel.ASSIGNMENT))
+
+    def assignment(topic: str, payload: bytes) -> bool:
+        return isinstance(decode(topic, payload), Assignment)
+
+    _wait_for(watcher, assignment, fleet, f"assignment for {ME}")
+
+
+def test_installed_dashboard_lists_the_agent(deployment: Deployment, fleet: Fleet) -> None:
+    base = f"http://127.0.0.1:{deployment.ports['dashboard']}"
+    deadline = time.monotonic() + 45
+    seen: object = None
+    with httpx.Client(base_url=base, timeout=5) as client:
+        while time.monotonic() < deadline:
+            if fleet.processes["dashboard"].poll() is not None:
+                pytest.fail(f"dashboard exited:\n{fleet.log_tail('dashboard')}")
             try:
-                msg = controller.messages.get(timeout=min(remaining, 1.0))
-            except queue.Empty:
+                login = client.post("/api/login", json={"username": "admin", "password": EXAMPLE_ADMIN_PASSWORD})
+            except httpx.TransportError:
+                time.sleep(0.3)
                 continue
-            if msg.payload.startswith(b"{") and b'"probe"' not in msg.payload:
-                state = decode(msg.topic, bytes(msg.payload))
-                if isinstance(state, State) and state.state == AgentStatus.ONLINE:
-                    break
-    finally:
-        stop_process(agent)
+            assert login.status_code == 200, login.text
+            seen = client.get("/api/agents").json()
+            if ME in str(seen):
+                return
+            time.sleep(0.5)
+    pytest.fail(f"{ME} not on the dashboard: {seen}\n{fleet.log_tail('dashboard')}")
