@@ -5,6 +5,7 @@ The service core talks only to these; unit tests use tiny fakes, the composition
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -86,5 +87,5 @@ class Verdict(StrEnum):
     REJECTED = "rejected"  # will never upload
 
 
-class FinishedCheck(Protocol):
-    def __call__(self, path: Path) -> tuple[Verdict, str]: ...  # verdict and a reason for logs/events
+#: the codec's ``check_finished`` as verdict + reason (for logs and the ``file_rejected`` event)
+FinishedCheck = Callable[[Path], tuple[Verdict, str]]
