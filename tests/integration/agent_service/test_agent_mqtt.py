@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 from edge_agent.service.assignment_store import AssignmentStore
+from edge_agent.service.ports import UploadEvent
 from edgefleet.localservices import Mosquitto
 from fleet_protocol import (
     AgentChannel,
     AgentStatus,
     Assignment,
     Birth,
+    EventKind,
     State,
     Telemetry,
     agent_topic,
@@ -137,11 +139,16 @@ def test_agent_survives_a_broker_restart_and_works_on_with_its_stored_assignment
         agent.stop()
         agent = RunningAgent(agent.runtime.config)
         assert agent.engine.limits[-1].concurrency == 5
+        # an upload finishes while the broker is away: its event is delivered once the broker is back
+        agent.runtime.inbox.put(UploadEvent(EventKind.UPLOAD_FAILED, tmp_path / "x.wav", reason="while offline"))
         broker.start()
         wait_for(lambda: agent.runtime.link.connected.is_set(), timeout=15, what="reconnect after broker restart")
         obs.publish(topic, assignment("it-restart", 3, concurrency=1))
         wait_for(lambda: agent.engine.limits[-1].concurrency == 1, what="assignment v3 after the restart")
         wait_for(lambda: states(obs, "it-restart")[-1] == AgentStatus.ONLINE, what="online after restart")
+        events_topic = agent_topic("it-restart", AgentChannel.EVENTS)
+        [raw] = wait_for(lambda: obs.payloads(events_topic), what="event queued while offline")
+        assert decode(events_topic, raw).reason == "while offline"  # type: ignore[attr-defined]
     finally:
         agent.stop()
         obs.close()
