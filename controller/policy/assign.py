@@ -30,6 +30,8 @@ from controller.policy.inputs import (
 
 #: What an agent without backlog asks of the uplink (it may start a new file any moment).
 IDLE_DEMAND_BPS = 256 * 1024
+#: A share may rise by up to this factor before the assignment is republished (falls apply at once).
+SHARE_SLACK = 1.25
 
 
 def _rate(bps: float) -> str:
@@ -170,6 +172,15 @@ def _share_site(site: str, drafts: list[_Draft], config: PolicyConfig) -> dict[s
     }
 
 
+def _sticky(share: int, agent: AgentView) -> int:
+    """Keep the previous share while the new one is at most ``SHARE_SLACK`` higher: a small rise is not
+    worth republishing. Only ever keeps a *lower* value, so the site's sum stays within the uplink."""
+    previous = agent.previous.bandwidth_bps if agent.previous else 0
+    if 0 < previous <= share <= previous * SHARE_SLACK:
+        return previous
+    return share
+
+
 def assign(snapshot: FleetSnapshot, config: PolicyConfig, now: datetime) -> dict[str, Decision]:
     """The assignment (settings, reason, next policy state) of every live agent, by agent id."""
     drafts: dict[str, list[_Draft]] = defaultdict(list)
@@ -183,7 +194,7 @@ def assign(snapshot: FleetSnapshot, config: PolicyConfig, now: datetime) -> dict
             settings, reasons = draft.settings, list(draft.reasons)
             if draft.agent.agent_id in shares:
                 share, why = shares[draft.agent.agent_id]
-                settings = replace(settings, bandwidth_bps=share)
+                settings = replace(settings, bandwidth_bps=_sticky(share, draft.agent))
                 reasons.append(why)
             elif draft.bandwidth_cap:
                 settings = replace(settings, bandwidth_bps=draft.bandwidth_cap)

@@ -1,7 +1,8 @@
-"""The controller process's composition root: store, MQTT link, ingest, ticker, janitor, one worker thread.
+"""The controller process's composition root: store, MQTT link, ingest, ticker, janitor and their threads.
 
-The worker thread loops: drain the ingest queue (waits at most ``flush_interval_s``) → write the
-batch in one transaction → tick when due (or at once when a reading asks for a hotter level).
+The ingest thread loops: drain the queue (waits at most ``flush_interval_s``) → write the batch in one
+transaction; a reading that asks for a hotter thermal level wakes the tick thread at once. The tick
+thread runs the policy every ``tick_seconds`` (a slow tick never delays ingest, and vice versa).
 The janitor runs in its own thread because it talks to S3. Database errors are logged and retried;
 nothing received over MQTT can stop the loop.
 """
@@ -70,7 +71,8 @@ class Controller:
                 log.info("create tables (attempt %d): %s", attempt + 1, exc)
                 time.sleep(0.5)
         self.link.start()
-        self._spawn(self._work, "controller-worker")
+        self._spawn(self._ingest_loop, "controller-ingest")
+        self._spawn(self._tick_loop, "controller-tick")
         if self.config.s3 is not None:
             self._spawn(self._janitor_loop, "controller-janitor")
         return self
@@ -81,6 +83,8 @@ class Controller:
         self._threads.append(thread)
 
     def stop(self) -> None:
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._wake.set()
         for thread in self._threads:
@@ -121,31 +125,28 @@ class Controller:
                 time.sleep(0.5 * (attempt + 1))
         self.ingestor.stats.dropped += len(batch)
 
-    def _work(self) -> None:
-        tick_every = self.config.tick_seconds
-        next_tick = time.monotonic()
+    def _ingest_loop(self) -> None:
         next_prune = time.monotonic() + 60
         next_stats = time.monotonic() + 5
         while not self._stop.is_set():
-            wait = max(0.0, min(self.config.flush_interval_s, next_tick - time.monotonic()))
-            batch = self.ingestor.drain(timeout=wait)
+            batch = self.ingestor.drain(timeout=self.config.flush_interval_s)
             if len(batch):
                 self._write(batch)
                 if self.ticker.needs_fast_tick(batch.telemetry):
-                    next_tick = 0.0
-            if self._wake.is_set():
-                self._wake.clear()
-                next_tick = 0.0
+                    self._wake.set()
             now = time.monotonic()
-            if now >= next_tick:
-                self._tick()
-                next_tick = now + tick_every
             if now >= next_prune:
                 self._prune()
                 next_prune = now + PRUNE_EVERY_S
             if self.stats_file is not None and now >= next_stats:
                 self._write_stats()
                 next_stats = now + 5
+
+    def _tick_loop(self) -> None:
+        while not self._stop.is_set():
+            self._tick()
+            self._wake.wait(self.config.tick_seconds)
+            self._wake.clear()
 
     def _tick(self) -> None:
         try:
@@ -203,6 +204,7 @@ class Controller:
             "batches": s.batches,
             "queue": self.ingestor.backlog(),
             "ingest_lag": s.lag_summary(),
+            "ingest_lag_last_60s": s.lag_summary(since=time.time() - 60),
             "tick_p50_s": ticks[len(ticks) // 2] if ticks else None,
             "tick_max_s": ticks[-1] if ticks else None,
             "published": self.ticker.published_total,

@@ -44,10 +44,11 @@ class IngestStats:
     rejected: int = 0
     dropped: int = 0
     batches: int = 0
-    lags: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
+    #: (stored at, seconds from sent_at to stored) of recent telemetry
+    lags: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=200_000))
 
-    def lag_summary(self) -> dict[str, float]:
-        values = list(self.lags)
+    def lag_summary(self, since: float = 0.0) -> dict[str, float]:
+        values = [lag for stored_at, lag in self.lags if stored_at >= since]
         return {
             "count": float(len(values)),
             "p50_s": percentile(values, 0.50),
@@ -126,4 +127,4 @@ class Ingestor:
         self.stats.batches += 1
         self.stats.stored += len(batch) - len(batch.rejects)
         for message, _received in batch.telemetry:
-            self.stats.lags.append(stored_at - message.sent_at.timestamp())
+            self.stats.lags.append((stored_at, stored_at - message.sent_at.timestamp()))

@@ -171,7 +171,12 @@ def _random_agent(draw: st.DrawFn, index: int) -> AgentView:
             throughput_bps=draw(st.floats(0, 10**8)),
         ),
         state=PolicyState(thermal_level=draw(st.integers(0, 4))),
-        previous=draw(st.one_of(st.none(), st.just(Settings(concurrency=2, part_size=16 << 20)))),
+        previous=draw(
+            st.one_of(
+                st.none(),
+                st.integers(0, 10**8).map(lambda bw: Settings(concurrency=2, part_size=16 << 20, bandwidth_bps=bw)),
+            )
+        ),
     )
 
 
@@ -216,3 +221,20 @@ def test_fleet_properties(fleet: tuple[FleetSnapshot, PolicyConfig]) -> None:
             assert s.bandwidth_bps <= cap.bandwidth_cap_bps
     for site, total in by_site.items():
         assert total <= config.uplink_for(site), site
+
+
+def test_small_rises_in_share_keep_the_previous_value_and_falls_apply_at_once() -> None:
+    config = replace(CFG, site_uplink_bps=10_000_000)
+    peers = tuple(agent(f"p{i}", backlog_bytes=GIB) for i in range(4))
+    share = assign(FleetSnapshot((agent("a", backlog_bytes=GIB), *peers)), config, NOW)["a"].settings
+    assert share.bandwidth_bps == 2_000_000
+    # one peer leaves: the fair share rises to 2.5 MB/s, within 25 %: the previous value stays
+    risen = assign(FleetSnapshot((agent("a", backlog_bytes=GIB, previous=share), *peers[:3])), config, NOW)
+    assert risen["a"].settings.bandwidth_bps == 2_000_000
+    # two leave: 3.3 MB/s is more than 25 % up: republished
+    more = assign(FleetSnapshot((agent("a", backlog_bytes=GIB, previous=share), *peers[:2])), config, NOW)
+    assert more["a"].settings.bandwidth_bps == 3_300_000
+    # more peers: the share falls at once (the uplink must hold)
+    crowd = tuple(agent(f"q{i}", backlog_bytes=GIB) for i in range(9))
+    fallen = assign(FleetSnapshot((agent("a", backlog_bytes=GIB, previous=share), *crowd)), config, NOW)
+    assert fallen["a"].settings.bandwidth_bps == 1_000_000
