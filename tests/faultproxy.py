@@ -8,7 +8,7 @@
         proxy.cut_all()                # drop every open connection now
         proxy.bytes_up / proxy.bytes_down / proxy.connections / proxy.cuts
 
-Connections are dropped with a TCP RST (SO_LINGER 0), like a dead link or a killed peer. Only loopback or
+Connections are dropped with shutdown + close (SO_LINGER 0: RST), like a dead link or a killed peer. Only loopback or
 addresses you own. Thread-based, no dependencies; works for any TCP protocol (S3/HTTP, MQTT...).
 """
 
@@ -27,6 +27,8 @@ CHUNK = 64 * 1024
 def _hard_close(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv() on it (close() alone does not)
     with contextlib.suppress(OSError):
         sock.close()
 

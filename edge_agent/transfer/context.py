@@ -7,11 +7,12 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
+from edge_agent.audio.source import ObjectSource as Source
 from edge_agent.engine.backoff import full_jitter
 from edge_agent.engine.bucket import TokenBucket
 from edge_agent.engine.events import EngineEvent
@@ -24,24 +25,7 @@ from edge_agent.transfer.s3 import S3Store
 
 log = logging.getLogger("edgefleet.upload")
 T = TypeVar("T")
-
-
-class Source(Protocol):
-    """The part of ``edge_agent.audio.source.ObjectSource`` the engine uses."""
-
-    kind: Literal["flac", "raw"]
-    fingerprint: object  # has .size, .mtime_ns, .inode
-    original_size: int
-    header_size: int
-    size_bound: int
-    content_type: str
-
-    @property
-    def metadata(self) -> Mapping[str, str]: ...
-    def body(self) -> Iterator[bytes]: ...
-    def header(self) -> bytes: ...
-    def original_sha256(self) -> str: ...
-    def close(self) -> None: ...
+__all__ = ["Codec", "Context", "Source"]
 
 
 class Codec(Protocol):
@@ -71,8 +55,7 @@ class Counters:
                 self.acked.popleft()
             if not self.acked:
                 return 0.0
-            first = self.acked[0][0]
-            return sum(n for _, n in self.acked) / max(1.0, now - first, min(span_s, now - first + 1.0))
+            return sum(n for _, n in self.acked) / max(1.0, min(span_s, now - self.acked[0][0]))
 
 
 class Context:

@@ -33,7 +33,7 @@ log = logging.getLogger("edgefleet.upload")
 def _default_codec() -> Codec:
     from edge_agent.audio import source
 
-    return source  # type: ignore[return-value]
+    return source
 
 
 class Engine:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -142,7 +143,7 @@ class FileJob:
             plan,
             src.header_size,
             record.settings.compression_level if record else ctx.limits.compression_level,
-            (fp.size, fp.mtime_ns, fp.inode),  # type: ignore[attr-defined]
+            (fp.size, fp.mtime_ns, fp.inode),
         )
         server = None
         if record is not None and record.settings == settings:
@@ -228,6 +229,7 @@ class FileJob:
         if problem:
             raise _Restart(f"verification failed: {problem}", abort=False)
         sha = src.original_sha256()
+        self._check_unchanged(src)
         duration = time.monotonic() - started
         self._emit(
             EventKind.UPLOAD_COMPLETED,
@@ -277,6 +279,17 @@ class FileJob:
                 raise res.error
             if block:
                 return
+
+    def _check_unchanged(self, src: Source) -> None:
+        """The object is a consistent snapshot of what was read; if the file changed since, it must not be
+        reported as stored (retention would delete a file whose content is not in the store)."""
+        try:
+            st = os.stat(self.path)
+        except OSError as exc:
+            raise SourceChanged(f"{self.path}: vanished after upload ({exc})") from exc
+        fp = src.fingerprint
+        if (st.st_size, st.st_mtime_ns, st.st_ino) != (fp.size, fp.mtime_ns, fp.inode):
+            raise SourceChanged(f"{self.path}: changed during its upload")
 
     def _discard_upload(self, abort: bool) -> None:
         """Forget this file's upload in progress (and abort it on the server): the next pass starts fresh."""

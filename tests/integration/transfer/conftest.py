@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,33 @@ def make_engine(tmp_path: Path) -> Iterator[Callable[..., tuple[Engine, Recorder
     yield make
     for e in engines:
         e.close()
+
+
+@contextlib.contextmanager
+def weed_patched(prefix: Sequence[str] = ()) -> Iterator[None]:
+    """Stopgap (reported to the lead): ``weed mini`` also listens on FIXED ports 9101 (Lance) and 8181 (Iceberg),
+    so two servers at once (session + factory, or another test run) collide: disable both listeners.
+    ``prefix`` runs weed under another command (e.g. ``ip netns exec NS`` for the benchmarks)."""
+    from edgefleet.localservices import seaweed
+
+    original = getattr(seaweed, "start_process")  # noqa: B009
+
+    def start(argv: list[str], *args: Any, **kwargs: Any) -> Any:
+        if "mini" in argv:
+            argv = [*prefix, *argv, "-s3.port.lance=0", "-s3.port.iceberg=0"]
+        return original(argv, *args, **kwargs)
+
+    setattr(seaweed, "start_process", start)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(seaweed, "start_process", original)  # noqa: B010
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_fixed_weed_ports() -> Iterator[None]:
+    with weed_patched():
+        yield
 
 
 @pytest.fixture(autouse=True)
