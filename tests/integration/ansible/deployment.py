@@ -68,7 +68,7 @@ class Deployment:
         pairs = (ln.split("=", 1) for ln in text.splitlines() if "=" in ln and not ln.startswith("#"))
         return dict(pairs)
 
-    def run(self) -> subprocess.CompletedProcess[str]:
+    def run(self, *extra_args: str) -> subprocess.CompletedProcess[str]:
         env = {
             **os.environ,
             "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"),
@@ -84,6 +84,7 @@ class Deployment:
             str(self.inventory / "hosts.yml"),
             "--vault-password-file",
             str(VAULT_PASSWORD_FILE),
+            *extra_args,
             "site.yml",
         ]
         result = subprocess.run(argv, cwd=ANSIBLE_DIR, env=env, capture_output=True, text=True, timeout=400)

@@ -9,8 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.integration.ansible.deployment import AGENTS, CENTRAL, Deployment, recap
+from tests.integration.ansible.deployment import AGENTS, CENTRAL, Deployment, prepare, recap
 
 pytestmark = pytest.mark.integration
 
@@ -108,3 +109,18 @@ def test_dashboard_toml_validates(deployment: Deployment) -> None:
     config = load_config(deployment.path(CENTRAL, "/etc/edgefleet/dashboard.toml"), env={})
     assert [u.name for u in config.users] == ["admin"]
     assert config.database_url == f"sqlite:///{deployment.path(CENTRAL, '/var/lib/edgefleet/controller.db')}"
+
+
+def test_agent_without_secrets_stops_the_play_before_anything_is_written(tmp_path: Path) -> None:
+    bad = prepare(tmp_path, tmp_path / "never-installed.whl", tmp_path)
+    hosts_file = bad.inventory / "hosts.yml"
+    hosts = yaml.safe_load(hosts_file.read_text())
+    hosts["all"]["children"]["edge_agents"]["hosts"]["pi-unknown"] = None  # no entry in the vault
+    hosts_file.write_text(yaml.safe_dump(hosts))
+    host_vars = bad.inventory / "host_vars"
+    (host_vars / "pi-unknown.yml").write_text((host_vars / f"{AGENTS[0]}.yml").read_text())
+    result = bad.run("--limit", CENTRAL)
+    assert result.returncode != 0
+    assert "agent pi-unknown needs a valid edge_agent_id, edge_agent_mqtt_password and S3 keys" in result.stdout
+    assert recap(result)[CENTRAL]["failed"] == 1
+    assert not bad.root(CENTRAL).exists()
