@@ -9,6 +9,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -163,5 +164,6 @@ class Fleet:
                 for agent in self.agents:
                     agent.step(now)
         finally:
-            for agent in self.agents:
-                agent.stop(self.clock())
+            # in parallel: each stop waits for its retained "offline" to be acknowledged and its network thread
+            with ThreadPoolExecutor(max_workers=32) as pool:
+                list(pool.map(lambda agent: agent.stop(self.clock()), self.agents))

@@ -117,3 +117,15 @@ def test_windows_in_defaults_are_checked():
     data["defaults"] = {"windows": ["22-6"]}
     with pytest.raises(ConfigError, match="windows"):
         parse_config(data, env={})
+
+
+def test_agent_command_exits_2_with_the_message_on_a_bad_file(tmp_path, capsys):
+    import argparse
+
+    from edge_agent.service.main import configure, run
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    args = parser.parse_args(["--config", str(write(tmp_path, BASE.replace("site =", "sight =")))])
+    assert run(args) == 2
+    assert "unknown key 'sight'" in capsys.readouterr().err
