@@ -19,7 +19,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agents", type=int, default=6, help="how many simulated Pis")
     parser.add_argument("--mqtt-url", default=os.environ.get(ENV_VAR), help=f"broker URL (default ${ENV_VAR})")
     parser.add_argument(
-        "--agent-password", help="each agent logs in as its own id with this password (per-agent broker ACL)"
+        "--agent-password",
+        help="each agent logs in as its own id with this password (per-agent broker ACL); implied, with the "
+        "URL's password, when the URL's user is one of the simulated agent ids",
     )
     parser.add_argument("--hot", type=int, default=0, help="how many agents sit in a hot enclosure (the first N)")
     parser.add_argument("--upload", action="store_true", help="real uploads of generated recordings to S3")
@@ -61,12 +63,15 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, S3SettingsError) as exc:
         print(f"edgefleet simulate: {exc}", file=sys.stderr)
         return 2
+    password = args.agent_password
+    if password is None and url.username in agent_ids(args.agents, args.id_prefix):
+        password = url.password  # the URL names one of our agents: every agent logs in as itself with it
     root = args.dir or Path(tempfile.mkdtemp(prefix="edgefleet-sim-"))
     options = FleetOptions(
         agents=args.agents,
         mqtt_url=url,
         root=root,
-        agent_password=args.agent_password,
+        agent_password=password,
         hot=args.hot,
         upload=args.upload,
         s3=s3,

@@ -11,7 +11,7 @@ import pytest
 
 from edgefleet.sim.fleet import Fleet, FleetOptions, agent_ids
 from edgefleet.sim.thermal import STICKY_SHIFT, THROTTLED
-from fleet_protocol import AgentChannel, Assignment, Birth, Telemetry, agent_topic, decode, encode
+from fleet_protocol import AgentChannel, Assignment, Birth, EventKind, Telemetry, agent_topic, decode, encode
 from fleet_protocol.mqtt_url import MqttUrl
 from tests.integration.agent_service.helpers import Observer, wait_for
 
@@ -106,38 +106,33 @@ def test_a_hot_simulated_pi_heats_under_load_and_cools_when_throttled(mqtt_broke
 
 
 def test_simulate_command_uploads_generated_recordings(mqtt_broker, s3_server, tmp_path):
+    """As the demo runs it: per-agent broker users (the URL names the first agent), real uploads."""
+    prefix = f"itu{os.getpid()}"
+    ids = agent_ids(2, prefix)
+    for agent_id in ids:
+        mqtt_broker.add_user(agent_id, "secret-pw")
+    observer = Observer(mqtt_broker.url_for("controller"), ["edgefleet/v1/agents/+/events"], "obs-simcmd")
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEFLEET_")} | s3_server.env()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edgefleet.cli",
-            "simulate",
-            "--agents",
-            "2",
-            "--upload",
-            "--duration",
-            "12",
-            "--mqtt-url",
-            mqtt_broker.url_for("controller"),
-            "--prefix",
-            "simtest",
-            "--record-seconds",
-            "4",
-            "--record-every",
-            "100",
-            "--dir",
-            str(tmp_path),
-            "--id-prefix",
-            "itu",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    keys = [o.object_name for o in s3_server.client().list_objects(s3_server.bucket, prefix="simtest/", recursive=True)]
-    assert len(keys) == 2, done.stderr[-3000:]
-    assert all(k.endswith(".flac") for k in keys)
-    assert not list(tmp_path.glob("*/spool/*.wav"))  # deleted after the verified upload
+    argv = ["simulate", "--agents", "2", "--upload", "--duration", "12", "--mqtt-url", mqtt_broker.url_for(ids[0])]
+    argv += ["--prefix", "simtest", "--record-seconds", "4", "--record-every", "100", "--dir", str(tmp_path)]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "edgefleet.cli", *argv, "--id-prefix", prefix],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        objects = s3_server.client().list_objects(s3_server.bucket, prefix="simtest/", recursive=True)
+        keys = sorted(o.object_name for o in objects)
+        assert [k.split("/")[1] for k in keys] == ids, done.stderr[-3000:]
+        assert all(k.endswith(".flac") for k in keys)
+        assert not list(tmp_path.glob("*/spool/*.wav"))  # deleted after the verified upload
+        for agent_id in ids:  # each agent logged in as itself: the ACL let its messages through
+            events = [
+                decode(agent_topic(agent_id, AgentChannel.EVENTS), p) for p in observer.payloads(f"{agent_id}/events")
+            ]
+            assert EventKind.UPLOAD_COMPLETED in [e.kind for e in events]  # type: ignore[attr-defined]
+    finally:
+        observer.close()
