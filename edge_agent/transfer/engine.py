@@ -25,6 +25,7 @@ from edge_agent.transfer.config import EngineConfig
 from edge_agent.transfer.context import Codec, Context
 from edge_agent.transfer.job import Disposition, FileJob, Outcome
 from edge_agent.transfer.journal import DONE, REJECTED, Journal
+from edge_agent.transfer.memory import pin_mmap_threshold
 from edge_agent.transfer.s3 import S3Store
 
 log = logging.getLogger("edgefleet.upload")
@@ -46,6 +47,7 @@ class Engine:
         codec: Codec | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        pin_mmap_threshold()
         self.config = config
         self._on_event = on_event
         self._journal = Journal(config.journal_path)

@@ -103,6 +103,29 @@ def test_peak_rss(server: SeaweedS3, tmp_path: Path) -> None:
     assert ratio <= 1.1
 
 
+def test_loopback_throughput(server: SeaweedS3, tmp_path: Path) -> None:
+    """WAV MB/s through the whole engine (encode + upload to S3 on loopback) against ``flac -5`` alone (no upload),
+    one file, then two files at once (both cores)."""
+    env = {**os.environ, **server.env()}
+    files = [wav("rss-100MB", 100, seed=200), wav("loop-b", 100, seed=300, kind="voice")]
+    size = files[0].stat().st_size
+    rows = {}
+    for n in (1, 2):
+        rc, ours, _ = run_measured(
+            upload_cmd(files[:n], tmp_path / f"s{n}", f"loop/{tmp_path.name}/{n}", 4, 16 * MiB), env
+        )
+        assert rc == 0
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen(["flac", "-5", "-s", "-f", "-o", str(tmp_path / f"{i}.flac"), str(f)])
+                 for i, f in enumerate(files[:n])]  # fmt: skip
+        assert all(p.wait() == 0 for p in procs)
+        flac = time.perf_counter() - t0
+        rows[n] = (n * size / ours / 1e6, n * size / flac / 1e6)
+        record("loopback_throughput", files=n, ours_MBps=round(rows[n][0], 1), flac_MBps=round(rows[n][1], 1),
+               ratio=round(rows[n][0] / rows[n][1], 3))  # fmt: skip
+    assert rows[1][0] >= 0.8 * rows[1][1]
+
+
 def test_resent_after_kill(server: SeaweedS3, tmp_path: Path) -> None:
     f = wav("kill-200MB", 200, seed=7)
     concurrency, part = 4, 16 * MiB
