@@ -46,6 +46,7 @@ class Deployment:
     work: Path
     inventory: Path
     ports: dict[str, int]
+    wheel: Path
     runs: list[subprocess.CompletedProcess[str]] = field(default_factory=list)
 
     def root(self, host: str) -> Path:
@@ -108,7 +109,7 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path) -> Deployment:
         ports[name] = free_port(with_grpc_offset=GRPC_OFFSET, exclude=taken)
     inventory = work / "inventory"
     shutil.copytree(EXAMPLE_INVENTORY / "group_vars", inventory / "group_vars")
-    deployment = Deployment(work, inventory, ports)
+    deployment = Deployment(work, inventory, ports, wheel)
     common = {
         "ansible_connection": "local",
         "ansible_python_interpreter": sys.executable,
@@ -155,6 +156,7 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path) -> Deployment:
             for agent in AGENTS
         },
     }
+    host_vars[AGENTS[1]]["edge_agent_watchdog_sec"] = 30  # this agent's unit is only rendered, never started
     for host, values in host_vars.items():
         values.update(common, edgefleet_root=str(deployment.root(host)))
     (inventory / "host_vars").mkdir()

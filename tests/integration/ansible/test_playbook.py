@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,12 @@ def test_agent_unit_limits_resources_and_restarts_on_failure(deployment: Deploym
     assert os.access(argv[0], os.X_OK)
 
 
+def test_watchdog_variable_makes_a_notify_unit(deployment: Deployment) -> None:
+    unit = deployment.unit_settings(AGENTS[1], AGENT_UNIT)
+    assert (unit["Type"], unit["NotifyAccess"], unit["WatchdogSec"]) == ("notify", "main", "30")
+    assert deployment.unit_settings(AGENTS[0], AGENT_UNIT)["Type"] == "simple"
+
+
 def test_spool_and_state_folders_belong_to_the_service_user(deployment: Deployment) -> None:
     for folder in ("spool", "state", "done"):
         info = deployment.path(AGENTS[0], f"/var/lib/edgefleet/{folder}").stat()
@@ -124,3 +131,16 @@ def test_agent_without_secrets_stops_the_play_before_anything_is_written(tmp_pat
     assert "agent pi-unknown needs a valid edge_agent_id, edge_agent_mqtt_password and S3 keys" in result.stdout
     assert recap(result)[CENTRAL]["failed"] == 1
     assert not bad.root(CENTRAL).exists()
+
+
+def test_rebuilt_wheel_of_the_same_version_is_reinstalled(deployment: Deployment) -> None:
+    """pip keeps an installed edgefleet 0.1.0 when handed another 0.1.0 wheel; the role forces it in."""
+    marker = "ansible_rebuild_probe.txt"
+    with zipfile.ZipFile(deployment.wheel, "a") as wheel:
+        wheel.writestr(f"edgefleet/{marker}", "rebuilt\n")
+    result = deployment.run("--limit", AGENTS[1])
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert recap(result)[AGENTS[1]]["changed"] > 0
+    assert "Reinstall edgefleet from a changed wheel of the same version" in result.stdout
+    site = deployment.path(AGENTS[1], "/opt/edgefleet/agent/venv/lib")
+    assert list(site.glob(f"python3*/site-packages/edgefleet/{marker}"))
