@@ -1,8 +1,9 @@
 """The controller process's composition root: store, MQTT link, ingest, ticker, janitor and their threads.
 
 The ingest thread loops: drain the queue (waits at most ``flush_interval_s``) → write the batch in one
-transaction; a reading that asks for a hotter thermal level wakes the tick thread at once. The tick
-thread runs the policy every ``tick_seconds`` (a slow tick never delays ingest, and vice versa).
+transaction; a reading that asks for a hotter thermal level is decided at once, in this thread, for
+its site only (sites are independent in the policy). The tick thread runs the policy over the whole
+fleet every ``tick_seconds`` (a slow full tick never delays ingest or a hot agent's reaction).
 The janitor runs in its own thread because it talks to S3. Database errors are logged and retried;
 nothing received over MQTT can stop the loop.
 """
@@ -133,7 +134,7 @@ class Controller:
             if len(batch):
                 self._write(batch)
                 if self.ticker.needs_fast_tick(batch.telemetry):
-                    self._wake.set()
+                    self._hot_path(batch)
             now = time.monotonic()
             if now >= next_prune:
                 self._prune()
@@ -141,6 +142,18 @@ class Controller:
             if self.stats_file is not None and now >= next_stats:
                 self._write_stats()
                 next_stats = now + 5
+
+    def _hot_path(self, batch: IngestBatch) -> None:
+        """A hotter reading: decide for its site(s) right here, without waiting for the next full tick."""
+        sites = self.ticker.hot_sites(batch.telemetry)
+        if sites is None:
+            self._wake.set()
+            return
+        try:
+            self.ticker.tick(datetime.now(UTC), sites=sites)
+        except SQLAlchemyError as exc:
+            log.error("hot-path tick failed: %s", exc)
+            self._wake.set()
 
     def _tick_loop(self) -> None:
         while not self._stop.is_set():

@@ -46,6 +46,10 @@ class TickResult:
     seconds: float
 
 
+def _version(row: CurrentAssignment | None) -> int | None:
+    return None if row is None else row.version
+
+
 class Ticker:
     def __init__(
         self,
@@ -64,15 +68,13 @@ class Ticker:
         #: per agent, from the last tick: concurrency in force and thermal level (for ingest's fast path)
         self.concurrency: dict[str, int] = {}
         self.levels: dict[str, int] = {}
+        self.sites: dict[str, str] = {}
         self.conflicts = 0
         self.published_total = 0
 
     def needs_fast_tick(self, telemetry: list[tuple[Telemetry, datetime]]) -> bool:
         """A reading that asks for a higher thermal level than in force: react now, not next tick."""
-        return any(
-            level_for(m.temperature_c, m.throttled, self.config) > self.levels.get(m.agent_id, 0)
-            for m, _at in telemetry
-        )
+        return any(self._hotter(m) for m, _at in telemetry)
 
     def _to_message(self, row: CurrentAssignment) -> Assignment:
         return Assignment(
@@ -89,18 +91,32 @@ class Ticker:
             reason=row.reason,
         )
 
-    def tick(self, now: datetime) -> TickResult:
+    def hot_sites(self, telemetry: list[tuple[Telemetry, datetime]]) -> set[str] | None:
+        """Sites of agents whose reading asks for a hotter level; ``None`` if one is not known yet."""
+        hot = [m.agent_id for m, _at in telemetry if self._hotter(m)]
+        if any(agent_id not in self.sites for agent_id in hot):
+            return None
+        return {self.sites[agent_id] for agent_id in hot}
+
+    def _hotter(self, message: Telemetry) -> bool:
+        return level_for(message.temperature_c, message.throttled, self.config) > self.levels.get(message.agent_id, 0)
+
+    def tick(self, now: datetime, sites: set[str] | None = None) -> TickResult:
+        """Decide for the whole fleet, or only for ``sites`` (sites are independent in the policy)."""
         started = time.perf_counter()
         with Session(self.engine, expire_on_commit=False) as session:
-            offline = mark_stale_offline(session, cutoff=now - timedelta(seconds=self.config.offline_after_s), now=now)
+            offline: list[str] = []
+            if sites is None:
+                cutoff = now - timedelta(seconds=self.config.offline_after_s)
+                offline = mark_stale_offline(session, cutoff=cutoff, now=now)
             published: list[CurrentAssignment] = []
             for attempt in range(CONFLICT_RETRIES):
-                rows = load_fleet(session)
+                rows = load_fleet(session, sites)
                 snapshot = build_snapshot(rows)
                 decisions = assign(snapshot, self.config, now)
                 floors = {agent.id: agent.assignment_version for agent in rows.agents}
                 proposals = [
-                    Proposal(agent_id, decision, floors.get(agent_id, 0))
+                    Proposal(agent_id, decision, floors.get(agent_id, 0), _version(rows.current.get(agent_id)))
                     for agent_id, decision in decisions.items()
                     if agent_id not in rows.current
                     or settings_of(rows.current[agent_id]) != decision.settings
@@ -116,12 +132,17 @@ class Ticker:
                 log.warning("tick: gave up after %d version conflicts", CONFLICT_RETRIES)
         current = {**rows.current, **{row.agent_id: row for row in published}}
         live_ids = {a.agent_id for a in snapshot.agents if is_live(a, self.config, now)}
-        if self.republish_all:
+        if self.republish_all and sites is None:
             self.republish_all = False
             published = [current[i] for i in sorted(live_ids) if i in current]
         for row in published:
             self.publish(self._to_message(row))
         self.published_total += len(published)
-        self.concurrency = {i: r.concurrency for i, r in current.items()}
-        self.levels = {i: d.state.thermal_level for i, d in decisions.items()}
+        concurrency = {i: r.concurrency for i, r in current.items()}
+        levels = {i: d.state.thermal_level for i, d in decisions.items()}
+        if sites is None:
+            self.concurrency, self.levels = concurrency, levels
+            self.sites = {agent.agent_id: agent.site for agent in snapshot.agents}
+        else:  # copy, then swap: readers in other threads always see a whole dict
+            self.concurrency, self.levels = {**self.concurrency, **concurrency}, {**self.levels, **levels}
         return TickResult(len(live_ids), len(published), len(offline), time.perf_counter() - started)

@@ -5,7 +5,9 @@ The guard is in the database: ``assignment_history`` is unique on (agent_id, ver
 chosen. Two controllers deciding for the same agent at the same time therefore serialise; if both
 create an agent's first row, one gets an ``IntegrityError`` and ``VersionConflict`` tells it to
 reload and try again. A new version is also above the version the agent reports applying, so a
-fresh database never hands out a number the agent has already seen.
+fresh database never hands out a number the agent has already seen. A proposal carries the version
+it was decided on; if the stored one has moved on since, the proposal is stale and skipped (the next
+tick decides again on fresh data), so a slow full tick cannot undo what a fast one just published.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Proposal:
     agent_id: str
     decision: Decision
     floor_version: int = 0  # the version the agent reports applying
+    based_on: int | None = None  # the version in force when decided (None: none yet); stale → skipped
 
 
 def settings_of(row: CurrentAssignment) -> Settings:
@@ -100,6 +103,8 @@ def commit_decisions(
     published: list[CurrentAssignment] = []
     for agent_id, proposal in sorted(wanted.items()):
         row = current.get(agent_id)
+        if (row.version if row is not None else None) != proposal.based_on:
+            continue  # decided on an older state (another tick or controller got there first)
         state = _state_values(proposal.decision.state)
         if row is not None and settings_of(row) == proposal.decision.settings:
             if state_of(row) != proposal.decision.state:
@@ -132,10 +137,18 @@ class FleetRows:
     overrides: list[OperatorOverride]
 
 
-def load_fleet(session: Session) -> FleetRows:
-    """Everything the policy needs, read in one go (objects are detached from the session)."""
-    agents = list(session.scalars(select(Agent).order_by(col(Agent.id))))
-    current = {row.agent_id: row for row in session.scalars(select(CurrentAssignment))}
+def load_fleet(session: Session, sites: Iterable[str] | None = None) -> FleetRows:
+    """Everything the policy needs (of only ``sites``, if given), read in one go (detached objects)."""
+    agent_query = select(Agent).order_by(col(Agent.id))
+    current_query = select(CurrentAssignment)
+    if sites is not None:
+        wanted = sorted(set(sites))
+        agent_query = agent_query.where(col(Agent.site).in_(wanted))
+        current_query = current_query.where(
+            col(CurrentAssignment.agent_id).in_(select(col(Agent.id)).where(col(Agent.site).in_(wanted)))
+        )
+    agents = list(session.scalars(agent_query))
+    current = {row.agent_id: row for row in session.scalars(current_query)}
     overrides = list(session.scalars(select(OperatorOverride)))
     session.expunge_all()
     session.commit()

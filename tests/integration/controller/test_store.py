@@ -157,16 +157,22 @@ def decision(concurrency: int, level: int = 0) -> Decision:
 
 
 def test_versions_grow_only_on_change_and_start_above_the_agents_version(engine: Engine) -> None:
-    with Session(engine, expire_on_commit=False) as session:
-        first = commit_decisions(session, [Proposal("pi-1", decision(4), floor_version=41)], controller_id="c", now=T0)
-        assert [r.version for r in first] == [42]
-        assert commit_decisions(session, [Proposal("pi-1", decision(4))], controller_id="c", now=T0) == []
-        # only the policy state changed: stored, not published
-        assert commit_decisions(session, [Proposal("pi-1", decision(4, level=1))], controller_id="c", now=T0) == []
+    def propose(d: Decision, based_on: int | None, floor: int = 0) -> list[int]:
+        with Session(engine, expire_on_commit=False) as session:
+            rows = commit_decisions(session, [Proposal("pi-1", d, floor, based_on)], controller_id="c", now=T0)
+            return [r.version for r in rows]
+
+    assert propose(decision(4), None, floor=41) == [42]
+    assert propose(decision(4), 42) == []
+    assert propose(decision(4, level=1), 42) == []  # only the policy state changed: stored, not published
+    with Session(engine) as session:
         assert load_fleet(session).current["pi-1"].thermal_level == 1
-        second = commit_decisions(session, [Proposal("pi-1", decision(2))], controller_id="c", now=T0)
-        assert [(r.version, r.concurrency, r.windows) for r in second] == [(43, 2, ["22:00-06:00"])]
+    assert propose(decision(3), None) == []  # stale: decided before version 42 existed
+    assert propose(decision(3), 41) == []  # stale
+    assert propose(decision(2), 42) == [43]
+    with Session(engine) as session:
         assert [h.version for h in repo.assignment_history(session, "pi-1")] == [43, 42]
+        assert repo.current_assignments(session)["pi-1"].concurrency == 2
 
 
 def test_racing_writers_never_reuse_a_version(engine: Engine) -> None:
@@ -178,10 +184,19 @@ def test_racing_writers_never_reuse_a_version(engine: Engine) -> None:
         barrier.wait()
         for round_ in range(5):
             with Session(engine, expire_on_commit=False) as session:
-                proposals = [Proposal(f"pi-{n}", decision(1 + (index + round_ + n) % 4)) for n in range(3)]
+                current = load_fleet(session).current
+                proposals = [
+                    Proposal(
+                        f"pi-{n}",
+                        decision(1 + (index + round_ + n) % 4),
+                        0,
+                        current[f"pi-{n}"].version if f"pi-{n}" in current else None,
+                    )
+                    for n in range(3)
+                ]
                 try:
-                    commit_decisions(session, proposals, controller_id=f"w{index}", now=T0)
-                    outcomes.append("ok")
+                    published = commit_decisions(session, proposals, controller_id=f"w{index}", now=T0)
+                    outcomes.append(f"ok {len(published)}")
                 except VersionConflict:
                     outcomes.append("conflict")
 
@@ -195,6 +210,7 @@ def test_racing_writers_never_reuse_a_version(engine: Engine) -> None:
         for n in range(3):
             versions = sorted(h.version for h in repo.assignment_history(session, f"pi-{n}", limit=1000))
             assert versions == list(range(1, len(versions) + 1))
+            assert len(versions) > 1
             assert load_fleet(session).current[f"pi-{n}"].version == versions[-1]
 
 
