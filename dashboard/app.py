@@ -25,7 +25,7 @@ from dashboard.config import DashboardConfig
 from dashboard.context import AppContext, DashboardCounters
 from dashboard.deps import NotLoggedIn
 from dashboard.live import LiveHub
-from dashboard.metrics import FleetCollector
+from dashboard.metrics import FleetCollector, MetricsPage
 from dashboard.readmodel import FleetSnapshot
 from dashboard.routes import api, auth, metrics, pages, stream
 
@@ -120,6 +120,7 @@ def create_app(
         templates=make_templates(),
         hub=LiveHub(load_snapshot, config.live_interval_s),
         registry=registry,
+        metrics_page=MetricsPage(registry, config.metrics_cache_s),
         counters=DashboardCounters.create(registry),
         clock=clock,
     )

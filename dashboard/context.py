@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from dashboard.auth import Authenticator
 from dashboard.config import DashboardConfig
 from dashboard.live import LiveHub
+from dashboard.metrics import MetricsPage
 from dashboard.readmodel import Thresholds
 
 
@@ -41,6 +42,7 @@ class AppContext:
     templates: Jinja2Templates
     hub: LiveHub
     registry: CollectorRegistry
+    metrics_page: MetricsPage
     counters: DashboardCounters
     clock: Callable[[], datetime]
 

@@ -1,5 +1,6 @@
 """FastAPI dependencies as ``Annotated`` aliases: the one place a route gets what it needs.
 
+``FleetViewDep`` the filter, order and page of the fleet table from the query string ·
 ``CtxDep`` the app context · ``DbDep`` a database session · ``WebSessionDep`` the signed cookie
 session (an anonymous one is made when missing) · ``UserDep`` a logged-in user (else 401 for the
 API, a redirect to the login page for pages) · ``OperatorDep`` a user who may change things (else
@@ -12,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from sqlmodel import Session
 
 from dashboard.auth import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, User
 from dashboard.auth import Session as WebSession
 from dashboard.context import AppContext
+from dashboard.listing import FleetView, SortKey, StatusFilter
 
 
 class NotLoggedIn(Exception):
@@ -87,3 +89,20 @@ async def check_csrf(request: Request, session: WebSessionDep, ctx: CtxDep) -> N
 
 
 CsrfDep = Annotated[None, Depends(check_csrf)]
+
+
+def fleet_view(
+    ctx: CtxDep,
+    q: Annotated[str, Query(description="free text over agent id, site, model and reason")] = "",
+    state: Annotated[StatusFilter, Query(alias="status")] = StatusFilter.ALL,
+    sort: SortKey = SortKey.AGENT_ID,
+    desc: bool = False,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int | None, Query(ge=1, le=10_000, description="default: the configured page_size")] = None,
+) -> FleetView:
+    return FleetView(
+        query=q, status=state, sort=sort, descending=desc, page=page, page_size=page_size or ctx.config.page_size
+    )
+
+
+FleetViewDep = Annotated[FleetView, Depends(fleet_view)]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlencode
 
 from dashboard.readmodel import AgentRow, Thresholds, is_hot
 
@@ -79,3 +81,45 @@ def select_rows(
     kept.sort(key=lambda r: r.agent_id)
     kept.sort(key=_KEYS[sort], reverse=descending)
     return kept
+
+
+@dataclass(frozen=True)
+class FleetView:
+    """What one fleet table shows: filter, order and page (from the page's query string)."""
+
+    query: str = ""
+    status: StatusFilter = StatusFilter.ALL
+    sort: SortKey = SortKey.AGENT_ID
+    descending: bool = False
+    page: int = 1
+    page_size: int = 200
+
+    def params(self, **changes: Any) -> str:
+        """The query string of this view with ``changes`` (e.g. another sort or page)."""
+        values = {
+            "q": self.query,
+            "status": self.status.value,
+            "sort": self.sort.value,
+            "desc": "true" if self.descending else "false",
+            "page": str(self.page),
+        }
+        values.update({k: str(v) for k, v in changes.items()})
+        return urlencode(values)
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[AgentRow]
+    matching: int  # rows that pass the filter
+    page: int  # 1-based, clamped to the last page
+    pages: int
+
+
+def view_page(rows: Sequence[AgentRow], view: FleetView, limits: Thresholds | None = None) -> Page:
+    chosen = select_rows(
+        rows, query=view.query, status=view.status, sort=view.sort, descending=view.descending, limits=limits
+    )
+    pages = max(1, -(-len(chosen) // view.page_size))
+    page = min(max(1, view.page), pages)
+    start = (page - 1) * view.page_size
+    return Page(rows=chosen[start : start + view.page_size], matching=len(chosen), page=page, pages=pages)

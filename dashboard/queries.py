@@ -36,72 +36,103 @@ from dashboard.readmodel import (
     Thresholds,
     UploadRow,
     UploadTotals,
+    compression_ratio,
     downsample,
     fleet_alerts,
     fleet_totals,
+    throttle_flags,
 )
 
 FAILURE_KINDS = ("upload_failed", "file_rejected")
 
 
+# The fleet is read with one joined query of plain columns (no ORM objects) into plain dataclasses:
+# this is what keeps a 2,000-agent fleet page fast. See docs/bench/dashboard.md.
+_AGENT_COLUMNS: tuple[Any, ...] = tuple(
+    col(getattr(Agent, name)).label(name)
+    for name in (
+        "id",
+        "site",
+        "model",
+        "online",
+        "online_since",
+        "offline_since",
+        "last_seen",
+        "temperature_c",
+        "throttled",
+        "backlog_files",
+        "backlog_bytes",
+        "backlog_oldest_age_s",
+        "throughput_bps",
+        "active_uploads",
+        "errors_total",
+        "retries_total",
+        "bytes_uploaded_total",
+    )
+)
+_ASSIGNMENT_FIELDS = (
+    "version",
+    "concurrency",
+    "part_size",
+    "windows",
+    "bandwidth_bps",
+    "compression_level",
+    "paused",
+    "upload_now",
+    "reason",
+    "at",
+)
+_ASSIGNMENT_COLUMNS: tuple[Any, ...] = tuple(
+    col(getattr(CurrentAssignment, name)).label(f"a_{name}") for name in _ASSIGNMENT_FIELDS
+)
+
+
+def _fleet_query() -> Any:
+    return (
+        sa_select(*_AGENT_COLUMNS, *_ASSIGNMENT_COLUMNS)
+        .select_from(Agent)
+        .outerjoin(CurrentAssignment, col(CurrentAssignment.agent_id) == col(Agent.id))
+        .order_by(col(Agent.id))
+    )
+
+
 def _assignment(row: AssignmentBase | None) -> AssignmentView | None:
     if row is None:
         return None
-    return AssignmentView(
-        version=row.version,
-        concurrency=row.concurrency,
-        part_size=row.part_size,
-        windows=list(row.windows or []),
-        bandwidth_bps=row.bandwidth_bps,
-        compression_level=row.compression_level,
-        paused=row.paused,
-        upload_now=row.upload_now,
-        reason=row.reason,
-        at=as_utc(row.at),
-    )
+    values = {name: getattr(row, name) for name in _ASSIGNMENT_FIELDS}
+    values.update(windows=list(row.windows or []), at=as_utc(row.at))
+    return AssignmentView(**values)
 
 
-def _is_online(agent: Agent, now: datetime, offline_after_s: float) -> bool:
-    """Online as the controller recorded it, unless nothing was heard for ``offline_after_s``.
+def _agent_row(r: Any, overridden: bool, now: datetime, offline_after_s: float) -> AgentRow:
+    """One row of ``_fleet_query`` (unpacked by position: this runs for every agent on every read).
 
-    The second rule makes an agent show offline even while no controller is running to say so.
+    Online as the controller recorded it, unless nothing was heard for ``offline_after_s``: so an
+    agent shows offline even while no controller runs to say so.
     """
-    if not agent.online:
-        return False
-    last = as_utc(agent.last_seen)
-    return last is not None and (now - last).total_seconds() <= offline_after_s
-
-
-def _agent_row(
-    agent: Agent, assignment: CurrentAssignment | None, overridden: bool, now: datetime, offline_after_s: float
-) -> AgentRow:
-    online = _is_online(agent, now, offline_after_s)
+    (agent_id, site, model, was_online, online_since, offline_since, last_seen, temperature_c, throttled,
+     backlog_files, backlog_bytes, backlog_oldest_age_s, throughput_bps, active_uploads, errors_total,
+     retries_total, bytes_uploaded_total, *a) = r  # fmt: skip
+    last_seen = as_utc(last_seen)
+    online = bool(was_online) and last_seen is not None and (now - last_seen).total_seconds() <= offline_after_s
     if online:
-        since = as_utc(agent.online_since)
-    elif agent.online:  # silent: offline since it was last heard of
-        since = as_utc(agent.last_seen)
+        since = as_utc(online_since)
+    elif was_online:  # silent: offline since it was last heard of
+        since = last_seen
     else:
-        since = as_utc(agent.offline_since) or as_utc(agent.last_seen)
+        since = as_utc(offline_since) or last_seen
+    assignment = None
+    if a[0] is not None:
+        version, concurrency, part_size, windows, bandwidth_bps, level, paused, upload_now, reason, at = a
+        assignment = AssignmentView(
+            version, concurrency, part_size, list(windows or []), bandwidth_bps, level, paused, upload_now, reason,
+            as_utc(at),
+        )  # fmt: skip
     return AgentRow(
-        agent_id=agent.id,
-        site=agent.site,
-        model=agent.model,
-        online=online,
-        status_since=since,
-        last_seen=as_utc(agent.last_seen),
-        temperature_c=agent.temperature_c,
-        throttled=agent.throttled,
-        backlog_files=agent.backlog_files,
-        backlog_bytes=agent.backlog_bytes,
-        backlog_oldest_age_s=agent.backlog_oldest_age_s,
-        throughput_bps=agent.throughput_bps,
-        active_uploads=agent.active_uploads,
-        errors_total=agent.errors_total,
-        retries_total=agent.retries_total,
-        bytes_uploaded_total=agent.bytes_uploaded_total,
-        assignment=_assignment(assignment),
-        overridden=overridden,
-    )
+        agent_id, site, model, online, since, last_seen, temperature_c, throttled, throttle_flags(throttled),
+        backlog_files, backlog_bytes, backlog_oldest_age_s, throughput_bps, active_uploads, errors_total,
+        retries_total, bytes_uploaded_total, assignment, overridden,
+    )  # fmt: skip
 
 
 def _override_targets(overrides: Iterable[OperatorOverride]) -> tuple[set[str], set[str]]:
@@ -111,12 +142,10 @@ def _override_targets(overrides: Iterable[OperatorOverride]) -> tuple[set[str], 
 
 
 def fleet_rows(session: Session, now: datetime, offline_after_s: float) -> list[AgentRow]:
-    agents = repo.list_agents(session)
-    assignments = repo.current_assignments(session)
     by_agent, by_site = _override_targets(repo.list_overrides(session))
     return [
-        _agent_row(a, assignments.get(a.id), a.id in by_agent or a.site in by_site, now, offline_after_s)
-        for a in agents
+        _agent_row(r, r.id in by_agent or r.site in by_site, now, offline_after_s)
+        for r in session.execute(_fleet_query())
     ]
 
 
@@ -155,10 +184,6 @@ def fleet_snapshot(session: Session, now: datetime, offline_after_s: float, limi
     return FleetSnapshot(rows=rows, totals=totals, alerts=fleet_alerts(rows, limits), at=now)
 
 
-def sites(session: Session) -> list[str]:
-    return [s for s in session.exec(select(Agent.site).distinct().order_by(Agent.site)) if s]
-
-
 def _override_view(o: OperatorOverride) -> OverrideView:
     return OverrideView(
         scope=o.scope,
@@ -185,10 +210,11 @@ def overrides_for(session: Session, agent_id: str | None = None, site: str | Non
 
 def agent_detail(session: Session, agent_id: str, now: datetime, offline_after_s: float) -> AgentDetail | None:
     agent = repo.get_agent(session, agent_id)
-    if agent is None:
+    joined = session.execute(_fleet_query().where(col(Agent.id) == agent_id)).first()
+    if agent is None or joined is None:
         return None
     overrides = overrides_for(session, agent_id=agent.id, site=agent.site or None)
-    row = _agent_row(agent, session.get(CurrentAssignment, agent_id), bool(overrides), now, offline_after_s)
+    row = _agent_row(joined, bool(overrides), now, offline_after_s)
     return AgentDetail(
         row=row,
         cores=agent.cores,
@@ -238,6 +264,7 @@ def _upload_row(e: UploadEvent) -> UploadRow:
         key=e.key,
         original_bytes=e.original_bytes,
         stored_bytes=e.stored_bytes,
+        ratio=compression_ratio(e.original_bytes, e.stored_bytes),
         stored_as=e.stored_as,
         duration_s=e.duration_s,
         retries=e.retries,

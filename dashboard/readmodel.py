@@ -2,21 +2,16 @@
 
 ``queries.py`` fills these from the controller's tables; pages, the JSON API (these are its response
 models too), the SSE stream and ``/metrics`` all render them. Nothing here touches the database, the
-clock or the web framework.
+clock or the web framework. Plain frozen dataclasses (with slots): a 2,000-agent fleet is built
+every live tick, and pydantic serialises them for the API all the same.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-
-from pydantic import BaseModel, ConfigDict, Field, computed_field
-
-
-class Value(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
 
 # vcgencmd get_throttled: bits 0-3 are "now", bits 16-19 "has happened since boot".
 THROTTLE_BITS: tuple[tuple[int, str], ...] = (
@@ -37,7 +32,8 @@ def throttle_history_flags(mask: int) -> list[str]:
     return [name for bit, name in THROTTLE_BITS if mask & (1 << (bit + 16))]
 
 
-class AssignmentView(Value):
+@dataclass(frozen=True, slots=True)
+class AssignmentView:
     version: int
     concurrency: int
     part_size: int
@@ -50,7 +46,8 @@ class AssignmentView(Value):
     at: datetime | None = None
 
 
-class AgentRow(Value):
+@dataclass(frozen=True, slots=True)
+class AgentRow:
     agent_id: str
     site: str
     model: str
@@ -59,6 +56,7 @@ class AgentRow(Value):
     last_seen: datetime | None
     temperature_c: float | None
     throttled: int
+    throttle_flags: list[str]  # = throttle_flags(throttled)
     backlog_files: int
     backlog_bytes: int
     backlog_oldest_age_s: float
@@ -70,11 +68,6 @@ class AgentRow(Value):
     assignment: AssignmentView | None
     overridden: bool = False
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def throttle_flags(self) -> list[str]:
-        return throttle_flags(self.throttled)
-
 
 class AlertKind(StrEnum):
     OFFLINE = "offline"
@@ -83,14 +76,16 @@ class AlertKind(StrEnum):
     THROTTLED = "throttled"  # firmware reports throttling or under-voltage now
 
 
-class Alert(Value):
+@dataclass(frozen=True, slots=True)
+class Alert:
     agent_id: str
     kind: AlertKind
     message: str
     since: datetime | None = None
 
 
-class Thresholds(Value):
+@dataclass(frozen=True, slots=True)
+class Thresholds:
     soft_limit_c: float = 70.0
     hard_limit_c: float = 80.0
 
@@ -140,7 +135,8 @@ def is_hot(row: AgentRow, limits: Thresholds) -> bool:
     return row.online and row.temperature_c is not None and row.temperature_c >= limits.soft_limit_c
 
 
-class UploadTotals(Value):
+@dataclass(frozen=True, slots=True)
+class UploadTotals:
     """Completed uploads and failures since a moment (the start of today, UTC)."""
 
     files: int = 0
@@ -150,7 +146,8 @@ class UploadTotals(Value):
     rejected: int = 0
 
 
-class FleetTotals(Value):
+@dataclass(frozen=True, slots=True)
+class FleetTotals:
     agents: int
     online: int
     hot: int
@@ -183,7 +180,8 @@ def fleet_totals(rows: Sequence[AgentRow], uploads: UploadTotals, limits: Thresh
     )
 
 
-class TelemetryPoint(Value):
+@dataclass(frozen=True, slots=True)
+class TelemetryPoint:
     at: datetime
     temperature_c: float | None
     throughput_bps: float
@@ -205,28 +203,30 @@ def downsample(points: Sequence[TelemetryPoint], max_points: int) -> list[Teleme
     return picked
 
 
-class UploadRow(Value):
+def compression_ratio(original_bytes: int, stored_bytes: int) -> float | None:
+    """stored / original (lower is better); None when unknown."""
+    if original_bytes <= 0 or stored_bytes <= 0:
+        return None
+    return stored_bytes / original_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRow:
     at: datetime
     kind: str  # an EventKind value
     file: str
     key: str
     original_bytes: int
     stored_bytes: int
+    ratio: float | None  # = compression_ratio(original_bytes, stored_bytes)
     stored_as: str
     duration_s: float
     retries: int
     reason: str
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def ratio(self) -> float | None:
-        """stored / original (lower is better); None when unknown."""
-        if self.original_bytes <= 0 or self.stored_bytes <= 0:
-            return None
-        return self.stored_bytes / self.original_bytes
 
-
-class AuditRow(Value):
+@dataclass(frozen=True, slots=True)
+class AuditRow:
     at: datetime
     user: str
     action: str
@@ -234,7 +234,8 @@ class AuditRow(Value):
     details: str
 
 
-class OverrideView(Value):
+@dataclass(frozen=True, slots=True)
+class OverrideView:
     """The operator's standing override for one agent or site (None fields = not overridden)."""
 
     scope: str  # "agent" | "site"
@@ -262,18 +263,20 @@ class OverrideView(Value):
         return "; ".join(parts) or "no change"
 
 
-class FleetSnapshot(Value):
+@dataclass(frozen=True, slots=True)
+class FleetSnapshot:
     rows: list[AgentRow]
     totals: FleetTotals
     alerts: list[Alert]
     at: datetime
 
 
-class AgentDetail(Value):
+@dataclass(frozen=True, slots=True)
+class AgentDetail:
     row: AgentRow
     cores: int
     ram_bytes: int
     software_version: str
     flac_encode_bps: float
     simulated: bool
-    overrides: list[OverrideView] = Field(default_factory=list)
+    overrides: list[OverrideView] = field(default_factory=list)

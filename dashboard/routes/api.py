@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from dashboard import overrides, queries
-from dashboard.deps import CsrfDep, CtxDep, DbDep, OperatorDep, UserDep, WebSessionDep
-from dashboard.listing import SortKey, StatusFilter, select_rows
+from dashboard.deps import CsrfDep, CtxDep, DbDep, FleetViewDep, OperatorDep, UserDep, WebSessionDep
+from dashboard.listing import view_page
 from dashboard.overrides import OverrideChange
 from dashboard.readmodel import (
     AgentDetail,
@@ -39,21 +39,10 @@ def fleet(ctx: CtxDep, db: DbDep, _user: UserDep) -> FleetSnapshot:
 
 
 @router.get("/agents")
-def agents(
-    ctx: CtxDep,
-    db: DbDep,
-    _user: UserDep,
-    q: str = "",
-    state: Annotated[StatusFilter, Query(alias="status")] = StatusFilter.ALL,
-    sort: SortKey = SortKey.AGENT_ID,
-    desc: bool = False,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[AgentRow]:
-    """Agents, filtered (free text over id, site, model, reason; status) and sorted."""
+def agents(ctx: CtxDep, db: DbDep, _user: UserDep, view: FleetViewDep) -> list[AgentRow]:
+    """Agents, filtered (free text over id, site, model, reason; status), sorted and paged."""
     rows = queries.fleet_rows(db, ctx.clock(), ctx.config.offline_after_s)
-    chosen = select_rows(rows, query=q, status=state, sort=sort, descending=desc, limits=ctx.limits)
-    return chosen[offset : offset + limit]
+    return view_page(rows, view, ctx.limits).rows
 
 
 def _detail_or_404(ctx: CtxDep, db: DbDep, agent_id: str) -> AgentDetail:

@@ -10,8 +10,8 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from dashboard import overrides, queries
-from dashboard.deps import CsrfDep, CtxDep, DbDep, OperatorDep, UserDep, WebSessionDep
-from dashboard.listing import SortKey, StatusFilter, select_rows
+from dashboard.deps import CsrfDep, CtxDep, DbDep, FleetViewDep, OperatorDep, UserDep, WebSessionDep
+from dashboard.listing import SortKey, StatusFilter, view_page
 from dashboard.readmodel import fleet_alerts
 from dashboard.rendering import render
 
@@ -34,28 +34,23 @@ def fleet_page(
     db: DbDep,
     session: WebSessionDep,
     user: UserDep,
-    q: str = "",
-    state: Annotated[StatusFilter, Query(alias="status")] = StatusFilter.ALL,
-    sort: SortKey = SortKey.AGENT_ID,
-    desc: bool = False,
+    view: FleetViewDep,
 ) -> Response:
+    """Every agent, filtered, sorted and paged on the server; the live stream keeps the page current."""
     snapshot = queries.fleet_snapshot(db, ctx.clock(), ctx.config.offline_after_s, ctx.limits)
-    rows = select_rows(snapshot.rows, query=q, status=state, sort=sort, descending=desc, limits=ctx.limits)
     return render(
         request,
         ctx,
         session,
         user,
         "fleet.html",
-        rows=rows,
+        page=view_page(snapshot.rows, view, ctx.limits),
+        view=view,
         totals=snapshot.totals,
         alerts=snapshot.alerts,
-        query=q,
-        status=state,
         statuses=list(StatusFilter),
-        sort=sort,
-        desc=desc,
-        sites=queries.sites(db),
+        sort_keys=list(SortKey),
+        sites=sorted({r.site for r in snapshot.rows if r.site}),
     )
 
 

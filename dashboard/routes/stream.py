@@ -1,9 +1,10 @@
 """``/api/stream``: Server-Sent Events with live fleet changes, alerts and one agent's latest values.
 
 Events (JSON ``data``):
-``fleet``  ``{"totals_html", "alerts_html", "alerts": [...], "rows": {agent_id: row html}, "removed": [ids],
-           "count", "at"}`` – ``rows`` only when asked for (``?rows=true``, the fleet page) and only the rows that
-           changed since the last event on this connection (all of them in the first one).
+``fleet``  ``{"totals_html", "alerts_html", "alerts": [...], "count", "at"}``, and with ``?rows=true`` (the
+           fleet page, which passes its filter, order and page too) ``"order"``: the agent ids on that page,
+           top to bottom, and ``"rows"``: ``{agent_id: row html}`` for the rows of the page that changed
+           since the last event on this connection (all of them in the first one).
 ``agent``  ``{"agent": <AgentRow>, "facts_html"}`` for ``?agent=ID`` whenever that agent's row changed.
 """
 
@@ -14,28 +15,27 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import TypeAdapter
 
-from dashboard.deps import CtxDep, UserDep
+from dashboard.context import AppContext
+from dashboard.deps import CtxDep, FleetViewDep, UserDep
 from dashboard.formatting import iso
+from dashboard.listing import view_page
 from dashboard.live import fleet_delta
-from dashboard.readmodel import AgentRow, FleetSnapshot
+from dashboard.readmodel import AgentRow, Alert, FleetSnapshot
 from dashboard.rendering import render_fragment
 
 router = APIRouter(prefix="/api", tags=["live"])
 RETRY_MS = 3000
+_ROW = TypeAdapter(AgentRow)
+_ALERTS = TypeAdapter(list[Alert])
 
 
-def _fleet_event(
-    ctx: CtxDep, snap: FleetSnapshot, changed: list[AgentRow], removed: list[str], with_rows: bool
-) -> dict[str, Any]:
+def _fleet_event(ctx: AppContext, snap: FleetSnapshot) -> dict[str, Any]:
     return {
         "totals_html": render_fragment(ctx, "totals_cards", snap.totals),
         "alerts_html": render_fragment(ctx, "alert_list", snap.alerts),
-        "alerts": [a.model_dump(mode="json") for a in snap.alerts],
-        "rows": {r.agent_id: render_fragment(ctx, "fleet_row", r, snap.at, ctx.limits) for r in changed}
-        if with_rows
-        else {},
-        "removed": removed if with_rows else [],
+        "alerts": _ALERTS.dump_python(snap.alerts, mode="json"),
         "count": len(snap.rows),
         "at": iso(snap.at),
     }
@@ -43,26 +43,35 @@ def _fleet_event(
 
 @router.get("/stream", response_class=EventSourceResponse)
 async def stream(
-    ctx: CtxDep, _user: UserDep, rows: bool = False, agent: str | None = None
+    ctx: CtxDep, _user: UserDep, view: FleetViewDep, rows: bool = False, agent: str | None = None
 ) -> AsyncIterable[ServerSentEvent]:
     """Live updates as Server-Sent Events (see the module text for the events)."""
     sent: dict[str, AgentRow] | None = None
-    last_fleet: tuple[object, ...] | None = None
+    last: tuple[object, ...] | None = None
+    last_agent: AgentRow | None = None
     yield ServerSentEvent(comment="connected", retry=RETRY_MS)
     async for snap in ctx.hub.snapshots():
-        delta = fleet_delta(sent, snap.rows)
-        sent = {r.agent_id: r for r in snap.rows}
-        fleet_key = (snap.totals, tuple(snap.alerts))
-        if delta.changed or delta.removed or fleet_key != last_fleet:
-            last_fleet = fleet_key
-            yield ServerSentEvent(event="fleet", data=_fleet_event(ctx, snap, delta.changed, delta.removed, rows))
+        shown = view_page(snap.rows, view, ctx.limits).rows if rows else []
+        delta = fleet_delta(sent, shown)
+        sent = {r.agent_id: r for r in shown}
+        key = (snap.totals, tuple(snap.alerts), tuple(sent))
+        if delta.changed or key != last:
+            last = key
+            event = _fleet_event(ctx, snap)
+            if rows:
+                event["order"] = list(sent)
+                event["rows"] = {
+                    r.agent_id: render_fragment(ctx, "fleet_row", r, snap.at, ctx.limits) for r in delta.changed
+                }
+            yield ServerSentEvent(event="fleet", data=event)
         if agent is not None:
-            mine = next((r for r in delta.changed if r.agent_id == agent), None)
-            if mine is not None:
+            mine = next((r for r in snap.rows if r.agent_id == agent), None)
+            if mine is not None and mine != last_agent:
+                last_agent = mine
                 yield ServerSentEvent(
                     event="agent",
                     data={
-                        "agent": mine.model_dump(mode="json"),
+                        "agent": _ROW.dump_python(mine, mode="json"),
                         "facts_html": render_fragment(ctx, "agent_facts", mine, snap.at),
                     },
                 )

@@ -54,12 +54,16 @@ def test_live_fleet_override_and_audit(dashboard_server: RunningDashboard, brows
     assert page.locator("#t-online").inner_text() == "2 / 3"
     assert page.evaluate("window.__sameDocument") is True
 
-    # sort by temperature (hottest first) and filter
-    page.click("th[data-sort=temperature_c]")
+    # sort by temperature (hottest first) and filter, on the server
+    page.click("th[data-sort=temperature_c] a")
+    page.wait_for_url("**sort=temperature_c**")
     assert page.locator("#fleet tbody tr").first.get_attribute("id") == "agent-pi-03"
     page.fill("#filter", "barn")
-    page.wait_for_function("document.querySelectorAll('#fleet tbody tr:not([hidden])').length === 2")
-    page.fill("#filter", "")
+    page.press("#filter", "Enter")
+    page.wait_for_url("**q=barn**")
+    assert page.locator("#fleet tbody tr").count() == 2
+    page.goto(url + "/")
+    page.wait_for_selector("#live.on")
     shot = Path(os.environ.get("EDGEFLEET_SCREENSHOT") or tmp_path / "dashboard.png")
     page.screenshot(path=str(shot), full_page=True)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from dashboard.metrics import FleetCollector
+from dashboard.metrics import FleetCollector, MetricsPage
 from dashboard.readmodel import FleetSnapshot, Thresholds, UploadTotals, fleet_alerts, fleet_totals
 from tests.unit.dashboard.factories import NOW, assignment, row
 
@@ -51,3 +51,27 @@ def test_per_agent_gauges_and_counters() -> None:
     assert 'edgefleet_agent_uploaded_bytes_total{agent="pi-01",site="garden"} 5000.0' in text
     assert 'edgefleet_agent_retries_total{agent="pi-01",site="garden"} 3.0' in text
     assert "# TYPE edgefleet_agent_errors_total counter" in text
+
+
+def test_metrics_page_is_kept_for_its_max_age() -> None:
+    loads: list[int] = []
+
+    def load() -> FleetSnapshot:
+        loads.append(1)
+        return snapshot()
+
+    registry = CollectorRegistry()
+    registry.register(FleetCollector(load))
+    now = [100.0]
+    page = MetricsPage(registry, max_age_s=5.0, clock=lambda: now[0])
+    first = page.body()
+    now[0] += 4.9
+    assert page.body() is first
+    assert len(loads) == 1
+    now[0] += 0.1
+    page.body()
+    assert len(loads) == 2
+    fresh = MetricsPage(registry, max_age_s=0.0, clock=lambda: now[0])
+    fresh.body()
+    fresh.body()
+    assert len(loads) == 4

@@ -10,9 +10,9 @@ from dashboard.readmodel import (
     AlertKind,
     TelemetryPoint,
     Thresholds,
-    UploadRow,
     UploadTotals,
     alerts_for,
+    compression_ratio,
     downsample,
     fleet_totals,
     throttle_flags,
@@ -89,19 +89,7 @@ def test_saved_bytes_never_negative() -> None:
     ("original", "stored", "ratio"), [(100, 60, 0.6), (0, 10, None), (10, 0, None), (100, 101, 1.01)]
 )
 def test_upload_ratio(original: int, stored: int, ratio: float | None) -> None:
-    upload = UploadRow(
-        at=NOW,
-        kind="upload_completed",
-        file="f.wav",
-        key="k",
-        original_bytes=original,
-        stored_bytes=stored,
-        stored_as="flac",
-        duration_s=1.0,
-        retries=0,
-        reason="",
-    )
-    assert upload.ratio == (None if ratio is None else pytest.approx(ratio))
+    assert compression_ratio(original, stored) == (None if ratio is None else pytest.approx(ratio))
 
 
 def _points(n: int) -> list[TelemetryPoint]:
