@@ -52,6 +52,8 @@ class Observer:
     def _on_connect(self, client: mqtt.Client, *_: Any) -> None:
         for topic in self._topics:
             client.subscribe(topic, qos=1)
+        if not self._topics:
+            self.subscribed.set()
 
     def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
         with self._lock:
