@@ -98,6 +98,7 @@ class AgentService:
         self._next_scan = 0.0
         self._next_telemetry = 0.0
         self._backoff = 0.0
+        self._spool_unreadable = False
         self.assignment_topic = agent_topic(config.agent_id, AgentChannel.ASSIGNMENT)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -109,9 +110,24 @@ class AgentService:
             log.info("resuming with stored assignment v%d", stored.version)
         else:
             log.info("no stored assignment: using the configured defaults until the controller sends one")
-        self.tracker.restore(self.ledger.load(), now)
+        self.tracker.restore(self._load_ledger(), now)
         self.engine.set_limits(self.limits)
         self.engine.start()
+
+    def _load_ledger(self) -> dict[str, tuple[SpoolEntry, FileStatus]]:
+        """The ledger, pruned of files that are no longer in the spool (so it never grows without bound)."""
+        known = self.ledger.load()
+        try:
+            present = {e.name for e in list_spool(self.config.spool_dir, self.config.spool_suffixes)}
+        except OSError:
+            return known
+        gone = [name for name in known if name not in present]
+        if gone:
+            try:
+                self.ledger.forget(gone)
+            except sqlite3.Error as exc:
+                log.warning("cannot prune the spool ledger: %s", exc)
+        return {name: value for name, value in known.items() if name in present}
 
     def stop(self, timeout: float) -> None:
         self.engine.stop(timeout)
@@ -258,8 +274,13 @@ class AgentService:
         try:
             entries = list_spool(spool, self.config.spool_suffixes)
         except OSError as exc:
-            log.error("cannot list spool folder %s: %s", spool, exc)
+            if not self._spool_unreadable:  # once per outage, not every scan
+                log.error("cannot list spool folder %s: %s (will keep trying)", spool, exc)
+            self._spool_unreadable = True
             return
+        if self._spool_unreadable:
+            log.info("spool folder %s is readable again", spool)
+            self._spool_unreadable = False
         for entry in self.tracker.observe(entries, now):
             path = spool / entry.name
             verdict, reason = self.check_finished(path)

@@ -168,6 +168,20 @@ def test_queued_files_survive_a_restart_without_being_queued_twice(world):
     assert len(world.engine.queued) == 1
 
 
+def test_the_ledger_forgets_files_that_left_the_spool(world):
+    kept = world.write("kept.wav")
+    gone = world.write("gone.wav")
+    world.service.tick(0)
+    world.service.tick(10)
+    assert world.service.ledger.names() == {"kept.wav", "gone.wav"}
+    world.service.stop(1)
+    gone.unlink()
+    again = world.new_service()
+    again.start(now=100)
+    assert again.ledger.names() == {"kept.wav"}
+    assert kept.exists()
+
+
 def test_assignment_is_applied_persisted_and_survives_a_restart(world):
     world.service.handle_message(ASSIGNMENT_TOPIC, encode(assignment(version=7, paused=True, bandwidth_bps=500)))
     expected = UploadLimits(concurrency=4, part_size=16 * MiB, bandwidth_bps=500, compression_level=5, paused=True)
@@ -277,3 +291,17 @@ def test_a_file_the_engine_already_stored_gets_retention_without_a_new_upload(wo
     world.service.tick(10)
     assert world.engine.queued == []
     assert not path.exists()
+
+
+def test_an_unreadable_spool_is_logged_once_and_recovers(world, caplog):
+    spool = world.config.spool_dir
+    spool.rename(spool.with_name("elsewhere"))
+    world.service.tick(0)
+    world.service.tick(1)
+    world.service.tick(2)
+    assert sum("cannot list spool folder" in r.message for r in caplog.records) == 1
+    spool.with_name("elsewhere").rename(spool)
+    world.write("a.wav")
+    world.service.tick(3)
+    world.service.tick(13)
+    assert [p.name for p in world.engine.queued] == ["a.wav"]
