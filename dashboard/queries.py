@@ -68,6 +68,7 @@ _AGENT_COLUMNS: tuple[Any, ...] = tuple(
         "errors_total",
         "retries_total",
         "bytes_uploaded_total",
+        "assignment_version",
     )
 )
 _ASSIGNMENT_FIELDS = (
@@ -112,7 +113,7 @@ def _agent_row(r: Any, overridden: bool, now: datetime, offline_after_s: float) 
     """
     (agent_id, site, model, was_online, online_since, offline_since, last_seen, temperature_c, throttled,
      backlog_files, backlog_bytes, backlog_oldest_age_s, throughput_bps, active_uploads, errors_total,
-     retries_total, bytes_uploaded_total, *a) = r  # fmt: skip
+     retries_total, bytes_uploaded_total, applied_version, *a) = r  # fmt: skip
     last_seen = as_utc(last_seen)
     online = bool(was_online) and last_seen is not None and (now - last_seen).total_seconds() <= offline_after_s
     if online:
@@ -131,7 +132,7 @@ def _agent_row(r: Any, overridden: bool, now: datetime, offline_after_s: float) 
     return AgentRow(
         agent_id, site, model, online, since, last_seen, temperature_c, throttled, throttle_flags(throttled),
         backlog_files, backlog_bytes, backlog_oldest_age_s, throughput_bps, active_uploads, errors_total,
-        retries_total, bytes_uploaded_total, assignment, overridden,
+        retries_total, bytes_uploaded_total, applied_version, assignment, overridden,
     )  # fmt: skip
 
 

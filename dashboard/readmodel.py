@@ -65,8 +65,14 @@ class AgentRow:
     errors_total: int
     retries_total: int
     bytes_uploaded_total: int
+    applied_version: int  # the assignment version the agent reports it applies
     assignment: AssignmentView | None
     overridden: bool = False
+
+    @property
+    def assignment_applied(self) -> bool:
+        """The agent runs the assignment in force (it reported its version back)."""
+        return self.assignment is not None and self.applied_version >= self.assignment.version
 
 
 class AlertKind(StrEnum):

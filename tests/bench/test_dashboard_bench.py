@@ -65,6 +65,7 @@ def fill(engine: Engine, now: datetime) -> None:
                     backlog_oldest_age_s=rnd.uniform(0, 86400),
                     throughput_bps=rnd.uniform(0, 4) * MiB,
                     active_uploads=rnd.randint(0, 4),
+                    assignment_version=3,
                 )
             )
             values = dict(  # noqa: C408

@@ -7,7 +7,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,26 +47,37 @@ class RunningDashboard:
 
 
 @pytest.fixture
-def dashboard_server(tmp_path: Path) -> Iterator[RunningDashboard]:
-    database_url = f"sqlite:///{tmp_path / 'controller.db'}"
-    engine = make_engine(database_url)
-    create_all(engine)
-    config = parse_config(config_data(database_url, live_interval_s=0.3))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config, engine=engine), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="dashboard-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the dashboard server did not start")
-        time.sleep(0.02)
-    yield RunningDashboard(url=f"http://127.0.0.1:{port}", engine=engine, database_url=database_url)
-    server.should_exit = True
-    thread.join(timeout=10)
-    engine.dispose()
+def start_dashboard() -> Iterator[Callable[[str], RunningDashboard]]:
+    """Start the dashboard app under uvicorn on a free loopback port, on the given database."""
+    running: list[tuple[uvicorn.Server, threading.Thread, Engine]] = []
+
+    def start(database_url: str) -> RunningDashboard:
+        engine = make_engine(database_url)
+        create_all(engine)
+        config = parse_config(config_data(database_url, live_interval_s=0.3))
+        port = free_port()
+        app = create_app(config, engine=engine)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, name="dashboard-server", daemon=True)
+        thread.start()
+        running.append((server, thread, engine))
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the dashboard server did not start")
+            time.sleep(0.02)
+        return RunningDashboard(url=f"http://127.0.0.1:{port}", engine=engine, database_url=database_url)
+
+    yield start
+    for server, thread, engine in running:
+        server.should_exit = True
+        thread.join(timeout=10)
+        engine.dispose()
+
+
+@pytest.fixture
+def dashboard_server(tmp_path: Path, start_dashboard: Callable[[str], RunningDashboard]) -> RunningDashboard:
+    return start_dashboard(f"sqlite:///{tmp_path / 'controller.db'}")
 
 
 @pytest.fixture

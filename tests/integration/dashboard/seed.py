@@ -59,17 +59,16 @@ def put_agent(session: Session, spec: AgentSpec, now: datetime) -> None:
     agent.backlog_files, agent.backlog_bytes, agent.backlog_oldest_age_s = spec.backlog_files, spec.backlog_bytes, 600.0
     agent.throughput_bps, agent.active_uploads = spec.throughput_bps, spec.active_uploads
     agent.bytes_uploaded_total, agent.retries_total, agent.errors_total = 10 * MiB, 1, 0
-    for name, value in spec.extra.items():
-        setattr(agent, name, value)
-    session.add(agent)
     current = session.get(CurrentAssignment, spec.agent_id)
-    version = (current.version + 1) if current else 1
-    if (
+    changed = (
         current is None
         or current.concurrency != spec.concurrency
         or current.paused != spec.paused
         or current.reason != spec.reason
-    ):
+    )
+    version = 1 if current is None else current.version + int(changed)
+    agent.assignment_version = version  # the agent applies what it was given
+    if changed:
         values: dict[str, Any] = dict(  # noqa: C408
             agent_id=spec.agent_id,
             version=version,
@@ -90,6 +89,9 @@ def put_agent(session: Session, spec: AgentSpec, now: datetime) -> None:
                 setattr(current, name, value)
             session.add(current)
         session.add(AssignmentHistory(**values))
+    for name, value in spec.extra.items():
+        setattr(agent, name, value)
+    session.add(agent)
     session.add(
         TelemetrySample(
             agent_id=spec.agent_id,

@@ -45,6 +45,7 @@ def row(agent_id: str = "pi-01", **overrides: Any) -> AgentRow:
         "errors_total": 0,
         "retries_total": 0,
         "bytes_uploaded_total": 0,
+        "applied_version": 1,
         "assignment": assignment(),
     }
     values.update(overrides)

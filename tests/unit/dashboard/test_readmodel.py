@@ -18,7 +18,7 @@ from dashboard.readmodel import (
     throttle_flags,
     throttle_history_flags,
 )
-from tests.unit.dashboard.factories import NOW, row
+from tests.unit.dashboard.factories import NOW, assignment, row
 
 LIMITS = Thresholds(soft_limit_c=70.0, hard_limit_c=80.0)
 
@@ -118,3 +118,9 @@ def test_downsample_keeps_order_bound_and_newest(n: int, most: int) -> None:
         assert thin[-1] == points[-1]
     if len(thin) >= 2:
         assert thin[0] == points[0]
+
+
+@pytest.mark.parametrize(("applied", "current", "expected"), [(1, 1, True), (0, 1, False), (2, 1, True)])
+def test_assignment_applied(applied: int, current: int, expected: bool) -> None:
+    assert row(applied_version=applied, assignment=assignment(version=current)).assignment_applied is expected
+    assert row(applied_version=applied, assignment=None).assignment_applied is False
