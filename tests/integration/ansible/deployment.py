@@ -10,7 +10,9 @@ example inventory's vault, opened with its test-only password.
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import re
 import shlex
 import shutil
@@ -33,6 +35,9 @@ VENV_BIN = Path(sys.executable).parent
 CENTRAL = "central.local"
 AGENTS = ("pi-garden-01", "pi-garden-02")
 GRPC_OFFSET = 10000
+# Whoever runs the tests owns everything (root on the CI machine, but not required).
+USER = pwd.getpwuid(os.getuid()).pw_name
+GROUP = grp.getgrgid(os.getgid()).gr_name
 _RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
 
 
@@ -124,10 +129,12 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path) -> Deployment:
             "central_manage_packages": False,
             "central_manage_user": False,
             "central_manage_services": False,
-            "central_user": "root",
-            "central_group": "root",
-            "central_mosquitto_user": "root",
-            "central_mosquitto_group": "root",
+            "central_user": USER,
+            "central_group": GROUP,
+            "central_admin_user": USER,
+            "central_admin_group": GROUP,
+            "central_mosquitto_user": USER,
+            "central_mosquitto_group": GROUP,
             "central_mqtt_bind": "127.0.0.1",
             "central_seaweedfs_bind": "127.0.0.1",
             "central_dashboard_host": "127.0.0.1",
@@ -145,8 +152,10 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path) -> Deployment:
                 "edge_agent_manage_packages": False,
                 "edge_agent_manage_user": False,
                 "edge_agent_manage_services": False,
-                "edge_agent_user": "root",
-                "edge_agent_group": "root",
+                "edge_agent_user": USER,
+                "edge_agent_group": GROUP,
+                "edge_agent_admin_user": USER,
+                "edge_agent_admin_group": GROUP,
                 "edge_agent_python": base_python(),
                 "edge_agent_wheel": str(wheel),
                 "edge_agent_pip_extra_args": pip_args,
