@@ -16,17 +16,17 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from edge_agent.engine import EngineEvent, Limits
 from edge_agent.service.assignment_store import AssignmentStore
 from edge_agent.service.config import AgentConfig
 from edge_agent.service.ledger import Ledger
-from edge_agent.service.limits import UploadLimits, limits_from_assignment, limits_from_defaults
+from edge_agent.service.limits import limits_from_assignment, limits_from_defaults
 from edge_agent.service.ports import (
     Capabilities,
     EnginePort,
     FinishedCheck,
     HostProbe,
     Publisher,
-    UploadEvent,
     Verdict,
 )
 from edge_agent.service.retention import Outcome, apply_retention
@@ -91,7 +91,7 @@ class AgentService:
         self.tracker = SpoolTracker(config.settle_seconds)
         self.counters = Counters()
         self.assignment: Assignment | None = None
-        self.limits: UploadLimits = limits_from_defaults(config.defaults)
+        self.limits: Limits = limits_from_defaults(config.defaults)
         self.controller_online: bool | None = None
         self.disk_low = False
         self._seq = seq if seq is not None else itertools.count()
@@ -130,7 +130,9 @@ class AgentService:
         return {name: value for name, value in known.items() if name in present}
 
     def stop(self, timeout: float) -> None:
+        """Parts in flight get ``timeout`` seconds; the engine's journal keeps the rest for the next start."""
         self.engine.stop(timeout)
+        self.engine.close()
         self.ledger.close()
 
     @property
@@ -207,19 +209,19 @@ class AgentService:
             log.error("cannot persist assignment v%d: %s (applied in memory only)", assignment.version, exc)
 
     # -- engine events -----------------------------------------------------------------------------------------
-    def handle_engine_event(self, event: UploadEvent) -> None:
+    def handle_engine_event(self, event: EngineEvent) -> None:
+        """Publish it; on ``UPLOAD_COMPLETED`` (sent by the engine only for a completed AND verified object)
+        apply the retention policy to the file, if it is one of our spool's."""
         self._publish_event(event)
-        name = event.path.name
-        entry = self.tracker.handled(name)
+        path = Path(event.file)
+        if path.parent.resolve() != self.config.spool_dir.resolve():
+            return
+        entry = self.tracker.handled(path.name)
         if event.kind == EventKind.FILE_REJECTED and entry is not None:
             self._record(entry, FileStatus.REJECTED)
-        if event.kind != EventKind.UPLOAD_COMPLETED:
-            return
-        if not event.verified:
-            log.warning("%s reported completed but not verified: keeping it", name)
-            return
-        log.info("%s stored as %s", name, event.key)
-        self._retain(name, event.path, entry)
+        elif event.kind == EventKind.UPLOAD_COMPLETED:
+            log.info("%s stored as %s", path.name, event.key)
+            self._retain(path.name, path, entry)
 
     def _retain(self, name: str, path: Path, entry: SpoolEntry | None) -> None:
         try:
@@ -234,18 +236,18 @@ class AgentService:
         elif outcome == Outcome.KEPT and entry is not None:
             self._record(entry, FileStatus.DONE)
 
-    def _publish_event(self, event: UploadEvent) -> None:
+    def _publish_event(self, event: EngineEvent) -> None:
         try:
             message = Event(
                 agent_id=self.config.agent_id,
                 seq=self.next_seq(),
                 kind=event.kind,
-                file=event.path.name,
+                file=Path(event.file).name,
                 key=event.key,
                 original_bytes=event.original_bytes,
                 stored_bytes=event.stored_bytes,
                 original_sha256=event.original_sha256,
-                stored_as=event.stored_as if event.stored_as in ("flac", "raw") else "",  # type: ignore[arg-type]
+                stored_as=event.stored_as,
                 duration_s=max(0.0, event.duration_s),
                 retries=event.retries,
                 reason=event.reason[:1000],
@@ -291,7 +293,7 @@ class AgentService:
                 log.warning("rejected %s: %s", entry.name, reason)
                 self._record(entry, FileStatus.REJECTED)
                 self._publish_event(
-                    UploadEvent(EventKind.FILE_REJECTED, path, original_bytes=entry.size, reason=reason)
+                    EngineEvent(EventKind.FILE_REJECTED, str(path), original_bytes=entry.size, reason=reason)
                 )
             elif not self._enqueue(entry, path, now):
                 return
@@ -335,7 +337,7 @@ class AgentService:
             disk_free_bytes=host.disk_free_bytes,
             backlog_files=stats.backlog_files,
             backlog_bytes=stats.backlog_bytes,
-            backlog_oldest_age_s=stats.backlog_oldest_age_s,
+            backlog_oldest_age_s=stats.oldest_age_s,
             active_uploads=stats.active_uploads,
             throughput_bps=stats.throughput_bps,
             bytes_uploaded_total=stats.bytes_uploaded_total,

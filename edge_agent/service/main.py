@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from edge_agent.engine import EngineEvent, Limits
 from edge_agent.service.config import AgentConfig, ConfigError, load_config
-from edge_agent.service.limits import UploadLimits
-from edge_agent.service.ports import EnginePort, FinishedCheck, UploadEvent
+from edge_agent.service.ports import EnginePort, FinishedCheck
 from edge_agent.service.runtime import AgentRuntime, EngineFactory
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     return serve(config, stop, stop_timeout=args.stop_timeout)
 
 
-def real_engine(config: AgentConfig, limits: UploadLimits, on_event: Callable[[UploadEvent], None]) -> EnginePort:
+def real_engine(config: AgentConfig, limits: Limits, on_event: Callable[[EngineEvent], None]) -> EnginePort:
     from edge_agent.service.engine_adapter import build_engine
 
     return build_engine(config, limits, on_event)

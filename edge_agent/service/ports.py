@@ -1,6 +1,9 @@
 """The seams of the agent service: what it needs from the engine, the broker link and the host.
 
 The service core talks only to these; unit tests use tiny fakes, the composition root the real adapters.
+Values crossing the engine seam are the engine core's own frozen dataclasses (``Limits``, ``EngineStats``,
+``EngineEvent`` from the pure ``edge_agent.engine`` package, ENGINE_API.md §2); ``EngineEvent.file`` is the
+absolute path and ``UPLOAD_COMPLETED`` is only ever sent for a completed AND verified object.
 """
 
 from __future__ import annotations
@@ -11,48 +14,21 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from edge_agent.service.limits import UploadLimits
-from fleet_protocol import EventKind, Message
-
-
-@dataclass(frozen=True)
-class UploadEvent:
-    """An engine event as the service sees it (ENGINE_API.md §2 ``EngineEvent``)."""
-
-    kind: EventKind
-    path: Path
-    key: str = ""
-    original_bytes: int = 0
-    stored_bytes: int = 0
-    original_sha256: str = ""
-    stored_as: str = ""
-    duration_s: float = 0.0
-    retries: int = 0
-    reason: str = ""
-    verified: bool = False  # only a completed AND verified upload lets retention touch the file
-
-
-@dataclass(frozen=True)
-class EngineSnapshot:
-    backlog_files: int = 0
-    backlog_bytes: int = 0
-    backlog_oldest_age_s: float = 0.0
-    active_uploads: int = 0
-    throughput_bps: float = 0.0
-    bytes_uploaded_total: int = 0
-    retries_total: int = 0
-    errors_total: int = 0
+from edge_agent.engine import EngineStats, Limits
+from fleet_protocol import Message
 
 
 class EnginePort(Protocol):
     def enqueue(self, path: Path) -> bool:
         """Durable. False: already stored and verified with this size and mtime. Raises OSError or
         sqlite3.Error when the journal cannot be written (e.g. disk full)."""
+        ...
 
-    def set_limits(self, limits: UploadLimits) -> None: ...
-    def stats(self) -> EngineSnapshot: ...
+    def set_limits(self, limits: Limits) -> None: ...  # takes effect at once; parts in flight finish
+    def stats(self) -> EngineStats: ...
     def start(self) -> None: ...
     def stop(self, timeout: float) -> None: ...
+    def close(self) -> None: ...
 
 
 class Publisher(Protocol):

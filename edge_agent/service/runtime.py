@@ -12,19 +12,20 @@ import logging
 import queue
 from collections.abc import Callable
 
+from edge_agent.engine import EngineEvent, Limits
 from edge_agent.service.agent import AgentService
 from edge_agent.service.assignment_store import AssignmentStore
 from edge_agent.service.config import AgentConfig
 from edge_agent.service.ledger import Ledger
-from edge_agent.service.limits import UploadLimits, limits_from_defaults
+from edge_agent.service.limits import limits_from_defaults
 from edge_agent.service.mqtt_link import MqttLink
-from edge_agent.service.ports import Capabilities, EnginePort, FinishedCheck, HostProbe, UploadEvent
+from edge_agent.service.ports import Capabilities, EnginePort, FinishedCheck, HostProbe
 from fleet_protocol import AgentStatus, Message, State
 
 log = logging.getLogger(__name__)
 
-EngineFactory = Callable[[AgentConfig, UploadLimits, Callable[[UploadEvent], None]], EnginePort]
-Inbound = tuple[str, bytes] | UploadEvent
+EngineFactory = Callable[[AgentConfig, Limits, Callable[[EngineEvent], None]], EnginePort]
+Inbound = tuple[str, bytes] | EngineEvent
 
 
 class AgentRuntime:
@@ -80,7 +81,7 @@ class AgentRuntime:
         except queue.Empty:
             item = None
         while item is not None:
-            if isinstance(item, UploadEvent):
+            if isinstance(item, EngineEvent):
                 self.service.handle_engine_event(item)
             else:
                 self.service.handle_message(*item)

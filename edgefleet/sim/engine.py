@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
+from edge_agent.engine import EngineEvent, EngineStats, Limits
 from edge_agent.engine.windows import is_open, parse_windows
-from edge_agent.service.limits import UploadLimits
-from edge_agent.service.ports import EngineSnapshot, UploadEvent
 from fleet_protocol import EventKind
 
 MB = 1024 * 1024
@@ -40,7 +40,7 @@ class SimEngine:
         agent_id: str,
         prefix: str,
         stream_bps: float,
-        on_event: Callable[[UploadEvent], None],
+        on_event: Callable[[EngineEvent], None],
         *,
         rng: random.Random,
         arrival_every_s: float = 120.0,
@@ -55,7 +55,7 @@ class SimEngine:
         self.rng = rng
         self.arrival_every_s = arrival_every_s
         self.file_bytes = file_bytes
-        self.limits = UploadLimits()
+        self.limits = Limits()
         self.queue: deque[_File] = deque()
         self.active: list[_File] = []
         self.bytes_total = 0
@@ -71,7 +71,7 @@ class SimEngine:
     def enqueue(self, path: Path) -> bool:
         return True  # simulated agents have no real spool files
 
-    def set_limits(self, limits: UploadLimits) -> None:
+    def set_limits(self, limits: Limits) -> None:
         self.limits = limits  # takes effect at the next advance()
 
     def start(self) -> None:
@@ -80,14 +80,17 @@ class SimEngine:
     def stop(self, timeout: float) -> None:
         pass
 
-    def stats(self) -> EngineSnapshot:
+    def close(self) -> None:
+        pass
+
+    def stats(self) -> EngineStats:
         files = list(self.active) + list(self.queue)
         now = self._last
         window = [b for t, b in self._recent if now - t <= 10.0]
-        return EngineSnapshot(
+        return EngineStats(
             backlog_files=len(files),
             backlog_bytes=int(sum(f.size - f.sent for f in files)),
-            backlog_oldest_age_s=max((now - f.arrived_at for f in files), default=0.0),
+            oldest_age_s=max((now - f.arrived_at for f in files), default=0.0),
             active_uploads=len(self.active),
             throughput_bps=sum(window) / 10.0,
             bytes_uploaded_total=int(self.bytes_total),
@@ -103,7 +106,7 @@ class SimEngine:
     @property
     def may_start(self) -> bool:
         lim = self.limits
-        if lim.paused or lim.concurrency <= 0:
+        if lim.stopped:
             return False
         return lim.upload_now or is_open(parse_windows(lim.windows), self._time_of_day())
 
@@ -144,20 +147,19 @@ class SimEngine:
 
     def _emit(self, kind: EventKind, f: _File, duration_s: float = 0.0) -> None:
         done = kind == EventKind.UPLOAD_COMPLETED
-        stored_as = "raw" if self.limits.compression_level < 0 else "flac"
+        stored_as: Literal["flac", "raw"] = "raw" if self.limits.compression_level < 0 else "flac"
         stored = f.size if stored_as == "raw" else int(f.size * FLAC_RATIO)
         day = datetime.fromtimestamp(time.time(), UTC).strftime("%Y/%m/%d")
         key = f"{self.prefix}/{self.agent_id}/{day}/{Path(f.name).stem}.{'wav' if stored_as == 'raw' else 'flac'}"
         self.on_event(
-            UploadEvent(
+            EngineEvent(
                 kind,
-                Path("/simulated") / f.name,
+                f"/simulated/{self.agent_id}/{f.name}",
                 key=key,
                 original_bytes=f.size,
                 stored_bytes=stored if done else 0,
                 stored_as=stored_as if done else "",
                 duration_s=duration_s,
-                verified=done,
             )
         )
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from edge_agent.engine import EngineEvent, Limits
 from edge_agent.service.config import AgentConfig, parse_config
-from edge_agent.service.limits import UploadLimits
-from edge_agent.service.ports import EnginePort, FinishedCheck, UploadEvent, Verdict
+from edge_agent.service.ports import EnginePort, FinishedCheck, Verdict
 from edge_agent.service.runtime import AgentRuntime
 from edgefleet.sim.audio import write_recording
 from edgefleet.sim.engine import SimEngine
@@ -97,10 +97,8 @@ class SimulatedAgent:
         }
         return parse_config(data, env={})
 
-    def _engine_factory(
-        self, now: float
-    ) -> Callable[[AgentConfig, UploadLimits, Callable[[UploadEvent], None]], EnginePort]:
-        def make(config: AgentConfig, limits: UploadLimits, on_event: Callable[[UploadEvent], None]) -> EnginePort:
+    def _engine_factory(self, now: float) -> Callable[[AgentConfig, Limits, Callable[[EngineEvent], None]], EnginePort]:
+        def make(config: AgentConfig, limits: Limits, on_event: Callable[[EngineEvent], None]) -> EnginePort:
             if self.options.upload:
                 from edge_agent.service.engine_adapter import build_engine
 

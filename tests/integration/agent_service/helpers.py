@@ -11,9 +11,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge_agent.engine import EngineEvent, Limits
 from edge_agent.service.config import AgentConfig, parse_config
-from edge_agent.service.limits import UploadLimits
-from edge_agent.service.ports import Capabilities, UploadEvent, Verdict
+from edge_agent.service.ports import Capabilities, Verdict
 from edge_agent.service.runtime import AgentRuntime, EngineFactory
 from fleet_protocol.mqtt_url import MqttUrl
 from tests.unit.agent_service.fakes import FakeEngine, FakeHost
@@ -92,7 +92,7 @@ class RunningAgent:
     def __init__(self, config: AgentConfig, engine_factory: EngineFactory | None = None) -> None:
         self.engine = FakeEngine()
 
-        def fake_factory(_c: AgentConfig, limits: UploadLimits, _on: Callable[[UploadEvent], None]) -> FakeEngine:
+        def fake_factory(_c: AgentConfig, limits: Limits, _on: Callable[[EngineEvent], None]) -> FakeEngine:
             self.engine.limits.append(limits)
             return self.engine
 

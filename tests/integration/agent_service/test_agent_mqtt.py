@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.engine import EngineEvent
 from edge_agent.service.assignment_store import AssignmentStore
-from edge_agent.service.ports import UploadEvent
 from edgefleet.localservices import Mosquitto
 from fleet_protocol import (
     AgentChannel,
@@ -140,7 +140,7 @@ def test_agent_survives_a_broker_restart_and_works_on_with_its_stored_assignment
         agent = RunningAgent(agent.runtime.config)
         assert agent.engine.limits[-1].concurrency == 5
         # an upload finishes while the broker is away: its event is delivered once the broker is back
-        agent.runtime.inbox.put(UploadEvent(EventKind.UPLOAD_FAILED, tmp_path / "x.wav", reason="while offline"))
+        agent.runtime.inbox.put(EngineEvent(EventKind.UPLOAD_FAILED, str(tmp_path / "x.wav"), reason="while offline"))
         broker.start()
         wait_for(lambda: agent.runtime.link.connected.is_set(), timeout=15, what="reconnect after broker restart")
         obs.publish(topic, assignment("it-restart", 3, concurrency=1))

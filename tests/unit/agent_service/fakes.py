@@ -5,18 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edge_agent.service.limits import UploadLimits
-from edge_agent.service.ports import EngineSnapshot, HostSample, Verdict
+from edge_agent.engine import EngineStats, Limits
+from edge_agent.service.ports import HostSample, Verdict
 
 
 class FakeEngine:
     def __init__(self) -> None:
         self.queued: list[Path] = []
         self.already_stored: set[str] = set()
-        self.limits: list[UploadLimits] = []
+        self.limits: list[Limits] = []
         self.fail_with: Exception | None = None
         self.started = False
-        self.snapshot = EngineSnapshot()
+        self.snapshot = EngineStats()
+        self.closed = False
 
     def enqueue(self, path: Path) -> bool:
         if self.fail_with is not None:
@@ -26,10 +27,10 @@ class FakeEngine:
         self.queued.append(path)
         return True
 
-    def set_limits(self, limits: UploadLimits) -> None:
+    def set_limits(self, limits: Limits) -> None:
         self.limits.append(limits)
 
-    def stats(self) -> EngineSnapshot:
+    def stats(self) -> EngineStats:
         return self.snapshot
 
     def start(self) -> None:
@@ -37,6 +38,9 @@ class FakeEngine:
 
     def stop(self, timeout: float) -> None:
         self.started = False
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class FakePublisher:

@@ -4,12 +4,12 @@ from typing import Any
 
 import pytest
 
+from edge_agent.engine import EngineEvent, EngineStats, Limits
 from edge_agent.service.agent import AgentService
 from edge_agent.service.assignment_store import AssignmentStore
 from edge_agent.service.config import AgentConfig, parse_config
 from edge_agent.service.ledger import Ledger
-from edge_agent.service.limits import UploadLimits
-from edge_agent.service.ports import Capabilities, EngineSnapshot, UploadEvent, Verdict
+from edge_agent.service.ports import Capabilities, Verdict
 from fleet_protocol import (
     CONTROLLER_STATE_TOPIC,
     AgentChannel,
@@ -92,7 +92,7 @@ def world(tmp_path):
 
 def test_starts_with_defaults_and_reports_in(world):
     assert world.engine.started
-    assert world.engine.limits == [UploadLimits(concurrency=3, part_size=8 * MiB, compression_level=4)]
+    assert world.engine.limits == [Limits(concurrency=3, part_size=8 * MiB, compression_level=4)]
     birth, online = world.service.on_connected()
     assert isinstance(birth, Birth)
     assert (birth.model, birth.cores, birth.bucket, birth.prefix, birth.site) == (
@@ -162,6 +162,7 @@ def test_queued_files_survive_a_restart_without_being_queued_twice(world):
     world.service.tick(10)
     assert len(world.engine.queued) == 1
     world.service.stop(1)
+    assert world.engine.closed
     again = world.new_service()
     again.start(now=100)
     again.tick(200)
@@ -184,7 +185,7 @@ def test_the_ledger_forgets_files_that_left_the_spool(world):
 
 def test_assignment_is_applied_persisted_and_survives_a_restart(world):
     world.service.handle_message(ASSIGNMENT_TOPIC, encode(assignment(version=7, paused=True, bandwidth_bps=500)))
-    expected = UploadLimits(concurrency=4, part_size=16 * MiB, bandwidth_bps=500, compression_level=5, paused=True)
+    expected = Limits(concurrency=4, part_size=16 * MiB, bandwidth_bps=500, compression_level=5, paused=True)
     assert world.engine.limits[-1] == expected
     world.service.handle_message(ASSIGNMENT_TOPIC, encode(assignment(version=7, paused=True, bandwidth_bps=500)))
     assert len(world.engine.limits) == 2  # the retained copy again: no-op
@@ -221,43 +222,55 @@ def test_empty_retained_assignment_and_controller_state(world):
     assert len(world.engine.limits) == 1
 
 
-def completed(path: Path, verified: bool = True) -> UploadEvent:
-    return UploadEvent(
+def completed(path: Path) -> EngineEvent:
+    return EngineEvent(
         EventKind.UPLOAD_COMPLETED,
-        path,
+        str(path),
         key="p/pi-1/x.flac",
         original_bytes=44,
         stored_bytes=30,
         original_sha256="a" * 64,
         stored_as="flac",
         duration_s=1.5,
-        verified=verified,
     )
 
 
 @pytest.mark.parametrize(("retention", "remains"), [("delete", False), ("keep", True), ("move", False)])
-def test_retention_only_after_a_verified_completion(tmp_path, retention, remains):
+def test_retention_only_after_the_verified_completion(tmp_path, retention, remains):
     w = World(tmp_path, retention=retention, done_dir=str(tmp_path / "done"))
     w.service.start(now=0)
     path = w.write("a.wav")
     w.service.tick(0)
     w.service.tick(10)
-    w.service.handle_engine_event(UploadEvent(EventKind.UPLOAD_STARTED, path))
-    w.service.handle_engine_event(completed(path, verified=False))
+    for kind in (EventKind.UPLOAD_STARTED, EventKind.UPLOAD_RESUMED, EventKind.UPLOAD_FAILED):
+        w.service.handle_engine_event(EngineEvent(kind, str(path), reason="x"))
     assert path.exists()
     w.service.handle_engine_event(completed(path))
     assert path.exists() == remains
     assert (tmp_path / "done" / "a.wav").exists() == (retention == "move")
     kinds = [e.kind for e in w.publisher.of(Event)]
-    assert kinds == [EventKind.UPLOAD_STARTED, EventKind.UPLOAD_COMPLETED, EventKind.UPLOAD_COMPLETED]
+    assert kinds == [
+        EventKind.UPLOAD_STARTED,
+        EventKind.UPLOAD_RESUMED,
+        EventKind.UPLOAD_FAILED,
+        EventKind.UPLOAD_COMPLETED,
+    ]
     last = w.publisher.of(Event)[-1]
-    assert (last.key, last.stored_as, last.original_sha256) == ("p/pi-1/x.flac", "flac", "a" * 64)
+    assert (last.file, last.key, last.stored_as, last.original_sha256) == ("a.wav", "p/pi-1/x.flac", "flac", "a" * 64)
     w.service.tick(100)
     assert len(w.engine.queued) == 1  # a kept file is not uploaded again
 
 
+def test_completion_of_a_file_outside_the_spool_touches_nothing(world, tmp_path):
+    elsewhere = tmp_path / "elsewhere.wav"
+    elsewhere.write_bytes(b"RIFF")
+    world.service.handle_engine_event(completed(elsewhere))
+    assert elsewhere.exists()
+    assert world.publisher.of(Event)[-1].file == "elsewhere.wav"
+
+
 def test_telemetry_combines_host_engine_and_assignment(world):
-    world.engine.snapshot = EngineSnapshot(3, 3000, 12.0, 2, 1e6, 10**7, 4, 1)
+    world.engine.snapshot = EngineStats(3, 3000, 12.0, 2, 1e6, 10**7, 4, 1)
     world.service.handle_message(ASSIGNMENT_TOPIC, encode(assignment(version=5)))
     world.host.disk_free = 10
     world.service.tick(0)

