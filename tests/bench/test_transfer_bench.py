@@ -36,7 +36,7 @@ from tests.corpus import write_wav
 from tests.faultproxy import FaultProxy
 from tests.integration.transfer.conftest import weed_patched
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
 REPO = Path(__file__).resolve().parents[2]
 BENCH = Path(os.environ.get("EDGEFLEET_BENCH_DIR", "/tmp/edgefleet-bench"))
 STEREO_48K_16 = 48000 * 2 * 2  # bytes per second of audio
@@ -86,21 +86,29 @@ def server() -> Iterator[SeaweedS3]:
         yield s3
 
 
-def test_peak_rss(server: SeaweedS3, tmp_path: Path) -> None:
-    env = {**os.environ, **server.env()}
+@pytest.mark.parametrize("link_rate", [0, 6 * MiB], ids=["loopback", "upload-bound"])
+def test_peak_rss(server: SeaweedS3, tmp_path: Path, link_rate: int) -> None:
+    """``loopback``: S3 at full loopback speed; a 100 MB file is over before all four slots are ever full at once,
+    so its peak is lower than the long file's steady state. ``upload-bound``: through the fault proxy at
+    6 MiB/s per connection (as on a Pi, the link is slower than the encoder), both files reach the steady
+    state: this is the worst case and the one the ratio target is checked on."""
     results = {}
-    for name, mb in (("rss-100MB", 100), ("rss-2GB", 2000)):
-        f = wav(name, mb, seed=100 + mb)
-        cmd = upload_cmd([f], tmp_path / name, f"bench/{tmp_path.name}", 4, 16 * MiB)
-        rc, wall, rss = run_measured(cmd, env)
-        assert rc == 0
-        results[name] = rss
-        record("peak_rss", file=name, wav_bytes=f.stat().st_size, peak_rss=rss, wall_s=round(wall, 1),
-               concurrency=4, part_size=16 * MiB)  # fmt: skip
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.set_rate(link_rate)
+        env = {**os.environ, **server.env(), "EDGEFLEET_S3_ENDPOINT": f"http://{proxy.address}"}
+        for name, mb in (("rss-100MB", 100), ("rss-2GB", 2000)):
+            f = wav(name, mb, seed=100 + mb)
+            cmd = upload_cmd([f], tmp_path / name, f"bench/{tmp_path.name}", 4, 16 * MiB)
+            rc, wall, rss = run_measured(cmd, env)
+            assert rc == 0
+            results[name] = rss
+            record("peak_rss", file=name, link_rate=link_rate, wav_bytes=f.stat().st_size, peak_rss=rss,
+                   wall_s=round(wall, 1), concurrency=4, part_size=16 * MiB)  # fmt: skip
     ratio = results["rss-2GB"] / results["rss-100MB"]
-    record("peak_rss_ratio", ratio=round(ratio, 3), target_rss=120e6, target_ratio=1.1)
-    assert results["rss-2GB"] <= 120e6
-    assert ratio <= 1.1
+    record("peak_rss_ratio", link_rate=link_rate, ratio=round(ratio, 3), target_rss=120e6, target_ratio=1.1)
+    assert max(results.values()) <= 120e6
+    if link_rate:
+        assert ratio <= 1.1
 
 
 def test_loopback_throughput(server: SeaweedS3, tmp_path: Path) -> None:
