@@ -72,6 +72,7 @@ class MqttLink:
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
         client.on_message = self._message
+        client.on_subscribe = self._subscribed
         self.client = client
 
     def _state(self, state: AgentStatus) -> bytes:
@@ -114,8 +115,20 @@ class MqttLink:
         client.subscribe([(agent_filter(ch, shared_group=group), SubscribeOptions(qos=1)) for ch in INGESTED])
         client.publish(CONTROLLER_STATE_TOPIC, self._state(AgentStatus.ONLINE), qos=1, retain=True)
         log.info("MQTT connected to %s%s", self.url.redacted(), f" (shared group {group})" if group else "")
-        self.connected.set()
         self._on_connected()
+
+    def _subscribed(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _mid: int,
+        reasons: list[ReasonCode],
+        _properties: Properties | None,
+    ) -> None:
+        failed = [str(r) for r in reasons if r.is_failure]
+        if failed:
+            log.error("MQTT subscriptions refused: %s", ", ".join(failed))
+        self.connected.set()  # connected *and* subscribed: nothing published from now on is missed
 
     def _disconnected(
         self,
