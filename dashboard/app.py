@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -14,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,12 +27,13 @@ from dashboard.auth import SESSION_COOKIE, Authenticator
 from dashboard.config import DashboardConfig
 from dashboard.context import AppContext, DashboardCounters
 from dashboard.deps import NotLoggedIn
-from dashboard.live import LiveHub
+from dashboard.live import LiveHub, SnapshotCache
 from dashboard.metrics import FleetCollector, MetricsPage
 from dashboard.readmodel import FleetSnapshot
 from dashboard.routes import api, auth, metrics, pages, stream
 
 HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -102,15 +106,23 @@ def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def _database_error(request: Request, exc: Exception) -> Response:
+    """The controller's database is down or restarting: say so (503) rather than a bare 500."""
+    log.warning("database error on %s: %s", request.url.path, exc)
+    return _http_error(request, StarletteHTTPException(503, "the database is not reachable; try again shortly"))
+
+
 def create_app(
     config: DashboardConfig, *, engine: Engine | None = None, clock: Callable[[], datetime] = utc_now
 ) -> FastAPI:
     engine = engine or make_engine(config.database_url)
     auth_ = Authenticator(config)
 
-    def load_snapshot() -> FleetSnapshot:
+    def read_snapshot() -> FleetSnapshot:
         with Session(engine) as session:
             return queries.fleet_snapshot(session, clock(), config.offline_after_s, ctx.limits)
+
+    snapshots = SnapshotCache(read_snapshot, config.snapshot_max_age_s, time.monotonic)
 
     registry = CollectorRegistry()
     ctx = AppContext(
@@ -118,13 +130,14 @@ def create_app(
         engine=engine,
         auth=auth_,
         templates=make_templates(),
-        hub=LiveHub(load_snapshot, config.live_interval_s),
+        snapshots=snapshots,
+        hub=LiveHub(snapshots.get, config.live_interval_s),
         registry=registry,
         metrics_page=MetricsPage(registry, config.metrics_cache_s),
         counters=DashboardCounters.create(registry),
         clock=clock,
     )
-    registry.register(FleetCollector(load_snapshot))
+    registry.register(FleetCollector(snapshots.get))
 
     app = FastAPI(
         title="edgefleet dashboard",
@@ -135,6 +148,7 @@ def create_app(
     app.add_middleware(SessionCookieMiddleware, auth=auth_, secure=config.secure_cookies)
     app.add_exception_handler(NotLoggedIn, _not_logged_in)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (auth, pages, api, stream, metrics):
         app.include_router(module.router)

@@ -53,6 +53,7 @@ class DashboardConfig(BaseModel):
     session_max_age_s: Annotated[int, Field(ge=60)] = 12 * 3600
     secure_cookies: bool = False  # set true behind HTTPS
     live_interval_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    snapshot_max_age_s: Annotated[float, Field(ge=0, le=60)] = 1.0  # pages reuse a fleet read this young
     page_size: Annotated[int, Field(ge=10, le=10_000)] = 200  # fleet table rows per page
     metrics_cache_s: Annotated[float, Field(ge=0)] = 5.0  # /metrics is formatted at most this often
     offline_after_s: Annotated[float, Field(gt=0)] = 60.0

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from dashboard.auth import Authenticator
 from dashboard.config import DashboardConfig
-from dashboard.live import LiveHub
+from dashboard.live import LiveHub, SnapshotCache
 from dashboard.metrics import MetricsPage
 from dashboard.readmodel import Thresholds
 
@@ -40,6 +40,7 @@ class AppContext:
     engine: Engine
     auth: Authenticator
     templates: Jinja2Templates
+    snapshots: SnapshotCache
     hub: LiveHub
     registry: CollectorRegistry
     metrics_page: MetricsPage

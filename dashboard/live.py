@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -86,3 +87,26 @@ class LiveHub:
                     yield self._snapshot
         finally:
             self._subscribers -= 1
+
+
+class SnapshotCache:
+    """The latest fleet snapshot, read again once it is ``max_age_s`` old (0 = on every call).
+
+    Pages, the API, ``/metrics`` and the live poller share it, so a burst of requests costs one read of
+    the fleet. Concurrent callers that find it stale wait for one read instead of each doing their own.
+    """
+
+    def __init__(self, load: Callable[[], FleetSnapshot], max_age_s: float, clock: Callable[[], float]) -> None:
+        self._load = load
+        self._max_age_s = max_age_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._snapshot: FleetSnapshot | None = None
+        self._read_at = 0.0
+
+    def get(self) -> FleetSnapshot:
+        with self._lock:
+            now = self._clock()
+            if self._snapshot is None or now - self._read_at >= self._max_age_s:
+                self._snapshot, self._read_at = self._load(), now
+            return self._snapshot

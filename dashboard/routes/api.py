@@ -33,16 +33,15 @@ def me(user: UserDep, ctx: CtxDep, session: WebSessionDep) -> dict[str, str]:
 
 
 @router.get("/fleet")
-def fleet(ctx: CtxDep, db: DbDep, _user: UserDep) -> FleetSnapshot:
+def fleet(ctx: CtxDep, _user: UserDep) -> FleetSnapshot:
     """Totals, alerts and every agent (``rows``), as on the fleet page."""
-    return queries.fleet_snapshot(db, ctx.clock(), ctx.config.offline_after_s, ctx.limits)
+    return ctx.snapshots.get()
 
 
 @router.get("/agents")
-def agents(ctx: CtxDep, db: DbDep, _user: UserDep, view: FleetViewDep) -> list[AgentRow]:
+def agents(ctx: CtxDep, _user: UserDep, view: FleetViewDep) -> list[AgentRow]:
     """Agents, filtered (free text over id, site, model, reason; status), sorted and paged."""
-    rows = queries.fleet_rows(db, ctx.clock(), ctx.config.offline_after_s)
-    return view_page(rows, view, ctx.limits).rows
+    return view_page(ctx.snapshots.get().rows, view, ctx.limits).rows
 
 
 def _detail_or_404(ctx: CtxDep, db: DbDep, agent_id: str) -> AgentDetail:

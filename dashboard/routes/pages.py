@@ -31,13 +31,12 @@ DEFAULT_RANGE = "1h"
 def fleet_page(
     request: Request,
     ctx: CtxDep,
-    db: DbDep,
     session: WebSessionDep,
     user: UserDep,
     view: FleetViewDep,
 ) -> Response:
     """Every agent, filtered, sorted and paged on the server; the live stream keeps the page current."""
-    snapshot = queries.fleet_snapshot(db, ctx.clock(), ctx.config.offline_after_s, ctx.limits)
+    snapshot = ctx.snapshots.get()
     return render(
         request,
         ctx,

@@ -7,6 +7,7 @@
   document.getElementById("status-filter").addEventListener("change", () => form.submit());
 
   const template = document.createElement("tbody");
+  let first = true;  // the first event repeats what the page shows: no highlight
   window.edgefleet.on("fleet", (data) => {
     const totals = document.getElementById("totals");
     if (totals) totals.outerHTML = data.totals_html;
@@ -23,7 +24,7 @@
       let row = old;
       if (fresh.has(id)) {
         row = fresh.get(id);
-        row.classList.add("flash");
+        if (!first) row.classList.add("flash");
         if (old) old.replaceWith(row);
       }
       if (!row) continue;
@@ -31,6 +32,7 @@
       if (row !== here) tbody.insertBefore(row, here);
       position += 1;
     }
+    first = false;
     const none = document.getElementById("no-agents");
     if (none && tbody.rows.length) none.remove();
   });

@@ -22,7 +22,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def app_client(engine: Engine, database_url: str) -> Iterator[TestClient]:
-    config = parse_config(config_data(database_url, live_interval_s=0.05, metrics_cache_s=0))
+    config = parse_config(config_data(database_url, live_interval_s=0.05, metrics_cache_s=0, snapshot_max_age_s=0))
     with TestClient(create_app(config, engine=engine)) as client:
         yield client
 

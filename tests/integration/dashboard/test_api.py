@@ -296,3 +296,15 @@ def test_openapi_documents_the_api(app_client: TestClient) -> None:
     paths = app_client.get("/openapi.json").json()["paths"]
     for path in ("/api/fleet", "/api/agents", "/api/agents/{agent_id}/override", "/api/audit", "/metrics"):
         assert path in paths
+
+
+def test_database_outage_is_a_503_not_a_crash(app_client: TestClient, engine: Engine) -> None:
+    login(app_client, "vic")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE current_assignment")  # the next fleet query fails
+    answer = app_client.get("/api/fleet")
+    assert answer.status_code == 503
+    assert "database" in answer.json()["detail"]
+    page = app_client.get("/")
+    assert page.status_code == 503
+    assert "database is not reachable" in page.text

@@ -5,7 +5,7 @@ import asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dashboard.live import LiveHub, fleet_delta
+from dashboard.live import LiveHub, SnapshotCache, fleet_delta
 from dashboard.readmodel import FleetSnapshot, FleetTotals
 from tests.unit.dashboard.factories import NOW, row
 
@@ -85,3 +85,24 @@ def test_hub_shares_one_poller_and_stops_when_nobody_listens() -> None:
         assert len(set(numbers)) == 3
     settled = len(loads)
     assert settled <= 8  # one poller for both listeners, not one each per snapshot
+
+
+def test_snapshot_cache_reads_again_only_when_old() -> None:
+    reads: list[int] = []
+
+    def load() -> FleetSnapshot:
+        reads.append(1)
+        return FleetSnapshot(rows=[], totals=TOTALS, alerts=[], at=NOW)
+
+    now = [10.0]
+    cache = SnapshotCache(load, max_age_s=1.0, clock=lambda: now[0])
+    first = cache.get()
+    now[0] += 0.99
+    assert cache.get() is first
+    now[0] += 0.01
+    assert cache.get() is not first
+    assert len(reads) == 2
+    always = SnapshotCache(load, max_age_s=0.0, clock=lambda: now[0])
+    always.get()
+    always.get()
+    assert len(reads) == 4
