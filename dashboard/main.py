@@ -58,7 +58,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not config.users:
         log.warning("no [[users]] configured: nobody can log in")
-    app = create_app(config)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from controller.store.engine import create_all, make_engine
+
+    engine = make_engine(config.database_url)
+    try:  # the controller's own idempotent table creation: the dashboard may start first
+        create_all(engine)
+    except SQLAlchemyError as exc:
+        log.warning("database not reachable yet (pages answer 503 until it is): %s", exc)
+    app = create_app(config, engine=engine)
     host, port = args.host or config.host, args.port if args.port is not None else config.port
     print(f"edgefleet dashboard on http://{host}:{port}/", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)
