@@ -88,8 +88,9 @@ class PartSplitter:
         if self._buf is not None and self._fill:
             yield self._emit()
         if self._held is not None:
-            held, self._held = self._held, None
-            yield Part(1, 0, bytearray(header) + held)
+            first, self._held = self._held, None
+            first[:0] = header  # in place: no second copy of the held part
+            yield Part(1, 0, first)
         elif self._number == 1:  # an empty raw object: one empty part
             yield Part(1, 0, bytearray())
 
