@@ -27,15 +27,25 @@ from edgefleet.demo.layout import (
     Endpoints,
     Paths,
     agent_ids,
-    agent_toml,
-    controller_toml,
-    dashboard_toml,
+    agent_settings,
+    controller_settings,
+    write_toml,
 )
-from edgefleet.demo.supervisor import Supervisor, stop_leftovers
+from edgefleet.demo.supervisor import Supervisor, start_dashboard, stop_leftovers
 from edgefleet.localservices import Mosquitto, SeaweedS3, ServiceError
-from edgefleet.localservices.process import free_port, wait_until
+from edgefleet.localservices.process import free_port
 
 DEFAULT_DIR = Path(".demo")
+SIM_PREFIX = "pi"
+
+
+def simulated_ids(count: int) -> list[str]:
+    """The ids ``edgefleet simulate`` will use (their broker users are created before it starts)."""
+    from edgefleet.sim.fleet import agent_ids as sim_agent_ids
+
+    return sim_agent_ids(count, SIM_PREFIX)
+
+
 READY_LINE = "edgefleet demo: ready"
 
 
@@ -77,7 +87,8 @@ class Demo:
     def __init__(self, root: Path, agents: int, record_every: float, stop: threading.Event) -> None:
         self.paths = Paths(root)
         self.state = DemoState.load_or_create(root)
-        self.agent_ids = agent_ids(agents)
+        self.simulated = parts.SIMULATE.available
+        self.agent_ids = simulated_ids(agents) if self.simulated else agent_ids(agents)
         self.record_every = record_every
         self.stop = stop
         self.supervisor = Supervisor(root)
@@ -93,7 +104,8 @@ class Demo:
         broker = Mosquitto(directory=root / "mosquitto", port=parts.reuse_port(state.mqtt_port, free_port()))
         broker.add_user("controller", state.mqtt_controller_password, role="controller")
         for agent_id in self.agent_ids:
-            broker.add_user(agent_id, state.agent_password(agent_id))
+            password = state.simulated_agent_password if self.simulated else state.agent_password(agent_id)
+            broker.add_user(agent_id, password)
         s3 = SeaweedS3(directory=root / "s3", access_key=state.s3_access_key, secret_key=state.s3_secret_key)
         if parts.ports_free(state.s3_ports.values(), grpc_offset=10000):
             s3.ports = dict(state.s3_ports)
@@ -105,45 +117,34 @@ class Demo:
             with broker, s3:
                 for runner in (broker, s3):
                     self.supervisor.adopt(_pid(runner))
-                if not self.stop.is_set():
-                    self._start_parts(ends)
-                if not self.stop.is_set():
-                    self._announce(broker, s3)
-                    self._watch()
+                try:
+                    if not self.stop.is_set():
+                        self._start_parts(ends)
+                    if not self.stop.is_set():
+                        self._announce(broker, s3)
+                        self._watch()
+                finally:  # the fleet, dashboard and controller first, while broker and S3 still run
+                    self.supervisor.stop_all()
         finally:
             self.supervisor.stop_all()
         say("edgefleet demo: stopped, no process left running")
         return 0
 
     # -- parts -------------------------------------------------------------------------------------------
-    def _write(self, name: str, text: str) -> Path:
-        path = self.paths.configs / name
-        path.write_text(text)
-        path.chmod(0o600)
-        return path
-
     def _start_parts(self, ends: Endpoints) -> None:
         if parts.CONTROLLER.available:
-            conf = self._write("controller.toml", controller_toml(self.state, ends, self.paths))
+            conf = write_toml(self.paths.configs / "controller.toml", controller_settings(self.state, ends, self.paths))
             self.supervisor.start("controller", parts.CONTROLLER.argv("--config", str(conf)))
         else:
             self.missing.append("controller (edgefleet controller)")
         if parts.DASHBOARD.available:
             try:
-                self._start_dashboard()
+                start_dashboard(self.supervisor, self.state, self.paths)
             except ServiceError as exc:
                 self.failed.append(f"dashboard: {exc}")
         else:
             self.missing.append("dashboard (edgefleet dashboard)")
         self._start_fleet(ends)
-
-    def _start_dashboard(self) -> None:
-        import bcrypt
-
-        digest = bcrypt.hashpw(self.state.dashboard_password.encode(), bcrypt.gensalt(rounds=10)).decode()
-        conf = self._write("dashboard.toml", dashboard_toml(self.state, self.paths, digest))
-        child = self.supervisor.start("dashboard", parts.DASHBOARD.argv("--config", str(conf)))
-        wait_until(lambda: parts.http_ok(f"{self.dashboard_url}login"), 60, "the dashboard", child.proc, child.log)
 
     @property
     def dashboard_url(self) -> str:
@@ -152,16 +153,16 @@ class Demo:
     def _agent_configs(self, ends: Endpoints) -> list[Path]:
         configs = []
         for i, agent_id in enumerate(self.agent_ids):
-            text = agent_toml(self.state, ends, self.paths, agent_id, SITES[i % len(SITES)])
-            configs.append(self._write(f"agent-{agent_id}.toml", text))
+            settings = agent_settings(self.state, ends, self.paths, agent_id, SITES[i % len(SITES)])
+            configs.append(write_toml(self.paths.configs / f"agent-{agent_id}.toml", settings))
         self.state.save(self.paths.root)
         return configs
 
     def _start_fleet(self, ends: Endpoints) -> None:
-        configs = self._agent_configs(ends)
-        if parts.SIMULATE.available:
-            self.supervisor.start("simulate", parts.SIMULATE.argv(*self._simulate_args(configs)))
+        if self.simulated:
+            self._start_simulated(ends)
             return
+        configs = self._agent_configs(ends)
         if not parts.AGENT.available:
             self.missing.append("agents (edgefleet agent / edgefleet simulate)")
             return
@@ -175,8 +176,24 @@ class Demo:
         self.notes.append(f"recordings: {recorder.source}, one per agent every ~{self.record_every:.0f} s")
         recorder.start()
 
-    def _simulate_args(self, configs: list[Path]) -> list[str]:
-        return ["--agents", str(len(configs)), "--config", str(configs[0])]
+    def _start_simulated(self, ends: Endpoints) -> None:
+        """``edgefleet simulate``: hardware profiles, a thermal model (the first agent sits in a hot enclosure)
+        and real uploads of generated recordings; S3 secrets go by environment, not on the command line."""
+        password = self.state.simulated_agent_password
+        argv = [
+            *("--agents", str(len(self.agent_ids)), "--hot", "1", "--upload", "--id-prefix", SIM_PREFIX),
+            *("--dir", str(self.paths.root / "fleet"), "--prefix", "demo", "--site", "demo"),
+            *("--telemetry-interval", "2", "--record-every", f"{self.record_every:g}"),
+            *("--mqtt-url", ends.mqtt_url(self.agent_ids[0], password)),
+        ]
+        env = {
+            "EDGEFLEET_S3_ENDPOINT": ends.s3_endpoint,
+            "EDGEFLEET_S3_ACCESS_KEY": self.state.s3_access_key,
+            "EDGEFLEET_S3_SECRET_KEY": self.state.s3_secret_key,
+            "EDGEFLEET_S3_BUCKET": ends.s3_bucket,
+        }
+        self.supervisor.start("simulate", parts.SIMULATE.argv(*argv), env=env)
+        self.notes.append(f"simulated fleet: {self.agent_ids[0]} sits in a hot enclosure")
 
     # -- running -----------------------------------------------------------------------------------------
     def _announce(self, broker: Mosquitto, s3: SeaweedS3) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class DemoState:
     mqtt_port: int = 0
     s3_ports: dict[str, int] = field(default_factory=dict)
     agent_passwords: dict[str, str] = field(default_factory=dict)
+    simulated_agent_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
 
     @classmethod
     def new(cls) -> DemoState:
@@ -108,48 +110,62 @@ def s3_table(state: DemoState, ends: Endpoints) -> dict[str, object]:
     }
 
 
-def controller_toml(state: DemoState, ends: Endpoints, paths: Paths) -> str:
-    return dumps(
-        {
-            "controller_id": "demo-controller",
-            "database_url": paths.database_url,
-            "tick_seconds": 1.0,
-            "offline_after_s": 30,
-            "mqtt": {"url": ends.mqtt_url("controller", state.mqtt_controller_password)},
-            "s3": {**s3_table(state, ends), "stale_upload_hours": 24},
-            # A small demo uplink, so the fair share and the hot agent's throttling are visible.
-            "policy": {"site_uplink_bps": 12_500_000, "cool_hold_s": 20},
-        }
-    )
+def merged(base: Mapping[str, object], changes: Mapping[str, object]) -> dict[str, object]:
+    """``base`` with ``changes`` applied; tables are merged key by key (used by the e2e tests' variations)."""
+    out = dict(base)
+    for key, value in changes.items():
+        old = out.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            out[key] = merged(old, value)
+        else:
+            out[key] = value
+    return out
 
 
-def dashboard_toml(state: DemoState, paths: Paths, password_hash: str, host: str = "127.0.0.1") -> str:
-    return dumps(
-        {
-            "database_url": paths.database_url,
-            "host": host,
-            "port": state.dashboard_port,
-            "secret_key": state.dashboard_secret_key,
-            "offline_after_s": 30,
-            "users": [{"name": DASHBOARD_USER, "password_hash": password_hash, "role": "operator"}],
-        }
-    )
+def controller_settings(state: DemoState, ends: Endpoints, paths: Paths) -> dict[str, object]:
+    return {
+        "controller_id": "demo-controller",
+        "database_url": paths.database_url,
+        "tick_seconds": 1.0,
+        "offline_after_s": 30,
+        "mqtt": {"url": ends.mqtt_url("controller", state.mqtt_controller_password)},
+        "s3": {**s3_table(state, ends), "stale_upload_hours": 24},
+        # A small demo uplink, so the fair share and the hot agent's throttling are visible.
+        "policy": {"site_uplink_bps": 12_500_000, "cool_hold_s": 20},
+    }
 
 
-def agent_toml(state: DemoState, ends: Endpoints, paths: Paths, agent_id: str, site: str) -> str:
+def dashboard_settings(state: DemoState, paths: Paths, digest: str, host: str = "127.0.0.1") -> dict[str, object]:
+    return {
+        "database_url": paths.database_url,
+        "host": host,
+        "port": state.dashboard_port,
+        "secret_key": state.dashboard_secret_key,
+        "offline_after_s": 30,
+        "users": [{"name": DASHBOARD_USER, "password_hash": digest, "role": "operator"}],
+    }
+
+
+def agent_settings(state: DemoState, ends: Endpoints, paths: Paths, agent_id: str, site: str) -> dict[str, object]:
     home = paths.agent_dir(agent_id)
-    return dumps(
-        {
-            "agent_id": agent_id,
-            "site": site,
-            "spool_dir": str(home / "spool"),
-            "state_dir": str(home / "state"),
-            "retention": "delete",
-            "min_free_bytes": 256 * 1024 * 1024,
-            "settle_seconds": 2,
-            "telemetry_interval_s": 2,
-            "mqtt": {"url": ends.mqtt_url(agent_id, state.agent_password(agent_id))},
-            "s3": {**s3_table(state, ends), "prefix": "demo"},
-            "defaults": {"concurrency": 2, "part_size": 5 * 1024 * 1024, "compression_level": 5},
-        }
-    )
+    return {
+        "agent_id": agent_id,
+        "site": site,
+        "spool_dir": str(home / "spool"),
+        "state_dir": str(home / "state"),
+        "retention": "delete",
+        "min_free_bytes": 256 * 1024 * 1024,
+        "settle_seconds": 2,
+        "telemetry_interval_s": 2,
+        "mqtt": {"url": ends.mqtt_url(agent_id, state.agent_password(agent_id))},
+        "s3": {**s3_table(state, ends), "prefix": "demo"},
+        "defaults": {"concurrency": 2, "part_size": 5 * 1024 * 1024, "compression_level": 5},
+    }
+
+
+def write_toml(path: Path, settings: Mapping[str, object]) -> Path:
+    """Write a config (mode 0600: it holds passwords)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dumps(settings))
+    path.chmod(0o600)
+    return path

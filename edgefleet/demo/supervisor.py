@@ -17,8 +17,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgefleet.demo.parts import child_env
-from edgefleet.localservices.process import start_process, stop_process
+from edgefleet.demo.layout import DemoState, Paths, dashboard_settings, write_toml
+from edgefleet.demo.parts import DASHBOARD, child_env, http_ok
+from edgefleet.localservices.process import start_process, stop_process, wait_until
 
 log = logging.getLogger(__name__)
 CHILDREN_FILE = "children.json"
@@ -56,6 +57,19 @@ class Supervisor:
         self._record()
         return child
 
+    def restart(self, name: str, hard: bool = False, downtime: float = 0.0) -> Child:
+        """Stop the newest child called ``name`` (SIGKILL to its group when ``hard``), start it again."""
+        old = next(c for c in reversed(self.children) if c.name == name)
+        stop_process(old.proc, timeout=15.0, hard=hard)
+        self.children.remove(old)
+        time.sleep(downtime)
+        return self.start(name, old.argv)
+
+    def kill(self, name: str) -> None:
+        """``kill -9`` the newest child called ``name`` and its whole group (it stays dead)."""
+        child = next(c for c in reversed(self.children) if c.name == name)
+        stop_process(child.proc, hard=True)
+
     def dead(self) -> list[Child]:
         """Children that exited on their own since the last call (each reported once)."""
         gone = [c for c in self.children if not c.alive and c.name not in self.reported_dead]
@@ -85,6 +99,19 @@ class Supervisor:
     def _record(self) -> None:
         groups = [c.proc.pid for c in self.children if c.proc is not None] + self.external
         (self.root / CHILDREN_FILE).write_text(json.dumps(groups))
+
+
+def start_dashboard(supervisor: Supervisor, state: DemoState, paths: Paths, bcrypt_rounds: int = 10) -> str:
+    """Write dashboard.toml (one operator with ``state.dashboard_password``), start it, wait until it answers;
+    returns its URL."""
+    import bcrypt
+
+    digest = bcrypt.hashpw(state.dashboard_password.encode(), bcrypt.gensalt(rounds=bcrypt_rounds)).decode()
+    conf = write_toml(paths.configs / "dashboard.toml", dashboard_settings(state, paths, digest))
+    child = supervisor.start("dashboard", DASHBOARD.argv("--config", str(conf)))
+    url = f"http://127.0.0.1:{state.dashboard_port}/"
+    wait_until(lambda: http_ok(f"{url}login"), 60, "the dashboard", child.proc, child.log)
+    return url
 
 
 def _cmdline(pid: int) -> str:

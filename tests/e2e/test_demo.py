@@ -1,0 +1,138 @@
+"""``edgefleet demo`` in a subprocess: ready, the dashboard answers and shows the agents and their uploads,
+Ctrl-C (SIGINT) and SIGTERM stop everything with no process left, and a second run reuses the folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from edgefleet.demo import READY_LINE
+from edgefleet.demo.layout import DASHBOARD_USER
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+AGENTS = 3
+
+
+class DemoRun:
+    def __init__(self, root: Path, *extra: str) -> None:
+        self.root = root
+        self.output = root.parent / f"demo-{time.monotonic_ns()}.out"
+        with open(self.output, "wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "edgefleet.cli", "demo", "--dir", str(root), "--agents", str(AGENTS), *extra],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 90) -> float:
+        began = time.monotonic()
+        while READY_LINE not in self.text():
+            assert self.proc.poll() is None, f"demo exited with {self.proc.returncode}:\n{self.text()}"
+            assert time.monotonic() - began < timeout, f"demo not ready after {timeout} s:\n{self.text()}"
+            time.sleep(0.2)
+        return time.monotonic() - began
+
+    def state(self) -> dict[str, object]:
+        return dict(json.loads((self.root / "demo.json").read_text()))
+
+    def dashboard(self) -> httpx.Client:
+        state = self.state()
+        client = httpx.Client(base_url=f"http://127.0.0.1:{state['dashboard_port']}", timeout=10)
+        client.post(
+            "/api/login", json={"username": DASHBOARD_USER, "password": state["dashboard_password"]}
+        ).raise_for_status()
+        return client
+
+    def stop(self, sig: signal.Signals) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(60)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+def leftovers(root: Path) -> list[str]:
+    """Every process whose command line names the demo folder (broker, S3, controller, dashboard, agents)."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(root) in cmdline:
+            found.append(f"{proc.info['pid']}: {cmdline}")
+    return found
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except (httpx.HTTPError, KeyError) as exc:
+            last = exc
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not after {timeout} s (last: {last})")
+
+
+@pytest.fixture
+def demo_root(tmp_path: Path) -> Iterator[Path]:
+    root = tmp_path / "demo-data"
+    yield root
+    for line in leftovers(root):  # never leave a process behind, even when an assertion failed
+        os.kill(int(line.split(":")[0]), signal.SIGKILL)
+
+
+def fleet(client: httpx.Client) -> dict[str, Any]:
+    answer = client.get("/api/fleet")
+    answer.raise_for_status()
+    return dict(answer.json())
+
+
+def test_demo_runs_the_whole_system_and_stops_cleanly(demo_root: Path) -> None:
+    first = DemoRun(demo_root, "--fresh", "--record-every", "5")
+    try:
+        ready_s = first.wait_ready()
+        assert ready_s < 60
+        assert "NOT BUILT YET" not in first.text(), first.text()
+        state = first.state()
+        assert f"login {DASHBOARD_USER} / {state['dashboard_password']}" in first.text()
+        client = first.dashboard()
+        wait_until(lambda: sum(r["online"] for r in fleet(client)["rows"]) == AGENTS, 60, "all agents online")
+        uploaded = wait_until(lambda: fleet(client)["totals"]["uploaded_today_files"], 90, "a first upload")
+        assert leftovers(demo_root)  # the services really run as processes under the folder
+        assert first.stop(signal.SIGINT) == 0, first.text()
+    finally:
+        first.kill()
+    assert leftovers(demo_root) == []
+    assert "stopped" in first.text()
+
+    # a second run reuses the folder: same login, the uploads of the first run are still there; SIGTERM stops it
+    second = DemoRun(demo_root)
+    try:
+        second.wait_ready()
+        assert second.state()["dashboard_password"] == state["dashboard_password"]
+        client = second.dashboard()
+        assert fleet(client)["totals"]["uploaded_today_files"] >= uploaded
+        assert second.stop(signal.SIGTERM) == 0, second.text()
+    finally:
+        second.kill()
+    assert leftovers(demo_root) == []
