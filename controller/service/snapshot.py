@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from controller.policy import AgentView, FleetSnapshot, OverrideView, PolicyState, TelemetryView
 from controller.store.assignments import FleetRows, settings_of, state_of
 from controller.store.engine import as_utc
-from controller.store.models import Agent, OperatorOverride
+from controller.store.models import OperatorOverride
 
 
-def _telemetry(agent: Agent) -> TelemetryView | None:
+def _telemetry(agent: Any) -> TelemetryView | None:
     at = as_utc(agent.telemetry_at)
     if at is None:
         return None

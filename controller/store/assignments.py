@@ -17,13 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from controller.policy import Decision, PolicyState, Settings
 from controller.store.engine import as_utc, to_db_time
-from controller.store.models import Agent, AssignmentHistory, CurrentAssignment, OperatorOverride
+from controller.store.ingest import AGENT
+from controller.store.models import AssignmentHistory, CurrentAssignment, OperatorOverride
+
+CURRENT: Table = CurrentAssignment.__table__  # type: ignore[attr-defined]
 
 
 class VersionConflict(RuntimeError):
@@ -130,25 +133,47 @@ def commit_decisions(
     return published
 
 
+#: What the policy reads of an agent (a plain Core select: no ORM objects for thousands of rows).
+POLICY_COLUMNS = (
+    "id",
+    "site",
+    "online",
+    "cores",
+    "ram_bytes",
+    "telemetry_at",
+    "temperature_c",
+    "throttled",
+    "cpu_percent",
+    "backlog_files",
+    "backlog_bytes",
+    "backlog_oldest_age_s",
+    "active_uploads",
+    "throughput_bps",
+    "errors_total",
+    "assignment_version",
+)
+
+
 @dataclass(frozen=True)
 class FleetRows:
-    agents: list[Agent]
-    current: dict[str, CurrentAssignment]
+    """Rows with attribute access: ``agents`` carry ``POLICY_COLUMNS``, ``current`` every column of
+    ``current_assignment`` (Core rows or ``CurrentAssignment`` objects: both read the same)."""
+
+    agents: list[Any]
+    current: dict[str, Any]
     overrides: list[OperatorOverride]
 
 
 def load_fleet(session: Session, sites: Iterable[str] | None = None) -> FleetRows:
-    """Everything the policy needs (of only ``sites``, if given), read in one go (detached objects)."""
-    agent_query = select(Agent).order_by(col(Agent.id))
-    current_query = select(CurrentAssignment)
+    """Everything the policy needs (of only ``sites``, if given), read in one go."""
+    agent_query = select(*(AGENT.c[name] for name in POLICY_COLUMNS)).order_by(AGENT.c.id)
+    current_query = select(CURRENT)
     if sites is not None:
         wanted = sorted(set(sites))
-        agent_query = agent_query.where(col(Agent.site).in_(wanted))
-        current_query = current_query.where(
-            col(CurrentAssignment.agent_id).in_(select(col(Agent.id)).where(col(Agent.site).in_(wanted)))
-        )
-    agents = list(session.scalars(agent_query))
-    current = {row.agent_id: row for row in session.scalars(current_query)}
+        agent_query = agent_query.where(AGENT.c.site.in_(wanted))
+        current_query = current_query.where(CURRENT.c.agent_id.in_(select(AGENT.c.id).where(AGENT.c.site.in_(wanted))))
+    agents = list(session.execute(agent_query))
+    current = {row.agent_id: row for row in session.execute(current_query)}
     overrides = list(session.scalars(select(OperatorOverride)))
     session.expunge_all()
     session.commit()
