@@ -45,7 +45,7 @@ PROFILES: dict[str, HardwareProfile] = {
             4,
             1024 * MB,
             0.6,
-            ThermalParams(idle_rise_c=10.0, rise_per_core_c=11.0, time_constant_s=50.0),
+            ThermalParams(idle_rise_c=10.0, rise_per_core_c=9.0, time_constant_s=50.0),
             1.2 * MB,
         ),
         HardwareProfile("pi4-2g", "Raspberry Pi 4 Model B Rev 1.2", 4, 2048 * MB, 1.0, ThermalParams(), 2.0 * MB),
@@ -70,5 +70,5 @@ def busy_cores(profile: HardwareProfile, active_streams: int, compression_level:
     background = 0.1
     if active_streams <= 0:
         return background
-    per_stream = 0.1 if compression_level < 0 else 0.15 + 0.06 * compression_level
+    per_stream = 0.05 if compression_level < 0 else 0.08 + 0.03 * compression_level
     return min(float(profile.cores), background + active_streams * per_stream / profile.speed)

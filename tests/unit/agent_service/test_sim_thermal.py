@@ -85,7 +85,7 @@ def test_hot_enclosure_reaches_the_firmware_limit_where_a_normal_one_does_not():
     for params, expect_throttled in ((pi4.thermal, False), (pi4.thermal.hot_enclosure(), True)):
         state = ThermalState(params.idle_c)
         for _ in range(900):
-            state = step(state, params, busy_cores(pi4, 4, 5), 1.0)
+            state = step(state, params, busy_cores(pi4, 8, 8), 1.0)
         assert bool(throttled_mask(state, params) & THROTTLED << STICKY_SHIFT) == expect_throttled
 
 
@@ -100,7 +100,7 @@ def test_throttling_by_the_controller_cools_a_hot_agent():
             state = step(state, params, busy_cores(pi4, streams, level), 1.0)
         return state.temperature_c
 
-    full, cheaper, fewer, paused = settle(4, 5), settle(4, 1), settle(2, 1), settle(0, 5)
+    full, cheaper, fewer, paused = settle(8, 5), settle(8, 1), settle(4, 1), settle(0, 5)
     assert full > cheaper > fewer > paused
     assert fewer < 70.0 < full
 
