@@ -129,11 +129,18 @@ class AgentService:
                 log.warning("cannot prune the spool ledger: %s", exc)
         return {name: value for name, value in known.items() if name in present}
 
-    def stop(self, timeout: float) -> None:
-        """Parts in flight get ``timeout`` seconds; the engine's journal keeps the rest for the next start."""
+    def stop_engine(self, timeout: float) -> None:
+        """No new parts; parts in flight get ``timeout`` seconds; the journal keeps the rest for the next start.
+        Events of the last moments are still queued for ``handle_engine_event`` before ``close``."""
         self.engine.stop(timeout)
+
+    def close(self) -> None:
         self.engine.close()
         self.ledger.close()
+
+    def stop(self, timeout: float) -> None:
+        self.stop_engine(timeout)
+        self.close()
 
     @property
     def subscriptions(self) -> tuple[str, ...]:

@@ -1,9 +1,9 @@
 """``edgefleet agent --config FILE``: the composition root of the agent service.
 
 Wires the real adapters (paho link, transfer engine, codec check, host probe, SQLite ledger) around the
-single-threaded ``AgentService`` (see ``runtime.py``) and runs its loop until SIGTERM/SIGINT: then the
-retained ``offline`` state is published, parts in flight finish (up to ``--stop-timeout``) and the journal
-keeps the rest for the next start.
+single-threaded ``AgentService`` (see ``runtime.py``) and runs its loop until SIGTERM/SIGINT: then parts in
+flight finish (up to ``--stop-timeout``), the retained ``offline`` state is published and the journal keeps the
+rest for the next start.
 """
 
 from __future__ import annotations

@@ -76,11 +76,15 @@ class AgentRuntime:
 
     def pump(self, now: float, wait_s: float = 0.0) -> None:
         """Handle everything queued (waiting up to ``wait_s`` for the first item), then run the timers."""
+        self._drain(wait_s)
+        self.service.tick(now)
+
+    def _drain(self, wait_s: float = 0.0) -> None:
         try:
             item = self.inbox.get(timeout=wait_s) if wait_s > 0 else self.inbox.get_nowait()
         except queue.Empty:
-            item = None
-        while item is not None:
+            return
+        while True:
             if isinstance(item, EngineEvent):
                 self.service.handle_engine_event(item)
             else:
@@ -88,14 +92,13 @@ class AgentRuntime:
             try:
                 item = self.inbox.get_nowait()
             except queue.Empty:
-                item = None
-        self.service.tick(now)
+                return
 
     def stop(self, timeout: float, now: float) -> None:
-        """Retained ``offline`` first, then let parts in flight finish; the journal keeps the rest."""
+        """Parts in flight finish first (up to ``timeout`` s) while the agent is still online, their events are
+        published and retention applied; then the retained ``offline``, a clean disconnect, and the journal and
+        ledger are closed (the journal keeps what is unfinished for the next start)."""
+        self.service.stop_engine(timeout)
+        self._drain()
         self.link.stop(final=self.service.state(AgentStatus.OFFLINE))
-        self.service.stop(timeout)
-        try:
-            self.pump(now)
-        except Exception as exc:  # the link is gone; events after stop are only logged
-            log.debug("after stop: %s", exc)
+        self.service.close()
