@@ -15,11 +15,16 @@ from tests.integration.ansible.wheelhouse import build_wheelhouse
 
 
 @pytest.fixture(scope="session")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(edgefleet wheel, wheelhouse with it and every dependency of ``edgefleet[dashboard]``), built once."""
+    return build_wheelhouse(tmp_path_factory.mktemp("wheels"), {"dashboard"})
+
+
+@pytest.fixture(scope="session")
+def deployment(tmp_path_factory: pytest.TempPathFactory, wheels: tuple[Path, Path]) -> Deployment:
     """``site.yml`` run twice against throw-away roots (the second run is the idempotence check)."""
     work = tmp_path_factory.mktemp("ansible")
-    wheel, wheelhouse = build_wheelhouse(work / "wheels", {"dashboard"})
-    deployed = prepare(work, wheel, wheelhouse)
+    deployed = prepare(work, *wheels)
     for _ in range(2):
         result = deployed.run()
         assert result.returncode == 0, f"ansible-playbook failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"

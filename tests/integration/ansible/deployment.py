@@ -51,7 +51,6 @@ class Deployment:
     work: Path
     inventory: Path
     ports: dict[str, int]
-    wheel: Path
     runs: list[subprocess.CompletedProcess[str]] = field(default_factory=list)
 
     def root(self, host: str) -> Path:
@@ -75,15 +74,7 @@ class Deployment:
         return dict(pairs)
 
     def run(self, *extra_args: str) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"),
-            "ANSIBLE_HOME": str(self.work / "ansible-home"),
-            "ANSIBLE_LOCAL_TEMP": str(self.work / "ansible-tmp"),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
+        env = ansible_env(self.work)
         argv = [
             str(VENV_BIN / "ansible-playbook"),
             "-i",
@@ -97,6 +88,28 @@ class Deployment:
         (self.work / f"ansible-run-{len(self.runs) + 1}.log").write_text(result.stdout + result.stderr)
         self.runs.append(result)
         return result
+
+
+def ansible_env(work: Path) -> dict[str, str]:
+    """Environment for ansible-playbook: the repo's ansible.cfg and roles, private temp folders, no colours."""
+    return {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"),
+        "ANSIBLE_ROLES_PATH": str(ANSIBLE_DIR / "roles"),
+        "ANSIBLE_HOME": str(work / "ansible-home"),
+        "ANSIBLE_LOCAL_TEMP": str(work / "ansible-tmp"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def run_local_play(play: list[dict[str, Any]], work: Path) -> subprocess.CompletedProcess[str]:
+    """Run a small playbook (written to ``work``) against ``localhost`` with a local connection."""
+    playbook = work / f"play-{len(list(work.glob('play-*.yml')))}.yml"
+    playbook.write_text(yaml.safe_dump(play, sort_keys=False))
+    argv = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
+    return subprocess.run(argv, cwd=work, env=ansible_env(work), capture_output=True, text=True, timeout=300)
 
 
 def recap(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, int]]:
@@ -114,7 +127,7 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path) -> Deployment:
         ports[name] = free_port(with_grpc_offset=GRPC_OFFSET, exclude=taken)
     inventory = work / "inventory"
     shutil.copytree(EXAMPLE_INVENTORY / "group_vars", inventory / "group_vars")
-    deployment = Deployment(work, inventory, ports, wheel)
+    deployment = Deployment(work, inventory, ports)
     common = {
         "ansible_connection": "local",
         "ansible_python_interpreter": sys.executable,

@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
 import pytest
-import yaml
 
 from edgefleet.localservices import Postgres
-from tests.integration.ansible.deployment import ANSIBLE_DIR, VENV_BIN, recap
+from tests.integration.ansible.deployment import recap, run_local_play
 
 pytestmark = pytest.mark.integration
-
-
-def _run(playbook: Path, work: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"),
-        "ANSIBLE_ROLES_PATH": str(ANSIBLE_DIR / "roles"),
-        "ANSIBLE_HOME": str(work / "ansible-home"),
-        "ANSIBLE_NOCOLOR": "1",
-    }
-    argv = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
-    return subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_role_and_database_are_created_once_and_accept_the_password(postgres: Postgres, tmp_path: Path) -> None:
@@ -56,9 +41,7 @@ def test_role_and_database_are_created_once_and_accept_the_password(postgres: Po
             ],
         }
     ]
-    playbook = tmp_path / "postgresql.yml"
-    playbook.write_text(yaml.safe_dump(play, sort_keys=False))
-    first, second = _run(playbook, tmp_path), _run(playbook, tmp_path)
+    first, second = run_local_play(play, tmp_path), run_local_play(play, tmp_path)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     assert recap(first)["localhost"]["changed"] == 2  # role + database
     assert recap(second)["localhost"]["changed"] == 0
