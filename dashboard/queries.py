@@ -181,8 +181,9 @@ def upload_totals(session: Session, since: datetime) -> UploadTotals:
 
 def fleet_snapshot(session: Session, now: datetime, offline_after_s: float, limits: Thresholds) -> FleetSnapshot:
     rows = fleet_rows(session, now, offline_after_s)
-    totals = fleet_totals(rows, upload_totals(session, start_of_day(now)), limits)
-    return FleetSnapshot(rows=rows, totals=totals, alerts=fleet_alerts(rows, limits), at=now)
+    alerts = fleet_alerts(rows, limits)
+    totals = fleet_totals(rows, upload_totals(session, start_of_day(now)), limits, alerts)
+    return FleetSnapshot(rows=rows, totals=totals, alerts=alerts, at=now)
 
 
 def _override_view(o: OperatorOverride) -> OverrideView:

@@ -25,6 +25,8 @@ THROTTLE_NOW_MASK = 0xF
 
 def throttle_flags(mask: int) -> list[str]:
     """Human words for the bits of a ``get_throttled`` mask that are set now."""
+    if not mask & THROTTLE_NOW_MASK:  # the usual case, for every agent on every read
+        return []
     return [name for bit, name in THROTTLE_BITS if mask & (1 << bit)]
 
 
@@ -125,7 +127,7 @@ def alerts_for(row: AgentRow, limits: Thresholds) -> list[Alert]:
                 message=f"{row.agent_id} {temp:.1f} °C ≥ {limits.soft_limit_c:g} °C soft limit",
             )
         )
-    flags = throttle_flags(row.throttled & THROTTLE_NOW_MASK)
+    flags = row.throttle_flags
     if flags:
         out.append(
             Alert(agent_id=row.agent_id, kind=AlertKind.THROTTLED, message=f"{row.agent_id}: {', '.join(flags)}")
@@ -168,13 +170,16 @@ class FleetTotals:
     rejected_today: int
 
 
-def fleet_totals(rows: Sequence[AgentRow], uploads: UploadTotals, limits: Thresholds) -> FleetTotals:
+def fleet_totals(
+    rows: Sequence[AgentRow], uploads: UploadTotals, limits: Thresholds, alerts: Sequence[Alert] | None = None
+) -> FleetTotals:
+    """``alerts``: ``fleet_alerts(rows, limits)`` when the caller has them already."""
     online = [r for r in rows if r.online]
     return FleetTotals(
         agents=len(rows),
         online=len(online),
         hot=sum(1 for r in rows if is_hot(r, limits)),
-        alerts=len(fleet_alerts(rows, limits)),
+        alerts=len(fleet_alerts(rows, limits) if alerts is None else alerts),
         throughput_bps=sum(r.throughput_bps for r in online),
         backlog_files=sum(r.backlog_files for r in rows),
         backlog_bytes=sum(r.backlog_bytes for r in rows),
