@@ -117,7 +117,7 @@ class OverrideView:
         if base is None:
             return self
         return OverrideView(
-            who=self.who if self.who != base.who else base.who,
+            who=self.who,
             paused=self.paused if self.paused is not None else base.paused,
             windows=self.windows if self.windows is not None else base.windows,
             concurrency_cap=self.concurrency_cap if self.concurrency_cap is not None else base.concurrency_cap,

@@ -56,6 +56,7 @@ class MqttLink:
         self._on_connected = on_connected
         self._seq = itertools.count()
         self.connected = threading.Event()
+        self.sessions = 0  # how many times connected and subscribed
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"edgefleet-controller-{controller_id}",
@@ -128,6 +129,7 @@ class MqttLink:
         failed = [str(r) for r in reasons if r.is_failure]
         if failed:
             log.error("MQTT subscriptions refused: %s", ", ".join(failed))
+        self.sessions += 1
         self.connected.set()  # connected *and* subscribed: nothing published from now on is missed
 
     def _disconnected(

@@ -17,13 +17,15 @@ from tests.integration.controller.fakes import FakeAgent
 def start_controller(mqtt_broker: Mosquitto) -> Iterator[Callable[..., Controller]]:
     started: list[Controller] = []
 
-    def start(database_url: str, *, policy: dict[str, Any] | None = None, **settings: Any) -> Controller:
+    def start(
+        database_url: str, *, policy: dict[str, Any] | None = None, broker: Mosquitto | None = None, **settings: Any
+    ) -> Controller:
         data: dict[str, Any] = {
             "database_url": database_url,
             "tick_seconds": 0.2,
             "flush_interval_s": 0.05,
             "offline_after_s": 30,
-            "mqtt": {"url": mqtt_broker.url_for("controller")},
+            "mqtt": {"url": (broker or mqtt_broker).url_for("controller")},
             "policy": {"cool_hold_s": 1.5, **(policy or {})},
         }
         data.update(settings)
@@ -41,10 +43,11 @@ def start_controller(mqtt_broker: Mosquitto) -> Iterator[Callable[..., Controlle
 def make_agent(mqtt_broker: Mosquitto) -> Iterator[Callable[..., FakeAgent]]:
     agents: list[FakeAgent] = []
 
-    def make(agent_id: str, **kw: Any) -> FakeAgent:
-        if agent_id not in mqtt_broker.users:
-            mqtt_broker.add_user(agent_id)
-        agent = FakeAgent(mqtt_broker.url_for(agent_id), agent_id, **kw)
+    def make(agent_id: str, *, broker: Mosquitto | None = None, **kw: Any) -> FakeAgent:
+        broker = broker or mqtt_broker
+        if agent_id not in broker.users:
+            broker.add_user(agent_id)
+        agent = FakeAgent(broker.url_for(agent_id), agent_id, **kw)
         agents.append(agent)
         return agent
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -191,3 +192,24 @@ def test_controller_restart_continues_versions_and_publishes_only_changes(
     agent.telemetry(85.0)
     hot = agent.next_assignment(where=lambda a: a["paused"])
     assert hot["version"] == first["version"] + 1
+
+
+def test_controller_survives_a_broker_restart(
+    tmp_path: Path,
+    start_controller: StartController,
+    make_agent: MakeAgent,
+    mqtt_broker_factory: Callable[[], Mosquitto],
+) -> None:
+    broker = mqtt_broker_factory()
+    controller = start_controller(f"sqlite:///{tmp_path / 'c.db'}", broker=broker)
+    agent_id = unique("pi-broker")
+    agent = make_agent(agent_id, broker=broker).connect()
+    agent.telemetry(50.0)
+    first = agent.next_assignment(where=lambda a: "no telemetry yet" not in a["reason"])
+    agent.close()
+    broker.restart(downtime=1.0)
+    wait_for(lambda: controller.link.sessions >= 2, timeout=30, what="controller reconnected and resubscribed")
+    again = make_agent(agent_id, broker=broker).connect()
+    again.telemetry(85.0)
+    hot = again.next_assignment(timeout=20, where=lambda a: a["paused"])
+    assert hot["version"] > first["version"]
