@@ -1,0 +1,65 @@
+"""Ingestor: decoding, grouping and counting rejects, without broker or database."""
+
+from __future__ import annotations
+
+from controller.service.ingest import Ingestor, percentile
+from fleet_protocol import AgentChannel, Birth, Event, EventKind, State, Telemetry, agent_topic, encode
+
+
+def topic(agent_id: str, channel: AgentChannel) -> str:
+    return agent_topic(agent_id, channel)
+
+
+def test_messages_are_grouped_and_bad_ones_counted_by_channel_and_error() -> None:
+    ingestor = Ingestor()
+    good = [
+        (
+            topic("pi-1", AgentChannel.BIRTH),
+            Birth(agent_id="pi-1", seq=0, model="m", cores=4, ram_bytes=1, software_version="1", flac_encode_bps=1.0),
+        ),
+        (topic("pi-1", AgentChannel.STATE), State(agent_id="pi-1", seq=1, state="online")),  # type: ignore[arg-type]
+        (topic("pi-1", AgentChannel.TELEMETRY), Telemetry(agent_id="pi-1", seq=2, temperature_c=50.0)),
+        (topic("pi-1", AgentChannel.EVENTS), Event(agent_id="pi-1", seq=3, kind=EventKind.UPLOAD_STARTED, file="a")),
+    ]
+    for name, message in good:
+        ingestor.offer(name, encode(message), 1_000.0)
+    ingestor.offer(topic("pi-1", AgentChannel.TELEMETRY), b"{", 1_000.0)
+    ingestor.offer(topic("pi-2", AgentChannel.TELEMETRY), encode(Telemetry(agent_id="pi-1", seq=1)), 1_000.0)
+    ingestor.offer("edgefleet/v1/agents/bad+id/telemetry", b"{}", 1_000.0)
+    ingestor.offer("somewhere/else", b"{}", 1_000.0)
+    assignment = b'{"v": 1, "agent_id": "pi-1", "seq": 1, "version": 1, "concurrency": 1, "part_size": 5242880}'
+    ingestor.offer(topic("pi-1", AgentChannel.ASSIGNMENT), assignment, 1_000.0)
+    batch = ingestor.drain(timeout=0.1)
+    assert (len(batch.births), len(batch.states), len(batch.telemetry), len(batch.events)) == (1, 1, 1, 1)
+    assert {kind: r.count for kind, r in batch.rejects.items()} == {
+        "telemetry:PayloadError": 2,
+        "telemetry:TopicError": 1,
+        "unknown:TopicError": 1,
+        "assignment:UnexpectedChannel": 1,
+    }
+    assert ingestor.stats.received == 9
+    assert ingestor.stats.rejected == 5
+    assert ingestor.drain(timeout=0.01).rejects == {}
+
+
+def test_drain_caps_a_batch_and_lag_is_measured_from_sent_at() -> None:
+    ingestor = Ingestor()
+    for seq in range(10):
+        message = Telemetry(agent_id="pi-1", seq=seq)
+        ingestor.offer(topic("pi-1", AgentChannel.TELEMETRY), encode(message))
+    first = ingestor.drain(timeout=0.1, max_items=4)
+    assert len(first.telemetry) == 4
+    assert ingestor.backlog() == 6
+    sent = first.telemetry[0][0].sent_at.timestamp()
+    ingestor.stored(first, sent + 0.25)
+    summary = ingestor.stats.lag_summary()
+    assert summary["count"] == 4
+    assert 0.2 < summary["max_s"] <= 0.26
+    assert ingestor.stats.stored == 4
+
+
+def test_percentile() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 0.5) == 50
+    assert percentile(values, 0.99) == 99
+    assert percentile([3.0], 0.99) == 3
