@@ -238,3 +238,24 @@ def test_small_rises_in_share_keep_the_previous_value_and_falls_apply_at_once() 
     crowd = tuple(agent(f"q{i}", backlog_bytes=GIB) for i in range(9))
     fallen = assign(FleetSnapshot((agent("a", backlog_bytes=GIB, previous=share), *crowd)), config, NOW)
     assert fallen["a"].settings.bandwidth_bps == 1_000_000
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    center=st.floats(min_value=55.0, max_value=90.0),
+    wobble=st.lists(st.floats(min_value=-0.49, max_value=0.49), min_size=5, max_size=120),
+)
+def test_oscillating_temperature_does_not_flap_the_published_settings(center: float, wobble: list[float]) -> None:
+    """Telemetry every 5 s wobbling by less than the cooling margin: settings only ever get stricter."""
+    view, now = agent(temp=center, backlog_bytes=GIB), NOW
+    published: list[Settings] = []
+    for fraction in wobble:
+        telemetry = replace(view.telemetry, at=now, temperature_c=center + fraction * CFG.cool_margin_c * 0.99)  # type: ignore[type-var]
+        decision = assign(FleetSnapshot((replace(view, telemetry=telemetry),)), CFG, now)[view.agent_id]
+        if not published or published[-1] != decision.settings:
+            published.append(decision.settings)
+        view = replace(view, state=decision.state, previous=decision.settings)
+        now += timedelta(seconds=5)
+    strictness = [(s.paused, -s.concurrency, -s.compression_level) for s in published]
+    assert strictness == sorted(strictness), published
+    assert len(published) <= 5
