@@ -37,7 +37,7 @@ class ThermalParams:
         return replace(
             self,
             ambient_c=self.ambient_c + 20.0,
-            rise_per_core_c=self.rise_per_core_c * 1.6,
+            rise_per_core_c=self.rise_per_core_c * 1.8,
             time_constant_s=self.time_constant_s * 1.5,
         )
 
