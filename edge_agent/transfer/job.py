@@ -197,6 +197,9 @@ class FileJob:
                 for part in splitter.feed(block):
                     have_slot = self._dispatch(machine, sender, part, have_slot)
                     del part
+                    if not have_slot:  # the rest of this block starts the next buffer: it needs a slot first
+                        ctx.gate.acquire(self._cancelled)
+                        have_slot = True
                 del block
             for part in splitter.finish(src.header()):
                 have_slot = self._dispatch(machine, sender, part, have_slot)
