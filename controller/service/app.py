@@ -29,6 +29,7 @@ from controller.service.mqtt_link import MqttLink
 from controller.service.ticker import Ticker
 from controller.store.engine import create_all, make_engine
 from controller.store.ingest import IngestBatch, prune_telemetry, write_batch
+from controller.store.instances import forget
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,11 @@ class Controller:
         self.engine = make_engine(config.database_url)
         self.ingestor = Ingestor()
         self.ticker = Ticker(
-            self.engine, config.policy_config(), controller_id=config.controller_id, publish=self._publish
+            self.engine,
+            config.policy_config(),
+            controller_id=config.controller_id,
+            publish=self._publish,
+            heartbeat_ttl_s=max(5.0, 3 * config.tick_seconds),
         )
         self.link = MqttLink(
             config.mqtt.parsed,
@@ -91,6 +96,11 @@ class Controller:
         for thread in self._threads:
             thread.join(timeout=10)
         self.link.stop()
+        try:
+            with Session(self.engine) as session:
+                forget(session, self.config.controller_id)
+        except SQLAlchemyError as exc:
+            log.warning("could not remove the heartbeat: %s", exc)
         self._write_stats()
         self.engine.dispose()
 

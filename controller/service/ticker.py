@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -22,6 +22,7 @@ from controller.policy import PolicyConfig, assign, is_live
 from controller.policy.thermal import level_for
 from controller.service.snapshot import build_snapshot
 from controller.store.assignments import (
+    FleetRows,
     Proposal,
     VersionConflict,
     commit_decisions,
@@ -30,6 +31,7 @@ from controller.store.assignments import (
     state_of,
 )
 from controller.store.ingest import mark_stale_offline
+from controller.store.instances import heartbeat, sites_for
 from controller.store.models import CurrentAssignment
 from fleet_protocol import Assignment, Telemetry
 
@@ -58,6 +60,7 @@ class Ticker:
         *,
         controller_id: str,
         publish: Callable[[Assignment], None],
+        heartbeat_ttl_s: float = 5.0,
     ) -> None:
         self.engine = engine
         self.config = config
@@ -69,6 +72,10 @@ class Ticker:
         self.concurrency: dict[str, int] = {}
         self.levels: dict[str, int] = {}
         self.sites: dict[str, str] = {}
+        self.heartbeat_ttl_s = heartbeat_ttl_s
+        self.started_at = datetime.now(UTC)
+        self.live_controllers: list[str] = [controller_id]
+        self.own_sites = 0  # sites this controller ran its last full tick for
         self.conflicts = 0
         self.published_total = 0
 
@@ -91,6 +98,17 @@ class Ticker:
             reason=row.reason,
         )
 
+    def _my_share(self, rows: FleetRows) -> FleetRows:
+        """With several live controllers, only the sites dealt to this one (``instances.sites_for``)."""
+        if len(self.live_controllers) <= 1:
+            self.own_sites = len({agent.site for agent in rows.agents})
+            return rows
+        mine = sites_for(self.controller_id, self.live_controllers, {agent.site for agent in rows.agents})
+        self.own_sites = len(mine)
+        agents = [agent for agent in rows.agents if agent.site in mine]
+        ids = {agent.id for agent in agents}
+        return FleetRows(agents, {i: r for i, r in rows.current.items() if i in ids}, rows.overrides)
+
     def hot_sites(self, telemetry: list[tuple[Telemetry, datetime]]) -> set[str] | None:
         """Sites of agents whose reading asks for a hotter level; ``None`` if one is not known yet."""
         hot = [m.agent_id for m, _at in telemetry if self._hotter(m)]
@@ -109,9 +127,13 @@ class Ticker:
             if sites is None:
                 cutoff = now - timedelta(seconds=self.config.offline_after_s)
                 offline = mark_stale_offline(session, cutoff=cutoff, now=now)
+                self.live_controllers = heartbeat(
+                    session, self.controller_id, now=now, started_at=self.started_at, ttl_s=self.heartbeat_ttl_s
+                )
             published: list[CurrentAssignment] = []
             for attempt in range(CONFLICT_RETRIES):
-                rows = load_fleet(session, sites)
+                everything = load_fleet(session, sites)
+                rows = everything if sites is not None else self._my_share(everything)
                 snapshot = build_snapshot(rows)
                 decisions = assign(snapshot, self.config, now)
                 floors = {agent.id: agent.assignment_version for agent in rows.agents}
@@ -140,9 +162,11 @@ class Ticker:
         self.published_total += len(published)
         concurrency = {i: r.concurrency for i, r in current.items()}
         levels = {i: d.state.thermal_level for i, d in decisions.items()}
-        if sites is None:
-            self.concurrency, self.levels = concurrency, levels
-            self.sites = {agent.agent_id: agent.site for agent in snapshot.agents}
+        if sites is None:  # what the other controllers decided, as stored, then ours
+            stored = everything.current
+            self.concurrency = {**{i: r.concurrency for i, r in stored.items()}, **concurrency}
+            self.levels = {**{i: r.thermal_level for i, r in stored.items()}, **levels}
+            self.sites = {agent.id: agent.site for agent in everything.agents}
         else:  # copy, then swap: readers in other threads always see a whole dict
             self.concurrency, self.levels = {**self.concurrency, **concurrency}, {**self.levels, **levels}
         return TickResult(len(live_ids), len(published), len(offline), time.perf_counter() - started)

@@ -93,7 +93,8 @@ class IngestBatch:
         entry.last_error, entry.last_topic, entry.last_at = error[:2000], topic[:512], at
 
 
-def _insert(session: Session, table: Table) -> Any:
+def upsert(session: Session, table: Table) -> Any:
+    """A dialect INSERT that knows ``on_conflict_do_update`` (SQLite or PostgreSQL)."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert(table)
@@ -120,7 +121,7 @@ def _write_births(session: Session, births: list[tuple[Birth, datetime]]) -> Non
         )
         for agent_id, (birth, _at) in sorted(latest.items())
     ]
-    stmt = _insert(session, AGENT)
+    stmt = upsert(session, AGENT)
     updated = (*BIRTH_FIELDS, "capabilities", "birth_at")
     session.execute(
         stmt.on_conflict_do_update(index_elements=["id"], set_={n: stmt.excluded[n] for n in updated}), rows
@@ -137,7 +138,7 @@ def _write_state(session: Session, state: State, at: datetime) -> None:
         offline_since=None if online else at,
         last_seen=at,
     )
-    stmt = _insert(session, AGENT)
+    stmt = upsert(session, AGENT)
     was_online = AGENT.c.online
     values: dict[str, Any] = {"online": stmt.excluded.online, "last_seen": stmt.excluded.last_seen}
     if online:
@@ -165,7 +166,7 @@ def _write_telemetry(
         kept = latest.get(message.agent_id)
         if kept is None or kept[0].sent_at <= message.sent_at:
             latest[message.agent_id] = (message, received)
-    session.execute(_insert(session, SAMPLE), samples)
+    session.execute(upsert(session, SAMPLE), samples)
     rows = [
         _agent_row(
             agent_id,
@@ -178,7 +179,7 @@ def _write_telemetry(
         )
         for agent_id, (message, received) in sorted(latest.items())
     ]
-    stmt = _insert(session, AGENT)
+    stmt = upsert(session, AGENT)
     values: dict[str, Any] = {n: stmt.excluded[n] for n in (*LATEST_FIELDS, "telemetry_at", "telemetry_seq")}
     values |= {
         "online": True,
@@ -208,7 +209,7 @@ def _write_events(session: Session, events: list[tuple[Event, datetime]]) -> Non
         }
         for e, _received in events
     ]
-    session.execute(_insert(session, EVENT), rows)
+    session.execute(upsert(session, EVENT), rows)
 
 
 def _write_rejects(session: Session, rejects: dict[str, Reject]) -> None:
@@ -222,7 +223,7 @@ def _write_rejects(session: Session, rejects: dict[str, Reject]) -> None:
         }
         for kind, r in sorted(rejects.items())
     ]
-    stmt = _insert(session, REJECT)
+    stmt = upsert(session, REJECT)
     values = {
         "count": REJECT.c.count + stmt.excluded["count"],
         "last_error": stmt.excluded.last_error,

@@ -13,6 +13,7 @@ Tables
     operator_override     pause / windows / caps / upload-now for an agent or a whole site
     audit_entry           who changed what, when
     ingest_reject         counters of invalid messages, by channel and error kind
+    controller_instance   heartbeats of running controllers (scale-out: who ticks which sites)
 """
 
 from __future__ import annotations
@@ -225,3 +226,16 @@ class IngestReject(SQLModel, table=True):
     last_error: str = ""
     last_topic: str = Field(default="", max_length=512)
     last_at: datetime | None = Field(default=None, sa_type=TZ)
+
+
+# --- scale-out ----------------------------------------------------------------------------------
+
+
+class ControllerInstance(SQLModel, table=True):
+    """Heartbeats of running controllers: live ones split the full ticks by site between them."""
+
+    __tablename__ = "controller_instance"
+
+    id: str = Field(primary_key=True, max_length=64)
+    started_at: datetime = Field(sa_type=TZ)
+    last_seen: datetime = Field(sa_type=TZ)

@@ -34,7 +34,7 @@ def test_two_controllers_share_the_fleet_without_version_conflicts(
     a = start_controller(url, controller_id="ctl-a", shared_group="controllers")
     b = start_controller(url, controller_id="ctl-b", shared_group="controllers")
     run = uuid.uuid4().hex[:6]
-    agents = [make_agent(f"pi-{run}-{i:02d}").connect() for i in range(12)]
+    agents = [make_agent(f"pi-{run}-{i:02d}", site=f"site-{i % 4}").connect() for i in range(12)]
     for agent in agents:
         agent.telemetry(50.0)
     for agent in agents:
@@ -49,6 +49,11 @@ def test_two_controllers_share_the_fleet_without_version_conflicts(
     for agent in agents:
         agent.next_assignment(where=lambda m: m["paused"])
 
+    # the full ticks are split by site between the two live controllers
+    assert a.ticker.live_controllers == b.ticker.live_controllers == ["ctl-a", "ctl-b"]
+    assert a.ticker.own_sites > 0
+    assert b.ticker.own_sites > 0
+    assert a.ticker.own_sites + b.ticker.own_sites == 4
     assert a.ingestor.stats.received > 0, "shared subscription: ctl-a got nothing"
     assert b.ingestor.stats.received > 0, "shared subscription: ctl-b got nothing"
     total = a.ingestor.stats.received + b.ingestor.stats.received
@@ -77,3 +82,9 @@ def test_two_controllers_share_the_fleet_without_version_conflicts(
         # the newest stored version is the one the agent ends up with
         wait_for(partial(_has_version, agent, highest_stored[agent.agent_id]), what="the newest version")
     print("version conflicts resolved by retry:", a.ticker.conflicts + b.ticker.conflicts)
+    # one leaves cleanly: the other takes over every site
+    b.stop()
+    wait_for(lambda: a.ticker.own_sites == 4, timeout=10, what="ctl-a ticks all sites")
+    agents[0].telemetry(50.0)
+    agents[0].telemetry(86.0)  # still paused, but the fleet is handled by ctl-a alone now
+    assert a.ticker.live_controllers == ["ctl-a"]

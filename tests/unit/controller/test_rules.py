@@ -1,11 +1,15 @@
-"""Janitor rules and pagination against a tiny in-memory S3 that follows the ListMultipartUploads spec."""
+"""Pure rules: janitor (pagination against a tiny spec-following S3, stale rule) and the site split."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from controller.service.janitor import PendingUpload, list_pending, stale_uploads
+from controller.store.instances import sites_for
 
 NOW = datetime(2026, 6, 2, tzinfo=UTC)
 
@@ -59,3 +63,15 @@ def test_stale_rule() -> None:
     ]
     stale = stale_uploads(uploads, {"old-active"}, NOW, timedelta(hours=24))
     assert [u.key for u in stale] == ["old"]
+
+
+@given(
+    st.lists(st.text("abcdef", min_size=1, max_size=4), min_size=1, max_size=5, unique=True),
+    st.sets(st.text("abcdefghij-", max_size=8), max_size=60),
+)
+def test_sites_are_dealt_to_exactly_one_live_controller(live: list[str], sites: set[str]) -> None:
+    shares = [sites_for(member, live, sites) for member in live]
+    assert set().union(*shares) == sites
+    assert sum(len(share) for share in shares) == len(sites)
+    assert max(map(len, shares)) - min(map(len, shares)) <= 1
+    assert sites_for(live[0], live, sites) == sites_for(live[0], list(reversed(live)), sites)

@@ -1,0 +1,53 @@
+"""Controller heartbeats, and the pure rule that splits the sites among the live controllers.
+
+Every controller upserts its row each full tick and reads which controllers were seen within the
+time-to-live. Sites are dealt out in a stable hashed order, so each live controller runs the full tick
+for its share only; when one stops, its sites move to the others once its heartbeat expires. Overlap
+during a change is harmless (stale proposals are skipped, versions are guarded by the database).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Table, select
+from sqlmodel import Session
+
+from controller.store.engine import to_db_time
+from controller.store.ingest import upsert
+from controller.store.models import ControllerInstance
+
+INSTANCE: Table = ControllerInstance.__table__  # type: ignore[attr-defined]
+
+
+def heartbeat(session: Session, controller_id: str, *, now: datetime, started_at: datetime, ttl_s: float) -> list[str]:
+    """Record that ``controller_id`` is alive; return the ids of every live controller, sorted (commits)."""
+    row = {"id": controller_id, "started_at": to_db_time(started_at), "last_seen": to_db_time(now)}
+    stmt = upsert(session, INSTANCE)
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=["id"], set_={"last_seen": stmt.excluded.last_seen}), [row]
+    )
+    cutoff = to_db_time(now - timedelta(seconds=ttl_s))
+    live = [r[0] for r in session.execute(select(INSTANCE.c.id).where(INSTANCE.c.last_seen >= cutoff))]
+    session.commit()
+    return sorted(set(live) | {controller_id})
+
+
+def sites_for(controller_id: str, live: Sequence[str], sites: Iterable[str]) -> set[str]:
+    """The sites ``controller_id`` runs the full tick for among the ``live`` controllers (pure).
+
+    Sites in a stable hashed order are dealt round-robin: every site to exactly one controller, the
+    counts differ by at most one, and every controller computes the same split.
+    """
+    members = sorted(set(live) | {controller_id})
+    index = members.index(controller_id)
+    ordered = sorted(set(sites), key=lambda site: (zlib.crc32(site.encode()), site))
+    return {site for rank, site in enumerate(ordered) if rank % len(members) == index}
+
+
+def forget(session: Session, controller_id: str) -> None:
+    """A clean stop: leave at once, so the others take over this controller's sites (commits)."""
+    session.execute(INSTANCE.delete().where(INSTANCE.c.id == controller_id))
+    session.commit()
