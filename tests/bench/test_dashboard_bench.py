@@ -9,6 +9,7 @@ on a machine shared with other work, wall time also counts the waits for a CPU.
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import statistics
@@ -26,6 +27,7 @@ from controller.store.engine import create_all, make_engine
 from controller.store.models import Agent, AssignmentHistory, CurrentAssignment, TelemetrySample, UploadEvent
 from dashboard.app import create_app
 from dashboard.config import parse_config
+from dashboard.main import tune_gc
 from tests.integration.dashboard.conftest import login
 from tests.integration.dashboard.seed import MiB, config_data
 
@@ -173,12 +175,26 @@ def run_endpoints(client: TestClient, title: str) -> float:
 def test_dashboard_with_2000_agents(filled: Engine, database_url: str) -> None:
     kind = database_url.split(":")[0].split("+")[0]
     worst: dict[str, float] = {}
-    # no caches: every request reads the whole fleet (and formats all metrics); then the defaults
-    # (a fleet read is reused for 1 s, /metrics for 5 s), side by side in one run
-    for label, settings in (("no caches", {"snapshot_max_age_s": 0, "metrics_cache_s": 0}), ("defaults", {})):
-        config = parse_config(config_data(database_url, **settings))
-        with TestClient(create_app(config, engine=filled)) as client:
-            login(client, "olga")
-            worst[label] = run_endpoints(client, f"[{kind}, {label}]")
+    thresholds = gc.get_threshold()
+    # no caches: every request reads the whole fleet (and formats all metrics), with Python's default GC
+    # and with the server's GC settings; then the defaults (a fleet read is reused for 1 s, /metrics for
+    # 5 s): side by side in one run
+    no_caches: dict[str, float] = {"snapshot_max_age_s": 0, "metrics_cache_s": 0}
+    runs: tuple[tuple[str, dict[str, float], bool], ...] = (
+        ("no caches, default GC", no_caches, False),
+        ("no caches", no_caches, True),
+        ("defaults", {}, True),
+    )
+    try:
+        for label, settings, tuned in runs:
+            config = parse_config(config_data(database_url, **settings))
+            with TestClient(create_app(config, engine=filled)) as client:
+                if tuned:
+                    tune_gc()  # as `edgefleet dashboard` does
+                login(client, "olga")
+                worst[label] = run_endpoints(client, f"[{kind}, {label}]")
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
     print(f"\n[{kind}] worst p95 (wall, fleet page and API): " + ", ".join(f"{k} {v:.0f} ms" for k, v in worst.items()))
-    assert worst["defaults"] < TARGET_P95_MS, f"p95 {worst['defaults']:.0f} ms ≥ {TARGET_P95_MS:.0f} ms"
+    assert worst["no caches"] < TARGET_P95_MS, f"p95 {worst['no caches']:.0f} ms ≥ {TARGET_P95_MS:.0f} ms"
