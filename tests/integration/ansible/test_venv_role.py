@@ -1,6 +1,8 @@
-"""The shared ``edgefleet_venv`` role alone: its install record, and a same-version rebuilt wheel is forced in.
+"""The shared ``edgefleet_venv`` role alone, on the venv the deployment made: a rebuilt wheel of the same version.
 
-(That a repeat run skips pip is checked on the full deployment's second run, in test_playbook.py.)
+pip keeps an installed ``edgefleet 0.1.0`` when handed another 0.1.0 wheel; the role notices that the wheel's
+content changed (its install record holds the wheel's checksum) and forces it in without touching the
+dependencies. That a repeat run skips pip is checked on the deployment's second run (test_playbook.py).
 """
 
 from __future__ import annotations
@@ -11,19 +13,31 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.integration.ansible.deployment import GROUP, USER, base_python, recap, run_local_play
+from tests.integration.ansible.deployment import AGENTS, GROUP, USER, Deployment, base_python, run_local_play
 
 pytestmark = pytest.mark.integration
 
 PROBE = "ansible_rebuild_probe.txt"
+VENV = "/opt/edgefleet/agent/venv"
+HOST = AGENTS[1]  # never started by the tests, so its installation may change
 
 
-def _play(root: Path, wheel: Path, wheelhouse: Path) -> list[dict[str, Any]]:
-    return [
+def test_rebuilt_wheel_of_the_same_version_is_forced_in(
+    deployment: Deployment, wheels: tuple[Path, Path], tmp_path: Path
+) -> None:
+    record_file = deployment.path(HOST, f"{VENV}/.edgefleet-install.json")
+    before = json.loads(record_file.read_text())
+    assert before["requirement"].endswith(f"{wheels[0].name}[agent]")
+
+    rebuilt = tmp_path / "rebuilt" / wheels[0].name  # same file name and version, new content
+    rebuilt.parent.mkdir()
+    shutil.copy2(wheels[0], rebuilt)
+    with zipfile.ZipFile(rebuilt, "a") as archive:
+        archive.writestr(f"edgefleet/{PROBE}", "rebuilt\n")
+    play = [
         {
             "name": "edgefleet_venv alone",
             "hosts": "localhost",
@@ -32,37 +46,25 @@ def _play(root: Path, wheel: Path, wheelhouse: Path) -> list[dict[str, Any]]:
             "roles": [
                 {
                     "role": "edgefleet_venv",
-                    "edgefleet_venv_root": str(root),
+                    # what the edge_agent role passes (tasks/main.yml), with the rebuilt wheel
+                    "edgefleet_venv_root": str(deployment.root(HOST)),
+                    "edgefleet_venv_path": VENV,
                     "edgefleet_venv_python": base_python(),
-                    "edgefleet_venv_wheel": str(wheel),
-                    "edgefleet_venv_extras": [],  # the base install only: quick
-                    "edgefleet_venv_pip_extra_args": ["--no-index", "--find-links", str(wheelhouse), "--no-compile"],
+                    "edgefleet_venv_wheel_dir": "/opt/edgefleet/agent/wheels",
+                    "edgefleet_venv_wheel": str(rebuilt),
+                    "edgefleet_venv_extras": ["agent"],
+                    "edgefleet_venv_pip_extra_args": ["--no-index", "--find-links", str(wheels[1]), "--no-compile"],
                     "edgefleet_venv_admin_user": USER,
                     "edgefleet_venv_admin_group": GROUP,
                 }
             ],
         }
     ]
-
-
-def test_install_record_is_kept_and_a_rebuilt_wheel_is_forced_in(tmp_path: Path, wheels: tuple[Path, Path]) -> None:
-    wheel = tmp_path / wheels[0].name
-    shutil.copy2(wheels[0], wheel)  # a private copy: this test rewrites it
-    root = tmp_path / "root"
-    play = _play(root, wheel, wheels[1])
-    venv = root / "opt/edgefleet/venv"
-
-    first = run_local_play(play, tmp_path)
-    assert first.returncode == 0, first.stdout[-4000:]
-    record = json.loads((venv / ".edgefleet-install.json").read_text())
-    assert record["requirement"].endswith(wheel.name)
-    assert recap(first)["localhost"]["changed"] >= 3  # venv, wheel copy, pip, record
-
-    with zipfile.ZipFile(wheel, "a") as archive:  # same name and version, new content
-        archive.writestr(f"edgefleet/{PROBE}", "rebuilt\n")
-    second = run_local_play(play, tmp_path)
-    assert second.returncode == 0, second.stdout[-4000:]
-    assert "changed: [localhost]" in second.stdout.split("Reinstall edgefleet from a changed wheel")[1][:200]
-    python = venv / "bin/python"
+    result = run_local_play(play, tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "changed: [localhost]" in result.stdout.split("Reinstall edgefleet from a changed wheel")[1][:200]
+    after = json.loads(record_file.read_text())
+    assert after["wheel_sha1"] != before["wheel_sha1"]
+    python = deployment.path(HOST, f"{VENV}/bin/python")
     code = f"import edgefleet, pathlib; print((pathlib.Path(edgefleet.__file__).parent / '{PROBE}').read_text())"
     assert subprocess.run([str(python), "-I", "-c", code], capture_output=True, text=True).stdout == "rebuilt\n\n"
