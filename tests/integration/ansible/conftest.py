@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,21 +15,28 @@ from tests.integration.ansible.deployment import AGENTS, CENTRAL, Deployment, pr
 from tests.integration.ansible.wheelhouse import build_wheelhouse
 
 
-@pytest.fixture(scope="session")
-def wheels(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+@pytest.fixture(scope="package")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     """(edgefleet wheel, wheelhouse with it and every dependency of ``edgefleet[dashboard]``), built once."""
-    return build_wheelhouse(tmp_path_factory.mktemp("wheels"), {"dashboard"})
+    folder = tmp_path_factory.mktemp("wheels")
+    yield build_wheelhouse(folder, {"dashboard"})
+    shutil.rmtree(folder, ignore_errors=True)  # ~120 MB
 
 
-@pytest.fixture(scope="session")
-def deployment(tmp_path_factory: pytest.TempPathFactory, wheels: tuple[Path, Path]) -> Deployment:
-    """``site.yml`` run twice against throw-away roots (the second run is the idempotence check)."""
+@pytest.fixture(scope="package")
+def deployment(tmp_path_factory: pytest.TempPathFactory, wheels: tuple[Path, Path]) -> Iterator[Deployment]:
+    """``site.yml`` run twice against throw-away roots (the second run is the idempotence check).
+
+    Package-scoped: the roots (three venvs, ~300 MB) are removed when this folder's tests are done; the playbook
+    logs (``ansible-run-N.log``) and service logs stay in pytest's temporary folder.
+    """
     work = tmp_path_factory.mktemp("ansible")
     deployed = prepare(work, *wheels)
     for _ in range(2):
         result = deployed.run()
         assert result.returncode == 0, f"ansible-playbook failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
-    return deployed
+    yield deployed
+    shutil.rmtree(work / "roots", ignore_errors=True)
 
 
 @dataclass
@@ -39,14 +47,15 @@ class CentralServices:
     log_dir: Path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def central_services(deployment: Deployment) -> Iterator[CentralServices]:
     """Mosquitto and SeaweedFS started from what the central role rendered (config file, unit ExecStart)."""
     from minio import Minio
 
     logs = deployment.work / "service-logs"
     conf = deployment.path(CENTRAL, "/etc/mosquitto/conf.d/edgefleet.conf")
-    broker = start_process(["mosquitto", "-c", str(conf)], logs / "mosquitto.log")
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"  # /usr/sbin is not on every user's PATH
+    broker = start_process([mosquitto, "-c", str(conf)], logs / "mosquitto.log")
     weed_argv = deployment.exec_start(CENTRAL, "edgefleet-seaweedfs.service")
     weed_dir = Path(deployment.unit_settings(CENTRAL, "edgefleet-seaweedfs.service")["WorkingDirectory"])
     weed = start_process(weed_argv, logs / "weed.log", cwd=weed_dir)
@@ -74,7 +83,7 @@ class Fleet:
         return self.logs[name].read_text(errors="replace")[-3000:]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fleet(deployment: Deployment, central_services: CentralServices) -> Iterator[Fleet]:
     units = {
         "controller": (CENTRAL, "edgefleet-controller.service"),
