@@ -122,6 +122,9 @@ class SeaweedS3:
             "-master.telemetry=false",
             "-admin.ui=false",
             "-webdav=false",
+            # Iceberg and Lance listeners default to fixed ports (8181, 9101): parallel servers would collide.
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
         ]
         for name, port in self.ports.items():
             argv += [f"-{name}.port={port}", f"-{name}.port.grpc={port + GRPC_OFFSET}"]
