@@ -19,6 +19,7 @@ from typing import Literal
 
 from edge_agent.engine import EngineEvent, EngineStats, Limits
 from edge_agent.engine.windows import is_open, parse_windows
+from edge_agent.service.ports import EnginePort
 from fleet_protocol import EventKind
 
 MB = 1024 * 1024
@@ -167,3 +168,42 @@ class SimEngine:
 def _local_time_of_day() -> float:
     t = time.localtime()
     return t.tm_hour * 3600 + t.tm_min * 60 + t.tm_sec
+
+
+class CombinedEngine:
+    """``--upload``: the real engine uploads the generated recordings, and a silent ``SimEngine`` adds the
+    bulk backlog a field Pi would have, so that the CPU load (and the heat) follow the assignment just as
+    without ``--upload``. Events come from the real engine only (they name real objects); stats are summed."""
+
+    def __init__(self, real: EnginePort, simulated: SimEngine) -> None:
+        self.real = real
+        self.simulated = simulated
+
+    def enqueue(self, path: Path) -> bool:
+        return self.real.enqueue(path)
+
+    def set_limits(self, limits: Limits) -> None:
+        self.real.set_limits(limits)
+        self.simulated.set_limits(limits)
+
+    def stats(self) -> EngineStats:
+        a, b = self.real.stats(), self.simulated.stats()
+        return EngineStats(
+            backlog_files=a.backlog_files + b.backlog_files,
+            backlog_bytes=a.backlog_bytes + b.backlog_bytes,
+            oldest_age_s=max(a.oldest_age_s, b.oldest_age_s),
+            active_uploads=a.active_uploads + b.active_uploads,
+            throughput_bps=a.throughput_bps + b.throughput_bps,
+            bytes_uploaded_total=a.bytes_uploaded_total + b.bytes_uploaded_total,
+            retries_total=a.retries_total,
+            errors_total=a.errors_total,
+        )
+
+    def start(self) -> None:
+        self.real.start()
+
+    def stop(self, timeout: float) -> None:
+        self.real.stop(timeout)
+
+    def close(self) -> None:
+        self.real.close()

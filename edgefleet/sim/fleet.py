@@ -19,7 +19,7 @@ from edge_agent.service.config import AgentConfig, parse_config
 from edge_agent.service.ports import EnginePort, FinishedCheck, Verdict
 from edge_agent.service.runtime import AgentRuntime
 from edgefleet.sim.audio import write_recording
-from edgefleet.sim.engine import SimEngine
+from edgefleet.sim.engine import CombinedEngine, SimEngine
 from edgefleet.sim.host import SimHost
 from edgefleet.sim.profiles import ORDER, PROFILES, HardwareProfile
 from fleet_protocol.mqtt_url import MqttUrl
@@ -48,6 +48,10 @@ class FleetOptions:
 def agent_ids(count: int, id_prefix: str = "sim") -> list[str]:
     """The ids ``simulate`` uses, so a demo can create their broker users beforehand."""
     return [f"{id_prefix}-{i + 1:02d}-{ORDER[i % len(ORDER)]}" for i in range(count)]
+
+
+def _ignore(_event: EngineEvent) -> None:
+    pass
 
 
 def _always_ready(_path: Path) -> tuple[Verdict, str]:
@@ -99,15 +103,21 @@ class SimulatedAgent:
 
     def _engine_factory(self, now: float) -> Callable[[AgentConfig, Limits, Callable[[EngineEvent], None]], EnginePort]:
         def make(config: AgentConfig, limits: Limits, on_event: Callable[[EngineEvent], None]) -> EnginePort:
-            if self.options.upload:
-                from edge_agent.service.engine_adapter import build_engine
-
-                return build_engine(config, limits, on_event)
+            upload = self.options.upload
             self.sim_engine = SimEngine(
-                self.agent_id, self.options.prefix, self.profile.stream_bps, on_event, rng=self.rng, now=now
+                self.agent_id,
+                self.options.prefix,
+                self.profile.stream_bps,
+                _ignore if upload else on_event,
+                rng=self.rng,
+                now=now,
             )
             self.sim_engine.set_limits(limits)
-            return self.sim_engine
+            if not upload:
+                return self.sim_engine
+            from edge_agent.service.engine_adapter import build_engine
+
+            return CombinedEngine(build_engine(config, limits, on_event), self.sim_engine)
 
         return make
 

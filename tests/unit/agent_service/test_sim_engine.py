@@ -1,7 +1,7 @@
 import random
 from typing import Any
 
-from edge_agent.engine import EngineEvent, Limits
+from edge_agent.engine import EngineEvent, EngineStats, Limits
 from edgefleet.sim.engine import SimEngine
 from fleet_protocol import EventKind
 
@@ -72,3 +72,28 @@ def test_recordings_arrive():
     engine.set_limits(Limits(paused=True))
     engine.advance(181.0)
     assert engine.stats().backlog_files == 3
+
+
+def test_combined_engine_sums_stats_forwards_limits_and_files_and_only_real_events():
+    from pathlib import Path
+
+    from edgefleet.sim.engine import CombinedEngine
+    from tests.unit.agent_service.fakes import FakeEngine
+
+    real = FakeEngine()
+    real.snapshot = EngineStats(backlog_files=1, backlog_bytes=5, oldest_age_s=1.0, active_uploads=1, errors_total=2)
+    simulated_events: list[EngineEvent] = []
+    simulated = make(simulated_events)
+    engine = CombinedEngine(real, simulated)
+    engine.set_limits(Limits(concurrency=2))
+    assert real.limits == [Limits(concurrency=2)] == [simulated.limits]
+    simulated.advance(0.0)
+    stats = engine.stats()
+    assert (stats.backlog_files, stats.active_uploads, stats.errors_total) == (4, 3, 2)
+    assert stats.backlog_bytes == 5 + 30 * MB
+    assert engine.enqueue(Path("/spool/a.wav"))
+    assert real.queued == [Path("/spool/a.wav")]
+    engine.start()
+    engine.stop(1)
+    engine.close()
+    assert real.closed
