@@ -95,10 +95,11 @@ def test_watchdog_variable_makes_a_notify_unit(deployment: Deployment) -> None:
     assert deployment.unit_settings(AGENTS[0], AGENT_UNIT)["Type"] == "simple"
 
 
-def test_spool_and_state_folders_belong_to_the_service_user(deployment: Deployment) -> None:
-    for folder in ("spool", "state", "done"):
+def test_spool_state_and_done_folders_belong_to_the_service_user(deployment: Deployment) -> None:
+    expected = {"spool": 0o2770, "state": 0o750, "done": 0o750}  # the recorder writes the spool via the group
+    for folder, mode in expected.items():
         info = deployment.path(AGENTS[0], f"/var/lib/edgefleet/{folder}").stat()
-        assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (os.getuid(), 0o750)  # edge_agent_user: the test's user
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (os.getuid(), os.getgid(), mode), folder
 
 
 def test_journald_limits_are_written(deployment: Deployment) -> None:
