@@ -93,6 +93,8 @@ class ControllerConfig(Section):
     shared_group: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]*$")
     flush_interval_s: float = Field(default=0.2, gt=0)
     telemetry_retention_days: float = Field(default=30.0, gt=0)
+    #: how long the broker keeps this controller's MQTT session (and queues its messages) while it is away
+    session_expiry_s: int = Field(default=86_400, ge=0, le=0xFFFFFFFF)
     mqtt: MqttSection
     s3: ControllerS3Section | None = None
     policy: PolicySection = Field(default_factory=PolicySection)

@@ -60,6 +60,7 @@ class Controller:
             on_message=self.ingestor.offer,
             on_connected=self._reconnected,
             shared_group=config.shared_group,
+            session_expiry_s=config.session_expiry_s,
         )
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -88,14 +89,16 @@ class Controller:
         thread.start()
         self._threads.append(thread)
 
-    def stop(self) -> None:
+    def stop(self, *, end_session: bool = False) -> None:
+        """Stop cleanly: what was received is stored and acknowledged, then ``offline`` and disconnect. The
+        broker keeps queueing for this controller's session unless ``end_session`` (retired for good)."""
         if self._stop.is_set():
             return
         self._stop.set()
         self._wake.set()
         for thread in self._threads:
             thread.join(timeout=10)
-        self.link.stop()
+        self.link.stop(end_session=end_session)
         try:
             with Session(self.engine) as session:
                 forget(session, self.config.controller_id)
@@ -130,10 +133,14 @@ class Controller:
                 with Session(self.engine) as session:
                     write_batch(session, batch, self.ticker.concurrency)
                 self.ingestor.stored(batch, time.time())
+                for ack in batch.acks:  # stored: now the broker may forget them
+                    ack()
                 return
             except SQLAlchemyError as exc:
                 log.error("storing %d messages failed (attempt %d): %s", len(batch), attempt + 1, exc)
                 time.sleep(0.5 * (attempt + 1))
+        # Not acknowledged: the broker delivers these again on the next connection (the store drops what
+        # it already has), so a database outage loses nothing that the broker still queues.
         self.ingestor.stats.dropped += len(batch)
 
     def _ingest_loop(self) -> None:
@@ -152,6 +159,9 @@ class Controller:
             if self.stats_file is not None and now >= next_stats:
                 self._write_stats()
                 next_stats = now + 5
+        last = self.ingestor.drain(timeout=0.001)  # a clean stop stores (and acknowledges) what it received
+        if len(last):
+            self._write(last)
 
     def _hot_path(self, batch: IngestBatch) -> None:
         """A hotter reading: decide for its site(s) right here, without waiting for the next full tick."""

@@ -1,8 +1,10 @@
 """Received MQTT messages → validated protocol messages in a batch; invalid ones counted and logged.
 
-The MQTT network thread only appends ``(topic, payload, received_at)`` to a queue (``offer``); the
+The MQTT network thread only appends ``(topic, payload, received_at, ack)`` to a queue (``offer``); the
 controller's worker thread decodes and groups them (``drain``) and writes each batch in one
-transaction. A bad message never raises: it becomes a reject counted per ``<channel>:<error>``.
+transaction, then calls the batch's ``acks`` (QoS 1 delivery receipts: a message is confirmed to the
+broker only once it is stored). A bad message never raises: it becomes a reject counted per
+``<channel>:<error>`` (and is acknowledged with its batch: sending it again would not make it valid).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 import queue
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -59,13 +62,15 @@ class IngestStats:
 
 class Ingestor:
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[str, bytes, float]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[str, bytes, float, Callable[[], None] | None]] = queue.SimpleQueue()
         self.stats = IngestStats()
         self._log_window = (0.0, 0)
 
-    def offer(self, topic: str, payload: bytes, received: float | None = None) -> None:
-        """Called from the MQTT thread: cheap, never raises."""
-        self._queue.put((topic, payload, time.time() if received is None else received))
+    def offer(
+        self, topic: str, payload: bytes, received: float | None = None, ack: Callable[[], None] | None = None
+    ) -> None:
+        """Called from the MQTT thread: cheap, never raises. ``ack``: to call once the message is stored."""
+        self._queue.put((topic, payload, time.time() if received is None else received, ack))
 
     def backlog(self) -> int:
         return self._queue.qsize()
@@ -89,8 +94,12 @@ class Ingestor:
                 break
         return batch
 
-    def _add(self, batch: IngestBatch, topic: str, payload: bytes, received: float) -> None:
+    def _add(
+        self, batch: IngestBatch, topic: str, payload: bytes, received: float, ack: Callable[[], None] | None
+    ) -> None:
         self.stats.received += 1
+        if ack is not None:
+            batch.acks.append(ack)
         at = datetime.fromtimestamp(received, UTC)
         try:
             message = decode(topic, payload)

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel, create_engine
 
-from controller.store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from controller.store import models  # (also registers the tables on SQLModel.metadata)
 
 DEFAULT_DATABASE_URL = "sqlite:////var/lib/edgefleet/controller.db"
 
@@ -42,6 +42,27 @@ def make_engine(url: str = DEFAULT_DATABASE_URL, *, echo: bool = False) -> Engin
 def create_all(engine: Engine) -> None:
     """Create missing tables (idempotent; safe when two controllers start together)."""
     SQLModel.metadata.create_all(engine, checkfirst=True)
+    _add_event_dedup(engine)
+
+
+#: for a database made before the dedup indexes: keep the first row of each duplicate group
+_DEDUP_DELETES = {
+    "uq_upload_event_message": "DELETE FROM upload_event WHERE id NOT IN "
+    "(SELECT MIN(id) FROM upload_event GROUP BY agent_id, at, seq, kind)",
+    "uq_upload_event_completed": "DELETE FROM upload_event WHERE kind = 'upload_completed' AND id NOT IN "
+    "(SELECT MIN(id) FROM upload_event WHERE kind = 'upload_completed' GROUP BY agent_id, key, sha256)",
+}
+
+
+def _add_event_dedup(engine: Engine) -> None:
+    """``create_all`` does not add indexes to an existing table: add the event dedup indexes if missing."""
+    have = {ix["name"] for ix in inspect(engine).get_indexes("upload_event")}
+    for index in models.EVENT_DEDUP:
+        if index.name in have:
+            continue
+        with engine.begin() as conn:
+            conn.execute(text(_DEDUP_DELETES[str(index.name)]))
+            index.create(conn, checkfirst=True)
 
 
 def as_utc(value: datetime | None) -> datetime | None:

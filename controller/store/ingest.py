@@ -10,7 +10,7 @@ controller received it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -83,6 +83,8 @@ class IngestBatch:
     telemetry: list[tuple[Telemetry, datetime]] = field(default_factory=list)
     events: list[tuple[Event, datetime]] = field(default_factory=list)
     rejects: dict[str, Reject] = field(default_factory=dict)
+    #: delivery receipts of the batch's messages, to call once the batch is committed (not stored here)
+    acks: list[Callable[[], None]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.births) + len(self.states) + len(self.telemetry) + len(self.events) + len(self.rejects)
@@ -209,7 +211,8 @@ def _write_events(session: Session, events: list[tuple[Event, datetime]]) -> Non
         }
         for e, _received in events
     ]
-    session.execute(upsert(session, EVENT), rows)
+    # A message delivered twice, or a completion reported again, is already there: skip it (EVENT_DEDUP).
+    session.execute(upsert(session, EVENT).on_conflict_do_nothing(), rows)
 
 
 def _write_rejects(session: Session, rejects: dict[str, Reject]) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 TZ = DateTime(timezone=True)
@@ -129,9 +129,32 @@ class UploadEventBase(SQLModel):
     at: datetime = Field(sa_type=TZ, description="sent_at of the event")
 
 
+_COMPLETED = text("kind = 'upload_completed'")
+
+#: Idempotent ingest (QoS 1 is at-least-once; a restarted agent reports a stored file again): one row per
+#: message (an agent's ``seq`` restarts at 0 with the process, ``sent_at`` tells the runs apart), and one
+#: ``upload_completed`` per agent, object key and original sha256. Inserts skip what is already there.
+EVENT_DEDUP = (
+    Index("uq_upload_event_message", "agent_id", "at", "seq", "kind", unique=True),
+    Index(
+        "uq_upload_event_completed",
+        "agent_id",
+        "key",
+        "sha256",
+        unique=True,
+        sqlite_where=_COMPLETED,
+        postgresql_where=_COMPLETED,
+    ),
+)
+
+
 class UploadEvent(UploadEventBase, table=True):
     __tablename__ = "upload_event"
-    __table_args__ = (Index("ix_upload_event_agent_at", "agent_id", "at"), Index("ix_upload_event_at", "at"))
+    __table_args__ = (
+        Index("ix_upload_event_agent_at", "agent_id", "at"),
+        Index("ix_upload_event_at", "at"),
+        *EVENT_DEDUP,
+    )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
     seq: int = Field(default=0, sa_type=BigInteger)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from controller.config import parse_config
 from controller.service.app import Controller
@@ -37,6 +39,20 @@ def start_controller(mqtt_broker: Mosquitto) -> Iterator[Callable[..., Controlle
     yield start
     for controller in started:
         controller.stop()
+    for controller in started:  # controllers keep persistent MQTT sessions: do not leak them into other tests
+        end_session(controller)
+
+
+def end_session(controller: Controller) -> None:
+    """Drop a stopped controller's persistent session on the broker (a clean start with no expiry)."""
+    url = controller.link.url
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=controller.link.client_id, protocol=mqtt.MQTTv5)
+    client.username_pw_set(url.username, url.password)
+    try:
+        client.connect(url.host, url.port, clean_start=True)
+        client.disconnect()
+    except OSError:
+        pass  # the test's broker is gone: so is the session
 
 
 @pytest.fixture

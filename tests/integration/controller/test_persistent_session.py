@@ -1,0 +1,160 @@
+"""Nothing the agents publish is lost while the controller (or the broker) is away, and nothing counts twice.
+
+The controller keeps a persistent MQTT v5 session (fixed client id, ``clean_start=False``, session expiry),
+so the broker queues QoS 1 events for it, also across a broker restart (Mosquitto persistence), and it
+acknowledges a message only once it is stored. The store skips what it already has (QoS 1 is at-least-once).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+
+from controller.service.app import Controller
+from controller.store import repo
+from controller.store.ingest import write_batch
+from edgefleet.localservices import Mosquitto
+from fleet_protocol import AgentChannel, Event, EventKind, encode
+from tests.integration.controller.fakes import FakeAgent, wait_for
+
+pytestmark = pytest.mark.integration
+
+StartController = Callable[..., Controller]
+MakeAgent = Callable[..., FakeAgent]
+SHA = "ab" * 32
+
+
+def completed(agent: FakeAgent, name: str) -> Event:
+    return Event(
+        agent_id=agent.agent_id,
+        seq=agent._next(),
+        kind=EventKind.UPLOAD_COMPLETED,
+        file=f"{name}.wav",
+        key=f"field/{agent.agent_id}/{name}.flac",
+        original_sha256=SHA,
+        original_bytes=1000,
+        stored_bytes=600,
+        stored_as="flac",
+    )
+
+
+def send(agent: FakeAgent, events: list[Event]) -> None:
+    for event in events:
+        agent.client.publish(agent.topic(AgentChannel.EVENTS), encode(event), qos=1).wait_for_publish(10)
+
+
+def stored_files(database_url: str, controller: Controller, agent_id: str) -> list[str]:
+    with Session(controller.engine) as session:
+        return sorted(e.file for e in repo.recent_events(session, agent_id=agent_id, limit=1000))
+
+
+def wait_stored(database_url: str, controller: Controller, agent_id: str, expected: list[str]) -> None:
+    want = sorted(expected)
+    wait_for(lambda: stored_files(database_url, controller, agent_id) == want, 20, f"{len(want)} events stored")
+    assert stored_files(database_url, controller, agent_id) == want  # exactly once each
+
+
+def test_events_sent_while_the_controller_and_the_broker_restart_are_stored_exactly_once(
+    database_url: str,
+    start_controller: StartController,
+    make_agent: MakeAgent,
+    mqtt_broker_factory: Callable[[], Mosquitto],
+) -> None:
+    broker = mqtt_broker_factory()
+    controller_id = f"ctl-{uuid.uuid4().hex[:6]}"
+    controller = start_controller(database_url, broker=broker, controller_id=controller_id)
+    agent = make_agent(f"pi-{uuid.uuid4().hex[:6]}", broker=broker).connect(subscribe=False)
+    before = [completed(agent, f"before-{i}") for i in range(3)]
+    send(agent, before)
+    wait_stored(database_url, controller, agent.agent_id, [e.file for e in before])
+
+    controller.stop()  # e.g. an upgrade: the broker keeps queueing for its session
+    away = [completed(agent, f"away-{i}") for i in range(5)]
+    send(agent, away)
+    agent.close()
+    broker.restart(downtime=0.5)  # the queue survives the broker's restart too
+    agent = make_agent(agent.agent_id, broker=broker).connect(subscribe=False, birth=False)
+    after_restart = [completed(agent, f"broker-back-{i}") for i in range(5)]
+    send(agent, after_restart)
+
+    again = start_controller(database_url, broker=broker, controller_id=controller_id)
+    wait_stored(database_url, again, agent.agent_id, [e.file for e in before + away + after_restart])
+    assert again.link.sessions_resumed == 1
+
+
+def test_a_message_delivered_twice_or_a_completion_reported_again_is_stored_once(
+    database_url: str, start_controller: StartController, make_agent: MakeAgent
+) -> None:
+    controller = start_controller(database_url)
+    agent = make_agent(f"pi-{uuid.uuid4().hex[:6]}").connect(subscribe=False)
+    first = completed(agent, "twice")
+    failed = Event(agent_id=agent.agent_id, seq=agent._next(), kind=EventKind.UPLOAD_FAILED, file="f.wav")
+    # the same message again (a QoS 1 redelivery), and the same completion after an agent restart (new seq and
+    # sent_at: a restarted agent finds the object stored and reports it once more)
+    reported_again = first.model_copy(update={"seq": 0, "sent_at": first.sent_at.replace(year=first.sent_at.year + 1)})
+    send(agent, [first, failed, first, failed, reported_again])
+    marker = completed(agent, "marker")
+    send(agent, [marker])
+    wait_stored(database_url, controller, agent.agent_id, ["f.wav", "marker.wav", "twice.wav"])
+    assert controller.ingestor.stats.received >= 6
+
+
+def test_messages_are_acknowledged_only_once_stored(
+    database_url: str,
+    start_controller: StartController,
+    make_agent: MakeAgent,
+    mqtt_broker_factory: Callable[[], Mosquitto],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A controller that cannot store (database away) does not acknowledge: its next run gets them again."""
+    broker = mqtt_broker_factory()
+    controller_id = f"ctl-{uuid.uuid4().hex[:6]}"
+
+    def failing(*_args: object, **_kw: object) -> None:
+        from sqlalchemy.exc import OperationalError
+
+        raise OperationalError("INSERT", {}, Exception("database away"))
+
+    monkeypatch.setattr("controller.service.app.write_batch", failing)
+    monkeypatch.setattr("controller.service.app.WRITE_ATTEMPTS", 1)
+    controller = start_controller(database_url, broker=broker, controller_id=controller_id)
+    agent = make_agent(f"pi-{uuid.uuid4().hex[:6]}", broker=broker).connect(subscribe=False, birth=False)
+    events = [completed(agent, f"unstored-{i}") for i in range(4)]
+    send(agent, events)
+    wait_for(lambda: controller.ingestor.stats.dropped >= len(events), 10, "the batches given up")
+    controller.stop()
+    monkeypatch.setattr("controller.service.app.write_batch", write_batch)
+
+    again = start_controller(database_url, broker=broker, controller_id=controller_id)
+    wait_stored(database_url, again, agent.agent_id, [e.file for e in events])
+
+
+def test_an_old_database_gets_the_dedup_indexes_and_loses_its_duplicates(tmp_path: Path) -> None:
+    from sqlalchemy import inspect, text
+
+    from controller.store.engine import create_all, make_engine
+    from controller.store.models import EVENT_DEDUP
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    create_all(engine)
+    with engine.begin() as conn:
+        for index in EVENT_DEDUP:
+            index.drop(conn)
+        for _ in range(3):
+            conn.execute(
+                text(
+                    "INSERT INTO upload_event (agent_id, kind, file, key, original_bytes, stored_bytes, sha256, "
+                    "stored_as, duration_s, retries, reason, at, seq) VALUES ('pi', 'upload_completed', 'a.wav', "
+                    "'k', 1, 1, :sha, 'flac', 0, 0, '', '2026-01-01 00:00:00', 1)"
+                ),
+                {"sha": SHA},
+            )
+    create_all(engine)
+    names = {ix["name"] for ix in inspect(engine).get_indexes("upload_event")}
+    assert {str(ix.name) for ix in EVENT_DEDUP} <= names
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM upload_event")).scalar() == 1
