@@ -17,16 +17,7 @@ from edge_agent.service.ports import Capabilities, Verdict
 from edge_agent.service.runtime import AgentRuntime, EngineFactory
 from fleet_protocol.mqtt_url import MqttUrl
 from tests.unit.agent_service.fakes import FakeEngine, FakeHost
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+from tests.waiting import wait_for
 
 
 class Observer:

@@ -14,16 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from fleet_protocol import AgentChannel, Birth, State, Telemetry, agent_topic, encode
 from fleet_protocol.mqtt_url import MqttUrl
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+from tests.waiting import wait_for
 
 
 class FakeAgent:
