@@ -49,11 +49,16 @@ def test_two_controllers_share_the_fleet_without_version_conflicts(
     for agent in agents:
         agent.next_assignment(where=lambda m: m["paused"])
 
-    # the full ticks are split by site between the two live controllers
-    assert a.ticker.live_controllers == b.ticker.live_controllers == ["ctl-a", "ctl-b"]
-    assert a.ticker.own_sites > 0
-    assert b.ticker.own_sites > 0
-    assert a.ticker.own_sites + b.ticker.own_sites == 4
+    # the full ticks are split by site between the two live controllers (read after a whole tick of each:
+    # a tick updates the live list before it recomputes its own share)
+    wait_for(
+        lambda: a.ticker.live_controllers == b.ticker.live_controllers == ["ctl-a", "ctl-b"]
+        and a.ticker.own_sites > 0
+        and b.ticker.own_sites > 0
+        and a.ticker.own_sites + b.ticker.own_sites == 4,
+        timeout=10,
+        what="the four sites split between ctl-a and ctl-b",
+    )
     assert a.ingestor.stats.received > 0, "shared subscription: ctl-a got nothing"
     assert b.ingestor.stats.received > 0, "shared subscription: ctl-b got nothing"
     total = a.ingestor.stats.received + b.ingestor.stats.received
