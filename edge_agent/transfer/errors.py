@@ -67,5 +67,7 @@ def classify(exc: BaseException) -> TransferError:
 
 
 def _short(exc: BaseException) -> str:
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        exc = exc.reason  # "connection reset", "timed out"... rather than the URL
     text = str(exc) or type(exc).__name__
     return text if len(text) < 200 else text[:197] + "..."

@@ -40,7 +40,9 @@ class PendingUpload:
 
 def _http_client(timeout_s: float, pool: int) -> urllib3.PoolManager:
     return urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=min(10.0, timeout_s), read=timeout_s),
+        # urllib3 keeps the CONNECT timeout on the socket while the request body is sent: it must be as long
+        # as sending a whole part takes, not a short connect timeout.
+        timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
         maxsize=pool,
         retries=urllib3.Retry(total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False),
         cert_reqs="CERT_REQUIRED",
