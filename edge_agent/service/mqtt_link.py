@@ -4,12 +4,14 @@ MQTT v5, ``connect_async`` + paho's own network thread, which reconnects with ex
 (1 s .. ``max_delay``) forever, also when the broker is down at start-up. On every (re)connect it publishes
 what ``on_connect_messages`` returns (birth, ``online``) and subscribes again (the retained assignment then
 arrives at once). QoS 1 messages published while disconnected are queued by paho (bounded) and sent on
-reconnect; telemetry (QoS 0) is dropped while offline.
+reconnect; telemetry (QoS 0) is dropped while offline. With an ``Outbox``, events are also kept on disk until
+the broker acknowledged them, and published again at the next start (``kill -9`` or power loss lose none).
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,6 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge_agent.service.outbox import Outbox
 from fleet_protocol import AgentChannel, Message, agent_topic, encode
 from fleet_protocol.mqtt_url import MqttUrl
 
@@ -46,6 +49,7 @@ class MqttLink:
         on_message: Callable[[str, bytes], None],
         keepalive: int = 30,
         max_delay: int = 30,
+        outbox: Outbox | None = None,
     ) -> None:
         self.url = url
         self._on_connect_messages = on_connect_messages
@@ -54,6 +58,9 @@ class MqttLink:
         self.connected = threading.Event()
         self.connects = 0
         self._keepalive = keepalive
+        self._outbox = outbox
+        self._unacked: list[tuple[int, mqtt.MQTTMessageInfo]] = []  # (outbox row, paho's handle)
+        self._unacked_lock = threading.Lock()
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         if url.username:
             client.username_pw_set(url.username, url.password)
@@ -67,6 +74,7 @@ class MqttLink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         self.client = client
 
     def set_subscriptions(self, topics: Sequence[str]) -> None:
@@ -75,6 +83,7 @@ class MqttLink:
 
     def start(self) -> None:
         log.info("connecting to %s", self.url.redacted())
+        self._resend_outbox()
         self.client.connect_async(self.url.host, self.url.port, keepalive=self._keepalive)
         self.client.loop_start()
 
@@ -89,17 +98,68 @@ class MqttLink:
                     log.debug("final message not confirmed: %s", exc)
         self.client.disconnect()
         self.client.loop_stop()
+        if self._outbox is not None:
+            self._sweep()
+            self._outbox.close()
 
     def publish(self, message: Message) -> None:
         self._send(message)
 
     def _send(self, message: Message) -> mqtt.MQTTMessageInfo | None:
         qos, retain = DELIVERY[message.channel]
-        info = self.client.publish(agent_topic(message.agent_id, message.channel), encode(message), qos, retain)
+        topic, payload = agent_topic(message.agent_id, message.channel), encode(message)
+        row = self._store(topic, payload) if message.channel == AgentChannel.EVENTS else None
+        info = self.client.publish(topic, payload, qos, retain)
         if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
-            log.warning("MQTT queue full: dropped a %s message", message.channel.value)
+            kept = " (kept in the outbox for the next start)" if row is not None else ""
+            log.warning("MQTT queue full: dropped a %s message%s", message.channel.value, kept)
             return None
+        self._track(row, info)
         return info
+
+    # -- outbox: events on disk until the broker acknowledged them ---------------------------------------------
+    def _store(self, topic: str, payload: bytes) -> int | None:
+        if self._outbox is None:
+            return None
+        try:
+            return self._outbox.add(topic, payload)
+        except sqlite3.Error as exc:
+            log.error("cannot keep an event in the outbox (%s): it is queued in memory only", exc)
+            return None
+
+    def _track(self, row: int | None, info: mqtt.MQTTMessageInfo) -> None:
+        if row is not None:
+            with self._unacked_lock:
+                self._unacked.append((row, info))
+            self._sweep()  # the PUBACK may have come before we got here
+
+    def _resend_outbox(self) -> None:
+        """Before connecting: publish again what a previous run could not get acknowledged (queued by paho)."""
+        if self._outbox is None:
+            return
+        try:
+            pending = self._outbox.pending()
+        except sqlite3.Error as exc:
+            log.error("cannot read the outbox: %s", exc)
+            return
+        if pending:
+            log.info("publishing %d event(s) a previous run could not get acknowledged", len(pending))
+        for row, topic, payload in pending:
+            info = self.client.publish(topic, payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_QUEUE_SIZE:
+                self._track(row, info)
+
+    def _sweep(self, acked_mid: int | None = None) -> None:
+        """Forget (on disk) the events the broker acknowledged (``acked_mid``: the one acknowledged just now;
+        paho marks its handle published only after ``on_publish`` returns)."""
+        with self._unacked_lock:
+            done = [row for row, info in self._unacked if info.mid == acked_mid or _acknowledged(info)]
+            self._unacked = [(row, info) for row, info in self._unacked if row not in done]
+        if done and self._outbox is not None:
+            try:
+                self._outbox.remove(done)
+            except sqlite3.Error as exc:  # they go out once more at the next start (the controller dedups)
+                log.warning("cannot update the outbox: %s", exc)
 
     # -- paho callbacks (its network thread) -------------------------------------------------------------------
     def _on_connect(
@@ -123,5 +183,16 @@ class MqttLink:
         if reason.value != 0:
             log.warning("disconnected from the broker (%s); reconnecting with backoff", reason)
 
+    def _on_publish(self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: Any, _props: Any) -> None:
+        if self._outbox is not None:
+            self._sweep(mid)
+
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         self._deliver(message.topic, bytes(message.payload))
+
+
+def _acknowledged(info: mqtt.MQTTMessageInfo) -> bool:
+    """paho's ``is_published()`` raises for a message published while disconnected (its ``rc`` stays NO_CONN)
+    although paho queued it and sent it on reconnect; the flag the PUBACK sets is the truth."""
+    with info._condition:
+        return bool(info._published)

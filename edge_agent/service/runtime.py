@@ -19,6 +19,7 @@ from edge_agent.service.config import AgentConfig
 from edge_agent.service.ledger import Ledger
 from edge_agent.service.limits import limits_from_defaults
 from edge_agent.service.mqtt_link import MqttLink
+from edge_agent.service.outbox import Outbox
 from edge_agent.service.ports import Capabilities, EnginePort, FinishedCheck, HostProbe
 from fleet_protocol import AgentStatus, Message, State
 
@@ -51,6 +52,7 @@ class AgentRuntime:
             on_connect_messages=self._connect_messages,
             subscriptions=(),
             on_message=lambda topic, payload: self.inbox.put((topic, payload)),
+            outbox=Outbox(config.state_dir / "outbox.db"),
         )
         self.engine = engine_factory(config, limits_from_defaults(config.defaults), self.inbox.put)
         self.service = AgentService(
