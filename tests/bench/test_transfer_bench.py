@@ -34,7 +34,7 @@ from edge_agent.engine.limits import MiB
 from edgefleet.localservices import SeaweedS3
 from tests.corpus import write_wav
 from tests.faultproxy import FaultProxy
-from tests.integration.transfer.conftest import weed_patched
+from tests.integration.transfer.helpers import weed_patched
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
 REPO = Path(__file__).resolve().parents[2]

@@ -1,26 +1,22 @@
-"""Shared pieces of the transfer integration tests: realistic WAVs, a fault proxy in front of S3, engines."""
+"""Fixtures of the transfer integration tests: realistic WAVs, a fault proxy in front of S3, engines."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from edge_agent.engine.events import EngineEvent
-from edge_agent.engine.limits import Limits, MiB
+from edge_agent.engine.limits import Limits
 from edge_agent.s3settings import S3Settings
 from edge_agent.transfer import Engine, EngineConfig
 from edge_agent.transfer.context import Codec
 from edgefleet.localservices import SeaweedS3
 from tests.corpus import write_wav
 from tests.faultproxy import FaultProxy
-
-PART = 5 * MiB
+from tests.integration.transfer.helpers import PART, Recorder, weed_patched  # weed_patched: also imported from here by other benches
 
 
 @pytest.fixture(scope="session")
@@ -39,24 +35,6 @@ def wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def proxy(s3_server: SeaweedS3) -> Iterator[FaultProxy]:
     with FaultProxy(s3_server.host, s3_server.port) as p:
         yield p
-
-
-def settings_via(server: SeaweedS3, proxy: FaultProxy | None = None) -> S3Settings:
-    endpoint = f"http://{proxy.address}" if proxy else server.endpoint
-    return S3Settings(endpoint, server.access_key, server.secret_key, server.bucket)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[EngineEvent] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, ev: EngineEvent) -> None:
-        with self.lock:
-            self.events.append(ev)
-
-    def kinds(self, file: Path | None = None) -> list[str]:
-        return [e.kind.value for e in self.events if file is None or e.file == str(file)]
 
 
 @pytest.fixture
@@ -84,27 +62,6 @@ def make_engine(tmp_path: Path) -> Iterator[Callable[..., tuple[Engine, Recorder
     yield make
     for e in engines:
         e.close()
-
-
-@contextlib.contextmanager
-def weed_patched(prefix: Sequence[str] = ()) -> Iterator[None]:
-    """Stopgap (reported to the lead): ``weed mini`` also listens on FIXED ports 9101 (Lance) and 8181 (Iceberg),
-    so two servers at once (session + factory, or another test run) collide: disable both listeners.
-    ``prefix`` runs weed under another command (e.g. ``ip netns exec NS`` for the benchmarks)."""
-    from edgefleet.localservices import seaweed
-
-    original = getattr(seaweed, "start_process")  # noqa: B009
-
-    def start(argv: list[str], *args: Any, **kwargs: Any) -> Any:
-        if "mini" in argv:
-            argv = [*prefix, *argv, "-s3.port.lance=0", "-s3.port.iceberg=0"]
-        return original(argv, *args, **kwargs)
-
-    setattr(seaweed, "start_process", start)  # noqa: B010
-    try:
-        yield
-    finally:
-        setattr(seaweed, "start_process", original)  # noqa: B010
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -15,7 +15,7 @@ from edge_agent.engine.limits import Limits
 from edge_agent.transfer import Engine
 from edgefleet.localservices import SeaweedS3
 from tests.faultproxy import FaultProxy
-from tests.integration.transfer.conftest import PART, Recorder, settings_via
+from tests.integration.transfer.helpers import PART, Recorder, settings_via
 
 pytestmark = pytest.mark.integration
 Make = Callable[..., tuple[Engine, Recorder]]

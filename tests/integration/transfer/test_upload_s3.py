@@ -18,7 +18,7 @@ from edge_agent.transfer import Engine
 from edge_agent.transfer.s3 import S3Store
 from edgefleet.localservices import SeaweedS3
 from tests.faultproxy import FaultProxy
-from tests.integration.transfer.conftest import PART, Recorder, settings_via
+from tests.integration.transfer.helpers import PART, Recorder, settings_via
 
 pytestmark = pytest.mark.integration
 Make = Callable[..., tuple[Engine, Recorder]]
