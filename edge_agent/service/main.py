@@ -21,6 +21,7 @@ from edge_agent.engine import EngineEvent, Limits
 from edge_agent.service.config import AgentConfig, ConfigError, load_config
 from edge_agent.service.ports import EnginePort, FinishedCheck
 from edge_agent.service.runtime import AgentRuntime, EngineFactory
+from edge_agent.service.sdnotify import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +80,14 @@ def serve(
         check_finished=check_finished or codec_check,
     )
     runtime.start(time.monotonic())
+    notifier = Notifier()
+    notifier.ready()
     try:
         while not stop.is_set():
             runtime.pump(time.monotonic(), wait_s=tick_s)
+            notifier.alive(time.monotonic())
     finally:
+        notifier.stopping()
         log.info("stopping: publishing offline, letting parts in flight finish (up to %.0f s)", stop_timeout)
         runtime.stop(stop_timeout, time.monotonic())
     return 0

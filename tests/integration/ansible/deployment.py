@@ -178,7 +178,7 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path) -> Deployment:
             for agent in AGENTS
         },
     }
-    host_vars[AGENTS[1]]["edge_agent_watchdog_sec"] = 30  # this agent's unit is only rendered, never started
+    host_vars[AGENTS[1]]["edge_agent_watchdog_sec"] = 0  # this agent: a plain Type=simple unit
     for host, values in host_vars.items():
         values.update(common, edgefleet_root=str(deployment.root(host)))
     (inventory / "host_vars").mkdir()

@@ -80,7 +80,7 @@ def test_agent_unit_limits_resources_and_restarts_on_failure(deployment: Deploym
     assert unit["Nice"] == "10"
     assert unit["IOSchedulingClass"] == "best-effort"
     assert unit["Restart"] == "on-failure"
-    assert "WatchdogSec" not in unit  # off by default: the agent does not send WATCHDOG=1 yet
+    assert unit["WatchdogSec"] == "120"  # the agent pings WATCHDOG=1 from its main loop
     for folder in ("spool", "state", "done"):
         assert str(deployment.path(AGENTS[0], f"/var/lib/edgefleet/{folder}")) in unit["ReadWritePaths"].split()
     argv = deployment.exec_start(AGENTS[0], AGENT_UNIT)
@@ -89,10 +89,10 @@ def test_agent_unit_limits_resources_and_restarts_on_failure(deployment: Deploym
     assert os.access(argv[0], os.X_OK)
 
 
-def test_watchdog_variable_makes_a_notify_unit(deployment: Deployment) -> None:
-    unit = deployment.unit_settings(AGENTS[1], AGENT_UNIT)
-    assert (unit["Type"], unit["NotifyAccess"], unit["WatchdogSec"]) == ("notify", "main", "30")
-    assert deployment.unit_settings(AGENTS[0], AGENT_UNIT)["Type"] == "simple"
+def test_watchdog_is_on_by_default_and_can_be_switched_off(deployment: Deployment) -> None:
+    unit = deployment.unit_settings(AGENTS[0], AGENT_UNIT)
+    assert (unit["Type"], unit["NotifyAccess"], unit["WatchdogSec"]) == ("notify", "main", "120")
+    assert deployment.unit_settings(AGENTS[1], AGENT_UNIT)["Type"] == "simple"
 
 
 def test_spool_state_and_done_folders_belong_to_the_service_user(deployment: Deployment) -> None:
