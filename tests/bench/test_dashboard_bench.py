@@ -107,6 +107,7 @@ def fill(engine: Engine, now: datetime) -> None:
                         agent_id=agent_id,
                         kind="upload_completed" if e % 5 else "upload_failed",
                         file=f"r{e}.wav",
+                        key=f"field/{agent_id}/r{e}.flac",
                         original_bytes=500 * MiB,
                         stored_bytes=300 * MiB,
                         at=now - timedelta(minutes=e),

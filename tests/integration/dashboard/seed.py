@@ -5,6 +5,7 @@ The dashboard only reads these tables; its tests (API, browser, benchmark) fill 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -118,6 +119,8 @@ def put_agents(engine: Engine, specs: list[AgentSpec], now: datetime | None = No
 
 
 def put_event(engine: Engine, agent_id: str, kind: str, at: datetime | None = None, **fields: Any) -> None:
+    if kind == "upload_completed":  # one completion per object key (the controller's dedup index)
+        fields.setdefault("key", f"test/{agent_id}/{uuid.uuid4().hex}.flac")
     with Session(engine) as session:
         session.add(UploadEvent(agent_id=agent_id, kind=kind, at=at or datetime.now(UTC), **fields))
         session.commit()
