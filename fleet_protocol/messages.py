@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fleet_protocol.topics import AGENT_ID_PATTERN, AgentChannel
+from fleet_protocol.vocabulary import AgentStatus as AgentStatus  # re-exported
+from fleet_protocol.vocabulary import EventKind as EventKind  # re-exported
 
 SCHEMA_VERSION: Literal[1] = 1
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -66,11 +67,6 @@ class Birth(Message):
     simulated: bool = False
 
 
-class AgentStatus(StrEnum):
-    ONLINE = "online"
-    OFFLINE = "offline"
-
-
 class State(Message):
     """``online`` on connect, ``offline`` as the Last Will or on a clean shutdown; retained."""
 
@@ -94,14 +90,6 @@ class Telemetry(Message):
     retries_total: NonNegInt = 0
     errors_total: NonNegInt = 0
     assignment_version: NonNegInt = 0
-
-
-class EventKind(StrEnum):
-    UPLOAD_STARTED = "upload_started"
-    UPLOAD_COMPLETED = "upload_completed"
-    UPLOAD_FAILED = "upload_failed"
-    UPLOAD_RESUMED = "upload_resumed"
-    FILE_REJECTED = "file_rejected"
 
 
 class Event(Message):

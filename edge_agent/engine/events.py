@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from fleet_protocol.messages import EventKind
+from fleet_protocol.vocabulary import EventKind
 
 
 @dataclass(frozen=True)

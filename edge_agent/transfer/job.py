@@ -38,7 +38,7 @@ from edge_agent.transfer.context import Context, Source
 from edge_agent.transfer.errors import FatalS3Error, TransferError, UploadGone
 from edge_agent.transfer.gate import Stopped
 from edge_agent.transfer.sender import Acked, PartSender
-from fleet_protocol.messages import EventKind
+from fleet_protocol.vocabulary import EventKind
 
 log = logging.getLogger("edgefleet.upload")
 

@@ -12,7 +12,7 @@ import time
 from typing import TextIO
 
 from edge_agent.engine.events import EngineEvent
-from fleet_protocol.messages import EventKind
+from fleet_protocol.vocabulary import EventKind
 
 MiB = 1024 * 1024
 
