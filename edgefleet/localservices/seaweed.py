@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -45,10 +46,12 @@ class SeaweedS3:
         secret_key: str | None = None,
         extra_identities: list[dict[str, object]] | None = None,
         host: str = "127.0.0.1",
+        command_prefix: Sequence[str] = (),
     ) -> None:
         self._own_dir = directory is None
         self.directory = Path(directory or tempfile.mkdtemp(prefix="edgefleet-s3-"))
         self.host = host
+        self.command_prefix = list(command_prefix)  # e.g. ["ip", "netns", "exec", NS] for a shaped link
         self.bucket = bucket
         self.access_key = access_key or "edgefleet" + secrets.token_hex(4)
         self.secret_key = secret_key or secrets.token_urlsafe(24)
@@ -112,6 +115,7 @@ class SeaweedS3:
         data = self.directory / "data"
         data.mkdir(parents=True, exist_ok=True)
         argv = [
+            *self.command_prefix,
             _weed_binary(),
             "mini",
             f"-dir={data}",

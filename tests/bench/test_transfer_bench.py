@@ -35,7 +35,7 @@ from edge_agent.transfer import Engine, EngineConfig
 from edgefleet.localservices import SeaweedS3
 from tests.corpus import write_wav
 from tests.faultproxy import FaultProxy
-from tests.integration.transfer.helpers import settings_via, weed_patched
+from tests.integration.transfer.helpers import settings_via
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
 REPO = Path(__file__).resolve().parents[2]
@@ -83,7 +83,7 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[int, float, int]:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SeaweedS3]:
-    with weed_patched(), SeaweedS3(directory=Path(tempfile.mkdtemp(prefix="efbench-s3-"))) as s3:
+    with SeaweedS3(directory=Path(tempfile.mkdtemp(prefix="efbench-s3-"))) as s3:
         yield s3
 
 
@@ -197,10 +197,11 @@ def shaped_server() -> Iterator[SeaweedS3]:
         sh("ip", "netns", "exec", NS, "ip", "link", "set", "lo", "up")
         # upload direction (host -> namespace): 16 Mbit/s token bucket filter
         sh("tc", "qdisc", "add", "dev", "efb-h", "root", "tbf", "rate", "16mbit", "burst", "32kb", "latency", "400ms")
-        with (
-            weed_patched(["ip", "netns", "exec", NS]),
-            SeaweedS3(directory=Path(tempfile.mkdtemp(prefix="efbench-tc-")), host=NS_IP) as s3,
-        ):
+        with SeaweedS3(
+            directory=Path(tempfile.mkdtemp(prefix="efbench-tc-")),
+            host=NS_IP,
+            command_prefix=["ip", "netns", "exec", NS],
+        ) as s3:
             yield s3
     finally:
         subprocess.run(["ip", "link", "del", "efb-h"], capture_output=True)

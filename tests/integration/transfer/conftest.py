@@ -16,9 +16,7 @@ from edge_agent.transfer.context import Codec
 from edgefleet.localservices import SeaweedS3
 from tests.corpus import write_wav
 from tests.faultproxy import FaultProxy
-
-# weed_patched is also imported from this module by other benchmarks: keep it importable here
-from tests.integration.transfer.helpers import PART, Recorder, weed_patched
+from tests.integration.transfer.helpers import PART, Recorder
 
 
 @pytest.fixture(scope="session")
@@ -64,12 +62,6 @@ def make_engine(tmp_path: Path) -> Iterator[Callable[..., tuple[Engine, Recorder
     yield make
     for e in engines:
         e.close()
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _no_fixed_weed_ports() -> Iterator[None]:
-    with weed_patched():
-        yield
 
 
 @pytest.fixture(autouse=True)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from edge_agent.engine.events import EngineEvent
 from edge_agent.engine.limits import MiB
@@ -33,24 +30,3 @@ class Recorder:
 
     def kinds(self, file: Path | None = None) -> list[str]:
         return [e.kind.value for e in self.events if file is None or e.file == str(file)]
-
-
-@contextlib.contextmanager
-def weed_patched(prefix: Sequence[str] = ()) -> Iterator[None]:
-    """Stopgap (reported to the lead): ``weed mini`` also listens on FIXED ports 9101 (Lance) and 8181 (Iceberg),
-    so two servers at once (session + factory, or another test run) collide: disable both listeners.
-    ``prefix`` runs weed under another command (e.g. ``ip netns exec NS`` for the benchmarks)."""
-    from edgefleet.localservices import seaweed
-
-    original = getattr(seaweed, "start_process")  # noqa: B009
-
-    def start(argv: list[str], *args: Any, **kwargs: Any) -> Any:
-        if "mini" in argv:
-            argv = [*prefix, *argv, "-s3.port.lance=0", "-s3.port.iceberg=0"]
-        return original(argv, *args, **kwargs)
-
-    setattr(seaweed, "start_process", start)  # noqa: B010
-    try:
-        yield
-    finally:
-        setattr(seaweed, "start_process", original)  # noqa: B010
