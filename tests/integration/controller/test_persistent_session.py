@@ -19,7 +19,8 @@ from controller.store import repo
 from controller.store.ingest import write_batch
 from edgefleet.localservices import Mosquitto
 from fleet_protocol import AgentChannel, Event, EventKind, encode
-from tests.integration.controller.fakes import FakeAgent, wait_for
+from tests.integration.controller.fakes import FakeAgent
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -87,10 +88,14 @@ def test_events_sent_while_the_controller_and_the_broker_restart_are_stored_exac
 
 
 def test_a_message_delivered_twice_or_a_completion_reported_again_is_stored_once(
-    database_url: str, start_controller: StartController, make_agent: MakeAgent
+    database_url: str,
+    start_controller: StartController,
+    make_agent: MakeAgent,
+    mqtt_broker_factory: Callable[[], Mosquitto],
 ) -> None:
-    controller = start_controller(database_url)
-    agent = make_agent(f"pi-{uuid.uuid4().hex[:6]}").connect(subscribe=False)
+    broker = mqtt_broker_factory()  # its own broker: no retained births left for other tests' controllers
+    controller = start_controller(database_url, broker=broker)
+    agent = make_agent(f"pi-{uuid.uuid4().hex[:6]}", broker=broker).connect(subscribe=False)
     first = completed(agent, "twice")
     failed = Event(agent_id=agent.agent_id, seq=agent._next(), kind=EventKind.UPLOAD_FAILED, file="f.wav")
     # the same message again (a QoS 1 redelivery), and the same completion after an agent restart (new seq and
