@@ -3,8 +3,9 @@
 Events (JSON ``data``):
 ``fleet``  ``{"totals_html", "alerts_html", "alerts": [...], "count", "at"}``, and with ``?rows=true`` (the
            fleet page, which passes its filter, order and page too) ``"order"``: the agent ids on that page,
-           top to bottom, and ``"rows"``: ``{agent_id: row html}`` for the rows of the page that changed
-           since the last event on this connection (all of them in the first one).
+           top to bottom, ``"matching"``: how many agents pass its filter, and ``"rows"``:
+           ``{agent_id: row html}`` for the rows of the page that changed since the last event on this
+           connection (all of them in the first one).
 ``agent``  ``{"agent": <AgentRow>, "facts_html"}`` for ``?agent=ID`` whenever that agent's row changed.
 """
 
@@ -51,15 +52,16 @@ async def stream(
     last_agent: AgentRow | None = None
     yield ServerSentEvent(comment="connected", retry=RETRY_MS)
     async for snap in ctx.hub.snapshots():
-        shown = view_page(snap.rows, view, ctx.limits).rows if rows else []
+        page = view_page(snap.rows, view, ctx.limits) if rows else None
+        shown = page.rows if page else []
         delta = fleet_delta(sent, shown)
         sent = {r.agent_id: r for r in shown}
-        key = (snap.totals, tuple(snap.alerts), tuple(sent))
+        key = (snap.totals, tuple(snap.alerts), tuple(sent), page.matching if page else 0)
         if delta.changed or key != last:
             last = key
             event = _fleet_event(ctx, snap)
-            if rows:
-                event["order"] = list(sent)
+            if page is not None:
+                event["order"], event["matching"] = list(sent), page.matching
                 event["rows"] = {
                     r.agent_id: render_fragment(ctx, "fleet_row", r, snap.at, ctx.limits) for r in delta.changed
                 }

@@ -33,6 +33,8 @@
       position += 1;
     }
     first = false;
+    const count = document.getElementById("shown-count");
+    if (count) count.textContent = data.matching + " of " + data.count + " agents";
     const none = document.getElementById("no-agents");
     if (none && tbody.rows.length) none.remove();
   });

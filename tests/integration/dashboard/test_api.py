@@ -308,3 +308,15 @@ def test_database_outage_is_a_503_not_a_crash(app_client: TestClient, engine: En
     page = app_client.get("/")
     assert page.status_code == 503
     assert "database is not reachable" in page.text
+
+
+def test_agent_supplied_text_is_escaped(app_client: TestClient, engine: Engine) -> None:
+    put_agents(engine, [AgentSpec("pi-01", reason="<script>alert(1)</script>")])
+    put_event(engine, "pi-01", "file_rejected", file="<img src=x onerror=alert(2)>.wav", reason="<b>bad</b>")
+    login(app_client, "vic")
+    for page in (app_client.get("/").text, app_client.get("/agents/pi-01").text):
+        assert "<script>alert(1)" not in page
+        assert "&lt;script&gt;alert(1)" in page
+    agent_page = app_client.get("/agents/pi-01").text
+    assert "<img src=x" not in agent_page
+    assert "&lt;b&gt;bad&lt;/b&gt;" in agent_page

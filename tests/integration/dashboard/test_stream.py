@@ -48,6 +48,8 @@ def test_stream_sends_changes_and_alerts(app_client: TestClient, engine: Engine)
         name, update = next(stream)
         assert name == "fleet"
         assert set(update["rows"]) == {"pi-02", "pi-03"}
+        assert update["order"] == ["pi-01", "pi-02", "pi-03"]
+        assert update["matching"] == 3
         assert [(a["agent_id"], a["kind"]) for a in update["alerts"]] == [("pi-02", "critical")]
         assert "82.5 °C ≥ 80 °C hard limit" in update["alerts_html"]
         assert "3 / 3" in update["totals_html"]
