@@ -1,4 +1,4 @@
-"""``dashboard.toml``: one validated settings object (see /work/team/CONFIG.md).
+"""``dashboard.toml``: one validated settings object (docs/dashboard.md, "Configuration").
 
 Unknown keys are an error that names the key, so a typo never passes silently. The environment
 variable ``EDGEFLEET_DATABASE_URL`` overrides ``database_url``.
@@ -6,19 +6,16 @@ variable ``EDGEFLEET_DATABASE_URL`` overrides ``database_url``.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-DATABASE_URL_ENV = "EDGEFLEET_DATABASE_URL"
+from edgefleet.configfile import DATABASE_ENV, ConfigError, Section, parse_model, read_toml
 
-
-class ConfigError(ValueError):
-    """The configuration file is missing, not TOML, or does not validate."""
+__all__ = ["ConfigError", "DashboardConfig", "Role", "UserConfig", "load_config", "parse_config"]
 
 
 class Role(StrEnum):
@@ -26,9 +23,7 @@ class Role(StrEnum):
     VIEWER = "viewer"
 
 
-class UserConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class UserConfig(Section):
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
     password_hash: str
     role: Role = Role.VIEWER
@@ -41,15 +36,13 @@ class UserConfig(BaseModel):
         return value
 
 
-class DashboardConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class DashboardConfig(Section):
     database_url: str
     host: str = "0.0.0.0"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     secret_key: Annotated[str, Field(min_length=16)]
     users: list[UserConfig] = Field(default_factory=list)
-    # Additions to CONFIG.md (all optional):
+    # Optional display, session and cache settings:
     session_max_age_s: Annotated[int, Field(ge=60)] = 12 * 3600
     secure_cookies: bool = False  # set true behind HTTPS
     live_interval_s: Annotated[float, Field(gt=0, le=60)] = 2.0
@@ -72,32 +65,11 @@ class DashboardConfig(BaseModel):
         return next((u for u in self.users if u.name == name), None)
 
 
-def _describe(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        message = "unknown key (typo?)" if err["type"] == "extra_forbidden" else err["msg"]
-        lines.append(f"  {where}: {message}")
-    return "\n".join(lines)
-
-
 def parse_config(
     data: Mapping[str, object], env: Mapping[str, str] | None = None, source: str = "config"
 ) -> DashboardConfig:
-    merged = dict(data)
-    if env and env.get(DATABASE_URL_ENV):
-        merged["database_url"] = env[DATABASE_URL_ENV]
-    try:
-        return DashboardConfig.model_validate(merged)
-    except ValidationError as exc:
-        raise ConfigError(f"{source}: invalid dashboard configuration:\n{_describe(exc)}") from exc
+    return parse_model(DashboardConfig, data, env or {}, DATABASE_ENV, f"dashboard configuration ({source})")
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> DashboardConfig:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    return parse_config(data, env, source=str(path))
+    return parse_config(read_toml(path), env, source=str(path))

@@ -102,7 +102,7 @@ def describe(exc: ValidationError) -> list[str]:
     lines = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"]) or "<file>"
-        message = f"unknown key {where!r} (typo?)" if error["type"] == "extra_forbidden" else error["msg"]
+        message = "unknown key (typo?)" if error["type"] == "extra_forbidden" else error["msg"]
         lines.append(f"{where}: {message}")
     return lines
 

@@ -73,9 +73,9 @@ def test_environment_fills_a_missing_section(tmp_path):
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("settle_seconds = 30", "settle_secnds = 30", "unknown key 'settle_secnds'"),
-        ('prefix = "field"', 'prefix = "field"\nregoin = "x"', "unknown key 's3.regoin'"),
-        ("compression_level = 5", "compresion_level = 5", "unknown key 'defaults.compresion_level'"),
+        ("settle_seconds = 30", "settle_secnds = 30", "settle_secnds: unknown key"),
+        ('prefix = "field"', 'prefix = "field"\nregoin = "x"', "s3.regoin: unknown key"),
+        ("compression_level = 5", "compresion_level = 5", "defaults.compresion_level: unknown key"),
         ('retention = "delete"', 'retention = "shred"', "retention"),
         ('retention = "delete"', 'retention = "move"', "done_dir"),
         ('agent_id = "pi-garden-01"', 'agent_id = "pi/+"', "agent_id"),
@@ -128,4 +128,4 @@ def test_agent_command_exits_2_with_the_message_on_a_bad_file(tmp_path, capsys):
     configure(parser)
     args = parser.parse_args(["--config", str(write(tmp_path, BASE.replace("site =", "sight =")))])
     assert run(args) == 2
-    assert "unknown key 'sight'" in capsys.readouterr().err
+    assert "sight: unknown key" in capsys.readouterr().err
