@@ -1,4 +1,5 @@
-"""``controller.toml`` (team CONFIG.md): one validated settings object; environment variables override the file.
+"""``controller.toml``: one validated settings object; environment variables override the file
+(docs/controller.md, "Configuration").
 
 Unknown keys are an error with the key's path in the message. Overrides: ``EDGEFLEET_MQTT_URL``,
 ``EDGEFLEET_DATABASE_URL``, ``EDGEFLEET_S3_ENDPOINT|ACCESS_KEY|SECRET_KEY|BUCKET``.

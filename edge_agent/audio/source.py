@@ -1,4 +1,5 @@
-"""One recording as the bytes of the object to store, produced as a deterministic stream (ENGINE_API §1).
+"""One recording as the bytes of the object to store, produced as a deterministic stream
+(docs/upload-engine.md, "Public API").
 
 ``open_source`` reads only the chunk table; ``body()`` then streams the data chunk in blocks through libFLAC
 (or copies the file unchanged for raw objects). Memory stays at about one read block plus the non-audio chunks

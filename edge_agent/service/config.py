@@ -1,4 +1,5 @@
-"""``agent.toml`` (team CONFIG.md): one validated settings object, environment variables override the file.
+"""``agent.toml``: one validated settings object, environment variables override the file
+(docs/agent.md, "Configuration").
 
 Unknown keys are an error (a typo must not silently fall back to a default). Overrides:
 ``EDGEFLEET_AGENT_ID``, ``EDGEFLEET_MQTT_URL``, ``EDGEFLEET_S3_ENDPOINT|ACCESS_KEY|SECRET_KEY|BUCKET|REGION``.

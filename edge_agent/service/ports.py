@@ -2,7 +2,7 @@
 
 The service core talks only to these; unit tests use tiny fakes, the composition root the real adapters.
 Values crossing the engine seam are the engine core's own frozen dataclasses (``Limits``, ``EngineStats``,
-``EngineEvent`` from the pure ``edge_agent.engine`` package, ENGINE_API.md §2); ``EngineEvent.file`` is the
+``EngineEvent`` from the pure ``edge_agent.engine`` package, docs/upload-engine.md); ``EngineEvent.file`` is the
 absolute path and ``UPLOAD_COMPLETED`` is only ever sent for a completed AND verified object.
 """
 

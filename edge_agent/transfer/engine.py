@@ -1,4 +1,5 @@
-"""``Engine``: the composition of journal, S3 store, slot gate, token bucket and file jobs (ENGINE_API §2).
+"""``Engine``: the composition of journal, S3 store, slot gate, token bucket and file jobs
+(docs/upload-engine.md, "Public API").
 
 Two modes over one scheduler:
 - ``run_until_idle()`` (``edgefleet upload``): every queued file gets one attempt (with in-process retries
