@@ -1,8 +1,13 @@
 """The controller's MQTT connection (paho-mqtt 2.x, MQTT v5): subscriptions, Last Will, publishing.
 
 - Last Will: retained ``offline`` on ``edgefleet/v1/controller/state``; retained ``online`` on connect.
-- Subscribes to birth/state/telemetry/events of every agent (QoS 1), as MQTT v5 shared subscriptions
-  ``$share/<group>/...`` when a group is set, so several controllers split the messages.
+- Subscribes to birth/state/telemetry/events of every agent (QoS 1). With a shared group, telemetry (the
+  volume, QoS 0) comes over a second, clean connection as ``$share/<group>/...`` so several controllers split
+  it; births, states and events (QoS 1, few) stay on the persistent connection, NOT shared: every controller
+  gets every one and the store keeps one copy. Measured on Mosquitto 2.0.11: a shared subscription is not
+  restored after a broker restart (what is published before the controller subscribes again is lost), and a
+  group member that is away with a persistent session keeps getting its round-robin share (QoS 1 queued, QoS 0
+  dropped), so a shared subscription must not live in a persistent session.
 - Publishes assignments retained with QoS 1. paho reconnects by itself; every (re)connect calls
   ``on_connected`` so the service can republish what the broker may have lost.
 - A persistent MQTT v5 session: the client id is fixed (``edgefleet-controller-<controller_id>``), every
@@ -48,7 +53,9 @@ log = logging.getLogger(__name__)
 
 #: confirms one received QoS 1 message to the broker (call it once the message is stored)
 Ack = Callable[[], None]
-INGESTED = (AgentChannel.BIRTH, AgentChannel.STATE, AgentChannel.TELEMETRY, AgentChannel.EVENTS)
+#: QoS 1 channels: on the persistent session, never shared
+KEPT = (AgentChannel.BIRTH, AgentChannel.STATE, AgentChannel.EVENTS)
+INGESTED = (*KEPT, AgentChannel.TELEMETRY)
 
 
 class MqttLink:
@@ -74,16 +81,7 @@ class MqttLink:
         self.sessions_resumed = 0  # connects where the broker still had our session (and its queue)
         self._generation = 0  # one per connection: an ack is only sent on the connection that delivered
         self.client_id = f"edgefleet-controller-{controller_id}"  # fixed: the broker keeps our session by it
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        if url.username:
-            client.username_pw_set(url.username, url.password)
-        if url.tls:
-            client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        client = self._client(self.client_id, manual_ack=True)
         client.will_set(CONTROLLER_STATE_TOPIC, self._state(AgentStatus.OFFLINE), qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.max_queued_messages_set(0)
@@ -93,6 +91,26 @@ class MqttLink:
         client.on_message = self._message
         client.on_subscribe = self._subscribed
         self.client = client
+        self.telemetry_client: mqtt.Client | None = None  # the shared, clean connection (shared group only)
+        self._telemetry_ready = threading.Event()
+        if shared_group:
+            shared = self._client(f"{self.client_id}-telemetry", manual_ack=False)
+            shared.reconnect_delay_set(min_delay=1, max_delay=10)
+            shared.on_connect = self._telemetry_connected
+            shared.on_subscribe = lambda *_a: self._telemetry_ready.set()
+            shared.on_disconnect = lambda *_a: self._telemetry_ready.clear()
+            shared.on_message = lambda _c, _u, m: self._on_message(m.topic, bytes(m.payload), time.time(), None)
+            self.telemetry_client = shared
+
+    def _client(self, client_id: str, *, manual_ack: bool) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack
+        )
+        if self.url.username:
+            client.username_pw_set(self.url.username, self.url.password)
+        if self.url.tls:
+            client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        return client
 
     def _state(self, state: AgentStatus) -> bytes:
         return encode(ControllerState(controller_id=self.controller_id, seq=next(self._seq), state=state))
@@ -102,14 +120,20 @@ class MqttLink:
         props.SessionExpiryInterval = self.session_expiry_s
         self.client.connect_async(self.url.host, self.url.port, keepalive=30, clean_start=False, properties=props)
         self.client.loop_start()
+        if self.telemetry_client is not None:
+            self.telemetry_client.connect_async(self.url.host, self.url.port, keepalive=30, clean_start=True)
+            self.telemetry_client.loop_start()
 
     def wait_connected(self, timeout: float) -> bool:
-        return self.connected.wait(timeout)
+        deadline = time.monotonic() + timeout
+        if not self.connected.wait(timeout):
+            return False
+        return self.telemetry_client is None or self._telemetry_ready.wait(max(0.0, deadline - time.monotonic()))
 
     def stop(self, timeout: float = 5.0, *, end_session: bool = False) -> None:
         """Publish ``offline`` (retained) and disconnect cleanly. The broker keeps the session (and queues for
-        it) unless ``end_session``: for a controller retired for good (with a shared subscription the broker
-        would otherwise keep routing a share of the messages to it until the session expires)."""
+        it) unless ``end_session``: for a controller retired for good (else the broker keeps a queue of
+        births, states and events for it until the session expires)."""
         if self.connected.is_set():
             info = self.client.publish(CONTROLLER_STATE_TOPIC, self._state(AgentStatus.OFFLINE), qos=1, retain=True)
             deadline = time.monotonic() + timeout
@@ -121,6 +145,9 @@ class MqttLink:
             props.SessionExpiryInterval = 0
         self.client.disconnect(properties=props)
         self.client.loop_stop()
+        if self.telemetry_client is not None:
+            self.telemetry_client.disconnect()
+            self.telemetry_client.loop_stop()
 
     def publish_assignment(self, assignment: Assignment) -> None:
         topic = agent_topic(assignment.agent_id, AgentChannel.ASSIGNMENT)
@@ -139,7 +166,6 @@ class MqttLink:
             log.error("MQTT connect to %s refused: %s", self.url.redacted(), reason)
             return
         self._generation += 1
-        group = self.shared_group or None
         if flags.session_present:
             self.sessions_resumed += 1
             log.info("MQTT session resumed: the broker delivers what it queued while we were away")
@@ -148,10 +174,25 @@ class MqttLink:
         # Subscribing again is harmless with a resumed session (same filters, same options) and repairs a
         # session the broker lost; retained births/states are sent again only for a new subscription.
         options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
-        client.subscribe([(agent_filter(ch, shared_group=group), options) for ch in INGESTED])
+        channels = KEPT if self.telemetry_client is not None else INGESTED
+        client.subscribe([(agent_filter(ch), options) for ch in channels])
         client.publish(CONTROLLER_STATE_TOPIC, self._state(AgentStatus.ONLINE), qos=1, retain=True)
-        log.info("MQTT connected to %s%s", self.url.redacted(), f" (shared group {group})" if group else "")
+        log.info("MQTT connected to %s", self.url.redacted())
         self._on_connected()
+
+    def _telemetry_connected(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.error("MQTT telemetry connection to %s refused: %s", self.url.redacted(), reason)
+            return
+        client.subscribe(agent_filter(AgentChannel.TELEMETRY, shared_group=self.shared_group), qos=1)
+        log.info("MQTT telemetry connected (shared group %s)", self.shared_group)
 
     def _subscribed(
         self,

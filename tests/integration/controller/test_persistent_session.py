@@ -65,9 +65,25 @@ def test_events_sent_while_the_controller_and_the_broker_restart_are_stored_exac
     make_agent: MakeAgent,
     mqtt_broker_factory: Callable[[], Mosquitto],
 ) -> None:
-    broker = mqtt_broker_factory()
+    restart_scenario(database_url, start_controller, make_agent, mqtt_broker_factory(), shared_group="")
+
+
+def test_a_shared_subscription_session_is_kept_too(
+    tmp_path: Path,
+    start_controller: StartController,
+    make_agent: MakeAgent,
+    mqtt_broker_factory: Callable[[], Mosquitto],
+) -> None:
+    """Mosquitto queues a ``$share`` group's messages for a member that is away (round robin over its sessions)."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    restart_scenario(url, start_controller, make_agent, mqtt_broker_factory(), shared_group="controllers")
+
+
+def restart_scenario(
+    database_url: str, start_controller: StartController, make_agent: MakeAgent, broker: Mosquitto, shared_group: str
+) -> None:
     controller_id = f"ctl-{uuid.uuid4().hex[:6]}"
-    controller = start_controller(database_url, broker=broker, controller_id=controller_id)
+    controller = start_controller(database_url, broker=broker, controller_id=controller_id, shared_group=shared_group)
     agent = make_agent(f"pi-{uuid.uuid4().hex[:6]}", broker=broker).connect(subscribe=False)
     before = [completed(agent, f"before-{i}") for i in range(3)]
     send(agent, before)
@@ -82,7 +98,7 @@ def test_events_sent_while_the_controller_and_the_broker_restart_are_stored_exac
     after_restart = [completed(agent, f"broker-back-{i}") for i in range(5)]
     send(agent, after_restart)
 
-    again = start_controller(database_url, broker=broker, controller_id=controller_id)
+    again = start_controller(database_url, broker=broker, controller_id=controller_id, shared_group=shared_group)
     wait_stored(database_url, again, agent.agent_id, [e.file for e in before + away + after_restart])
     assert again.link.sessions_resumed == 1
 
