@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
 from controller.config import ControllerConfig
@@ -128,6 +128,7 @@ class Controller:
         self._wake.set()
 
     def _write(self, batch: IngestBatch) -> None:
+        error: SQLAlchemyError | None = None
         for attempt in range(WRITE_ATTEMPTS):
             try:
                 with Session(self.engine) as session:
@@ -137,11 +138,30 @@ class Controller:
                     ack()
                 return
             except SQLAlchemyError as exc:
+                error = exc
                 log.error("storing %d messages failed (attempt %d): %s", len(batch), attempt + 1, exc)
                 time.sleep(0.5 * (attempt + 1))
-        # Not acknowledged: the broker delivers these again on the next connection (the store drops what
-        # it already has), so a database outage loses nothing that the broker still queues.
-        self.ingestor.stats.dropped += len(batch)
+        if isinstance(error, OperationalError | InterfaceError | DisconnectionError):
+            # The database is away. Not acknowledged: the broker delivers these again on the next connection
+            # (the store drops what it already has), so an outage loses nothing the broker still queues.
+            self.ingestor.stats.dropped += len(batch)
+            return
+        self._write_each(batch)
+
+    def _write_each(self, batch: IngestBatch) -> None:
+        """The batch failed for something in its data: store it message by message. A message that cannot be
+        stored is dropped (counted, logged) and acknowledged: sending it again would not make it fit."""
+        for item in batch.raw:
+            single = self.ingestor.single(item)
+            try:
+                with Session(self.engine) as session:
+                    write_batch(session, single, self.ticker.concurrency)
+                self.ingestor.stored(single, time.time())
+            except SQLAlchemyError as exc:
+                self.ingestor.stats.dropped += 1
+                log.error("dropped a message on %r that cannot be stored: %s", item[0][:200], exc)
+            for ack in single.acks:
+                ack()
 
     def _ingest_loop(self) -> None:
         next_prune = time.monotonic() + 60

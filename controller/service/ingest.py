@@ -85,6 +85,7 @@ class Ingestor:
         count = 0
         while True:
             self._add(batch, *item)
+            batch.raw.append(item)
             count += 1
             if count >= max_items:
                 break
@@ -92,6 +93,14 @@ class Ingestor:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
+        return batch
+
+    def single(self, item: tuple[str, bytes, float, Callable[[], None] | None]) -> IngestBatch:
+        """One received item of a batch decoded again, on its own (counted once already, by ``drain``)."""
+        received, rejected = self.stats.received, self.stats.rejected
+        batch = IngestBatch()
+        self._add(batch, *item)
+        self.stats.received, self.stats.rejected = received, rejected
         return batch
 
     def _add(

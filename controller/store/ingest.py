@@ -85,6 +85,9 @@ class IngestBatch:
     rejects: dict[str, Reject] = field(default_factory=dict)
     #: delivery receipts of the batch's messages, to call once the batch is committed (not stored here)
     acks: list[Callable[[], None]] = field(default_factory=list)
+    #: the received items ``(topic, payload, received_at, ack)``, to store them one by one when the batch
+    #: as a whole cannot be stored (one bad value must not take the others down)
+    raw: list[tuple[str, bytes, float, Callable[[], None] | None]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.births) + len(self.states) + len(self.telemetry) + len(self.events) + len(self.rejects)

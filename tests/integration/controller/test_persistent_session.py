@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
 from sqlmodel import Session
 
+from controller.config import parse_config
 from controller.service.app import Controller
 from controller.store import repo
+from controller.store.engine import create_all
 from controller.store.ingest import write_batch
-from edgefleet.localservices import Mosquitto
-from fleet_protocol import AgentChannel, Event, EventKind, encode
+from edgefleet.localservices import Mosquitto, Postgres
+from fleet_protocol import AgentChannel, Birth, Event, EventKind, agent_topic, encode
 from tests.integration.controller.fakes import FakeAgent
 from tests.waiting import wait_for
 
@@ -179,3 +182,30 @@ def test_an_old_database_gets_the_dedup_indexes_and_loses_its_duplicates(tmp_pat
     assert {str(ix.name) for ix in EVENT_DEDUP} <= names
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM upload_event")).scalar() == 1
+
+
+def test_a_message_that_cannot_be_stored_does_not_take_its_batch_down(
+    postgres: Postgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL enforces column sizes (SQLite does not): a birth with a 300-character model fails the batch;
+    the others in it are stored one by one, the bad one is dropped, all are acknowledged."""
+    config = parse_config({"database_url": postgres.create_database(), "mqtt": {"url": "mqtt://c:p@127.0.0.1:1"}}, {})
+    monkeypatch.setattr("controller.service.app.WRITE_ATTEMPTS", 1)
+    controller = Controller(config)
+    create_all(controller.engine)
+    acked: list[str] = []
+    agent_id = f"pi-{uuid.uuid4().hex[:6]}"
+    birth = Birth(
+        agent_id=agent_id, seq=1, model="x" * 300, cores=4, ram_bytes=1, software_version="t", flac_encode_bps=1.0
+    )
+    good = [Event(agent_id=agent_id, seq=i, kind=EventKind.UPLOAD_FAILED, file=f"f{i}.wav") for i in range(3)]
+    for name, message in [("birth", birth), *((f"event {i}", e) for i, e in enumerate(good))]:
+        topic = agent_topic(agent_id, message.channel)
+        controller.ingestor.offer(topic, encode(message), None, partial(acked.append, name))
+    controller._write(controller.ingestor.drain(timeout=1))
+    with Session(controller.engine) as session:
+        stored = sorted(e.file for e in repo.recent_events(session, agent_id=agent_id))
+    assert stored == ["f0.wav", "f1.wav", "f2.wav"]
+    assert sorted(acked) == ["birth", "event 0", "event 1", "event 2"]
+    assert controller.ingestor.stats.dropped == 1
+    controller.engine.dispose()
