@@ -110,9 +110,19 @@ class AgentService:
             log.info("resuming with stored assignment v%d", stored.version)
         else:
             log.info("no stored assignment: using the configured defaults until the controller sends one")
-        self.tracker.restore(self._load_ledger(), now)
+        known = self._load_ledger()
+        self.tracker.restore(known, now)
+        self._reoffer_queued(known, now)
         self.engine.set_limits(self.limits)
         self.engine.start()
+
+    def _reoffer_queued(self, known: dict[str, tuple[SpoolEntry, FileStatus]], now: float) -> None:
+        """Hand every file the ledger calls queued to the engine again (idempotent there). A file the engine
+        finished just before a crash, before its completion event reached us, comes back as already stored,
+        so its retention is applied now instead of never."""
+        for name, (entry, status) in known.items():
+            if status == FileStatus.QUEUED and not self._enqueue(entry, self.config.spool_dir / name, now):
+                return
 
     def _load_ledger(self) -> dict[str, tuple[SpoolEntry, FileStatus]]:
         """The ledger, pruned of files that are no longer in the spool (so it never grows without bound)."""

@@ -11,7 +11,8 @@ from edge_agent.service.ports import HostSample, Verdict
 
 class FakeEngine:
     def __init__(self) -> None:
-        self.queued: list[Path] = []
+        self.queued: list[Path] = []  # distinct paths in the queue, like the journal
+        self.calls: list[Path] = []  # every enqueue call
         self.already_stored: set[str] = set()
         self.limits: list[Limits] = []
         self.fail_with: Exception | None = None
@@ -22,9 +23,11 @@ class FakeEngine:
     def enqueue(self, path: Path) -> bool:
         if self.fail_with is not None:
             raise self.fail_with
+        self.calls.append(path)
         if path.name in self.already_stored:
             return False
-        self.queued.append(path)
+        if path not in self.queued:  # like the journal: one queue entry per path
+            self.queued.append(path)
         return True
 
     def set_limits(self, limits: Limits) -> None:

@@ -294,7 +294,7 @@ def test_a_file_changed_after_it_was_queued_is_not_deleted_on_completion(world):
     world.service.handle_engine_event(completed(path))
     assert path.exists()
     world.service.tick(30)
-    assert world.engine.queued == [path, path]  # settled again: uploaded again
+    assert world.engine.calls == [path, path]  # settled again: offered to the engine again
 
 
 def test_a_file_the_engine_already_stored_gets_retention_without_a_new_upload(world):
@@ -318,3 +318,19 @@ def test_an_unreadable_spool_is_logged_once_and_recovers(world, caplog):
     world.service.tick(3)
     world.service.tick(13)
     assert [p.name for p in world.engine.queued] == ["a.wav"]
+
+
+def test_a_file_finished_during_a_crash_is_retained_at_the_next_start(world):
+    """The engine stored and verified a file, then the agent died before the completion event reached the
+    service: the ledger still says queued. The next start asks the engine again and applies retention."""
+    path = world.write("a.wav")
+    world.service.tick(0)
+    world.service.tick(10)
+    assert world.engine.queued == [path]
+    world.service.stop(1)
+    world.engine.already_stored.add("a.wav")  # what the engine's journal says after the crash
+    again = world.new_service()
+    again.start(now=100)
+    assert world.engine.calls == [path, path]  # offered again at the start, not uploaded again
+    assert world.engine.queued == [path]
+    assert not path.exists()  # retention = delete, applied only because the engine reports it stored
