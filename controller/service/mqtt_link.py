@@ -25,13 +25,11 @@ from __future__ import annotations
 
 import itertools
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -48,6 +46,7 @@ from fleet_protocol import (
     encode,
 )
 from fleet_protocol.mqtt_url import MqttUrl
+from fleet_protocol.paho import paho_client
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +102,7 @@ class MqttLink:
             self.telemetry_client = shared
 
     def _client(self, client_id: str, *, manual_ack: bool) -> mqtt.Client:
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack
-        )
-        if self.url.username:
-            client.username_pw_set(self.url.username, self.url.password)
-        if self.url.tls:
-            client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
-        return client
+        return paho_client(self.url, client_id, manual_ack=manual_ack)
 
     def _state(self, state: AgentStatus) -> bytes:
         return encode(ControllerState(controller_id=self.controller_id, seq=next(self._seq), state=state))

@@ -17,13 +17,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.service.outbox import Outbox
 from fleet_protocol import AgentChannel, Message, agent_topic, encode
 from fleet_protocol.mqtt_url import MqttUrl
+from fleet_protocol.paho import paho_client
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +61,7 @@ class MqttLink:
         self._outbox = outbox
         self._unacked: list[tuple[int, mqtt.MQTTMessageInfo]] = []  # (outbox row, paho's handle)
         self._unacked_lock = threading.Lock()
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        if url.username:
-            client.username_pw_set(url.username, url.password)
-        if url.tls:
-            client.tls_set()
+        client = paho_client(url, client_id)
         if will is not None:
             qos, retain = DELIVERY[will.channel]
             client.will_set(agent_topic(will.agent_id, will.channel), encode(will), qos=qos, retain=retain)

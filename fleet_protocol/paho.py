@@ -1,0 +1,26 @@
+"""A paho-mqtt client set up from an ``MqttUrl`` the same way everywhere: MQTT v5, credentials, TLS.
+
+paho is imported here, not at package level: the protocol models need only pydantic.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import TYPE_CHECKING
+
+from fleet_protocol.mqtt_url import MqttUrl
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
+
+
+def paho_client(url: MqttUrl, client_id: str, *, manual_ack: bool = False) -> mqtt.Client:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack)
+    if url.username:
+        client.username_pw_set(url.username, url.password)
+    if url.tls:
+        client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+    return client
