@@ -32,7 +32,7 @@ from controller.store.repo import reject_counts
 from fleet_protocol import AgentChannel, agent_topic
 from tests.e2e.recordings import Recorder, Recording, plan, sha256, write_not_wav, write_truncated
 from tests.e2e.store import RetirementWatcher, list_keys, open_uploads
-from tests.e2e.system import PREFIX, EventRecorder, System, fleet_json
+from tests.e2e.system import PREFIX, EventRecorder, System, fleet_json, wait_for
 from tests.faultproxy import FaultProxy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
@@ -156,15 +156,6 @@ def all_done(system: System, recordings: list[Recording]) -> bool:
     return (system.done(AGENTS[1]) / NOT_WAV).exists() and all(
         (system.done(r.agent_id) / r.name).exists() for r in recordings
     )
-
-
-def wait_for(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.5)
-    return check()
 
 
 def completed_uploads(client: httpx.Client, agent_id: str) -> list[dict[str, Any]]:

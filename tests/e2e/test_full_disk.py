@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ import pytest
 from fleet_protocol import AgentChannel, Telemetry, agent_filter
 from tests.corpus import write_wav
 from tests.e2e.store import list_keys
-from tests.e2e.system import PREFIX, System
+from tests.e2e.system import PREFIX, System, wait_for
 from tests.integration.agent_service.helpers import Observer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -55,15 +55,6 @@ def record(spool: Path, n: int) -> Path | None:
             raise
         path.unlink(missing_ok=True)
         return None
-
-
-def wait_for(check: Callable[[], object], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.5)
-    return bool(check())
 
 
 def test_a_full_disk_loses_nothing_and_recovers_when_s3_is_back(small_disk: Path, tmp_path: Path) -> None:
