@@ -22,7 +22,9 @@ from edgefleet.localservices import Mosquitto, Postgres, SeaweedS3, ServiceError
 
 @pytest.fixture(scope="session")
 def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
-    broker = Mosquitto(directory=tmp_path_factory.mktemp("mosquitto"))
+    # Never restarted (tests that restart a broker take their own from mqtt_broker_factory), so no persistence:
+    # Mosquitto 2.0.11 can crash on the config reloads that add_user needs when persistence is on.
+    broker = Mosquitto(directory=tmp_path_factory.mktemp("mosquitto"), persistence=False)
     broker.add_user("controller", role="controller")
     with broker:
         yield broker

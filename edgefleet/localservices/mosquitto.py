@@ -66,7 +66,12 @@ class Mosquitto:
         directory: Path | None = None,
         port: int | None = None,
         host: str = "127.0.0.1",
+        persistence: bool = True,
     ) -> None:
+        """``persistence``: keep retained messages and sessions across a restart. Mosquitto 2.0.11 (Debian 12)
+        can crash (general protection fault) on a config reload, which ``add_user`` on a running broker needs,
+        when persistence is on (upstream issue 2167 and kin): a broker that never restarts should run without."""
+        self.persistence = persistence
         self._own_dir = directory is None
         self.directory = Path(directory or tempfile.mkdtemp(prefix="edgefleet-mosquitto-"))
         self.host = host
@@ -115,14 +120,13 @@ class Mosquitto:
         conf.write_text(
             "\n".join(
                 [
-                    "per_listener_settings false",
                     # Keep the invoking user (mosquitto drops root to 'mosquitto', which cannot read our files).
                     f"user {getpass.getuser()}",
                     f"listener {self.port} {self.host}",
                     "allow_anonymous false",
                     f"password_file {self.directory / 'passwd'}",
                     f"acl_file {self.directory / 'acl'}",
-                    "persistence true",
+                    f"persistence {'true' if self.persistence else 'false'}",
                     f"persistence_location {data}/",
                     "autosave_interval 1",
                     f"log_dest file {self.log}",
