@@ -22,7 +22,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ import pytest
 from edgefleet.localservices import SeaweedS3
 from tests.corpus import write_wav
 from tests.faultproxy import FaultProxy
+from tests.shapedlink import LinkPlan, s3_behind_shaped_link
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
 REPO = Path(__file__).resolve().parents[2]
@@ -101,49 +101,15 @@ def record(row: Row) -> None:
     print(line, flush=True)
 
 
-def sh(*args: str) -> None:
-    subprocess.run(args, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def shaped_s3() -> Iterator[SeaweedS3]:
     if os.geteuid() != 0 or not shutil.which("tc") or not shutil.which("curl"):
         pytest.skip("needs root, tc and curl")
-    subprocess.run(["ip", "netns", "del", NS], capture_output=True)
-    sh("ip", "netns", "add", NS)
+    plan = LinkPlan(NS, HOST_IF, NS_IF, HOST_IP, NS_IP, RATE_MBIT, burst=f"{max(32, int(RATE_MBIT * 4))}kb")
     try:
-        sh("ip", "link", "add", HOST_IF, "type", "veth", "peer", "name", NS_IF)
-        sh("ip", "link", "set", NS_IF, "netns", NS)
-        sh("ip", "addr", "add", f"{HOST_IP}/30", "dev", HOST_IF)
-        sh("ip", "link", "set", HOST_IF, "up")
-        sh("ip", "netns", "exec", NS, "ip", "addr", "add", f"{NS_IP}/30", "dev", NS_IF)
-        sh("ip", "netns", "exec", NS, "ip", "link", "set", NS_IF, "up")
-        sh("ip", "netns", "exec", NS, "ip", "link", "set", "lo", "up")
-        burst = f"{max(32, int(RATE_MBIT * 4))}kb"  # tbf needs burst >= rate / HZ
-        sh(
-            "tc",
-            "qdisc",
-            "add",
-            "dev",
-            HOST_IF,
-            "root",
-            "tbf",
-            "rate",
-            f"{RATE_MBIT:g}mbit",
-            "burst",
-            burst,
-            "latency",
-            "400ms",
-        )
-        with SeaweedS3(
-            directory=Path(tempfile.mkdtemp(prefix="efe2e-bench-s3-")),
-            host=NS_IP,
-            command_prefix=["ip", "netns", "exec", NS],
-        ) as s3:
+        with s3_behind_shaped_link(plan, "efe2e-bench-s3-") as s3:
             yield s3
     finally:
-        subprocess.run(["ip", "link", "del", HOST_IF], capture_output=True)
-        subprocess.run(["ip", "netns", "del", NS], capture_output=True)
         print_table()
 
 

@@ -36,6 +36,7 @@ from edgefleet.localservices import SeaweedS3
 from tests.corpus import write_wav
 from tests.faultproxy import FaultProxy
 from tests.integration.transfer.helpers import settings_via
+from tests.shapedlink import LinkPlan, s3_behind_shaped_link
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
 REPO = Path(__file__).resolve().parents[2]
@@ -177,35 +178,13 @@ def test_resent_after_kill(server: SeaweedS3, tmp_path: Path) -> None:
 
 
 # -- 16 Mbit/s link ------------------------------------------------------------------------------------------
-def sh(*args: str) -> None:
-    subprocess.run(args, check=True)
-
-
 @pytest.fixture(scope="module")
 def shaped_server() -> Iterator[SeaweedS3]:
     if os.geteuid() != 0 or not shutil.which("tc"):
         pytest.skip("needs root and tc")
-    subprocess.run(["ip", "netns", "del", NS], capture_output=True)
-    sh("ip", "netns", "add", NS)
-    try:
-        sh("ip", "link", "add", "efb-h", "type", "veth", "peer", "name", "efb-n")
-        sh("ip", "link", "set", "efb-n", "netns", NS)
-        sh("ip", "addr", "add", f"{HOST_IP}/30", "dev", "efb-h")
-        sh("ip", "link", "set", "efb-h", "up")
-        sh("ip", "netns", "exec", NS, "ip", "addr", "add", f"{NS_IP}/30", "dev", "efb-n")
-        sh("ip", "netns", "exec", NS, "ip", "link", "set", "efb-n", "up")
-        sh("ip", "netns", "exec", NS, "ip", "link", "set", "lo", "up")
-        # upload direction (host -> namespace): 16 Mbit/s token bucket filter
-        sh("tc", "qdisc", "add", "dev", "efb-h", "root", "tbf", "rate", "16mbit", "burst", "32kb", "latency", "400ms")
-        with SeaweedS3(
-            directory=Path(tempfile.mkdtemp(prefix="efbench-tc-")),
-            host=NS_IP,
-            command_prefix=["ip", "netns", "exec", NS],
-        ) as s3:
-            yield s3
-    finally:
-        subprocess.run(["ip", "link", "del", "efb-h"], capture_output=True)
-        subprocess.run(["ip", "netns", "del", NS], capture_output=True)
+    # upload direction (host -> namespace): 16 Mbit/s token bucket filter
+    with s3_behind_shaped_link(LinkPlan(NS, "efb-h", "efb-n", HOST_IP, NS_IP, 16), "efbench-tc-") as s3:
+        yield s3
 
 
 def test_16mbit_link(shaped_server: SeaweedS3, tmp_path: Path) -> None:
