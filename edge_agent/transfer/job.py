@@ -169,6 +169,7 @@ class FileJob:
                 self._cancelled,
             )
             ctx.journal.start_upload(self.path, upload_id, settings, ctx.clock())
+            self._abort_strays(keep=upload_id)
             decision = ResumeDecision(ResumeKind.FRESH, upload_id=upload_id)
             self._emit(EventKind.UPLOAD_STARTED, src)
         else:
@@ -302,6 +303,22 @@ class FileJob:
         if abort:
             self._abort(record.settings.key, record.upload_id)
         self.ctx.journal.drop_upload(self.path)
+
+    def _abort_strays(self, keep: str) -> None:
+        """Abort the other multipart uploads of this key: left by a CreateMultipartUpload whose response was lost
+        (the retry made a second one) or by a crash between create and the journal write. The key holds this
+        agent's id, so no one else uploads to it. Best effort: without the right to list, the janitor does it."""
+        try:
+            pending = self.ctx.store.pending_uploads(self.key)
+        except TransferError as exc:
+            log.info(
+                "%s: cannot list pending uploads of %s (%s); leaving strays to the janitor", self.path, self.key, exc
+            )
+            return
+        for stray in pending:
+            if stray.key == self.key and stray.upload_id != keep:
+                log.info("%s: aborting stray upload %s of %s", self.path, stray.upload_id, self.key)
+                self._abort(self.key, stray.upload_id)
 
     def _abort(self, key: str, upload_id: str) -> None:
         try:

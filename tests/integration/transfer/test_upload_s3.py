@@ -207,3 +207,20 @@ def test_multipart_etag_matches_server(s3_server: SeaweedS3) -> None:
     assert head is not None
     assert head.etag == multipart_etag(md5s)
     assert head.size == PART + 1000
+
+
+def test_stray_uploads_of_the_key_are_aborted(s3_server: SeaweedS3, make_engine: Make, wavs: dict[str, Path]) -> None:
+    """A CreateMultipartUpload whose response was lost (the retry made a second upload), or a crash between
+    create and the journal write, leaves an upload of the key nobody knows: the next fresh upload aborts it."""
+    engine, _ = make_engine(settings_via(s3_server))
+    src = real_codec.open_source(wavs["small24"], 5)
+    try:
+        key = real_codec.object_key(engine.config.prefix, "pi-7", wavs["small24"], src)
+    finally:
+        src.close()
+    store = S3Store(settings_via(s3_server))
+    stray = store.create(key, "audio/flac", {})
+    assert [p.upload_id for p in store.pending_uploads(key)] == [stray]
+    engine.enqueue(wavs["small24"])
+    assert engine.run_until_idle().ok
+    assert store.pending_uploads(key) == []
