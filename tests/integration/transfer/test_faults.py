@@ -189,5 +189,10 @@ def test_kill_9_then_resume(
     key = line.split(" -> ")[1].split()[0]
     stored = s3_server.client().stat_object(s3_server.bucket, key).size or 0
     resent = proxy.bytes_up - stored
-    assert resent <= concurrency * PART, f"re-sent {resent / MiB:.2f} MiB after kill -9 at {kill_at_mib} MiB"
+    # The proxy counts whole requests: besides payload, the request lines and headers (SigV4, ~1 KiB each) of
+    # the two runs' ~40 requests. The bound is on payload: at most the parts that were on the wire.
+    http_overhead = 64 * 1024
+    assert resent <= concurrency * PART + http_overhead, (
+        f"re-sent {resent / MiB:.2f} MiB after kill -9 at {kill_at_mib} MiB"
+    )
     assert verify_object(s3_server.client(), s3_server.bucket, key, wavs["big"]).matches
