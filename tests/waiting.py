@@ -8,13 +8,17 @@ from typing import Any
 
 
 def wait_for(
-    predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition", interval: float = 0.02
+    predicate: Callable[[], Any],
+    timeout: float = 10.0,
+    what: str | Callable[[], str] = "condition",
+    interval: float = 0.02,
 ) -> Any:
-    """Return the first truthy value of ``predicate()``; fail the test after ``timeout`` seconds."""
+    """Return the first truthy value of ``predicate()``; fail the test after ``timeout`` seconds (``what`` may be
+    a callable, to describe the state at the time of failure)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout} s waiting for {what() if callable(what) else what}")

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from controller.service.app import Controller
 from controller.store.models import AssignmentHistory
-from edgefleet.localservices import Postgres
+from edgefleet.localservices import Mosquitto, Postgres
 from tests.integration.controller.fakes import FakeAgent, wait_for
 
 pytestmark = pytest.mark.integration
@@ -28,13 +28,18 @@ def _has_version(agent: FakeAgent, version: int) -> bool:
 
 
 def test_two_controllers_share_the_fleet_without_version_conflicts(
-    postgres: Postgres, start_controller: Callable[..., Controller], make_agent: Callable[..., FakeAgent]
+    postgres: Postgres,
+    start_controller: Callable[..., Controller],
+    make_agent: Callable[..., FakeAgent],
+    mqtt_broker_factory: Callable[[], Mosquitto],
 ) -> None:
+    # A private broker: retained births other tests left on the shared one would add their sites to the split.
+    broker = mqtt_broker_factory()
     url = postgres.create_database()
-    a = start_controller(url, controller_id="ctl-a", shared_group="controllers")
-    b = start_controller(url, controller_id="ctl-b", shared_group="controllers")
+    a = start_controller(url, controller_id="ctl-a", shared_group="controllers", broker=broker)
+    b = start_controller(url, controller_id="ctl-b", shared_group="controllers", broker=broker)
     run = uuid.uuid4().hex[:6]
-    agents = [make_agent(f"pi-{run}-{i:02d}", site=f"site-{i % 4}").connect() for i in range(12)]
+    agents = [make_agent(f"pi-{run}-{i:02d}", site=f"site-{i % 4}", broker=broker).connect() for i in range(12)]
     for agent in agents:
         agent.telemetry(50.0)
     for agent in agents:
@@ -52,12 +57,17 @@ def test_two_controllers_share_the_fleet_without_version_conflicts(
     # the full ticks are split by site between the two live controllers (read after a whole tick of each:
     # a tick updates the live list before it recomputes its own share)
     wait_for(
-        lambda: a.ticker.live_controllers == b.ticker.live_controllers == ["ctl-a", "ctl-b"]
-        and a.ticker.own_sites > 0
-        and b.ticker.own_sites > 0
-        and a.ticker.own_sites + b.ticker.own_sites == 4,
+        lambda: (
+            a.ticker.live_controllers == b.ticker.live_controllers == ["ctl-a", "ctl-b"]
+            and a.ticker.own_sites > 0
+            and b.ticker.own_sites > 0
+            and a.ticker.own_sites + b.ticker.own_sites == 4
+        ),
         timeout=10,
-        what="the four sites split between ctl-a and ctl-b",
+        what=lambda: (
+            f"the four sites split between ctl-a and ctl-b: live {a.ticker.live_controllers} / "
+            f"{b.ticker.live_controllers}, own sites {a.ticker.own_sites} / {b.ticker.own_sites}"
+        ),
     )
     assert a.ingestor.stats.received > 0, "shared subscription: ctl-a got nothing"
     assert b.ingestor.stats.received > 0, "shared subscription: ctl-b got nothing"
