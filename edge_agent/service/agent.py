@@ -406,7 +406,7 @@ class AgentService:
             throughput_bps=stats.throughput_bps,
             bytes_uploaded_total=stats.bytes_uploaded_total,
             retries_total=stats.retries_total,
-            errors_total=stats.errors_total,
+            errors_total=stats.errors_total + self.counters.file_errors,  # the engine's and ours
             assignment_version=self.assignment.version if self.assignment else 0,
         )
 

@@ -7,7 +7,7 @@ import pytest
 from edge_agent.engine import EngineEvent
 from edge_agent.filenames import parse_display_name
 from edge_agent.service.ports import Verdict
-from fleet_protocol import Event, EventKind, encode
+from fleet_protocol import Event, EventKind, Telemetry, encode
 from tests.oddnames import ODD_NAMES, odd_str
 from tests.unit.agent_service.fakes import FakeCheck, FakeEngine
 from tests.unit.agent_service.test_agent import World, completed
@@ -76,6 +76,8 @@ def test_an_unexpected_error_on_one_file_sets_it_aside_and_the_others_go_on(worl
     assert "set aside" in event.reason
     encode(event)
     assert "rec\\xff\\xfe.wav: unexpected error" in caplog.text
+    world.service.tick(20)  # the next telemetry counts it with the engine's errors
+    assert world.publisher.of(Telemetry)[-1].errors_total == 1
     world.service.tick(39)  # set aside for 30 s, then offered again
     assert world.service.counters.file_errors == 1
     del world.engine.broken[bad]
