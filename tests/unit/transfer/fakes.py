@@ -2,7 +2,7 @@
 
 ``FakeStore.plan(op)`` decides what each call does: ``None`` (it works), ``"drop"`` (a network error before
 it takes effect), ``"lost"`` (it takes effect, then the response is lost), ``"fatal"`` (AccessDenied),
-``"gone"`` (a janitor aborts the call's upload first).
+``"gone"`` (a janitor aborts the call's upload first), ``"bug"`` (an error of no known kind).
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ class FakeStore:
         self.objects: dict[str, FakeObject] = {}
         self.calls: list[str] = []
         self.completions: list[tuple[str, str, tuple[tuple[int, str], ...]]] = []
+        self.invalid: list[str] = []  # completions naming a part the upload does not hold
+        self.sent: list[int] = []  # part numbers in the order they arrived
         self.plan: Callable[[str], str | None] = lambda op: None
         self._ids = itertools.count(1)
         self._lock = threading.RLock()  # parts arrive from several threads
@@ -55,6 +57,8 @@ class FakeStore:
                 raise RetryableError(f"S3 unreachable: {op} dropped")
             if fault == "fatal":
                 raise FatalS3Error(f"S3 AccessDenied: {op}")
+            if fault == "bug":
+                raise RuntimeError(f"a bug in {op}")
             if fault == "gone":
                 self.uploads.pop(upload_id, None)
             result = effect()
@@ -79,6 +83,7 @@ class FakeStore:
         def effect() -> str:
             etag = md5_of(data)
             self._upload(upload_id).parts.append((number, etag, bytes(data)))
+            self.sent.append(number)
             return etag
 
         return self._call("upload_part", effect, upload_id)
@@ -97,6 +102,7 @@ class FakeStore:
             for number, etag in parts:
                 data = next((d for n, e, d in upload.parts if (n, e) == (number, etag)), None)
                 if data is None:
+                    self.invalid.append(f"{upload_id}: part {number}")
                     raise FatalS3Error(f"S3 InvalidPart: part {number} with ETag {etag}")
                 chosen.append(data)
             etag = multipart_etag(e for _, e in parts)
