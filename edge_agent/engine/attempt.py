@@ -28,50 +28,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from edge_agent.engine.commands import (
-    Abort,
-    Announce,
-    BodyRead,
-    CheckExisting,
-    CheckFile,
-    CloseParts,
-    CollectSends,
-    Command,
-    Complete,
-    ConfirmSource,
-    Created,
-    CreateUpload,
-    Disposition,
-    DropRecord,
-    Existing,
-    Failed,
-    Fault,
-    Finish,
-    Head,
-    ListParts,
-    ListUploads,
-    LoadRecord,
-    NoneSent,
-    ObjectFound,
-    ObjectMissing,
-    Ok,
-    OpenParts,
-    OpenSource,
-    PartRead,
-    PartSent,
-    PartsListed,
-    ReadPart,
-    RecordLoaded,
-    Result,
-    SavePart,
-    SaveUpload,
-    SendPart,
-    SkipPart,
-    SourceConfirmed,
-    SourceOpened,
-    StartOver,
-    UploadsListed,
-)
+from edge_agent.engine import commands as c
+from edge_agent.engine.commands import Disposition, Fault
 from edge_agent.engine.partsize import ObjectTooLarge, plan_parts
 from edge_agent.engine.upload import (
     LocalProtocolError,
@@ -105,19 +63,19 @@ class Rule:
     disposition: Disposition = Disposition.RETRY
     reason: str = "{}"  # formatted with the error's text
     discard: Discard = Discard.NONE
-    as_if: Result | None = None  # Then.CONTINUE: the result the step goes on with
+    as_if: c.Result | None = None  # Then.CONTINUE: the result the step goes on with
 
 
 def _finish(disposition: Disposition, reason: str = "{}", discard: Discard = Discard.NONE) -> Rule:
     return Rule(Then.FINISH, disposition, reason, discard)
 
 
-def _go_on(as_if: Result) -> Rule:
+def _go_on(as_if: c.Result) -> Rule:
     return Rule(Then.CONTINUE, as_if=as_if)
 
 
 #: (command, fault) -> what the attempt does. ``None`` rows are a fault's default; a command's own row wins.
-RULES: Mapping[tuple[type[Command] | None, Fault], Rule] = {
+RULES: Mapping[tuple[type[c.Command] | None, Fault], Rule] = {
     # the file
     (None, Fault.NOT_READY): _finish(Disposition.DEFER, "still being written: {}"),
     (None, Fault.REJECTED): _finish(Disposition.REJECTED),
@@ -133,16 +91,16 @@ RULES: Mapping[tuple[type[Command] | None, Fault], Rule] = {
     (None, Fault.PART_DIFFERS): Rule(Then.RESTART, discard=Discard.ABORT),
     (None, Fault.NOT_VERIFIED): Rule(Then.RESTART, reason="verification failed: {}", discard=Discard.FORGET),
     # best-effort steps
-    (Abort, Fault.FATAL): _go_on(Ok()),  # not allowed to abort: the janitor removes it
-    (ListUploads, Fault.RETRYABLE): _go_on(UploadsListed(())),  # strays are left to the janitor
-    (ListUploads, Fault.FATAL): _go_on(UploadsListed(())),
-    (ListUploads, Fault.GONE): _go_on(UploadsListed(())),
-    (Complete, Fault.GONE): _go_on(Ok()),  # a retried Complete whose first try got through: HEAD decides
-    **{(CheckExisting, f): _go_on(Existing(same=False)) for f in Fault},  # dedup is an optimisation
+    (c.Abort, Fault.FATAL): _go_on(c.Ok()),  # not allowed to abort: the janitor removes it
+    (c.ListUploads, Fault.RETRYABLE): _go_on(c.UploadsListed(())),  # strays are left to the janitor
+    (c.ListUploads, Fault.FATAL): _go_on(c.UploadsListed(())),
+    (c.ListUploads, Fault.GONE): _go_on(c.UploadsListed(())),
+    (c.Complete, Fault.GONE): _go_on(c.Ok()),  # a retried Complete whose first try got through: HEAD decides
+    **{(c.CheckExisting, f): _go_on(c.Existing(same=False)) for f in Fault},  # dedup is an optimisation
 }
 
 
-def rule_for(command: type[Command], fault: Fault) -> Rule:
+def rule_for(command: type[c.Command], fault: Fault) -> Rule:
     return RULES.get((command, fault)) or RULES[(None, fault)]
 
 
@@ -183,43 +141,12 @@ class Phase(Enum):
     FINISHED = "finished"
 
 
-#: the results each phase accepts besides ``Failed``
-EXPECTS: Mapping[Phase, tuple[type[Any], ...]] = {
-    Phase.CHECK_FILE: (Ok,),
-    Phase.LOAD_RECORD: (RecordLoaded,),
-    Phase.OPEN_SOURCE: (SourceOpened,),
-    Phase.LIST_PARTS: (PartsListed,),
-    Phase.ABORT_OLD: (Ok,),
-    Phase.DROP_OLD: (Ok,),
-    Phase.CHECK_EXISTING: (Existing,),
-    Phase.CREATE: (Created,),
-    Phase.SAVE_UPLOAD: (Ok,),
-    Phase.LIST_UPLOADS: (UploadsListed,),
-    Phase.ABORT_STRAY: (Ok,),
-    Phase.ANNOUNCE: (Ok,),
-    Phase.OPEN_PARTS: (Ok,),
-    Phase.READ_PART: (PartRead, BodyRead),
-    Phase.PLACE_PART: (Ok,),
-    Phase.COLLECT: (PartSent, NoneSent),
-    Phase.SAVE_PART: (Ok,),
-    Phase.CLOSE_PARTS: (Ok,),
-    Phase.COMPLETE: (Ok,),
-    Phase.HEAD: (ObjectFound, ObjectMissing),
-    Phase.DROP_DONE: (Ok,),
-    Phase.CONFIRM: (SourceConfirmed,),
-    Phase.DISCARD_ABORT: (Ok,),
-    Phase.DISCARD_DROP: (Ok,),
-    Phase.START_OVER: (Ok,),
-    Phase.FINISHED: (),
-}
-
-
 @dataclass
 class _Pass:
     """What one pass over the source has learnt so far."""
 
     record: UploadRecord | None = None  # the journal's record, resumable only in the first pass
-    opened: SourceOpened | None = None
+    opened: c.SourceOpened | None = None
     settings: UploadSettings | None = None
     upload_id: str = ""
     ledger: PartLedger = field(default_factory=PartLedger)
@@ -238,34 +165,35 @@ class FileAttempt:
         self._parts_open = False
         self._exit: tuple[Rule, str] | None = None  # leaving: the rule and the reason
         self._phase = Phase.CHECK_FILE
-        self._command: Command = CheckFile()
+        self._command: c.Command = c.CheckFile()
 
     @property
     def phase(self) -> Phase:
         return self._phase
 
-    def next_command(self) -> Command:
+    def next_command(self) -> c.Command:
         return self._command
 
-    def receive(self, result: Result) -> None:
-        if isinstance(result, Failed):
-            if self._phase is Phase.FINISHED:
-                raise LocalProtocolError("the attempt is finished")
+    def receive(self, result: c.Result) -> None:
+        if self._phase is Phase.FINISHED:
+            raise LocalProtocolError("the attempt is finished")
+        accepts, handle = TRANSITIONS[self._phase]
+        if isinstance(result, c.Failed):
             self._fault(result.fault, result.reason)
-            return
-        if not isinstance(result, EXPECTS[self._phase]):
+        elif isinstance(result, accepts):
+            handle(self, result)
+        else:
             raise LocalProtocolError(f"{type(result).__name__} does not answer {type(self._command).__name__}")
-        _HANDLERS[self._phase](self, result)
 
     # -- moving on -----------------------------------------------------------------------------------------
-    def _go(self, phase: Phase, command: Command) -> None:
+    def _go(self, phase: Phase, command: c.Command) -> None:
         self._phase, self._command = phase, command
 
     def _fault(self, fault: Fault, reason: str) -> None:
         rule = rule_for(type(self._command), fault)
         if rule.then is Then.CONTINUE:
             assert rule.as_if is not None
-            _HANDLERS[self._phase](self, rule.as_if)
+            TRANSITIONS[self._phase][1](self, rule.as_if)
         else:
             self._leave(rule, rule.reason.format(reason))
 
@@ -273,7 +201,7 @@ class FileAttempt:
         self._exit = (rule, reason)
         if self._parts_open:
             self._parts_open = False
-            self._go(Phase.CLOSE_PARTS, CloseParts())
+            self._go(Phase.CLOSE_PARTS, c.CloseParts())
         else:
             self._discard()
 
@@ -281,9 +209,9 @@ class FileAttempt:
         assert self._exit is not None
         rule, reason = self._exit
         if self._journaled and rule.discard is Discard.ABORT and self._phase is not Phase.DISCARD_ABORT:
-            self._go(Phase.DISCARD_ABORT, Abort(*self._journaled, why=f"discarding it ({reason})"))
+            self._go(Phase.DISCARD_ABORT, c.Abort(*self._journaled, why=f"discarding it ({reason})"))
         elif self._journaled and rule.discard is not Discard.NONE:
-            self._go(Phase.DISCARD_DROP, DropRecord())
+            self._go(Phase.DISCARD_DROP, c.DropRecord())
         elif rule.then is Then.FINISH:
             self._finish(rule.disposition, reason)
         else:
@@ -294,27 +222,27 @@ class FileAttempt:
         if self.restarts > self._config.restarts_allowed:
             self._finish(Disposition.RETRY, f"gave up after {self.restarts} restarts: {reason}")
         else:
-            self._go(Phase.START_OVER, StartOver(reason, self.restarts))
+            self._go(Phase.START_OVER, c.StartOver(reason, self.restarts))
 
     def _finish(self, disposition: Disposition, reason: str = "", **done: Any) -> None:
-        self._go(Phase.FINISHED, Finish(disposition, reason, self.retries, **done))
+        self._go(Phase.FINISHED, c.Finish(disposition, reason, self.retries, **done))
 
     # -- the file ------------------------------------------------------------------------------------------
-    def _on_file_ready(self, _: Ok) -> None:
+    def _on_file_ready(self, _: c.Ok) -> None:
         if self.restarts:
-            self._go(Phase.OPEN_SOURCE, OpenSource(self._config.compression_level))
+            self._go(Phase.OPEN_SOURCE, c.OpenSource(self._config.compression_level))
         else:
-            self._go(Phase.LOAD_RECORD, LoadRecord())
+            self._go(Phase.LOAD_RECORD, c.LoadRecord())
 
-    def _on_record(self, result: RecordLoaded) -> None:
+    def _on_record(self, result: c.RecordLoaded) -> None:
         record = self._pass.record = result.record
         if record is None:
-            self._go(Phase.OPEN_SOURCE, OpenSource(self._config.compression_level))
+            self._go(Phase.OPEN_SOURCE, c.OpenSource(self._config.compression_level))
             return
         self._journaled = (record.settings.key, record.upload_id)
-        self._go(Phase.OPEN_SOURCE, OpenSource(record.settings.compression_level))
+        self._go(Phase.OPEN_SOURCE, c.OpenSource(record.settings.compression_level))
 
-    def _on_opened(self, opened: SourceOpened) -> None:
+    def _on_opened(self, opened: c.SourceOpened) -> None:
         self._pass.opened = opened
         try:
             settings = self._pass.settings = self._settings(opened)
@@ -323,11 +251,11 @@ class FileAttempt:
             return
         record = self._pass.record
         if record is not None and record.settings == settings:
-            self._go(Phase.LIST_PARTS, ListParts(record.settings.key, record.upload_id))
+            self._go(Phase.LIST_PARTS, c.ListParts(record.settings.key, record.upload_id))
         else:
             self._decide(None)
 
-    def _settings(self, opened: SourceOpened) -> UploadSettings:
+    def _settings(self, opened: c.SourceOpened) -> UploadSettings:
         """A resumed upload keeps its part plan (unless it no longer fits) and compression level."""
         record, config = self._pass.record, self._config
         requested = record.settings.plan.size if record else config.part_size
@@ -338,7 +266,7 @@ class FileAttempt:
         return UploadSettings(opened.key, plan, opened.header_size, level, opened.fingerprint)
 
     # -- resume or fresh -----------------------------------------------------------------------------------
-    def _on_parts_listed(self, result: PartsListed) -> None:
+    def _on_parts_listed(self, result: c.PartsListed) -> None:
         self._decide(result.parts)
 
     def _decide(self, server: tuple[StoredPart, ...] | None) -> None:
@@ -349,51 +277,51 @@ class FileAttempt:
             self._resume(decision)
         elif decision.kind is ResumeKind.ABORT_THEN_FRESH:
             assert record is not None
-            self._go(Phase.ABORT_OLD, Abort(record.settings.key, decision.upload_id, why=decision.reason))
+            self._go(Phase.ABORT_OLD, c.Abort(record.settings.key, decision.upload_id, why=decision.reason))
         else:
-            self._go(Phase.DROP_OLD, DropRecord())
+            self._go(Phase.DROP_OLD, c.DropRecord())
 
     def _resume(self, decision: ResumeDecision) -> None:
         self._pass.upload_id = decision.upload_id
         self._pass.ledger = PartLedger.for_decision(decision)
         have = sum(len(etags) for etags in decision.known.values())
-        self._go(Phase.ANNOUNCE, Announce(EventKind.UPLOAD_RESUMED, f"{have} parts already stored", self.retries))
+        self._go(Phase.ANNOUNCE, c.Announce(EventKind.UPLOAD_RESUMED, f"{have} parts already stored", self.retries))
 
-    def _on_old_aborted(self, _: Ok) -> None:
-        self._go(Phase.DROP_OLD, DropRecord())
+    def _on_old_aborted(self, _: c.Ok) -> None:
+        self._go(Phase.DROP_OLD, c.DropRecord())
 
-    def _on_old_dropped(self, _: Ok) -> None:
+    def _on_old_dropped(self, _: c.Ok) -> None:
         self._journaled = None
         if self._config.dedup:
-            self._go(Phase.CHECK_EXISTING, CheckExisting(self._key))
+            self._go(Phase.CHECK_EXISTING, c.CheckExisting(self._key))
         else:
-            self._go(Phase.CREATE, CreateUpload(self._key))
+            self._go(Phase.CREATE, c.CreateUpload(self._key))
 
-    def _on_existing(self, result: Existing) -> None:
+    def _on_existing(self, result: c.Existing) -> None:
         if result.same:
             self._finish(Disposition.DONE, "already stored")
         else:
-            self._go(Phase.CREATE, CreateUpload(self._key))
+            self._go(Phase.CREATE, c.CreateUpload(self._key))
 
-    def _on_created(self, result: Created) -> None:
+    def _on_created(self, result: c.Created) -> None:
         assert self._pass.settings is not None
         self._pass.upload_id = result.upload_id
-        self._go(Phase.SAVE_UPLOAD, SaveUpload(result.upload_id, self._pass.settings))
+        self._go(Phase.SAVE_UPLOAD, c.SaveUpload(result.upload_id, self._pass.settings))
 
-    def _on_upload_saved(self, _: Ok) -> None:
+    def _on_upload_saved(self, _: c.Ok) -> None:
         self._journaled = (self._key, self._pass.upload_id)
-        self._go(Phase.LIST_UPLOADS, ListUploads(self._key))
+        self._go(Phase.LIST_UPLOADS, c.ListUploads(self._key))
 
-    def _on_uploads_listed(self, result: UploadsListed) -> None:
+    def _on_uploads_listed(self, result: c.UploadsListed) -> None:
         self._pass.strays = [u for u in result.upload_ids if u != self._pass.upload_id]
         self._next_stray()
 
-    def _next_stray(self, _: Ok | None = None) -> None:
+    def _next_stray(self, _: c.Ok | None = None) -> None:
         if self._pass.strays:
-            self._go(Phase.ABORT_STRAY, Abort(self._key, self._pass.strays.pop(0), why="stray upload of the key"))
+            self._go(Phase.ABORT_STRAY, c.Abort(self._key, self._pass.strays.pop(0), why="stray upload of the key"))
         else:
             self._pass.ledger = PartLedger()
-            self._go(Phase.ANNOUNCE, Announce(EventKind.UPLOAD_STARTED, "", self.retries))
+            self._go(Phase.ANNOUNCE, c.Announce(EventKind.UPLOAD_STARTED, "", self.retries))
 
     @property
     def _key(self) -> str:
@@ -401,18 +329,18 @@ class FileAttempt:
         return self._pass.settings.key
 
     # -- the parts -----------------------------------------------------------------------------------------
-    def _on_announced(self, _: Ok) -> None:
+    def _on_announced(self, _: c.Ok) -> None:
         settings = self._pass.settings
         assert settings is not None
-        self._go(Phase.OPEN_PARTS, OpenParts(settings.key, self._pass.upload_id, settings.plan, settings.header_size))
+        self._go(Phase.OPEN_PARTS, c.OpenParts(settings.key, self._pass.upload_id, settings.plan, settings.header_size))
 
-    def _on_parts_opened(self, _: Ok) -> None:
+    def _on_parts_opened(self, _: c.Ok) -> None:
         self._parts_open = True
-        self._go(Phase.READ_PART, ReadPart())
+        self._go(Phase.READ_PART, c.ReadPart())
 
-    def _on_read(self, result: PartRead | BodyRead) -> None:
+    def _on_read(self, result: c.PartRead | c.BodyRead) -> None:
         ledger = self._pass.ledger
-        if isinstance(result, BodyRead):
+        if isinstance(result, c.BodyRead):
             ledger.body_done()
             self._collect_or_close()
             return
@@ -420,103 +348,104 @@ class FileAttempt:
         if action is PartAction.RESTART:
             self._fault(Fault.PART_DIFFERS, ledger.restart_reason)
         elif action is PartAction.SKIP:
-            self._go(Phase.PLACE_PART, SkipPart(StoredPart(result.number, result.md5, result.size, result.offset)))
+            self._go(Phase.PLACE_PART, c.SkipPart(StoredPart(result.number, result.md5, result.size, result.offset)))
         else:
-            self._go(Phase.PLACE_PART, SendPart(result.number))
+            self._go(Phase.PLACE_PART, c.SendPart(result.number))
 
-    def _on_placed(self, _: Ok) -> None:
-        self._go(Phase.COLLECT, CollectSends(wait=False))
+    def _on_placed(self, _: c.Ok) -> None:
+        self._go(Phase.COLLECT, c.CollectSends(wait=False))
 
-    def _on_collected(self, result: PartSent | NoneSent) -> None:
-        if isinstance(result, NoneSent):
-            if isinstance(self._command, CollectSends) and self._command.wait:
+    def _on_collected(self, result: c.PartSent | c.NoneSent) -> None:
+        if isinstance(result, c.NoneSent):
+            if isinstance(self._command, c.CollectSends) and self._command.wait:
                 raise LocalProtocolError("NoneSent does not answer CollectSends(wait=True)")
-            self._go(Phase.READ_PART, ReadPart())
+            self._go(Phase.READ_PART, c.ReadPart())
             return
         self._pass.ledger.on_acked(result.part.number, result.part.etag)
         self.retries += result.retries
-        self._go(Phase.SAVE_PART, SavePart(result.part))
+        self._go(Phase.SAVE_PART, c.SavePart(result.part))
 
-    def _on_part_saved(self, _: Ok) -> None:
+    def _on_part_saved(self, _: c.Ok) -> None:
         if self._pass.ledger.body_is_done:
             self._collect_or_close()
         else:
-            self._go(Phase.COLLECT, CollectSends(wait=False))
+            self._go(Phase.COLLECT, c.CollectSends(wait=False))
 
     def _collect_or_close(self) -> None:
         if self._pass.ledger.outstanding:
-            self._go(Phase.COLLECT, CollectSends(wait=True))
+            self._go(Phase.COLLECT, c.CollectSends(wait=True))
         else:
             self._parts_open = False
-            self._go(Phase.CLOSE_PARTS, CloseParts())
+            self._go(Phase.CLOSE_PARTS, c.CloseParts())
 
-    def _on_parts_closed(self, _: Ok) -> None:
+    def _on_parts_closed(self, _: c.Ok) -> None:
         if self._exit is not None:
             self._discard()
         else:
             completion = self._pass.ledger.completion()
-            self._go(Phase.COMPLETE, Complete(self._key, self._pass.upload_id, completion))
+            self._go(Phase.COMPLETE, c.Complete(self._key, self._pass.upload_id, completion))
 
     # -- completion ----------------------------------------------------------------------------------------
-    def _on_completed(self, _: Ok) -> None:
-        self._go(Phase.HEAD, Head(self._key))
+    def _on_completed(self, _: c.Ok) -> None:
+        self._go(Phase.HEAD, c.Head(self._key))
 
-    def _on_head(self, result: ObjectFound | ObjectMissing) -> None:
-        if isinstance(result, ObjectMissing):
+    def _on_head(self, result: c.ObjectFound | c.ObjectMissing) -> None:
+        if isinstance(result, c.ObjectMissing):
             problem = "object missing after completion"
         else:
             problem = self._pass.ledger.verify(result.size, result.etag)
         if problem:
             self._fault(Fault.NOT_VERIFIED, problem)
         else:
-            self._go(Phase.DROP_DONE, DropRecord())
+            self._go(Phase.DROP_DONE, c.DropRecord())
 
-    def _on_done_dropped(self, _: Ok) -> None:
+    def _on_done_dropped(self, _: c.Ok) -> None:
         self._journaled = None
-        self._go(Phase.CONFIRM, ConfirmSource())
+        self._go(Phase.CONFIRM, c.ConfirmSource())
 
-    def _on_confirmed(self, result: SourceConfirmed) -> None:
+    def _on_confirmed(self, result: c.SourceConfirmed) -> None:
         size = self._pass.ledger.object_size
         self._finish(Disposition.DONE, stored_bytes=size, original_sha256=result.original_sha256, uploaded=True)
 
     # -- leaving -------------------------------------------------------------------------------------------
-    def _on_discard_aborted(self, _: Ok) -> None:
+    def _on_discard_aborted(self, _: c.Ok) -> None:
         self._discard()
 
-    def _on_discard_dropped(self, _: Ok) -> None:
+    def _on_discard_dropped(self, _: c.Ok) -> None:
         self._journaled = None
         self._discard()
 
-    def _on_started_over(self, _: Ok) -> None:
+    def _on_started_over(self, _: c.Ok) -> None:
         self._pass = _Pass()
         self._exit = None
-        self._go(Phase.CHECK_FILE, CheckFile())
+        self._go(Phase.CHECK_FILE, c.CheckFile())
 
 
-_HANDLERS: Mapping[Phase, Callable[[FileAttempt, Any], None]] = {
-    Phase.CHECK_FILE: FileAttempt._on_file_ready,
-    Phase.LOAD_RECORD: FileAttempt._on_record,
-    Phase.OPEN_SOURCE: FileAttempt._on_opened,
-    Phase.LIST_PARTS: FileAttempt._on_parts_listed,
-    Phase.ABORT_OLD: FileAttempt._on_old_aborted,
-    Phase.DROP_OLD: FileAttempt._on_old_dropped,
-    Phase.CHECK_EXISTING: FileAttempt._on_existing,
-    Phase.CREATE: FileAttempt._on_created,
-    Phase.SAVE_UPLOAD: FileAttempt._on_upload_saved,
-    Phase.LIST_UPLOADS: FileAttempt._on_uploads_listed,
-    Phase.ABORT_STRAY: FileAttempt._next_stray,
-    Phase.ANNOUNCE: FileAttempt._on_announced,
-    Phase.OPEN_PARTS: FileAttempt._on_parts_opened,
-    Phase.READ_PART: FileAttempt._on_read,
-    Phase.PLACE_PART: FileAttempt._on_placed,
-    Phase.COLLECT: FileAttempt._on_collected,
-    Phase.SAVE_PART: FileAttempt._on_part_saved,
-    Phase.CLOSE_PARTS: FileAttempt._on_parts_closed,
-    Phase.COMPLETE: FileAttempt._on_completed,
-    Phase.HEAD: FileAttempt._on_head,
-    Phase.DROP_DONE: FileAttempt._on_done_dropped,
-    Phase.CONFIRM: FileAttempt._on_confirmed,
-    Phase.DISCARD_ABORT: FileAttempt._on_discard_aborted,
-    Phase.DISCARD_DROP: FileAttempt._on_discard_dropped,
-    Phase.START_OVER: FileAttempt._on_started_over,
+#: phase -> (the results it accepts besides ``Failed``, what the attempt does with one)
+TRANSITIONS: Mapping[Phase, tuple[tuple[type[Any], ...], Callable[[FileAttempt, Any], None]]] = {
+    Phase.CHECK_FILE: ((c.Ok,), FileAttempt._on_file_ready),
+    Phase.LOAD_RECORD: ((c.RecordLoaded,), FileAttempt._on_record),
+    Phase.OPEN_SOURCE: ((c.SourceOpened,), FileAttempt._on_opened),
+    Phase.LIST_PARTS: ((c.PartsListed,), FileAttempt._on_parts_listed),
+    Phase.ABORT_OLD: ((c.Ok,), FileAttempt._on_old_aborted),
+    Phase.DROP_OLD: ((c.Ok,), FileAttempt._on_old_dropped),
+    Phase.CHECK_EXISTING: ((c.Existing,), FileAttempt._on_existing),
+    Phase.CREATE: ((c.Created,), FileAttempt._on_created),
+    Phase.SAVE_UPLOAD: ((c.Ok,), FileAttempt._on_upload_saved),
+    Phase.LIST_UPLOADS: ((c.UploadsListed,), FileAttempt._on_uploads_listed),
+    Phase.ABORT_STRAY: ((c.Ok,), FileAttempt._next_stray),
+    Phase.ANNOUNCE: ((c.Ok,), FileAttempt._on_announced),
+    Phase.OPEN_PARTS: ((c.Ok,), FileAttempt._on_parts_opened),
+    Phase.READ_PART: ((c.PartRead, c.BodyRead), FileAttempt._on_read),
+    Phase.PLACE_PART: ((c.Ok,), FileAttempt._on_placed),
+    Phase.COLLECT: ((c.PartSent, c.NoneSent), FileAttempt._on_collected),
+    Phase.SAVE_PART: ((c.Ok,), FileAttempt._on_part_saved),
+    Phase.CLOSE_PARTS: ((c.Ok,), FileAttempt._on_parts_closed),
+    Phase.COMPLETE: ((c.Ok,), FileAttempt._on_completed),
+    Phase.HEAD: ((c.ObjectFound, c.ObjectMissing), FileAttempt._on_head),
+    Phase.DROP_DONE: ((c.Ok,), FileAttempt._on_done_dropped),
+    Phase.CONFIRM: ((c.SourceConfirmed,), FileAttempt._on_confirmed),
+    Phase.DISCARD_ABORT: ((c.Ok,), FileAttempt._on_discard_aborted),
+    Phase.DISCARD_DROP: ((c.Ok,), FileAttempt._on_discard_dropped),
+    Phase.START_OVER: ((c.Ok,), FileAttempt._on_started_over),
 }

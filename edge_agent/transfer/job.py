@@ -31,7 +31,6 @@ from edge_agent.transfer.context import Context, Source
 from edge_agent.transfer.errors import FatalS3Error, RetryableError, TransferError, UploadGone
 from edge_agent.transfer.gate import Stopped
 from edge_agent.transfer.parts import PartStream
-from edge_agent.transfer.sender import Acked
 from fleet_protocol.vocabulary import EventKind
 
 log = logging.getLogger("edgefleet.upload")
@@ -288,8 +287,8 @@ class FileJob:
         sent = self._stream().collect(command.wait)
         if sent is None:
             return c.NoneSent()
-        if isinstance(sent, Acked):
-            return c.PartSent(sent.part, sent.retries)
+        if isinstance(sent, c.PartSent):
+            return sent
         raise sent.error  # a fault, or a bug in the sender
 
     # -- reporting -----------------------------------------------------------------------------------------

@@ -13,12 +13,13 @@ import queue
 import threading
 from collections.abc import Callable, Generator
 
+from edge_agent.engine.commands import PartSent
 from edge_agent.engine.partsize import PartPlan
 from edge_agent.engine.splitter import Part, PartSplitter
 from edge_agent.engine.upload import md5_hex
 from edge_agent.transfer.context import Context, Source
 from edge_agent.transfer.gate import Stopped
-from edge_agent.transfer.sender import Acked, Failed, PartSender
+from edge_agent.transfer.sender import PartSender, SendFailed
 
 
 class PartStream:
@@ -79,7 +80,7 @@ class PartStream:
     def skip(self, number: int) -> None:
         self._take(number)  # its slot fills the next buffer
 
-    def collect(self, wait: bool) -> Acked | Failed | None:
+    def collect(self, wait: bool) -> PartSent | SendFailed | None:
         """A finished send; None when none has finished and not ``wait``. Waiting ends in Stopped on a stop."""
         while True:
             try:

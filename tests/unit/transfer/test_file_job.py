@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from edge_agent.audio import source as real_codec
 from edge_agent.audio.errors import RecordingNotReady
-from edge_agent.engine.events import EngineEvent
 from edge_agent.engine.limits import Limits, MiB
 from edge_agent.engine.partsize import plan_parts
 from edge_agent.engine.upload import UploadSettings, md5_hex
@@ -26,23 +25,11 @@ from edge_agent.s3settings import S3Settings
 from edge_agent.transfer import Engine, EngineConfig
 from edge_agent.transfer.journal import DONE, QUEUED, REJECTED
 from tests.corpus import write_wav
+from tests.integration.transfer.helpers import Recorder
 from tests.unit.transfer.fakes import FakeJournal, FakeStore
 
 PART = 5 * MiB
 SIZE = 2 * PART + 12345  # three raw parts
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[EngineEvent] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, event: EngineEvent) -> None:
-        with self._lock:
-            self.events.append(event)
-
-    def kinds(self) -> list[str]:
-        return [e.kind.value for e in self.events]
 
 
 class Setup:
