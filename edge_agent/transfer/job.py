@@ -74,16 +74,14 @@ class FileJob:
         self._started = 0.0
         self._run: dict[type[Any], Callable[[Any], c.Result]] = {
             c.CheckFile: self._check_file,
-            c.LoadRecord: lambda _: c.RecordLoaded(self.ctx.journal.upload(self.path)),
+            c.LoadRecord: self._load_record,
             c.OpenSource: self._open_source,
             c.ListParts: self._list_parts,
             c.Abort: self._abort,
-            c.DropRecord: lambda _: self._journal(self.ctx.journal.drop_upload, self.path),
+            c.DropRecord: self._drop_record,
             c.CheckExisting: self._check_existing,
             c.CreateUpload: self._create,
-            c.SaveUpload: lambda s: self._journal(
-                self.ctx.journal.start_upload, self.path, s.upload_id, s.settings, self.ctx.clock()
-            ),
+            c.SaveUpload: self._save_upload,
             c.ListUploads: self._list_uploads,
             c.Announce: self._announce,
             c.OpenParts: self._open_parts,
@@ -91,7 +89,7 @@ class FileJob:
             c.SendPart: self._send_part,
             c.SkipPart: self._skip_part,
             c.CollectSends: self._collect,
-            c.SavePart: lambda s: self._journal(self.ctx.journal.add_part, self.path, s.part),  # fsynced
+            c.SavePart: self._save_part,
             c.CloseParts: self._close_parts_command,
             c.Complete: self._complete,
             c.Head: self._head,
@@ -169,8 +167,20 @@ class FileJob:
         self._close_source()
         return c.Ok()
 
-    def _journal(self, write: Callable[..., None], *args: Any) -> c.Result:
-        write(*args)
+    # -- the journal ---------------------------------------------------------------------------------------
+    def _load_record(self, _: c.LoadRecord) -> c.Result:
+        return c.RecordLoaded(self.ctx.journal.upload(self.path))
+
+    def _drop_record(self, _: c.DropRecord) -> c.Result:
+        self.ctx.journal.drop_upload(self.path)
+        return c.Ok()
+
+    def _save_upload(self, command: c.SaveUpload) -> c.Result:
+        self.ctx.journal.start_upload(self.path, command.upload_id, command.settings, self.ctx.clock())
+        return c.Ok()
+
+    def _save_part(self, command: c.SavePart) -> c.Result:
+        self.ctx.journal.add_part(self.path, command.part)  # fsynced: a part boundary
         return c.Ok()
 
     # -- the store -----------------------------------------------------------------------------------------
