@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from sqlmodel import Session
 
 from controller.store import repo
 from tests.integration.dashboard.conftest import login
-from tests.integration.dashboard.seed import AgentSpec, MiB, put_agents, put_event, put_history
+from tests.integration.dashboard.seed import PASSWORDS, AgentSpec, MiB, put_agents, put_event, put_history
 
 pytestmark = pytest.mark.integration
 
@@ -41,18 +42,17 @@ def test_wrong_password_is_refused(app_client: TestClient) -> None:
 
 def test_login_form_needs_csrf(app_client: TestClient) -> None:
     app_client.get("/login")
-    answer = app_client.post("/login", data={"username": "olga", "password": "operator-pw"}, follow_redirects=False)
+    answer = app_client.post("/login", data={"username": "olga", "password": PASSWORDS["olga"]}, follow_redirects=False)
     assert answer.status_code == 403
     assert app_client.get("/api/fleet").status_code == 401
 
 
 def test_json_login_rejects_form_content_types(app_client: TestClient) -> None:
     # a cross-site form can send text/plain without a preflight: it must not log anyone in
-    answer = app_client.post(
-        "/api/login", content=b'{"username": "olga", "password": "operator-pw"}', headers={"content-type": "text/plain"}
-    )
+    body = json.dumps({"username": "olga", "password": PASSWORDS["olga"]}).encode()
+    answer = app_client.post("/api/login", content=body, headers={"content-type": "text/plain"})
     assert answer.status_code in (415, 422)
-    ok = app_client.post("/api/login", json={"username": "olga", "password": "operator-pw"})
+    ok = app_client.post("/api/login", json={"username": "olga", "password": PASSWORDS["olga"]})
     assert ok.status_code == 200
     assert ok.json()["role"] == "operator"
 
