@@ -12,6 +12,8 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -119,6 +121,15 @@ def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _invalid_request(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422 for the API; a readable page for people."""
+    assert isinstance(exc, RequestValidationError)
+    if request.url.path.startswith("/api/"):
+        return await request_validation_exception_handler(request, exc)
+    detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
+    return _http_error(request, StarletteHTTPException(422, detail))
+
+
 def _database_error(request: Request, exc: Exception) -> Response:
     """The controller's database is down or restarting: say so (503) rather than a bare 500."""
     log.warning("database error on %s: %s", request.url.path, exc)
@@ -166,9 +177,10 @@ def create_app(
         redoc_url=None,  # ReDoc needs inline styles the Content-Security-Policy forbids; Swagger UI is enough
     )
     app.state.ctx = ctx
-    app.add_middleware(SessionCookieMiddleware, auth=auth_, secure=config.over_tls or config.secure_cookies)
+    app.add_middleware(SessionCookieMiddleware, auth=auth_, secure=config.over_tls)
     app.add_exception_handler(NotLoggedIn, _not_logged_in)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(SQLAlchemyError, _database_error)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (auth, pages, api, stream, metrics, apidocs):

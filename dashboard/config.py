@@ -47,7 +47,7 @@ class DashboardConfig(Section):
     tls_key_file: FilePath | None = None
     behind_tls_proxy: bool = False  # a reverse proxy terminates TLS in front of us
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"])  # may set X-Forwarded-For/-Proto
-    secure_cookies: bool = False  # Secure cookies even without the two above (TLS terminated elsewhere)
+    secure_cookies: bool = False  # the older name of behind_tls_proxy (same effect)
     session_max_age_s: Annotated[int, Field(ge=60)] = 12 * 3600
     login_max_failures: Annotated[int, Field(ge=1, le=1000)] = 5  # per user name, before backoff starts
     login_max_failures_per_address: Annotated[int, Field(ge=1, le=10_000)] = 20  # per client address (IPv6: /64)
@@ -85,7 +85,7 @@ class DashboardConfig(Section):
     @property
     def over_tls(self) -> bool:
         """Browsers reach us over https (ourselves or through a proxy): Secure cookies and HSTS."""
-        return self.serves_tls or self.behind_tls_proxy
+        return self.serves_tls or self.behind_tls_proxy or self.secure_cookies
 
     def user(self, name: str) -> UserConfig | None:
         return next((u for u in self.users if u.name == name), None)

@@ -17,6 +17,7 @@ from dashboard.auth import Session as WebSession
 from dashboard.context import AppContext
 from dashboard.deps import CsrfDep, CtxDep, WebSessionDep, set_web_session
 from dashboard.rendering import render
+from dashboard.routes.errors import errors
 from dashboard.throttle import retry_after_header
 
 router = APIRouter()
@@ -101,10 +102,7 @@ class SessionInfo(BaseModel):
 @router.post(
     "/api/login",
     tags=["session"],
-    responses={
-        401: {"description": "wrong user name or password"},
-        429: {"description": "too many failed logins; `Retry-After` says when to try again"},
-    },
+    responses=errors(400, 401, 429),
 )
 def api_login(request: Request, ctx: CtxDep, session: WebSessionDep, body: Credentials) -> SessionInfo:
     """Log in with JSON; the answer carries the CSRF token to send as ``X-CSRF-Token`` on changes.
