@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 
 import bcrypt
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -50,7 +49,7 @@ def hash_password(password: str, rounds: int = DEFAULT_ROUNDS) -> str:
 def bcrypt_rounds(password_hash: str) -> int:
     """The cost factor of a ``$2b$NN$…`` hash (the default when it cannot be read)."""
     cost = password_hash[4:6]
-    return int(cost) if cost.isdigit() else DEFAULT_ROUNDS
+    return min(max(int(cost), 4), 31) if cost.isdigit() else DEFAULT_ROUNDS  # what bcrypt accepts
 
 
 def check_password(password: str, password_hash: str) -> bool:
@@ -96,6 +95,10 @@ class Authenticator:
         self._now = monotonic
         self._serializer = URLSafeTimedSerializer(config.secret_key, salt="edgefleet-session")
         self._csrf_key = hashlib.sha256(b"edgefleet-csrf:" + config.secret_key.encode("utf-8")).digest()
+        # Checked for unknown names, at the cost of the configured hashes, so their timing gives nothing away
+        # (made here, not at the first unknown name, whose answer would otherwise take longer).
+        rounds = max((bcrypt_rounds(u.password_hash) for u in config.users), default=4)  # no users: nobody to find
+        self._dummy_hash = bcrypt.hashpw(b"edgefleet-no-such-user", bcrypt.gensalt(rounds=rounds)).decode("ascii")
         self._lock = threading.Lock()
         self._sessions = SessionTable(config.session_max_age_s)
         self._throttle = LoginThrottle(
@@ -108,12 +111,6 @@ class Authenticator:
     @property
     def max_age_s(self) -> int:
         return self._config.session_max_age_s
-
-    @cached_property
-    def _dummy_hash(self) -> str:
-        """Checked for unknown names, at the cost of the configured hashes: their timing gives nothing away."""
-        rounds = max((bcrypt_rounds(u.password_hash) for u in self._config.users), default=DEFAULT_ROUNDS)
-        return bcrypt.hashpw(b"edgefleet-no-such-user", bcrypt.gensalt(rounds=rounds)).decode("ascii")
 
     def check(self, name: str, password: str) -> User | None:
         """The password check alone (no throttling): one bcrypt check whether or not ``name`` exists."""

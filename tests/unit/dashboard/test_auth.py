@@ -88,6 +88,13 @@ def test_login(name: str, password: str, role: Role | None) -> None:
         assert outcome.user.can_change == (role is Role.OPERATOR)
 
 
+@pytest.mark.parametrize(
+    ("password_hash", "rounds"), [("$2b$04$" + "a" * 53, 4), ("$2b$12$x", 12), ("$2b$99$x", 31), ("$2b$xx$", 12)]
+)
+def test_bcrypt_rounds(password_hash: str, rounds: int) -> None:
+    assert bcrypt_rounds(password_hash) == rounds
+
+
 def test_unknown_names_cost_one_bcrypt_check_of_the_configured_cost() -> None:
     auth = make_auth()
     assert bcrypt_rounds(auth._dummy_hash) == bcrypt_rounds(OPERATOR_HASH) == 4
