@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path, Query, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, Security, status
+from fastapi.security import APIKeyCookie
 from sqlmodel import Session
 
 from dashboard.auth import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, User
@@ -67,7 +68,16 @@ def get_web_session(request: Request, ctx: CtxDep) -> WebSession:
 WebSessionDep = Annotated[WebSession, Depends(get_web_session)]
 
 
-def current_user(session: WebSessionDep, ctx: CtxDep) -> User:
+# Declares the session cookie in OpenAPI (so clients and the fuzz test know what authenticates); the check
+# itself is ``get_web_session`` + ``current_user``.
+SESSION_SCHEME = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, description="the session cookie set by `POST /api/login` or the login form"
+)
+
+
+def current_user(
+    session: WebSessionDep, ctx: CtxDep, _cookie: Annotated[str | None, Security(SESSION_SCHEME)] = None
+) -> User:
     user = ctx.auth.user_of(session)
     if user is None:
         raise NotLoggedIn

@@ -3,7 +3,8 @@
 Logged in as an operator and as a viewer (each with the session's CSRF token, so changes get past the
 token check and reach the validation behind it), over a seeded fleet on SQLite and PostgreSQL, every
 operation gets generated valid and invalid requests. No answer may be a server error, and every answer
-must match what the schema says (status codes, content types, headers, bodies). ``/api/stream`` never
+must match what the schema says (status codes, content types, headers, bodies); an operation that declares
+the session cookie must refuse a request without it or with a wrong one. ``/api/stream`` never
 ends, so it is left to tests/integration/dashboard/test_stream.py. The number of examples is bounded
 (``EXAMPLES`` per operation and user, no example database) so the whole run stays well under two minutes.
 """
@@ -43,12 +44,15 @@ def seeded(engine: Engine) -> Engine:
     return engine
 
 
-def strategy(operation: APIOperation) -> st.SearchStrategy[schemathesis.Case]:
-    """Valid and invalid requests; where the path names an agent, also ones for an agent that exists."""
+def strategy(operation: APIOperation, cookie: str) -> st.SearchStrategy[schemathesis.Case]:
+    """Valid and invalid requests with the session cookie (schemathesis also tries them without it and with a
+    wrong one: ``ignored_auth``); where the path names an agent, also ones for an agent that exists."""
     modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
-    options = [operation.as_strategy(mode) for mode in modes]
+    cookies = {SESSION_COOKIE: cookie}
+    options = [operation.as_strategy(mode, cookies=cookies) for mode in modes]
     if "{agent_id}" in operation.path:
-        options += [operation.as_strategy(mode, path_parameters={"agent_id": "pi-01"}) for mode in modes]
+        fixed = {"agent_id": "pi-01"}
+        options += [operation.as_strategy(mode, cookies=cookies, path_parameters=fixed) for mode in modes]
     return st.one_of(options)
 
 
@@ -58,14 +62,15 @@ def test_api_never_fails_and_conforms(seeded: Engine, database_url: str, user: s
     app = create_app(config, engine=seeded)
     with TestClient(app) as client:
         csrf = login(client, user)
-        headers = {"Cookie": f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}", "X-CSRF-Token": csrf}
+        cookie = client.cookies[SESSION_COOKIE]
     schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path="/api/stream")
+    assert SESSION_COOKIE in str(schema.raw_schema["components"]["securitySchemes"])
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 15
 
     for operation in operations:
 
-        @given(case=strategy(operation))
+        @given(case=strategy(operation, cookie))
         @settings(
             max_examples=EXAMPLES,
             phases=[Phase.explicit, Phase.generate, Phase.shrink],
@@ -74,6 +79,6 @@ def test_api_never_fails_and_conforms(seeded: Engine, database_url: str, user: s
             database=None,
         )
         def check(case: schemathesis.Case) -> None:
-            case.call_and_validate(headers=dict(headers))
+            case.call_and_validate(headers={"X-CSRF-Token": csrf})
 
         check()
