@@ -101,7 +101,7 @@ def test_the_new_sections_are_off_or_empty_by_default() -> None:
         ({**MINIMAL, "shared_group": "a/b"}, "shared_group"),
         ({**MINIMAL, "shared_group": "g"}, "mqtt.telemetry_url is required with shared_group"),
         (
-            {"mqtt": {**MINIMAL["mqtt"], "telemetry_url": "mqtt://controller:other@127.0.0.1:1883"}, "shared_group": "g"},
+            {"mqtt": {**MINIMAL["mqtt"], "telemetry_url": "mqtt://controller:x@127.0.0.1:1883"}, "shared_group": "g"},
             "another broker user",
         ),
         ({"mqtt": {**MINIMAL["mqtt"], "telemetry_url": "mqtt://t:p@127.0.0.1:1883"}}, "only used with shared_group"),
