@@ -101,9 +101,10 @@ class MqttLink:
         self.client = client
         self.telemetry_client: mqtt.Client | None = None  # the shared, clean connection (shared group only)
         self._telemetry_ready = threading.Event()
+        self.telemetry_client_id = ""
         if shared_group and telemetry_url is not None:
-            telemetry_id = telemetry_url.username or f"{self.client_id}-telemetry"
-            shared = paho_client(telemetry_url, telemetry_id, manual_ack=False)
+            self.telemetry_client_id = telemetry_url.username or f"{self.client_id}-telemetry"
+            shared = paho_client(telemetry_url, self.telemetry_client_id, manual_ack=False)
             shared.suppress_exceptions = True
             shared.reconnect_delay_set(min_delay=1, max_delay=10)
             shared.on_connect = self._telemetry_connected

@@ -8,8 +8,9 @@
           ├── a half stored ─────────────────────────────────────────▶ acknowledge its messages
           ├── the database goes away meanwhile ──────────────────────▶ the rest is deferred
           └── one message left that fails ─▶ dead letter stored ──────▶ acknowledge it (it would fail again)
-                                            └ dead letter fails too ─▶ deferred: a database that refuses even
-                                                                       that is not healthy, the message may be
+                                            └ dead letter fails too ─▶ this one deferred (a database that
+                                                                       refuses even that may be the problem);
+                                                                       the rest too if it is an outage
 
 So a QoS 1 message is acknowledged exactly when the database holds it: stored, counted as invalid, or kept
 as a dead letter. A poison message costs about log2(batch size) extra transactions, once.
@@ -96,18 +97,24 @@ class BatchWriter:
                 middle = len(group) // 2
                 work += [(group[middle:], None), (group[:middle], None)]  # the first half first
                 continue
-            if is_outage(failure) or not self._bury(group[0], failure):
-                self._defer([*group, *(item for rest, _e in work for item in rest)])
-                return
+            if not is_outage(failure):
+                failure = self._bury(group[0], failure)
+                if failure is None:
+                    continue
+                if not is_outage(failure):  # the dead letter failed on its own: keep this one, go on
+                    self._defer(group)
+                    continue
+            self._defer([*group, *(item for rest, _e in work for item in rest)])
+            return
 
-    def _bury(self, item: Received, error: BaseException) -> bool:
-        """Dead-letter ``item`` and acknowledge it; ``False`` if the database would not take the dead letter."""
+    def _bury(self, item: Received, error: BaseException) -> BaseException | None:
+        """Dead-letter ``item`` and acknowledge it; the error if the database would not take the dead letter."""
         reason = f"{channel_of(item.topic)}:Unstorable"
         try:
             self.dead_letter(item, reason, _describe(error))
         except Exception as exc:
             log.error("could not keep a dead letter for %r (%s): leaving it for redelivery", item.topic[:200], exc)
-            return False
+            return exc
         self.ingestor.dead_lettered(reason)
         log.error(
             "dead-lettered a message on %r that cannot be stored (%s); acknowledged, it will not come back",
@@ -116,7 +123,7 @@ class BatchWriter:
         )
         if item.ack is not None:
             _acknowledge([item.ack])
-        return True
+        return None
 
     def _defer(self, items: Sequence[tuple[object, ...]]) -> None:
         self.ingestor.stats.deferred += len(items)

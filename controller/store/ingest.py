@@ -7,9 +7,9 @@ the latest values. State messages are applied in arrival order (a Last Will carr
 of the connect, so ``sent_at`` cannot order them); the time of an online/offline change is when the
 controller received it.
 
-Times an agent reports are bounded by when they arrived (``observed_at``): a message dated in the future
-is taken as sent at arrival + ``skew``, so a wrong clock (or a lie) cannot freeze an agent's latest
-values or keep it looking alive. An agent's ``site`` is provisioning (``sites``: agent id → site, from
+Times an agent reports are bounded by when they arrived (``observed_at``): a message dated later than its
+arrival + ``skew`` is taken as sent on arrival, so a wrong clock (or a lie) cannot freeze an agent's
+latest values or keep it looking alive. An agent's ``site`` is provisioning (``sites``: agent id → site, from
 the controller's configuration); the site a birth names is stored as ``reported_site`` only.
 """
 
@@ -130,12 +130,17 @@ _AGENT_DEFAULTS: dict[str, Any] = Agent(id="-").model_dump(exclude={"id"})
 
 
 def observed_at(sent_at: datetime, received: datetime, skew: timedelta = DEFAULT_SKEW) -> datetime:
-    """When a message counts as sent (UTC): its ``sent_at``, but never after ``received + skew``; a time that
-    cannot even be converted to UTC (year 1 or 9999 with an offset) counts as ``received``."""
+    """When a message counts as sent (UTC): its ``sent_at``, unless that is later than ``received + skew`` (a
+    clock far ahead, or a lie) or cannot be converted to UTC (year 1 or 9999 with an offset): then
+    ``received``. So a message dated in the future orders like one sent on arrival, and the agent's next
+    honest message counts."""
     try:
-        return to_db_time(min(sent_at, received + skew))
+        sent = to_db_time(sent_at)
+        if sent <= received + skew:
+            return sent
     except (OverflowError, ValueError):
-        return to_db_time(received)
+        pass
+    return to_db_time(received)
 
 
 @dataclass(frozen=True)
