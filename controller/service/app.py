@@ -274,6 +274,7 @@ class Controller:
                 with Session(self.engine) as session:
                     janitor.run(session, datetime.now(UTC))
             except Exception as exc:  # S3 or database away: try again next round
+                self.loop_errors["janitor"] += 1
                 log.warning("janitor round failed: %s", exc)
             self._stop.wait(max(0.0, s3.janitor_interval_s - 60.0))
 
@@ -296,6 +297,7 @@ class Controller:
             tick_errors=self.tick_errors,
             policy_errors=self.ticker.policy_errors,
             published=self.ticker.published_total,
+            loop_errors=dict(self.loop_errors),
         )
 
     def stats(self) -> dict[str, Any]:
@@ -315,6 +317,7 @@ class Controller:
             "site_mismatches": s.site_mismatches,
             "thread_restarts": {name: t.restarts for name, t in self.supervisor.status().items()},
             "tick_errors": self.tick_errors,
+            "loop_errors": dict(self.loop_errors),
             "batches": s.batches,
             "queue": self.ingestor.backlog(),
             "ingest_lag": s.lag_summary(),

@@ -41,6 +41,8 @@ class ControllerStatus:
     tick_errors: int = 0
     policy_errors: int = 0
     published: int = 0
+    #: rounds of a loop that raised and were skipped, by thread
+    loop_errors: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def problems(self) -> list[str]:
@@ -112,6 +114,12 @@ def controller_metrics(status: ControllerStatus) -> Iterator[Metric]:
         alive.add_metric([name], float(thread.alive))
     yield restarts
     yield alive
+    loop_errors = CounterMetricFamily(
+        "edgefleet_controller_loop_errors", "rounds of a thread's loop that raised and were skipped", labels=["thread"]
+    )
+    for name, count in sorted(status.loop_errors.items()):
+        loop_errors.add_metric([name], count)
+    yield loop_errors
     yield GaugeMetricFamily(
         "edgefleet_controller_mqtt_connected",
         "1 if connected (and subscribed) to the broker",

@@ -301,3 +301,38 @@ def test_births_are_stored_with_the_provisioned_site_from_the_agent_birth_messag
     row = wait_for(lambda: (r := agent_row(controller, pi)) is not None and r.birth_at is not None and r, 20)
     assert (row.site, row.reported_site, row.capabilities["site"]) == ("north", "garden", "garden")
     assert isinstance(Birth.model_validate(row.capabilities), Birth)
+
+
+def test_a_round_that_raises_is_skipped_and_the_thread_lives_on(
+    database_url: str, start_controller: StartController, make_agent: MakeAgent
+) -> None:
+    """An exception in the ingest round (here the hot path's site lookup) and in the tick is logged and counted;
+    the same threads go on (no restart needed)."""
+    controller = start_controller(database_url)
+    agent = make_agent(unique("pi-round")).connect()
+    agent.telemetry(50.0)
+    agent.next_assignment()
+    real_hot_sites, real_tick = controller.ticker.hot_sites, controller.ticker.tick
+    failing = {"hot": True, "tick": True}
+
+    def hot_sites(telemetry: Any) -> Any:
+        if failing.pop("hot", False):
+            raise RuntimeError("one bad round in ingest")
+        return real_hot_sites(telemetry)
+
+    def tick(now: datetime, sites: set[str] | None = None) -> Any:
+        if sites is None and failing.pop("tick", False):
+            raise RuntimeError("one bad tick")
+        return real_tick(now, sites)
+
+    controller.ticker.hot_sites = hot_sites  # type: ignore[method-assign]
+    controller.ticker.tick = tick  # type: ignore[method-assign]
+    agent.telemetry(85.0)  # hotter: the hot path runs, and raises
+    wait_for(lambda: controller.loop_errors["ingest"] == 1 and controller.tick_errors == 1, 20, "both rounds failed")
+    agent.telemetry(86.0)
+    agent.next_assignment(where=lambda a: a["paused"])
+    assert {name: s.restarts for name, s in controller.supervisor.status().items()} == {
+        "ingest": 0,
+        "tick": 0,
+        "supervisor": 0,
+    }

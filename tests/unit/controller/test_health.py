@@ -65,6 +65,7 @@ def test_metrics_report_messages_rejects_by_reason_restarts_and_liveness() -> No
         ticks=99,
         threads={**ALIVE, "ingest": WorkerStatus(False, 1)},
         mqtt_connected=False,
+        loop_errors={"ingest": 3},
     )
     endpoint = HealthServer(("127.0.0.1", 0), lambda: current)
     code, content_type, body = endpoint.respond("/metrics")
@@ -84,6 +85,7 @@ def test_metrics_report_messages_rejects_by_reason_restarts_and_liveness() -> No
     assert got["edgefleet_controller_thread_alive", (("thread", "ingest"),)] == 0
     assert got["edgefleet_controller_thread_alive", (("thread", "tick"),)] == 1
     assert got["edgefleet_controller_mqtt_connected", ()] == 0
+    assert got["edgefleet_controller_loop_errors_total", (("thread", "ingest"),)] == 3
 
 
 def test_other_paths_are_404_and_a_query_string_is_ignored() -> None:
