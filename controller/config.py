@@ -2,17 +2,21 @@
 (docs/controller.md, "Configuration").
 
 Unknown keys are an error with the key's path in the message. Overrides: ``EDGEFLEET_MQTT_URL``,
-``EDGEFLEET_DATABASE_URL``, ``EDGEFLEET_S3_ENDPOINT|ACCESS_KEY|SECRET_KEY|BUCKET``.
+``EDGEFLEET_MQTT_TELEMETRY_URL``, ``EDGEFLEET_DATABASE_URL``, ``EDGEFLEET_S3_ENDPOINT|ACCESS_KEY|SECRET_KEY|BUCKET``.
+
+``[agent_sites]`` is provisioning: which site each agent belongs to (``pi-01 = "north"``). The policy groups
+agents by this site only; the site an agent reports in its birth is informational.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from controller.policy import PolicyConfig
 from controller.store.engine import DEFAULT_DATABASE_URL
@@ -28,14 +32,61 @@ from edgefleet.configfile import (
     parse_model,
     read_toml,
 )
+from fleet_protocol.mqtt_url import MqttUrl
+from fleet_protocol.topics import AGENT_ID_PATTERN
 
-ENV_OVERRIDES = {**MQTT_ENV, **DATABASE_ENV, **S3_ENV}
+TELEMETRY_ENV: dict[str, tuple[str | None, str]] = {"EDGEFLEET_MQTT_TELEMETRY_URL": ("mqtt", "telemetry_url")}
+ENV_OVERRIDES = {**MQTT_ENV, **TELEMETRY_ENV, **DATABASE_ENV, **S3_ENV}
+_AGENT_ID_RE = re.compile(f"^{AGENT_ID_PATTERN}$")
+#: the store's ``agent.site`` column
+MAX_SITE_LENGTH = 128
 __all__ = ["ConfigError", "ControllerConfig", "load_config", "parse_config"]
 
 
 def _check_windows(windows: list[str]) -> list[str]:
     check_windows(windows)
     return windows
+
+
+class ControllerMqttSection(MqttSection):
+    #: the shared-subscription telemetry connection's own broker user (required with ``shared_group``)
+    telemetry_url: str = ""
+
+    @field_validator("telemetry_url")
+    @classmethod
+    def _parse_telemetry(cls, value: str) -> str:
+        if value:
+            MqttUrl.parse(value)
+        return value
+
+    @property
+    def telemetry(self) -> MqttUrl | None:
+        return MqttUrl.parse(self.telemetry_url) if self.telemetry_url else None
+
+
+class MetricsSection(Section):
+    #: ``host:port`` of the /healthz and /metrics endpoint; empty = off (port 0 = any free port)
+    listen: str = ""
+
+    @field_validator("listen")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if value:
+            parse_listen(value)
+        return value
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        return parse_listen(self.listen) if self.listen else None
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``"127.0.0.1:9464"`` or ``"[::1]:9464"`` → (host, port)."""
+    host, sep, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"listen must be 'host:port', got {value!r}")
+    return host, int(port)
 
 
 class ControllerS3Section(S3Section):
@@ -96,9 +147,41 @@ class ControllerConfig(Section):
     telemetry_retention_days: float = Field(default=30.0, gt=0)
     #: how long the broker keeps this controller's MQTT session (and queues its messages) while it is away
     session_expiry_s: int = Field(default=86_400, ge=0, le=0xFFFFFFFF)
-    mqtt: MqttSection
+    #: a message dated later than its arrival + this is taken as sent at arrival + this (clocks ahead, or lies)
+    max_clock_skew_s: float = Field(default=5.0, ge=0, le=3600)
+    mqtt: ControllerMqttSection
     s3: ControllerS3Section | None = None
     policy: PolicySection = Field(default_factory=PolicySection)
+    metrics: MetricsSection = Field(default_factory=MetricsSection)
+    #: provisioning: agent id → site name; an agent not listed has no site ("")
+    agent_sites: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("agent_sites")
+    @classmethod
+    def _sites(cls, sites: dict[str, str]) -> dict[str, str]:
+        bad_ids = sorted(agent_id for agent_id in sites if not _AGENT_ID_RE.match(agent_id))
+        if bad_ids:
+            raise ValueError(f"not agent ids (must match {AGENT_ID_PATTERN}): {bad_ids[:5]}")
+        long = sorted(agent_id for agent_id, site in sites.items() if len(site) > MAX_SITE_LENGTH)
+        if long:
+            raise ValueError(f"site names longer than {MAX_SITE_LENGTH} characters for {long[:5]}")
+        return sites
+
+    @model_validator(mode="after")
+    def _telemetry_connection(self) -> ControllerConfig:
+        telemetry = self.mqtt.telemetry
+        if self.shared_group and telemetry is None:
+            raise ValueError(
+                "mqtt.telemetry_url is required with shared_group: the shared telemetry connection needs its "
+                "own broker user (the broker ties each client id to its user name)"
+            )
+        if telemetry is not None and not self.shared_group:
+            raise ValueError("mqtt.telemetry_url is only used with shared_group: remove it or set shared_group")
+        if telemetry is not None and telemetry.username == self.mqtt.parsed.username:
+            raise ValueError(
+                "mqtt.telemetry_url must use another broker user than mqtt.url (one user per MQTT connection)"
+            )
+        return self
 
     def policy_config(self) -> PolicyConfig:
         return self.policy.to_policy(self.offline_after_s)

@@ -1,11 +1,15 @@
-"""The controller process's composition root: store, MQTT link, ingest, ticker, janitor and their threads.
+"""The controller process's composition root: store, MQTT link, ingest, ticker, janitor, their supervised
+threads and the health/metrics endpoint.
 
-The ingest thread loops: drain the queue (waits at most ``flush_interval_s``) → write the batch in one
-transaction; a reading that asks for a hotter thermal level is decided at once, in this thread, for
-its site only (sites are independent in the policy). The tick thread runs the policy over the whole
-fleet every ``tick_seconds`` (a slow full tick never delays ingest or a hot agent's reaction).
-The janitor runs in its own thread because it talks to S3. Database errors are logged and retried;
-nothing received over MQTT can stop the loop.
+The ingest thread loops: drain the queue (waits at most ``flush_interval_s``) → ``BatchWriter`` stores the
+batch in one transaction (a message the database refuses for its data is isolated and dead-lettered; an
+outage leaves the batch unacknowledged for redelivery); a reading that asks for a hotter thermal level is
+decided at once, in this thread, for its site only (sites are independent in the policy). The tick thread
+runs the policy over the whole fleet every ``tick_seconds`` (a slow full tick never delays ingest or a hot
+agent's reaction). The janitor runs in its own thread because it talks to S3.
+
+Each loop catches whatever one round raises (logged, counted) and goes on; a thread that dies anyway is
+started again by the ``Supervisor`` with backoff, and ``/healthz`` says so meanwhile.
 """
 
 from __future__ import annotations
@@ -15,26 +19,32 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from controller.config import ControllerConfig
-from controller.service.ingest import Ingestor
+from controller.service.health import ControllerStatus, HealthServer
+from controller.service.ingest import Ingestor, Received
 from controller.service.janitor import Janitor
 from controller.service.mqtt_link import MqttLink
+from controller.service.supervisor import Backoff, Supervisor
 from controller.service.ticker import Ticker
+from controller.service.writer import BatchWriter
 from controller.store.engine import create_all, make_engine
-from controller.store.ingest import IngestBatch, prune_telemetry, write_batch
+from controller.store.errors import is_outage
+from controller.store.ingest import IngestBatch, prune_telemetry, sync_sites, write_batch, write_dead_letter
 from controller.store.instances import forget
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 3600.0
-WRITE_ATTEMPTS = 3
+STATS_EVERY_S = 5.0
+SYNC_SITES_RETRY_S = 60.0
 
 
 def _utc(ts: float) -> datetime:
@@ -42,11 +52,15 @@ def _utc(ts: float) -> datetime:
 
 
 class Controller:
-    def __init__(self, config: ControllerConfig, *, stats_file: Path | None = None) -> None:
+    def __init__(
+        self, config: ControllerConfig, *, stats_file: Path | None = None, restart_backoff: Backoff | None = None
+    ) -> None:
         self.config = config
         self.stats_file = stats_file
         self.engine = make_engine(config.database_url)
-        self.ingestor = Ingestor()
+        self.skew = timedelta(seconds=config.max_clock_skew_s)
+        self.ingestor = Ingestor(sites=config.agent_sites, skew=self.skew)
+        self.writer = BatchWriter(self.ingestor, self._store_batch, self._store_dead_letter)
         self.ticker = Ticker(
             self.engine,
             config.policy_config(),
@@ -60,12 +74,19 @@ class Controller:
             on_message=self.ingestor.offer,
             on_connected=self._reconnected,
             shared_group=config.shared_group,
+            telemetry_url=config.mqtt.telemetry,
             session_expiry_s=config.session_expiry_s,
         )
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self.supervisor = Supervisor(self._stop, backoff=restart_backoff or Backoff())
+        self.health: HealthServer | None = None
         self.tick_seconds: list[float] = []
+        self.ticks = 0
+        self.tick_errors = 0
+        #: rounds of a loop that raised and were skipped, by thread
+        self.loop_errors: Counter[str] = Counter()
+        self.sites_synced = False
         self.started = time.time()
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -77,17 +98,20 @@ class Controller:
             except SQLAlchemyError as exc:
                 log.info("create tables (attempt %d): %s", attempt + 1, exc)
                 time.sleep(0.5)
+        self._sync_sites()
         self.link.start()
-        self._spawn(self._ingest_loop, "controller-ingest")
-        self._spawn(self._tick_loop, "controller-tick")
+        self.supervisor.spawn("ingest", self._ingest_loop)
+        self.supervisor.spawn("tick", self._tick_loop)
         if self.config.s3 is not None:
-            self._spawn(self._janitor_loop, "controller-janitor")
+            self.supervisor.spawn("janitor", self._janitor_loop)
+        self.supervisor.start()
+        address = self.config.metrics.address
+        if address is not None:
+            try:
+                self.health = HealthServer(address, self.status).start()
+            except OSError as exc:  # the fleet matters more than the endpoint: run on, loudly
+                log.error("cannot serve /healthz and /metrics on %s:%d: %s", *address, exc)
         return self
-
-    def _spawn(self, target: Any, name: str) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
 
     def stop(self, *, end_session: bool = False) -> None:
         """Stop cleanly: what was received is stored and acknowledged, then ``offline`` and disconnect. The
@@ -96,13 +120,14 @@ class Controller:
             return
         self._stop.set()
         self._wake.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
+        self.supervisor.join(timeout=10)
         self.link.stop(end_session=end_session)
+        if self.health is not None:
+            self.health.stop()
         try:
             with Session(self.engine) as session:
                 forget(session, self.config.controller_id)
-        except SQLAlchemyError as exc:
+        except Exception as exc:
             log.warning("could not remove the heartbeat: %s", exc)
         self._write_stats()
         self.engine.dispose()
@@ -119,7 +144,36 @@ class Controller:
         """Tick as soon as possible (tests, operator changes)."""
         self._wake.set()
 
-    # -- worker ----------------------------------------------------------------------------------
+    # -- storing ---------------------------------------------------------------------------------
+    def _store_batch(self, batch: IngestBatch) -> None:
+        with Session(self.engine) as session:
+            write_batch(session, batch, self.ticker.concurrency, sites=self.config.agent_sites, skew=self.skew)
+
+    def _store_dead_letter(self, item: Received, reason: str, error: str) -> None:
+        with Session(self.engine) as session:
+            write_dead_letter(
+                session,
+                topic=item.topic,
+                payload=item.payload,
+                received=_utc(item.received),
+                reason=reason,
+                error=error,
+                controller_id=self.config.controller_id,
+            )
+
+    def _sync_sites(self) -> None:
+        """The provisioned sites into the store (the configuration may have moved agents)."""
+        try:
+            with Session(self.engine) as session:
+                changed = sync_sites(session, self.config.agent_sites)
+        except Exception as exc:
+            log.error("could not apply [agent_sites] to the store (retried later): %s", exc)
+            return
+        self.sites_synced = True
+        if changed:
+            log.info("[agent_sites]: %d agents changed site", changed)
+
+    # -- worker loops ----------------------------------------------------------------------------
     def _publish(self, assignment: Any) -> None:
         self.link.publish_assignment(assignment)
 
@@ -127,61 +181,38 @@ class Controller:
         self.ticker.republish_all = True
         self._wake.set()
 
-    def _write(self, batch: IngestBatch) -> None:
-        error: SQLAlchemyError | None = None
-        for attempt in range(WRITE_ATTEMPTS):
-            try:
-                with Session(self.engine) as session:
-                    write_batch(session, batch, self.ticker.concurrency)
-                self.ingestor.stored(batch, time.time())
-                for ack in batch.acks:  # stored: now the broker may forget them
-                    ack()
-                return
-            except SQLAlchemyError as exc:
-                error = exc
-                log.error("storing %d messages failed (attempt %d): %s", len(batch), attempt + 1, exc)
-                time.sleep(0.5 * (attempt + 1))
-        if isinstance(error, OperationalError | InterfaceError | DisconnectionError):
-            # The database is away. Not acknowledged: the broker delivers these again on the next connection
-            # (the store drops what it already has), so an outage loses nothing the broker still queues.
-            self.ingestor.stats.dropped += len(batch)
-            return
-        self._write_each(batch)
-
-    def _write_each(self, batch: IngestBatch) -> None:
-        """The batch failed for something in its data: store it message by message. A message that cannot be
-        stored is dropped (counted, logged) and acknowledged: sending it again would not make it fit."""
-        for item in batch.raw:
-            single = self.ingestor.single(item)
-            try:
-                with Session(self.engine) as session:
-                    write_batch(session, single, self.ticker.concurrency)
-                self.ingestor.stored(single, time.time())
-            except SQLAlchemyError as exc:
-                self.ingestor.stats.dropped += 1
-                log.error("dropped a message on %r that cannot be stored: %s", item[0][:200], exc)
-            for ack in single.acks:
-                ack()
-
     def _ingest_loop(self) -> None:
-        next_prune = time.monotonic() + 60
-        next_stats = time.monotonic() + 5
+        due = {"prune": time.monotonic() + 60, "stats": time.monotonic() + STATS_EVERY_S, "sites": 0.0}
         while not self._stop.is_set():
-            batch = self.ingestor.drain(timeout=self.config.flush_interval_s)
-            if len(batch):
-                self._write(batch)
-                if self.ticker.needs_fast_tick(batch.telemetry):
-                    self._hot_path(batch)
-            now = time.monotonic()
-            if now >= next_prune:
-                self._prune()
-                next_prune = now + PRUNE_EVERY_S
-            if self.stats_file is not None and now >= next_stats:
-                self._write_stats()
-                next_stats = now + 5
+            try:
+                self._ingest_once()
+                self._housekeeping(due)
+            except Exception:
+                self.loop_errors["ingest"] += 1
+                log.exception("ingest round failed; going on")
         last = self.ingestor.drain(timeout=0.001)  # a clean stop stores (and acknowledges) what it received
         if len(last):
-            self._write(last)
+            self.writer.write(last)
+
+    def _ingest_once(self) -> None:
+        batch = self.ingestor.drain(timeout=self.config.flush_interval_s)
+        if not len(batch):
+            return
+        self.writer.write(batch)
+        if self.ticker.needs_fast_tick(batch.telemetry):
+            self._hot_path(batch)
+
+    def _housekeeping(self, due: dict[str, float]) -> None:
+        now = time.monotonic()
+        if now >= due["prune"]:
+            due["prune"] = now + PRUNE_EVERY_S
+            self._prune()
+        if not self.sites_synced and now >= due["sites"]:
+            due["sites"] = now + SYNC_SITES_RETRY_S
+            self._sync_sites()
+        if self.stats_file is not None and now >= due["stats"]:
+            due["stats"] = now + STATS_EVERY_S
+            self._write_stats()
 
     def _hot_path(self, batch: IngestBatch) -> None:
         """A hotter reading: decide for its site(s) right here, without waiting for the next full tick."""
@@ -191,8 +222,8 @@ class Controller:
             return
         try:
             self.ticker.tick(datetime.now(UTC), sites=sites)
-        except SQLAlchemyError as exc:
-            log.error("hot-path tick failed: %s", exc)
+        except Exception as exc:
+            log.error("hot-path tick failed (the next full tick decides): %s", exc, exc_info=not is_outage(exc))
             self._wake.set()
 
     def _tick_loop(self) -> None:
@@ -204,9 +235,13 @@ class Controller:
     def _tick(self) -> None:
         try:
             result = self.ticker.tick(datetime.now(UTC))
-        except SQLAlchemyError as exc:
-            log.error("tick failed: %s", exc)
+        except Exception as exc:
+            self.tick_errors += 1
+            log.error(
+                "tick failed (next tick in %.1f s): %s", self.config.tick_seconds, exc, exc_info=not is_outage(exc)
+            )
             return
+        self.ticks += 1
         self.tick_seconds.append(result.seconds)
         del self.tick_seconds[:-1000]
         if result.published or result.went_offline:
@@ -223,7 +258,7 @@ class Controller:
         try:
             with Session(self.engine) as session:
                 removed = prune_telemetry(session, before=before)
-        except SQLAlchemyError as exc:
+        except Exception as exc:
             log.error("pruning telemetry failed: %s", exc)
             return
         if removed:
@@ -239,10 +274,32 @@ class Controller:
                 with Session(self.engine) as session:
                     janitor.run(session, datetime.now(UTC))
             except Exception as exc:  # S3 or database away: try again next round
+                self.loop_errors["janitor"] += 1
                 log.warning("janitor round failed: %s", exc)
             self._stop.wait(max(0.0, s3.janitor_interval_s - 60.0))
 
     # -- observability ---------------------------------------------------------------------------
+    def status(self) -> ControllerStatus:
+        """What /healthz and /metrics report (read from other threads: plain reads, no locks)."""
+        s = self.ingestor.stats
+        return ControllerStatus(
+            controller_id=self.config.controller_id,
+            threads=self.supervisor.status(),
+            mqtt_connected=self.link.is_connected,
+            received=s.received,
+            stored=s.stored,
+            rejected_by=dict(s.rejected_by),
+            dead_lettered=s.dead_lettered,
+            deferred=s.deferred,
+            site_mismatches=s.site_mismatches,
+            queue=self.ingestor.backlog(),
+            ticks=self.ticks,
+            tick_errors=self.tick_errors,
+            policy_errors=self.ticker.policy_errors,
+            published=self.ticker.published_total,
+            loop_errors=dict(self.loop_errors),
+        )
+
     def stats(self) -> dict[str, Any]:
         s = self.ingestor.stats
         ticks = sorted(self.tick_seconds)
@@ -253,7 +310,14 @@ class Controller:
             "received": s.received,
             "stored": s.stored,
             "rejected": s.rejected,
+            "rejected_by": dict(s.rejected_by),
             "dropped": s.dropped,
+            "dead_lettered": s.dead_lettered,
+            "deferred": s.deferred,
+            "site_mismatches": s.site_mismatches,
+            "thread_restarts": {name: t.restarts for name, t in self.supervisor.status().items()},
+            "tick_errors": self.tick_errors,
+            "loop_errors": dict(self.loop_errors),
             "batches": s.batches,
             "queue": self.ingestor.backlog(),
             "ingest_lag": s.lag_summary(),
@@ -267,6 +331,9 @@ class Controller:
     def _write_stats(self) -> None:
         if self.stats_file is None:
             return
-        tmp = self.stats_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.stats(), indent=1, default=str))
-        tmp.replace(self.stats_file)
+        try:
+            tmp = self.stats_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.stats(), indent=1, default=str))
+            tmp.replace(self.stats_file)
+        except OSError as exc:
+            log.warning("cannot write the statistics file %s: %s", self.stats_file, exc)

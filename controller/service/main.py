@@ -33,7 +33,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"edgefleet controller: {exc}", file=sys.stderr)
         return 2
     if args.check:
-        print(f"configuration OK: controller {config.controller_id}, MQTT {config.mqtt.parsed.redacted()}")
+        telemetry = config.mqtt.telemetry
+        print(
+            f"configuration OK: controller {config.controller_id}, MQTT {config.mqtt.parsed.redacted()}"
+            + (f", telemetry {telemetry.redacted()}" if telemetry else "")
+            + f", {len(config.agent_sites)} agents provisioned with a site"
+            + (f", health and metrics on {config.metrics.listen}" if config.metrics.listen else "")
+        )
         return 0
     controller = Controller(config, stats_file=args.stats_file)
 

@@ -8,14 +8,17 @@
   restored after a broker restart (what is published before the controller subscribes again is lost), and a
   group member that is away with a persistent session keeps getting its round-robin share (QoS 1 queued, QoS 0
   dropped), so a shared subscription must not live in a persistent session.
+- One broker user per connection: the broker ties each client id to its user name
+  (``use_username_as_clientid``), so the second connection logs in with its own user (``telemetry_url``), the
+  client ids are the user names, and no other user can take the controller's client id (and its session).
 - Publishes assignments retained with QoS 1. paho reconnects by itself; every (re)connect calls
   ``on_connected`` so the service can republish what the broker may have lost.
-- A persistent MQTT v5 session: the client id is fixed (``edgefleet-controller-<controller_id>``), every
-  connect (the first one too) has ``clean_start=False`` and a ``SessionExpiryInterval``, so the broker
-  queues the QoS 1 messages (events, births, states) published while the controller is away (its restart,
-  or the seconds after a broker restart) and delivers them when it is back. Mosquitto 2.0 only writes
-  sessions that began with ``clean_start=False`` to its persistence file, so a clean start even on the
-  first connect would lose the session at the next broker restart.
+- A persistent MQTT v5 session: the client id is fixed (the user name; without one in the URL
+  ``edgefleet-controller-<controller_id>``), every connect (the first one too) has ``clean_start=False`` and a
+  ``SessionExpiryInterval``, so the broker queues the QoS 1 messages (events, births, states) published while
+  the controller is away (its restart, or the seconds after a broker restart) and delivers them when it is
+  back. Mosquitto 2.0 only writes sessions that began with ``clean_start=False`` to its persistence file, so a
+  clean start even on the first connect would lose the session at the next broker restart.
 - Manual acknowledgement: a QoS 1 message is acknowledged (PUBACK) only once the service has stored it
   (``on_message`` gets an ``ack`` callable); a controller killed before that gets it again on its next
   connection (the store drops the duplicate).
@@ -66,9 +69,13 @@ class MqttLink:
         on_message: Callable[[str, bytes, float, Ack | None], None],
         on_connected: Callable[[], None] = lambda: None,
         shared_group: str = "",
+        telemetry_url: MqttUrl | None = None,
         session_expiry_s: int = 86_400,
     ) -> None:
+        if shared_group and telemetry_url is None:
+            raise ValueError("a shared group needs telemetry_url: the telemetry connection's own broker user")
         self.url = url
+        self.telemetry_url = telemetry_url
         self.controller_id = controller_id
         self.shared_group = shared_group
         self._on_message = on_message
@@ -79,8 +86,10 @@ class MqttLink:
         self.sessions = 0  # how many times connected and subscribed
         self.sessions_resumed = 0  # connects where the broker still had our session (and its queue)
         self._generation = 0  # one per connection: an ack is only sent on the connection that delivered
-        self.client_id = f"edgefleet-controller-{controller_id}"  # fixed: the broker keeps our session by it
-        client = self._client(self.client_id, manual_ack=True)
+        # fixed: the broker keeps our session by it; the user name, as the broker ties the two together
+        self.client_id = url.username or f"edgefleet-controller-{controller_id}"
+        client = paho_client(url, self.client_id, manual_ack=True)
+        client.suppress_exceptions = True  # a failing callback is logged; it must not end paho's network thread
         client.will_set(CONTROLLER_STATE_TOPIC, self._state(AgentStatus.OFFLINE), qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.max_queued_messages_set(0)
@@ -92,17 +101,17 @@ class MqttLink:
         self.client = client
         self.telemetry_client: mqtt.Client | None = None  # the shared, clean connection (shared group only)
         self._telemetry_ready = threading.Event()
-        if shared_group:
-            shared = self._client(f"{self.client_id}-telemetry", manual_ack=False)
+        self.telemetry_client_id = ""
+        if shared_group and telemetry_url is not None:
+            self.telemetry_client_id = telemetry_url.username or f"{self.client_id}-telemetry"
+            shared = paho_client(telemetry_url, self.telemetry_client_id, manual_ack=False)
+            shared.suppress_exceptions = True
             shared.reconnect_delay_set(min_delay=1, max_delay=10)
             shared.on_connect = self._telemetry_connected
             shared.on_subscribe = lambda *_a: self._telemetry_ready.set()
             shared.on_disconnect = lambda *_a: self._telemetry_ready.clear()
-            shared.on_message = lambda _c, _u, m: self._on_message(m.topic, bytes(m.payload), time.time(), None)
+            shared.on_message = lambda _c, _u, m: self._on_message(_topic(m), bytes(m.payload), time.time(), None)
             self.telemetry_client = shared
-
-    def _client(self, client_id: str, *, manual_ack: bool) -> mqtt.Client:
-        return paho_client(self.url, client_id, manual_ack=manual_ack)
 
     def _state(self, state: AgentStatus) -> bytes:
         return encode(ControllerState(controller_id=self.controller_id, seq=next(self._seq), state=state))
@@ -112,9 +121,16 @@ class MqttLink:
         props.SessionExpiryInterval = self.session_expiry_s
         self.client.connect_async(self.url.host, self.url.port, keepalive=30, clean_start=False, properties=props)
         self.client.loop_start()
-        if self.telemetry_client is not None:
-            self.telemetry_client.connect_async(self.url.host, self.url.port, keepalive=30, clean_start=True)
+        if self.telemetry_client is not None and self.telemetry_url is not None:
+            self.telemetry_client.connect_async(
+                self.telemetry_url.host, self.telemetry_url.port, keepalive=30, clean_start=True
+            )
             self.telemetry_client.loop_start()
+
+    @property
+    def is_connected(self) -> bool:
+        """Connected and subscribed (both connections, with a shared group)."""
+        return self.connected.is_set() and (self.telemetry_client is None or self._telemetry_ready.is_set())
 
     def wait_connected(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -181,7 +197,8 @@ class MqttLink:
         _properties: Properties | None,
     ) -> None:
         if reason.is_failure:
-            log.error("MQTT telemetry connection to %s refused: %s", self.url.redacted(), reason)
+            where = self.telemetry_url.redacted() if self.telemetry_url else "?"
+            log.error("MQTT telemetry connection to %s refused: %s", where, reason)
             return
         client.subscribe(agent_filter(AgentChannel.TELEMETRY, shared_group=self.shared_group), qos=1)
         log.info("MQTT telemetry connected (shared group %s)", self.shared_group)
@@ -222,4 +239,12 @@ class MqttLink:
                 if generation == self._generation:
                     client.ack(mid, qos)
 
-        self._on_message(message.topic, bytes(message.payload), time.time(), ack)
+        self._on_message(_topic(message), bytes(message.payload), time.time(), ack)
+
+
+def _topic(message: mqtt.MQTTMessage) -> str:
+    """The topic, or a stand-in the ingestor rejects (and acknowledges) if it is not UTF-8."""
+    try:
+        return message.topic
+    except UnicodeDecodeError:
+        return "<topic is not UTF-8>"

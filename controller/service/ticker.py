@@ -4,6 +4,10 @@ Only assignments whose operative settings changed get a new version and are publ
 that only differs in a temperature's last digit does not churn the fleet). After a (re)connect to
 the broker every current assignment of a live agent is published again, same version, so a broker
 that lost its retained messages gets them back.
+
+One agent's values must not stop the decisions for the others: if ``assign`` raises for the fleet, it
+runs again site by site (sites are independent), and within a site that still fails, the agents whose
+own decision raises are left out (logged, counted in ``policy_errors``; they keep their last assignment).
 """
 
 from __future__ import annotations
@@ -11,14 +15,15 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from controller.policy import PolicyConfig, assign, is_live
+from controller.policy import AgentView, Decision, FleetSnapshot, PolicyConfig, assign, is_live
 from controller.policy.thermal import level_for
 from controller.service.snapshot import build_snapshot
 from controller.store.assignments import (
@@ -78,6 +83,7 @@ class Ticker:
         self.own_sites = 0  # sites this controller ran its last full tick for
         self.conflicts = 0
         self.published_total = 0
+        self.policy_errors = 0
 
     def needs_fast_tick(self, telemetry: list[tuple[Telemetry, datetime]]) -> bool:
         """A reading that asks for a higher thermal level than in force: react now, not next tick."""
@@ -119,6 +125,43 @@ class Ticker:
     def _hotter(self, message: Telemetry) -> bool:
         return level_for(message.temperature_c, message.throttled, self.config) > self.levels.get(message.agent_id, 0)
 
+    def _decide(self, snapshot: FleetSnapshot, now: datetime) -> dict[str, Decision]:
+        """``assign`` for the fleet; if it raises, site by site, leaving out the agents it raises for."""
+        try:
+            return assign(snapshot, self.config, now)
+        except Exception as exc:
+            self.policy_errors += 1
+            log.error("policy failed for the fleet (%s: %s): deciding site by site", type(exc).__name__, exc)
+        by_site: dict[str, list[AgentView]] = defaultdict(list)
+        for agent in snapshot.agents:
+            by_site[agent.site].append(agent)
+        decisions: dict[str, Decision] = {}
+        for site, agents in sorted(by_site.items()):
+            try:
+                decisions |= assign(replace(snapshot, agents=tuple(agents)), self.config, now)
+                continue
+            except Exception:
+                pass
+            fine = [agent for agent in agents if self._decidable(snapshot, agent, now)]
+            try:
+                decisions |= assign(replace(snapshot, agents=tuple(fine)), self.config, now)
+            except Exception as exc:
+                log.error("policy failed for site %r even without its failing agents: %s", site, exc)
+        return decisions
+
+    def _decidable(self, snapshot: FleetSnapshot, agent: AgentView, now: datetime) -> bool:
+        try:
+            assign(replace(snapshot, agents=(agent,)), self.config, now)
+        except Exception as exc:
+            log.error(
+                "policy failed for agent %s (%s: %s): it keeps its last assignment",
+                agent.agent_id,
+                type(exc).__name__,
+                exc,
+            )
+            return False
+        return True
+
     def tick(self, now: datetime, sites: set[str] | None = None) -> TickResult:
         """Decide for the whole fleet, or only for ``sites`` (sites are independent in the policy)."""
         started = time.perf_counter()
@@ -135,7 +178,7 @@ class Ticker:
                 everything = load_fleet(session, sites)
                 rows = everything if sites is not None else self._my_share(everything)
                 snapshot = build_snapshot(rows)
-                decisions = assign(snapshot, self.config, now)
+                decisions = self._decide(snapshot, now)
                 floors = {agent.id: agent.assignment_version for agent in rows.agents}
                 proposals = [
                     Proposal(agent_id, decision, floors.get(agent_id, 0), _version(rows.current.get(agent_id)))
@@ -153,7 +196,7 @@ class Ticker:
             else:
                 log.warning("tick: gave up after %d version conflicts", CONFLICT_RETRIES)
         current = {**rows.current, **{row.agent_id: row for row in published}}
-        live_ids = {a.agent_id for a in snapshot.agents if is_live(a, self.config, now)}
+        live_ids = {a.agent_id for a in snapshot.agents if a.agent_id in decisions and is_live(a, self.config, now)}
         if self.republish_all and sites is None:
             self.republish_all = False
             published = [current[i] for i in sorted(live_ids) if i in current]

@@ -42,7 +42,22 @@ def make_engine(url: str = DEFAULT_DATABASE_URL, *, echo: bool = False) -> Engin
 def create_all(engine: Engine) -> None:
     """Create missing tables (idempotent; safe when two controllers start together)."""
     SQLModel.metadata.create_all(engine, checkfirst=True)
+    _add_columns(engine)
     _add_event_dedup(engine)
+
+
+#: columns added to existing tables after their first release: (table, column) → SQL type and default
+_ADDED_COLUMNS = {("agent", "reported_site"): "VARCHAR(128) NOT NULL DEFAULT ''"}
+
+
+def _add_columns(engine: Engine) -> None:
+    """``create_all`` does not add columns to an existing table: add the ones a newer version needs."""
+    inspector = inspect(engine)
+    for (table, column), ddl in _ADDED_COLUMNS.items():
+        if column in {c["name"] for c in inspector.get_columns(table)}:
+            continue
+        with engine.begin() as conn:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
 
 
 #: for a database made before the dedup indexes: keep the first row of each duplicate group

@@ -6,30 +6,48 @@ events. Telemetry older than what is stored (reordered by shared subscriptions) 
 the latest values. State messages are applied in arrival order (a Last Will carries the ``sent_at``
 of the connect, so ``sent_at`` cannot order them); the time of an online/offline change is when the
 controller received it.
+
+Times an agent reports are bounded by when they arrived (``observed_at``): a message dated later than its
+arrival + ``skew`` is taken as sent on arrival, so a wrong clock (or a lie) cannot freeze an agent's
+latest values or keep it looking alive. An agent's ``site`` is provisioning (``sites``: agent id → site, from
+the controller's configuration); the site a birth names is stored as ``reported_site`` only.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, case, delete, or_, text
+from sqlalchemy import Table, and_, case, delete, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from controller.store.engine import to_db_time
-from controller.store.models import Agent, IngestReject, TelemetrySample, UploadEvent
+from controller.store.models import (
+    DEAD_LETTERS_KEPT,
+    Agent,
+    DeadLetter,
+    IngestReject,
+    TelemetrySample,
+    UploadEvent,
+)
 from fleet_protocol import AgentStatus, Birth, Event, State, Telemetry
 
 AGENT: Table = Agent.__table__  # type: ignore[attr-defined]
 SAMPLE: Table = TelemetrySample.__table__  # type: ignore[attr-defined]
 EVENT: Table = UploadEvent.__table__  # type: ignore[attr-defined]
 REJECT: Table = IngestReject.__table__  # type: ignore[attr-defined]
+DEAD: Table = DeadLetter.__table__  # type: ignore[attr-defined]
+
+#: how far in the future a reported time may be (clocks a little ahead); later is taken as arrival + this
+DEFAULT_SKEW = timedelta(seconds=5)
+#: a dead letter keeps this much of the payload
+DEAD_PAYLOAD_BYTES = 64 * 1024
 
 BIRTH_FIELDS = (
-    "site",
     "model",
     "cores",
     "ram_bytes",
@@ -111,32 +129,56 @@ def upsert(session: Session, table: Table) -> Any:
 _AGENT_DEFAULTS: dict[str, Any] = Agent(id="-").model_dump(exclude={"id"})
 
 
-def _agent_row(agent_id: str, **values: Any) -> dict[str, Any]:
-    return {**_AGENT_DEFAULTS, "id": agent_id, **values}
+def observed_at(sent_at: datetime, received: datetime, skew: timedelta = DEFAULT_SKEW) -> datetime:
+    """When a message counts as sent (UTC): its ``sent_at``, unless that is later than ``received + skew`` (a
+    clock far ahead, or a lie) or cannot be converted to UTC (year 1 or 9999 with an offset): then
+    ``received``. So a message dated in the future orders like one sent on arrival, and the agent's next
+    honest message counts."""
+    try:
+        sent = to_db_time(sent_at)
+        if sent <= received + skew:
+            return sent
+    except (OverflowError, ValueError):
+        pass
+    return to_db_time(received)
 
 
-def _write_births(session: Session, births: list[tuple[Birth, datetime]]) -> None:
+@dataclass(frozen=True)
+class _Context:
+    sites: Mapping[str, str]
+    skew: timedelta
+
+    def row(self, agent_id: str, **values: Any) -> dict[str, Any]:
+        """A whole ``agent`` row for an insert: defaults, the provisioned site, then ``values``."""
+        return {**_AGENT_DEFAULTS, "id": agent_id, "site": self.sites.get(agent_id, ""), **values}
+
+    def at(self, message: Birth | Telemetry | Event, received: datetime) -> datetime:
+        return observed_at(message.sent_at, received, self.skew)
+
+
+def _write_births(session: Session, births: list[tuple[Birth, datetime]], ctx: _Context) -> None:
     latest = {birth.agent_id: (birth, at) for birth, at in births}
     rows = [
-        _agent_row(
+        ctx.row(
             agent_id,
             **{name: getattr(birth, name) for name in BIRTH_FIELDS},
+            reported_site=birth.site[:128],
             capabilities=birth.model_dump(mode="json"),
-            birth_at=to_db_time(birth.sent_at),
+            birth_at=ctx.at(birth, received),
         )
-        for agent_id, (birth, _at) in sorted(latest.items())
+        for agent_id, (birth, received) in sorted(latest.items())
     ]
     stmt = upsert(session, AGENT)
-    updated = (*BIRTH_FIELDS, "capabilities", "birth_at")
+    updated = (*BIRTH_FIELDS, "site", "reported_site", "capabilities", "birth_at")
     session.execute(
         stmt.on_conflict_do_update(index_elements=["id"], set_={n: stmt.excluded[n] for n in updated}), rows
     )
 
 
-def _write_state(session: Session, state: State, at: datetime) -> None:
+def _write_state(session: Session, state: State, at: datetime, ctx: _Context) -> None:
     online = state.state is AgentStatus.ONLINE
     at = to_db_time(at)
-    row = _agent_row(
+    row = ctx.row(
         state.agent_id,
         online=online,
         online_since=at if online else None,
@@ -154,35 +196,36 @@ def _write_state(session: Session, state: State, at: datetime) -> None:
 
 
 def _write_telemetry(
-    session: Session, telemetry: list[tuple[Telemetry, datetime]], concurrency: Mapping[str, int]
+    session: Session, telemetry: list[tuple[Telemetry, datetime]], concurrency: Mapping[str, int], ctx: _Context
 ) -> None:
     samples = []
-    latest: dict[str, tuple[Telemetry, datetime]] = {}
+    latest: dict[str, tuple[Telemetry, datetime, datetime]] = {}
     for message, received in telemetry:
+        at = ctx.at(message, received)
         samples.append(
             {
                 "agent_id": message.agent_id,
-                "at": to_db_time(message.sent_at),
+                "at": at,
                 "received_at": to_db_time(received),
                 "concurrency": concurrency.get(message.agent_id),
                 **{name: getattr(message, name) for name in SAMPLE_FIELDS},
             }
         )
         kept = latest.get(message.agent_id)
-        if kept is None or kept[0].sent_at <= message.sent_at:
-            latest[message.agent_id] = (message, received)
+        if kept is None or kept[1] <= at:
+            latest[message.agent_id] = (message, at, received)
     session.execute(upsert(session, SAMPLE), samples)
     rows = [
-        _agent_row(
+        ctx.row(
             agent_id,
             **{name: getattr(message, name) for name in LATEST_FIELDS},
-            telemetry_at=to_db_time(message.sent_at),
+            telemetry_at=at,
             telemetry_seq=message.seq,
             online=True,
             online_since=to_db_time(received),
             last_seen=to_db_time(received),
         )
-        for agent_id, (message, received) in sorted(latest.items())
+        for agent_id, (message, at, received) in sorted(latest.items())
     ]
     stmt = upsert(session, AGENT)
     values: dict[str, Any] = {n: stmt.excluded[n] for n in (*LATEST_FIELDS, "telemetry_at", "telemetry_seq")}
@@ -195,7 +238,7 @@ def _write_telemetry(
     session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=values, where=newer), rows)
 
 
-def _write_events(session: Session, events: list[tuple[Event, datetime]]) -> None:
+def _write_events(session: Session, events: list[tuple[Event, datetime]], ctx: _Context) -> None:
     rows = [
         {
             "agent_id": e.agent_id,
@@ -209,16 +252,16 @@ def _write_events(session: Session, events: list[tuple[Event, datetime]]) -> Non
             "duration_s": e.duration_s,
             "retries": e.retries,
             "reason": e.reason,
-            "at": to_db_time(e.sent_at),
+            "at": ctx.at(e, received),
             "seq": e.seq,
         }
-        for e, _received in events
+        for e, received in events
     ]
     # A message delivered twice, or a completion reported again, is already there: skip it (EVENT_DEDUP).
     session.execute(upsert(session, EVENT).on_conflict_do_nothing(), rows)
 
 
-def _write_rejects(session: Session, rejects: dict[str, Reject]) -> None:
+def _write_rejects(session: Session, rejects: Mapping[str, Reject]) -> None:
     rows = [
         {
             "kind": kind,
@@ -239,26 +282,88 @@ def _write_rejects(session: Session, rejects: dict[str, Reject]) -> None:
     session.execute(stmt.on_conflict_do_update(index_elements=["kind"], set_=values), rows)
 
 
-def write_batch(session: Session, batch: IngestBatch, concurrency: Mapping[str, int] | None = None) -> None:
-    """Store every message of ``batch`` in one transaction (commits). ``concurrency``: in force per agent.
+def write_batch(
+    session: Session,
+    batch: IngestBatch,
+    concurrency: Mapping[str, int] | None = None,
+    *,
+    sites: Mapping[str, str] | None = None,
+    skew: timedelta = DEFAULT_SKEW,
+) -> None:
+    """Store every message of ``batch`` in one transaction (commits). ``concurrency``: in force per agent;
+    ``sites``: the provisioned site per agent (not listed: no site); ``skew``: see ``observed_at``.
 
     On PostgreSQL the commit does not wait for the WAL flush (``synchronous_commit = off`` for this
     transaction only): a crash of the database may lose the last fraction of a second of telemetry,
     never consistency, and ingest does not queue behind fsyncs.
     """
+    ctx = _Context(sites or {}, skew)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     if batch.births:
-        _write_births(session, batch.births)
+        _write_births(session, batch.births, ctx)
     for state, at in batch.states:
-        _write_state(session, state, at)
+        _write_state(session, state, at, ctx)
     if batch.telemetry:
-        _write_telemetry(session, batch.telemetry, concurrency or {})
+        _write_telemetry(session, batch.telemetry, concurrency or {}, ctx)
     if batch.events:
-        _write_events(session, batch.events)
+        _write_events(session, batch.events, ctx)
     if batch.rejects:
         _write_rejects(session, batch.rejects)
     session.commit()
+
+
+def _printable(text_: str, limit: int) -> str:
+    """``text_`` shortened, with what a database text column may refuse (NUL, lone surrogates) escaped."""
+    short = text_[:limit].replace("\x00", "\\x00")
+    return short.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def write_dead_letter(
+    session: Session,
+    *,
+    topic: str,
+    payload: bytes,
+    received: datetime,
+    reason: str,
+    error: str,
+    controller_id: str = "",
+    keep: int = DEAD_LETTERS_KEPT,
+) -> None:
+    """Keep a message that cannot be stored, count it under ``reason`` in ``ingest_reject`` and drop the
+    oldest dead letters beyond ``keep`` (commits). Only bytes and escaped text: this write must not fail
+    for the same data the message's own write failed for."""
+    at = to_db_time(received)
+    topic, reason, error = _printable(topic, 512), _printable(reason, 96), _printable(error, 2000)
+    row = {
+        "at": at,
+        "topic": topic,
+        "payload": bytes(payload[:DEAD_PAYLOAD_BYTES]),
+        "reason": reason,
+        "error": error,
+        "controller_id": controller_id[:64],
+    }
+    session.execute(DEAD.insert(), [row])
+    _write_rejects(session, {reason: Reject(1, error, topic, at)})
+    newest = session.execute(select(func.max(DEAD.c.id))).scalar_one()
+    session.execute(delete(DEAD).where(DEAD.c.id <= newest - keep))
+    session.commit()
+
+
+def sync_sites(session: Session, sites: Mapping[str, str]) -> int:
+    """Give every stored agent its provisioned site (not listed: no site); returns how many changed (commits).
+    Run at start: the configuration may have moved agents since the rows were written."""
+    by_site: dict[str, list[str]] = defaultdict(list)
+    for agent_id, site in sites.items():
+        by_site[site].append(agent_id)
+    changed = 0
+    for site, ids in sorted(by_site.items()):
+        result = session.execute(AGENT.update().where(AGENT.c.id.in_(ids), AGENT.c.site != site).values(site=site))
+        changed += int(getattr(result, "rowcount", 0) or 0)
+    unlisted = session.execute(AGENT.update().where(AGENT.c.id.not_in(list(sites)), AGENT.c.site != "").values(site=""))
+    changed += int(getattr(unlisted, "rowcount", 0) or 0)
+    session.commit()
+    return changed
 
 
 def mark_stale_offline(session: Session, *, cutoff: datetime, now: datetime) -> list[str]:

@@ -13,6 +13,7 @@ Tables
     operator_override     pause / windows / caps / upload-now for an agent or a whole site
     audit_entry           who changed what, when
     ingest_reject         counters of invalid messages, by channel and error kind
+    dead_letter           the last messages that were valid but could not be stored (capped), for diagnosis
     controller_instance   heartbeats of running controllers (scale-out: who ticks which sites)
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 TZ = DateTime(timezone=True)
@@ -39,9 +40,11 @@ def _json_list() -> Any:
 
 
 class AgentBase(SQLModel):
-    """Capabilities (from the retained birth message) and liveness."""
+    """Capabilities (from the retained birth message) and liveness. ``site`` is provisioned (the controller's
+    ``[agent_sites]``), never taken from the agent; what the agent says is kept as ``reported_site``."""
 
     site: str = Field(default="", index=True, max_length=128)
+    reported_site: str = Field(default="", max_length=128, description="the site the agent's birth names")
     model: str = Field(default="", max_length=256)
     cores: int = 1
     ram_bytes: int = Field(default=0, sa_type=BigInteger)
@@ -249,6 +252,24 @@ class IngestReject(SQLModel, table=True):
     last_error: str = ""
     last_topic: str = Field(default="", max_length=512)
     last_at: datetime | None = Field(default=None, sa_type=TZ)
+
+
+class DeadLetter(SQLModel, table=True):
+    """A valid message the store could not take (its data made the write fail): kept for diagnosis,
+    acknowledged to the broker so it is never delivered again. Only the newest ``DEAD_LETTERS_KEPT`` stay."""
+
+    __tablename__ = "dead_letter"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
+    at: datetime = Field(sa_type=TZ, description="when it was received")
+    topic: str = Field(default="", max_length=512)
+    payload: bytes = Field(default=b"", sa_type=LargeBinary, description="the first 64 KiB")
+    reason: str = Field(default="", max_length=96, description="as counted in ingest_reject")
+    error: str = Field(default="", description="the exception, shortened")
+    controller_id: str = Field(default="", max_length=64)
+
+
+DEAD_LETTERS_KEPT = 1000
 
 
 # --- scale-out ----------------------------------------------------------------------------------

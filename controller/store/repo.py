@@ -20,6 +20,7 @@ from controller.store.models import (
     AssignmentHistory,
     AuditEntry,
     CurrentAssignment,
+    DeadLetter,
     IngestReject,
     OperatorOverride,
     TelemetrySample,
@@ -33,6 +34,7 @@ __all__ = [
     "clear_override",
     "create_all",
     "current_assignments",
+    "dead_letters",
     "get_agent",
     "list_agents",
     "list_audit",
@@ -224,3 +226,8 @@ def assignment_history(session: Session, agent_id: str, *, limit: int = 100) -> 
 
 def reject_counts(session: Session) -> dict[str, int]:
     return {row.kind: row.count for row in session.exec(select(IngestReject))}
+
+
+def dead_letters(session: Session, *, limit: int = 100) -> list[DeadLetter]:
+    """Messages that could not be stored, newest first."""
+    return list(session.exec(select(DeadLetter).order_by(col(DeadLetter.id).desc()).limit(limit)))

@@ -102,7 +102,9 @@ class Mosquitto:
         return self._proc is not None and self._proc.poll() is None
 
     def _write_auth(self) -> None:
-        passwd = self.directory / "passwd"
+        # Built aside and renamed into place: a reload still reading the files of the previous add_user must
+        # never see half a password file (Mosquitto disconnects the clients it no longer finds there).
+        passwd = self.directory / "passwd.new"
         passwd.write_text("")
         passwd.chmod(0o600)
         for user in self.users.values():
@@ -111,7 +113,10 @@ class Mosquitto:
                 check=True,
                 capture_output=True,
             )
-        (self.directory / "acl").write_text("\n".join(acl_lines(list(self.users.values()))))
+        acl = self.directory / "acl.new"
+        acl.write_text("\n".join(acl_lines(list(self.users.values()))))
+        passwd.replace(self.directory / "passwd")
+        acl.replace(self.directory / "acl")
 
     def _write_config(self) -> Path:
         conf = self.directory / "mosquitto.conf"

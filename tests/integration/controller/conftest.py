@@ -1,4 +1,8 @@
-"""Controllers running in-process against the real broker and database of the test."""
+"""Controllers running in-process against the real broker and database of the test.
+
+Each controller connection has its own broker user, as in production (the broker ties client ids to user
+names): the default controller ``ctl-1`` logs in as ``controller``, another ``<id>`` as ``controller-<id>``, and
+with a shared group the telemetry connection as ``<that user>-telemetry``."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from controller.config import parse_config
 from controller.service.app import Controller
 from edgefleet.localservices import Mosquitto
-from tests.integration.controller.fakes import FakeAgent
+from tests.integration.controller.fakes import FakeAgent, add_user_and_wait
 
 
 @pytest.fixture
@@ -22,18 +26,23 @@ def start_controller(mqtt_broker: Mosquitto) -> Iterator[Callable[..., Controlle
     def start(
         database_url: str, *, policy: dict[str, Any] | None = None, broker: Mosquitto | None = None, **settings: Any
     ) -> Controller:
+        broker = broker or mqtt_broker
+        user = controller_user(broker, settings.get("controller_id", "ctl-1"))
+        mqtt = {"url": broker.url_for(user)}
+        if settings.get("shared_group"):
+            mqtt["telemetry_url"] = broker.url_for(controller_user(broker, f"{user}-telemetry", prefix=""))
         data: dict[str, Any] = {
             "database_url": database_url,
             "tick_seconds": 0.2,
             "flush_interval_s": 0.05,
             "offline_after_s": 30,
-            "mqtt": {"url": (broker or mqtt_broker).url_for("controller")},
+            "mqtt": mqtt,
             "policy": {"cool_hold_s": 1.5, **(policy or {})},
         }
         data.update(settings)
         controller = Controller(parse_config(data, env={})).start()
         started.append(controller)
-        assert controller.link.wait_connected(10), "controller did not connect to the broker"
+        assert controller.link.wait_connected(20), "controller did not connect to the broker"
         return controller
 
     yield start
@@ -41,6 +50,14 @@ def start_controller(mqtt_broker: Mosquitto) -> Iterator[Callable[..., Controlle
         controller.stop()
     for controller in started:  # controllers keep persistent MQTT sessions: do not leak them into other tests
         end_session(controller)
+
+
+def controller_user(broker: Mosquitto, name: str, prefix: str = "controller-") -> str:
+    """The broker user (role controller) for controller ``name``: ``controller`` for ``ctl-1``, else its own."""
+    user = "controller" if name == "ctl-1" else f"{prefix}{name}"
+    if user not in broker.users:
+        add_user_and_wait(broker, user, role="controller")
+    return user
 
 
 def end_session(controller: Controller) -> None:
@@ -62,7 +79,7 @@ def make_agent(mqtt_broker: Mosquitto) -> Iterator[Callable[..., FakeAgent]]:
     def make(agent_id: str, *, broker: Mosquitto | None = None, **kw: Any) -> FakeAgent:
         broker = broker or mqtt_broker
         if agent_id not in broker.users:
-            broker.add_user(agent_id)
+            add_user_and_wait(broker, agent_id)
         agent = FakeAgent(broker.url_for(agent_id), agent_id, **kw)
         agents.append(agent)
         return agent

@@ -12,9 +12,42 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edgefleet.localservices import Mosquitto
+from edgefleet.localservices.mosquitto import Role
 from fleet_protocol import AgentChannel, Birth, State, Telemetry, agent_topic, encode
 from fleet_protocol.mqtt_url import MqttUrl
 from tests.waiting import wait_for
+
+
+def connect_retrying(client: mqtt.Client, url: MqttUrl) -> None:
+    """Connect ``client`` (not looping yet) once the broker accepts its user: ``add_user`` reloads the broker's
+    password file, which takes a moment."""
+    outcome: list[int] = []
+    client.on_connect = lambda _c, _u, _f, reason, _p: outcome.append(reason.value)
+
+    def connected() -> bool:
+        outcome.clear()
+        try:
+            client.connect(url.host, url.port)
+        except OSError:
+            return False
+        for _ in range(200):  # up to ~10 s for the CONNACK
+            if outcome or client.loop(0.05) != mqtt.MQTT_ERR_SUCCESS:
+                break
+        return outcome[:1] == [0]
+
+    wait_for(connected, 20, f"the broker accepts user {url.username}")
+
+
+def add_user_and_wait(broker: Mosquitto, name: str, role: Role = "agent") -> None:
+    """Add a broker user and wait until the broker lets it in (``add_user`` reloads the broker, which takes a
+    moment). Only for a new user: the probe's clean start would end a session kept under that client id."""
+    broker.add_user(name, role=role)
+    probe = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
+    url = MqttUrl.parse(broker.url_for(name))
+    probe.username_pw_set(url.username, url.password)
+    connect_retrying(probe, url)
+    probe.disconnect()
 
 
 class FakeAgent:

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from controller.config import parse_config
 from controller.service.app import Controller
+from controller.service.writer import Retry
 from controller.store import repo
 from controller.store.engine import create_all
 from controller.store.ingest import write_batch
@@ -144,12 +145,13 @@ def test_messages_are_acknowledged_only_once_stored(
         raise OperationalError("INSERT", {}, Exception("database away"))
 
     monkeypatch.setattr("controller.service.app.write_batch", failing)
-    monkeypatch.setattr("controller.service.app.WRITE_ATTEMPTS", 1)
     controller = start_controller(database_url, broker=broker, controller_id=controller_id)
+    controller.writer.retry = Retry(attempts=1)
     agent = make_agent(f"pi-{uuid.uuid4().hex[:6]}", broker=broker).connect(subscribe=False, birth=False)
     events = [completed(agent, f"unstored-{i}") for i in range(4)]
     send(agent, events)
-    wait_for(lambda: controller.ingestor.stats.dropped >= len(events), 10, "the batches given up")
+    wait_for(lambda: controller.ingestor.stats.deferred >= len(events), 10, "the batches given up")
+    assert controller.ingestor.stats.dead_lettered == 0  # an outage is not the messages' fault
     controller.stop()
     monkeypatch.setattr("controller.service.app.write_batch", write_batch)
 
@@ -188,9 +190,8 @@ def test_a_message_that_cannot_be_stored_does_not_take_its_batch_down(
     postgres: Postgres, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PostgreSQL enforces column sizes (SQLite does not): a birth with a 300-character model fails the batch;
-    the others in it are stored one by one, the bad one is dropped, all are acknowledged."""
+    the others in it are stored, the bad one is kept as a dead letter, all are acknowledged."""
     config = parse_config({"database_url": postgres.create_database(), "mqtt": {"url": "mqtt://c:p@127.0.0.1:1"}}, {})
-    monkeypatch.setattr("controller.service.app.WRITE_ATTEMPTS", 1)
     controller = Controller(config)
     create_all(controller.engine)
     acked: list[str] = []
@@ -202,10 +203,16 @@ def test_a_message_that_cannot_be_stored_does_not_take_its_batch_down(
     for name, message in [("birth", birth), *((f"event {i}", e) for i, e in enumerate(good))]:
         topic = agent_topic(agent_id, message.channel)
         controller.ingestor.offer(topic, encode(message), None, partial(acked.append, name))
-    controller._write(controller.ingestor.drain(timeout=1))
+    controller.writer.write(controller.ingestor.drain(timeout=1))
     with Session(controller.engine) as session:
         stored = sorted(e.file for e in repo.recent_events(session, agent_id=agent_id))
+        dead = repo.dead_letters(session)
+        counts = repo.reject_counts(session)
     assert stored == ["f0.wav", "f1.wav", "f2.wav"]
     assert sorted(acked) == ["birth", "event 0", "event 1", "event 2"]
-    assert controller.ingestor.stats.dropped == 1
+    assert controller.ingestor.stats.dead_lettered == 1
+    assert [(d.topic, d.reason) for d in dead] == [(agent_topic(agent_id, birth.channel), "birth:Unstorable")]
+    assert dead[0].payload == encode(birth)
+    assert "StringDataRightTruncation" in dead[0].error or "too long" in dead[0].error
+    assert counts == {"birth:Unstorable": 1}
     controller.engine.dispose()

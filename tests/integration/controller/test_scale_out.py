@@ -36,10 +36,13 @@ def test_two_controllers_share_the_fleet_without_version_conflicts(
     # A private broker: retained births other tests left on the shared one would add their sites to the split.
     broker = mqtt_broker_factory()
     url = postgres.create_database()
-    a = start_controller(url, controller_id="ctl-a", shared_group="controllers", broker=broker)
-    b = start_controller(url, controller_id="ctl-b", shared_group="controllers", broker=broker)
     run = uuid.uuid4().hex[:6]
-    agents = [make_agent(f"pi-{run}-{i:02d}", site=f"site-{i % 4}", broker=broker).connect() for i in range(12)]
+    sites = {f"pi-{run}-{i:02d}": f"site-{i % 4}" for i in range(12)}  # provisioning, as Ansible renders it
+    # each controller connection logs in with its own broker user (the broker ties client ids to user names)
+    a = start_controller(url, controller_id="ctl-a", shared_group="controllers", broker=broker, agent_sites=sites)
+    b = start_controller(url, controller_id="ctl-b", shared_group="controllers", broker=broker, agent_sites=sites)
+    assert len({a.link.client_id, b.link.client_id, *(c.link.telemetry_url.username for c in (a, b))}) == 4
+    agents = [make_agent(agent_id, site="elsewhere", broker=broker).connect() for agent_id in sites]
     for agent in agents:
         agent.telemetry(50.0)
     for agent in agents:

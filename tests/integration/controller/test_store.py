@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -14,7 +15,16 @@ from controller.policy import Decision, PolicyState, Settings
 from controller.service.janitor import active_keys
 from controller.store import repo
 from controller.store.assignments import Proposal, VersionConflict, commit_decisions, load_fleet
-from controller.store.ingest import IngestBatch, mark_stale_offline, prune_telemetry, write_batch
+from controller.store.engine import create_all, make_engine
+from controller.store.errors import is_outage
+from controller.store.ingest import (
+    IngestBatch,
+    mark_stale_offline,
+    prune_telemetry,
+    sync_sites,
+    write_batch,
+    write_dead_letter,
+)
 from fleet_protocol import Birth, Event, EventKind, State, Telemetry
 
 pytestmark = pytest.mark.integration
@@ -77,11 +87,11 @@ def test_ingest_batch_round_trip(engine: Engine) -> None:
     )
     batch.reject("telemetry:PayloadError", "not JSON", "edgefleet/v1/agents/x/telemetry", T0)
     with Session(engine) as session:
-        write_batch(session, batch, {"pi-1": 4})
+        write_batch(session, batch, {"pi-1": 4}, sites={"pi-1": "north", "pi-2": "south"})
         write_batch(session, IngestBatch(rejects=batch.rejects))
         one = repo.get_agent(session, "pi-1")
         assert one is not None
-        assert (one.site, one.cores, one.ram_bytes) == ("garden", 4, 8 << 30)
+        assert (one.site, one.reported_site, one.cores, one.ram_bytes) == ("north", "garden", 4, 8 << 30)
         assert one.temperature_c == 62.0
         assert one.online
         assert repo.as_utc(one.online_since) == T0
@@ -90,6 +100,7 @@ def test_ingest_batch_round_trip(engine: Engine) -> None:
         assert two is not None
         assert two.online
         assert two.cores == 1
+        assert two.site == "south"  # provisioned before its birth came
         history = repo.telemetry_history(session, "pi-1")
         assert [h.temperature_c for h in history] == [61.5, 62.0]
         assert history[0].backlog_bytes == 12 << 30
@@ -102,10 +113,10 @@ def test_ingest_batch_round_trip(engine: Engine) -> None:
 
 def test_older_telemetry_never_overwrites_newer(engine: Engine) -> None:
     with Session(engine) as session:
-        write_batch(
-            session, IngestBatch(telemetry=[(telemetry("pi-1", 9, T0 + timedelta(seconds=10), temperature_c=70.0), T0)])
-        )
-        write_batch(session, IngestBatch(telemetry=[(telemetry("pi-1", 8, T0, temperature_c=50.0), T0)]))
+        newer, late = T0 + timedelta(seconds=10), T0 + timedelta(seconds=11)
+        write_batch(session, IngestBatch(telemetry=[(telemetry("pi-1", 9, newer, temperature_c=70.0), newer)]))
+        # sent before it, received after it (two controllers of a shared subscription, a slow path)
+        write_batch(session, IngestBatch(telemetry=[(telemetry("pi-1", 8, T0, temperature_c=50.0), late)]))
         row = repo.get_agent(session, "pi-1")
         assert row is not None
         assert row.temperature_c == 70.0
@@ -267,3 +278,90 @@ def test_active_keys_for_the_janitor(engine: Engine) -> None:
     with Session(engine) as session:
         write_batch(session, batch)
         assert active_keys(session) == {"k/active", "k/retried"}
+
+
+def test_the_site_is_provisioned_never_taken_from_the_birth(engine: Engine) -> None:
+    sites = {"pi-1": "north"}
+    with Session(engine) as session:
+        write_batch(session, IngestBatch(births=[(birth("pi-1", site="north"), T0)]), sites=sites)
+        write_batch(session, IngestBatch(births=[(birth("pi-1", site="south"), T0)]), sites=sites)  # a new claim
+        write_batch(session, IngestBatch(births=[(birth("pi-9", site="north"), T0)]), sites=sites)  # not listed
+        rows = {a.id: (a.site, a.reported_site) for a in repo.list_agents(session)}
+        assert rows == {"pi-1": ("north", "south"), "pi-9": ("", "north")}
+        assert [a.id for a in repo.list_agents(session, site="north")] == ["pi-1"]
+        assert [a.id for a in load_fleet(session, {"north"}).agents] == ["pi-1"]
+
+
+def test_sync_sites_moves_stored_agents_to_their_provisioned_site(engine: Engine) -> None:
+    with Session(engine) as session:
+        batch = IngestBatch(births=[(birth(i), T0) for i in ("pi-1", "pi-2", "pi-3")])
+        write_batch(session, batch, sites={"pi-1": "north", "pi-2": "north", "pi-3": "south"})
+        moved = {"pi-1": "north", "pi-2": "south"}  # pi-2 moved, pi-3 no longer listed
+        assert sync_sites(session, moved) == 2
+        assert sync_sites(session, moved) == 0
+        session.expire_all()
+        assert {a.id: a.site for a in repo.list_agents(session)} == {"pi-1": "north", "pi-2": "south", "pi-3": ""}
+
+
+def test_telemetry_dated_in_the_future_does_not_freeze_the_latest_values(engine: Engine) -> None:
+    """A Pi whose clock is a year ahead (or that lies) sends one reading; later honest readings still count."""
+    far = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
+    with Session(engine) as session:
+        write_batch(session, IngestBatch(telemetry=[(telemetry("pi-1", 1, far, temperature_c=79.0), T0)]))
+        row = repo.get_agent(session, "pi-1")
+        assert row is not None
+        assert repo.as_utc(row.telemetry_at) == T0  # as if sent on arrival
+        later = T0 + timedelta(seconds=1)
+        write_batch(session, IngestBatch(telemetry=[(telemetry("pi-1", 2, later, temperature_c=50.0), later)]))
+        session.expire_all()
+        row = repo.get_agent(session, "pi-1")
+        assert row is not None
+        assert (row.temperature_c, repo.as_utc(row.telemetry_at)) == (50.0, later)
+        history = repo.telemetry_history(session, "pi-1")
+        assert [repo.as_utc(h.at) for h in history] == [T0, later]
+        # the policy's liveness reads telemetry_at: a far-future reading does not keep an agent alive
+        assert mark_stale_offline(session, cutoff=later + timedelta(seconds=60), now=later) == ["pi-1"]
+
+
+def test_a_value_the_database_cannot_hold_is_a_data_error_not_an_outage(engine: Engine) -> None:
+    """``backlog_bytes`` above 2**63 (built unvalidated: the protocol may bound it): SQLite raises OverflowError,
+    PostgreSQL a DataError; the batch writer must isolate the message, not wait for the database to come back."""
+    huge = Telemetry.model_construct(agent_id="pi-1", seq=1, sent_at=T0, backlog_bytes=2**64)
+    with Session(engine) as session, pytest.raises(Exception) as failure:
+        write_batch(session, IngestBatch(telemetry=[(huge, T0)]))
+    assert not is_outage(failure.value), repr(failure.value)
+    with Session(engine) as session:  # the database is fine afterwards
+        write_batch(session, IngestBatch(telemetry=[(telemetry("pi-1", 2, T0), T0)]))
+        assert repo.get_agent(session, "pi-1") is not None
+
+
+def test_an_unreachable_database_is_an_outage(database_url: str, tmp_path: Path) -> None:
+    if database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path}"  # a directory: "unable to open database file"
+    else:
+        url = "postgresql+psycopg://nobody:nothing@127.0.0.1:1/none"
+    engine = make_engine(url)
+    with pytest.raises(Exception) as failure:
+        create_all(engine)
+    assert is_outage(failure.value), repr(failure.value)
+    engine.dispose()
+
+
+def test_dead_letters_keep_any_bytes_count_their_reason_and_are_capped(engine: Engine) -> None:
+    with Session(engine) as session:
+        for n in range(5):
+            write_dead_letter(
+                session,
+                topic=f"edgefleet/v1/agents/pi-1/telemetry\x00\udcff{n}",
+                payload=b"\x00\xff" * 40_000,
+                received=T0,
+                reason="telemetry:Unstorable",
+                error="OverflowError: Python int too large \x00",
+                controller_id="ctl-1",
+                keep=3,
+            )
+        dead = repo.dead_letters(session)
+        assert len(dead) == 3
+        assert dead[0].topic.endswith("\\x00\\udcff4")  # escaped, newest first
+        assert len(dead[0].payload) == 64 * 1024
+        assert repo.reject_counts(session) == {"telemetry:Unstorable": 5}

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from controller.config import ConfigError, load_config, parse_config
+from fleet_protocol.mqtt_url import MqttUrl
 
 MINIMAL = {"mqtt": {"url": "mqtt://controller:pw@127.0.0.1:1883"}}
 
@@ -35,6 +36,12 @@ database_url = "sqlite:////tmp/x.db"
 shared_group = "controllers"
 [mqtt]
 url = "mqtt://a:b@h:1"
+telemetry_url = "mqtt://a-telemetry:c@h:1"
+[metrics]
+listen = "127.0.0.1:9464"
+[agent_sites]
+pi-01 = "north"
+"pi-02" = "south"
 [s3]
 endpoint = "http://127.0.0.1:9000"
 access_key = "ak"
@@ -63,6 +70,21 @@ windows = ["01:00-02:00"]
     assert policy.uplink_for("field") == 12_500_000
     assert policy.windows_for("garden") == ("01:00-02:00",)
     assert policy.windows_for("field") == ("22:00-06:00",)
+    assert config.mqtt.telemetry is not None
+    assert config.mqtt.telemetry.username == "a-telemetry"
+    assert config.metrics.address == ("127.0.0.1", 9464)
+    assert config.agent_sites == {"pi-01": "north", "pi-02": "south"}
+    env["EDGEFLEET_MQTT_TELEMETRY_URL"] = "mqtt://t:e@broker:1884"
+    assert load_config(path, env=env).mqtt.telemetry == MqttUrl("broker", 1884, "t", "e")
+
+
+def test_the_new_sections_are_off_or_empty_by_default() -> None:
+    config = parse_config(MINIMAL, env={})
+    assert config.metrics.address is None
+    assert config.agent_sites == {}
+    assert config.mqtt.telemetry is None
+    assert config.max_clock_skew_s == 5.0
+    assert parse_config({**MINIMAL, "metrics": {"listen": "[::1]:0"}}, env={}).metrics.address == ("::1", 0)
 
 
 @pytest.mark.parametrize(
@@ -77,6 +99,20 @@ windows = ["01:00-02:00"]
         ({}, "mqtt: Field required"),
         ({**MINIMAL, "s3": {"endpoint": "x", "access_key": "a", "secret_key": "b", "bucket": "c"}}, "s3"),
         ({**MINIMAL, "shared_group": "a/b"}, "shared_group"),
+        ({**MINIMAL, "shared_group": "g"}, "mqtt.telemetry_url is required with shared_group"),
+        (
+            {"mqtt": {**MINIMAL["mqtt"], "telemetry_url": "mqtt://controller:x@127.0.0.1:1883"}, "shared_group": "g"},
+            "another broker user",
+        ),
+        ({"mqtt": {**MINIMAL["mqtt"], "telemetry_url": "mqtt://t:p@127.0.0.1:1883"}}, "only used with shared_group"),
+        ({"mqtt": {**MINIMAL["mqtt"], "telemetry_url": "http://t:p@h"}, "shared_group": "g"}, "mqtt.telemetry_url"),
+        ({**MINIMAL, "agent_sites": {"pi/01": "north"}}, "agent_sites: .*not agent ids"),
+        ({**MINIMAL, "agent_sites": {"pi-01": "x" * 129}}, "longer than 128"),
+        ({**MINIMAL, "agent_sites": {"pi-01": 3}}, "agent_sites.pi-01"),
+        ({**MINIMAL, "metrics": {"listen": "9464"}}, "metrics.listen"),
+        ({**MINIMAL, "metrics": {"listen": "127.0.0.1:99999"}}, "metrics.listen"),
+        ({**MINIMAL, "metrics": {"port": 9464}}, "metrics.port: unknown key"),
+        ({**MINIMAL, "max_clock_skew_s": -1}, "max_clock_skew_s"),
     ],
 )
 def test_bad_configuration_is_a_clear_error(data: dict[str, object], message: str) -> None:

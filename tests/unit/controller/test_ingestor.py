@@ -63,3 +63,42 @@ def test_percentile() -> None:
     assert percentile(values, 0.5) == 50
     assert percentile(values, 0.99) == 99
     assert percentile([3.0], 0.99) == 3
+
+
+def birth(agent_id: str, site: str) -> bytes:
+    message = Birth(
+        agent_id=agent_id, seq=0, model="m", cores=4, ram_bytes=1, software_version="1", flac_encode_bps=1.0, site=site
+    )
+    return encode(message)
+
+
+def test_a_birth_naming_another_site_than_provisioned_is_counted_not_refused() -> None:
+    ingestor = Ingestor(sites={"pi-1": "north", "pi-2": "south"})
+    for agent_id, site in [("pi-1", "north"), ("pi-1", "south"), ("pi-2", ""), ("pi-3", "north"), ("pi-3", "")]:
+        ingestor.offer(topic(agent_id, AgentChannel.BIRTH), birth(agent_id, site), 1_000.0)
+    batch = ingestor.drain(timeout=0.1)
+    assert len(batch.births) == 5  # stored: the store uses the provisioned site, keeps the reported one aside
+    # pi-1 claiming south, pi-3 (not provisioned) claiming north; an empty site claims nothing
+    assert ingestor.stats.site_mismatches == 2
+
+
+def test_rebatch_decodes_again_without_counting_again() -> None:
+    ingestor = Ingestor()
+    ingestor.offer(topic("pi-1", AgentChannel.TELEMETRY), encode(Telemetry(agent_id="pi-1", seq=1)), 1_000.0)
+    ingestor.offer(topic("pi-1", AgentChannel.TELEMETRY), b"{", 1_000.0)
+    batch = ingestor.drain(timeout=0.1)
+    again = ingestor.rebatch(batch.raw[1:])  # type: ignore[arg-type]
+    assert {kind: r.count for kind, r in again.rejects.items()} == {"telemetry:PayloadError": 1}
+    assert (ingestor.stats.received, ingestor.stats.rejected) == (2, 1)
+    assert ingestor.stats.rejected_by == {"telemetry:PayloadError": 1}
+
+
+def test_lag_of_a_message_dated_in_the_future_counts_from_its_arrival() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    ingestor = Ingestor(skew=timedelta(seconds=5))
+    future = Telemetry(agent_id="pi-1", seq=1, sent_at=datetime(9999, 12, 31, tzinfo=UTC))
+    ingestor.offer(topic("pi-1", AgentChannel.TELEMETRY), encode(future), 1_000.0)
+    batch = ingestor.drain(timeout=0.1)
+    ingestor.stored(batch, 1_001.0)
+    assert ingestor.stats.lag_summary()["max_s"] == 1.0
