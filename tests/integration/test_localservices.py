@@ -38,7 +38,7 @@ def test_publish_and_subscribe_through_the_real_broker(mqtt_broker: Mosquitto) -
     controller = _client(mqtt_broker, "controller")
 
     def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        received.append((msg.topic, msg.payload))
+        received.append((msg.topic, bytes(msg.payload)))
         got.set()
 
     controller.on_message = on_message
