@@ -138,6 +138,13 @@ class Mosquitto:
             self.reload()
         return user
 
+    def login(self, name: str, role: Role = "agent") -> str:
+        """The URL of user ``name``, made first (random password) if it does not exist: one user per connection,
+        since a second connection of a user takes over the first."""
+        if name not in self.users:
+            self.add_user(name, role=role)
+        return self.url_for(name)
+
     def url_for(self, name: str) -> str:
         """The ``mqtt://`` (``mqtts://`` with the CA, and a client certificate when required) URL of a user."""
         user = self.users[name]

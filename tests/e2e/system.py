@@ -40,6 +40,8 @@ from fleet_protocol import AgentChannel, Event, agent_filter
 from tests.faultproxy import FaultProxy
 
 PREFIX = "e2e"
+#: broker users for the tests' subscribers
+OBSERVERS = ("event-recorder", "observer")
 
 
 @dataclass
@@ -56,6 +58,10 @@ class System:
         (self.root / "mosquitto").mkdir(parents=True, exist_ok=True)
         self.broker = Mosquitto(directory=self.root / "mosquitto")
         self.broker.add_user("controller", self.state.mqtt_controller_password, role="controller")
+        # the tests' own subscribers: a user each (the broker ties the client id to the user), made before the
+        # broker starts (a config reload can crash Mosquitto 2.0.11 when persistence is on)
+        for observer in OBSERVERS:
+            self.broker.add_user(observer, role="controller")
         for agent_id in self.agent_ids:
             self.broker.add_user(agent_id, self.state.agent_password(agent_id))
         self.s3 = SeaweedS3(
@@ -147,7 +153,7 @@ class EventRecorder:
     (Mosquitto persistence). What it receives is what a correctly configured controller would receive."""
 
     def __init__(self, broker: Mosquitto, client_id: str = "e2e-event-recorder") -> None:
-        user = broker.users["controller"]
+        user = broker.users["event-recorder"]
         self.payloads: list[bytes] = []
         self._lock = threading.Lock()
         self.subscribed = threading.Event()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Literal
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -91,9 +92,8 @@ def probes(mqtt_broker: Mosquitto) -> Iterator[list[Probe]]:
         probe.close()
 
 
-def _user(broker: Mosquitto, name: str, role: str = "agent") -> str:
-    if name not in broker.users:
-        broker.add_user(name, role=role)  # type: ignore[arg-type]
+def _user(broker: Mosquitto, name: str, role: Literal["agent", "controller"] = "agent") -> str:
+    broker.login(name, role)
     return name
 
 
@@ -190,8 +190,8 @@ def test_an_agent_receives_nothing_outside_its_own_topics(mqtt_broker: Mosquitto
     assert ctl.publish_acked(agent_topic(AGENT, AgentChannel.ASSIGNMENT), b"to-agent") in ACCEPTED
     # the broker delivers to one client in order: once the agent's own message is in, the others would be too
     wait_for(lambda: agent.received(agent_topic(AGENT, AgentChannel.ASSIGNMENT)), 10, "the agent's own assignment")
-    # (a copy per matching subscription: the filters overlap)
-    assert {t for t, _ in agent.messages} == {agent_topic(AGENT, AgentChannel.ASSIGNMENT)}
+    # (a copy per matching subscription: the filters overlap; the retained controller state is readable by all)
+    assert {t for t, _ in agent.messages} <= {agent_topic(AGENT, AgentChannel.ASSIGNMENT), CONTROLLER_STATE_TOPIC}
     ctl.publish_acked(agent_topic(OTHER, AgentChannel.ASSIGNMENT), b"", retain=True)  # clear the retained message
 
 

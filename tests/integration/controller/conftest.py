@@ -9,7 +9,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from controller.config import parse_config
+from controller.config import ControllerConfig, parse_config
 from controller.service.app import Controller
 from edgefleet.localservices import Mosquitto
 from tests.integration.controller.fakes import FakeAgent
@@ -27,7 +27,7 @@ def start_controller(mqtt_broker: Mosquitto) -> Iterator[Callable[..., Controlle
             "tick_seconds": 0.2,
             "flush_interval_s": 0.05,
             "offline_after_s": 30,
-            "mqtt": {"url": (broker or mqtt_broker).url_for("controller")},
+            "mqtt": controller_mqtt(broker or mqtt_broker, settings),
             "policy": {"cool_hold_s": 1.5, **(policy or {})},
         }
         data.update(settings)
@@ -41,6 +41,18 @@ def start_controller(mqtt_broker: Mosquitto) -> Iterator[Callable[..., Controlle
         controller.stop()
     for controller in started:  # controllers keep persistent MQTT sessions: do not leak them into other tests
         end_session(controller)
+
+
+def controller_mqtt(broker: Mosquitto, settings: dict[str, Any]) -> dict[str, str]:
+    """The broker ties a client id to its user: every controller, and its shared telemetry connection, logs in
+    as a user of its own (a second connection of one user would take over the first)."""
+    user = f"controller-{settings.get('controller_id', 'ctl-1')}"
+    mqtt_settings = {"url": broker.login(user, role="controller")}
+    if settings.get("shared_group"):
+        if "telemetry_url" not in ControllerConfig.model_fields["mqtt"].annotation.model_fields:  # type: ignore[union-attr]
+            pytest.skip("a shared group needs the controller's mqtt.telemetry_url (a user per connection)")
+        mqtt_settings["telemetry_url"] = broker.login(f"{user}-telemetry", role="controller")
+    return mqtt_settings
 
 
 def end_session(controller: Controller) -> None:

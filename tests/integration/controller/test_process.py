@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 class StateWatcher:
     def __init__(self, broker: Mosquitto) -> None:
-        url = MqttUrl.parse(broker.url_for("controller"))
+        url = MqttUrl.parse(broker.login("state-watcher", role="controller"))
         self.states: list[dict[str, object]] = []
         self._lock = threading.Lock()
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="state-watcher", protocol=mqtt.MQTTv5)

@@ -40,7 +40,7 @@ def test_invalid_payloads_are_counted_and_never_fatal(
 ) -> None:
     controller = start_controller(database_url)
     agent_id = unique("pi-bad")
-    url = MqttUrl.parse(mqtt_broker.url_for("controller"))
+    url = MqttUrl.parse(mqtt_broker.login("rogue", role="controller"))
     rogue = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("rogue"), protocol=mqtt.MQTTv5)
     rogue.username_pw_set(url.username, url.password)
     rogue.connect(url.host, url.port)
