@@ -44,7 +44,11 @@ class MqttUrl:
         if not parts.hostname:
             raise ValueError(f"MQTT URL has no host: {url!r}")
         options: dict[str, str] = {}
-        for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)):
+        try:
+            pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+        except ValueError:
+            raise ValueError(f"MQTT URL options must be name=value pairs joined by '&': {parts.query!r}") from None
+        for key, value in pairs:
             if key not in TLS_OPTIONS:
                 raise ValueError(f"MQTT URL has an unknown option {key!r} (known: {', '.join(TLS_OPTIONS)})")
             if key in options:
