@@ -1,7 +1,11 @@
 """Fixtures that start REAL services on free ports and always tear them down.
 
-- ``mqtt_broker``: Mosquitto with a password file and ACL; ``add_user(name, role=...)``, ``url_for(name)``.
-- ``s3_server``: SeaweedFS ``weed mini`` with access keys; ``endpoint``, ``bucket``, ``client()``, ``env()``.
+- ``mqtt_broker``: Mosquitto with a password file and ACL; ``add_user(name, role=...)``, ``url_for(name)``,
+  ``login(name, role)`` (the URL of a user, made if new). The broker ties each client id to its user name: a
+  second connection of a user takes over the first, so every connection of a test needs a user of its own.
+- ``s3_server``: SeaweedFS ``weed mini`` with an admin key; ``endpoint``, ``bucket``, ``client()``, ``env()``,
+  ``settings(identity)``; ``add_agent_identity(agent_id, prefix)`` gives a least-privilege identity (on the
+  running session server it restarts it: prefer a private server from ``s3_server_factory`` or add it early).
 - ``postgres``: the machine's PostgreSQL cluster, started when absent.
 - ``database_url``: parametrised over SQLite (a fresh file) and PostgreSQL (a fresh database).
 

@@ -115,6 +115,7 @@ class Mosquitto:
         self.persistence = persistence
         self._own_dir = directory is None
         self.directory = Path(directory or tempfile.mkdtemp(prefix="edgefleet-mosquitto-"))
+        self.directory.mkdir(parents=True, exist_ok=True)
         self.host = host
         self.port = port or free_port()
         self.tls = tls
