@@ -27,6 +27,7 @@ S3_ENV: dict[str, tuple[str | None, str]] = {
     "EDGEFLEET_S3_SECRET_KEY": ("s3", "secret_key"),
     "EDGEFLEET_S3_BUCKET": ("s3", "bucket"),
     "EDGEFLEET_S3_REGION": ("s3", "region"),
+    "EDGEFLEET_S3_CA_FILE": ("s3", "ca_file"),
 }
 DATABASE_ENV: dict[str, tuple[str | None, str]] = {"EDGEFLEET_DATABASE_URL": (None, "database_url")}
 
@@ -67,6 +68,7 @@ class S3Section(Section):
     secret_key: str
     bucket: str
     region: str = "us-east-1"
+    ca_file: str = ""  # the CA of an https endpoint with a private certificate
 
     @model_validator(mode="after")
     def _valid(self) -> S3Section:
@@ -77,7 +79,7 @@ class S3Section(Section):
         return self
 
     def settings(self) -> S3Settings:
-        return S3Settings(self.endpoint, self.access_key, self.secret_key, self.bucket, self.region)
+        return S3Settings(self.endpoint, self.access_key, self.secret_key, self.bucket, self.region, self.ca_file)
 
 
 def apply_env(data: Mapping[str, Any], env: Mapping[str, str], overrides: EnvOverrides) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""A paho-mqtt client set up from an ``MqttUrl`` the same way everywhere: MQTT v5, credentials, TLS.
+"""A paho-mqtt client set up from an ``MqttUrl`` the same way everywhere: MQTT v5, credentials, TLS (the URL's
+``cafile`` / ``certfile`` / ``keyfile``).
 
 paho is imported here, not at package level: the protocol models need only pydantic.
 """
@@ -22,5 +23,6 @@ def paho_client(url: MqttUrl, client_id: str, *, manual_ack: bool = False) -> mq
     if url.username:
         client.username_pw_set(url.username, url.password)
     if url.tls:
-        client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        # cafile None: the system's trusted CAs; the broker's host name is always checked
+        client.tls_set(ca_certs=url.cafile, certfile=url.certfile, keyfile=url.keyfile, cert_reqs=ssl.CERT_REQUIRED)
     return client

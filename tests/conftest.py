@@ -1,7 +1,11 @@
 """Fixtures that start REAL services on free ports and always tear them down.
 
-- ``mqtt_broker``: Mosquitto with a password file and ACL; ``add_user(name, role=...)``, ``url_for(name)``.
-- ``s3_server``: SeaweedFS ``weed mini`` with access keys; ``endpoint``, ``bucket``, ``client()``, ``env()``.
+- ``mqtt_broker``: Mosquitto with a password file and ACL; ``add_user(name, role=...)``, ``url_for(name)``,
+  ``login(name, role)`` (the URL of a user, made if new). The broker ties each client id to its user name: a
+  second connection of a user takes over the first, so every connection of a test needs a user of its own.
+- ``s3_server``: SeaweedFS ``weed mini`` with an admin key; ``endpoint``, ``bucket``, ``client()``, ``env()``,
+  ``settings(identity)``; ``add_agent_identity(agent_id, prefix)`` gives a least-privilege identity (on the
+  running session server it restarts it: prefer a private server from ``s3_server_factory`` or add it early).
 - ``postgres``: the machine's PostgreSQL cluster, started when absent.
 - ``database_url``: parametrised over SQLite (a fresh file) and PostgreSQL (a fresh database).
 
@@ -12,7 +16,7 @@ own with the ``*_factory`` fixtures. Nothing uses fixed ports, so two runs side 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -54,11 +58,14 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
 
 @pytest.fixture
 def s3_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., SeaweedS3]]:
-    """A private S3 server per call, for tests that stop, restart or cut it."""
+    """A private S3 server per call, for tests that stop, restart or cut it. ``agents=[(agent_id, prefix), ...]``
+    gives each agent its least-privilege identity (``server.identities[f"agent-{agent_id}"]``) from the start."""
     started: list[SeaweedS3] = []
 
-    def make(**kwargs: object) -> SeaweedS3:
+    def make(agents: Sequence[tuple[str, str]] = (), **kwargs: object) -> SeaweedS3:
         server = SeaweedS3(directory=tmp_path_factory.mktemp("s3-own"), **kwargs)  # type: ignore[arg-type]
+        for agent_id, prefix in agents:
+            server.add_agent_identity(agent_id, prefix)
         started.append(server.start())
         return server
 

@@ -9,11 +9,9 @@ must be longer than sending one part takes on the slowest link.
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Mapping
 from typing import Any, cast
 
-import certifi
 import urllib3
 from minio import Minio
 from minio.datatypes import Part as MinioPart
@@ -25,15 +23,14 @@ from edge_agent.transfer.errors import UploadGone, classify
 from edge_agent.transfer.ports import ObjectHead, PendingUpload
 
 
-def _http_client(timeout_s: float, pool: int) -> urllib3.PoolManager:
-    return urllib3.PoolManager(
+def _http_client(settings: S3Settings, timeout_s: float, pool: int) -> urllib3.PoolManager:
+    """Verifies https servers against ``settings.ca_certs`` (the configured private CA, else the defaults)."""
+    return settings.http_pool(
         # urllib3 keeps the CONNECT timeout on the socket while the request body is sent: it must be as long
         # as sending a whole part takes, not a short connect timeout.
         timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
         maxsize=pool,
         retries=urllib3.Retry(total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False),
-        cert_reqs="CERT_REQUIRED",
-        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
     )
 
 
@@ -48,7 +45,7 @@ class S3Store:
             secret_key=settings.secret_key,
             secure=settings.secure,
             region=settings.region,
-            http_client=_http_client(timeout_s, pool),
+            http_client=_http_client(settings, timeout_s, pool),
         )
 
     def create(self, key: str, content_type: str, metadata: Mapping[str, str]) -> str:

@@ -3,9 +3,11 @@
 Starts a real Mosquitto broker and a real S3 server (SeaweedFS), then every part that is installed, each
 as a child process in its own process group with a generated TOML config: the controller, the dashboard
 and a simulated fleet (``edgefleet simulate``; without it, real ``edgefleet agent`` processes fed by a
-recorder thread). Everything lives under ``--dir`` (default ``.demo/``): configs, databases, spools,
-object data, logs and the generated secrets (``demo.json``), so a second run reuses them; ``--fresh``
-clears the folder first. Ctrl-C or SIGTERM stops every child group; nothing is left running.
+recorder thread). As in production, every agent has its own broker user and S3 identity (its own topics and
+objects only) and the controller its own; no secret is on a command line. Everything lives under ``--dir``
+(default ``.demo/``): configs, databases, spools, object data, logs and the generated secrets (``demo.json``),
+so a second run reuses them; ``--fresh`` clears the folder first. Ctrl-C or SIGTERM stops every child group;
+nothing is left running.
 """
 
 from __future__ import annotations
@@ -22,15 +24,18 @@ from pathlib import Path
 from edgefleet.demo import parts
 from edgefleet.demo.layout import (
     DASHBOARD_USER,
-    SITES,
+    OBJECT_PREFIX,
     DemoState,
     Endpoints,
     Paths,
     agent_ids,
     agent_settings,
     controller_settings,
+    credentials_document,
+    sites_of,
     write_toml,
 )
+from edgefleet.demo.provision import provision
 from edgefleet.demo.supervisor import Supervisor, start_dashboard, stop_leftovers
 from edgefleet.localservices import Mosquitto, SeaweedS3, ServiceError
 from edgefleet.localservices.process import free_port
@@ -89,6 +94,7 @@ class Demo:
         self.state = DemoState.load_or_create(root)
         self.simulated = parts.SIMULATE.available
         self.agent_ids = simulated_ids(agents) if self.simulated else agent_ids(agents)
+        self.sites = sites_of(self.agent_ids)
         self.record_every = record_every
         self.stop = stop
         self.supervisor = Supervisor(root)
@@ -102,11 +108,8 @@ class Demo:
         for folder in (self.paths.configs, self.paths.logs, self.paths.database.parent, root / "mosquitto"):
             folder.mkdir(parents=True, exist_ok=True)
         broker = Mosquitto(directory=root / "mosquitto", port=parts.reuse_port(state.mqtt_port, free_port()))
-        broker.add_user("controller", state.mqtt_controller_password, role="controller")
-        for agent_id in self.agent_ids:
-            password = state.simulated_agent_password if self.simulated else state.agent_password(agent_id)
-            broker.add_user(agent_id, password)
         s3 = SeaweedS3(directory=root / "s3", access_key=state.s3_access_key, secret_key=state.s3_secret_key)
+        provision(state, broker, s3, self.agent_ids)
         if parts.ports_free(state.s3_ports.values(), grpc_offset=10000):
             s3.ports = dict(state.s3_ports)
         state.mqtt_port, state.s3_ports = broker.port, dict(s3.ports)
@@ -133,7 +136,10 @@ class Demo:
     # -- parts -------------------------------------------------------------------------------------------
     def _start_parts(self, ends: Endpoints) -> None:
         if parts.CONTROLLER.available:
-            conf = write_toml(self.paths.configs / "controller.toml", controller_settings(self.state, ends, self.paths))
+            # the controller takes each agent's site from its own config, not from the agent's birth
+            sites = self.sites if parts.controller_knows("agent_sites") else None
+            settings = controller_settings(self.state, ends, self.paths, sites)
+            conf = write_toml(self.paths.configs / "controller.toml", settings)
             self.supervisor.start("controller", parts.CONTROLLER.argv("--config", str(conf)))
         else:
             self.missing.append("controller (edgefleet controller)")
@@ -152,8 +158,8 @@ class Demo:
 
     def _agent_configs(self, ends: Endpoints) -> list[Path]:
         configs = []
-        for i, agent_id in enumerate(self.agent_ids):
-            settings = agent_settings(self.state, ends, self.paths, agent_id, SITES[i % len(SITES)])
+        for agent_id in self.agent_ids:
+            settings = agent_settings(self.state, ends, self.paths, agent_id, self.sites[agent_id])
             configs.append(write_toml(self.paths.configs / f"agent-{agent_id}.toml", settings))
         self.state.save(self.paths.root)
         return configs
@@ -178,20 +184,19 @@ class Demo:
 
     def _start_simulated(self, ends: Endpoints) -> None:
         """``edgefleet simulate``: hardware profiles, a thermal model (the first agent sits in a hot enclosure)
-        and real uploads of generated recordings; S3 secrets go by environment, not on the command line."""
-        password = self.state.simulated_agent_password
+        and real uploads of generated recordings. Each simulated agent logs in with its own broker password and
+        S3 identity, read from a credentials file (mode 0600): no secret on the command line or in the
+        environment."""
+        credentials = write_toml(
+            self.paths.configs / "fleet-credentials.toml", credentials_document(self.state, self.sites)
+        )
         argv = [
             *("--agents", str(len(self.agent_ids)), "--hot", "1", "--upload", "--id-prefix", SIM_PREFIX),
-            *("--dir", str(self.paths.root / "fleet"), "--prefix", "demo", "--site", "demo"),
+            *("--dir", str(self.paths.root / "fleet"), "--prefix", OBJECT_PREFIX),
             *("--telemetry-interval", "2", "--record-every", f"{self.record_every:g}"),
-            *("--mqtt-url", ends.mqtt_url(self.agent_ids[0], password)),
+            *("--mqtt-url", ends.mqtt_url(), "--credentials", str(credentials)),
         ]
-        env = {
-            "EDGEFLEET_S3_ENDPOINT": ends.s3_endpoint,
-            "EDGEFLEET_S3_ACCESS_KEY": self.state.s3_access_key,
-            "EDGEFLEET_S3_SECRET_KEY": self.state.s3_secret_key,
-            "EDGEFLEET_S3_BUCKET": ends.s3_bucket,
-        }
+        env = {"EDGEFLEET_S3_ENDPOINT": ends.s3_endpoint, "EDGEFLEET_S3_BUCKET": ends.s3_bucket}
         self.supervisor.start("simulate", parts.SIMULATE.argv(*argv), env=env)
         self.notes.append(f"simulated fleet: {self.agent_ids[0]} sits in a hot enclosure")
 
@@ -200,7 +205,8 @@ class Demo:
         lines = [
             f"data folder  : {self.paths.root}  (logs in {self.paths.logs}, secrets in demo.json)",
             f"MQTT broker  : mqtt://{broker.host}:{broker.port}",
-            f"S3 endpoint  : {s3.endpoint}  bucket={s3.bucket}  access key={s3.access_key}",
+            f"S3 endpoint  : {s3.endpoint}  bucket={s3.bucket}  admin access key={s3.access_key}",
+            "logins       : one broker user and one S3 identity per agent and for the controller (demo.json)",
         ]
         if parts.DASHBOARD.available and not self.failed:
             login = f"login {DASHBOARD_USER} / {self.state.dashboard_password}"

@@ -1,14 +1,17 @@
 """The demo's data folder: one place for every service's data, config, log and the generated secrets.
 
 ``DemoState`` (ports, passwords, keys) is created once and stored in ``demo.json`` (mode 0600), so a second
-run reuses the same URLs, logins and data; ``--fresh`` deletes the folder. The config builders are pure:
-they turn the state and the addresses into the TOML documents of CONFIG.md.
+run reuses the same URLs, logins and data; ``--fresh`` deletes the folder. Every agent has its own broker
+password and its own S3 key pair; the controller has its own of both. Secrets are letters and digits only, so
+they never start with '-' and need no quoting in a URL or a shell. The config builders are pure: they turn
+the state and the addresses into the TOML documents of the services.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import string
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +21,16 @@ from edgefleet.demo.tomlw import dumps
 STATE_FILE = "demo.json"
 DASHBOARD_USER = "admin"
 SITES = ("garden", "meadow", "forest")
+#: the S3 identity and broker user of the controller
+CONTROLLER = "controller"
+#: the demo's objects are {OBJECT_PREFIX}/{agent id}/...
+OBJECT_PREFIX = "demo"
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def secret(length: int = 20) -> str:
+    """A random secret of letters and digits (URL-, TOML- and command-line-safe; never starts with '-')."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
 @dataclass
@@ -25,26 +38,31 @@ class DemoState:
     mqtt_controller_password: str
     dashboard_password: str
     dashboard_secret_key: str
-    s3_access_key: str
+    s3_access_key: str  # the S3 admin (the demo itself and the operator; no service uses it)
     s3_secret_key: str
     dashboard_port: int = 0
     mqtt_port: int = 0
     s3_ports: dict[str, int] = field(default_factory=dict)
     agent_passwords: dict[str, str] = field(default_factory=dict)
-    simulated_agent_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    s3_keys: dict[str, list[str]] = field(default_factory=dict)  # identity (agent id, "controller") -> key pair
 
     @classmethod
     def new(cls) -> DemoState:
         return cls(
-            mqtt_controller_password=secrets.token_urlsafe(12),
-            dashboard_password=secrets.token_urlsafe(9),
-            dashboard_secret_key=secrets.token_urlsafe(32),
+            mqtt_controller_password=secret(),
+            dashboard_password=secret(12),
+            dashboard_secret_key=secret(40),
             s3_access_key="demo" + secrets.token_hex(4),
-            s3_secret_key=secrets.token_urlsafe(24),
+            s3_secret_key=secret(32),
         )
 
     def agent_password(self, agent_id: str) -> str:
-        return self.agent_passwords.setdefault(agent_id, secrets.token_urlsafe(12))
+        return self.agent_passwords.setdefault(agent_id, secret())
+
+    def s3_key(self, identity: str) -> tuple[str, str]:
+        """The (access key, secret key) of an agent's or the controller's own S3 identity."""
+        access, secret_key = self.s3_keys.setdefault(identity, ["ak" + secrets.token_hex(8), secret(32)])
+        return access, secret_key
 
     @classmethod
     def load_or_create(cls, root: Path) -> DemoState:
@@ -52,8 +70,17 @@ class DemoState:
         if path.exists():
             data = json.loads(path.read_text())
             known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-            return cls(**known)
+            return cls(**known)._renew_unsafe()
         return cls.new()
+
+    def _renew_unsafe(self) -> DemoState:
+        """Passwords of older demo folders could start with '-' (read as an option on a command line)."""
+        fresh = DemoState.new()
+        for name in ("mqtt_controller_password", "dashboard_password", "dashboard_secret_key", "s3_secret_key"):
+            if getattr(self, name).startswith("-"):
+                setattr(self, name, getattr(fresh, name))
+        self.agent_passwords = {a: p for a, p in self.agent_passwords.items() if not p.startswith("-")}
+        return self
 
     def save(self, root: Path) -> None:
         path = root / STATE_FILE
@@ -64,6 +91,25 @@ class DemoState:
 def agent_ids(count: int) -> list[str]:
     """``pi-garden-01``, ``pi-meadow-02``, ... spread over a few sites."""
     return [f"pi-{SITES[i % len(SITES)]}-{i + 1:02d}" for i in range(count)]
+
+
+def sites_of(ids: list[str]) -> dict[str, str]:
+    """Each agent's site, round robin over ``SITES`` (as in its id for the real-agent fleet)."""
+    return {agent_id: SITES[i % len(SITES)] for i, agent_id in enumerate(ids)}
+
+
+def credentials_document(state: DemoState, sites: Mapping[str, str]) -> dict[str, object]:
+    """The ``edgefleet simulate --credentials`` file: every agent's own password, S3 key pair and site."""
+    agents: dict[str, object] = {}
+    for agent_id, site in sites.items():
+        access_key, secret_key = state.s3_key(agent_id)
+        agents[agent_id] = {
+            "site": site,
+            "mqtt_password": state.agent_password(agent_id),
+            "s3_access_key": access_key,
+            "s3_secret_key": secret_key,
+        }
+    return {"agents": agents}
 
 
 @dataclass(frozen=True)
@@ -97,17 +143,16 @@ class Endpoints:
     s3_endpoint: str
     s3_bucket: str
 
-    def mqtt_url(self, user: str, password: str) -> str:
-        return f"mqtt://{user}:{password}@{self.mqtt_host}:{self.mqtt_port}"
+    def mqtt_url(self, user: str | None = None, password: str | None = None) -> str:
+        """The broker's URL, with a login when ``user`` is given (secrets are URL-safe: see :func:`secret`)."""
+        auth = f"{user}:{password}@" if user else ""
+        return f"mqtt://{auth}{self.mqtt_host}:{self.mqtt_port}"
 
 
-def s3_table(state: DemoState, ends: Endpoints) -> dict[str, object]:
-    return {
-        "endpoint": ends.s3_endpoint,
-        "access_key": state.s3_access_key,
-        "secret_key": state.s3_secret_key,
-        "bucket": ends.s3_bucket,
-    }
+def s3_table(state: DemoState, ends: Endpoints, identity: str) -> dict[str, object]:
+    """The ``[s3]`` table of a service that logs in as its own ``identity`` (an agent id or "controller")."""
+    access_key, secret_key = state.s3_key(identity)
+    return {"endpoint": ends.s3_endpoint, "access_key": access_key, "secret_key": secret_key, "bucket": ends.s3_bucket}
 
 
 def merged(base: Mapping[str, object], changes: Mapping[str, object]) -> dict[str, object]:
@@ -122,17 +167,23 @@ def merged(base: Mapping[str, object], changes: Mapping[str, object]) -> dict[st
     return out
 
 
-def controller_settings(state: DemoState, ends: Endpoints, paths: Paths) -> dict[str, object]:
-    return {
+def controller_settings(
+    state: DemoState, ends: Endpoints, paths: Paths, agent_sites: Mapping[str, str] | None = None
+) -> dict[str, object]:
+    """``agent_sites``: agent id -> site, the provisioned sites the controller trusts (not the agents' births)."""
+    settings: dict[str, object] = {
         "controller_id": "demo-controller",
         "database_url": paths.database_url,
         "tick_seconds": 1.0,
         "offline_after_s": 30,
-        "mqtt": {"url": ends.mqtt_url("controller", state.mqtt_controller_password)},
-        "s3": {**s3_table(state, ends), "stale_upload_hours": 24},
+        "mqtt": {"url": ends.mqtt_url(CONTROLLER, state.mqtt_controller_password)},
+        "s3": {**s3_table(state, ends, CONTROLLER), "stale_upload_hours": 24},
         # A small demo uplink, so the fair share and the hot agent's throttling are visible.
         "policy": {"site_uplink_bps": 12_500_000, "cool_hold_s": 20},
     }
+    if agent_sites is not None:
+        settings["agent_sites"] = dict(agent_sites)
+    return settings
 
 
 def dashboard_settings(state: DemoState, paths: Paths, digest: str, host: str = "127.0.0.1") -> dict[str, object]:
@@ -158,7 +209,7 @@ def agent_settings(state: DemoState, ends: Endpoints, paths: Paths, agent_id: st
         "settle_seconds": 2,
         "telemetry_interval_s": 2,
         "mqtt": {"url": ends.mqtt_url(agent_id, state.agent_password(agent_id))},
-        "s3": {**s3_table(state, ends), "prefix": "demo"},
+        "s3": {**s3_table(state, ends, agent_id), "prefix": OBJECT_PREFIX},
         "defaults": {"concurrency": 2, "part_size": 5 * 1024 * 1024, "compression_level": 5},
     }
 

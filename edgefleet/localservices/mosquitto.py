@@ -1,16 +1,29 @@
-"""A real Mosquitto broker with a generated password file and ACL (DESIGN §2 broker rules)."""
+"""A real Mosquitto broker with a generated password file and ACL: one user per connection, tied to its client id.
+
+Every listener sets ``use_username_as_clientid``: the broker replaces the client id a client sends with its
+user name, so a client can never take over (and disconnect) another client's session, and every connection
+needs its own user (a controller with a shared telemetry connection needs two). ``message_size_limit`` refuses
+publishes above :data:`MESSAGE_SIZE_LIMIT` (well above the protocol's 64 KiB payload limit). With ``tls=True``
+the broker listens with TLS only (a private CA in its directory, see ``tls.py``), optionally requiring client
+certificates.
+"""
 
 from __future__ import annotations
 
+import base64
 import getpass
+import hashlib
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import quote
 
 from edgefleet.localservices.process import (
     ServiceError,
@@ -20,9 +33,19 @@ from edgefleet.localservices.process import (
     tcp_answers,
     wait_until,
 )
+from fleet_protocol.messages import MAX_PAYLOAD_BYTES
 from fleet_protocol.topics import AGENT_PUBLISHES, CONTROLLER_STATE_TOPIC, NAMESPACE, AgentChannel
 
+if TYPE_CHECKING:
+    from edgefleet.localservices.tls import CertFiles, CertificateAuthority
+
 Role = Literal["agent", "controller"]
+
+#: the broker refuses larger publishes; four times the protocol's payload limit leaves room for headers
+MESSAGE_SIZE_LIMIT = 4 * MAX_PAYLOAD_BYTES
+#: mosquitto_passwd's defaults for ``$7$`` (PBKDF2-SHA512) hashes
+_PBKDF2_ITERATIONS = 101
+_SALT_BYTES = 12
 
 
 @dataclass(frozen=True)
@@ -30,6 +53,14 @@ class MqttUser:
     name: str
     password: str
     role: Role = "agent"
+
+
+def password_line(name: str, password: str, salt: bytes | None = None) -> str:
+    """A ``password_file`` line as ``mosquitto_passwd`` writes it (no password on any command line)."""
+    salt = salt if salt is not None else secrets.token_bytes(_SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, _PBKDF2_ITERATIONS)
+    encoded = base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
+    return f"{name}:$7${_PBKDF2_ITERATIONS}${encoded[0]}${encoded[1]}"
 
 
 def acl_lines(users: list[MqttUser]) -> list[str]:
@@ -67,24 +98,40 @@ class Mosquitto:
         port: int | None = None,
         host: str = "127.0.0.1",
         persistence: bool = True,
+        *,
+        tls: bool = False,
+        require_certificate: bool = False,
+        message_size_limit: int = MESSAGE_SIZE_LIMIT,
     ) -> None:
         """``persistence``: keep retained messages and sessions across a restart. Mosquitto 2.0.11 (Debian 12)
         can crash (general protection fault) on a config reload, which ``add_user`` on a running broker needs,
-        when persistence is on (upstream issue 2167 and kin): a broker that never restarts should run without."""
+        when persistence is on (upstream issue 2167 and kin): a broker that never restarts should run without.
+
+        ``tls``: the one listener speaks MQTT over TLS with a server certificate of a private CA made in
+        ``directory/tls``; ``require_certificate``: clients must also present a certificate of that CA
+        (``url_for`` issues one per user)."""
+        if require_certificate and not tls:
+            raise ValueError("require_certificate needs tls=True")
         self.persistence = persistence
         self._own_dir = directory is None
         self.directory = Path(directory or tempfile.mkdtemp(prefix="edgefleet-mosquitto-"))
+        self.directory.mkdir(parents=True, exist_ok=True)
         self.host = host
         self.port = port or free_port()
+        self.tls = tls
+        self.require_certificate = require_certificate
+        self.message_size_limit = message_size_limit
         self.users: dict[str, MqttUser] = {}
         self._proc: subprocess.Popen[bytes] | None = None
         self.log = self.directory / "mosquitto.log"
+        self._ca: CertificateAuthority | None = None
+        self._client_certs: dict[str, CertFiles] = {}
         for user in users or []:
             self.users[user.name] = user
 
     # -- users -------------------------------------------------------------------------------------
     def add_user(self, name: str, password: str | None = None, role: Role = "agent") -> MqttUser:
-        """Add a user (takes effect on the running broker after a config reload)."""
+        """Add a user (on a running broker: reloads the config and returns once the broker has read it)."""
         user = MqttUser(name, password or secrets.token_urlsafe(12), role)
         self.users[name] = user
         if self.running:
@@ -92,9 +139,40 @@ class Mosquitto:
             self.reload()
         return user
 
+    def login(self, name: str, role: Role = "agent") -> str:
+        """The URL of user ``name``, made first (random password) if it does not exist: one user per connection,
+        since a second connection of a user takes over the first."""
+        if name not in self.users:
+            self.add_user(name, role=role)
+        return self.url_for(name)
+
     def url_for(self, name: str) -> str:
+        """The ``mqtt://`` (``mqtts://`` with the CA, and a client certificate when required) URL of a user."""
         user = self.users[name]
-        return f"mqtt://{user.name}:{user.password}@{self.host}:{self.port}"
+        auth = f"{quote(user.name, safe='')}:{quote(user.password, safe='')}"
+        if not self.tls:
+            return f"mqtt://{auth}@{self.host}:{self.port}"
+        query = f"cafile={quote(str(self.ca.cert_file), safe='/')}"
+        if self.require_certificate:
+            files = self.client_cert(name)
+            query += f"&certfile={quote(str(files.cert), safe='/')}&keyfile={quote(str(files.key), safe='/')}"
+        return f"mqtts://{auth}@{self.host}:{self.port}?{query}"
+
+    # -- TLS ---------------------------------------------------------------------------------------
+    @property
+    def ca(self) -> CertificateAuthority:
+        """The private CA of this broker (made on first use, kept in ``directory/tls``)."""
+        if self._ca is None:
+            from edgefleet.localservices.tls import CertificateAuthority
+
+            self._ca = CertificateAuthority(self.directory / "tls", "edgefleet test broker CA")
+        return self._ca
+
+    def client_cert(self, name: str) -> CertFiles:
+        """A client certificate (common name ``name``) signed by the broker's CA."""
+        if name not in self._client_certs:
+            self._client_certs[name] = self.ca.client(name)
+        return self._client_certs[name]
 
     # -- lifecycle ---------------------------------------------------------------------------------
     @property
@@ -105,18 +183,26 @@ class Mosquitto:
         # Built aside and renamed into place: a reload still reading the files of the previous add_user must
         # never see half a password file (Mosquitto disconnects the clients it no longer finds there).
         passwd = self.directory / "passwd.new"
-        passwd.write_text("")
+        passwd.touch(mode=0o600)
         passwd.chmod(0o600)
-        for user in self.users.values():
-            subprocess.run(
-                ["mosquitto_passwd", "-b", str(passwd), user.name, user.password],
-                check=True,
-                capture_output=True,
-            )
+        passwd.write_text("".join(password_line(u.name, u.password) + "\n" for u in self.users.values()))
         acl = self.directory / "acl.new"
         acl.write_text("\n".join(acl_lines(list(self.users.values()))))
         passwd.replace(self.directory / "passwd")
         acl.replace(self.directory / "acl")
+
+    def _listener_lines(self) -> list[str]:
+        lines = [f"listener {self.port} {self.host}", "use_username_as_clientid true"]
+        if self.tls:
+            server = self.ca.server("mosquitto", (self.host, "localhost"))
+            lines += [
+                f"cafile {self.ca.cert_file}",
+                f"certfile {server.cert}",
+                f"keyfile {server.key}",
+                "tls_version tlsv1.2",
+                f"require_certificate {'true' if self.require_certificate else 'false'}",
+            ]
+        return lines
 
     def _write_config(self) -> Path:
         conf = self.directory / "mosquitto.conf"
@@ -127,10 +213,10 @@ class Mosquitto:
                 [
                     # Keep the invoking user (mosquitto drops root to 'mosquitto', which cannot read our files).
                     f"user {getpass.getuser()}",
-                    f"listener {self.port} {self.host}",
                     "allow_anonymous false",
                     f"password_file {self.directory / 'passwd'}",
                     f"acl_file {self.directory / 'acl'}",
+                    f"message_size_limit {self.message_size_limit}",
                     f"persistence {'true' if self.persistence else 'false'}",
                     f"persistence_location {data}/",
                     "autosave_interval 1",
@@ -141,6 +227,7 @@ class Mosquitto:
                     "log_type information",
                     "connection_messages true",
                     "max_queued_messages 100000",
+                    *self._listener_lines(),
                     "",
                 ]
             )
@@ -163,17 +250,25 @@ class Mosquitto:
         self._proc = None
 
     def restart(self, downtime: float = 0.0) -> None:
-        import time
-
         self.stop()
         time.sleep(downtime)
         self.start()
 
-    def reload(self) -> None:
-        import signal
+    def _reloads(self) -> int:
+        try:
+            return self.log.read_text(errors="replace").count("Reloading config.")
+        except OSError:
+            return 0
 
-        if self._proc is not None:
-            self._proc.send_signal(signal.SIGHUP)
+    def reload(self) -> None:
+        """SIGHUP, then wait until the broker logged the reload. Mosquitto is single-threaded and reads the
+        password file and ACL right after that line, before it serves the next packet: a client connecting
+        after this returns meets the new users."""
+        if self._proc is None:
+            return
+        before = self._reloads()
+        self._proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: self._reloads() > before, 15, "mosquitto config reload", self._proc, self.log)
 
     def close(self) -> None:
         self.stop()

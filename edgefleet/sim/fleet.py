@@ -8,7 +8,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +19,7 @@ from edge_agent.service.config import AgentConfig, parse_config
 from edge_agent.service.ports import EnginePort, FinishedCheck, Verdict
 from edge_agent.service.runtime import AgentRuntime
 from edgefleet.sim.audio import write_recording
+from edgefleet.sim.credentials import AgentCredentials
 from edgefleet.sim.engine import CombinedEngine, SimEngine
 from edgefleet.sim.host import SimHost
 from edgefleet.sim.profiles import ORDER, PROFILES, HardwareProfile
@@ -33,9 +34,10 @@ class FleetOptions:
     mqtt_url: MqttUrl
     root: Path
     agent_password: str | None = None  # set: each agent logs in as its own id (per-agent ACL)
+    credentials: Mapping[str, AgentCredentials] | None = None  # per agent: own password, S3 identity, site
     hot: int = 0  # the first ``hot`` agents sit in a hot enclosure
     upload: bool = False
-    s3: dict[str, str] | None = None  # endpoint/access_key/secret_key/bucket(/region), needed for upload
+    s3: dict[str, str] | None = None  # endpoint/access_key/secret_key/bucket(/region/ca_file), needed for upload
     seed: int = 0
     id_prefix: str = "sim"
     site: str = "sim"
@@ -80,14 +82,19 @@ class SimulatedAgent:
         self._next_recording = now
 
     def _config(self, options: FleetOptions) -> AgentConfig:
+        """Its own credentials (when given) win over the shared URL user / ``agent_password`` and S3 keys."""
+        own = (options.credentials or {}).get(self.agent_id, AgentCredentials())
         url = options.mqtt_url
-        if options.agent_password is not None:
-            url = replace(url, username=self.agent_id, password=options.agent_password)
+        password = own.mqtt_password or options.agent_password
+        if password is not None:
+            url = replace(url, username=self.agent_id, password=password)
         base = options.root / self.agent_id
         s3 = dict(options.s3 or {"endpoint": "http://127.0.0.1:9", "access_key": "-", "secret_key": "-", "bucket": "-"})
+        if own.s3_access_key:
+            s3 |= {"access_key": own.s3_access_key, "secret_key": own.s3_secret_key}
         data: dict[str, Any] = {
             "agent_id": self.agent_id,
-            "site": options.site,
+            "site": own.site or options.site,
             "spool_dir": str(base / "spool"),
             "state_dir": str(base / "state"),
             "retention": "delete",

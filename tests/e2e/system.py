@@ -33,6 +33,7 @@ from edgefleet.demo.layout import (
     merged,
     write_toml,
 )
+from edgefleet.demo.provision import provision
 from edgefleet.demo.supervisor import Supervisor, start_dashboard
 from edgefleet.localservices import Mosquitto, SeaweedS3
 from edgefleet.localservices.process import free_port
@@ -40,6 +41,8 @@ from fleet_protocol import AgentChannel, Event, agent_filter
 from tests.faultproxy import FaultProxy
 
 PREFIX = "e2e"
+#: broker users for the tests' subscribers
+OBSERVERS = ("event-recorder", "observer")
 
 
 @dataclass
@@ -53,14 +56,16 @@ class System:
         self.paths = Paths(self.root)
         self.state = DemoState.new()
         self.state.dashboard_port = free_port()
-        (self.root / "mosquitto").mkdir(parents=True, exist_ok=True)
         self.broker = Mosquitto(directory=self.root / "mosquitto")
-        self.broker.add_user("controller", self.state.mqtt_controller_password, role="controller")
-        for agent_id in self.agent_ids:
-            self.broker.add_user(agent_id, self.state.agent_password(agent_id))
         self.s3 = SeaweedS3(
             directory=self.root / "s3", access_key=self.state.s3_access_key, secret_key=self.state.s3_secret_key
         )
+        # a broker user and an S3 identity per agent and for the controller, as the demo and production have
+        provision(self.state, self.broker, self.s3, self.agent_ids, prefix=PREFIX)
+        # the tests' own subscribers: a user each (the broker ties the client id to the user), made before the
+        # broker starts (a config reload can crash Mosquitto 2.0.11 when persistence is on)
+        for observer in OBSERVERS:
+            self.broker.add_user(observer, role="controller")
         self.supervisor = Supervisor(self.root)
         self.proxies: dict[str, FaultProxy] = {}
         self.paths.logs.mkdir(parents=True, exist_ok=True)
@@ -147,7 +152,7 @@ class EventRecorder:
     (Mosquitto persistence). What it receives is what a correctly configured controller would receive."""
 
     def __init__(self, broker: Mosquitto, client_id: str = "e2e-event-recorder") -> None:
-        user = broker.users["controller"]
+        user = broker.users["event-recorder"]
         self.payloads: list[bytes] = []
         self._lock = threading.Lock()
         self.subscribed = threading.Event()

@@ -101,6 +101,15 @@ def demo_root(tmp_path: Path) -> Iterator[Path]:
         os.kill(int(line.split(":")[0]), signal.SIGKILL)
 
 
+def secrets(state: dict[str, Any]) -> list[str]:
+    """Every password and secret key of the demo (demo.json)."""
+    found = [state[k] for k in ("mqtt_controller_password", "dashboard_password", "dashboard_secret_key")]
+    found += [state["s3_secret_key"], *state["agent_passwords"].values()]
+    found += [secret_key for _access, secret_key in state["s3_keys"].values()]
+    assert len(found) >= 3 + 1 + 2 * AGENTS + 1
+    return found
+
+
 def fleet(client: httpx.Client) -> dict[str, Any]:
     answer = client.get("/api/fleet")
     answer.raise_for_status()
@@ -119,6 +128,8 @@ def test_demo_runs_the_whole_system_and_stops_cleanly(demo_root: Path) -> None:
         wait_until(lambda: sum(r["online"] for r in fleet(client)["rows"]) == AGENTS, 60, "all agents online")
         uploaded = wait_until(lambda: fleet(client)["totals"]["uploaded_today_files"], 90, "a first upload")
         assert leftovers(demo_root)  # the services really run as processes under the folder
+        exposed = [line for line in leftovers(demo_root) if any(s in line for s in secrets(state))]
+        assert exposed == [], "a secret on a command line (ps shows it to every local user)"
         assert first.stop(signal.SIGINT) == 0, first.text()
     finally:
         first.kill()

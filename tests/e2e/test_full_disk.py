@@ -72,7 +72,7 @@ def test_a_full_disk_loses_nothing_and_recovers_when_s3_is_back(small_disk: Path
         system.start()
         proxy = system.proxies[AGENT]
         proxy.refuse(True)  # S3 unreachable from the agent
-        observer = Observer(system.broker.url_for("controller"), [agent_filter(AgentChannel.TELEMETRY)], "disk-obs")
+        observer = Observer(system.broker.url_for("observer"), [agent_filter(AgentChannel.TELEMETRY)], "disk-obs")
         spool = small_disk / "spool"
         spool.mkdir(exist_ok=True)
         written = []

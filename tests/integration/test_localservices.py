@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import socket
 import threading
 
 import paho.mqtt.client as mqtt
@@ -12,6 +13,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edgefleet.localservices import Mosquitto, SeaweedS3
+from edgefleet.localservices.seaweed import GRPC_OFFSET
 from fleet_protocol.mqtt_url import MqttUrl
 
 pytestmark = pytest.mark.integration
@@ -36,7 +38,7 @@ def test_publish_and_subscribe_through_the_real_broker(mqtt_broker: Mosquitto) -
     controller = _client(mqtt_broker, "controller")
 
     def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        received.append((msg.topic, msg.payload))
+        received.append((msg.topic, bytes(msg.payload)))
         got.set()
 
     controller.on_message = on_message
@@ -121,3 +123,35 @@ def test_store_round_trip_on_sqlite_and_postgresql(database_url: str) -> None:
         assert conn.execute(text("SELECT name FROM probe WHERE id = 1")).scalar_one() == "pi-1"
         assert conn.dialect.name in ("sqlite", "postgresql")
     engine.dispose()
+
+
+def _external_address() -> str:
+    """An IPv4 address of this machine that is not loopback (the tests below need one)."""
+    import psutil
+
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family == socket.AF_INET and not address.address.startswith("127."):
+                return str(address.address)
+    pytest.skip("this machine has no non-loopback IPv4 address")
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            return True
+    except OSError:
+        return False
+
+
+def test_the_services_listen_on_loopback_only(mqtt_broker: Mosquitto, s3_server: SeaweedS3) -> None:
+    """SeaweedFS's filer, master and volume ports serve data without credentials: every port of ``weed mini``
+    (HTTP and gRPC) and the broker answer on 127.0.0.1 and not on this machine's network address."""
+    address = _external_address()
+    with socket.create_server(("0.0.0.0", 0)) as control:  # the control: a wildcard listener IS reachable there
+        assert _answers(address, control.getsockname()[1])
+    ports = {f"weed {name}": port for name, port in s3_server.ports.items()}
+    ports |= {f"weed {name} gRPC": port + GRPC_OFFSET for name, port in s3_server.ports.items()}
+    ports["mosquitto"] = mqtt_broker.port
+    assert {name: _answers("127.0.0.1", port) for name, port in ports.items()} == dict.fromkeys(ports, True)
+    assert {name: _answers(address, port) for name, port in ports.items()} == dict.fromkeys(ports, False)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from edgefleet.demo.layout import DemoState, credentials_document, write_toml
 from edgefleet.sim.fleet import Fleet, FleetOptions, agent_ids
 from edgefleet.sim.thermal import STICKY_SHIFT, THROTTLED
 from fleet_protocol import AgentChannel, Assignment, Birth, EventKind, Telemetry, agent_topic, decode, encode
@@ -106,16 +107,25 @@ def test_a_hot_simulated_pi_heats_under_load_and_cools_when_throttled(mqtt_broke
         observer.close()
 
 
-def test_simulate_command_uploads_generated_recordings(mqtt_broker, s3_server, tmp_path):
-    """As the demo runs it: per-agent broker users (the URL names the first agent), real uploads."""
+def test_simulate_command_uploads_generated_recordings(mqtt_broker, s3_server_factory, tmp_path):
+    """As the demo runs it: every agent logs in with its own broker password and its own S3 identity, both from a
+    private credentials file (no secret on the command line or in the environment); real uploads."""
     prefix = f"itu{os.getpid()}"
     ids = agent_ids(2, prefix)
+    s3 = s3_server_factory(agents=[(agent_id, "simtest") for agent_id in ids])
+    state = DemoState.new()
     for agent_id in ids:
-        mqtt_broker.add_user(agent_id, "secret-pw")
-    observer = Observer(mqtt_broker.url_for("controller"), ["edgefleet/v1/agents/+/events"], "obs-simcmd")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEFLEET_")} | s3_server.env()
-    argv = ["simulate", "--agents", "2", "--upload", "--duration", "12", "--mqtt-url", mqtt_broker.url_for(ids[0])]
-    argv += ["--prefix", "simtest", "--record-seconds", "4", "--record-every", "100", "--dir", str(tmp_path)]
+        mqtt_broker.add_user(agent_id, state.agent_password(agent_id))
+        identity = s3.identities[f"agent-{agent_id}"]
+        state.s3_keys[agent_id] = [identity.access_key, identity.secret_key]
+    credentials = write_toml(tmp_path / "credentials.toml", credentials_document(state, dict.fromkeys(ids, "lab")))
+    observer = Observer(mqtt_broker.login("obs-simcmd", role="controller"), ["edgefleet/v1/agents/+/#"], "obs-simcmd")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEFLEET_")}
+    env |= {"EDGEFLEET_S3_ENDPOINT": s3.endpoint, "EDGEFLEET_S3_BUCKET": s3.bucket}
+    server = f"mqtt://{mqtt_broker.host}:{mqtt_broker.port}"
+    argv = ["simulate", "--agents", "2", "--upload", "--duration", "12", "--mqtt-url", server]
+    argv += ["--credentials", str(credentials), "--prefix", "simtest", "--record-seconds", "4"]
+    argv += ["--record-every", "100", "--dir", str(tmp_path)]
     try:
         done = subprocess.run(
             [sys.executable, "-m", "edgefleet.cli", *argv, "--id-prefix", prefix],
@@ -125,7 +135,7 @@ def test_simulate_command_uploads_generated_recordings(mqtt_broker, s3_server, t
             timeout=120,
         )
         assert done.returncode == 0, done.stderr[-2000:]
-        objects = s3_server.client().list_objects(s3_server.bucket, prefix="simtest/", recursive=True)
+        objects = s3.client().list_objects(s3.bucket, prefix="simtest/", recursive=True)
         keys = sorted(o.object_name for o in objects)
         assert [k.split("/")[1] for k in keys] == ids, done.stderr[-3000:]
         assert all(k.endswith(".flac") for k in keys)
@@ -135,5 +145,7 @@ def test_simulate_command_uploads_generated_recordings(mqtt_broker, s3_server, t
                 decode(agent_topic(agent_id, AgentChannel.EVENTS), p) for p in observer.payloads(f"{agent_id}/events")
             ]
             assert EventKind.UPLOAD_COMPLETED in [e.kind for e in events]  # type: ignore[attr-defined]
+            births = observer.payloads(f"{agent_id}/birth")
+            assert decode(agent_topic(agent_id, AgentChannel.BIRTH), births[-1]).site == "lab"  # type: ignore[attr-defined]
     finally:
         observer.close()

@@ -16,17 +16,23 @@ from tests.corpus import bext_payload, list_info_payload, write_wav
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.parametrize("identity", ["admin", "agent"])
 def test_multipart_objects_restore_bit_exact(
-    s3_server: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    s3_server: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, identity: str
 ) -> None:
-    for name, value in s3_server.env().items():
+    """``agent``: with the least-privilege identity of agent pi-4 (its own prefix, no list, no delete)."""
+    prefix = f"it-codec-{identity}"
+    agent = s3_server.add_agent_identity("pi-4", prefix) if identity == "agent" else None
+    for name, value in s3_server.env(agent).items():
         monkeypatch.setenv(name, value)
     chunks = [(b"bext", bext_payload(), "before"), (b"LIST", list_info_payload(INAM="rain"), "after")]
     wav24 = write_wav(tmp_path / "dusk24.wav", 40, 48000, 2, 24, "field", chunks, seed=8)  # 11.5 MB: 3 parts
     wavf = write_wav(tmp_path / "float.wav", 2, 48000, 2, float32=True)
-    upload = ["upload", str(wav24), str(wavf), "--prefix", "it-codec", "--agent-id", "pi-4"]
+    upload = ["upload", str(wav24), str(wavf), "--prefix", prefix, "--agent-id", "pi-4"]
     assert main([*upload, "--part-size", str(5 << 20), "--state-dir", str(tmp_path / "state")]) == 0
-    keys = sorted(o.object_name for o in s3_server.client().list_objects(s3_server.bucket, "it-codec/", recursive=True))
+    keys = sorted(
+        o.object_name for o in s3_server.client().list_objects(s3_server.bucket, f"{prefix}/", recursive=True)
+    )
     assert [k.rsplit("/", 1)[1] for k in keys] == ["dusk24.flac", "float.wav"]
     flac_key, raw_key = keys
     obj = tmp_path / "obj.flac"

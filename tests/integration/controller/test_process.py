@@ -16,16 +16,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edgefleet.localservices import Mosquitto
 from fleet_protocol import CONTROLLER_STATE_TOPIC
 from fleet_protocol.mqtt_url import MqttUrl
-from tests.integration.controller.fakes import add_user_and_wait, wait_for
+from tests.integration.controller.fakes import wait_for
 
 pytestmark = pytest.mark.integration
 
 
 class StateWatcher:
     def __init__(self, broker: Mosquitto) -> None:
-        # its own user: with the controller's, the broker would give it the controller's client id
-        add_user_and_wait(broker, "state-watcher", role="controller")
-        url = MqttUrl.parse(broker.url_for("state-watcher"))
+        url = MqttUrl.parse(broker.login("state-watcher", role="controller"))
         self.states: list[dict[str, object]] = []
         self._lock = threading.Lock()
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="state-watcher", protocol=mqtt.MQTTv5)

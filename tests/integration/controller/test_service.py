@@ -18,7 +18,7 @@ from controller.store.models import Agent
 from edgefleet.localservices import Mosquitto
 from fleet_protocol import AgentChannel, agent_topic
 from fleet_protocol.mqtt_url import MqttUrl
-from tests.integration.controller.fakes import FakeAgent, add_user_and_wait, wait_for
+from tests.integration.controller.fakes import FakeAgent, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,10 +40,8 @@ def test_invalid_payloads_are_counted_and_never_fatal(
 ) -> None:
     controller = start_controller(database_url)
     agent_id = unique("pi-bad")
-    if "rogue" not in mqtt_broker.users:  # its own user: the controller's would take the controller's client id
-        add_user_and_wait(mqtt_broker, "rogue", role="controller")
-    url = MqttUrl.parse(mqtt_broker.url_for("rogue"))
-    rogue = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="rogue", protocol=mqtt.MQTTv5)
+    url = MqttUrl.parse(mqtt_broker.login("rogue", role="controller"))
+    rogue = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("rogue"), protocol=mqtt.MQTTv5)
     rogue.username_pw_set(url.username, url.password)
     rogue.connect(url.host, url.port)
     rogue.loop_start()
