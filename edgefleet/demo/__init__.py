@@ -137,8 +137,7 @@ class Demo:
     def _start_parts(self, ends: Endpoints) -> None:
         if parts.CONTROLLER.available:
             # the controller takes each agent's site from its own config, not from the agent's birth
-            sites = self.sites if parts.controller_knows("agent_sites") else None
-            settings = controller_settings(self.state, ends, self.paths, sites)
+            settings = controller_settings(self.state, ends, self.paths, self.sites)
             conf = write_toml(self.paths.configs / "controller.toml", settings)
             self.supervisor.start("controller", parts.CONTROLLER.argv("--config", str(conf)))
         else:

@@ -51,16 +51,6 @@ def module_exists(name: str) -> bool:
         return False
 
 
-def controller_knows(key: str) -> bool:
-    """Whether the installed controller's config has the top-level ``key`` (a newer key is left out of the demo's
-    controller.toml for an older controller, which refuses unknown keys)."""
-    try:
-        from controller.config import ControllerConfig
-    except ImportError:
-        return False
-    return key in ControllerConfig.model_fields
-
-
 def reuse_port(stored: int, fallback: int) -> int:
     """The port of the previous run if it is still free (stable URLs across runs), else ``fallback``."""
     return stored if stored and port_is_free(stored) else fallback
