@@ -37,7 +37,7 @@ Schema = Mapping[str, Any]
 _INTERESTING_INTS = (0, 1, 2, 255, 256, 2**15, 2**16, 2**31 - 1, 2**31, 2**32, 2**53 - 1, 2**53, 2**62, 2**63 - 1)
 #: characters for free text: any Unicode scalar value but NUL, weighted towards the awkward ones
 _TEXT_CHARS = st.one_of(
-    st.characters(exclude_characters="\x00", exclude_categories=("Cs",)),  # (Cs: lone surrogates are not text)
+    st.characters(exclude_characters="\x00", exclude_categories=["Cs"]),  # (Cs: lone surrogates are not text)
     st.sampled_from(["\U0001f600", "\u202e", "\ufeff", "\u0301", "\n", "\x7f", '"', "\\", "/", "<", "'", "%"]),
 )
 _ASTRAL = "\U0001f525"  # 4 bytes of UTF-8, 12 bytes as a JSON escape: the most a character can weigh
@@ -80,7 +80,8 @@ def _instants(schema: Schema) -> st.SearchStrategy[str]:
 
 
 def _strings(schema: Schema) -> st.SearchStrategy[str]:
-    pattern, max_len = schema.get("pattern"), schema.get("maxLength")
+    pattern: str | None = schema.get("pattern")
+    max_len: int | None = schema.get("maxLength")
     if pattern is not None and pattern != TEXT_PATTERN:
         return st.from_regex(pattern, fullmatch=True).filter(lambda s: max_len is None or len(s) <= max_len)
     if max_len is None:
@@ -179,7 +180,8 @@ def _wrong_values(schema: Schema, defs: Schema) -> list[Any]:
     schema = _resolve(schema, defs)
     kind = _kind(schema, defs)
     if kind == "anyOf":
-        return [v for v in ("abc", [], {"x": 1}) if all(v in _wrong_values(o, defs) for o in schema["anyOf"])]
+        candidates: list[Any] = ["abc", [], {"x": 1}]
+        return [v for v in candidates if all(v in _wrong_values(o, defs) for o in schema["anyOf"])]
     if kind == "enum":
         return ["bogus", [], {"e": 1}, 99]
     if kind == "date-time":
