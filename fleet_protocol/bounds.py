@@ -43,6 +43,14 @@ def clean_text(text: str, max_chars: int | None = None) -> str:
     return cleaned if max_chars is None else cleaned[:max_chars]
 
 
+def _fit_bytes(text: str, info: FieldInfo) -> str:
+    extra = info.json_schema_extra
+    max_bytes = extra.get("maxBytes") if isinstance(extra, dict) else None
+    if not isinstance(max_bytes, int):
+        return text
+    return text.encode()[:max_bytes].decode("utf-8", "ignore")  # (a character cut in two is dropped)
+
+
 def _fit_int(value: int, low: float | None, high: float | None) -> int:
     if low is not None and value < low:
         return math.ceil(low)
@@ -89,7 +97,7 @@ def fit(model: type[BaseModel], **values: Any) -> dict[str, Any]:
         elif isinstance(value, float):
             fitted[name] = _fit_float(value, low, high, nullable=not info.is_required() and info.default is None)
         elif isinstance(value, str):
-            fitted[name] = clean_text(value, max_len)
+            fitted[name] = _fit_bytes(clean_text(value, max_len), info)
         elif isinstance(value, datetime):
             fitted[name] = _fit_time(value)
         else:

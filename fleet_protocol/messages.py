@@ -15,7 +15,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from fleet_protocol.topics import AGENT_ID_PATTERN, AgentChannel
 from fleet_protocol.vocabulary import AgentStatus as AgentStatus  # re-exported
@@ -54,11 +54,25 @@ SENT_AT_MAX = datetime(2100, 1, 1, tzinfo=UTC)
 #: text may hold any Unicode but NUL (PostgreSQL text cannot store it); lone surrogates are not valid strings
 TEXT_PATTERN = r"^[^\x00]*$"
 MAX_REASON_CHARS = 2000
-MAX_NAME_CHARS = 1024  # a file name or an object key (S3 keys are at most 1024 bytes)
+MAX_NAME_CHARS = 1024  # a file name or an object key
+#: an object key's UTF-8 length: S3's own limit, and it keeps the event table's unique index on the key inside
+#: PostgreSQL's btree row limit (2704 bytes)
+MAX_KEY_BYTES = 1024
 
 
 def _text(max_chars: int, description: str | None = None) -> Any:
     return Field(max_length=max_chars, pattern=TEXT_PATTERN, description=description)
+
+
+def _utf8_at_most(max_bytes: int) -> Any:
+    """A UTF-8 length bound (JSON Schema has none: the snapshot says ``maxBytes``)."""
+
+    def check(value: str) -> str:
+        if len(value.encode()) > max_bytes:
+            raise ValueError(f"at most {max_bytes} bytes of UTF-8")
+        return value
+
+    return AfterValidator(check)
 
 
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
@@ -157,7 +171,11 @@ class Event(Message):
     channel: ClassVar[AgentChannel] = AgentChannel.EVENTS
     kind: EventKind
     file: Annotated[str, _text(MAX_NAME_CHARS, "recording file name in the spool folder")]
-    key: Annotated[str, _text(MAX_NAME_CHARS)] = ""
+    key: Annotated[
+        str,
+        Field(max_length=MAX_KEY_BYTES, pattern=TEXT_PATTERN, json_schema_extra={"maxBytes": MAX_KEY_BYTES}),
+        _utf8_at_most(MAX_KEY_BYTES),
+    ] = ""
     original_bytes: Bytes = 0
     stored_bytes: Bytes = 0
     original_sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")

@@ -34,13 +34,14 @@ from fleet_protocol.messages import (
     MAX_BYTES,
     MAX_EXACT,
     MAX_INT32,
+    MAX_PAYLOAD_BYTES,
     MAX_VERSION,
     SENT_AT_MAX,
     SENT_AT_MIN,
 )
 from fleet_protocol.schemas import all_models
 from fleet_protocol.topics import CONTROLLER_STATE_TOPIC
-from tests.hostile import invalid_payload, valid_payload
+from tests.hostile import dumps, extreme_data, invalid_payload, valid_payload
 
 AGENT = "pi-7"
 CHANNELS = sorted(AGENT_MESSAGES, key=lambda c: c.value)
@@ -109,6 +110,16 @@ def test_invalid_payloads_are_refused_with_a_protocol_error(channel: AgentChanne
     payload = data.draw(invalid_payload(model, agent_id=AGENT))
     with pytest.raises(ProtocolError):
         decode(_topic(model), payload)
+
+
+@pytest.mark.parametrize("high", [True, False], ids=["upper", "lower"])
+@pytest.mark.parametrize("model", [*AGENT_MESSAGES.values(), ControllerState], ids=lambda m: m.__name__)
+def test_every_field_at_its_bound_at_once_is_valid(model: type[BaseModel], high: bool) -> None:
+    fixed = {"agent_id": AGENT} if model is not ControllerState else {}
+    data = extreme_data(model, high, **fixed)
+    message = model.model_validate_json(dumps(data))
+    assert json.loads(message.model_dump_json()).keys() == data.keys()
+    assert len(encode(message)) <= MAX_PAYLOAD_BYTES  # the largest message still fits a payload
 
 
 @EXAMPLES
@@ -192,6 +203,7 @@ def test_decoder_edge_cases(payload: bytes, fragment: str) -> None:
         (Birth, "site", "a\x00b"),
         (Birth, "cores", 1025),
         (Event, "file", "f" * 1025),
+        (Event, "key", "é" * 513),  # 1026 bytes: S3's limit, and PostgreSQL's index row limit before it
         (Event, "reason", "r" * 2001),
         (Assignment, "windows", ["00:00-01:00"] * 49),
         (Assignment, "windows", ["٠٣:٠٠-٠٤:٠٠"]),  # Arabic-Indic digits: \\d took them
@@ -247,6 +259,11 @@ def test_fit_makes_any_reading_a_valid_telemetry(
     if 0 <= backlog <= MAX_BYTES:
         assert message.backlog_bytes == backlog  # what is inside the bounds is kept as it is
     assert SENT_AT_MIN <= message.sent_at < SENT_AT_MAX
+
+
+def test_fit_cuts_a_key_to_its_bytes() -> None:
+    key = fit(Event, key="é" * 1000)["key"]
+    assert (len(key), len(key.encode())) == (512, 1024)
 
 
 def test_fit_keeps_exact_integer_bounds() -> None:
