@@ -277,4 +277,3 @@ def test_poison_queued_for_a_stopped_controller_is_acknowledged_after_its_restar
     assert s.rejected == 0  # the poison was acknowledged: it is not delivered again
     assert s.received <= 2  # the sentinel and its agent's online state, nothing queued from before
     assert faults(third) == {}
-
