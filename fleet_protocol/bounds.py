@@ -81,7 +81,7 @@ def _fit_time(value: datetime) -> datetime:
     return value
 
 
-def fit(model: type[BaseModel], **values: Any) -> dict[str, Any]:
+def fit(model: type[BaseModel], /, **values: Any) -> dict[str, Any]:
     """``values`` with every number clamped into its field's bounds, NaN made ``None`` (or the lower bound),
     text cleaned and cut to its length and ``sent_at`` moved into its range: ``model(**fit(model, ...))``."""
     fields = model.model_fields
