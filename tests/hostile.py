@@ -45,6 +45,11 @@ _TEXT_CHARS = st.one_of(
 _ASTRAL = "\U0001f525"  # 4 bytes of UTF-8, 12 bytes as a JSON escape: the most a character can weigh
 
 
+#: for what a sender measures or a store holds, not what a message may carry: any float or integer at all
+ANY_FLOAT = st.one_of(st.floats(), st.sampled_from([math.inf, -math.inf, math.nan, -0.0, -1.0, 1e308]))
+ANY_INT = st.one_of(st.integers(-(2**70), 2**70), st.sampled_from([-1, 2**63, 2**64]))
+
+
 # -- valid values ------------------------------------------------------------------------------------------------
 def _resolve(schema: Schema, defs: Schema) -> Schema:
     ref = schema.get("$ref")
