@@ -12,8 +12,13 @@ committed snapshots hold, so a new field or a changed bound is exercised without
   surrogate, ``sent_at`` out of range or without a zone, a required field missing, another agent's id, a
   duplicate key whose last value is bad, nesting deeper than the decoder recurses, an integer of 5,000 digits,
   invalid UTF-8, more than ``MAX_PAYLOAD_BYTES``.
+  (An empty payload is among them: the agent takes it as a cleared retained message and ignores it.)
 - ``hostile_payload``: either kind (about 60 % valid), labelled; ``burst``: a few of them for one agent with
   duplicates, in any order.
+- ``extreme_data(model, high)``: every field at its upper (or lower) bound at once, no randomness.
+- ``collect(strategy, at_least)``: that many generated items, for suites that send them to real services.
+- ``ANY_FLOAT`` / ``ANY_INT``: any number at all (NaN, infinities, beyond 2**64), for what a sender measures or
+  a store holds rather than what a message may carry.
 """
 
 from __future__ import annotations
