@@ -8,9 +8,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -30,7 +33,8 @@ from dashboard.deps import NotLoggedIn
 from dashboard.live import LiveHub, SnapshotCache
 from dashboard.metrics import FleetCollector, MetricsPage
 from dashboard.readmodel import FleetSnapshot
-from dashboard.routes import api, auth, metrics, pages, stream
+from dashboard.routes import api, apidocs, auth, metrics, pages, stream
+from dashboard.security import SecurityHeadersMiddleware
 
 HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
@@ -84,6 +88,17 @@ class SessionCookieMiddleware:
         await self.app(scope, receive, send_with_cookie)
 
 
+class DashboardApp(FastAPI):
+    """FastAPI with the security headers outermost, so even the 500 page of ``ServerErrorMiddleware`` has them."""
+
+    def __init__(self, *, over_tls: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.over_tls = over_tls
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack(), over_tls=self.over_tls)
+
+
 def _not_logged_in(request: Request, _exc: Exception) -> Response:
     if request.url.path.startswith("/api/"):
         return JSONResponse({"detail": "log in first"}, status_code=401)
@@ -106,6 +121,15 @@ def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _invalid_request(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422 for the API; a readable page for people."""
+    assert isinstance(exc, RequestValidationError)
+    if request.url.path.startswith("/api/"):
+        return await request_validation_exception_handler(request, exc)
+    detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
+    return _http_error(request, StarletteHTTPException(422, detail))
+
+
 def _database_error(request: Request, exc: Exception) -> Response:
     """The controller's database is down or restarting: say so (503) rather than a bare 500."""
     log.warning("database error on %s: %s", request.url.path, exc)
@@ -113,10 +137,15 @@ def _database_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    config: DashboardConfig, *, engine: Engine | None = None, clock: Callable[[], datetime] = utc_now
+    config: DashboardConfig,
+    *,
+    engine: Engine | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
+    """``clock`` dates what pages show; ``monotonic`` times sessions and login backoff."""
     engine = engine or make_engine(config.database_url)
-    auth_ = Authenticator(config)
+    auth_ = Authenticator(config, monotonic)
 
     def read_snapshot() -> FleetSnapshot:
         with Session(engine) as session:
@@ -139,17 +168,21 @@ def create_app(
     )
     registry.register(FleetCollector(snapshots.get))
 
-    app = FastAPI(
+    app = DashboardApp(
+        over_tls=config.over_tls,
         title="edgefleet dashboard",
         description="The operators' view of the fleet: agents, uploads, assignments, overrides and their audit trail.",
         version="1",
+        docs_url=None,  # served by routes.apidocs from local files
+        redoc_url=None,  # ReDoc needs inline styles the Content-Security-Policy forbids; Swagger UI is enough
     )
     app.state.ctx = ctx
-    app.add_middleware(SessionCookieMiddleware, auth=auth_, secure=config.secure_cookies)
+    app.add_middleware(SessionCookieMiddleware, auth=auth_, secure=config.over_tls)
     app.add_exception_handler(NotLoggedIn, _not_logged_in)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(SQLAlchemyError, _database_error)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth, pages, api, stream, metrics):
+    for module in (auth, pages, api, stream, metrics, apidocs):
         app.include_router(module.router)
     return app

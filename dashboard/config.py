@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, FilePath, field_validator, model_validator
 
 from edgefleet.configfile import DATABASE_ENV, ConfigError, Section, parse_model, read_toml
 
@@ -42,9 +42,17 @@ class DashboardConfig(Section):
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     secret_key: Annotated[str, Field(min_length=16)]
     users: list[UserConfig] = Field(default_factory=list)
-    # Optional display, session and cache settings:
+    # Optional TLS, login, session, display and cache settings:
+    tls_cert_file: FilePath | None = None  # with tls_key_file: uvicorn serves https itself
+    tls_key_file: FilePath | None = None
+    behind_tls_proxy: bool = False  # a reverse proxy terminates TLS in front of us
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"])  # may set X-Forwarded-For/-Proto
+    secure_cookies: bool = False  # the older name of behind_tls_proxy (same effect)
     session_max_age_s: Annotated[int, Field(ge=60)] = 12 * 3600
-    secure_cookies: bool = False  # set true behind HTTPS
+    login_max_failures: Annotated[int, Field(ge=1, le=1000)] = 5  # per user name, before backoff starts
+    login_max_failures_per_address: Annotated[int, Field(ge=1, le=10_000)] = 20  # per client address (IPv6: /64)
+    login_backoff_base_s: Annotated[float, Field(gt=0, le=3600)] = 1.0  # first wait; doubles per further failure
+    login_backoff_max_s: Annotated[float, Field(gt=0, le=86_400)] = 900.0  # longest wait; quiet this long: forgotten
     live_interval_s: Annotated[float, Field(gt=0, le=60)] = 2.0
     snapshot_max_age_s: Annotated[float, Field(ge=0, le=60)] = 1.0  # pages reuse a fleet read this young
     page_size: Annotated[int, Field(ge=10, le=10_000)] = 200  # fleet table rows per page
@@ -60,6 +68,24 @@ class DashboardConfig(Section):
         if duplicated:
             raise ValueError(f"duplicate user name(s): {', '.join(duplicated)}")
         return self
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> DashboardConfig:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: set both or neither")
+        if self.login_backoff_base_s > self.login_backoff_max_s:
+            raise ValueError("login_backoff_base_s must not exceed login_backoff_max_s")
+        return self
+
+    @property
+    def serves_tls(self) -> bool:
+        """uvicorn itself speaks TLS."""
+        return self.tls_cert_file is not None
+
+    @property
+    def over_tls(self) -> bool:
+        """Browsers reach us over https (ourselves or through a proxy): Secure cookies and HSTS."""
+        return self.serves_tls or self.behind_tls_proxy or self.secure_cookies
 
     def user(self, name: str) -> UserConfig | None:
         return next((u for u in self.users if u.name == name), None)

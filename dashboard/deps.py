@@ -1,6 +1,7 @@
 """FastAPI dependencies as ``Annotated`` aliases: the one place a route gets what it needs.
 
 ``FleetViewDep`` the filter, order and page of the fleet table from the query string ·
+``AgentIdPath``, ``SitePath`` an agent id or site name in the path, checked ·
 ``CtxDep`` the app context · ``DbDep`` a database session · ``WebSessionDep`` the signed cookie
 session (an anonymous one is made when missing) · ``UserDep`` a logged-in user (else 401 for the
 API, a redirect to the login page for pages) · ``OperatorDep`` a user who may change things (else
@@ -13,13 +14,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, Security, status
+from fastapi.security import APIKeyCookie
 from sqlmodel import Session
 
 from dashboard.auth import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, User
 from dashboard.auth import Session as WebSession
 from dashboard.context import AppContext
 from dashboard.listing import FleetView, SortKey, StatusFilter
+from fleet_protocol.topics import AGENT_ID_PATTERN
+
+# What may name an agent or a site at all: anything else is refused (422) before it reaches the database,
+# which stores at most 128 characters and (PostgreSQL) no NUL.
+AgentIdPath = Annotated[str, Path(pattern=f"^{AGENT_ID_PATTERN}$", description="the agent's id")]
+SitePath = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$", description="the site's name")
+]
 
 
 class NotLoggedIn(Exception):
@@ -58,7 +68,16 @@ def get_web_session(request: Request, ctx: CtxDep) -> WebSession:
 WebSessionDep = Annotated[WebSession, Depends(get_web_session)]
 
 
-def current_user(session: WebSessionDep, ctx: CtxDep) -> User:
+# Declares the session cookie in OpenAPI (so clients and the fuzz test know what authenticates); the check
+# itself is ``get_web_session`` + ``current_user``.
+SESSION_SCHEME = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, description="the session cookie set by `POST /api/login` or the login form"
+)
+
+
+def current_user(
+    session: WebSessionDep, ctx: CtxDep, _cookie: Annotated[str | None, Security(SESSION_SCHEME)] = None
+) -> User:
     user = ctx.auth.user_of(session)
     if user is None:
         raise NotLoggedIn

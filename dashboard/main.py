@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import getpass
+import ipaddress
 import logging
 import os
 import sys
@@ -18,7 +19,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--hash-password",
         action="store_true",
-        help="read a password (prompt, or stdin when piped) and print its bcrypt hash for [[users]]",
+        help="read a password (prompt, or stdin when piped; at least 12 characters) and print its bcrypt hash "
+        "for [[users]]",
     )
     parser.add_argument("--host", help="override the configured host")
     parser.add_argument("--port", type=int, help="override the configured port")
@@ -84,6 +86,31 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(config, engine=engine)
     tune_gc()
     host, port = args.host or config.host, args.port if args.port is not None else config.port
-    print(f"edgefleet dashboard on http://{host}:{port}/", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)
+    if not config.over_tls and not _loopback(host):
+        log.warning(
+            "serving plain HTTP on %s: passwords and session cookies cross the network in the clear; "
+            "set tls_cert_file/tls_key_file, or bind 127.0.0.1 behind a TLS proxy (docs/dashboard.md)",
+            host,
+        )
+    scheme = "https" if config.serves_tls else "http"
+    print(f"edgefleet dashboard on {scheme}://{host}:{port}/", flush=True)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=True,
+        forwarded_allow_ips=config.trusted_proxies,
+        ssl_certfile=config.tls_cert_file,
+        ssl_keyfile=config.tls_key_file,
+    )
     return 0
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -10,11 +10,34 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+)
 from sqlmodel import Session
 
 from controller.store import repo
 from fleet_protocol import is_valid_window
+from fleet_protocol.messages import WINDOW_PATTERN
+
+# 1 TB/s: far above any link, far below what the store's 64-bit column and the policy's arithmetic hold.
+MAX_BANDWIDTH_BPS = 10**12
+
+
+def _number_not_text_or_bool(value: object) -> object:
+    if isinstance(value, bool | str):
+        raise ValueError("expected a whole number")
+    return value
+
+
+# Whole numbers come as JSON numbers (3 or 3.0), never "3" or true: the body means what the schema says.
+NOT_TEXT_OR_BOOL = BeforeValidator(_number_not_text_or_bool)
 
 
 class OverrideError(ValueError):
@@ -29,12 +52,12 @@ class OverrideChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    paused: bool | None = None
-    windows: list[str] | None = None
-    max_concurrency: Annotated[int | None, Field(ge=0, le=64)] = None
-    bandwidth_bps: Annotated[int | None, Field(ge=0)] = None
-    upload_now: bool = False
-    note: Annotated[str, Field(max_length=500)] = ""
+    paused: StrictBool | None = None
+    windows: list[Annotated[str, WithJsonSchema({"type": "string", "pattern": WINDOW_PATTERN})]] | None = None
+    max_concurrency: Annotated[int, Field(ge=0, le=64), NOT_TEXT_OR_BOOL] | None = None
+    bandwidth_bps: Annotated[int, Field(ge=0, le=MAX_BANDWIDTH_BPS), NOT_TEXT_OR_BOOL] | None = None
+    upload_now: StrictBool = False
+    note: Annotated[str, Field(max_length=500, pattern=r"^[^\x00]*$")] = ""
 
     @field_validator("windows")
     @classmethod

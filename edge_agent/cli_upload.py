@@ -42,7 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_agent.transfer import Engine, EngineConfig
+    from edge_agent.transfer import EngineConfig, open_engine
     from edge_agent.transfer.progress import Progress
 
     try:
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"FAILED  {f}: not a readable file", file=sys.stdout)
     files = [f.absolute() for f in args.files if f.is_file()]
     progress = Progress({str(f): f.stat().st_size for f in files})
-    engine = Engine(config, limits, on_event=progress.on_event)
+    engine = open_engine(config, limits, on_event=progress.on_event)
     engine.set_progress_callback(progress.on_bytes)
     try:
         for f in files:

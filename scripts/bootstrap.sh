@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install everything edgefleet's demo and tests need on a fresh Debian machine (idempotent):
-# Debian packages (Mosquitto, flac, rclone, Chromium, iproute2, PostgreSQL), then .venv with the dev extras.
+# Debian packages (Mosquitto, flac, rclone, Chromium, iproute2, PostgreSQL), then .venv from the hash-pinned locks:
+# requirements/build.txt (current pip, setuptools, wheel) first, then requirements/dev.txt, then edgefleet itself
+# (editable, no dependencies of its own: they all come from the lock). scripts/lock.sh regenerates the locks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,10 +24,14 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.edgefleet-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "bootstrap: pip install -e '.[dev]'"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev]'
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements/build.txt -nt "$stamp" ] \
+  || [ requirements/dev.txt -nt "$stamp" ]; then
+  echo "bootstrap: pip, setuptools, wheel from requirements/build.txt (hash-checked)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements/build.txt
+  echo "bootstrap: dependencies from requirements/dev.txt (hash-checked)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements/dev.txt
+  echo "bootstrap: edgefleet itself (editable, --no-deps)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
   touch "$stamp"
 fi
 echo "bootstrap: ready"

@@ -1,1 +1,2 @@
-"""HTTP routes: ``auth`` (login/logout), ``pages`` (HTML), ``api`` (JSON), ``stream`` (SSE), ``metrics``."""
+"""HTTP routes: ``auth`` (login/logout), ``pages`` (HTML), ``api`` (JSON), ``stream`` (SSE), ``metrics``,
+``apidocs`` (Swagger UI)."""

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi.exceptions import RequestValidationError
 
 from dashboard import overrides, queries
-from dashboard.deps import CsrfDep, CtxDep, DbDep, FleetViewDep, OperatorDep, UserDep, WebSessionDep
+from dashboard.deps import (
+    AgentIdPath,
+    CsrfDep,
+    CtxDep,
+    DbDep,
+    FleetViewDep,
+    OperatorDep,
+    SitePath,
+    UserDep,
+    WebSessionDep,
+)
 from dashboard.listing import view_page
 from dashboard.overrides import OverrideChange
 from dashboard.readmodel import (
@@ -20,10 +32,21 @@ from dashboard.readmodel import (
     TelemetryPoint,
     UploadRow,
 )
+from dashboard.routes.errors import errors
 from dashboard.routes.pages import DEFAULT_RANGE, RANGES
 
-router = APIRouter(prefix="/api", tags=["fleet"])
+router = APIRouter(prefix="/api", tags=["fleet"], responses=errors(401, 503))
 Limit = Annotated[int, Query(ge=1, le=1000)]
+RangeKey = Annotated[
+    str,
+    Query(alias="range", pattern=f"^({'|'.join(map(re.escape, RANGES))})$", description=f"one of {', '.join(RANGES)}"),
+]
+AuditTarget = Annotated[
+    str | None,
+    Query(max_length=140, pattern=r"^[^\x00-\x1f\x7f]*$", description="like `agent:pi-01` or `site:garden`"),
+]
+OF_AGENT = errors(404)  # every route under /agents/{agent_id}
+CHANGE = errors(400, 403)  # every route that changes something
 
 
 @router.get("/me", tags=["session"])
@@ -51,44 +74,44 @@ def _detail_or_404(ctx: CtxDep, db: DbDep, agent_id: str) -> AgentDetail:
     return detail
 
 
-@router.get("/agents/{agent_id}")
-def agent(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: str) -> AgentDetail:
+@router.get("/agents/{agent_id}", responses=OF_AGENT)
+def agent(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: AgentIdPath) -> AgentDetail:
     return _detail_or_404(ctx, db, agent_id)
 
 
-@router.get("/agents/{agent_id}/telemetry")
+@router.get("/agents/{agent_id}/telemetry", responses=OF_AGENT)
 def telemetry(
     ctx: CtxDep,
     db: DbDep,
     _user: UserDep,
-    agent_id: str,
-    span: Annotated[str, Query(alias="range", description=f"one of {', '.join(RANGES)}")] = DEFAULT_RANGE,
+    agent_id: AgentIdPath,
+    span: RangeKey = DEFAULT_RANGE,
     points: Annotated[int, Query(ge=10, le=5000)] = 600,
 ) -> list[TelemetryPoint]:
     """Time series for the charts, oldest first, thinned to at most ``points``."""
-    if span not in RANGES:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"range must be one of {', '.join(RANGES)}")
     _detail_or_404(ctx, db, agent_id)
     since = ctx.clock() - RANGES[span]
     return queries.telemetry(db, agent_id, since, points)
 
 
-@router.get("/agents/{agent_id}/uploads")
-def uploads(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: str, limit: Limit = 50) -> list[UploadRow]:
+@router.get("/agents/{agent_id}/uploads", responses=OF_AGENT)
+def uploads(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: AgentIdPath, limit: Limit = 50) -> list[UploadRow]:
     """Completed uploads, newest first."""
     _detail_or_404(ctx, db, agent_id)
     return queries.uploads(db, agent_id, ["upload_completed"], limit)
 
 
-@router.get("/agents/{agent_id}/failures")
-def failures(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: str, limit: Limit = 50) -> list[UploadRow]:
+@router.get("/agents/{agent_id}/failures", responses=OF_AGENT)
+def failures(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: AgentIdPath, limit: Limit = 50) -> list[UploadRow]:
     """Failed uploads and rejected files with their reasons, newest first."""
     _detail_or_404(ctx, db, agent_id)
     return queries.uploads(db, agent_id, list(queries.FAILURE_KINDS), limit)
 
 
-@router.get("/agents/{agent_id}/assignments")
-def assignments(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: str, limit: Limit = 50) -> list[AssignmentView]:
+@router.get("/agents/{agent_id}/assignments", responses=OF_AGENT)
+def assignments(
+    ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: AgentIdPath, limit: Limit = 50
+) -> list[AssignmentView]:
     """Assignment history, newest first."""
     _detail_or_404(ctx, db, agent_id)
     return queries.assignment_history(db, agent_id, limit)
@@ -100,7 +123,7 @@ def list_overrides(db: DbDep, _user: UserDep) -> list[OverrideView]:
 
 
 @router.get("/audit", tags=["overrides"])
-def audit(db: DbDep, _user: UserDep, target: str | None = None, limit: Limit = 200) -> list[AuditRow]:
+def audit(db: DbDep, _user: UserDep, target: AuditTarget = None, limit: Limit = 200) -> list[AuditRow]:
     """Operator changes, newest first; ``target`` like ``agent:pi-01`` or ``site:garden``."""
     return queries.audit(db, target=target, limit=limit)
 
@@ -108,14 +131,20 @@ def audit(db: DbDep, _user: UserDep, target: str | None = None, limit: Limit = 2
 def _apply(ctx: CtxDep, db: DbDep, who: str, change: OverrideChange, agent_id: str | None, site: str | None) -> None:
     try:
         overrides.apply_change(db, who=who, change=change, agent_id=agent_id, site=site)
-    except overrides.OverrideError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except overrides.OverrideError as exc:  # answered like any other invalid body (FastAPI's 422 shape)
+        error = {"type": "value_error", "loc": ("body",), "msg": str(exc), "input": None}
+        raise RequestValidationError([error]) from exc
     ctx.counters.overrides.labels("set").inc()
 
 
-@router.post("/agents/{agent_id}/override", tags=["overrides"], status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/agents/{agent_id}/override",
+    tags=["overrides"],
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=OF_AGENT | CHANGE,
+)
 def set_agent_override(
-    ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, agent_id: str, change: OverrideChange
+    ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, agent_id: AgentIdPath, change: OverrideChange
 ) -> Response:
     """Change an agent's override (fields left out stay); the controller applies it on its next tick."""
     _detail_or_404(ctx, db, agent_id)
@@ -123,24 +152,28 @@ def set_agent_override(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.delete("/agents/{agent_id}/override", tags=["overrides"], status_code=status.HTTP_204_NO_CONTENT)
-def clear_agent_override(ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, agent_id: str) -> Response:
+@router.delete(
+    "/agents/{agent_id}/override", tags=["overrides"], status_code=status.HTTP_204_NO_CONTENT, responses=errors(403)
+)
+def clear_agent_override(ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, agent_id: AgentIdPath) -> Response:
     overrides.clear(db, who=user.name, agent_id=agent_id)
     ctx.counters.overrides.labels("clear").inc()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/sites/{site}/override", tags=["overrides"], status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/sites/{site}/override", tags=["overrides"], status_code=status.HTTP_204_NO_CONTENT, responses=CHANGE)
 def set_site_override(
-    ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, site: str, change: OverrideChange
+    ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, site: SitePath, change: OverrideChange
 ) -> Response:
     """Change a whole site's override (every agent whose birth names that site)."""
     _apply(ctx, db, user.name, change, None, site)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.delete("/sites/{site}/override", tags=["overrides"], status_code=status.HTTP_204_NO_CONTENT)
-def clear_site_override(ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, site: str) -> Response:
+@router.delete(
+    "/sites/{site}/override", tags=["overrides"], status_code=status.HTTP_204_NO_CONTENT, responses=errors(403)
+)
+def clear_site_override(ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, site: SitePath) -> Response:
     overrides.clear(db, who=user.name, site=site)
     ctx.counters.overrides.labels("clear").inc()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

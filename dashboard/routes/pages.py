@@ -10,7 +10,17 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from dashboard import overrides, queries
-from dashboard.deps import CsrfDep, CtxDep, DbDep, FleetViewDep, OperatorDep, UserDep, WebSessionDep
+from dashboard.deps import (
+    AgentIdPath,
+    CsrfDep,
+    CtxDep,
+    DbDep,
+    FleetViewDep,
+    OperatorDep,
+    SitePath,
+    UserDep,
+    WebSessionDep,
+)
 from dashboard.listing import SortKey, StatusFilter, view_page
 from dashboard.readmodel import fleet_alerts
 from dashboard.rendering import render
@@ -60,7 +70,7 @@ def agent_page(
     db: DbDep,
     session: WebSessionDep,
     user: UserDep,
-    agent_id: str,
+    agent_id: AgentIdPath,
     span: Annotated[str, Query(alias="range")] = DEFAULT_RANGE,
 ) -> Response:
     now = ctx.clock()
@@ -122,7 +132,12 @@ def _form_override(
 
 @router.post("/agents/{agent_id}/override", name="agent_override_form")
 def agent_override_form(
-    ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, form: Annotated[OverrideForm, Form()], agent_id: str
+    ctx: CtxDep,
+    db: DbDep,
+    user: OperatorDep,
+    _csrf: CsrfDep,
+    form: Annotated[OverrideForm, Form()],
+    agent_id: AgentIdPath,
 ) -> Response:
     if queries.agent_detail(db, agent_id, ctx.clock(), ctx.config.offline_after_s) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no agent {agent_id!r}")
@@ -131,6 +146,6 @@ def agent_override_form(
 
 @router.post("/sites/{site}/override", name="site_override_form")
 def site_override_form(
-    ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, form: Annotated[OverrideForm, Form()], site: str
+    ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, form: Annotated[OverrideForm, Form()], site: SitePath
 ) -> Response:
     return _form_override(ctx, db, user, form, "/", None, site)

@@ -7,6 +7,8 @@ Events (JSON ``data``):
            ``{agent_id: row html}`` for the rows of the page that changed since the last event on this
            connection (all of them in the first one).
 ``agent``  ``{"agent": <AgentRow>, "facts_html"}`` for ``?agent=ID`` whenever that agent's row changed.
+
+The stream ends when its session does (logout, expiry): an open connection is no way around a logout.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import TypeAdapter
 
 from dashboard.context import AppContext
-from dashboard.deps import CtxDep, FleetViewDep, UserDep
+from dashboard.deps import CtxDep, FleetViewDep, UserDep, WebSessionDep
 from dashboard.formatting import iso
 from dashboard.listing import view_page
 from dashboard.live import fleet_delta
@@ -44,7 +46,12 @@ def _fleet_event(ctx: AppContext, snap: FleetSnapshot) -> dict[str, Any]:
 
 @router.get("/stream", response_class=EventSourceResponse)
 async def stream(
-    ctx: CtxDep, _user: UserDep, view: FleetViewDep, rows: bool = False, agent: str | None = None
+    ctx: CtxDep,
+    session: WebSessionDep,
+    _user: UserDep,
+    view: FleetViewDep,
+    rows: bool = False,
+    agent: str | None = None,
 ) -> AsyncIterable[ServerSentEvent]:
     """Live updates as Server-Sent Events (see the module text for the events)."""
     sent: dict[str, AgentRow] | None = None
@@ -52,6 +59,8 @@ async def stream(
     last_agent: AgentRow | None = None
     yield ServerSentEvent(comment="connected", retry=RETRY_MS)
     async for snap in ctx.hub.snapshots():
+        if not ctx.auth.is_live(session):
+            return
         page = view_page(snap.rows, view, ctx.limits) if rows else None
         shown = page.rows if page else []
         delta = fleet_delta(sent, shown)

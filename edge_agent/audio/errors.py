@@ -4,6 +4,7 @@ RecordingNotReady   still being written: try again later (retryable)
 RecordingRejected   bad input that will never upload (empty, truncated, unreadable): report, keep the file
 SourceChanged       the file changed or vanished while it was read: abort this upload, retry later
 RestoreError        a stored object does not rebuild the original (bad object, size or sha256 mismatch)
+  NotOurObject      the object was not written by edgefleet (no format metadata, not an edgefleet FLAC)
 """
 
 from __future__ import annotations
@@ -23,3 +24,7 @@ class SourceChanged(Exception):
 
 class RestoreError(Exception):
     """A stored object is malformed or does not give back the original bytes."""
+
+
+class NotOurObject(RestoreError):
+    """The object was not written by edgefleet: there is no original to rebuild (``--raw`` takes it as stored)."""

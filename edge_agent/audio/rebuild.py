@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from edge_agent.audio import flacmeta, pcm
 from edge_agent.audio.decoder import FlacDecoder, Frame
-from edge_agent.audio.errors import RestoreError
+from edge_agent.audio.errors import NotOurObject, RestoreError
 
 COPY_BLOCK = 256 * 1024
 
@@ -84,13 +84,13 @@ def _split_pieces(foreign: list[bytes]) -> tuple[list[bytes], int, list[bytes]]:
     for i, piece in enumerate(foreign):
         if len(piece) == 8 and piece[:4] == b"data":
             return foreign[: i + 1], int.from_bytes(piece[4:], "little"), foreign[i + 1 :]
-    raise RestoreError("FLAC object has no RIFF data chunk piece: not written by edgefleet")
+    raise NotOurObject("FLAC object has no RIFF data chunk piece: not written by edgefleet")
 
 
 def _rebuild_flac(reader: StreamReader, sink: _Sink) -> Rebuilt:
     header = flacmeta.read_header(reader.read)
     if header.edgf is None:
-        raise RestoreError("FLAC object has no edgf block (original size and sha256): not written by edgefleet")
+        raise NotOurObject("FLAC object has no edgf block (original size and sha256): not written by edgefleet")
     before, data_size, after = _split_pieces(header.foreign)
     info = header.streaminfo
     if info.bits_per_sample not in (8, 16, 24):

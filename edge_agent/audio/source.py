@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
+from urllib.parse import quote
 
 from edge_agent.audio import flacmeta, pcm, wav
 from edge_agent.audio.encoder import EncoderError, FrameEncoder
 from edge_agent.audio.errors import RecordingNotReady, RecordingRejected, SourceChanged
+from edge_agent.audio.objectkey import object_key_for
 
 __all__ = [
     "FileFingerprint",
@@ -38,6 +40,7 @@ META_FORMAT = "edgefleet-format"
 META_SIZE = "edgefleet-original-size"
 META_SHA256 = "edgefleet-original-sha256"
 META_RAW_REASON = "edgefleet-raw-reason"
+META_NAME = "edgefleet-original-name"
 FLAC_FORMAT = f"flac-v{flacmeta.EDGF_VERSION}"
 RAW_FORMAT = "raw"
 # libFLAC frames hold at least 1152 samples at levels 0-2 (4096 above): per frame at most a 16-byte frame
@@ -138,7 +141,11 @@ class FlacSource:
         frames = -(-layout.frames // _MIN_BLOCKSIZE) + 1
         overhead = frames * (_FRAME_OVERHEAD + 4 * self._fmt.channels) + self._data.size // 64
         self.size_bound = self.header_size + self._data.size + overhead
-        self.metadata: Mapping[str, str] = {META_FORMAT: FLAC_FORMAT, META_SIZE: str(self.original_size)}
+        self.metadata: Mapping[str, str] = {
+            META_FORMAT: FLAC_FORMAT,
+            META_SIZE: str(self.original_size),
+            META_NAME: original_name_metadata(reader.path),
+        }
         self._header: bytes | None = None
         self._sha256: str | None = None
 
@@ -213,6 +220,7 @@ class RawSource:
             META_SIZE: str(self.original_size),
             META_SHA256: self.original_sha256(),
             META_RAW_REASON: self.raw_reason.encode("ascii", "replace").decode(),
+            META_NAME: original_name_metadata(self._reader.path),
         }
 
     def body(self) -> Iterator[bytes]:
@@ -297,9 +305,15 @@ def open_source(path: Path, compression_level: int, *, read_block: int = DEFAULT
 
 
 def object_key(prefix: str, agent_id: str, path: Path, source: ObjectSource) -> str:
-    """DESIGN §3: {prefix}/{agent_id}/{YYYY}/{MM}/{DD}/{stem}.flac, date from the file mtime in UTC; raw keeps
-    the original name."""
+    """{prefix}/{agent_id}/{YYYY}/{MM}/{DD}/{name}, date from the file mtime in UTC; ``name`` is ``dawn.flac``
+    for ``dawn.wav`` (raw objects keep the name), made safe and unique for any other byte string
+    (``objectkey.py``)."""
     day = datetime.fromtimestamp(source.fingerprint.mtime_ns / 1e9, tz=UTC)
-    name = f"{path.stem}.flac" if source.kind == "flac" else path.name
-    parts = [p for p in (prefix.strip("/"), agent_id, f"{day:%Y}", f"{day:%m}", f"{day:%d}", name) if p]
-    return "/".join(parts)
+    directory = "/".join(p for p in (prefix.strip("/"), agent_id, f"{day:%Y}", f"{day:%m}", f"{day:%d}") if p)
+    return object_key_for(directory, os.fsencode(path.name), source.kind)
+
+
+def original_name_metadata(path: Path) -> str:
+    """The file name's exact bytes as an ASCII header value (percent-encoded; ``urllib.parse.unquote_to_bytes``
+    gives them back)."""
+    return quote(os.fsencode(path.name), safe="")

@@ -6,7 +6,9 @@ Everything in this package takes values in and gives values out; the adapters in
 - :mod:`.limits`     - ``Limits``, the knobs the controller's assignment sets
 - :mod:`.partsize`   - part sizing (>= 5 MiB, <= 10,000 parts, part 1 small because it is held)
 - :mod:`.splitter`   - object bytes in, numbered parts out (part 1 last)
-- :mod:`.upload`     - the per-file upload state machine, including the resume decisions
+- :mod:`.attempt`    - one file attempt's whole lifecycle: the next command out, each result in, the fault table
+- :mod:`.commands`   - the attempt's commands and results (frozen dataclasses), faults and dispositions
+- :mod:`.upload`     - the rules of one upload: settings, journal record, resume decision, the part ledger
 - :mod:`.queue`      - the order files are taken in (smaller first, aging, failures move back)
 - :mod:`.backoff`    - exponential backoff with full jitter
 - :mod:`.bucket`     - the token bucket (clock passed in)

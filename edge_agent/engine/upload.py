@@ -1,6 +1,7 @@
-"""The upload state machine of one file (h11 style: values in, decisions out; no I/O).
+"""The values and rules of one multipart upload (no I/O): its settings, the journal's record of it, the resume
+decision and the ledger of its parts. The order of things is :mod:`edge_agent.engine.attempt`'s.
 
-Rules it keeps (DESIGN §4):
+Rules it keeps:
 1. A journal record is only reused when the settings it was made with (object key, part plan, header size,
    compression level, source fingerprint) equal the current ones; otherwise its upload is aborted and a fresh
    one is created ("settings changed" / "file changed").
@@ -12,9 +13,6 @@ Rules it keeps (DESIGN §4):
 4. The upload is completed with exactly the parts we produced, by number, with their ETags; then the object
    is verified by HEAD: its size must equal the bytes we produced and its ETag the multipart ETag computed
    from our part MD5s. Only then is the file reported completed.
-
-States: ``STREAMING`` (body blocks turn into parts) -> ``DRAINING`` (body done, waiting for acks)
--> ``COMPLETING`` -> ``VERIFYING`` -> ``DONE``; from ``STREAMING`` also ``RESTART`` (rule 2).
 """
 
 from __future__ import annotations
@@ -27,17 +25,8 @@ from enum import Enum
 from edge_agent.engine.partsize import PartPlan
 
 
-class State(Enum):
-    STREAMING = "streaming"
-    DRAINING = "draining"
-    COMPLETING = "completing"
-    VERIFYING = "verifying"
-    DONE = "done"
-    RESTART = "restart"
-
-
 class LocalProtocolError(RuntimeError):
-    """The caller drove the machine wrongly (our bug)."""
+    """The caller drove the machine wrongly (our bug, never the peer's)."""
 
 
 @dataclass(frozen=True)
@@ -116,79 +105,81 @@ def multipart_etag(part_md5s: Iterable[str]) -> str:
     return f"{hashlib.md5(b''.join(digests), usedforsecurity=False).hexdigest()}-{len(digests)}"
 
 
-class FileUpload:
-    """One attempt at one object: decides per part, collects acks, builds the completion, checks the result."""
+class PartLedger:
+    """The parts of one upload: what the server already holds (on resume), what we produced, what it acknowledged.
 
-    def __init__(self, decision: ResumeDecision) -> None:
-        if decision.kind is ResumeKind.ABORT_THEN_FRESH:
-            raise LocalProtocolError("abort the old upload and start from a FRESH decision")
-        self.state = State.STREAMING
-        self._known = decision.known if decision.kind is ResumeKind.RESUME else {}
+    It decides per part (rules 2 and 3), builds the completion and checks the stored object (rule 4). It has no
+    lifecycle of its own: :class:`edge_agent.engine.attempt.FileAttempt` owns the order of things.
+    """
+
+    def __init__(self, known: Mapping[int, frozenset[str]] | None = None) -> None:
+        self._known: Mapping[int, frozenset[str]] = known or {}  # server parts: number -> ETags
         self._md5: dict[int, str] = {}  # every part we produced: number -> md5
         self._size: dict[int, int] = {}
         self._acked: dict[int, str] = {}  # number -> etag
+        self._body_done = False
         self.skipped_bytes = 0
         self.restart_reason = ""
 
-    def _expect(self, *states: State) -> None:
-        if self.state not in states:
-            raise LocalProtocolError(f"not allowed in state {self.state.value}")
+    @classmethod
+    def for_decision(cls, decision: ResumeDecision) -> PartLedger:
+        """A fresh upload ignores what the server lists; a resumed one skips what it already holds."""
+        if decision.kind is ResumeKind.ABORT_THEN_FRESH:
+            raise LocalProtocolError("abort the old upload and start from a FRESH decision")
+        return cls(decision.known if decision.kind is ResumeKind.RESUME else None)
 
     def on_part(self, number: int, md5: str, size: int) -> PartAction:
-        self._expect(State.STREAMING, State.DRAINING)
+        if self.restart_reason:
+            raise LocalProtocolError(f"part {number} produced after the upload had to start over")
+        if self._body_done:
+            raise LocalProtocolError(f"part {number} produced after the body ended")
         if number in self._md5:
             raise LocalProtocolError(f"part {number} produced twice")
         etags = self._known.get(number)
-        if etags is None:
-            action = PartAction.UPLOAD
-        elif md5 in etags:
-            action = PartAction.SKIP
-        else:
-            self.state = State.RESTART
+        if etags is not None and md5 not in etags:
             self.restart_reason = f"part {number} on the server differs from the re-encoded bytes"
             return PartAction.RESTART
         self._md5[number] = md5
         self._size[number] = size
-        if action is PartAction.SKIP:
-            self._acked[number] = md5
-            self.skipped_bytes += size
-        return action
+        if etags is None:
+            return PartAction.UPLOAD
+        self._acked[number] = md5
+        self.skipped_bytes += size
+        return PartAction.SKIP
 
     def on_acked(self, number: int, etag: str) -> None:
-        self._expect(State.STREAMING, State.DRAINING)
         if number not in self._md5 or number in self._acked:
             raise LocalProtocolError(f"unexpected ack for part {number}")
         etag = etag.strip('"').lower()
         if etag != self._md5[number]:
-            # S3 without SSE returns the MD5; anything else means the bytes were altered on the way.
-            raise PartCorrupted(f"part {number}: server ETag {etag} != MD5 {self._md5[number]}")
+            # the sender checks the ETag against the MD5 and retries the part: a different one cannot get here
+            raise LocalProtocolError(f"part {number}: acknowledged ETag {etag} != MD5 {self._md5[number]}")
         self._acked[number] = etag
 
     def body_done(self) -> None:
         """All parts (part 1 included) have been produced."""
-        self._expect(State.STREAMING)
         if 1 not in self._md5:
             raise LocalProtocolError("body done before part 1 was produced")
         numbers = sorted(self._md5)
         if numbers != list(range(1, len(numbers) + 1)):
             raise LocalProtocolError(f"parts are not contiguous: {numbers[:5]}...")
-        self.state = State.DRAINING
+        self._body_done = True
+
+    @property
+    def body_is_done(self) -> bool:
+        return self._body_done
 
     @property
     def outstanding(self) -> int:
         return len(self._md5) - len(self._acked)
 
-    def completion(self) -> list[tuple[int, str]]:
-        """(number, etag) for CompleteMultipartUpload; moves to COMPLETING."""
-        self._expect(State.DRAINING)
+    def completion(self) -> tuple[tuple[int, str], ...]:
+        """(number, etag) for CompleteMultipartUpload: every part, acknowledged."""
+        if not self._body_done:
+            raise LocalProtocolError("completion before the body ended")
         if self.outstanding:
             raise LocalProtocolError(f"{self.outstanding} parts not acknowledged yet")
-        self.state = State.COMPLETING
-        return [(n, self._acked[n]) for n in sorted(self._acked)]
-
-    def completed(self) -> None:
-        self._expect(State.COMPLETING)
-        self.state = State.VERIFYING
+        return tuple((n, self._acked[n]) for n in sorted(self._acked))
 
     @property
     def object_size(self) -> int:
@@ -199,16 +190,10 @@ class FileUpload:
         return multipart_etag(self._md5[n] for n in sorted(self._md5))
 
     def verify(self, size: int, etag: str) -> str:
-        """Check HEAD of the completed object; returns "" when it is ours, else why not (state stays)."""
-        self._expect(State.VERIFYING)
+        """Check HEAD of the completed object; returns "" when it is ours, else why not."""
         etag = etag.strip('"').lower()
         if size != self.object_size:
             return f"stored size {size} != uploaded {self.object_size}"
         if etag != self.expected_etag:
             return f"stored ETag {etag} != expected {self.expected_etag}"
-        self.state = State.DONE
         return ""
-
-
-class PartCorrupted(RuntimeError):
-    """The server acknowledged a part with an ETag that is not its MD5: retry that part."""

@@ -15,13 +15,15 @@ from __future__ import annotations
 import itertools
 import logging
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from edge_agent.engine import EngineEvent, Limits
+from edge_agent.filenames import display_name, safe_text
 from edge_agent.service.assignment_store import AssignmentStore
 from edge_agent.service.config import AgentConfig
 from edge_agent.service.ledger import Ledger
@@ -69,6 +71,7 @@ class Counters:
     files_queued: int = 0
     files_rejected: int = 0
     files_removed: int = 0
+    file_errors: int = 0  # unexpected errors while handling one file (it is set aside and retried later)
 
 
 class AgentService:
@@ -128,7 +131,8 @@ class AgentService:
         finished just before a crash, before its completion event reached us, comes back as already stored,
         so its retention is applied now instead of never."""
         for name, (entry, status) in known.items():
-            if status == FileStatus.QUEUED and not self._enqueue(entry, self.config.spool_dir / name, now):
+            path = self.config.spool_dir / name
+            if status == FileStatus.QUEUED and not self._guarded(entry, now, partial(self._enqueue, entry, path, now)):
                 return
 
     def _load_ledger(self) -> dict[str, tuple[SpoolEntry, FileStatus]]:
@@ -237,7 +241,15 @@ class AgentService:
     # -- engine events -----------------------------------------------------------------------------------------
     def handle_engine_event(self, event: EngineEvent) -> None:
         """Publish it; on ``UPLOAD_COMPLETED`` (sent by the engine only for a completed AND verified object)
-        apply the retention policy to the file, if it is one of our spool's."""
+        apply the retention policy to the file, if it is one of our spool's. Never raises: an unexpected error
+        is logged and counted, the file stays where it is."""
+        try:
+            self._on_engine_event(event)
+        except Exception:
+            self.counters.file_errors += 1
+            log.exception("cannot handle the %s event of %s", event.kind.value, display_name(event.file))
+
+    def _on_engine_event(self, event: EngineEvent) -> None:
         self._publish_event(event)
         path = Path(event.file)
         if path.parent.resolve() != self.config.spool_dir.resolve():
@@ -246,16 +258,21 @@ class AgentService:
         if event.kind == EventKind.FILE_REJECTED and entry is not None:
             self._record(entry, FileStatus.REJECTED)
         elif event.kind == EventKind.UPLOAD_COMPLETED:
-            log.info("%s stored as %s", path.name, event.key)
+            log.info("%s stored as %s", display_name(path.name), event.key)
             self._retain(path.name, path, entry)
 
     def _retain(self, name: str, path: Path, entry: SpoolEntry | None) -> None:
         try:
             outcome = apply_retention(self.config.retention, path, entry, self.config.done_dir)
         except OSError as exc:
-            log.error("retention %s of %s failed: %s; the file stays", self.config.retention, name, exc)
+            log.error(
+                "retention %s of %s failed: %s; the file stays",
+                self.config.retention,
+                display_name(name),
+                safe_text(str(exc)),
+            )
             outcome = Outcome.KEPT
-        log.info("retention of %s: %s", name, outcome.value)
+        log.info("retention of %s: %s", display_name(name), outcome.value)
         if outcome in (Outcome.DELETED, Outcome.MOVED, Outcome.MISSING):
             self.counters.files_removed += outcome != Outcome.MISSING
             self._forget(name)
@@ -263,16 +280,17 @@ class AgentService:
             self._record(entry, FileStatus.DONE)
 
     def _publish_event(self, event: EngineEvent) -> None:
+        """As a ``fleet_protocol.Event``: the file name escaped to printable UTF-8 (``display_name``)."""
         try:
             values = fit(
                 Event,
-                file=Path(event.file).name,
-                key=event.key,
+                file=display_name(Path(event.file).name),
+                key=safe_text(event.key),
                 original_bytes=event.original_bytes,
                 stored_bytes=event.stored_bytes,
                 duration_s=event.duration_s,
                 retries=event.retries,
-                reason=event.reason[:1000],
+                reason=safe_text(event.reason)[:1000],
             )
             message = Event(
                 agent_id=self.config.agent_id,
@@ -283,7 +301,7 @@ class AgentService:
                 **values,
             )
         except ValidationError as exc:
-            log.error("cannot describe engine event %s: %s", event, exc)
+            log.error("cannot describe engine event %s: %s", safe_text(repr(event)), exc)
             return
         self.publisher.publish(message)
 
@@ -293,13 +311,13 @@ class AgentService:
         try:
             self.ledger.put(entry, status)
         except sqlite3.Error as exc:
-            log.error("cannot record %s as %s in the ledger: %s", entry.name, status.value, exc)
+            log.error("cannot record %s as %s in the ledger: %s", display_name(entry.name), status.value, exc)
 
     def _forget(self, name: str) -> None:
         try:
             self.ledger.forget([name])
         except sqlite3.Error as exc:
-            log.error("cannot update the ledger for %s: %s", name, exc)
+            log.error("cannot update the ledger for %s: %s", display_name(name), exc)
 
     def scan(self, now: float) -> None:
         spool = self.config.spool_dir
@@ -314,20 +332,49 @@ class AgentService:
             log.info("spool folder %s is readable again", spool)
             self._spool_unreadable = False
         for entry in self.tracker.observe(entries, now):
-            path = spool / entry.name
-            verdict, reason = self.check_finished(path)
-            if verdict == Verdict.NOT_READY:
-                self.tracker.not_ready(entry.name, now)
-            elif verdict == Verdict.REJECTED:
-                self.counters.files_rejected += 1
-                log.warning("rejected %s: %s", entry.name, reason)
-                self._record(entry, FileStatus.REJECTED)
-                self._publish_event(
-                    EngineEvent(EventKind.FILE_REJECTED, str(path), original_bytes=entry.size, reason=reason)
-                )
-            elif not self._enqueue(entry, path, now):
+            if not self._guarded(entry, now, partial(self._take, entry, spool / entry.name, now)):
                 return
         self._backoff = 0.0
+
+    def _take(self, entry: SpoolEntry, path: Path, now: float) -> bool:
+        """Check one settled file and queue it; False when queueing failed (disk full: stop this scan)."""
+        verdict, reason = self.check_finished(path)
+        if verdict == Verdict.NOT_READY:
+            self.tracker.not_ready(entry.name, now)
+        elif verdict == Verdict.REJECTED:
+            self.counters.files_rejected += 1
+            log.warning("rejected %s: %s", display_name(entry.name), safe_text(reason))
+            self._record(entry, FileStatus.REJECTED)
+            self._publish_event(
+                EngineEvent(EventKind.FILE_REJECTED, str(path), original_bytes=entry.size, reason=reason)
+            )
+        else:
+            return self._enqueue(entry, path, now)
+        return True
+
+    def _guarded(self, entry: SpoolEntry, now: float, handle: Callable[[], bool]) -> bool:
+        """Run one file's handling. An unexpected error never stops the agent: it is logged and counted, the
+        file is set aside (offered again after 30 s, doubling up to 1 h, or as soon as it changes), an
+        ``upload_failed`` event names it, and the other files go on."""
+        try:
+            return handle()
+        except Exception as exc:
+            self.counters.file_errors += 1
+            retry_at = self.tracker.set_aside(entry.name, now)
+            name = display_name(entry.name)
+            log.exception(
+                "%s: unexpected error (%d so far); set aside for %.0f s",
+                name,
+                self.counters.file_errors,
+                retry_at - now,
+            )
+            reason = f"set aside after an unexpected error: {type(exc).__name__}: {exc}"
+            event = EngineEvent(EventKind.UPLOAD_FAILED, str(self.config.spool_dir / entry.name), reason=reason)
+            try:
+                self._publish_event(replace(event, original_bytes=entry.size))
+            except Exception:
+                log.exception("%s: cannot publish the failure event", name)
+            return True
 
     def _enqueue(self, entry: SpoolEntry, path: Path, now: float) -> bool:
         try:
@@ -338,7 +385,7 @@ class AgentService:
             self._next_scan = now + self._backoff
             log.error(
                 "cannot queue %s: %s (local disk full?). Nothing is lost: the file stays in the spool; retry in %.0f s",
-                entry.name,
+                display_name(entry.name),
                 exc,
                 self._backoff,
             )
@@ -347,7 +394,7 @@ class AgentService:
             self.counters.files_queued += 1
             self._record(entry, FileStatus.QUEUED)
         else:  # the engine's journal: stored and verified before with this size and mtime
-            log.info("%s is already stored; applying retention", entry.name)
+            log.info("%s is already stored; applying retention", display_name(entry.name))
             self._record(entry, FileStatus.DONE)
             self._retain(entry.name, path, entry)
         return True
@@ -371,7 +418,7 @@ class AgentService:
             throughput_bps=stats.throughput_bps,
             bytes_uploaded_total=stats.bytes_uploaded_total,
             retries_total=stats.retries_total,
-            errors_total=stats.errors_total,
+            errors_total=stats.errors_total + self.counters.file_errors,  # the engine's and ours
             assignment_version=self.assignment.version if self.assignment else 0,
         )
         return Telemetry(agent_id=self.config.agent_id, seq=self.next_seq(), **values)

@@ -1,4 +1,5 @@
-"""The real transfer engine (``edge_agent.transfer.engine.Engine``), built from the agent's configuration."""
+"""The real transfer engine (``edge_agent.transfer.engine.Engine`` on S3 and the SQLite journal), built from the
+agent's configuration."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable
 
 from edge_agent.engine import EngineEvent, Limits
 from edge_agent.service.config import AgentConfig
+from edge_agent.transfer.bootstrap import open_engine
 from edge_agent.transfer.config import EngineConfig
 from edge_agent.transfer.engine import Engine
 
@@ -15,4 +17,4 @@ def build_engine(config: AgentConfig, limits: Limits, on_event: Callable[[Engine
     engine_config = EngineConfig(
         s3=config.s3.settings(), prefix=config.s3.prefix, agent_id=config.agent_id, state_dir=config.state_dir
     )
-    return Engine(engine_config, limits, on_event=on_event)
+    return open_engine(engine_config, limits, on_event=on_event)

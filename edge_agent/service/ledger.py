@@ -2,6 +2,8 @@
 
 It survives restarts so a queued file is not handed to the engine twice and a kept (retention = keep)
 file is not uploaded again. Writes raise ``sqlite3.Error`` (e.g. disk full) for the caller to handle.
+A name is stored as TEXT when it is valid UTF-8 and as a BLOB of its bytes otherwise (``edge_agent/filenames.py``):
+any name the file system allows is kept exactly, and ledgers written before read the same.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from edge_agent.filenames import name_from_sql, sql_name
 from edge_agent.service.spool import FileStatus, SpoolEntry
 
 _SCHEMA = """
@@ -31,19 +34,26 @@ class Ledger:
 
     def load(self) -> dict[str, tuple[SpoolEntry, FileStatus]]:
         rows = self._db.execute("SELECT name, size, mtime_ns, inode, status FROM spool_files").fetchall()
-        return {r[0]: (SpoolEntry(r[0], r[1], r[2], r[3]), FileStatus(r[4])) for r in rows}
+        known: dict[str, tuple[SpoolEntry, FileStatus]] = {}
+        for value, size, mtime_ns, inode, status in rows:
+            name = name_from_sql(value)
+            try:
+                known[name] = (SpoolEntry(name, size, mtime_ns, inode), FileStatus(status))
+            except ValueError:  # a status this version does not know: the file is looked at again
+                continue
+        return known
 
     def put(self, entry: SpoolEntry, status: FileStatus) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO spool_files (name, size, mtime_ns, inode, status) VALUES (?, ?, ?, ?, ?)",
-            (entry.name, entry.size, entry.mtime_ns, entry.inode, status.value),
+            (sql_name(entry.name), entry.size, entry.mtime_ns, entry.inode, status.value),
         )
 
     def forget(self, names: list[str]) -> None:
-        self._db.executemany("DELETE FROM spool_files WHERE name = ?", [(n,) for n in names])
+        self._db.executemany("DELETE FROM spool_files WHERE name = ?", [(sql_name(n),) for n in names])
 
     def names(self) -> set[str]:
-        return {r[0] for r in self._db.execute("SELECT name FROM spool_files")}
+        return {name_from_sql(r[0]) for r in self._db.execute("SELECT name FROM spool_files")}
 
     def close(self) -> None:
         self._db.close()

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from enum import StrEnum
 from pathlib import Path
 
+from edge_agent.filenames import display_name
 from edge_agent.service.spool import SpoolEntry, stat_entry
 
 log = logging.getLogger(__name__)
+
+NAME_MAX = 255  # bytes in one file name on Linux file systems
 
 
 class Outcome(StrEnum):
@@ -21,10 +25,16 @@ class Outcome(StrEnum):
 
 
 def _free_target(done_dir: Path, name: str) -> Path:
+    """``done_dir/name``, else ``stem.1.wav``, ``stem.2.wav``, ...; the stem is shortened (in bytes) when the
+    number would make the name longer than the file system allows."""
     target = done_dir / name
+    stem, suffix = os.fsencode(Path(name).stem), os.fsencode(Path(name).suffix)
     n = 1
     while target.exists():
-        target = done_dir / f"{Path(name).stem}.{n}{Path(name).suffix}"
+        tail = b".%d" % n + suffix
+        if len(tail) >= NAME_MAX:  # a "suffix" that is most of the name: number the whole name instead
+            stem, suffix, tail = os.fsencode(name), b"", b".%d" % n
+        target = done_dir / os.fsdecode(stem[: NAME_MAX - len(tail)] + tail)
         n += 1
     return target
 
@@ -39,7 +49,7 @@ def apply_retention(policy: str, path: Path, taken: SpoolEntry | None, done_dir:
     if current is None:
         return Outcome.MISSING
     if taken is None or current.signature != taken.signature:
-        log.warning("%s changed after it was uploaded; not removing it", path)
+        log.warning("%s changed after it was uploaded; not removing it", display_name(str(path)))
         return Outcome.CHANGED
     if policy == "keep":
         return Outcome.KEPT

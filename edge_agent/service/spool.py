@@ -4,6 +4,11 @@ Rule (DESIGN §4): a file is a candidate once its size, mtime and inode have sta
 ``settle_seconds`` of observation; the caller then asks the codec (``check_finished``) and reports back
 ``not_ready`` (the settle clock restarts), ``rejected`` or ``taken``. A taken or rejected file is not offered
 again unless it changes (then it settles again like a new file). A file that disappears is forgotten.
+A file whose handling failed in an unexpected way is ``set_aside``: not offered again before a delay that
+doubles with every failure (30 s .. 1 h, the engine queue's retry rule), or at once if it changes.
+
+Names are ``str`` as ``os.scandir`` gives them: any bytes the file system allows, with the bytes that are not
+UTF-8 surrogate-escaped (``edge_agent/filenames.py`` says how they are stored and shown).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+
+from edge_agent.engine.queue import retry_delay
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,8 @@ class _Seen:
     since: float
     status: FileStatus | None = None
     handled: SpoolEntry | None = None  # the entry as it was when the status was set
+    failures: int = 0  # unexpected errors while handling this version of the file
+    retry_at: float = 0.0
 
 
 @dataclass
@@ -64,9 +73,10 @@ class SpoolTracker:
                 seen = self._files[name]
             elif seen.entry.signature != entry.signature:
                 seen.entry, seen.since = entry, now
+                seen.failures, seen.retry_at = 0, 0.0
             if seen.handled is not None and seen.handled.signature == entry.signature:
                 continue
-            if now - seen.since >= self.settle_seconds:
+            if now - seen.since >= self.settle_seconds and now >= seen.retry_at:
                 ready.append(entry)
         ready.sort(key=lambda e: (e.mtime_ns, e.name))
         return ready
@@ -74,6 +84,15 @@ class SpoolTracker:
     def not_ready(self, name: str, now: float) -> None:
         if name in self._files:
             self._files[name].since = now
+
+    def set_aside(self, name: str, now: float) -> float:
+        """Handling this file failed unexpectedly: not offered again before the returned time (unless it changes)."""
+        seen = self._files.get(name)
+        if seen is None:
+            return now
+        seen.failures += 1
+        seen.retry_at = now + retry_delay(seen.failures)
+        return seen.retry_at
 
     def mark(self, entry: SpoolEntry, status: FileStatus) -> None:
         seen = self._files.setdefault(entry.name, _Seen(entry, 0.0))

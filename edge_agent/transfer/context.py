@@ -20,8 +20,7 @@ from edge_agent.engine.limits import Limits
 from edge_agent.transfer.config import EngineConfig
 from edge_agent.transfer.errors import RetryableError
 from edge_agent.transfer.gate import SlotGate, Stopped
-from edge_agent.transfer.journal import Journal
-from edge_agent.transfer.s3 import S3Store
+from edge_agent.transfer.ports import Journal, Store
 
 log = logging.getLogger("edgefleet.upload")
 T = TypeVar("T")
@@ -63,7 +62,7 @@ class Context:
         self,
         config: EngineConfig,
         limits: Limits,
-        store: S3Store,
+        store: Store,
         journal: Journal,
         codec: Codec,
         emit: Callable[[EngineEvent], None],

@@ -1,5 +1,6 @@
-"""``Engine``: the composition of journal, S3 store, slot gate, token bucket and file jobs
-(docs/upload-engine.md, "Public API").
+"""``Engine``: the scheduler over a journal, a store, the slot gate, the token bucket and file jobs
+(docs/upload-engine.md, "Public API"). The store and the journal come from outside (the ``ports``):
+:func:`edge_agent.transfer.bootstrap.open_engine` wires the real ones, unit tests pass fakes.
 
 Two modes over one scheduler:
 - ``run_until_idle()`` (``edgefleet upload``): every queued file gets one attempt (with in-process retries
@@ -19,15 +20,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from edge_agent.engine.commands import Disposition
 from edge_agent.engine.events import EngineEvent, EngineStats, FileResult, RunReport
 from edge_agent.engine.limits import Limits
 from edge_agent.engine.queue import after_failure, pick_next
 from edge_agent.transfer.config import EngineConfig
 from edge_agent.transfer.context import Codec, Context
-from edge_agent.transfer.job import Disposition, FileJob, Outcome
-from edge_agent.transfer.journal import DONE, REJECTED, Journal
+from edge_agent.transfer.job import FileJob, Outcome
+from edge_agent.transfer.journal import DONE, REJECTED
 from edge_agent.transfer.memory import pin_mmap_threshold
-from edge_agent.transfer.s3 import S3Store
+from edge_agent.transfer.ports import Journal, Store
 
 log = logging.getLogger("edgefleet.upload")
 
@@ -45,14 +47,16 @@ class Engine:
         limits: Limits,
         on_event: Callable[[EngineEvent], None] | None = None,
         *,
+        store: Store,
+        journal: Journal,
         codec: Codec | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``store`` and ``journal`` become the engine's: :meth:`close` closes the journal."""
         pin_mmap_threshold()
         self.config = config
         self._on_event = on_event
-        self._journal = Journal(config.journal_path)
-        store = S3Store(config.s3, timeout_s=config.io_timeout_s)
+        self._journal = journal
         self._ctx = Context(config, limits, store, self._journal, codec or _default_codec(), self._emit, clock)
         self._lock = threading.Condition()
         self._active: dict[str, FileJob] = {}

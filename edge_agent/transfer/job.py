@@ -1,8 +1,10 @@
-"""One attempt at uploading one file: the adapter that drives :class:`edge_agent.engine.upload.FileUpload`.
+"""One attempt at uploading one file: the executor of :class:`edge_agent.engine.attempt.FileAttempt`.
 
-open source -> key -> (already stored?) -> journal + ListParts -> resume decision -> stream parts (part 1
-last) -> wait for acks -> complete -> HEAD verify -> report. Failures end in an :class:`Outcome` telling the
-engine what to do with the queue entry; the local file is never touched.
+A loop: ask the machine for a command, run it against the file (the codec), the store and the journal (the
+``ports``), feed back the result, until the command is ``Finish``. Errors become ``Failed(fault, text)``
+results (:data:`FAULTS`); what they lead to is the machine's table, never decided here. An error of no known
+kind is a bug: it leaves the loop and the engine keeps the file queued ("internal error"). The local file is
+never touched.
 """
 
 from __future__ import annotations
@@ -10,45 +12,49 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import queue
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from edge_agent.audio import flacmeta
 from edge_agent.audio.errors import RecordingNotReady, RecordingRejected, SourceChanged
 from edge_agent.audio.source import META_SHA256, META_SIZE
+from edge_agent.engine import commands as c
+from edge_agent.engine.attempt import AttemptConfig, FileAttempt
+from edge_agent.engine.commands import Disposition, Fault
 from edge_agent.engine.events import EngineEvent, FileResult
-from edge_agent.engine.partsize import ObjectTooLarge, plan_parts
-from edge_agent.engine.splitter import Part, PartSplitter, TooManyParts
-from edge_agent.engine.upload import (
-    FileUpload,
-    PartAction,
-    ResumeDecision,
-    ResumeKind,
-    StoredPart,
-    UploadSettings,
-    decide_resume,
-    md5_hex,
-)
+from edge_agent.engine.partsize import ObjectTooLarge
+from edge_agent.engine.splitter import TooManyParts
 from edge_agent.transfer.context import Context, Source
-from edge_agent.transfer.errors import FatalS3Error, TransferError, UploadGone
+from edge_agent.transfer.errors import FatalS3Error, RetryableError, TransferError, UploadGone
 from edge_agent.transfer.gate import Stopped
-from edge_agent.transfer.sender import Acked, PartSender
+from edge_agent.transfer.parts import PartStream
 from fleet_protocol.vocabulary import EventKind
 
 log = logging.getLogger("edgefleet.upload")
+T = TypeVar("T")
+
+#: which errors are which fault (first match wins); any other error is a bug
+FAULTS: tuple[tuple[type[BaseException], Fault], ...] = (
+    (RecordingNotReady, Fault.NOT_READY),
+    (RecordingRejected, Fault.REJECTED),
+    (ObjectTooLarge, Fault.REJECTED),
+    (TooManyParts, Fault.REJECTED),
+    (FileNotFoundError, Fault.VANISHED),
+    (SourceChanged, Fault.CHANGED),
+    (Stopped, Fault.STOPPED),
+    (UploadGone, Fault.GONE),
+    (RetryableError, Fault.RETRYABLE),
+    (FatalS3Error, Fault.FATAL),
+    (TransferError, Fault.FATAL),
+)
+_KNOWN = tuple(kind for kind, _ in FAULTS)
 
 
-class Disposition(Enum):
-    DONE = "done"  # stored and verified (or already there)
-    REJECTED = "rejected"  # bad input: never retried unless the file changes
-    RETRY = "retry"  # keep queued, try again later (counts as a failure)
-    DEFER = "defer"  # not finished yet: look again after settle_s (no failure)
-    STOPPED = "stopped"  # the engine stopped: keep queued, no failure
+def fault_of(exc: BaseException) -> Fault | None:
+    return next((fault for kind, fault in FAULTS if isinstance(exc, kind)), None)
 
 
 @dataclass(frozen=True)
@@ -57,236 +63,95 @@ class Outcome:
     result: FileResult
 
 
-class _Restart(Exception):
-    """Start this file's upload over cleanly (abort, new upload, nothing skipped)."""
-
-    def __init__(self, reason: str, abort: bool) -> None:
-        super().__init__(reason)
-        self.abort = abort
-
-
 class FileJob:
     def __init__(self, ctx: Context, path: str) -> None:
         self.ctx = ctx
         self.path = path
-        self.retries = 0
         self.cancel = False
         self.key = ""
+        self._src: Source | None = None
+        self._parts: PartStream | None = None
+        self._started = 0.0
+        self._run: dict[type[Any], Callable[[Any], c.Result]] = {
+            c.CheckFile: self._check_file,
+            c.LoadRecord: self._load_record,
+            c.OpenSource: self._open_source,
+            c.ListParts: self._list_parts,
+            c.Abort: self._abort,
+            c.DropRecord: self._drop_record,
+            c.CheckExisting: self._check_existing,
+            c.CreateUpload: self._create,
+            c.SaveUpload: self._save_upload,
+            c.ListUploads: self._list_uploads,
+            c.Announce: self._announce,
+            c.OpenParts: self._open_parts,
+            c.ReadPart: self._read_part,
+            c.SendPart: self._send_part,
+            c.SkipPart: self._skip_part,
+            c.CollectSends: self._collect,
+            c.SavePart: self._save_part,
+            c.CloseParts: self._close_parts_command,
+            c.Complete: self._complete,
+            c.Head: self._head,
+            c.ConfirmSource: self._confirm_source,
+            c.StartOver: self._start_over,
+        }
 
     def _cancelled(self) -> bool:
         return self.cancel or self.ctx.stop.is_set()
 
-    def _emit(self, kind: EventKind, src: Source | None, **kw: Any) -> None:
-        event = EngineEvent(kind=kind, file=self.path, key=self.key, retries=self.retries)
-        if src is not None:
-            event = replace(event, original_bytes=src.original_size, stored_as=src.kind)
-        self.ctx.emit(replace(event, **kw))
-
-    def _fail(self, disposition: Disposition, reason: str, src: Source | None) -> Outcome:
-        kind = EventKind.FILE_REJECTED if disposition is Disposition.REJECTED else EventKind.UPLOAD_FAILED
-        if disposition is not Disposition.STOPPED:
-            with self.ctx.counters.lock:
-                self.ctx.counters.errors_total += 1
-            self._emit(kind, src, reason=reason)
-            log.warning("%s", reason if self.path in reason else f"{self.path}: {reason}")
-        return Outcome(disposition, FileResult(self.path, False, self.key, reason))
-
     def run(self) -> Outcome:
+        self._started = time.monotonic()
+        config, limits = self.ctx.config, self.ctx.limits
+        machine = FileAttempt(
+            AttemptConfig(limits.part_size, limits.compression_level, config.restarts_per_attempt, config.dedup)
+        )
+        try:
+            while not isinstance(command := machine.next_command(), c.Finish):
+                machine.receive(self._execute(command))
+            return self._finish(command)
+        finally:
+            self._close_parts()
+            self._close_source()
+
+    def _execute(self, command: c.Command) -> c.Result:
+        try:
+            return self._run[type(command)](command)
+        except _KNOWN as exc:
+            fault = fault_of(exc)
+            assert fault is not None
+            log.info("%s: %s failed: %s", self.path, type(command).__name__, exc)
+            return c.Failed(fault, str(exc))
+
+    # -- the file ------------------------------------------------------------------------------------------
+    def _check_file(self, _: c.CheckFile) -> c.Result:
+        path = Path(self.path)
+        st = path.stat()
+        settled = self.ctx.clock() - st.st_mtime_ns / 1e9 >= self.ctx.config.settle_s
+        self.ctx.codec.check_finished(path, settled=settled)
+        return c.Ok()
+
+    def _open_source(self, command: c.OpenSource) -> c.Result:
         ctx, path = self.ctx, Path(self.path)
-        started = time.monotonic()
-        restarts = 0
-        while True:
-            src: Source | None = None
-            try:
-                st = path.stat()
-                settled = ctx.clock() - st.st_mtime_ns / 1e9 >= ctx.config.settle_s
-                ctx.codec.check_finished(path, settled=settled)
-                record = ctx.journal.upload(self.path)
-                level = record.settings.compression_level if record else ctx.limits.compression_level
-                src = ctx.codec.open_source(path, level)
-                return self._attempt(src, record is not None and restarts == 0, started)
-            except _Restart as exc:
-                restarts += 1
-                log.warning("%s: %s; starting the upload over", self.path, exc)
-                self._discard_upload(abort=exc.abort)
-                if restarts > ctx.config.restarts_per_attempt:
-                    return self._fail(Disposition.RETRY, f"gave up after {restarts} restarts: {exc}", src)
-            except RecordingNotReady as exc:
-                return self._fail(Disposition.DEFER, f"still being written: {exc}", src)
-            except (RecordingRejected, ObjectTooLarge, TooManyParts) as exc:
-                return self._fail(Disposition.REJECTED, str(exc), src)
-            except FileNotFoundError as exc:
-                return self._fail(Disposition.REJECTED, f"file vanished: {exc}", src)
-            except SourceChanged as exc:
-                self._discard_upload(abort=True)
-                return self._fail(Disposition.RETRY, f"changed while uploading, will retry: {exc}", src)
-            except Stopped:
-                return self._fail(Disposition.STOPPED, "engine stopped", src)
-            except TransferError as exc:
-                return self._fail(Disposition.RETRY, str(exc), src)
-            finally:
-                if src is not None:
-                    src.close()
-
-    # -- one pass over the source ---------------------------------------------------------------------
-    def _attempt(self, src: Source, may_resume: bool, started: float) -> Outcome:
-        ctx = self.ctx
-        self.key = ctx.codec.object_key(ctx.config.prefix, ctx.config.agent_id, Path(self.path), src)
-        record = ctx.journal.upload(self.path) if may_resume else None
+        src = self._src = ctx.codec.open_source(path, command.level)
+        self.key = ctx.codec.object_key(ctx.config.prefix, ctx.config.agent_id, path, src)
         fp = src.fingerprint
-        requested = record.settings.plan.size if record else ctx.limits.part_size
-        plan = plan_parts(requested, src.size_bound, src.header_size)
-        if record and record.settings.plan.size >= plan.size:
-            plan = record.settings.plan
-        settings = UploadSettings(
-            self.key,
-            plan,
-            src.header_size,
-            record.settings.compression_level if record else ctx.limits.compression_level,
-            (fp.size, fp.mtime_ns, fp.inode),
-        )
-        server = None
-        if record is not None and record.settings == settings:
-            server, _ = ctx.retrying(
-                "ListParts", lambda: ctx.store.list_parts(record.settings.key, record.upload_id), self._cancelled
-            )
-        decision = decide_resume(record, settings, server)
-        if decision.kind is ResumeKind.ABORT_THEN_FRESH:
-            assert record is not None
-            log.info("%s: %s: aborting upload %s", self.path, decision.reason, decision.upload_id)
-            self._abort(record.settings.key, decision.upload_id)
-        if decision.kind is not ResumeKind.RESUME:
-            ctx.journal.drop_upload(self.path)
-            if ctx.config.dedup and self._already_stored(src):
-                self._emit(EventKind.UPLOAD_COMPLETED, src, reason="already stored", duration_s=0.0)
-                return Outcome(
-                    Disposition.DONE,
-                    FileResult(self.path, True, self.key, "already stored", src.original_size, 0, src.kind),
-                )
-            upload_id, _ = ctx.retrying(
-                f"CreateMultipartUpload {self.key}",
-                lambda: ctx.store.create(self.key, src.content_type, src.metadata),
-                self._cancelled,
-            )
-            ctx.journal.start_upload(self.path, upload_id, settings, ctx.clock())
-            self._abort_strays(keep=upload_id)
-            decision = ResumeDecision(ResumeKind.FRESH, upload_id=upload_id)
-            self._emit(EventKind.UPLOAD_STARTED, src)
-        else:
-            have = sum(len(v) for v in decision.known.values())
-            log.info("%s: resuming upload %s (%d parts on the server)", self.path, decision.upload_id, have)
-            self._emit(EventKind.UPLOAD_RESUMED, src, reason=f"{have} parts already stored")
-        return self._stream(src, settings, decision, started)
+        return c.SourceOpened(self.key, src.size_bound, src.header_size, (fp.size, fp.mtime_ns, fp.inode))
 
-    def _stream(self, src: Source, settings: UploadSettings, decision: ResumeDecision, started: float) -> Outcome:
-        ctx = self.ctx
-        machine = FileUpload(decision)
-        gone = threading.Event()  # this pass is over: its part threads stop retrying
+    def _source(self) -> Source:
+        assert self._src is not None, "the source is not open"
+        return self._src
 
-        def cancelled() -> bool:
-            return gone.is_set() or self._cancelled()
+    def _close_source(self) -> None:
+        if self._src is not None:
+            self._src.close()
+            self._src = None
 
-        sender = PartSender(ctx, self.path, self.key, decision.upload_id, cancelled)
-        splitter = PartSplitter(settings.plan, settings.header_size)
-        have_slot = False
-        try:
-            for block in src.body():
-                self._drain(machine, sender, block=False)
-                if not have_slot:
-                    ctx.gate.acquire(self._cancelled)
-                    have_slot = True
-                for part in splitter.feed(block):
-                    have_slot = self._dispatch(machine, sender, part, have_slot)
-                    del part
-                    if not have_slot:  # the rest of this block starts the next buffer: it needs a slot first
-                        ctx.gate.acquire(self._cancelled)
-                        have_slot = True
-                del block
-            for part in splitter.finish(src.header()):
-                have_slot = self._dispatch(machine, sender, part, have_slot)
-                del part
-            if have_slot:
-                ctx.gate.release()
-                have_slot = False
-            machine.body_done()
-            while machine.outstanding:
-                self._drain(machine, sender, block=True)
-        except BaseException:
-            if have_slot:
-                ctx.gate.release()
-            gone.set()
-            sender.join(timeout=ctx.config.io_timeout_s + 5)
-            raise
-        parts = machine.completion()
-        try:
-            ctx.retrying(
-                f"CompleteMultipartUpload {self.key}",
-                lambda: ctx.store.complete(self.key, decision.upload_id, parts),
-                self._cancelled,
-            )
-        except UploadGone:  # a retried Complete whose first try got through: the HEAD check below decides
-            log.info("%s: upload already completed or gone; verifying the object", self.path)
-        machine.completed()
-        head, _ = ctx.retrying(f"HEAD {self.key}", lambda: ctx.store.head(self.key), self._cancelled)
-        problem = "object missing after completion" if head is None else machine.verify(head.size, head.etag)
-        ctx.journal.drop_upload(self.path)
-        if problem:
-            raise _Restart(f"verification failed: {problem}", abort=False)
-        sha = src.original_sha256()
-        self._check_unchanged(src)
-        duration = time.monotonic() - started
-        self._emit(
-            EventKind.UPLOAD_COMPLETED,
-            src,
-            stored_bytes=machine.object_size,
-            original_sha256=sha,
-            duration_s=round(duration, 3),
-        )
-        log.info("%s: stored as %s (%d bytes, %.1f s)", self.path, self.key, machine.object_size, duration)
-        return Outcome(
-            Disposition.DONE,
-            FileResult(self.path, True, self.key, "", src.original_size, machine.object_size, src.kind),
-        )
-
-    def _dispatch(self, machine: FileUpload, sender: PartSender, part: Part, have_slot: bool) -> bool:
-        """Hand a produced part to S3 (or skip it); returns whether we still hold a slot."""
-        md5 = md5_hex(part.data)
-        action = machine.on_part(part.number, md5, len(part.data))
-        if action is PartAction.RESTART:
-            raise _Restart(machine.restart_reason, abort=True)
-        if action is PartAction.SKIP:
-            self.ctx.journal.add_part(self.path, StoredPart(part.number, md5, len(part.data), part.offset))
-            self.ctx.on_progress(self.path, len(part.data))
-            return have_slot
-        if not have_slot:
-            self.ctx.gate.acquire(self._cancelled)
-        sender.send(part.number, part.offset, part.data, md5)
-        return False
-
-    def _drain(self, machine: FileUpload, sender: PartSender, block: bool) -> None:
-        while True:
-            try:
-                res = sender.results.get(timeout=0.5) if block else sender.results.get_nowait()
-            except queue.Empty:
-                if block and self._cancelled():
-                    raise Stopped from None
-                if block:
-                    continue
-                return
-            if isinstance(res, Acked):
-                machine.on_acked(res.part.number, res.part.etag)
-                self.ctx.journal.add_part(self.path, res.part)  # fsynced: a part boundary
-                self.retries += res.retries
-            elif isinstance(res.error, UploadGone):
-                raise _Restart(str(res.error), abort=False)
-            else:
-                raise res.error
-            if block:
-                return
-
-    def _check_unchanged(self, src: Source) -> None:
+    def _confirm_source(self, _: c.ConfirmSource) -> c.Result:
         """The object is a consistent snapshot of what was read; if the file changed since, it must not be
         reported as stored (retention would delete a file whose content is not in the store)."""
+        src = self._source()
+        sha = src.original_sha256()
         try:
             st = os.stat(self.path)
         except OSError as exc:
@@ -294,62 +159,93 @@ class FileJob:
         fp = src.fingerprint
         if (st.st_size, st.st_mtime_ns, st.st_ino) != (fp.size, fp.mtime_ns, fp.inode):
             raise SourceChanged(f"{self.path}: changed during its upload")
+        return c.SourceConfirmed(sha)
 
-    def _discard_upload(self, abort: bool) -> None:
-        """Forget this file's upload in progress (and abort it on the server): the next pass starts fresh."""
-        record = self.ctx.journal.upload(self.path)
-        if record is None:
-            return
-        if abort:
-            self._abort(record.settings.key, record.upload_id)
+    def _start_over(self, command: c.StartOver) -> c.Result:
+        log.warning("%s: %s; starting the upload over", self.path, command.reason)
+        self._close_parts()
+        self._close_source()
+        return c.Ok()
+
+    # -- the journal ---------------------------------------------------------------------------------------
+    def _load_record(self, _: c.LoadRecord) -> c.Result:
+        return c.RecordLoaded(self.ctx.journal.upload(self.path))
+
+    def _drop_record(self, _: c.DropRecord) -> c.Result:
         self.ctx.journal.drop_upload(self.path)
+        return c.Ok()
 
-    def _abort_strays(self, keep: str) -> None:
-        """Abort the other multipart uploads of this key: left by a CreateMultipartUpload whose response was lost
-        (the retry made a second one) or by a crash between create and the journal write. The key holds this
-        agent's id, so no one else uploads to it. Best effort: without the right to list, the janitor does it."""
-        try:
-            pending = self.ctx.store.pending_uploads(self.key)
-        except TransferError as exc:
-            log.info(
-                "%s: cannot list pending uploads of %s (%s); leaving strays to the janitor", self.path, self.key, exc
-            )
-            return
-        for stray in pending:
-            if stray.key == self.key and stray.upload_id != keep:
-                log.info("%s: aborting stray upload %s of %s", self.path, stray.upload_id, self.key)
-                self._abort(self.key, stray.upload_id)
+    def _save_upload(self, command: c.SaveUpload) -> c.Result:
+        self.ctx.journal.start_upload(self.path, command.upload_id, command.settings, self.ctx.clock())
+        return c.Ok()
 
-    def _abort(self, key: str, upload_id: str) -> None:
-        try:
-            self.ctx.retrying(
-                f"AbortMultipartUpload {key}", lambda: self.ctx.store.abort(key, upload_id), self._cancelled
-            )
-        except FatalS3Error as exc:
-            log.warning("%s: could not abort upload %s: %s", self.path, upload_id, exc)
+    def _save_part(self, command: c.SavePart) -> c.Result:
+        self.ctx.journal.add_part(self.path, command.part)  # fsynced: a part boundary
+        return c.Ok()
 
-    def _already_stored(self, src: Source) -> bool:
+    # -- the store -----------------------------------------------------------------------------------------
+    def _retrying(self, what: str, fn: Callable[[], T]) -> T:
+        return self.ctx.retrying(what, fn, self._cancelled)[0]
+
+    def _list_parts(self, command: c.ListParts) -> c.Result:
+        parts = self._retrying("ListParts", lambda: self.ctx.store.list_parts(command.key, command.upload_id))
+        return c.PartsListed(None if parts is None else tuple(parts))
+
+    def _abort(self, command: c.Abort) -> c.Result:
+        log.info("%s: %s: aborting upload %s", self.path, command.why, command.upload_id)
+        store = self.ctx.store
+        self._retrying(f"AbortMultipartUpload {command.key}", lambda: store.abort(command.key, command.upload_id))
+        return c.Ok()
+
+    def _create(self, command: c.CreateUpload) -> c.Result:
+        src, store = self._source(), self.ctx.store
+        what = f"CreateMultipartUpload {command.key}"
+        return c.Created(self._retrying(what, lambda: store.create(command.key, src.content_type, src.metadata)))
+
+    def _list_uploads(self, command: c.ListUploads) -> c.Result:
+        """The key holds this agent's id, so no one else uploads to it: every other upload of it is a stray."""
+        pending = self.ctx.store.pending_uploads(command.key)
+        return c.UploadsListed(tuple(p.upload_id for p in pending if p.key == command.key))
+
+    def _complete(self, command: c.Complete) -> c.Result:
+        store, parts = self.ctx.store, list(command.parts)
+        what = f"CompleteMultipartUpload {command.key}"
+        self._retrying(what, lambda: store.complete(command.key, command.upload_id, parts))
+        return c.Ok()
+
+    def _head(self, command: c.Head) -> c.Result:
+        head = self._retrying(f"HEAD {command.key}", lambda: self.ctx.store.head(command.key))
+        return c.ObjectMissing() if head is None else c.ObjectFound(head.size, head.etag)
+
+    def _check_existing(self, command: c.CheckExisting) -> c.Result:
         """The object exists with the same original size and sha256 (dedup: same recording, one object)."""
         try:
-            head = self.ctx.store.head(self.key)
-            if head is None or head.metadata.get(META_SIZE) != str(src.original_size):
-                return False
-            stored = head.metadata.get(META_SHA256, "")
-            if not stored and src.header_size and head.size > src.header_size:
-                raw = self.ctx.store.read_range(self.key, 0, src.header_size)
-                pos = 0
-
-                def read(n: int) -> bytes:
-                    nonlocal pos
-                    pos += n
-                    return raw[pos - n : pos]
-
-                edgf = flacmeta.read_header(read).edgf
-                stored = edgf.sha256 if edgf else ""
-            return bool(stored) and stored == self._local_sha256()
-        except Exception as exc:  # dedup is an optimisation: upload on doubt
+            stored = self._stored_sha256(command.key)
+            return c.Existing(stored is not None and stored == self._local_sha256())
+        except Exception as exc:  # whatever it is, the attempt's table decides (it uploads)
             log.info("%s: could not check the existing object (%s); uploading", self.path, exc)
-            return False
+            return c.Failed(fault_of(exc) or Fault.UNEXPECTED, str(exc))
+
+    def _stored_sha256(self, key: str) -> str | None:
+        """The original sha256 the stored object records (user metadata, else the FLAC header's ``edgf``
+        block); None when there is no object of this recording's size."""
+        src = self._source()
+        head = self.ctx.store.head(key)
+        if head is None or head.metadata.get(META_SIZE) != str(src.original_size):
+            return None
+        stored = head.metadata.get(META_SHA256, "")
+        if not stored and src.header_size and head.size > src.header_size:
+            raw = self.ctx.store.read_range(key, 0, src.header_size)
+            pos = 0
+
+            def read(n: int) -> bytes:
+                nonlocal pos
+                pos += n
+                return raw[pos - n : pos]
+
+            edgf = flacmeta.read_header(read).edgf
+            stored = edgf.sha256 if edgf else ""
+        return stored or None
 
     def _local_sha256(self) -> str:
         h = hashlib.sha256()
@@ -359,3 +255,90 @@ class FileJob:
                     raise Stopped
                 h.update(block)
         return h.hexdigest()
+
+    # -- the parts -----------------------------------------------------------------------------------------
+    def _open_parts(self, command: c.OpenParts) -> c.Result:
+        self._close_parts()
+        sender = (self.path, command.key, command.upload_id)
+        self._parts = PartStream(self.ctx, self._source(), sender, command.plan, self._cancelled)
+        return c.Ok()
+
+    def _stream(self) -> PartStream:
+        assert self._parts is not None, "the parts are not open"
+        return self._parts
+
+    def _close_parts(self) -> None:
+        if self._parts is not None:
+            self._parts.close()
+            self._parts = None
+
+    def _close_parts_command(self, _: c.CloseParts) -> c.Result:
+        self._close_parts()
+        return c.Ok()
+
+    def _read_part(self, _: c.ReadPart) -> c.Result:
+        read = self._stream().read()
+        if read is None:
+            return c.BodyRead()
+        part, md5 = read
+        return c.PartRead(part.number, part.offset, md5, len(part.data))
+
+    def _send_part(self, command: c.SendPart) -> c.Result:
+        self._stream().send(command.number)
+        return c.Ok()
+
+    def _skip_part(self, command: c.SkipPart) -> c.Result:
+        self._stream().skip(command.part.number)
+        self.ctx.journal.add_part(self.path, command.part)
+        self.ctx.on_progress(self.path, command.part.size)
+        return c.Ok()
+
+    def _collect(self, command: c.CollectSends) -> c.Result:
+        sent = self._stream().collect(command.wait)
+        if sent is None:
+            return c.NoneSent()
+        if isinstance(sent, c.PartSent):
+            return sent
+        raise sent.error  # a fault, or a bug in the sender
+
+    # -- reporting -----------------------------------------------------------------------------------------
+    def _emit(self, kind: EventKind, retries: int, **kw: Any) -> None:
+        event = EngineEvent(kind=kind, file=self.path, key=self.key, retries=retries)
+        if self._src is not None:
+            event = replace(event, original_bytes=self._src.original_size, stored_as=self._src.kind)
+        self.ctx.emit(replace(event, **kw))
+
+    def _announce(self, command: c.Announce) -> c.Result:
+        if command.reason:
+            log.info("%s: %s: %s", self.path, command.kind.value, command.reason)
+        self._emit(command.kind, command.retries, reason=command.reason)
+        return c.Ok()
+
+    def _finish(self, finish: c.Finish) -> Outcome:
+        if finish.disposition is not Disposition.DONE:
+            return self._fail(finish)
+        src = self._source()
+        if finish.uploaded:
+            duration = time.monotonic() - self._started
+            self._emit(
+                EventKind.UPLOAD_COMPLETED,
+                finish.retries,
+                stored_bytes=finish.stored_bytes,
+                original_sha256=finish.original_sha256,
+                duration_s=round(duration, 3),
+            )
+            log.info("%s: stored as %s (%d bytes, %.1f s)", self.path, self.key, finish.stored_bytes, duration)
+        else:
+            self._emit(EventKind.UPLOAD_COMPLETED, finish.retries, reason=finish.reason, duration_s=0.0)
+        result = FileResult(self.path, True, self.key, finish.reason, src.original_size, finish.stored_bytes, src.kind)
+        return Outcome(Disposition.DONE, result)
+
+    def _fail(self, finish: c.Finish) -> Outcome:
+        disposition, reason = finish.disposition, finish.reason
+        kind = EventKind.FILE_REJECTED if disposition is Disposition.REJECTED else EventKind.UPLOAD_FAILED
+        if disposition is not Disposition.STOPPED:
+            with self.ctx.counters.lock:
+                self.ctx.counters.errors_total += 1
+            self._emit(kind, finish.retries, reason=reason)
+            log.warning("%s", reason if self.path in reason else f"{self.path}: {reason}")
+        return Outcome(disposition, FileResult(self.path, False, self.key, reason))

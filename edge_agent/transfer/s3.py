@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, cast
 
 import certifi
@@ -23,19 +22,7 @@ from minio.error import S3Error
 from edge_agent.engine.upload import StoredPart
 from edge_agent.s3settings import S3Settings
 from edge_agent.transfer.errors import UploadGone, classify
-
-
-@dataclass(frozen=True)
-class ObjectHead:
-    size: int
-    etag: str
-    metadata: Mapping[str, str]  # user metadata, keys lower-case without x-amz-meta-
-
-
-@dataclass(frozen=True)
-class PendingUpload:
-    key: str
-    upload_id: str
+from edge_agent.transfer.ports import ObjectHead, PendingUpload
 
 
 def _http_client(timeout_s: float, pool: int) -> urllib3.PoolManager:
@@ -51,6 +38,8 @@ def _http_client(timeout_s: float, pool: int) -> urllib3.PoolManager:
 
 
 class S3Store:
+    """The :class:`edge_agent.transfer.ports.Store` of a real S3 server."""
+
     def __init__(self, settings: S3Settings, timeout_s: float = 120.0, pool: int = 64) -> None:
         self.bucket = settings.bucket
         self._client = Minio(

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from edge_agent.engine.commands import PartSent
 from edge_agent.engine.upload import StoredPart
 from edge_agent.transfer.context import Context
 from edge_agent.transfer.errors import RetryableError, TransferError
@@ -18,13 +19,7 @@ from edge_agent.transfer.gate import Stopped
 
 
 @dataclass(frozen=True)
-class Acked:
-    part: StoredPart
-    retries: int
-
-
-@dataclass(frozen=True)
-class Failed:
+class SendFailed:
     number: int
     error: BaseException
 
@@ -36,7 +31,7 @@ class PartSender:
         self._key = key
         self._upload_id = upload_id
         self._cancelled = cancelled
-        self.results: queue.Queue[Acked | Failed] = queue.Queue()
+        self.results: queue.Queue[PartSent | SendFailed] = queue.Queue()
         self._threads: list[threading.Thread] = []
 
     def send(self, number: int, offset: int, data: bytearray, md5: str) -> None:
@@ -64,11 +59,11 @@ class PartSender:
             )
             ctx.counters.add_bytes(len(data), ctx.clock())
             ctx.on_progress(self._path, len(data))
-            self.results.put(Acked(StoredPart(number, etag, len(data), offset), retries))
+            self.results.put(PartSent(StoredPart(number, etag, len(data), offset), retries))
         except (TransferError, Stopped) as exc:
-            self.results.put(Failed(number, exc))
+            self.results.put(SendFailed(number, exc))
         except Exception as exc:  # a bug: report it, never lose the slot
-            self.results.put(Failed(number, exc))
+            self.results.put(SendFailed(number, exc))
         finally:
             ctx.gate.release()
 

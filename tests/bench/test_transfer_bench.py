@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.engine.limits import Limits, MiB
-from edge_agent.transfer import Engine, EngineConfig
+from edge_agent.transfer import EngineConfig, open_engine
 from edgefleet.localservices import SeaweedS3
 from tests.corpus import write_wav
 from tests.faultproxy import FaultProxy
@@ -134,7 +134,7 @@ def test_loopback_throughput(server: SeaweedS3, tmp_path: Path) -> None:
         record("loopback_throughput", files=n, ours_MBps=round(rows[n][0], 1), flac_MBps=round(rows[n][1], 1),
                ratio=round(rows[n][0] / rows[n][1], 3))  # fmt: skip
     # the same upload in this process (no interpreter start / imports in the measured time), dedup off
-    engine = Engine(
+    engine = open_engine(
         EngineConfig(settings_via(server), f"loopin/{tmp_path.name}", "bench", tmp_path / "inproc", dedup=False),
         Limits(concurrency=4, part_size=16 * MiB),
     )

@@ -7,6 +7,7 @@ tested by the transfer tests; here what matters is what restore and verify make 
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from edge_agent.audio.source import object_key, open_source
 from edgefleet.cli import main
 from edgefleet.localservices import SeaweedS3
 from tests.corpus import bext_payload, list_info_payload, write_wav
-from tests.unit.audio.flactool import object_bytes
+from tests.unit.audio.flactool import needs_flac, object_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -91,7 +92,7 @@ def test_missing_object_and_damaged_object(s3_env: SeaweedS3, tmp_path: Path) ->
     s3_env.client().put_object(s3_env.bucket, key, io.BytesIO(damaged), len(damaged))
     assert main(["restore", key, str(out)]) == 1
     assert main(["verify", key, str(path)]) == 1
-    assert list(tmp_path.glob(".out.wav.*")) == []
+    assert list(tmp_path.glob(".edgefleet-restore-*")) == []
     assert not out.exists()
 
 
@@ -108,3 +109,106 @@ def test_console_script_with_flags(s3_server: SeaweedS3, tmp_path: Path) -> None
     cmd = [sys.executable, "-m", "edgefleet.cli", "restore", key, str(out), *flags]
     assert subprocess.run(cmd, capture_output=True, text=True, check=False, env={"PATH": "/usr/bin"}).returncode == 0
     assert out.read_bytes() == path.read_bytes()
+
+
+def _put(s3: SeaweedS3, key: str, data: bytes, metadata: dict[str, str] | None = None) -> str:
+    s3.client().put_object(s3.bucket, key, io.BytesIO(data), len(data), metadata=metadata)  # type: ignore[arg-type]
+    return key
+
+
+def _plain_flac(tmp_path: Path) -> bytes:
+    """A FLAC file edgefleet did not write (the reference encoder: no edgf block, no riff pieces)."""
+    wav = write_wav(tmp_path / "plain.wav", 0.3, 16000, seed=9)
+    subprocess.run(["flac", "-s", "-f", "-o", str(tmp_path / "plain.flac"), str(wav)], check=True)
+    return (tmp_path / "plain.flac").read_bytes()
+
+
+@needs_flac
+@pytest.mark.parametrize("content", ["text", "empty", "plain FLAC", "unknown format"])
+def test_an_object_that_is_not_ours_is_refused_unless_raw(s3_env, tmp_path, capsys, content):
+    data, meta = {
+        "text": (b"just some notes\n", None),
+        "empty": (b"", None),
+        "plain FLAC": (_plain_flac(tmp_path), None),
+        "unknown format": (b"whatever", {"edgefleet-format": "flac-v99"}),
+    }[content]
+    key = _put(s3_env, f"foreign/{content.replace(' ', '-')}.flac", data, meta)
+    out = tmp_path / "out.wav"
+    assert main(["restore", key, str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "is not an edgefleet object" in err
+    assert "--raw" in err
+    assert not out.exists()
+    assert list(tmp_path.glob(".edgefleet-restore-*")) == []
+    original = tmp_path / "original"
+    original.write_bytes(data)
+    assert main(["verify", key, str(original)]) == 2
+    assert "cannot check" in capsys.readouterr().err
+    assert main(["restore", "--raw", key, str(out)]) == 0
+    assert out.read_bytes() == data
+    assert "as stored, not checked" in capsys.readouterr().out
+    assert main(["verify", "--raw", key, str(original)]) == 0
+
+
+def test_an_existing_out_is_replaced_only_with_force(s3_env, tmp_path, capsys):
+    path = write_wav(tmp_path / "a.wav", 0.5, 16000, seed=1)
+    key = _store(s3_env, path)
+    out = tmp_path / "out.wav"
+    out.write_bytes(b"precious")
+    assert main(["restore", key, str(out)]) == 1
+    assert "exists: not replacing it (--force replaces it)" in capsys.readouterr().err
+    assert out.read_bytes() == b"precious"
+    assert main(["restore", "--force", key, str(out)]) == 0
+    assert out.read_bytes() == path.read_bytes()
+    assert list(tmp_path.glob(".edgefleet-restore-*")) == []
+
+
+def test_restoring_into_a_folder_names_the_file_after_the_key(s3_env, tmp_path, capsys):
+    path = write_wav(tmp_path / os.fsdecode(b"rec\xff\xfe take 1.wav"), 0.5, 16000, seed=2)
+    key = _store(s3_env, path)
+    assert key.rsplit("/", 1)[-1].startswith("rec___take_1__")
+    assert key.isascii()
+    folder = tmp_path / "restored"
+    folder.mkdir()
+    assert main(["restore", key, str(folder)]) == 0
+    [restored] = folder.iterdir()
+    assert restored.name == key.rsplit("/", 1)[-1].removesuffix(".flac") + ".wav"
+    assert restored.read_bytes() == path.read_bytes()
+    assert main(["restore", key, str(folder)]) == 1  # the second time it exists
+    assert "--force" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key", ["", "..", "a/../b.flac", "/a/b.flac", "a//b.flac", "a/b/", "./a.flac", "a\nb.flac"])
+def test_an_invalid_key_is_a_clear_error(s3_env, tmp_path, capsys, key):
+    path = write_wav(tmp_path / "a.wav", 0.2, 16000, seed=1)
+    assert main(["restore", key, str(tmp_path / "out.wav")]) == 1
+    assert main(["verify", key, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("invalid key") == 2
+    assert "Traceback" not in err
+    assert not (tmp_path / "out.wav").exists()
+
+
+def test_missing_object_bucket_and_folder_say_so_in_one_line(s3_env, tmp_path, capsys):
+    path = write_wav(tmp_path / "a.wav", 0.2, 16000, seed=1)
+    assert main(["restore", "no/such/key.flac", str(tmp_path / "o.wav")]) == 1
+    assert capsys.readouterr().err == f"edgefleet restore: no such object: no/such/key.flac in bucket {s3_env.bucket}\n"
+    assert main(["verify", "no/such/key.flac", str(path), "--s3-bucket", "nobucket"]) == 2
+    assert capsys.readouterr().err == "edgefleet verify: cannot check: no such bucket: nobucket\n"
+    key = _store(s3_env, path)
+    assert main(["restore", key, str(tmp_path / "missing" / "o.wav")]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write into {tmp_path / 'missing'}: No such file or directory" in err
+    assert ".edgefleet-restore" not in err
+    assert main(["verify", key, str(tmp_path / "nope.wav")]) == 2
+    assert f"cannot read {tmp_path / 'nope.wav'}" in capsys.readouterr().err
+
+
+def test_console_errors_are_one_line_without_traceback(s3_server, tmp_path):
+    env = {"PATH": "/usr/bin", **s3_server.env()}
+    for key, code in (("..", 1), ("no/such.flac", 1)):
+        cmd = [sys.executable, "-m", "edgefleet.cli", "restore", key, str(tmp_path / "o.wav")]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+        assert done.returncode == code
+        assert "Traceback" not in done.stderr
+        assert done.stderr.startswith("edgefleet restore: ")

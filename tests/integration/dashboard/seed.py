@@ -17,7 +17,7 @@ from controller.store.models import Agent, AssignmentHistory, CurrentAssignment,
 from dashboard.auth import hash_password
 
 MiB = 1024 * 1024
-PASSWORDS = {"olga": "operator-pw", "vic": "viewer-pw"}
+PASSWORDS = {"olga": "operator-password", "vic": "viewer-password"}
 # Cheap bcrypt rounds: the tests log in often.
 USERS = [
     {"name": "olga", "password_hash": hash_password(PASSWORDS["olga"], rounds=4), "role": "operator"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from sqlmodel import Session
 
 from controller.store import repo
 from tests.integration.dashboard.conftest import login
-from tests.integration.dashboard.seed import AgentSpec, MiB, put_agents, put_event, put_history
+from tests.integration.dashboard.seed import PASSWORDS, AgentSpec, MiB, put_agents, put_event, put_history
 
 pytestmark = pytest.mark.integration
 
@@ -41,18 +42,17 @@ def test_wrong_password_is_refused(app_client: TestClient) -> None:
 
 def test_login_form_needs_csrf(app_client: TestClient) -> None:
     app_client.get("/login")
-    answer = app_client.post("/login", data={"username": "olga", "password": "operator-pw"}, follow_redirects=False)
+    answer = app_client.post("/login", data={"username": "olga", "password": PASSWORDS["olga"]}, follow_redirects=False)
     assert answer.status_code == 403
     assert app_client.get("/api/fleet").status_code == 401
 
 
 def test_json_login_rejects_form_content_types(app_client: TestClient) -> None:
     # a cross-site form can send text/plain without a preflight: it must not log anyone in
-    answer = app_client.post(
-        "/api/login", content=b'{"username": "olga", "password": "operator-pw"}', headers={"content-type": "text/plain"}
-    )
+    body = json.dumps({"username": "olga", "password": PASSWORDS["olga"]}).encode()
+    answer = app_client.post("/api/login", content=body, headers={"content-type": "text/plain"})
     assert answer.status_code in (415, 422)
-    ok = app_client.post("/api/login", json={"username": "olga", "password": "operator-pw"})
+    ok = app_client.post("/api/login", json={"username": "olga", "password": PASSWORDS["olga"]})
     assert ok.status_code == 200
     assert ok.json()["role"] == "operator"
 
@@ -135,18 +135,34 @@ def test_agent_detail_history_uploads_failures(app_client: TestClient, engine: E
     assert app_client.get("/api/agents/pi-07/telemetry", params={"range": "2y"}).status_code == 422
 
 
-def test_viewer_cannot_change(app_client: TestClient, engine: Engine) -> None:
+OPERATOR_ACTIONS = [
+    ("POST", "/api/agents/pi-01/override", {"json": {"paused": True}}),
+    ("DELETE", "/api/agents/pi-01/override", {}),
+    ("POST", "/api/sites/garden/override", {"json": {"paused": True}}),
+    ("DELETE", "/api/sites/garden/override", {}),
+    ("POST", "/agents/pi-01/override", {"data": {"paused": "true"}}),
+    ("POST", "/agents/pi-01/override", {"data": {"action": "clear"}}),
+    ("POST", "/sites/garden/override", {"data": {"paused": "true"}}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), OPERATOR_ACTIONS)
+def test_viewer_cannot_change(
+    app_client: TestClient, engine: Engine, method: str, path: str, body: dict[str, dict[str, object]]
+) -> None:
     put_agents(engine, [AgentSpec("pi-01")])
+    with Session(engine) as s:  # something a clear could remove
+        repo.set_override(s, who="olga", agent_id="pi-01", paused=True)
+        repo.set_override(s, who="olga", site="garden", paused=True)
     csrf = login(app_client, "vic")
-    answer = app_client.post("/api/agents/pi-01/override", json={"paused": True}, headers={"X-CSRF-Token": csrf})
+    if "data" in body:
+        body = {"data": {**body["data"], "csrf_token": csrf}}
+    answer = app_client.request(method, path, headers={"X-CSRF-Token": csrf}, follow_redirects=False, **body)
     assert answer.status_code == 403
-    form = app_client.post(
-        "/agents/pi-01/override", data={"paused": "true", "csrf_token": csrf}, follow_redirects=False
-    )
-    assert form.status_code == 403
+    assert "read only" in answer.text
     with Session(engine) as s:
-        assert repo.list_overrides(s) == []
-        assert repo.list_audit(s) == []
+        assert [(o.scope, o.paused) for o in repo.list_overrides(s)] == [("agent", True), ("site", True)]
+        assert [a.who for a in repo.list_audit(s)] == ["olga", "olga"]
 
 
 @pytest.mark.parametrize("token", [None, "", "forged"])

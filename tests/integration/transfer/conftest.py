@@ -11,7 +11,7 @@ import pytest
 
 from edge_agent.engine.limits import Limits
 from edge_agent.s3settings import S3Settings
-from edge_agent.transfer import Engine, EngineConfig
+from edge_agent.transfer import Engine, EngineConfig, open_engine
 from edge_agent.transfer.context import Codec
 from edgefleet.localservices import SeaweedS3
 from tests.corpus import write_wav
@@ -55,7 +55,7 @@ def make_engine(tmp_path: Path) -> Iterator[Callable[..., tuple[Engine, Recorder
         cfg.setdefault("retry_cap_s", 1.0)
         cfg.setdefault("prefix", f"it/{tmp_path.name}")  # the S3 server is shared by the session
         config = EngineConfig(s3=settings, agent_id="pi-7", state_dir=tmp_path / state, **cfg)
-        engine = Engine(config, limits or Limits(concurrency=2, part_size=PART), on_event=rec, codec=codec)
+        engine = open_engine(config, limits or Limits(concurrency=2, part_size=PART), on_event=rec, codec=codec)
         engines.append(engine)
         return engine, rec
 

@@ -1,7 +1,10 @@
+import os
+
 import pytest
 
 from edge_agent.service.retention import Outcome, apply_retention
 from edge_agent.service.spool import stat_entry
+from tests.oddnames import ODD_NAMES, odd_str
 
 
 @pytest.fixture
@@ -51,3 +54,28 @@ def test_missing_file(recording, tmp_path):
 def test_unknown_policy_raises(recording):
     with pytest.raises(ValueError, match="shred"):
         apply_retention("shred", recording, stat_entry(recording))
+
+
+def test_move_of_a_255_byte_name_numbers_it_within_the_name_limit(tmp_path):
+    spool, done = tmp_path / "spool", tmp_path / "done"
+    spool.mkdir()
+    done.mkdir()
+    raw = ODD_NAMES["255 bytes"]
+    name = os.fsdecode(raw)
+    for _ in range(2):
+        path = spool / name
+        path.write_bytes(b"RIFF")
+        assert apply_retention("move", path, stat_entry(path), done) == Outcome.MOVED
+    moved = sorted(os.listdir(os.fsencode(done)))
+    assert raw in moved
+    assert [len(n) for n in moved] == [255, 255]
+    assert next(n for n in moved if n != raw).endswith(b".1.wav")
+
+
+def test_move_keeps_a_name_that_is_not_utf8(tmp_path):
+    spool, done = tmp_path / "spool", tmp_path / "done"
+    spool.mkdir()
+    path = spool / odd_str(ODD_NAMES["not UTF-8"])
+    path.write_bytes(b"RIFF")
+    assert apply_retention("move", path, stat_entry(path), done) == Outcome.MOVED
+    assert os.listdir(os.fsencode(done)) == [ODD_NAMES["not UTF-8"]]

@@ -4,6 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.service.spool import FileStatus, SpoolEntry, SpoolTracker, list_spool
+from tests.oddnames import ODD_NAMES, odd_str
 
 
 def entry(name: str = "a.wav", size: int = 100, mtime: int = 1, inode: int = 7) -> SpoolEntry:
@@ -90,3 +91,23 @@ def test_list_spool_stats_only_matching_regular_visible_files(tmp_path):
     assert set(found) == {"a.wav", "B.WAV"}
     assert found["a.wav"].size == 10
     assert found["a.wav"].inode == (tmp_path / "a.wav").stat().st_ino
+
+
+def test_a_file_set_aside_waits_longer_after_each_failure_unless_it_changes():
+    tracker = SpoolTracker(settle_seconds=0)
+    assert tracker.observe([entry()], now=0) == [entry()]
+    assert tracker.set_aside("a.wav", now=0) == 30
+    assert tracker.observe([entry()], now=29) == []
+    assert tracker.observe([entry()], now=30) == [entry()]
+    assert tracker.set_aside("a.wav", now=30) == 90  # 60 s after the second failure
+    assert tracker.observe([entry()], now=89) == []
+    assert tracker.observe([entry(size=5)], now=89) == [entry(size=5)]  # a new version: tried at once
+    assert tracker.set_aside("gone.wav", now=1) == 1  # unknown: nothing to hold back
+
+
+def test_list_spool_takes_any_name_the_file_system_allows(tmp_path):
+    for raw in ODD_NAMES.values():
+        with open(os.path.join(os.fsencode(tmp_path), raw), "wb") as f:
+            f.write(b"x")
+    found = {e.name for e in list_spool(tmp_path, [".wav"])}
+    assert found == {odd_str(raw) for raw in ODD_NAMES.values()}

@@ -54,6 +54,34 @@ def test_bad_config_says_what_is_wrong(data: dict[str, object], message: str) ->
     assert message in str(info.value)
 
 
+def test_tls_settings(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("cert")
+    key.write_text("key")
+    plain = parse_config(BASE)
+    assert (plain.serves_tls, plain.over_tls) == (False, False)
+    served = parse_config(BASE | {"tls_cert_file": str(cert), "tls_key_file": str(key)})
+    assert (served.serves_tls, served.over_tls, served.tls_cert_file) == (True, True, cert)
+    proxied = parse_config(BASE | {"behind_tls_proxy": True})
+    assert (proxied.serves_tls, proxied.over_tls) == (False, True)
+    assert parse_config(BASE | {"secure_cookies": True}).over_tls
+    with pytest.raises(ConfigError, match="set both or neither"):
+        parse_config(BASE | {"tls_cert_file": str(cert)})
+    with pytest.raises(ConfigError, match="tls_key_file"):
+        parse_config(BASE | {"tls_cert_file": str(cert), "tls_key_file": str(tmp_path / "missing.pem")})
+
+
+def test_login_settings_have_safe_defaults_and_bounds() -> None:
+    config = parse_config(BASE)
+    assert (config.login_max_failures, config.login_max_failures_per_address) == (5, 20)
+    assert (config.login_backoff_base_s, config.login_backoff_max_s) == (1.0, 900.0)
+    assert config.trusted_proxies == ["127.0.0.1"]
+    with pytest.raises(ConfigError, match="must not exceed"):
+        parse_config(BASE | {"login_backoff_base_s": 60, "login_backoff_max_s": 30})
+    with pytest.raises(ConfigError, match="login_max_failures"):
+        parse_config(BASE | {"login_max_failures": 0})
+
+
 def test_unreadable_and_broken_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "missing.toml")

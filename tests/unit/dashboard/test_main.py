@@ -24,9 +24,30 @@ def test_hash_password_from_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytes
     assert check_password("horse battery", printed)
 
 
-def test_empty_password_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+@pytest.mark.parametrize("password", ["", "short", "elevenchars"])
+def test_short_passwords_are_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], password: str
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
     assert main.run(parse("--hash-password")) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"the password is too short ({len(password)} characters): use at least 12" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("192.0.2.1", False),
+        ("dash.example", False),
+    ],
+)
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert main._loopback(host) is loopback
 
 
 def test_config_is_required_and_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

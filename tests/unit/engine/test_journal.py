@@ -1,11 +1,17 @@
 """The SQLite journal (an adapter, but local and fast: a file in tmp_path)."""
 
+import os
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from edge_agent.engine.partsize import PartPlan
 from edge_agent.engine.queue import QueueEntry
 from edge_agent.engine.upload import StoredPart, UploadRecord, UploadSettings
-from edge_agent.transfer.journal import DONE, QUEUED, Journal
+from edge_agent.transfer.journal import DONE, QUEUED, SCHEMA, Journal
+from edge_agent.transfer.journal import _settings_json as _json
+from tests.oddnames import ODD_NAMES
 
 SETTINGS = UploadSettings("p/a/x.flac", PartPlan(5, 8, True), 42, 5, (10, 20, 30))
 
@@ -48,3 +54,52 @@ def test_queue_lifecycle(tmp_path: Path) -> None:
     assert j.enqueue("/a.wav", 100, 8, now=10.0, recheck=True)
     assert j.status("/a.wav") == (QUEUED, "k", "")
     assert j.status("/nope.wav") is None
+
+
+@pytest.mark.parametrize("raw", list(ODD_NAMES.values()), ids=list(ODD_NAMES))
+def test_any_file_name_goes_through_every_table_and_back(tmp_path: Path, raw: bytes) -> None:
+    path = os.fsdecode(b"/spool/" + raw)
+    j = Journal(tmp_path / "j.sqlite3")
+    assert j.enqueue(path, 100, 7, now=1.0, recheck=False)
+    j.update_entry(QueueEntry(path, 100, 1.0, failures=1, not_before=5.0), f"{path}: boom\n")
+    j.start_upload(path, "uid", SETTINGS, now=1.0)
+    j.add_part(path, StoredPart(1, "a" * 32, 8, 0))
+    j.close()
+    j = Journal(tmp_path / "j.sqlite3")  # what the agent does at every start
+    assert j.queued() == [QueueEntry(path, 100, 1.0, 1, 5.0)]
+    assert j.uploads_in_progress() == [(path, "p/a/x.flac", "uid")]
+    record = j.upload(path)
+    assert record is not None
+    assert record.parts == (StoredPart(1, "a" * 32, 8, 0),)
+    status = j.status(path)
+    assert status is not None
+    status[2].encode("utf-8")  # the reason is stored as valid UTF-8, whatever the path held
+    j.finish_entry(path, DONE, "k", "")
+    assert j.status(path) == (DONE, "k", "")
+    j.drop_upload(path)
+    assert j.upload(path) is None
+
+
+def test_a_journal_written_before_names_could_be_bytes_reads_the_same(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "j.sqlite3")
+    db.executescript(SCHEMA)  # the schema did not change: only how a non-UTF-8 path is bound
+    db.execute("INSERT INTO queue (path, size, mtime_ns, enqueued_at) VALUES ('/spool/café.wav', 10, 1, 2.0)")
+    db.execute("INSERT INTO uploads VALUES ('/spool/café.wav', 'uid', 'p/a/café.flac', ?, 3.0)", (_json(SETTINGS),))
+    db.commit()
+    db.close()
+    j = Journal(tmp_path / "j.sqlite3")
+    assert j.queued() == [QueueEntry("/spool/café.wav", 10, 2.0)]
+    assert j.upload("/spool/café.wav") == UploadRecord("uid", SETTINGS, ())
+    assert j.enqueue("/spool/café.wav", 10, 1, now=9.0, recheck=False)  # the same row, not a second one
+    assert j.queued() == [QueueEntry("/spool/café.wav", 10, 2.0)]
+
+
+def test_a_write_that_fails_inside_a_transaction_leaves_none_open(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.sqlite3")
+    bad = UploadSettings("k", PartPlan(5, 8, True), 42, 5, (object(), 2, 3))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        j.start_upload("/a.wav", "uid", bad, now=1.0)
+    assert not j._db.in_transaction
+    j.start_upload("/a.wav", "uid", SETTINGS, now=1.0)
+    j.close()
+    assert Journal(tmp_path / "j.sqlite3").upload("/a.wav") == UploadRecord("uid", SETTINGS, ())

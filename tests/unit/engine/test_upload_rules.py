@@ -1,3 +1,5 @@
+"""The rules of one upload (pure): resume decisions, the part ledger, the multipart ETag."""
+
 import hashlib
 from collections.abc import Callable
 
@@ -7,13 +9,11 @@ from hypothesis import strategies as st
 
 from edge_agent.engine.partsize import PartPlan
 from edge_agent.engine.upload import (
-    FileUpload,
     LocalProtocolError,
     PartAction,
-    PartCorrupted,
+    PartLedger,
     ResumeDecision,
     ResumeKind,
-    State,
     StoredPart,
     UploadRecord,
     UploadSettings,
@@ -76,7 +76,7 @@ def test_server_is_the_truth_and_duplicates_count() -> None:
     server = [StoredPart(2, '"' + "0" * 32 + '"', 11), StoredPart(2, MD5[2].upper(), 11), StoredPart(3, MD5[3], 5)]
     d = decide_resume(record(), SETTINGS, server)
     assert d.known == {2: frozenset({"0" * 32, MD5[2]}), 3: frozenset({MD5[3]})}
-    up = FileUpload(d)
+    up = PartLedger.for_decision(d)
     assert up.on_part(2, MD5[2], 11) is PartAction.SKIP
     assert up.on_part(3, MD5[3], 5) is PartAction.SKIP
     assert up.on_part(1, MD5[1], 12) is PartAction.UPLOAD
@@ -84,31 +84,30 @@ def test_server_is_the_truth_and_duplicates_count() -> None:
     up.body_done()
     assert up.outstanding == 1
     up.on_acked(1, MD5[1])
-    assert up.completion() == [(1, MD5[1]), (2, MD5[2]), (3, MD5[3])]
+    assert up.completion() == ((1, MD5[1]), (2, MD5[2]), (3, MD5[3]))
 
 
 def test_mismatch_restarts() -> None:
     d = decide_resume(record(), SETTINGS, [StoredPart(2, "f" * 32, 11)])
-    up = FileUpload(d)
+    up = PartLedger.for_decision(d)
     assert up.on_part(2, MD5[2], 11) is PartAction.RESTART
-    assert up.state is State.RESTART
     assert "part 2" in up.restart_reason
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(LocalProtocolError, match="start over"):
         up.on_part(3, MD5[3], 5)
 
 
 def test_fresh_ignores_server_parts() -> None:
-    up = FileUpload(ResumeDecision(ResumeKind.FRESH, upload_id="u", known={2: frozenset({MD5[2]})}))
+    up = PartLedger.for_decision(ResumeDecision(ResumeKind.FRESH, upload_id="u", known={2: frozenset({MD5[2]})}))
     assert up.on_part(2, MD5[2], 11) is PartAction.UPLOAD
 
 
-def test_abort_then_fresh_is_not_a_machine_input() -> None:
+def test_abort_then_fresh_is_not_a_ledger_input() -> None:
     with pytest.raises(LocalProtocolError):
-        FileUpload(ResumeDecision(ResumeKind.ABORT_THEN_FRESH, upload_id="u"))
+        PartLedger.for_decision(ResumeDecision(ResumeKind.ABORT_THEN_FRESH, upload_id="u"))
 
 
-def fresh_run() -> FileUpload:
-    up = FileUpload(ResumeDecision(ResumeKind.FRESH, upload_id="u"))
+def fresh_run() -> PartLedger:
+    up = PartLedger()
     for n in (2, 3, 1):
         assert up.on_part(n, MD5[n], len(PARTS[n])) is PartAction.UPLOAD
     up.body_done()
@@ -121,13 +120,10 @@ def test_full_cycle_and_verify() -> None:
     up = fresh_run()
     parts = up.completion()
     assert [n for n, _ in parts] == [1, 2, 3]
-    up.completed()
     size = sum(len(d) for d in PARTS.values())
     assert up.verify(size + 1, up.expected_etag).startswith("stored size")
     assert up.verify(size, "abc-3").startswith("stored ETag")
-    assert up.state.value == State.VERIFYING.value
     assert up.verify(size, '"' + up.expected_etag + '"') == ""
-    assert up.state is State.DONE
 
 
 @pytest.mark.parametrize(
@@ -135,19 +131,18 @@ def test_full_cycle_and_verify() -> None:
     [
         lambda up: up.completion(),  # before body_done
         lambda up: up.on_acked(9, MD5[1]),  # unknown part
-        lambda up: up.completed(),
-        lambda up: up.verify(1, "x"),
+        lambda up: up.on_acked(2, MD5[1]),  # an ETag that is not the part's MD5
     ],
 )
-def test_protocol_errors(misuse: Callable[[FileUpload], object]) -> None:
-    up = FileUpload(ResumeDecision(ResumeKind.FRESH, upload_id="u"))
+def test_protocol_errors(misuse: Callable[[PartLedger], object]) -> None:
+    up = PartLedger()
     up.on_part(2, MD5[2], 11)
     with pytest.raises(LocalProtocolError):
         misuse(up)
 
 
-def test_produced_twice_and_gaps() -> None:
-    up = FileUpload(ResumeDecision(ResumeKind.FRESH, upload_id="u"))
+def test_produced_twice_gaps_and_after_the_end() -> None:
+    up = PartLedger()
     up.on_part(3, MD5[3], 5)
     with pytest.raises(LocalProtocolError):
         up.on_part(3, MD5[3], 5)
@@ -156,16 +151,24 @@ def test_produced_twice_and_gaps() -> None:
     up.on_part(1, MD5[1], 12)
     with pytest.raises(LocalProtocolError, match="contiguous"):
         up.body_done()
+    up.on_part(2, MD5[2], 11)
+    up.body_done()
+    assert up.body_is_done
+    with pytest.raises(LocalProtocolError, match="after the body ended"):
+        up.on_part(4, MD5[1], 1)
 
 
 def test_waiting_for_acks_and_wrong_etag() -> None:
-    up = FileUpload(ResumeDecision(ResumeKind.FRESH, upload_id="u"))
+    up = PartLedger()
     up.on_part(1, MD5[1], 12)
     up.body_done()
     with pytest.raises(LocalProtocolError, match="not acknowledged"):
         up.completion()
-    with pytest.raises(PartCorrupted):
+    with pytest.raises(LocalProtocolError, match="!= MD5"):
         up.on_acked(1, MD5[2])
+    up.on_acked(1, MD5[1])
+    with pytest.raises(LocalProtocolError, match="unexpected ack"):
+        up.on_acked(1, MD5[1])
 
 
 def test_multipart_etag_known_value() -> None:
@@ -182,13 +185,12 @@ def test_multipart_etag_known_value() -> None:
 def test_resume_uploads_exactly_what_the_server_lacks(parts: list[bytes], stored: list[bool], order: list[int]) -> None:
     md5s = {i + 1: md5_hex(p) for i, p in enumerate(parts)}
     server = [StoredPart(n, m, len(parts[n - 1])) for n, m in md5s.items() if stored[n - 1]]
-    up = FileUpload(decide_resume(record(), SETTINGS, server))
+    up = PartLedger.for_decision(decide_resume(record(), SETTINGS, server))
     numbers = [n + 1 for n in order if n < len(parts)]
     uploaded = [n for n in numbers if up.on_part(n, md5s[n], len(parts[n - 1])) is PartAction.UPLOAD]
     assert sorted(uploaded) == [n for n in md5s if not stored[n - 1]]
     up.body_done()
     for n in uploaded:
         up.on_acked(n, md5s[n])
-    assert up.completion() == sorted(md5s.items())
-    up.completed()
+    assert up.completion() == tuple(sorted(md5s.items()))
     assert up.verify(sum(map(len, parts)), multipart_etag(md5s[n] for n in sorted(md5s))) == ""

@@ -1,0 +1,71 @@
+"""The seams of the transfer layer: what the scheduler and the executor need from the object store and the journal.
+
+The real ones are :class:`edge_agent.transfer.s3.S3Store` and :class:`edge_agent.transfer.journal.Journal`, wired
+by :func:`edge_agent.transfer.bootstrap.open_engine`; unit tests pass tiny in-memory fakes.
+
+Store errors are :mod:`edge_agent.transfer.errors`: ``RetryableError`` (retried with backoff), ``UploadGone``
+(NoSuchUpload) and ``FatalS3Error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from edge_agent.engine.queue import QueueEntry
+from edge_agent.engine.upload import StoredPart, UploadRecord, UploadSettings
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    size: int
+    etag: str
+    metadata: Mapping[str, str]  # user metadata, keys lower-case without x-amz-meta-
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    key: str
+    upload_id: str
+
+
+class Store(Protocol):
+    """S3 multipart calls, one request each; no retries inside."""
+
+    def create(self, key: str, content_type: str, metadata: Mapping[str, str]) -> str: ...
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytearray, md5_hex: str) -> str:
+        """Returns the part's ETag (lowercase hex, no quotes)."""
+        ...
+
+    def list_parts(self, key: str, upload_id: str) -> list[StoredPart] | None:
+        """All parts of the upload; None when the server does not know it."""
+        ...
+
+    def complete(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None: ...
+    def abort(self, key: str, upload_id: str) -> None:
+        """An upload the server does not know counts as aborted."""
+        ...
+
+    def head(self, key: str) -> ObjectHead | None: ...
+    def pending_uploads(self, prefix: str = "") -> list[PendingUpload]: ...
+    def read_range(self, key: str, offset: int, length: int) -> bytes: ...
+
+
+class Journal(Protocol):
+    """The durable queue and the uploads in progress; every write is on disk when the call returns."""
+
+    # the queue
+    def enqueue(self, path: str, size: int, mtime_ns: int, now: float, recheck: bool) -> bool: ...
+    def queued(self) -> list[QueueEntry]: ...
+    def update_entry(self, entry: QueueEntry, reason: str) -> None: ...
+    def finish_entry(self, path: str, status: str, key: str, reason: str) -> None: ...
+    def status(self, path: str) -> tuple[str, str, str] | None: ...
+
+    # the upload in progress of a file
+    def upload(self, path: str) -> UploadRecord | None: ...
+    def start_upload(self, path: str, upload_id: str, settings: UploadSettings, now: float) -> None: ...
+    def add_part(self, path: str, part: StoredPart) -> None: ...
+    def drop_upload(self, path: str) -> None: ...
+
+    def close(self) -> None: ...
