@@ -30,8 +30,10 @@ def _load_json(payload: bytes) -> dict[str, Any]:
         raise PayloadError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
     try:
         data = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError) as exc:  # also an integer of more than 4,300 digits
         raise PayloadError(f"payload is not JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError("payload is not JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise PayloadError(f"payload must be a JSON object, got {type(data).__name__}")
     if data.get("v") != SCHEMA_VERSION:

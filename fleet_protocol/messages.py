@@ -1,16 +1,21 @@
-"""Every MQTT payload of DESIGN §2 as a pydantic model: the one place a payload is defined.
+"""Every MQTT payload as a pydantic model: the one place a payload is defined (docs/protocol.md).
 
-Receivers ignore unknown fields (``extra="ignore"``) so senders may add fields freely; the field
-names listed in DESIGN §2 are a contract other tools rely on and must not be renamed.
+Receivers ignore unknown fields (``extra="ignore"``) so senders may add fields freely; the field names
+are a contract other tools rely on and must not be renamed.
+
+Every number and string is bounded (the table and its reasons are in docs/protocol.md): a message that
+passes ``decode`` can be stored (PostgreSQL INTEGER/BIGINT, SQLite INTEGER, no NUL in text) and computed
+with (finite floats, times inside 1970..2100) without an overflow anywhere downstream. Senders that
+report measurements they do not control fit them into these bounds with ``fleet_protocol.bounds.fit``.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from fleet_protocol.topics import AGENT_ID_PATTERN, AgentChannel
 from fleet_protocol.vocabulary import AgentStatus as AgentStatus  # re-exported
@@ -20,50 +25,120 @@ SCHEMA_VERSION: Literal[1] = 1
 MAX_PAYLOAD_BYTES = 64 * 1024
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
-WINDOW_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$"
+#: ASCII digits only (``\d`` would take any Unicode digit)
+WINDOW_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$"
 _WINDOW_RE = re.compile(WINDOW_PATTERN)
 
-NonNegInt = Annotated[int, Field(ge=0)]
-NonNegFloat = Annotated[float, Field(ge=0)]
+# -- bounds (docs/protocol.md, "Bounds") -------------------------------------------------------------------
+#: a PostgreSQL INTEGER column (the narrowest integer column a field is stored in)
+MAX_INT32 = 2**31 - 1
+#: the largest integer a double, and so every JSON reader, holds exactly; far inside BIGINT (2**63 - 1)
+MAX_EXACT = 2**53
+#: byte counts (about 9 PB) and byte rates
+MAX_BYTES = MAX_EXACT
+MAX_RATE_BPS = float(MAX_EXACT)
+#: counters and sequence numbers
+MAX_COUNT = MAX_EXACT
+#: assignment versions: BIGINT. A version reported back in telemetry is bounded lower (``MAX_EXACT``), so the
+#: controller's next version, one above what the agent reports, always fits.
+MAX_VERSION = 2**63 - 1
+#: durations and ages in seconds: a century
+MAX_SECONDS = 100 * 365.25 * 86400
+MAX_CORES = 1024
+MAX_CPU_PERCENT = 100 * 1024
+MAX_CONCURRENCY = 64
+MAX_WINDOWS = 48
+#: ``sent_at`` lies in [SENT_AT_MIN, SENT_AT_MAX): any clock reads after the Unix epoch, even a Pi's without RTC
+SENT_AT_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+SENT_AT_MAX = datetime(2100, 1, 1, tzinfo=UTC)
+#: text may hold any Unicode but NUL (PostgreSQL text cannot store it); lone surrogates are not valid strings
+TEXT_PATTERN = r"^[^\x00]*$"
+MAX_REASON_CHARS = 2000
+MAX_NAME_CHARS = 1024  # a file name or an object key
+#: an object key's UTF-8 length: S3's own limit, and it keeps the event table's unique index on the key inside
+#: PostgreSQL's btree row limit (2704 bytes)
+MAX_KEY_BYTES = 1024
+
+
+def _text(max_chars: int, description: str | None = None) -> Any:
+    return Field(max_length=max_chars, pattern=TEXT_PATTERN, description=description)
+
+
+def _utf8_at_most(max_bytes: int) -> Any:
+    """A UTF-8 length bound (JSON Schema has none: the snapshot says ``maxBytes``)."""
+
+    def check(value: str) -> str:
+        if len(value.encode()) > max_bytes:
+            raise ValueError(f"at most {max_bytes} bytes of UTF-8")
+        return value
+
+    return AfterValidator(check)
+
+
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Bytes = Annotated[int, Field(ge=0, le=MAX_BYTES)]
+SmallCount = Annotated[int, Field(ge=0, le=MAX_INT32)]
+Rate = Annotated[float, Field(ge=0, le=MAX_RATE_BPS)]
+Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS)]
 AgentId = Annotated[str, Field(pattern=f"^{AGENT_ID_PATTERN}$")]
+Window = Annotated[str, Field(pattern=WINDOW_PATTERN)]
+Reason = Annotated[str, Field(max_length=MAX_REASON_CHARS, pattern=TEXT_PATTERN)]
+
+
+def _version_required(schema: dict[str, Any]) -> None:
+    """``decode`` refuses a payload without ``v``: the schema says so (a model fills it in when built)."""
+    schema["required"] = ["v", *schema.get("required", [])]
+
+
+#: shared by every model: finite floats only (no inf/NaN, also not as the JSON tokens ``Infinity``/``NaN``)
+_CONFIG = ConfigDict(
+    extra="ignore", frozen=True, strict=False, allow_inf_nan=False, json_schema_extra=_version_required
+)
+_SENT_AT = Field(
+    default_factory=lambda: utc_now(),
+    json_schema_extra={"formatMinimum": SENT_AT_MIN.isoformat(), "formatExclusiveMaximum": SENT_AT_MAX.isoformat()},
+)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def check_sent_at(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("sent_at must carry a time zone")
+    if not SENT_AT_MIN <= value < SENT_AT_MAX:
+        raise ValueError(f"sent_at must lie in [{SENT_AT_MIN.isoformat()}, {SENT_AT_MAX.isoformat()})")
+    return value
+
+
 class Message(BaseModel):
     """The envelope every payload carries."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, strict=False)
+    model_config = _CONFIG
     channel: ClassVar[AgentChannel]
 
     v: Literal[1] = SCHEMA_VERSION
     agent_id: AgentId
-    seq: NonNegInt = Field(description="monotonic per sender boot")
-    sent_at: datetime = Field(default_factory=utc_now)
+    seq: Count = Field(description="monotonic per sender boot")
+    sent_at: datetime = _SENT_AT
 
-    @field_validator("sent_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("sent_at must carry a time zone")
-        return value
+    _sent_at = field_validator("sent_at")(lambda cls, value: check_sent_at(value))
 
 
 class Birth(Message):
     """Capabilities, retained: what the controller sizes an agent's assignment from."""
 
     channel: ClassVar[AgentChannel] = AgentChannel.BIRTH
-    model: str = Field(description="hardware model, e.g. 'Raspberry Pi 4 Model B Rev 1.4'")
-    cores: Annotated[int, Field(ge=1)]
-    ram_bytes: Annotated[int, Field(ge=1)]
-    disk_bytes: NonNegInt = 0
-    software_version: str
-    flac_encode_bps: NonNegFloat = Field(description="measured FLAC encode speed, WAV bytes per second")
-    bucket: str = ""
-    prefix: str = ""
-    site: str = ""
+    model: Annotated[str, _text(256, "hardware model, e.g. 'Raspberry Pi 4 Model B Rev 1.4'")]
+    cores: Annotated[int, Field(ge=1, le=MAX_CORES)]
+    ram_bytes: Annotated[int, Field(ge=1, le=MAX_BYTES)]
+    disk_bytes: Bytes = 0
+    software_version: Annotated[str, _text(128)]
+    flac_encode_bps: Rate = Field(description="measured FLAC encode speed, WAV bytes per second")
+    bucket: Annotated[str, _text(256)] = ""
+    prefix: Annotated[str, _text(256)] = ""
+    site: Annotated[str, _text(128)] = ""
     simulated: bool = False
 
 
@@ -77,63 +152,71 @@ class State(Message):
 class Telemetry(Message):
     channel: ClassVar[AgentChannel] = AgentChannel.TELEMETRY
     temperature_c: float | None = Field(default=None, ge=-60, le=150)
-    throttled: NonNegInt = Field(default=0, description="vcgencmd get_throttled bit mask")
-    cpu_percent: Annotated[float, Field(ge=0, le=100 * 1024)] = 0.0
-    mem_available_bytes: NonNegInt = 0
-    disk_free_bytes: NonNegInt = 0
-    backlog_files: NonNegInt = 0
-    backlog_bytes: NonNegInt = 0
-    backlog_oldest_age_s: NonNegFloat = 0.0
-    active_uploads: NonNegInt = 0
-    throughput_bps: NonNegFloat = Field(default=0.0, description="measured upload rate, bytes per second")
-    bytes_uploaded_total: NonNegInt = 0
-    retries_total: NonNegInt = 0
-    errors_total: NonNegInt = 0
-    assignment_version: NonNegInt = 0
+    throttled: int = Field(default=0, ge=0, le=MAX_INT32, description="vcgencmd get_throttled bit mask")
+    cpu_percent: Annotated[float, Field(ge=0, le=MAX_CPU_PERCENT)] = 0.0
+    mem_available_bytes: Bytes = 0
+    disk_free_bytes: Bytes = 0
+    backlog_files: SmallCount = 0
+    backlog_bytes: Bytes = 0
+    backlog_oldest_age_s: Seconds = 0.0
+    active_uploads: SmallCount = 0
+    throughput_bps: Rate = Field(default=0.0, description="measured upload rate, bytes per second")
+    bytes_uploaded_total: Bytes = 0
+    retries_total: Count = 0
+    errors_total: Count = 0
+    assignment_version: Annotated[int, Field(ge=0, le=MAX_EXACT)] = 0
 
 
 class Event(Message):
     channel: ClassVar[AgentChannel] = AgentChannel.EVENTS
     kind: EventKind
-    file: str = Field(description="recording file name in the spool folder")
-    key: str = ""
-    original_bytes: NonNegInt = 0
-    stored_bytes: NonNegInt = 0
+    file: Annotated[str, _text(MAX_NAME_CHARS, "recording file name in the spool folder")]
+    key: Annotated[
+        str,
+        Field(max_length=MAX_KEY_BYTES, pattern=TEXT_PATTERN, json_schema_extra={"maxBytes": MAX_KEY_BYTES}),
+        _utf8_at_most(MAX_KEY_BYTES),
+    ] = ""
+    original_bytes: Bytes = 0
+    stored_bytes: Bytes = 0
     original_sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
     stored_as: Literal["flac", "raw", ""] = ""
-    duration_s: NonNegFloat = 0.0
-    retries: NonNegInt = 0
-    reason: str = ""
+    duration_s: Seconds = 0.0
+    retries: SmallCount = 0
+    reason: Reason = ""
 
 
 class Assignment(Message):
     """Controller → agent, retained. ``agent_id`` names the agent it is for; ``seq`` is the controller's."""
 
     channel: ClassVar[AgentChannel] = AgentChannel.ASSIGNMENT
-    version: NonNegInt = Field(description="grows with every change")
-    concurrency: Annotated[int, Field(ge=0, le=64)]
+    version: Annotated[int, Field(ge=0, le=MAX_VERSION)] = Field(description="grows with every change")
+    concurrency: Annotated[int, Field(ge=0, le=MAX_CONCURRENCY)]
     part_size: Annotated[int, Field(ge=MIN_PART_SIZE, le=MAX_PART_SIZE)]
-    windows: list[Annotated[str, Field(pattern=WINDOW_PATTERN)]] = Field(
-        default_factory=list, description="'HH:MM-HH:MM' local time; empty = always"
+    windows: list[Window] = Field(
+        default_factory=list, max_length=MAX_WINDOWS, description="'HH:MM-HH:MM' local time; empty = always"
     )
-    bandwidth_bps: NonNegInt = Field(default=0, description="bytes per second; 0 = no cap")
+    bandwidth_bps: Annotated[int, Field(ge=0, le=MAX_BYTES)] = Field(
+        default=0, description="bytes per second; 0 = no cap"
+    )
     compression_level: Annotated[int, Field(ge=-1, le=8)] = Field(
         default=5, description="FLAC level 0-8; -1 = upload raw"
     )
     paused: bool = False
     upload_now: bool = Field(default=False, description="operator: ignore windows until the backlog is empty")
-    reason: str = ""
+    reason: Reason = ""
 
 
 class ControllerState(BaseModel):
     """``edgefleet/v1/controller/state``: the controller's own online/offline (Last Will)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = _CONFIG
     v: Literal[1] = SCHEMA_VERSION
-    controller_id: str
-    seq: NonNegInt = 0
-    sent_at: datetime = Field(default_factory=utc_now)
+    controller_id: Annotated[str, _text(64)]
+    seq: Count = 0
+    sent_at: datetime = _SENT_AT
     state: AgentStatus
+
+    _sent_at = field_validator("sent_at")(lambda cls, value: check_sent_at(value))
 
 
 AGENT_MESSAGES: dict[AgentChannel, type[Message]] = {
@@ -142,4 +225,4 @@ AGENT_MESSAGES: dict[AgentChannel, type[Message]] = {
 
 
 def is_valid_window(window: str) -> bool:
-    return bool(_WINDOW_RE.match(window))
+    return bool(_WINDOW_RE.fullmatch(window))  # fullmatch: ``$`` alone would accept a trailing newline

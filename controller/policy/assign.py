@@ -17,6 +17,7 @@ from datetime import datetime
 
 from controller.policy import sizing, thermal
 from controller.policy.bandwidth import Claim, age_weight, max_min_share
+from controller.policy.bounds import fit_reason, fit_settings, sane_agent, sane_override
 from controller.policy.inputs import (
     MIB,
     AgentView,
@@ -182,11 +183,14 @@ def _sticky(share: int, agent: AgentView) -> int:
 
 
 def assign(snapshot: FleetSnapshot, config: PolicyConfig, now: datetime) -> dict[str, Decision]:
-    """The assignment (settings, reason, next policy state) of every live agent, by agent id."""
+    """The assignment (settings, reason, next policy state) of every live agent, by agent id.
+
+    Total: whatever the snapshot holds, every decision fits the ``Assignment`` message (``bounds``)."""
     drafts: dict[str, list[_Draft]] = defaultdict(list)
     for agent in sorted(snapshot.agents, key=lambda a: a.agent_id):
         if is_live(agent, config, now):
-            drafts[agent.site].append(_draft(agent, snapshot.override_for(agent), config, now))
+            override = sane_override(snapshot.override_for(agent))
+            drafts[agent.site].append(_draft(sane_agent(agent), override, config, now))
     decisions: dict[str, Decision] = {}
     for site in sorted(drafts):
         shares = _share_site(site, drafts[site], config)
@@ -198,5 +202,6 @@ def assign(snapshot: FleetSnapshot, config: PolicyConfig, now: datetime) -> dict
                 reasons.append(why)
             elif draft.bandwidth_cap:
                 settings = replace(settings, bandwidth_bps=draft.bandwidth_cap)
-            decisions[draft.agent.agent_id] = Decision(settings, "; ".join(reasons), draft.state)
+            reason = fit_reason("; ".join(reasons))
+            decisions[draft.agent.agent_id] = Decision(fit_settings(settings), reason, draft.state)
     return dict(sorted(decisions.items()))

@@ -6,6 +6,7 @@ every agent's assignment, and so the sum never exceeds the uplink.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -22,13 +23,13 @@ class Claim:
 
 def age_weight(backlog_oldest_age_s: float, has_backlog: bool) -> int:
     """1 for an idle agent or a fresh backlog, +1 per 6 h of the oldest file's age, at most 8."""
-    if not has_backlog:
+    if not has_backlog or not backlog_oldest_age_s > 0:  # (also NaN)
         return 1
-    return int(min(MAX_WEIGHT, 1 + backlog_oldest_age_s // AGE_STEP_S))
+    return int(min(MAX_WEIGHT, 1 + min(backlog_oldest_age_s, MAX_WEIGHT * AGE_STEP_S) // AGE_STEP_S))
 
 
 def _round_down(value: float) -> int:
-    whole = int(value)
+    whole = int(value) if math.isfinite(value) else 1
     if whole < 100:
         return max(1, whole)
     scale: int = 10 ** (len(str(whole)) - 2)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from controller.policy.bounds import finite
 from controller.policy.inputs import MIB, PolicyConfig
+from fleet_protocol.messages import MAX_RATE_BPS
 
 MIN_PART = 5 * MIB
 DEFAULT_PART = 8 * MIB
@@ -23,7 +25,9 @@ def _pow2_floor(value: int) -> int:
 
 def part_size(ram_bytes: int, throughput_bps: float, previous: int | None, config: PolicyConfig) -> int:
     """Slow link → 5 MiB, fast link → up to 64 MiB (a power of two, so jitter does not change it),
-    never more than half the RAM budget, never below 5 MiB. No measurement yet (0) keeps the previous."""
+    never more than half the RAM budget, never below 5 MiB. No measurement yet (0) keeps the previous.
+    Total: a throughput that is NaN, infinite or beyond the protocol's bound counts as 0 or as that bound."""
+    throughput_bps = finite(throughput_bps, MAX_RATE_BPS)
     if throughput_bps <= 0:
         size = previous if previous is not None else DEFAULT_PART
     elif throughput_bps < SLOW_LINK_BPS:

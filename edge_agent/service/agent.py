@@ -3,6 +3,11 @@
 Single-threaded: the composition root calls ``tick(now)`` from one loop and feeds it the MQTT messages and
 engine events the adapters queued. Nothing here blocks on the network; a dead broker or controller changes
 nothing but the log (the agent works on with its last assignment, or the configured defaults).
+
+No received message can stop the loop: an invalid one is counted (``invalid_messages``) and dropped, and one
+that fails anyway while being applied is logged and counted (``failed_messages``). What the agent reports about
+itself (readings, ages, counters, file names) is fitted into the protocol's bounds before it is sent, so a
+strange reading never stops it either.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from fleet_protocol import (
     decode,
     decode_controller_state,
 )
+from fleet_protocol.bounds import fit
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +66,7 @@ _VOLATILE = {"seq", "sent_at"}
 @dataclass
 class Counters:
     invalid_messages: int = 0
+    failed_messages: int = 0
     queue_failures: int = 0
     files_queued: int = 0
     files_rejected: int = 0
@@ -109,7 +116,7 @@ class AgentService:
         stored = self.store.load(self.config.agent_id)
         if stored is not None:
             self.assignment = stored
-            self.limits = limits_from_assignment(stored)
+            self.limits = limits_from_assignment(stored, self.capabilities.ram_bytes)
             log.info("resuming with stored assignment v%d", stored.version)
         else:
             log.info("no stored assignment: using the configured defaults until the controller sends one")
@@ -166,9 +173,8 @@ class AgentService:
 
     def birth(self) -> Birth:
         caps = self.capabilities
-        return Birth(
-            agent_id=self.config.agent_id,
-            seq=self.next_seq(),
+        values = fit(
+            Birth,
             model=caps.model,
             cores=caps.cores,
             ram_bytes=caps.ram_bytes,
@@ -178,8 +184,8 @@ class AgentService:
             bucket=self.config.s3.bucket,
             prefix=self.config.s3.prefix,
             site=self.config.site,
-            simulated=self.simulated,
         )
+        return Birth(agent_id=self.config.agent_id, seq=self.next_seq(), simulated=self.simulated, **values)
 
     def state(self, status: AgentStatus) -> State:
         return State(agent_id=self.config.agent_id, seq=self.next_seq(), state=status)
@@ -206,6 +212,9 @@ class AgentService:
         except ProtocolError as exc:
             self.counters.invalid_messages += 1
             log.warning("invalid message on %s (%d so far): %s", topic, self.counters.invalid_messages, exc)
+        except Exception:  # a bug must not stop the agent either: log it, count it, go on
+            self.counters.failed_messages += 1
+            log.exception("applying a message on %s failed (%d so far)", topic, self.counters.failed_messages)
 
     def _controller_state(self, status: AgentStatus) -> None:
         online = status == AgentStatus.ONLINE
@@ -221,7 +230,7 @@ class AgentService:
         if current is not None and assignment.version < current.version:
             log.warning("assignment version went back %d -> %d; applying it", current.version, assignment.version)
         self.assignment = assignment
-        self.limits = limits_from_assignment(assignment)
+        self.limits = limits_from_assignment(assignment, self.capabilities.ram_bytes)
         self.engine.set_limits(self.limits)
         log.info("applied assignment v%d: %s (%s)", assignment.version, self.limits, assignment.reason)
         try:
@@ -273,19 +282,23 @@ class AgentService:
     def _publish_event(self, event: EngineEvent) -> None:
         """As a ``fleet_protocol.Event``: the file name escaped to printable UTF-8 (``display_name``)."""
         try:
-            message = Event(
-                agent_id=self.config.agent_id,
-                seq=self.next_seq(),
-                kind=event.kind,
+            values = fit(
+                Event,
                 file=display_name(Path(event.file).name),
                 key=safe_text(event.key),
                 original_bytes=event.original_bytes,
                 stored_bytes=event.stored_bytes,
-                original_sha256=event.original_sha256,
-                stored_as=event.stored_as,
-                duration_s=max(0.0, event.duration_s),
+                duration_s=event.duration_s,
                 retries=event.retries,
                 reason=safe_text(event.reason)[:1000],
+            )
+            message = Event(
+                agent_id=self.config.agent_id,
+                seq=self.next_seq(),
+                kind=event.kind,
+                original_sha256=event.original_sha256,
+                stored_as=event.stored_as,
+                **values,
             )
         except ValidationError as exc:
             log.error("cannot describe engine event %s: %s", safe_text(repr(event)), exc)
@@ -391,9 +404,8 @@ class AgentService:
         host = self.host.sample()
         stats = self.engine.stats()
         self._watch_disk(host.disk_free_bytes)
-        return Telemetry(
-            agent_id=self.config.agent_id,
-            seq=self.next_seq(),
+        values = fit(
+            Telemetry,
             temperature_c=host.temperature_c,
             throttled=host.throttled,
             cpu_percent=host.cpu_percent,
@@ -409,6 +421,7 @@ class AgentService:
             errors_total=stats.errors_total + self.counters.file_errors,  # the engine's and ours
             assignment_version=self.assignment.version if self.assignment else 0,
         )
+        return Telemetry(agent_id=self.config.agent_id, seq=self.next_seq(), **values)
 
     def _watch_disk(self, free: int) -> None:
         low = free < self.config.min_free_bytes

@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import DataError
 from sqlmodel import Session
 
 from controller.config import parse_config
@@ -20,7 +21,7 @@ from controller.service.app import Controller
 from controller.service.writer import Retry
 from controller.store import repo
 from controller.store.engine import create_all
-from controller.store.ingest import write_batch
+from controller.store.ingest import IngestBatch, write_batch
 from edgefleet.localservices import Mosquitto, Postgres
 from fleet_protocol import AgentChannel, Birth, Event, EventKind, agent_topic, encode
 from tests.integration.controller.fakes import FakeAgent
@@ -189,15 +190,23 @@ def test_an_old_database_gets_the_dedup_indexes_and_loses_its_duplicates(tmp_pat
 def test_a_message_that_cannot_be_stored_does_not_take_its_batch_down(
     postgres: Postgres, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """PostgreSQL enforces column sizes (SQLite does not): a birth with a 300-character model fails the batch;
-    the others in it are stored, the bad one is kept as a dead letter, all are acknowledged."""
+    """A birth the database refuses for its data fails the batch; the others in it are stored, the bad one is kept
+    as a dead letter, all are acknowledged. (The protocol's bounds keep every valid message storable, so the
+    refusal is simulated: a 300-character model, which PostgreSQL refused, is now refused by ``decode``.)"""
     config = parse_config({"database_url": postgres.create_database(), "mqtt": {"url": "mqtt://c:p@127.0.0.1:1"}}, {})
+
+    def refuses_births(session: Session, batch: IngestBatch, *args: object, **kwargs: object) -> None:
+        if batch.births:
+            raise DataError("INSERT", {}, Exception("value too long for type character varying(256)"))
+        write_batch(session, batch, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("controller.service.app.write_batch", refuses_births)
     controller = Controller(config)
     create_all(controller.engine)
     acked: list[str] = []
     agent_id = f"pi-{uuid.uuid4().hex[:6]}"
     birth = Birth(
-        agent_id=agent_id, seq=1, model="x" * 300, cores=4, ram_bytes=1, software_version="t", flac_encode_bps=1.0
+        agent_id=agent_id, seq=1, model="x" * 256, cores=4, ram_bytes=1, software_version="t", flac_encode_bps=1.0
     )
     good = [Event(agent_id=agent_id, seq=i, kind=EventKind.UPLOAD_FAILED, file=f"f{i}.wav") for i in range(3)]
     for name, message in [("birth", birth), *((f"event {i}", e) for i, e in enumerate(good))]:

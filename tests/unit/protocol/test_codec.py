@@ -32,6 +32,7 @@ from fleet_protocol import (
     decode_controller_state,
     encode,
 )
+from fleet_protocol.messages import MAX_BYTES, MAX_COUNT
 from fleet_protocol.topics import CONTROLLER_STATE_TOPIC
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -197,8 +198,8 @@ def test_arbitrary_bytes_never_crash_the_decoder(payload: bytes) -> None:
 
 @given(
     temperature=st.floats(min_value=-60, max_value=150, allow_nan=False),
-    backlog=st.integers(min_value=0, max_value=2**62),
-    seq=st.integers(min_value=0, max_value=2**62),
+    backlog=st.integers(min_value=0, max_value=MAX_BYTES),
+    seq=st.integers(min_value=0, max_value=MAX_COUNT),
 )
 def test_telemetry_round_trip_property(temperature: float, backlog: int, seq: int) -> None:
     message = Telemetry(agent_id="pi-9", seq=seq, sent_at=NOW, temperature_c=temperature, backlog_bytes=backlog)
