@@ -305,7 +305,7 @@ def test_sync_sites_moves_stored_agents_to_their_provisioned_site(engine: Engine
 
 def test_telemetry_dated_in_the_future_does_not_freeze_the_latest_values(engine: Engine) -> None:
     """A Pi whose clock is a year ahead (or that lies) sends one reading; later honest readings still count."""
-    far = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
+    far = datetime(2099, 12, 31, 23, 59, tzinfo=UTC)
     with Session(engine) as session:
         write_batch(session, IngestBatch(telemetry=[(telemetry("pi-1", 1, far, temperature_c=79.0), T0)]))
         row = repo.get_agent(session, "pi-1")

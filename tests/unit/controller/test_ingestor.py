@@ -97,7 +97,7 @@ def test_lag_of_a_message_dated_in_the_future_counts_from_its_arrival() -> None:
     from datetime import UTC, datetime, timedelta
 
     ingestor = Ingestor(skew=timedelta(seconds=5))
-    future = Telemetry(agent_id="pi-1", seq=1, sent_at=datetime(9999, 12, 31, tzinfo=UTC))
+    future = Telemetry(agent_id="pi-1", seq=1, sent_at=datetime(2099, 12, 31, tzinfo=UTC))
     ingestor.offer(topic("pi-1", AgentChannel.TELEMETRY), encode(future), 1_000.0)
     batch = ingestor.drain(timeout=0.1)
     ingestor.stored(batch, 1_001.0)
