@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-PLUGIN = Path(__file__).resolve().parents[3] / "ansible/roles/central/filter_plugins/edgefleet_central.py"
+from tests.unit.ansible.plugins import load_plugin
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("edgefleet_central_filters", PLUGIN)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-filters = _load()
+filters = load_plugin("central/filter_plugins/edgefleet_central.py")
 names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", fullmatch=True)
 passwords = st.text(min_size=1, max_size=64).filter(lambda p: "\x00" not in p)
 
