@@ -163,6 +163,21 @@ def ansible_env(work: Path) -> dict[str, str]:
     }
 
 
+def mosquitto_listeners(conf: str) -> list[dict[str, str]]:
+    """Each ``listener PORT ADDRESS`` line with the listener options that follow it (until the next listener)."""
+    blocks: list[dict[str, str]] = []
+    for line in conf.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        key, _, value = line.partition(" ")
+        if key == "listener":
+            port, _, address = value.partition(" ")
+            blocks.append({"port": port, "address": address})
+        elif blocks:
+            blocks[-1][key] = value
+    return blocks
+
+
 def run_local_play(play: list[dict[str, Any]], work: Path) -> subprocess.CompletedProcess[str]:
     """Run a small playbook (written to ``work``) against ``localhost`` with a local connection."""
     playbook = work / f"play-{len(list(work.glob('play-*.yml')))}.yml"

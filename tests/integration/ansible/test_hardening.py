@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.ansible.deployment import AGENTS, CENTRAL, GROUP, Deployment
+from tests.integration.ansible.deployment import AGENTS, CENTRAL, GROUP, Deployment, mosquitto_listeners
 
 pytestmark = pytest.mark.integration
 
@@ -22,27 +22,12 @@ MOSQUITTO_CONF = "/etc/mosquitto/conf.d/edgefleet.conf"
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
-def _listeners(conf: str) -> list[dict[str, str]]:
-    """Each ``listener PORT ADDRESS`` line with the listener options that follow it (until the next listener)."""
-    blocks: list[dict[str, str]] = []
-    for line in conf.splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        key, _, value = line.partition(" ")
-        if key == "listener":
-            port, _, address = value.partition(" ")
-            blocks.append({"port": port, "address": address})
-        elif blocks:
-            blocks[-1][key] = value
-    return blocks
-
-
 def test_broker_listens_with_tls_only_and_ties_client_ids_to_users(deployment: Deployment) -> None:
     conf = deployment.path(CENTRAL, MOSQUITTO_CONF).read_text()
     general = conf.split("\nlistener ")[0]
     assert re.search(r"^allow_anonymous false$", general, re.MULTILINE)
     assert re.search(r"^message_size_limit 262144$", general, re.MULTILINE)
-    tls, local = _listeners(conf)
+    tls, local = mosquitto_listeners(conf)
     assert (tls["port"], tls["address"]) == (str(deployment.ports["mqtt"]), "127.0.0.1")  # 0.0.0.0 by default
     assert tls["certfile"] == str(deployment.path(CENTRAL, "/etc/mosquitto/certs/edgefleet-broker.pem"))
     assert tls["keyfile"] == str(deployment.path(CENTRAL, "/etc/mosquitto/certs/edgefleet-broker.key"))

@@ -76,7 +76,12 @@ def test_agent_toml_validates_with_the_agents_own_loader(deployment: Deployment)
         assert config.agent_id == agent
         assert config.spool_dir == deployment.path(agent, "/var/lib/edgefleet/spool")
         mqtt = config.mqtt.parsed
-        assert (mqtt.username, mqtt.port, mqtt.tls, mqtt.cafile) == (agent, deployment.ports["mqtt"], True, str(ca_file))
+        assert (mqtt.username, mqtt.port, mqtt.tls, mqtt.cafile) == (
+            agent,
+            deployment.ports["mqtt"],
+            True,
+            str(ca_file),
+        )
         assert config.s3.endpoint == f"https://127.0.0.1:{deployment.ports['s3']}"
         assert config.s3.ca_file == str(ca_file)
         assert ca_file.read_bytes() == deployment.ca_file.read_bytes()  # the central role's private CA
