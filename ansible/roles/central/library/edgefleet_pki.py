@@ -10,6 +10,9 @@ the ``cryptography`` package that ansible-core itself depends on. Everything liv
 A certificate is (re)issued when it is missing, was not signed by ``ca.pem``, does not match its key, names other
 hosts than asked (subject alternative names), or expires within ``renew_days``. Keys are kept across renewals.
 Private keys are written 0600, certificates 0644. Idempotent: a second run with the same arguments changes nothing.
+
+Self-contained on purpose (like every role file): the control machine has Ansible, not edgefleet, so this does not
+import ``edgefleet.localservices.tls`` (the test services' CA), which does the same job for the tests and the demo.
 """
 
 from __future__ import annotations
@@ -155,6 +158,23 @@ def _load_cert(path: Path) -> Any:
     return x509.load_pem_x509_certificate(path.read_bytes())
 
 
+def _key_usage(*, ca: bool) -> Any:
+    """A CA signs certificates and CRLs; a server (ECDSA) key only signs its handshakes."""
+    from cryptography import x509
+
+    return x509.KeyUsage(
+        digital_signature=not ca,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def make_ca(common_name: str, days: int) -> tuple[Any, Any]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
@@ -173,20 +193,7 @@ def make_ca(common_name: str, days: int) -> tuple[Any, Any]:
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(ca=True), critical=True)
         .add_extension(ski, critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
         .sign(key, hashes.SHA256())
@@ -211,20 +218,7 @@ def issue(ca_key: Any, ca_cert: Any, key: Any, names: tuple[str, ...], days: int
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(min(now + datetime.timedelta(days=days), _not_after(ca_cert)))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(ca=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(_general_names(names)), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
