@@ -195,6 +195,12 @@ def recap(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, int]]
 
 
 SEAWEED_PORTS = ("master", "volume", "filer", "admin", "s3_internal")
+# Per-site policy the central role renders as [policy.sites."<site>"] (never a window on the running agent's site).
+SITE_POLICY = {"garden": {"uplink_bps": 5_000_000}, "orchard": {"windows": ["22:00-06:00"]}}
+
+
+def _role_default(role: str, name: str) -> Any:
+    return yaml.safe_load((ANSIBLE_DIR / "roles" / role / "defaults" / "main.yml").read_text())[name]
 
 
 def prepare(work: Path, wheel: Path, wheelhouse: Path, *, test_only: bool = True) -> Deployment:
@@ -237,6 +243,10 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path, *, test_only: bool = True
             "central_controller_metrics_listen": f"127.0.0.1:{ports['metrics']}",
             "central_controller_shared_group": "edgefleet",  # the telemetry connection with its own user
             "central_mqtt_extra_users": [OBSERVER],
+            "central_controller_policy": {
+                **_role_default("central", "central_controller_policy"),
+                "sites": SITE_POLICY,
+            },
             "central_seaweedfs_ports": {n.removesuffix("_internal"): ports[n] for n in SEAWEED_PORTS},
             "central_python": base_python(),
             "central_wheel": str(wheel),

@@ -171,6 +171,10 @@ def test_controller_toml_has_the_sites_from_the_inventory_and_one_broker_user_pe
 
     config = load_config(deployment.path(CENTRAL, "/etc/edgefleet/controller.toml"), env={})
     assert config.agent_sites == dict(zip(AGENTS, SITES, strict=True))
+    assert {site: (s.uplink_bps, s.windows) for site, s in config.policy.sites.items()} == {
+        "garden": (5_000_000, None),
+        "orchard": (None, ["22:00-06:00"]),
+    }
     ca_file = str(deployment.path(CENTRAL, "/etc/edgefleet/ca.pem"))
     main, telemetry = config.mqtt.parsed, config.mqtt.telemetry
     assert telemetry is not None
