@@ -36,7 +36,10 @@ NOT_AUTHORIZED = 0x87
 PACKET_TOO_LARGE = 0x95
 MESSAGE_SIZE_LIMIT = 256 * 1024
 EXAMPLE_ADMIN_PASSWORD = "example-admin-password"  # its bcrypt hash is in the example vault
-ME, OTHER = AGENTS
+# The fleet runs AGENTS[0]; the broker and S3 checks log in as AGENTS[1], whose agent never runs, so they cannot
+# disturb the running one (client id = user name: a second login as the same user takes the session over).
+RUNNING = AGENTS[0]
+ME, OTHER = AGENTS[1], AGENTS[0]
 BUCKET = "recordings"
 
 
@@ -108,7 +111,6 @@ def test_agent_reads_only_its_own_assignment(
         assert controller.publish(agent_topic(agent, AgentChannel.ASSIGNMENT), agent.encode(), retain=True) < 0x80
     me = _connect(probes, _agent(deployment, ME)["mqtt"]["url"])
     me.subscribe(agent_topic(OTHER, AgentChannel.ASSIGNMENT))  # granted by Mosquitto, never delivered
-    me.subscribe(agent_topic(OTHER, AgentChannel.TELEMETRY))
     me.subscribe(agent_topic(ME, AgentChannel.ASSIGNMENT))
     first = me.messages.get(timeout=10)
     assert (first.topic, first.payload) == (agent_topic(ME, AgentChannel.ASSIGNMENT), ME.encode())
@@ -120,7 +122,8 @@ def test_agent_reads_only_its_own_assignment(
 def test_no_agent_can_take_over_the_controllers_session(
     deployment: Deployment, central_services: CentralServices, probes: list[Probe]
 ) -> None:
-    """Client ids are the user names: an agent claiming the controller's client id gets its own session."""
+    """Client ids are the user names: an agent claiming the controller's client id gets its own session. (Logs in as
+    the controller itself: it runs before the fleet is started, in file order.)"""
     controller = _connect(probes, _controller_mqtt(deployment)["url"], client_id="edgefleet-controller-ctl-1")
     controller.subscribe(agent_topic(ME, AgentChannel.STATE))
     for stolen_id in ("edgefleet-controller-ctl-1", "controller", OTHER):
@@ -285,7 +288,7 @@ def _wait_for(probe: Probe, accept: Callable[[str, bytes], bool], fleet: Fleet, 
 def test_installed_controller_goes_online_and_agents_may_see_it(
     deployment: Deployment, fleet: Fleet, probes: list[Probe]
 ) -> None:
-    agent_view = _connect(probes, _agent(deployment, OTHER)["mqtt"]["url"])  # any agent may read it
+    agent_view = _connect(probes, _agent(deployment, ME)["mqtt"]["url"])  # any agent may read it
     agent_view.subscribe(CONTROLLER_STATE_TOPIC)
 
     def online(topic: str, payload: bytes) -> bool:
@@ -296,25 +299,25 @@ def test_installed_controller_goes_online_and_agents_may_see_it(
 
 def test_installed_agent_goes_online(deployment: Deployment, fleet: Fleet, probes: list[Probe]) -> None:
     controller = _connect(probes, deployment.observer_url())
-    controller.subscribe(agent_topic(ME, AgentChannel.STATE))
+    controller.subscribe(agent_topic(RUNNING, AgentChannel.STATE))
 
     def online(topic: str, payload: bytes) -> bool:
         state = decode(topic, payload)
         return isinstance(state, State) and state.state == AgentStatus.ONLINE
 
-    _wait_for(controller, online, fleet, f"{ME} state online")
+    _wait_for(controller, online, fleet, f"{RUNNING} state online")
 
 
 def test_installed_controller_assigns_the_installed_agent(
     deployment: Deployment, fleet: Fleet, probes: list[Probe]
 ) -> None:
     watcher = _connect(probes, deployment.observer_url())
-    watcher.subscribe(agent_topic(ME, AgentChannel.ASSIGNMENT))
+    watcher.subscribe(agent_topic(RUNNING, AgentChannel.ASSIGNMENT))
 
     def assignment(topic: str, payload: bytes) -> bool:
         return isinstance(decode(topic, payload), Assignment)
 
-    _wait_for(watcher, assignment, fleet, f"assignment for {ME}")
+    _wait_for(watcher, assignment, fleet, f"assignment for {RUNNING}")
 
 
 def _square_wave(seconds: float = 2.0, rate: int = 16000) -> bytes:
@@ -332,18 +335,18 @@ def _square_wave(seconds: float = 2.0, rate: int = 16000) -> bytes:
 def test_installed_agent_uploads_over_tls_with_its_own_key(deployment: Deployment, fleet: Fleet) -> None:
     """A recording dropped into the spool ends up under the agent's own prefix: MQTT and S3 over TLS with the
     private CA, through the S3 proxy, with the agent's least-privilege identity."""
-    spool = deployment.path(ME, "/var/lib/edgefleet/spool")
+    spool = deployment.path(RUNNING, "/var/lib/edgefleet/spool")
     (spool / "provisioned-probe.wav.part").write_bytes(_square_wave())
     (spool / "provisioned-probe.wav.part").rename(spool / "provisioned-probe.wav")
     admin = deployment.s3_client("admin")
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         fleet.check_alive("upload")
-        keys = [o.object_name for o in admin.list_objects(BUCKET, prefix=f"field/{ME}/", recursive=True)]
+        keys = [o.object_name for o in admin.list_objects(BUCKET, prefix=f"field/{RUNNING}/", recursive=True)]
         if any(k and "provisioned-probe" in k for k in keys):
             return
         time.sleep(0.5)
-    pytest.fail(f"no upload of provisioned-probe under field/{ME}/\n{fleet.all_logs()}")
+    pytest.fail(f"no upload of provisioned-probe under field/{RUNNING}/\n{fleet.all_logs()}")
 
 
 def test_installed_dashboard_serves_https_and_lists_the_agent(deployment: Deployment, fleet: Fleet) -> None:
@@ -361,7 +364,7 @@ def test_installed_dashboard_serves_https_and_lists_the_agent(deployment: Deploy
             assert login.status_code == 200, login.text
             assert all("secure" in c.lower() for c in login.headers.get_list("set-cookie"))
             seen = client.get("/api/agents").json()
-            if ME in str(seen):
+            if RUNNING in str(seen):
                 return
             time.sleep(0.5)
-    pytest.fail(f"{ME} not on the dashboard: {seen}\n{fleet.log_tail('dashboard')}")
+    pytest.fail(f"{RUNNING} not on the dashboard: {seen}\n{fleet.log_tail('dashboard')}")
