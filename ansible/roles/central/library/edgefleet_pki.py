@@ -70,7 +70,8 @@ class Wanted:
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+    # datetime.timezone.utc, not datetime.UTC: the control machine may run Python 3.10 (ansible-core 2.16)
+    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
@@ -123,7 +124,7 @@ def _canonical(names: tuple[str, ...]) -> set[str]:
 def _not_after(cert: Any) -> datetime.datetime:
     """Expiry as an aware UTC datetime (``not_valid_after_utc`` needs cryptography 42)."""
     value = getattr(cert, "not_valid_after_utc", None)
-    return value if value is not None else cert.not_valid_after.replace(tzinfo=datetime.UTC)
+    return value if value is not None else cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
 
 
 def _new_key() -> Any:
