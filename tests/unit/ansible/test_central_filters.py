@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from edge_agent.audio.source import object_key
 from tests.unit.ansible.plugins import load_plugin
 
 filters = load_plugin("central/filter_plugins/edgefleet_central.py")
@@ -86,8 +87,6 @@ prefixes = st.from_regex(r"/?([a-z0-9_.-]{1,8}/){0,2}[a-z0-9_.-]{0,8}/?", fullma
 @given(names, prefixes, st.integers(min_value=0, max_value=2**62))
 def test_an_agents_policy_prefix_is_where_the_agent_writes(agent_id: str, prefix: str, mtime_ns: int) -> None:
     """The prefix the S3 policies allow is the one ``object_key`` builds every key of this agent under."""
-    from edge_agent.audio.source import object_key
-
     source = SimpleNamespace(fingerprint=SimpleNamespace(mtime_ns=mtime_ns), kind="flac")
     key = object_key(prefix, agent_id, Path("dawn.wav"), source)  # type: ignore[arg-type]
     own = filters.edgefleet_agent_key_prefix({"id": agent_id, "s3_prefix": prefix})
