@@ -47,29 +47,36 @@ class CentralServices:
     log_dir: Path
 
 
+SOCKET_ACTIVATE = shutil.which("systemd-socket-activate") or "/usr/bin/systemd-socket-activate"
+
+
 @pytest.fixture(scope="package")
 def central_services(deployment: Deployment) -> Iterator[CentralServices]:
-    """Mosquitto and SeaweedFS started from what the central role rendered (config file, unit ExecStart)."""
-    from minio import Minio
-
+    """Mosquitto, SeaweedFS and the S3 proxy started from what the central role rendered: the broker's config file,
+    the units' ExecStart, and the proxy socket's ListenStream (systemd-socket-activate plays systemd's part)."""
     logs = deployment.work / "service-logs"
     conf = deployment.path(CENTRAL, "/etc/mosquitto/conf.d/edgefleet.conf")
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"  # /usr/sbin is not on every user's PATH
-    broker = start_process([mosquitto, "-c", str(conf)], logs / "mosquitto.log")
-    weed_argv = deployment.exec_start(CENTRAL, "edgefleet-seaweedfs.service")
-    weed_dir = Path(deployment.unit_settings(CENTRAL, "edgefleet-seaweedfs.service")["WorkingDirectory"])
-    weed = start_process(weed_argv, logs / "weed.log", cwd=weed_dir)
+    weed_unit = "edgefleet-seaweedfs.service"
+    weed_dir = Path(deployment.unit_settings(CENTRAL, weed_unit)["WorkingDirectory"])
+    listen = deployment.unit_settings(CENTRAL, "edgefleet-s3-proxy.socket")["ListenStream"]
+    proxy_argv = [SOCKET_ACTIVATE, "-l", listen, *deployment.exec_start(CENTRAL, "edgefleet-s3-proxy.service")]
+    started = []
     try:
-        wait_until(lambda: tcp_answers("127.0.0.1", deployment.ports["mqtt"]), 15, "mosquitto", broker)
-        s3 = deployment.toml(CENTRAL, "/etc/edgefleet/controller.toml")["s3"]
-        admin = Minio(
-            f"127.0.0.1:{deployment.ports['s3']}", s3["access_key"], s3["secret_key"], secure=False, region="us-east-1"
+        started.append(broker := start_process([mosquitto, "-c", str(conf)], logs / "mosquitto.log"))
+        started.append(
+            weed := start_process(deployment.exec_start(CENTRAL, weed_unit), logs / "weed.log", cwd=weed_dir)
         )
-        wait_until(lambda: admin.bucket_exists(s3["bucket"]), 90, "SeaweedFS bucket", weed, logs / "weed.log")
-        yield CentralServices("127.0.0.1", deployment.ports["mqtt"], s3["endpoint"], logs)
+        started.append(proxy := start_process(proxy_argv, logs / "s3-proxy.log"))
+        wait_until(lambda: tcp_answers("127.0.0.1", deployment.ports["mqtt"]), 15, "mosquitto", broker)
+        wait_until(lambda: tcp_answers("127.0.0.1", deployment.ports["s3"]), 15, "S3 proxy socket", proxy)
+        admin = deployment.s3_client("admin")
+        wait_until(lambda: admin.bucket_exists("recordings"), 90, "SeaweedFS bucket", weed, logs / "weed.log")
+        endpoint = deployment.toml(CENTRAL, "/etc/edgefleet/controller.toml")["s3"]["endpoint"]
+        yield CentralServices("127.0.0.1", deployment.ports["mqtt"], endpoint, logs)
     finally:
-        stop_process(broker)
-        stop_process(weed, timeout=15)
+        for proc in reversed(started):
+            stop_process(proc, timeout=15)
 
 
 @dataclass
@@ -81,6 +88,15 @@ class Fleet:
 
     def log_tail(self, name: str) -> str:
         return self.logs[name].read_text(errors="replace")[-3000:]
+
+    def all_logs(self) -> str:
+        return "\n".join(f"--- {name}\n{self.log_tail(name)}" for name in self.logs)
+
+    def check_alive(self, what: str) -> None:
+        """Fail the test, with the logs, when a service of the fleet has exited."""
+        dead = {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
+        if dead:
+            pytest.fail(f"{what}: exited {dead}:\n" + "\n".join(self.log_tail(name) for name in dead))
 
 
 @pytest.fixture(scope="package")

@@ -4,13 +4,16 @@ Three inventory hosts share this machine, named as in the example inventory (who
 secrets): ``central.local`` (group ``central``) and two Pis ``pi-garden-01`` and ``pi-garden-02`` (group
 ``edge_agents``). Each host's ``edgefleet_root`` is its own folder, so every path the roles write lands under
 ``<tmp>/roots/<host>``. What cannot happen here is switched off with the roles' own variables:
-Debian packages, system users and systemd (``*_manage_packages|user|services: false``); the secrets are the
-example inventory's vault, opened with its test-only password.
+Debian packages, system users and systemd (``*_manage_packages|user|services: false``). The secrets are the
+example's public vault, copied to ``group_vars/all/vault.yml`` as an operator writes theirs and opened with its
+test-only password; ``edgefleet_allow_example_secrets_for_tests_only`` lets the pre-flight accept them. The
+private CA is made in ``<inventory>/pki`` (the default place: next to the inventory).
 """
 
 from __future__ import annotations
 
 import grp
+import json
 import os
 import pwd
 import re
@@ -21,23 +24,48 @@ import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
 from edgefleet.localservices.process import free_port
 from tests.integration.ansible.wheelhouse import REPO
 
+if TYPE_CHECKING:
+    from minio import Minio
+
 ANSIBLE_DIR = REPO / "ansible"
 EXAMPLE_INVENTORY = ANSIBLE_DIR / "inventory" / "example"
+EXAMPLE_VAULT = EXAMPLE_INVENTORY / "vault.example.yml"
 VAULT_PASSWORD_FILE = EXAMPLE_INVENTORY / "vault-password-FOR-TESTS-ONLY.txt"
+TEST_ONLY = {"edgefleet_allow_example_secrets_for_tests_only": True}
 VENV_BIN = Path(sys.executable).parent
 CENTRAL = "central.local"
 AGENTS = ("pi-garden-01", "pi-garden-02")
+SITES = ("garden", "orchard")  # each agent's site in the inventory: the controller's [agent_sites]
+# A broker user with the controller's rights for the tests' own observers: a probe logged in as the controller
+# would take over the running controller's session (client id = user name).
+OBSERVER = {"name": "test-observer", "password": "observer-password-for-tests", "role": "controller"}
 GRPC_OFFSET = 10000
 # Whoever runs the tests owns everything (root on the CI machine, but not required).
 USER = pwd.getpwuid(os.getuid()).pw_name
 GROUP = grp.getgrgid(os.getgid()).gr_name
+
+
+def _another_group() -> str:
+    """A group other than GROUP that this user may give files to (any group for root), for the agent's spool: the
+    recorder's group must differ from the agent's (the role refuses the same group)."""
+    if os.getuid() == 0:
+        candidates = [g.gr_name for g in grp.getgrall() if g.gr_gid != os.getgid()]
+    else:
+        candidates = [grp.getgrgid(gid).gr_name for gid in os.getgroups() if gid != os.getgid()]
+    if not candidates:
+        raise RuntimeError("the Ansible tests need root or a user in a second group (the spool's group)")
+    return sorted(candidates)[0]
+
+
+SPOOL_GROUP = _another_group()
 _RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
 
 
@@ -52,6 +80,15 @@ class Deployment:
     inventory: Path
     ports: dict[str, int]
     runs: list[subprocess.CompletedProcess[str]] = field(default_factory=list)
+
+    @property
+    def pki(self) -> Path:
+        """The private CA and server certificates, made by the central role on the Ansible control machine."""
+        return self.inventory / "pki"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.pki / "ca.pem"
 
     def root(self, host: str) -> Path:
         return self.work / "roots" / host
@@ -72,6 +109,28 @@ class Deployment:
         text = self.path(host, f"/etc/systemd/system/{unit}").read_text()
         pairs = (ln.split("=", 1) for ln in text.splitlines() if "=" in ln and not ln.startswith("#"))
         return dict(pairs)
+
+    def observer_url(self) -> str:
+        """The controller's MQTT URL with the test observer's user (same broker, same TLS options)."""
+        parts = urlsplit(self.toml(CENTRAL, "/etc/edgefleet/controller.toml")["mqtt"]["url"])
+        netloc = f"{OBSERVER['name']}:{OBSERVER['password']}@{parts.hostname}:{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def s3_identities(self) -> dict[str, tuple[str, str]]:
+        """Every SeaweedFS identity the central role wrote: name -> (access key, secret key)."""
+        config = json.loads(self.path(CENTRAL, "/etc/edgefleet/seaweedfs-s3.json").read_text())
+        return {
+            i["name"]: (i["credentials"][0]["accessKey"], i["credentials"][0]["secretKey"])
+            for i in config["identities"]
+        }
+
+    def s3_client(self, identity: str) -> Minio:
+        """A client of the deployed S3 endpoint (https, trusting only the private CA) as ``identity``."""
+        from edge_agent.s3settings import S3Settings
+
+        access_key, secret_key = self.s3_identities()[identity]
+        endpoint = f"https://127.0.0.1:{self.ports['s3']}"
+        return S3Settings(endpoint, access_key, secret_key, "recordings", ca_file=str(self.ca_file)).client()
 
     def run(self, *extra_args: str) -> subprocess.CompletedProcess[str]:
         env = ansible_env(self.work)
@@ -104,6 +163,21 @@ def ansible_env(work: Path) -> dict[str, str]:
     }
 
 
+def mosquitto_listeners(conf: str) -> list[dict[str, str]]:
+    """Each ``listener PORT ADDRESS`` line with the listener options that follow it (until the next listener)."""
+    blocks: list[dict[str, str]] = []
+    for line in conf.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        key, _, value = line.partition(" ")
+        if key == "listener":
+            port, _, address = value.partition(" ")
+            blocks.append({"port": port, "address": address})
+        elif blocks:
+            blocks[-1][key] = value
+    return blocks
+
+
 def run_local_play(play: list[dict[str, Any]], work: Path) -> subprocess.CompletedProcess[str]:
     """Run a small playbook (written to ``work``) against ``localhost`` with a local connection."""
     playbook = work / f"play-{len(list(work.glob('play-*.yml')))}.yml"
@@ -120,13 +194,25 @@ def recap(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, int]]
     }
 
 
-def prepare(work: Path, wheel: Path, wheelhouse: Path) -> Deployment:
+SEAWEED_PORTS = ("master", "volume", "filer", "admin", "s3_internal")
+# Per-site policy the central role renders as [policy.sites."<site>"] (never a window on the running agent's site).
+SITE_POLICY = {"garden": {"uplink_bps": 5_000_000}, "orchard": {"windows": ["22:00-06:00"]}}
+
+
+def _role_default(role: str, name: str) -> Any:
+    return yaml.safe_load((ANSIBLE_DIR / "roles" / role / "defaults" / "main.yml").read_text())[name]
+
+
+def prepare(work: Path, wheel: Path, wheelhouse: Path, *, test_only: bool = True) -> Deployment:
+    """An inventory like an operator's copy of the example (with the example's vault as theirs) for this machine.
+    ``test_only=False`` leaves out the variable that lets the pre-flight accept the public example secrets."""
     taken: set[int] = set()
-    ports = {"mqtt": free_port(exclude=taken), "dashboard": free_port(exclude=taken)}
-    for name in ("s3", "master", "volume", "filer", "admin"):
+    ports = {name: free_port(exclude=taken) for name in ("mqtt", "mqtt_local", "s3", "dashboard", "metrics")}
+    for name in SEAWEED_PORTS:
         ports[name] = free_port(with_grpc_offset=GRPC_OFFSET, exclude=taken)
     inventory = work / "inventory"
     shutil.copytree(EXAMPLE_INVENTORY / "group_vars", inventory / "group_vars")
+    shutil.copy(EXAMPLE_VAULT, inventory / "group_vars" / "all" / "vault.yml")
     deployment = Deployment(work, inventory, ports)
     common = {
         "ansible_connection": "local",
@@ -135,6 +221,7 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path) -> Deployment:
         "edgefleet_central_host": "127.0.0.1",
         "edgefleet_mqtt_port": ports["mqtt"],
         "edgefleet_s3_port": ports["s3"],
+        **(TEST_ONLY if test_only else {}),
     }
     pip_args = ["--no-index", "--find-links", str(wheelhouse), "--no-compile"]
     host_vars: dict[str, dict[str, Any]] = {
@@ -149,10 +236,18 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path) -> Deployment:
             "central_mosquitto_user": USER,
             "central_mosquitto_group": GROUP,
             "central_mqtt_bind": "127.0.0.1",
-            "central_seaweedfs_bind": "127.0.0.1",
+            "central_mqtt_local_port": ports["mqtt_local"],
+            "central_s3_bind": "127.0.0.1",
             "central_dashboard_host": "127.0.0.1",
             "central_dashboard_port": ports["dashboard"],
-            "central_seaweedfs_ports": {n: ports[n] for n in ("master", "volume", "filer", "admin")},
+            "central_controller_metrics_listen": f"127.0.0.1:{ports['metrics']}",
+            "central_controller_shared_group": "edgefleet",  # the telemetry connection with its own user
+            "central_mqtt_extra_users": [OBSERVER],
+            "central_controller_policy": {
+                **_role_default("central", "central_controller_policy"),
+                "sites": SITE_POLICY,
+            },
+            "central_seaweedfs_ports": {n.removesuffix("_internal"): ports[n] for n in SEAWEED_PORTS},
             "central_python": base_python(),
             "central_wheel": str(wheel),
             "central_pip_extra_args": pip_args,
@@ -167,6 +262,7 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path) -> Deployment:
                 "edge_agent_manage_services": False,
                 "edge_agent_user": USER,
                 "edge_agent_group": GROUP,
+                "edge_agent_spool_group": SPOOL_GROUP,
                 "edge_agent_admin_user": USER,
                 "edge_agent_admin_group": GROUP,
                 "edge_agent_python": base_python(),
@@ -179,6 +275,8 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path) -> Deployment:
         },
     }
     host_vars[AGENTS[1]]["edge_agent_watchdog_sec"] = 0  # this agent: a plain Type=simple unit
+    for agent, site in zip(AGENTS, SITES, strict=True):
+        host_vars[agent]["edge_agent_site"] = site
     for host, values in host_vars.items():
         values.update(common, edgefleet_root=str(deployment.root(host)))
     (inventory / "host_vars").mkdir()

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import sys
 from pathlib import Path
 
@@ -16,13 +17,25 @@ from tests.integration.ansible.deployment import GROUP, USER, run_local_play
 pytestmark = pytest.mark.integration
 
 AGENTS = [
-    {"id": "pi-a", "s3_access_key": "AKA", "s3_secret_key": "secret-a"},
-    {"id": "pi-b", "s3_access_key": "AKB", "s3_secret_key": "secret-b"},
+    {"id": "pi-a", "s3_access_key": "AKA", "s3_secret_key": "secret-a", "s3_prefix": "field"},
+    {"id": "pi-b", "s3_access_key": "AKB", "s3_secret_key": "secret-b", "s3_prefix": "field"},
 ]
+# MinIO accepts only AWS IAM action names: SeaweedFS's extra multipart names must not reach it.
+MINIO_ACTIONS = {
+    "s3:PutObject",
+    "s3:GetObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+    "s3:ListBucketMultipartUploads",
+}
 
 
-def test_minio_settings_unit_and_one_policy_per_agent(tmp_path: Path) -> None:
+def test_minio_settings_unit_and_one_policy_per_identity(tmp_path: Path) -> None:
     root = tmp_path / "root"
+    pki = tmp_path / "pki"  # what the central role's TLS tasks would have made
+    pki.mkdir()
+    (pki / "s3.pem").write_text("certificate\n")
+    (pki / "s3.key").write_text("private key\n")
     play = [
         {
             "name": "MinIO tasks of the central role",
@@ -49,8 +62,11 @@ def test_minio_settings_unit_and_one_policy_per_agent(tmp_path: Path) -> None:
                         "central_admin_user": USER,
                         "central_admin_group": GROUP,
                         "central_agents": AGENTS,
+                        "central_pki_dir": str(pki),
                         "central_s3_admin_access_key": "root-user",
                         "central_s3_admin_secret_key": "root-secret",
+                        "central_controller_s3_access_key": "CTL",
+                        "central_controller_s3_secret_key": "controller-secret",
                     },
                 },
             ],
@@ -62,11 +78,29 @@ def test_minio_settings_unit_and_one_policy_per_agent(tmp_path: Path) -> None:
     env = (root / "etc/default/minio").read_text()
     assert 'MINIO_ROOT_USER="root-user"' in env
     assert f'MINIO_VOLUMES="{root}/var/lib/edgefleet/minio"' in env
+    assert (
+        f"--address 0.0.0.0:9000 --console-address 127.0.0.1:9001 --certs-dir {root}/etc/edgefleet/minio-certs" in env
+    )
+    certs = root / "etc/edgefleet/minio-certs"
+    assert (certs / "public.crt").read_text() == "certificate\n"
+    assert stat.S_IMODE((certs / "private.key").stat().st_mode) == 0o640
     unit = (root / "etc/systemd/system/minio.service").read_text()
     assert f"EnvironmentFile={root}/etc/default/minio" in unit
+    assert "ProtectSystem=strict" in unit
+    policies = root / "etc/edgefleet/minio-policies"
+    assert sorted(p.name for p in policies.iterdir()) == ["agent-pi-a.json", "agent-pi-b.json", "controller.json"]
     for agent in AGENTS:
-        policy = json.loads((root / f"etc/edgefleet/minio-policies/agent-{agent['id']}.json").read_text())
-        objects = next(s for s in policy["Statement"] if "s3:PutObject" in s["Action"])
-        assert objects["Resource"] == [f"arn:aws:s3:::recordings/field/{agent['id']}/*"]
-        listing = next(s for s in policy["Statement"] if s["Action"] == ["s3:ListBucket"])
-        assert listing["Condition"]["StringLike"]["s3:prefix"] == [f"field/{agent['id']}/*"]
+        policy = json.loads((policies / f"agent-{agent['id']}.json").read_text())
+        actions = {a for s in policy["Statement"] for a in s["Action"]}
+        assert actions == MINIO_ACTIONS  # no delete, no listing of the bucket
+        for statement in policy["Statement"]:
+            if statement["Action"] == ["s3:ListBucketMultipartUploads"]:
+                assert statement["Resource"] == ["arn:aws:s3:::recordings"]
+                assert statement["Condition"] == {"StringLike": {"s3:prefix": [f"field/{agent['id']}/*"]}}
+            else:
+                assert statement["Resource"] == [f"arn:aws:s3:::recordings/field/{agent['id']}/*"]
+    controller = json.loads((policies / "controller.json").read_text())
+    assert {a for s in controller["Statement"] for a in s["Action"]} == {
+        "s3:ListBucketMultipartUploads",
+        "s3:AbortMultipartUpload",
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import stat
@@ -11,7 +12,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.ansible.deployment import AGENTS, CENTRAL, Deployment, prepare, recap
+from tests.integration.ansible.deployment import (
+    AGENTS,
+    CENTRAL,
+    GROUP,
+    SITES,
+    SPOOL_GROUP,
+    Deployment,
+    prepare,
+    recap,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -62,15 +72,38 @@ def test_agent_toml_validates_with_the_agents_own_loader(deployment: Deployment)
     for agent in AGENTS:
         path = deployment.path(agent, AGENT_TOML)
         config = load_config(path, env={})
+        ca_file = deployment.path(agent, "/etc/edgefleet/ca.pem")
         assert config.agent_id == agent
         assert config.spool_dir == deployment.path(agent, "/var/lib/edgefleet/spool")
-        assert config.mqtt.parsed.username == agent
-        assert config.mqtt.parsed.port == deployment.ports["mqtt"]
-        assert config.s3.endpoint == f"http://127.0.0.1:{deployment.ports['s3']}"
-        assert stat.S_IMODE(path.stat().st_mode) == 0o640  # it holds the agent's secrets
+        mqtt = config.mqtt.parsed
+        assert (mqtt.username, mqtt.port, mqtt.tls, mqtt.cafile) == (
+            agent,
+            deployment.ports["mqtt"],
+            True,
+            str(ca_file),
+        )
+        assert config.s3.endpoint == f"https://127.0.0.1:{deployment.ports['s3']}"
+        assert config.s3.ca_file == str(ca_file)
+        assert ca_file.read_bytes() == deployment.ca_file.read_bytes()  # the central role's private CA
     first, second = (deployment.toml(a, AGENT_TOML) for a in AGENTS)
     assert first["mqtt"]["url"] != second["mqtt"]["url"]
     assert first["s3"]["access_key"] != second["s3"]["access_key"]
+
+
+def test_agent_credentials_are_readable_by_the_agents_group_only_never_by_the_spool_group(
+    deployment: Deployment,
+) -> None:
+    """The recorder is in the spool group (it writes the spool), never in the agent's group (agent.toml)."""
+    gid = grp.getgrnam(GROUP).gr_gid
+    spool_gid = grp.getgrnam(SPOOL_GROUP).gr_gid
+    assert spool_gid != gid
+    for agent in AGENTS:
+        info = deployment.path(agent, AGENT_TOML).stat()
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (os.getuid(), gid, 0o640)
+        config_dir = deployment.path(agent, "/etc/edgefleet").stat()
+        assert (config_dir.st_gid, stat.S_IMODE(config_dir.st_mode)) == (gid, 0o750)  # not even traversable
+        unit = deployment.unit_settings(agent, AGENT_UNIT)
+        assert (unit["Group"], unit["SupplementaryGroups"]) == (GROUP, SPOOL_GROUP)
 
 
 def test_agent_unit_limits_resources_and_restarts_on_failure(deployment: Deployment) -> None:
@@ -96,10 +129,16 @@ def test_watchdog_is_on_by_default_and_can_be_switched_off(deployment: Deploymen
 
 
 def test_spool_state_and_done_folders_belong_to_the_service_user(deployment: Deployment) -> None:
-    expected = {"spool": 0o2770, "state": 0o750, "done": 0o750}  # the recorder writes the spool via the group
-    for folder, mode in expected.items():
-        info = deployment.path(AGENTS[0], f"/var/lib/edgefleet/{folder}").stat()
-        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (os.getuid(), os.getgid(), mode), folder
+    gid, spool_gid = grp.getgrnam(GROUP).gr_gid, grp.getgrnam(SPOOL_GROUP).gr_gid
+    expected = {  # the recorder reaches and writes the spool through the spool group, and nothing else
+        "": (spool_gid, 0o750),
+        "/spool": (spool_gid, 0o2770),
+        "/state": (gid, 0o750),
+        "/done": (gid, 0o750),
+    }
+    for folder, (group, mode) in expected.items():
+        info = deployment.path(AGENTS[0], f"/var/lib/edgefleet{folder}").stat()
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (os.getuid(), group, mode), folder
 
 
 def test_journald_limits_are_written(deployment: Deployment) -> None:
@@ -115,12 +154,36 @@ def test_installed_command_line_runs(deployment: Deployment) -> None:
     assert "edgefleet 0.1.0" in out.stdout
 
 
-def test_dashboard_toml_validates(deployment: Deployment) -> None:
+def test_dashboard_toml_validates_and_serves_tls(deployment: Deployment) -> None:
     from dashboard.config import load_config
 
     config = load_config(deployment.path(CENTRAL, "/etc/edgefleet/dashboard.toml"), env={})
     assert [u.name for u in config.users] == ["admin"]
     assert config.database_url == f"sqlite:///{deployment.path(CENTRAL, '/var/lib/edgefleet/controller.db')}"
+    assert config.tls_cert_file == deployment.path(CENTRAL, "/etc/edgefleet/tls/dashboard.pem")
+    assert config.tls_key_file == deployment.path(CENTRAL, "/etc/edgefleet/tls/dashboard.key")
+
+
+def test_controller_toml_has_the_sites_from_the_inventory_and_one_broker_user_per_connection(
+    deployment: Deployment,
+) -> None:
+    from controller.config import load_config
+
+    config = load_config(deployment.path(CENTRAL, "/etc/edgefleet/controller.toml"), env={})
+    assert config.agent_sites == dict(zip(AGENTS, SITES, strict=True))
+    assert {site: (s.uplink_bps, s.windows) for site, s in config.policy.sites.items()} == {
+        "garden": (5_000_000, None),
+        "orchard": (None, ["22:00-06:00"]),
+    }
+    ca_file = str(deployment.path(CENTRAL, "/etc/edgefleet/ca.pem"))
+    main, telemetry = config.mqtt.parsed, config.mqtt.telemetry
+    assert telemetry is not None
+    assert (main.username, telemetry.username) == ("controller", "controller-telemetry")
+    assert main.password != telemetry.password
+    for url in (main, telemetry):
+        assert (url.tls, url.cafile, url.port) == (True, ca_file, deployment.ports["mqtt"])
+    assert config.s3 is not None
+    assert (config.s3.endpoint, config.s3.ca_file) == (f"https://127.0.0.1:{deployment.ports['s3']}", ca_file)
 
 
 def test_agent_without_secrets_stops_the_play_before_anything_is_written(tmp_path: Path) -> None:
@@ -136,3 +199,14 @@ def test_agent_without_secrets_stops_the_play_before_anything_is_written(tmp_pat
     assert "agent pi-unknown needs a valid edge_agent_id, edge_agent_mqtt_password and S3 keys" in result.stdout
     assert recap(result)[CENTRAL]["failed"] == 1
     assert not bad.root(CENTRAL).exists()
+
+
+def test_the_example_secrets_are_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """Without the tests' own permission, the pre-flight refuses every host of an inventory using the example vault."""
+    refused = prepare(tmp_path, tmp_path / "never-installed.whl", tmp_path, test_only=False)
+    result = refused.run()
+    assert result.returncode != 0
+    assert "would be deployed with a secret of the public example vault" in result.stdout
+    assert {host: counts["failed"] for host, counts in recap(result).items()} == dict.fromkeys([CENTRAL, *AGENTS], 1)
+    assert not (tmp_path / "roots").exists()
+    assert not refused.pki.exists()

@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
+import json
 from pathlib import Path
-from types import ModuleType
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-PLUGIN = Path(__file__).resolve().parents[3] / "ansible/roles/central/filter_plugins/edgefleet_central.py"
+from edge_agent.audio.source import object_key
+from tests.unit.ansible.plugins import load_plugin
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("edgefleet_central_filters", PLUGIN)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-filters = _load()
+filters = load_plugin("central/filter_plugins/edgefleet_central.py")
 names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", fullmatch=True)
 passwords = st.text(min_size=1, max_size=64).filter(lambda p: "\x00" not in p)
 
@@ -88,3 +79,56 @@ def test_records(columns: dict[str, list[object]], expected: list[dict[str, obje
 def test_records_refuse_ragged_columns() -> None:
     with pytest.raises(ValueError, match="different lengths"):
         filters.edgefleet_records({"name": ["a"], "password": []})
+
+
+prefixes = st.from_regex(r"/?([a-z0-9_.-]{1,8}/){0,2}[a-z0-9_.-]{0,8}/?", fullmatch=True)
+
+
+@given(names, prefixes, st.integers(min_value=0, max_value=2**62))
+def test_an_agents_policy_prefix_is_where_the_agent_writes(agent_id: str, prefix: str, mtime_ns: int) -> None:
+    """The prefix the S3 policies allow is the one ``object_key`` builds every key of this agent under."""
+    source = SimpleNamespace(fingerprint=SimpleNamespace(mtime_ns=mtime_ns), kind="flac")
+    key = object_key(prefix, agent_id, Path("dawn.wav"), source)  # type: ignore[arg-type]
+    own = filters.edgefleet_agent_key_prefix({"id": agent_id, "s3_prefix": prefix})
+    assert key.startswith(own)
+    assert own.endswith(f"{agent_id}/")  # "pi-1/" never covers "pi-10/..."
+
+
+@pytest.mark.parametrize("store", ["seaweedfs", "minio"])
+def test_an_agents_policy_allows_its_own_prefix_and_nothing_that_lists_deletes_or_reaches_others(store: str) -> None:
+    policy = filters.edgefleet_agent_s3_policy({"id": "pi-1", "s3_prefix": "field/"}, "recordings", store)
+    objects, uploads = policy["Statement"]
+    assert objects["Resource"] == ["arn:aws:s3:::recordings/field/pi-1/*"]
+    assert uploads == {
+        "Sid": "OwnPendingUploads",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucketMultipartUploads"],
+        "Resource": ["arn:aws:s3:::recordings"],
+        "Condition": {"StringLike": {"s3:prefix": ["field/pi-1/*"]}},
+    }
+    assert not [a for a in objects["Action"] if "Delete" in a or ("List" in a and a != "s3:ListMultipartUploadParts")]
+    multipart_steps = {"s3:CreateMultipartUpload", "s3:UploadPart", "s3:CompleteMultipartUpload"}
+    assert (multipart_steps <= set(objects["Action"])) == (store == "seaweedfs")  # MinIO rejects these names
+
+
+def test_identities_are_the_controllers_janitor_and_one_per_agent() -> None:
+    agents = [{"id": a, "s3_access_key": f"AK-{a}", "s3_secret_key": f"secret-{a}", "s3_prefix": ""} for a in "xy"]
+    identities = filters.edgefleet_s3_identities(agents, "b", "seaweedfs", {"access_key": "C", "secret_key": "c"})
+    assert [(i["name"], i["access_key"]) for i in identities] == [
+        ("controller", "C"),
+        ("agent-x", "AK-x"),
+        ("agent-y", "AK-y"),
+    ]
+    janitor = {a for s in identities[0]["policy"]["Statement"] for a in s["Action"]}
+    assert janitor == {"s3:ListBucketMultipartUploads", "s3:AbortMultipartUpload"}
+    config = filters.edgefleet_seaweedfs_config(identities, "ADMIN", "admin-secret")
+    assert [i["name"] for i in config["identities"]] == ["admin", "controller", "agent-x", "agent-y"]
+    assert config["identities"][1]["policyNames"] == ["policy-controller"]
+    policies = {p["name"]: json.loads(p["content"]) for p in config["policies"]}
+    assert policies["policy-agent-y"]["Statement"][0]["Resource"] == ["arn:aws:s3:::b/y/*"]
+
+
+@pytest.mark.parametrize("agent_id", ["", "a/b", "a*"])
+def test_an_id_that_would_widen_a_policy_is_refused(agent_id: str) -> None:
+    with pytest.raises(ValueError, match="invalid agent id"):
+        filters.edgefleet_agent_key_prefix({"id": agent_id, "s3_prefix": "field"})
