@@ -1,4 +1,5 @@
-"""S3 connection settings from flags or ``EDGEFLEET_S3_*`` environment variables (DESIGN §7)."""
+"""S3 connection settings from flags or ``EDGEFLEET_S3_*`` environment variables (docs/design.md, "The command
+line")."""
 
 from __future__ import annotations
 
@@ -73,10 +74,24 @@ class S3Settings:
         return cls(**{k: str(v) for k, v in merged.items()})
 
 
+#: flag name -> (metavar, help) of the S3 flags
+_FLAG_HELP = {
+    "endpoint": ("URL", "the S3 server, e.g. http://127.0.0.1:8333"),
+    "access_key": ("KEY", "access key id"),
+    "secret_key": ("SECRET", "secret key; prefer the variable, a flag shows in ps"),
+    "bucket": ("BUCKET", "bucket name"),
+    "region": ("REGION", "region, us-east-1 when neither is set"),
+}
+
+
 def add_s3_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("S3 (defaults from EDGEFLEET_S3_* environment variables)")
+    group = parser.add_argument_group(
+        "S3", "Each flag defaults to its environment variable; 'edgefleet demo' prints them ready to export."
+    )
     for name, var in ENV.items():
-        group.add_argument(f"--s3-{name.replace('_', '-')}", dest=f"s3_{name}", metavar=var, default=None)
+        metavar, text = _FLAG_HELP[name]
+        flag = f"--s3-{name.replace('_', '-')}"
+        group.add_argument(flag, dest=f"s3_{name}", metavar=metavar, default=None, help=f"{text} (default: ${var})")
 
 
 def s3_settings_from_args(args: argparse.Namespace) -> S3Settings:
