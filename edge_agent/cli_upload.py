@@ -21,6 +21,7 @@ from edge_agent.s3settings import S3SettingsError, add_s3_arguments, s3_settings
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it
 
 EPILOG = """\
 One line per file on stdout:
@@ -31,7 +32,7 @@ One line per file on stdout:
 Progress and S3 trouble (with the time of the next attempt) go to stderr.
 
 Exit status: 0 every file stored and verified; 1 a file failed (run the same command again: what was sent is
-kept in the journal and the upload resumes); 2 bad flags or S3 settings.
+kept in the journal and the upload resumes); 2 bad flags or S3 settings; 130 stopped with Ctrl-C (resumes too).
 """
 
 
@@ -149,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
     engine = open_engine(config, limits, on_event=progress.on_event)
     engine.set_progress_callback(progress.on_bytes)
     engine.set_retry_callback(progress.on_retry)
+    report = None
     try:
         for f in files:
             engine.enqueue(f, recheck=True)
@@ -157,8 +159,16 @@ def run(args: argparse.Namespace) -> int:
             report = engine.run_until_idle()
         finally:
             progress.close()
+    except KeyboardInterrupt:
+        print("edgefleet upload: stopping (parts in flight may take a few seconds)", file=sys.stderr, flush=True)
     finally:
         engine.close()
+    if report is None:  # Ctrl-C
+        print(
+            f"edgefleet upload: stopped; what was sent is kept in {args.state_dir}: the same command resumes",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     by_file = {r.file: r for r in report.results}
     ok = not missing
     for f in files:

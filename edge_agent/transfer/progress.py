@@ -21,8 +21,10 @@ from fleet_protocol.vocabulary import EventKind
 MiB = 1024 * 1024
 #: while S3 keeps failing, say so again at most this often
 NOTICE_EVERY_S = 30.0
-#: the plain-line progress events (failures and rejections are in the final report only)
+#: the plain-line progress events (failures and rejections are in the final report only); on a terminal
+#: the bar shows the rest
 _SHOWN = (EventKind.UPLOAD_STARTED, EventKind.UPLOAD_RESUMED, EventKind.UPLOAD_COMPLETED)
+_SHOWN_WITH_BAR = (EventKind.UPLOAD_RESUMED,)
 
 
 def _fmt_eta(seconds: float) -> str:
@@ -97,7 +99,7 @@ class Progress:
                 self._est[ev.file] = self._sent.get(ev.file, 0) if ev.stored_bytes else 0
             elif ev.kind in (EventKind.FILE_REJECTED, EventKind.UPLOAD_FAILED):
                 self._est[ev.file] = self._sent.get(ev.file, 0)
-        if not self._tty and ev.kind in _SHOWN:
+        if ev.kind in (_SHOWN_WITH_BAR if self._tty else _SHOWN):
             detail = f" ({ev.reason})" if ev.reason else ""
             self.say(f"{ev.kind.value}: {ev.file}{' -> ' + ev.key if ev.key else ''}{detail}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import threading
 from collections.abc import Callable
@@ -13,6 +14,8 @@ from typing import IO
 
 import pytest
 
+from edge_agent.engine.limits import MiB
+from edge_agent.transfer.journal import Journal
 from edgefleet.localservices import SeaweedS3
 from tests.corpus import write_wav
 from tests.integration.transfer.helpers import REPO, run_upload_cli, upload_argv
@@ -119,3 +122,41 @@ def test_an_unreachable_s3_is_retried_until_it_answers_saying_so(
     assert proc.returncode == 0, err.text()
     assert stdout.startswith(f"stored  {wav} -> msg/")
     assert "S3 answers again after" in err.text(), err.text()
+
+
+def parts_in_journal(state: Path, path: Path) -> int:
+    if not (state / "journal.sqlite3").exists():
+        return 0
+    journal = Journal(state / "journal.sqlite3")
+    try:
+        record = journal.upload(str(path))
+        return len(record.parts) if record else 0
+    finally:
+        journal.close()
+
+
+def test_ctrl_c_stops_saying_how_to_resume_and_the_same_command_resumes(s3_server: SeaweedS3, tmp_path: Path) -> None:
+    wav = write_wav(tmp_path / "long.wav", seconds=120, channels=2, kind="noise", seed=5)  # ~4 parts of FLAC
+    args = [str(wav), "--part-size", str(5 * MiB), *common(tmp_path)]
+    env = {**os.environ, **s3_server.env()}
+    proc = subprocess.Popen(
+        upload_argv(*args, "--bandwidth", "2000000"), env=env, cwd=REPO, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: parts_in_journal(tmp_path / "state", wav) or proc.poll() is not None, timeout=120)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    assert stdout == ""  # no file's outcome: none was decided
+    assert f"stopped; what was sent is kept in {tmp_path / 'state'}: the same command resumes" in stderr
+    assert "Traceback" not in stderr
+    again = run_upload_cli(args, env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"stored  {wav} -> msg/")
+    assert "upload_resumed" in again.stderr

@@ -137,3 +137,12 @@ def test_on_a_terminal_a_notice_clears_the_bar_line() -> None:
     p.on_retry(FAILED_CREATE)
     assert out.getvalue().startswith("\r\033[KCreateMultipartUpload")
     assert out.getvalue().endswith("\n")
+
+
+def test_on_a_terminal_a_resume_gets_a_line_and_the_rest_is_the_bar() -> None:
+    out = io.StringIO()
+    p = Progress({"/a.wav": MiB, "/b.wav": MiB}, stream=out, tty=True)
+    p.on_event(EngineEvent(EventKind.UPLOAD_STARTED, "/a.wav", key="k/a.flac"))
+    p.on_event(EngineEvent(EventKind.UPLOAD_RESUMED, "/b.wav", key="k/b.flac", reason="2 parts already stored"))
+    p.on_event(EngineEvent(EventKind.UPLOAD_COMPLETED, "/a.wav", key="k/a.flac", stored_bytes=1))
+    assert out.getvalue() == "\r\033[Kupload_resumed: /b.wav -> k/b.flac (2 parts already stored)\n"
