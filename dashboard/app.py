@@ -56,6 +56,7 @@ def make_templates() -> Jinja2Templates:
         temp=formatting.temperature,
         level=formatting.compression_level,
         decisive=readmodel.decisive_clause,
+        brief=readmodel.brief,
         clauses=readmodel.reason_clauses,
         thermal=readmodel.thermal_step_name,
     )

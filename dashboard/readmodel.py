@@ -8,6 +8,7 @@ every live tick, and pydantic serialises them for the API all the same.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,6 +60,15 @@ def _clause_rank(index: int, clause: str) -> int:
     if clause.startswith(_SHARE):
         return 4
     return 0 if clause.endswith(": paused") else 1  # the thermal step
+
+
+_PARENTHESES = re.compile(r"\s*\([^()]*\)")
+
+
+def brief(clause: str) -> str:
+    """A clause without its parenthesised details: "share 1.5 MB/s of 12.5 MB/s uplink (site demo: 8 of 8
+    agents with backlog, weight 1)" -> "share 1.5 MB/s of 12.5 MB/s uplink"."""
+    return _PARENTHESES.sub("", clause).strip() or clause
 
 
 def reason_clauses(reason: str) -> list[str]:

@@ -108,18 +108,18 @@ class Progress:
         and once when it answers again. Several requests failing at once are one stretch of trouble."""
         now = self._clock()
         with self._lock:
+            first = self._failing_since is None
             if notice.recovered:
-                if self._failing_since is None:
-                    return
+                if first:
+                    return  # nothing was said about trouble
                 self._failing_since = None
             else:
-                first = self._failing_since is None
                 if not first and now - self._last_notice < NOTICE_EVERY_S:
                     return
                 if first:
                     self._failing_since = now - notice.failing_s
                 self._last_notice = now
-        self.say(retry_message(notice, not notice.recovered and first, self._wall_clock()))
+        self.say(retry_message(notice, first, self._wall_clock()))
 
     def say(self, text: str) -> None:
         """One line on the stream; on a terminal the bar is drawn again below it."""

@@ -2,7 +2,7 @@
 
 The agents are written into the controller's database by the test (as the controller would); no reload
 happens between the changes and the assertions, so what appears came over the live stream.
-Set ``EDGEFLEET_SCREENSHOT=docs/dashboard.png`` to keep the fleet page's screenshot.
+Set ``EDGEFLEET_SCREENSHOT=/tmp/fleet.png`` to keep a screenshot of the fleet page.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 
 from controller.policy import AgentView, FleetSnapshot, OverrideView, PolicyConfig, TelemetryView, assign
 from dashboard import readmodel
-from dashboard.readmodel import decisive_clause, describe_audit, describe_target, thermal_step_name
+from dashboard.readmodel import brief, decisive_clause, describe_audit, describe_target, thermal_step_name
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 GIB = 1 << 30
@@ -51,6 +51,22 @@ def test_the_decisive_clause_of_a_real_reason(reason: dict[str, Any], decisive: 
     assert clause.startswith(decisive), full
     assert others == more, full
     assert clause in full
+
+
+@pytest.mark.parametrize(
+    ("clause", "short"),
+    [
+        ("share 1.5 MB/s of 12.5 MB/s uplink (site demo: 8 of 8 agents with backlog, weight 1)",
+         "share 1.5 MB/s of 12.5 MB/s uplink"),
+        ("75.0 °C ≥ 73.3 °C (70.0 °C soft limit): compression 5 → 0", "75.0 °C ≥ 73.3 °C: compression 5 → 0"),
+        ("concurrency 8 (max 8), part 16 MiB (link 6.0 MB/s)", "concurrency 8, part 16 MiB"),
+        ("operator olga: paused", "operator olga: paused"),
+        ("(all of it in parentheses)", "(all of it in parentheses)"),
+        ("unbalanced (parenthesis", "unbalanced (parenthesis"),
+    ],
+)  # fmt: skip
+def test_the_table_shows_a_clause_without_its_details(clause: str, short: str) -> None:
+    assert brief(clause) == short
 
 
 @pytest.mark.parametrize(("reason", "expected"), [("", ("", 0)), ("just one", ("just one", 0)), ("; ;", ("", 0))])
