@@ -37,6 +37,8 @@ from dashboard.readmodel import (
     UploadRow,
     UploadTotals,
     compression_ratio,
+    describe_audit,
+    describe_target,
     downsample,
     fleet_alerts,
     fleet_totals,
@@ -83,8 +85,9 @@ _ASSIGNMENT_FIELDS = (
     "reason",
     "at",
 )
-_ASSIGNMENT_COLUMNS: tuple[Any, ...] = tuple(
-    col(getattr(CurrentAssignment, name)).label(f"a_{name}") for name in _ASSIGNMENT_FIELDS
+_ASSIGNMENT_COLUMNS: tuple[Any, ...] = (
+    col(CurrentAssignment.thermal_level).label("a_thermal_level"),
+    *(col(getattr(CurrentAssignment, name)).label(f"a_{name}") for name in _ASSIGNMENT_FIELDS),
 )
 
 
@@ -113,7 +116,7 @@ def _agent_row(r: Any, overridden: bool, now: datetime, offline_after_s: float) 
     """
     (agent_id, site, model, was_online, online_since, offline_since, last_seen, temperature_c, throttled,
      backlog_files, backlog_bytes, backlog_oldest_age_s, throughput_bps, active_uploads, errors_total,
-     retries_total, bytes_uploaded_total, applied_version, *a) = r  # fmt: skip
+     retries_total, bytes_uploaded_total, applied_version, thermal_level, *a) = r  # fmt: skip
     last_seen = as_utc(last_seen)
     online = bool(was_online) and last_seen is not None and (now - last_seen).total_seconds() <= offline_after_s
     if online:
@@ -132,7 +135,7 @@ def _agent_row(r: Any, overridden: bool, now: datetime, offline_after_s: float) 
     return AgentRow(
         agent_id, site, model, online, since, last_seen, temperature_c, throttled, throttle_flags(throttled),
         backlog_files, backlog_bytes, backlog_oldest_age_s, throughput_bps, active_uploads, errors_total,
-        retries_total, bytes_uploaded_total, applied_version, assignment, overridden,
+        retries_total, bytes_uploaded_total, applied_version, assignment, overridden, thermal_level or 0,
     )  # fmt: skip
 
 
@@ -284,19 +287,16 @@ def assignment_history(session: Session, agent_id: str, limit: int = 50) -> list
     return [v for v in (_assignment(h) for h in repo.assignment_history(session, agent_id, limit=limit)) if v]
 
 
-def describe_detail(detail: dict[str, Any]) -> str:
-    if not detail:
-        return ""
-    return "; ".join(f"{k}={'–' if v is None else v}" for k, v in detail.items())
-
-
 def _audit_row(e: AuditEntry) -> AuditRow:
+    summary, details = describe_audit(e.action, e.detail or {})
     return AuditRow(
         at=as_utc(e.at) or datetime.min.replace(tzinfo=UTC),
         user=e.who,
         action=e.action,
         target=e.target,
-        details=describe_detail(e.detail),
+        details=details,
+        summary=f"{summary} {describe_target(e.target)}",
+        changes=dict(e.detail or {}),
     )
 
 

@@ -102,10 +102,25 @@ class S3Settings:
         return {f.name: str(getattr(self, f.name)) for f in fields(self)}
 
 
+#: flag name -> (metavar, help) of the S3 flags
+_FLAG_HELP = {
+    "endpoint": ("URL", "the S3 server, e.g. http://127.0.0.1:8333"),
+    "access_key": ("KEY", "access key id"),
+    "secret_key": ("SECRET", "secret key; prefer the variable, a flag shows in ps"),
+    "bucket": ("BUCKET", "bucket name"),
+    "region": ("REGION", "region, us-east-1 when neither is set"),
+    "ca_file": ("PEM", "CA certificate that signed an https endpoint's certificate (a private CA)"),
+}
+
+
 def add_s3_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("S3 (defaults from EDGEFLEET_S3_* environment variables)")
+    group = parser.add_argument_group(
+        "S3", "Each flag defaults to its environment variable; 'edgefleet demo' prints them ready to export."
+    )
     for name, var in ENV.items():
-        group.add_argument(f"--s3-{name.replace('_', '-')}", dest=f"s3_{name}", metavar=var, default=None)
+        metavar, text = _FLAG_HELP[name]
+        flag = f"--s3-{name.replace('_', '-')}"
+        group.add_argument(flag, dest=f"s3_{name}", metavar=metavar, default=None, help=f"{text} (default: ${var})")
 
 
 def s3_settings_from_args(args: argparse.Namespace) -> S3Settings:

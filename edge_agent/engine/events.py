@@ -50,6 +50,7 @@ class FileResult:
     original_bytes: int = 0
     stored_bytes: int = 0
     stored_as: Literal["flac", "raw", ""] = ""
+    raw_reason: str = ""  # stored raw: why FLAC could not hold it ("not a WAV", "32-bit float PCM", ...)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from fleet_protocol.paho import paho_client
 
 log = logging.getLogger(__name__)
 
-#: channel -> (QoS, retain), DESIGN §2
+#: channel -> (QoS, retain), as docs/design.md ("Wire protocol") sets them
 DELIVERY: dict[AgentChannel, tuple[int, bool]] = {
     AgentChannel.BIRTH: (1, True),
     AgentChannel.STATE: (1, True),

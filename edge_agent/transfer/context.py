@@ -24,7 +24,28 @@ from edge_agent.transfer.ports import Journal, Store
 
 log = logging.getLogger("edgefleet.upload")
 T = TypeVar("T")
-__all__ = ["Codec", "Context", "Source"]
+__all__ = ["ALSO_REPORTED", "Codec", "Context", "RetryNotice", "Source"]
+
+#: ``extra`` of a log record whose news the engine also gives through a callback (``on_event``,
+#: ``on_retry``): a front end that shows those (``edgefleet upload``) filters such records out
+ALSO_REPORTED = {"also_reported": True}
+
+
+@dataclass(frozen=True)
+class RetryNotice:
+    """A request to S3 failed and is tried again after ``delay_s``; or (``error`` empty) it went through after
+    ``failures`` failures. ``give_up_in_s`` is None when it is retried for as long as it takes."""
+
+    what: str
+    error: str
+    failures: int
+    failing_s: float  # since the request was first tried
+    delay_s: float = 0.0
+    give_up_in_s: float | None = None
+
+    @property
+    def recovered(self) -> bool:
+        return not self.error
 
 
 class Codec(Protocol):
@@ -82,6 +103,7 @@ class Context:
         self.counters = Counters()
         self.rng = random.Random()
         self.on_progress: Callable[[str, int], None] = lambda path, nbytes: None
+        self.on_retry: Callable[[RetryNotice], None] = lambda notice: None
 
     def set_limits(self, limits: Limits) -> None:
         self.limits = limits
@@ -107,20 +129,38 @@ class Context:
             self.sleep(delay, cancelled)
 
     def retrying(self, what: str, fn: Callable[[], T], cancelled: Callable[[], bool]) -> tuple[T, int]:
-        """Run ``fn`` until it does not raise RetryableError; returns (result, retries)."""
+        """Run ``fn`` until it does not raise RetryableError; returns (result, retries).
+
+        With ``give_up_after_s``, the last try is at that many seconds after the first one, and its failure
+        is raised (saying so)."""
         attempt = 0
         started = time.monotonic()
+        give_up = self.config.give_up_after_s
         while True:
             try:
-                return fn(), attempt
+                result = fn()
             except RetryableError as exc:
-                give_up = self.config.give_up_after_s
-                if give_up and time.monotonic() - started > give_up:
-                    raise
+                failing = time.monotonic() - started
+                if give_up and failing >= give_up:
+                    raise RetryableError(f"gave up after {failing:.0f} s of failures: {exc}") from exc
                 delay = full_jitter(attempt, self.rng.random(), self.config.retry_base_s, self.config.retry_cap_s)
+                if give_up:
+                    delay = min(delay, give_up - failing)  # one last try at the deadline
                 with self.counters.lock:
                     self.counters.retries_total += 1
                 level = logging.WARNING if attempt < 3 or attempt % 10 == 0 else logging.DEBUG
-                log.log(level, "%s failed: %s; retry %d in %.1f s", what, exc, attempt + 1, delay)
+                log.log(level, "%s failed: %s; retry %d in %.1f s", what, exc, attempt + 1, delay, extra=ALSO_REPORTED)
                 attempt += 1
+                left = give_up - failing if give_up else None
+                self._notify_retry(RetryNotice(what, str(exc), attempt, failing, delay, left))
                 self.sleep(delay, cancelled)
+            else:
+                if attempt:
+                    self._notify_retry(RetryNotice(what, "", attempt, time.monotonic() - started))
+                return result, attempt
+
+    def _notify_retry(self, notice: RetryNotice) -> None:
+        try:
+            self.on_retry(notice)
+        except Exception:  # a display problem never stops an upload
+            log.exception("on_retry handler failed")

@@ -25,7 +25,7 @@ from edge_agent.engine.events import EngineEvent, EngineStats, FileResult, RunRe
 from edge_agent.engine.limits import Limits
 from edge_agent.engine.queue import after_failure, pick_next
 from edge_agent.transfer.config import EngineConfig
-from edge_agent.transfer.context import Codec, Context
+from edge_agent.transfer.context import Codec, Context, RetryNotice
 from edge_agent.transfer.job import FileJob, Outcome
 from edge_agent.transfer.journal import DONE, REJECTED
 from edge_agent.transfer.memory import pin_mmap_threshold
@@ -72,6 +72,10 @@ class Engine:
     def set_progress_callback(self, fn: Callable[[str, int], None]) -> None:
         """``fn(path, nbytes)`` after every acknowledged (or skipped) part."""
         self._ctx.on_progress = fn
+
+    def set_retry_callback(self, fn: Callable[[RetryNotice], None]) -> None:
+        """``fn(notice)`` when a request to S3 failed and will be tried again, and when it then went through."""
+        self._ctx.on_retry = fn
 
     def enqueue(self, path: Path, recheck: bool = False) -> bool:
         """Put a file in the durable queue. A file already uploaded with the same size and mtime stays done

@@ -83,4 +83,4 @@ def test_override_reaches_a_running_simulated_agent(live_fleet: Any, browser_pag
     page.wait_for_selector("#f-reason >> text=operator", timeout=30_000)
     page.wait_for_selector("#f-assignment >> text=paused", timeout=30_000)
     page.wait_for_selector("#f-applied", timeout=30_000)
-    assert "override.set" in page.locator("#audit tbody tr").first.inner_text()
+    assert f"set the override of agent {target}" in page.locator("#audit tbody tr").first.inner_text()

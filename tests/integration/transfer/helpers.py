@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -12,6 +14,17 @@ from edgefleet.localservices import SeaweedS3
 from tests.faultproxy import FaultProxy
 
 PART = 5 * MiB
+REPO = Path(__file__).resolve().parents[3]
+
+
+def upload_argv(*args: str) -> list[str]:
+    """``edgefleet upload ARGS`` as a command line (run it from the clone: ``cwd=REPO``)."""
+    return [sys.executable, "-m", "edgefleet.cli", "upload", *args]
+
+
+def run_upload_cli(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``timeout`` is a ceiling for a stuck run, never something a working run comes near."""
+    return subprocess.run(upload_argv(*args), env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 def settings_via(server: SeaweedS3, proxy: FaultProxy | None = None) -> S3Settings:

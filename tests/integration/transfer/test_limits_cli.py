@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,11 +13,10 @@ from edge_agent.engine.limits import Limits
 from edge_agent.transfer import Engine
 from edgefleet.localservices import SeaweedS3
 from tests.faultproxy import FaultProxy
-from tests.integration.transfer.helpers import PART, Recorder, settings_via
+from tests.integration.transfer.helpers import PART, Recorder, run_upload_cli, settings_via
 
 pytestmark = pytest.mark.integration
 Make = Callable[..., tuple[Engine, Recorder]]
-REPO = Path(__file__).resolve().parents[3]
 
 
 def closed_window_now() -> str:
@@ -49,17 +46,10 @@ def test_no_part_starts_until_limits_allow(
     assert engine.stats().backlog_files == 0
 
 
-def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "edgefleet.cli", "upload", *args], env=env, cwd=REPO, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
-
-
 def test_cli_contract(s3_server: SeaweedS3, wavs: dict[str, Path], tmp_path: Path) -> None:
     env = {**os.environ, **s3_server.env()}
     common = ["--prefix", f"cli/{tmp_path.name}", "--agent-id", "pi-c", "--state-dir", str(tmp_path / "s")]
-    ok = run_cli([str(wavs["small24"]), str(wavs["float"]), *common], env)
+    ok = run_upload_cli([str(wavs["small24"]), str(wavs["float"]), *common], env)
     assert ok.returncode == 0, ok.stderr
     lines = ok.stdout.splitlines()
     assert len(lines) == 2
@@ -68,12 +58,12 @@ def test_cli_contract(s3_server: SeaweedS3, wavs: dict[str, Path], tmp_path: Pat
     assert "/float.wav" in lines[1]
     assert "raw" in lines[1]
     missing = tmp_path / "missing.wav"
-    bad = run_cli([str(wavs["small24"]), str(missing), *common], env)
+    bad = run_upload_cli([str(wavs["small24"]), str(missing), *common], env)
     assert bad.returncode == 1
     assert f"FAILED  {missing}" in bad.stdout
     assert "already stored" in bad.stdout
-    usage = run_cli([str(wavs["small24"]), "--concurrency", "0", *common], env)
+    usage = run_upload_cli([str(wavs["small24"]), "--concurrency", "0", *common], env)
     assert usage.returncode == 2
-    no_s3 = run_cli([str(wavs["small24"]), *common], {k: v for k, v in env.items() if "EDGEFLEET_S3" not in k})
+    no_s3 = run_upload_cli([str(wavs["small24"]), *common], {k: v for k, v in env.items() if "EDGEFLEET_S3" not in k})
     assert no_s3.returncode == 2
     assert "S3 endpoint is not set" in no_s3.stderr

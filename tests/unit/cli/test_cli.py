@@ -1,8 +1,10 @@
-"""The ``edgefleet`` entry point: every DESIGN §7 sub-command exists; a missing extra is named, not hidden."""
+"""The ``edgefleet`` entry point: every sub-command of docs/design.md exists; a missing extra is named, not hidden;
+the help stands on its own."""
 
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
 
@@ -47,3 +49,49 @@ def test_every_command_is_built(command: cli.Command) -> None:
     module = importlib.import_module(command.module)
     assert callable(module.configure)
     assert callable(module.run)
+
+
+def _help(command: cli.Command | None) -> str:
+    if command is None:
+        return cli.build_parser().format_help()
+    return cli.build_command_parser(command, importlib.import_module(command.module)).format_help()
+
+
+#: what a user's help must not contain: reST markup, the internal design's section numbers, paths outside the clone
+NOT_IN_HELP = [r"``", r"DESIGN", r"§", r"\.\./shared", r":(func|class|mod|meth):"]
+
+
+@pytest.mark.parametrize("command", [None, *cli.COMMANDS], ids=lambda c: c.name if c else "edgefleet")
+@pytest.mark.parametrize("pattern", NOT_IN_HELP)
+def test_help_stands_on_its_own(command: cli.Command | None, pattern: str) -> None:
+    assert not re.search(pattern, _help(command))
+
+
+def test_the_top_level_help_says_where_to_start() -> None:
+    text = _help(None)
+    assert "edgefleet COMMAND --help" in text
+    assert "edgefleet demo" in text
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"XDG_STATE_HOME": "/srv/state"}, "/srv/state/edgefleet/upload"),
+        ({"HOME": "/home/pat"}, "/home/pat/.local/state/edgefleet/upload"),
+    ],
+)
+def test_upload_help_shows_where_the_journal_goes(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
+) -> None:
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    upload = next(c for c in cli.COMMANDS if c.name == "upload")
+    text = " ".join(_help(upload).split())  # argparse wraps lines
+    assert f"(default: {expected}," in text
+
+
+def test_upload_help_names_outcomes_and_exit_codes() -> None:
+    text = _help(next(c for c in cli.COMMANDS if c.name == "upload"))
+    for words in ("stored raw: REASON", "FAILED  FILE: REASON", "Exit status: 0", "--give-up-after SECONDS"):
+        assert words in text

@@ -192,7 +192,7 @@ def test_a_request_that_keeps_failing_gives_up_after_the_configured_time(tmp_pat
     setup.store.plan = lambda op: "drop" if op == "create" else None
     result = setup.run(rec)
     assert not result.ok
-    assert result.reason == "S3 unreachable: create dropped"
+    assert result.reason == "gave up after 0 s of failures: S3 unreachable: create dropped"
 
 
 @pytest.mark.parametrize(("content", "reason"), [(b"", "empty"), (None, "file vanished")])
