@@ -38,6 +38,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from fleet_base.mqtt_url import MqttUrl
+from fleet_base.paho import paho_client
 from fleet_protocol import (
     CONTROLLER_STATE_TOPIC,
     AgentChannel,
@@ -48,8 +50,6 @@ from fleet_protocol import (
     agent_topic,
     encode,
 )
-from fleet_protocol.mqtt_url import MqttUrl
-from fleet_protocol.paho import paho_client
 
 log = logging.getLogger(__name__)
 

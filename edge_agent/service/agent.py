@@ -38,7 +38,7 @@ from edge_agent.service.ports import (
 )
 from edge_agent.service.retention import Outcome, apply_retention
 from edge_agent.service.spool import FileStatus, SpoolEntry, SpoolTracker, list_spool
-from edgefleet import __version__
+from fleet_base import __version__
 from fleet_protocol import (
     CONTROLLER_STATE_TOPIC,
     AgentChannel,

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from edgefleet.configfile import (
+from fleet_base.configfile import (
     MQTT_ENV,
     S3_ENV,
     ConfigError,

@@ -34,8 +34,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edgefleet.localservices import Mosquitto, Postgres, ServiceError
+from fleet_base.mqtt_url import MqttUrl
 from fleet_protocol import AgentChannel, Birth, State, Telemetry, agent_filter, agent_topic, encode
-from fleet_protocol.mqtt_url import MqttUrl
 
 pytestmark = pytest.mark.bench
 

@@ -14,9 +14,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edgefleet.localservices import Mosquitto
 from edgefleet.localservices.mosquitto import MESSAGE_SIZE_LIMIT
+from fleet_base.mqtt_url import MqttUrl
+from fleet_base.paho import paho_client
 from fleet_protocol import MAX_PAYLOAD_BYTES, AgentChannel, agent_topic
-from fleet_protocol.mqtt_url import MqttUrl
-from fleet_protocol.paho import paho_client
 from fleet_protocol.topics import CONTROLLER_STATE_TOPIC
 from tests.waiting import wait_for
 

@@ -14,7 +14,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edgefleet.localservices import Mosquitto, SeaweedS3
 from edgefleet.localservices.seaweed import GRPC_OFFSET
-from fleet_protocol.mqtt_url import MqttUrl
+from fleet_base.mqtt_url import MqttUrl
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.s3settings import S3Settings, S3SettingsError, add_s3_arguments, s3_settings_from_args
+from fleet_base.s3settings import S3Settings, S3SettingsError, add_s3_arguments, s3_settings_from_args
 
 
 def test_https_with_a_private_ca(tmp_path: Path) -> None:

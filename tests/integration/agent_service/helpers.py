@@ -15,7 +15,7 @@ from edge_agent.engine import EngineEvent, Limits
 from edge_agent.service.config import AgentConfig, parse_config
 from edge_agent.service.ports import Capabilities, Verdict
 from edge_agent.service.runtime import AgentRuntime, EngineFactory
-from fleet_protocol.mqtt_url import MqttUrl
+from fleet_base.mqtt_url import MqttUrl
 from tests.unit.agent_service.fakes import FakeEngine, FakeHost
 from tests.waiting import wait_for
 

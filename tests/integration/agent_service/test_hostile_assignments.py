@@ -18,9 +18,9 @@ import pytest
 from edge_agent.engine import Limits
 from edge_agent.service.main import real_engine
 from edgefleet.localservices import Mosquitto, SeaweedS3
+from fleet_base.mqtt_url import MqttUrl
+from fleet_base.paho import paho_client
 from fleet_protocol import AgentChannel, Assignment, Event, EventKind, Telemetry, agent_topic, decode, encode
-from fleet_protocol.mqtt_url import MqttUrl
-from fleet_protocol.paho import paho_client
 from tests.corpus import write_wav
 from tests.hostile import Hostile, burst, collect
 from tests.integration.agent_service.helpers import Observer, RunningAgent, agent_config

@@ -19,8 +19,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge_agent.service.mqtt_link import MqttLink
 from edge_agent.service.outbox import Outbox
 from edgefleet.localservices import Mosquitto
+from fleet_base.mqtt_url import MqttUrl
 from fleet_protocol import AgentChannel, Event, EventKind, agent_filter
-from fleet_protocol.mqtt_url import MqttUrl
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration

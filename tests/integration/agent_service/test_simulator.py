@@ -12,8 +12,8 @@ import pytest
 from edgefleet.demo.layout import DemoState, credentials_document, write_toml
 from edgefleet.sim.fleet import Fleet, FleetOptions, agent_ids
 from edgefleet.sim.thermal import STICKY_SHIFT, THROTTLED
+from fleet_base.mqtt_url import MqttUrl
 from fleet_protocol import AgentChannel, Assignment, Birth, EventKind, Telemetry, agent_topic, decode, encode
-from fleet_protocol.mqtt_url import MqttUrl
 from tests.integration.agent_service.helpers import Observer, wait_for
 
 pytestmark = pytest.mark.integration

@@ -256,7 +256,7 @@ def test_controller_s3_identity_only_lists_and_aborts_uploads(
 def test_s3_refuses_plain_http_and_wrong_secrets(deployment: Deployment, central_services: CentralServices) -> None:
     from minio.error import InvalidResponseError, S3Error
 
-    from edge_agent.s3settings import S3Settings
+    from fleet_base.s3settings import S3Settings
 
     access_key, _ = deployment.s3_identities()[f"agent-{ME}"]
     plain = S3Settings(f"http://127.0.0.1:{deployment.ports['s3']}", access_key, "x" * 20, BUCKET).client()

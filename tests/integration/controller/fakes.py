@@ -14,8 +14,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edgefleet.localservices import Mosquitto
 from edgefleet.localservices.mosquitto import Role
+from fleet_base.mqtt_url import MqttUrl
 from fleet_protocol import AgentChannel, Birth, State, Telemetry, agent_topic, encode
-from fleet_protocol.mqtt_url import MqttUrl
 from tests.waiting import wait_for
 
 

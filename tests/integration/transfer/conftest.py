@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from edge_agent.engine.limits import Limits
-from edge_agent.s3settings import S3Settings
 from edge_agent.transfer import Engine, EngineConfig, open_engine
 from edge_agent.transfer.context import Codec
 from edgefleet.localservices import SeaweedS3
+from fleet_base.s3settings import S3Settings
 from tests.corpus import write_wav
 from tests.faultproxy import FaultProxy
 from tests.integration.transfer.helpers import PART, Recorder

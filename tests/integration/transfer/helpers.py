@@ -7,8 +7,8 @@ from pathlib import Path
 
 from edge_agent.engine.events import EngineEvent
 from edge_agent.engine.limits import MiB
-from edge_agent.s3settings import S3Settings
 from edgefleet.localservices import SeaweedS3
+from fleet_base.s3settings import S3Settings
 from tests.faultproxy import FaultProxy
 
 PART = 5 * MiB

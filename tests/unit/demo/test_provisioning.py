@@ -24,7 +24,7 @@ from edgefleet.demo.layout import (
     write_toml,
 )
 from edgefleet.sim.credentials import AgentCredentials, CredentialsError, load_credentials
-from fleet_protocol.mqtt_url import MqttUrl
+from fleet_base.mqtt_url import MqttUrl
 
 ENDS = Endpoints("127.0.0.1", 1883, "http://127.0.0.1:9000", "recordings")
 

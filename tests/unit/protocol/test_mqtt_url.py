@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet_protocol.mqtt_url import MqttUrl
+from fleet_base.mqtt_url import MqttUrl
 
 
 @pytest.mark.parametrize(

@@ -21,9 +21,9 @@ from edge_agent.audio.errors import RecordingNotReady
 from edge_agent.engine.limits import Limits, MiB
 from edge_agent.engine.partsize import plan_parts
 from edge_agent.engine.upload import UploadSettings, md5_hex
-from edge_agent.s3settings import S3Settings
 from edge_agent.transfer import Engine, EngineConfig
 from edge_agent.transfer.journal import DONE, QUEUED, REJECTED
+from fleet_base.s3settings import S3Settings
 from tests.corpus import write_wav
 from tests.integration.transfer.helpers import Recorder
 from tests.unit.transfer.fakes import FakeJournal, FakeStore

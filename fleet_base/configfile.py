@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from edge_agent.s3settings import S3Settings, S3SettingsError
+from fleet_base.mqtt_url import MqttUrl
+from fleet_base.s3settings import S3Settings, S3SettingsError
 from fleet_protocol import is_valid_window
-from fleet_protocol.mqtt_url import MqttUrl
 
 #: environment variable -> (section or None for the top level, key)
 EnvOverrides = Mapping[str, tuple[str | None, str]]

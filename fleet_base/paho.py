@@ -9,7 +9,7 @@ from __future__ import annotations
 import ssl
 from typing import TYPE_CHECKING
 
-from fleet_protocol.mqtt_url import MqttUrl
+from fleet_base.mqtt_url import MqttUrl
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
