@@ -25,8 +25,9 @@ from fleet_base.configfile import (
     parse_model,
     read_toml,
 )
-from fleet_protocol import MIN_PART_SIZE, validate_agent_id
 from fleet_protocol.errors import TopicError
+from fleet_protocol.messages import MIN_PART_SIZE
+from fleet_protocol.topics import validate_agent_id
 
 MiB = 1024 * 1024
 

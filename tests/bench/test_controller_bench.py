@@ -35,7 +35,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edgefleet.localservices import Mosquitto, Postgres, ServiceError
 from fleet_base.mqtt_url import MqttUrl
-from fleet_protocol import AgentChannel, Birth, State, Telemetry, agent_filter, agent_topic, encode
+from fleet_protocol.codec import encode
+from fleet_protocol.messages import Birth, State, Telemetry
+from fleet_protocol.topics import AgentChannel, agent_filter, agent_topic
 
 pytestmark = pytest.mark.bench
 

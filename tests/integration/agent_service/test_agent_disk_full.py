@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from fleet_protocol import AgentChannel, Event, EventKind, agent_topic, decode
+from fleet_protocol.codec import decode
+from fleet_protocol.messages import Event
+from fleet_protocol.topics import AgentChannel, agent_topic
+from fleet_protocol.vocabulary import EventKind
 from tests.corpus import write_wav
 from tests.integration.agent_service.helpers import Observer, wait_for
 from tests.integration.agent_service.test_agent_process import write_config

@@ -11,18 +11,10 @@ import pytest
 from edge_agent.engine import EngineEvent
 from edge_agent.service.assignment_store import AssignmentStore
 from edgefleet.localservices import Mosquitto
-from fleet_protocol import (
-    AgentChannel,
-    AgentStatus,
-    Assignment,
-    Birth,
-    EventKind,
-    State,
-    Telemetry,
-    agent_topic,
-    decode,
-    encode,
-)
+from fleet_protocol.codec import decode, encode
+from fleet_protocol.messages import Assignment, Birth, State, Telemetry
+from fleet_protocol.topics import AgentChannel, agent_topic
+from fleet_protocol.vocabulary import AgentStatus, EventKind
 from tests.integration.agent_service.helpers import Observer, RunningAgent, agent_config, wait_for
 
 pytestmark = pytest.mark.integration

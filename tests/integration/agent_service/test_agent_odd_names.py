@@ -20,7 +20,10 @@ from edge_agent.audio.source import META_NAME
 from edge_agent.filenames import display_name, parse_display_name
 from edgefleet.cli import main
 from edgefleet.localservices import Mosquitto, SeaweedS3
-from fleet_protocol import AgentChannel, EventKind, Telemetry, agent_topic, decode
+from fleet_protocol.codec import decode
+from fleet_protocol.messages import Telemetry
+from fleet_protocol.topics import AgentChannel, agent_topic
+from fleet_protocol.vocabulary import EventKind
 from tests.corpus import write_wav
 from tests.integration.agent_service.helpers import Observer, wait_for
 from tests.integration.agent_service.test_agent_process import events, write_config

@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from edgefleet.localservices import Mosquitto, SeaweedS3
-from fleet_protocol import AgentChannel, AgentStatus, Event, EventKind, agent_topic, decode
+from fleet_protocol.codec import decode
+from fleet_protocol.messages import Event
+from fleet_protocol.topics import AgentChannel, agent_topic
+from fleet_protocol.vocabulary import AgentStatus, EventKind
 from tests.corpus import write_wav
 from tests.integration.agent_service.helpers import Observer, wait_for
 

@@ -20,7 +20,10 @@ from edge_agent.service.main import real_engine
 from edgefleet.localservices import Mosquitto, SeaweedS3
 from fleet_base.mqtt_url import MqttUrl
 from fleet_base.paho import paho_client
-from fleet_protocol import AgentChannel, Assignment, Event, EventKind, Telemetry, agent_topic, decode, encode
+from fleet_protocol.codec import decode, encode
+from fleet_protocol.messages import Assignment, Event, Telemetry
+from fleet_protocol.topics import AgentChannel, agent_topic
+from fleet_protocol.vocabulary import EventKind
 from tests.corpus import write_wav
 from tests.hostile import Hostile, burst, collect
 from tests.integration.agent_service.helpers import Observer, RunningAgent, agent_config

@@ -20,7 +20,9 @@ from edge_agent.service.mqtt_link import MqttLink
 from edge_agent.service.outbox import Outbox
 from edgefleet.localservices import Mosquitto
 from fleet_base.mqtt_url import MqttUrl
-from fleet_protocol import AgentChannel, Event, EventKind, agent_filter
+from fleet_protocol.messages import Event
+from fleet_protocol.topics import AgentChannel, agent_filter
+from fleet_protocol.vocabulary import EventKind
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,10 @@ from edgefleet.demo.layout import DemoState, credentials_document, write_toml
 from edgefleet.sim.fleet import Fleet, FleetOptions, agent_ids
 from edgefleet.sim.thermal import STICKY_SHIFT, THROTTLED
 from fleet_base.mqtt_url import MqttUrl
-from fleet_protocol import AgentChannel, Assignment, Birth, EventKind, Telemetry, agent_topic, decode, encode
+from fleet_protocol.codec import decode, encode
+from fleet_protocol.messages import Assignment, Birth, Telemetry
+from fleet_protocol.topics import AgentChannel, agent_topic
+from fleet_protocol.vocabulary import EventKind
 from tests.integration.agent_service.helpers import Observer, wait_for
 
 pytestmark = pytest.mark.integration

@@ -16,16 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from fleet_protocol import (
-    CONTROLLER_STATE_TOPIC,
-    AgentChannel,
-    AgentStatus,
-    Assignment,
-    State,
-    agent_topic,
-    decode,
-    decode_controller_state,
-)
+from fleet_protocol.codec import decode, decode_controller_state
+from fleet_protocol.messages import Assignment, State
+from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, agent_topic
+from fleet_protocol.vocabulary import AgentStatus
 from tests.integration.ansible.conftest import CentralServices, Fleet
 from tests.integration.ansible.deployment import AGENTS, CENTRAL, Deployment
 from tests.integration.ansible.mqtt_probe import Probe, url_with_password, url_without_tls

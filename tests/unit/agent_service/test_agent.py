@@ -10,20 +10,10 @@ from edge_agent.service.assignment_store import AssignmentStore
 from edge_agent.service.config import AgentConfig, parse_config
 from edge_agent.service.ledger import Ledger
 from edge_agent.service.ports import Capabilities, Verdict
-from fleet_protocol import (
-    CONTROLLER_STATE_TOPIC,
-    AgentChannel,
-    AgentStatus,
-    Assignment,
-    Birth,
-    ControllerState,
-    Event,
-    EventKind,
-    State,
-    Telemetry,
-    agent_topic,
-    encode,
-)
+from fleet_protocol.codec import encode
+from fleet_protocol.messages import Assignment, Birth, ControllerState, Event, State, Telemetry
+from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, agent_topic
+from fleet_protocol.vocabulary import AgentStatus, EventKind
 from tests.unit.agent_service.fakes import FakeCheck, FakeEngine, FakeHost, FakePublisher
 
 MiB = 1024 * 1024

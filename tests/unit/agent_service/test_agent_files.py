@@ -7,7 +7,9 @@ import pytest
 from edge_agent.engine import EngineEvent
 from edge_agent.filenames import parse_display_name
 from edge_agent.service.ports import Verdict
-from fleet_protocol import Event, EventKind, Telemetry, encode
+from fleet_protocol.codec import encode
+from fleet_protocol.messages import Event, Telemetry
+from fleet_protocol.vocabulary import EventKind
 from tests.oddnames import ODD_NAMES, odd_str
 from tests.unit.agent_service.fakes import FakeCheck, FakeEngine
 from tests.unit.agent_service.test_agent import World, completed

@@ -3,7 +3,7 @@ from typing import Any
 from edge_agent.engine import Limits
 from edge_agent.service.assignment_store import AssignmentStore
 from edge_agent.service.limits import limits_from_assignment
-from fleet_protocol import Assignment
+from fleet_protocol.messages import Assignment
 
 MiB = 1024 * 1024
 

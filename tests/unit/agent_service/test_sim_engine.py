@@ -3,7 +3,7 @@ from typing import Any
 
 from edge_agent.engine import EngineEvent, EngineStats, Limits
 from edgefleet.sim.engine import SimEngine
-from fleet_protocol import EventKind
+from fleet_protocol.vocabulary import EventKind
 
 MB = 1024 * 1024
 

@@ -2,7 +2,7 @@ import io
 
 from edge_agent.engine.events import EngineEvent
 from edge_agent.transfer.progress import Progress
-from fleet_protocol.messages import EventKind
+from fleet_protocol.vocabulary import EventKind
 
 MiB = 1024 * 1024
 

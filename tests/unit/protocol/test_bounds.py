@@ -13,22 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from fleet_protocol import (
-    AgentChannel,
-    Assignment,
-    Birth,
-    ControllerState,
-    Event,
-    Message,
-    PayloadError,
-    ProtocolError,
-    Telemetry,
-    agent_topic,
-    decode,
-    decode_controller_state,
-    encode,
-)
 from fleet_protocol.bounds import clean_text, fit
+from fleet_protocol.codec import decode, decode_controller_state, encode
+from fleet_protocol.errors import PayloadError, ProtocolError
 from fleet_protocol.messages import (
     AGENT_MESSAGES,
     MAX_BYTES,
@@ -38,9 +25,15 @@ from fleet_protocol.messages import (
     MAX_VERSION,
     SENT_AT_MAX,
     SENT_AT_MIN,
+    Assignment,
+    Birth,
+    ControllerState,
+    Event,
+    Message,
+    Telemetry,
 )
 from fleet_protocol.schemas import all_models
-from fleet_protocol.topics import CONTROLLER_STATE_TOPIC
+from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, agent_topic
 from tests.hostile import ANY_FLOAT, ANY_INT, dumps, extreme_data, invalid_payload, valid_payload
 
 AGENT = "pi-7"

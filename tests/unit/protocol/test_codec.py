@@ -10,30 +10,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet_protocol import (
+from fleet_protocol.codec import decode, decode_controller_state, encode
+from fleet_protocol.errors import PayloadError, ProtocolError, TopicError
+from fleet_protocol.messages import (
+    MAX_BYTES,
+    MAX_COUNT,
     MAX_PAYLOAD_BYTES,
-    AgentChannel,
-    AgentStatus,
-    AgentTopic,
     Assignment,
     Birth,
     ControllerState,
     Event,
-    EventKind,
     Message,
-    PayloadError,
-    ProtocolError,
     State,
     Telemetry,
-    TopicError,
-    agent_filter,
-    agent_topic,
-    decode,
-    decode_controller_state,
-    encode,
 )
-from fleet_protocol.messages import MAX_BYTES, MAX_COUNT
-from fleet_protocol.topics import CONTROLLER_STATE_TOPIC
+from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, AgentTopic, agent_filter, agent_topic
+from fleet_protocol.vocabulary import AgentStatus, EventKind
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 SAMPLES: list[Message] = [
