@@ -27,7 +27,7 @@ from fleet_base.mqtt_url import MqttUrl
 from fleet_base.paho import paho_client
 from fleet_protocol.vocabulary import EventKind
 from tests.corpus import write_wav
-from tests.integration.agent_service.helpers import RunningAgent, agent_config
+from tests.integration.edge_agent.service.helpers import RunningAgent, agent_config
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
