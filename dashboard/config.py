@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import Field, FilePath, field_validator, model_validator
 
-from edgefleet.configfile import DATABASE_ENV, ConfigError, Section, parse_model, read_toml
+from fleet_base.configfile import DATABASE_ENV, ConfigError, Section, parse_model, read_toml
 
 __all__ = ["ConfigError", "DashboardConfig", "Role", "UserConfig", "load_config", "parse_config"]
 

@@ -23,8 +23,7 @@ from pydantic import (
 from sqlmodel import Session
 
 from controller.store import repo
-from fleet_protocol import is_valid_window
-from fleet_protocol.messages import WINDOW_PATTERN
+from fleet_protocol.messages import WINDOW_PATTERN, is_valid_window
 
 # 1 TB/s: far above any link, far below what the store's 64-bit column and the policy's arithmetic hold.
 MAX_BANDWIDTH_BPS = 10**12

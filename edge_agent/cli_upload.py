@@ -17,7 +17,7 @@ from pathlib import Path
 
 from edge_agent.engine.events import FileResult
 from edge_agent.engine.limits import Limits, MiB
-from edge_agent.s3settings import S3SettingsError, add_s3_arguments, s3_settings_from_args
+from fleet_base.s3settings import S3SettingsError, add_s3_arguments, s3_settings_from_args
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2

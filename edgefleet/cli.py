@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
-from edgefleet import __version__
+from fleet_base import __version__
 
 MISSING_EXTRA_EXIT = 3
 

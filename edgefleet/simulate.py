@@ -14,11 +14,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-from edge_agent.s3settings import DEFAULTS, ENV, S3Settings, S3SettingsError, add_s3_arguments
-from edgefleet.configfile import ConfigError
 from edgefleet.sim.credentials import AgentCredentials, CredentialsError, load_credentials
 from edgefleet.sim.fleet import Fleet, FleetOptions, agent_ids
-from fleet_protocol.mqtt_url import ENV_VAR, MqttUrl
+from fleet_base.configfile import ConfigError
+from fleet_base.mqtt_url import ENV_VAR, MqttUrl
+from fleet_base.s3settings import DEFAULTS, ENV, S3Settings, S3SettingsError, add_s3_arguments
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -18,8 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from fleet_protocol.topics import AGENT_ID_PATTERN, AgentChannel
-from fleet_protocol.vocabulary import AgentStatus as AgentStatus  # re-exported
-from fleet_protocol.vocabulary import EventKind as EventKind  # re-exported
+from fleet_protocol.vocabulary import AgentStatus, EventKind
 
 SCHEMA_VERSION: Literal[1] = 1
 MAX_PAYLOAD_BYTES = 64 * 1024

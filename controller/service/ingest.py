@@ -22,7 +22,10 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from controller.store.ingest import DEFAULT_SKEW, IngestBatch, observed_at
-from fleet_protocol import AgentChannel, Birth, Event, ProtocolError, State, Telemetry, decode
+from fleet_protocol.codec import decode
+from fleet_protocol.errors import ProtocolError
+from fleet_protocol.messages import Birth, Event, State, Telemetry
+from fleet_protocol.topics import AgentChannel
 
 log = logging.getLogger(__name__)
 

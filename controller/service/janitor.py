@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from controller.store.engine import as_utc
 from controller.store.ingest import AGENT, EVENT
-from fleet_protocol import EventKind
+from fleet_protocol.vocabulary import EventKind
 
 log = logging.getLogger(__name__)
 

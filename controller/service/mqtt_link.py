@@ -38,18 +38,12 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from fleet_protocol import (
-    CONTROLLER_STATE_TOPIC,
-    AgentChannel,
-    AgentStatus,
-    Assignment,
-    ControllerState,
-    agent_filter,
-    agent_topic,
-    encode,
-)
-from fleet_protocol.mqtt_url import MqttUrl
-from fleet_protocol.paho import paho_client
+from fleet_base.mqtt_url import MqttUrl
+from fleet_base.paho import paho_client
+from fleet_protocol.codec import encode
+from fleet_protocol.messages import Assignment, ControllerState
+from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, agent_filter, agent_topic
+from fleet_protocol.vocabulary import AgentStatus
 
 log = logging.getLogger(__name__)
 

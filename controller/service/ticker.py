@@ -38,7 +38,7 @@ from controller.store.assignments import (
 from controller.store.ingest import mark_stale_offline
 from controller.store.instances import heartbeat, sites_for
 from controller.store.models import CurrentAssignment
-from fleet_protocol import Assignment, Telemetry
+from fleet_protocol.messages import Assignment, Telemetry
 
 log = logging.getLogger(__name__)
 

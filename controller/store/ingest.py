@@ -34,7 +34,8 @@ from controller.store.models import (
     TelemetrySample,
     UploadEvent,
 )
-from fleet_protocol import AgentStatus, Birth, Event, State, Telemetry
+from fleet_protocol.messages import Birth, Event, State, Telemetry
+from fleet_protocol.vocabulary import AgentStatus
 
 AGENT: Table = Agent.__table__  # type: ignore[attr-defined]
 SAMPLE: Table = TelemetrySample.__table__  # type: ignore[attr-defined]

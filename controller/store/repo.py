@@ -94,7 +94,7 @@ def set_override(
 
     ``None`` clears a single field (e.g. ``paused=None`` → no longer paused by the operator).
     """
-    from fleet_protocol import is_valid_window
+    from fleet_protocol.messages import is_valid_window
 
     target = OverrideTarget.of(agent_id, site)
     at = _now(now)

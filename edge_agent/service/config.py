@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from edgefleet.configfile import (
+from fleet_base.configfile import (
     MQTT_ENV,
     S3_ENV,
     ConfigError,
@@ -25,8 +25,9 @@ from edgefleet.configfile import (
     parse_model,
     read_toml,
 )
-from fleet_protocol import MIN_PART_SIZE, validate_agent_id
 from fleet_protocol.errors import TopicError
+from fleet_protocol.messages import MIN_PART_SIZE
+from fleet_protocol.topics import validate_agent_id
 
 MiB = 1024 * 1024
 

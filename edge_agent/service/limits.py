@@ -13,7 +13,7 @@ import logging
 
 from edge_agent.engine import Limits
 from edge_agent.service.config import DefaultsSection
-from fleet_protocol import MIN_PART_SIZE, Assignment
+from fleet_protocol.messages import MIN_PART_SIZE, Assignment
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,11 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.service.outbox import Outbox
-from fleet_protocol import AgentChannel, Message, agent_topic, encode
-from fleet_protocol.mqtt_url import MqttUrl
-from fleet_protocol.paho import paho_client
+from fleet_base.mqtt_url import MqttUrl
+from fleet_base.paho import paho_client
+from fleet_protocol.codec import encode
+from fleet_protocol.messages import Message
+from fleet_protocol.topics import AgentChannel, agent_topic
 
 log = logging.getLogger(__name__)
 

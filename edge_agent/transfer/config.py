@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.engine.queue import AGING_BPS
-from edge_agent.s3settings import S3Settings
+from fleet_base.s3settings import S3Settings
 
 
 @dataclass(frozen=True)

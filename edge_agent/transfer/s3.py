@@ -18,9 +18,9 @@ from minio.datatypes import Part as MinioPart
 from minio.error import S3Error
 
 from edge_agent.engine.upload import StoredPart
-from edge_agent.s3settings import S3Settings
 from edge_agent.transfer.errors import UploadGone, classify
 from edge_agent.transfer.ports import ObjectHead, PendingUpload
+from fleet_base.s3settings import S3Settings
 
 
 def _http_client(settings: S3Settings, timeout_s: float, pool: int) -> urllib3.PoolManager:

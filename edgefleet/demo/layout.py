@@ -88,13 +88,8 @@ class DemoState:
         path.chmod(0o600)
 
 
-def agent_ids(count: int) -> list[str]:
-    """``pi-garden-01``, ``pi-meadow-02``, ... spread over a few sites."""
-    return [f"pi-{SITES[i % len(SITES)]}-{i + 1:02d}" for i in range(count)]
-
-
 def sites_of(ids: list[str]) -> dict[str, str]:
-    """Each agent's site, round robin over ``SITES`` (as in its id for the real-agent fleet)."""
+    """Each agent's site, round robin over ``SITES``."""
     return {agent_id: SITES[i % len(SITES)] for i, agent_id in enumerate(ids)}
 
 

@@ -33,8 +33,8 @@ from edgefleet.localservices.process import ServiceError, free_port, start_proce
 if TYPE_CHECKING:
     from minio import Minio
 
-    from edge_agent.s3settings import S3Settings
     from edgefleet.localservices.tls import CertificateAuthority
+    from fleet_base.s3settings import S3Settings
 
 GRPC_OFFSET = 10000
 _PORT_NAMES = ("master", "volume", "filer", "s3", "admin")
@@ -206,7 +206,7 @@ class SeaweedS3:
         return self._settings(identity.access_key, identity.secret_key)
 
     def _settings(self, access_key: str, secret_key: str) -> S3Settings:
-        from edge_agent.s3settings import S3Settings
+        from fleet_base.s3settings import S3Settings
 
         return S3Settings(self.endpoint, access_key, secret_key, self.bucket, ca_file=self.ca_file)
 

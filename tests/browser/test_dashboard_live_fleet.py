@@ -27,7 +27,7 @@ def live_fleet(mqtt_broker: Any, tmp_path: Path, start_dashboard: Any) -> Iterat
     controller_app = pytest.importorskip("controller.service.app")
     controller_config = pytest.importorskip("controller.config")
     sim = pytest.importorskip("edgefleet.sim.fleet")
-    from fleet_protocol.mqtt_url import MqttUrl
+    from fleet_base.mqtt_url import MqttUrl
 
     database_url = f"sqlite:///{tmp_path / 'controller.db'}"
     dashboard = start_dashboard(database_url)

@@ -23,7 +23,10 @@ from controller.store import repo
 from controller.store.engine import create_all
 from controller.store.ingest import IngestBatch, write_batch
 from edgefleet.localservices import Mosquitto, Postgres
-from fleet_protocol import AgentChannel, Birth, Event, EventKind, agent_topic, encode
+from fleet_protocol.codec import encode
+from fleet_protocol.messages import Birth, Event
+from fleet_protocol.topics import AgentChannel, agent_topic
+from fleet_protocol.vocabulary import EventKind
 from tests.integration.controller.fakes import FakeAgent
 from tests.waiting import wait_for
 

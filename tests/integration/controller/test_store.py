@@ -25,7 +25,8 @@ from controller.store.ingest import (
     write_batch,
     write_dead_letter,
 )
-from fleet_protocol import Birth, Event, EventKind, State, Telemetry
+from fleet_protocol.messages import Birth, Event, State, Telemetry
+from fleet_protocol.vocabulary import EventKind
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,7 @@ from controller.policy import (
 from controller.policy.bandwidth import Claim as BandwidthClaim
 from controller.policy.bandwidth import age_weight, max_min_share
 from controller.policy.sizing import part_size
-from fleet_protocol import AgentChannel, Assignment, Birth, Telemetry, agent_topic, decode, encode
+from fleet_protocol.codec import decode, encode
 from fleet_protocol.messages import (
     MAX_BYTES,
     MAX_CONCURRENCY,
@@ -35,7 +35,11 @@ from fleet_protocol.messages import (
     MIN_PART_SIZE,
     SENT_AT_MAX,
     SENT_AT_MIN,
+    Assignment,
+    Birth,
+    Telemetry,
 )
+from fleet_protocol.topics import AgentChannel, agent_topic
 from tests.hostile import ANY_FLOAT, ANY_INT, valid_data
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -15,7 +15,10 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from controller.service.ingest import Ingestor, Received
 from controller.service.writer import BatchWriter, Retry
 from controller.store.ingest import IngestBatch
-from fleet_protocol import Event, EventKind, agent_topic, encode
+from fleet_protocol.codec import encode
+from fleet_protocol.messages import Event
+from fleet_protocol.topics import agent_topic
+from fleet_protocol.vocabulary import EventKind
 
 
 def outage() -> Exception:
