@@ -6,7 +6,8 @@ TOML config. As in production, every agent has its own broker user and S3 identi
 objects only) and the controller its own; no secret is on a command line. Everything lives under ``--dir``
 (default ``.demo/``): configs, databases, spools, object data, logs and the generated secrets (``demo.json``),
 so a second run reuses them; ``--fresh`` clears the folder first. Ctrl-C or SIGTERM stops every child group;
-nothing is left running.
+nothing is left running. ``edgefleet demo env`` prints the S3 settings of a running demo as a line to paste
+into a shell, for trying ``upload``, ``verify`` and ``restore`` against it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from edgefleet.demo.layout import (
     Paths,
     controller_settings,
     credentials_document,
+    s3_exports,
     sites_of,
     write_toml,
 )
@@ -52,6 +54,13 @@ READY_LINE = "edgefleet demo: ready"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "action",
+        nargs="?",
+        choices=("run", "env"),
+        default="run",
+        help="run: start the demo (the default); env: print its S3 settings as an export line for a shell",
+    )
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="data folder, reused by the next run (.demo)")
     parser.add_argument("--fresh", action="store_true", help="clear the data folder first")
     parser.add_argument("--agents", type=int, default=6, help="simulated agents (6)")
@@ -62,7 +71,22 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
+def print_env(root: Path) -> int:
+    """``edgefleet demo env``: the export line of the demo in ``root`` (its secrets are in demo.json)."""
+    if not (root / "demo.json").exists():
+        print(f"edgefleet demo env: no demo in {root} (start one with 'edgefleet demo --dir {root}')", file=sys.stderr)
+        return 1
+    state = DemoState.load_or_create(root)
+    if not state.s3_ports.get("s3"):
+        print(f"edgefleet demo env: the demo in {root} has not started its S3 server yet", file=sys.stderr)
+        return 1
+    print(s3_exports(state))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.action == "env":
+        return print_env(args.dir.resolve())
     if args.agents < 1:
         print("edgefleet demo: --agents must be >= 1", file=sys.stderr)
         return 2
@@ -177,6 +201,8 @@ class Demo:
         lines += [f"FAILED       : {f}" for f in self.failed]
         for line in lines:
             say(line)
+        say("try the CLI : paste this line into another shell (or run 'edgefleet demo env'), then 'edgefleet upload'")
+        say(f"  {s3_exports(self.state, bucket=s3.bucket)}")
         say(f"{READY_LINE} in {time.monotonic() - self.started:.1f} s. Ctrl-C stops everything.")
 
     def _watch(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shlex
 import string
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -86,6 +87,18 @@ class DemoState:
         path = root / STATE_FILE
         path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
         path.chmod(0o600)
+
+
+def s3_exports(state: DemoState, host: str = "127.0.0.1", bucket: str = "recordings") -> str:
+    """One shell line that points ``edgefleet upload/restore/verify`` at the demo's S3 server, as its operator
+    (the admin identity: reads every agent's objects; no service of the demo uses it)."""
+    values = {
+        "EDGEFLEET_S3_ENDPOINT": f"http://{host}:{state.s3_ports.get('s3', 0)}",
+        "EDGEFLEET_S3_ACCESS_KEY": state.s3_access_key,
+        "EDGEFLEET_S3_SECRET_KEY": state.s3_secret_key,
+        "EDGEFLEET_S3_BUCKET": bucket,
+    }
+    return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in values.items())
 
 
 def sites_of(ids: list[str]) -> dict[str, str]:
