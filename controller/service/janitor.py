@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from controller.store.engine import as_utc
-from controller.store.ingest import AGENT, EVENT
+from controller.store.agent_writes import AGENT, EVENT
+from controller.store.database import as_utc
 from fleet_protocol import EventKind
 
 log = logging.getLogger(__name__)

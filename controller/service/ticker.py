@@ -23,9 +23,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from controller.policy import AgentView, Decision, FleetSnapshot, PolicyConfig, assign, is_live
+from controller.policy import AgentView, Decision, FleetView, PolicyConfig, assign, is_live
 from controller.policy.thermal import level_for
-from controller.service.snapshot import build_snapshot
+from controller.service.fleet_view import build_fleet_view
 from controller.store.assignments import (
     FleetRows,
     Proposal,
@@ -35,7 +35,7 @@ from controller.store.assignments import (
     settings_of,
     state_of,
 )
-from controller.store.ingest import mark_stale_offline
+from controller.store.housekeeping import mark_stale_offline
 from controller.store.instances import heartbeat, sites_for
 from controller.store.models import CurrentAssignment
 from fleet_protocol import Assignment, Telemetry
@@ -125,7 +125,7 @@ class Ticker:
     def _hotter(self, message: Telemetry) -> bool:
         return level_for(message.temperature_c, message.throttled, self.config) > self.levels.get(message.agent_id, 0)
 
-    def _decide(self, snapshot: FleetSnapshot, now: datetime) -> dict[str, Decision]:
+    def _decide(self, snapshot: FleetView, now: datetime) -> dict[str, Decision]:
         """``assign`` for the fleet; if it raises, site by site, leaving out the agents it raises for."""
         try:
             return assign(snapshot, self.config, now)
@@ -149,7 +149,7 @@ class Ticker:
                 log.error("policy failed for site %r even without its failing agents: %s", site, exc)
         return decisions
 
-    def _decidable(self, snapshot: FleetSnapshot, agent: AgentView, now: datetime) -> bool:
+    def _decidable(self, snapshot: FleetView, agent: AgentView, now: datetime) -> bool:
         try:
             assign(replace(snapshot, agents=(agent,)), self.config, now)
         except Exception as exc:
@@ -177,7 +177,7 @@ class Ticker:
             for attempt in range(CONFLICT_RETRIES):
                 everything = load_fleet(session, sites)
                 rows = everything if sites is not None else self._my_share(everything)
-                snapshot = build_snapshot(rows)
+                snapshot = build_fleet_view(rows)
                 decisions = self._decide(snapshot, now)
                 floors = {agent.id: agent.assignment_version for agent in rows.agents}
                 proposals = [

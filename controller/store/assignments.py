@@ -22,8 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from controller.policy import Decision, PolicyState, Settings
-from controller.store.engine import as_utc, to_db_time
-from controller.store.ingest import AGENT
+from controller.store.agent_writes import AGENT
+from controller.store.database import as_utc, to_db_time
 from controller.store.models import AssignmentHistory, CurrentAssignment, OperatorOverride
 
 CURRENT: Table = CurrentAssignment.__table__  # type: ignore[attr-defined]

@@ -15,8 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Table, select
 from sqlmodel import Session
 
-from controller.store.engine import to_db_time
-from controller.store.ingest import upsert
+from controller.store.database import to_db_time, upsert
 from controller.store.models import ControllerInstance
 
 INSTANCE: Table = ControllerInstance.__table__  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from controller.store.engine import as_utc, create_all, make_engine, to_db_time
+from controller.store.database import as_utc, create_all, make_engine, to_db_time
 from controller.store.models import (
     OVERRIDE_SCOPES,
     Agent,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.service.ingest import Ingestor, percentile
+from controller.service.inbox import Ingestor, percentile
 from fleet_protocol import AgentChannel, Birth, Event, EventKind, State, Telemetry, agent_topic, encode
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from controller.policy import AgentView, FleetSnapshot, PolicyConfig, TelemetryView
+from controller.policy import AgentView, FleetView, PolicyConfig, TelemetryView
 from controller.policy import assign as real_assign
 from controller.service import ticker as ticker_module
 from controller.service.ticker import Ticker
@@ -28,7 +28,7 @@ def ticker() -> Ticker:
 def poisoned(monkeypatch: pytest.MonkeyPatch) -> None:
     """``assign`` raises (as ``int(inf)`` once did) whenever the agent ``poison`` is in its snapshot."""
 
-    def assign(snapshot: FleetSnapshot, config: PolicyConfig, now: datetime) -> Any:
+    def assign(snapshot: FleetView, config: PolicyConfig, now: datetime) -> Any:
         if any(a.agent_id == "poison" for a in snapshot.agents):
             raise OverflowError("cannot convert float infinity to integer")
         return real_assign(snapshot, config, now)
@@ -40,7 +40,7 @@ def poisoned(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_others_are_decided_the_agent_at_fault_is_left_out() -> None:
     agents = (agent("a1", "north"), agent("poison", "north"), agent("a2", "north"), agent("b1", "south"))
     t = ticker()
-    decisions = t._decide(FleetSnapshot(agents=agents), NOW)
+    decisions = t._decide(FleetView(agents=agents), NOW)
     assert sorted(decisions) == ["a1", "a2", "b1"]
     assert t.policy_errors == 1
     # the rest of its site is still decided together: they share the site's uplink
@@ -51,6 +51,6 @@ def test_the_others_are_decided_the_agent_at_fault_is_left_out() -> None:
 @pytest.mark.usefixtures("poisoned")
 def test_a_healthy_fleet_is_decided_in_one_run() -> None:
     t = ticker()
-    decisions = t._decide(FleetSnapshot(agents=(agent("a1", "north"), agent("b1", "south"))), NOW)
+    decisions = t._decide(FleetView(agents=(agent("a1", "north"), agent("b1", "south"))), NOW)
     assert sorted(decisions) == ["a1", "b1"]
     assert t.policy_errors == 0

@@ -1,4 +1,5 @@
-"""The controller's MQTT connection (paho-mqtt 2.x, MQTT v5): subscriptions, Last Will, publishing.
+"""``BrokerConnection``: the controller's connection(s) to the MQTT broker (paho-mqtt 2.x, MQTT v5): subscriptions,
+Last Will, publishing. (The agent's side is ``edge_agent.service.mqtt_link.MqttLink``.)
 
 - Last Will: retained ``offline`` on ``edgefleet/v1/controller/state``; retained ``online`` on connect.
 - Subscribes to birth/state/telemetry/events of every agent (QoS 1). With a shared group, telemetry (the
@@ -60,7 +61,7 @@ KEPT = (AgentChannel.BIRTH, AgentChannel.STATE, AgentChannel.EVENTS)
 INGESTED = (*KEPT, AgentChannel.TELEMETRY)
 
 
-class MqttLink:
+class BrokerConnection:
     def __init__(
         self,
         url: MqttUrl,

@@ -1,4 +1,5 @@
-"""Writing a batch of ingested agent messages in one transaction, with set-based statements.
+"""Agent messages → rows: a batch of births, states, telemetry, events and rejects written in one transaction
+with set-based statements, and the dead letters of messages that cannot be written.
 
 2,000 agents × telemetry every 5 s is 400 messages a second: one transaction per flush, one
 executemany upsert for the latest telemetry per agent, one bulk insert for the history and the
@@ -15,17 +16,15 @@ the controller's configuration); the site a birth names is stored as ``reported_
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, case, delete, func, or_, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, case, delete, func, or_, select, text
 from sqlmodel import Session
 
-from controller.store.engine import to_db_time
+from controller.store.database import to_db_time, upsert
 from controller.store.models import (
     DEAD_LETTERS_KEPT,
     Agent,
@@ -114,16 +113,6 @@ class IngestBatch:
         entry = self.rejects.setdefault(kind, Reject())
         entry.count += 1
         entry.last_error, entry.last_topic, entry.last_at = error[:2000], topic[:512], at
-
-
-def upsert(session: Session, table: Table) -> Any:
-    """A dialect INSERT that knows ``on_conflict_do_update`` (SQLite or PostgreSQL)."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"database {dialect!r} is not supported (use SQLite or PostgreSQL)")
 
 
 _AGENT_DEFAULTS: dict[str, Any] = Agent(id="-").model_dump(exclude={"id"})
@@ -348,38 +337,3 @@ def write_dead_letter(
     newest = session.execute(select(func.max(DEAD.c.id))).scalar_one()
     session.execute(delete(DEAD).where(DEAD.c.id <= newest - keep))
     session.commit()
-
-
-def sync_sites(session: Session, sites: Mapping[str, str]) -> int:
-    """Give every stored agent its provisioned site (not listed: no site); returns how many changed (commits).
-    Run at start: the configuration may have moved agents since the rows were written."""
-    by_site: dict[str, list[str]] = defaultdict(list)
-    for agent_id, site in sites.items():
-        by_site[site].append(agent_id)
-    changed = 0
-    for site, ids in sorted(by_site.items()):
-        result = session.execute(AGENT.update().where(AGENT.c.id.in_(ids), AGENT.c.site != site).values(site=site))
-        changed += int(getattr(result, "rowcount", 0) or 0)
-    unlisted = session.execute(AGENT.update().where(AGENT.c.id.not_in(list(sites)), AGENT.c.site != "").values(site=""))
-    changed += int(getattr(unlisted, "rowcount", 0) or 0)
-    session.commit()
-    return changed
-
-
-def mark_stale_offline(session: Session, *, cutoff: datetime, now: datetime) -> list[str]:
-    """Agents marked online whose last message is older than ``cutoff`` go offline (commits)."""
-    stale = and_(AGENT.c.online, or_(AGENT.c.last_seen.is_(None), AGENT.c.last_seen < to_db_time(cutoff)))
-    ids = [row[0] for row in session.execute(AGENT.select().with_only_columns(AGENT.c.id).where(stale))]
-    if ids:
-        session.execute(
-            AGENT.update().where(stale, AGENT.c.id.in_(ids)).values(online=False, offline_since=to_db_time(now))
-        )
-    session.commit()
-    return sorted(ids)
-
-
-def prune_telemetry(session: Session, *, before: datetime) -> int:
-    """Delete telemetry history older than ``before`` (commits); returns the number of rows."""
-    result = session.execute(delete(SAMPLE).where(SAMPLE.c.at < to_db_time(before)))
-    session.commit()
-    return int(getattr(result, "rowcount", 0) or 0)
