@@ -148,7 +148,7 @@ class Controller:
     # -- storing ---------------------------------------------------------------------------------
     def _store_batch(self, batch: IngestBatch) -> None:
         with Session(self.engine) as session:
-            write_batch(session, batch, self.ticker.concurrency, sites=self.config.agent_sites, skew=self.skew)
+            write_batch(session, batch, self.ticker.in_force.concurrency, sites=self.config.agent_sites, skew=self.skew)
 
     def _store_dead_letter(self, item: Received, reason: str, error: str) -> None:
         with Session(self.engine) as session:
