@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from controller.policy import AgentView, FleetView, OverrideView, PolicyState, TelemetryView
-from controller.store.assignments import FleetRows, settings_of, state_of
+from controller.store.assignments import FleetRows, PolicyAgentRow, settings_of, state_of
 from controller.store.database import as_utc
 from controller.store.models import OperatorOverride
 
 
-def _telemetry(agent: Any) -> TelemetryView | None:
+def _telemetry(agent: PolicyAgentRow) -> TelemetryView | None:
     at = as_utc(agent.telemetry_at)
     if at is None:
         return None

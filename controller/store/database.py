@@ -94,7 +94,11 @@ def to_db_time(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def upsert(session: Session, table: Table) -> Any:
+#: an INSERT that knows ``on_conflict_do_update`` and ``excluded``
+Upsert = postgresql.Insert | sqlite.Insert
+
+
+def upsert(session: Session, table: Table) -> Upsert:
     """A dialect INSERT that knows ``on_conflict_do_update`` (SQLite or PostgreSQL)."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
