@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from controller.policy import PolicyConfig
-from controller.store.engine import DEFAULT_DATABASE_URL
+from controller.store.database import DEFAULT_DATABASE_URL
 from fleet_base.configfile import (
     DATABASE_ENV,
     MQTT_ENV,

@@ -24,7 +24,7 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from controller.store.engine import make_engine
+from controller.store.database import make_engine
 from dashboard import formatting, queries, readmodel
 from dashboard.auth import SESSION_COOKIE, Authenticator
 from dashboard.config import DashboardConfig

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         log.warning("no [[users]] configured: nobody can log in")
     from sqlalchemy.exc import SQLAlchemyError
 
-    from controller.store.engine import create_all, make_engine
+    from controller.store.database import create_all, make_engine
 
     engine = make_engine(config.database_url)
     try:  # the controller's own idempotent table creation: the dashboard may start first

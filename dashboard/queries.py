@@ -15,7 +15,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from controller.store import repo
-from controller.store.engine import as_utc, to_db_time
+from controller.store.database import as_utc, to_db_time
 from controller.store.models import (
     Agent,
     AssignmentBase,

@@ -4,7 +4,7 @@ from controller.policy.assign import assign, is_live
 from controller.policy.inputs import (
     AgentView,
     Decision,
-    FleetSnapshot,
+    FleetView,
     OverrideView,
     PolicyConfig,
     PolicyState,
@@ -15,7 +15,7 @@ from controller.policy.inputs import (
 __all__ = [
     "AgentView",
     "Decision",
-    "FleetSnapshot",
+    "FleetView",
     "OverrideView",
     "PolicyConfig",
     "PolicyState",

@@ -22,7 +22,7 @@ from controller.policy.inputs import (
     MIB,
     AgentView,
     Decision,
-    FleetSnapshot,
+    FleetView,
     OverrideView,
     PolicyConfig,
     PolicyState,
@@ -182,7 +182,7 @@ def _sticky(share: int, agent: AgentView) -> int:
     return share
 
 
-def assign(snapshot: FleetSnapshot, config: PolicyConfig, now: datetime) -> dict[str, Decision]:
+def assign(snapshot: FleetView, config: PolicyConfig, now: datetime) -> dict[str, Decision]:
     """The assignment (settings, reason, next policy state) of every live agent, by agent id.
 
     Total: whatever the snapshot holds, every decision fits the ``Assignment`` message (``bounds``)."""

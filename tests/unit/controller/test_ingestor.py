@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.service.ingest import Ingestor, percentile
+from controller.service.inbox import Ingestor, percentile
 from fleet_protocol.codec import encode
 from fleet_protocol.messages import Birth, Event, State, Telemetry
 from fleet_protocol.topics import AgentChannel, agent_topic

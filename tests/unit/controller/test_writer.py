@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
-from controller.service.ingest import Ingestor, Received
+from controller.service.inbox import Ingestor, Received
 from controller.service.writer import BatchWriter, Retry
-from controller.store.ingest import IngestBatch
+from controller.store.agent_writes import IngestBatch
 from fleet_protocol.codec import encode
 from fleet_protocol.messages import Event
 from fleet_protocol.topics import agent_topic

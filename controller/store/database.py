@@ -1,4 +1,5 @@
-"""Engine creation from a URL: SQLite (default, WAL) or PostgreSQL (``postgresql+psycopg://``)."""
+"""The database: an engine from a URL (SQLite, the default, in WAL mode, or PostgreSQL through psycopg), the
+tables created or brought up to date, UTC times, and the one dialect-specific statement (an upsert)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, inspect, text
+from sqlalchemy import Engine, Table, event, inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 from controller.store import models  # (also registers the tables on SQLModel.metadata)
 
@@ -90,3 +92,17 @@ def as_utc(value: datetime | None) -> datetime | None:
 def to_db_time(value: datetime) -> datetime:
     """Store every time as UTC (naive values are taken as UTC)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: an INSERT that knows ``on_conflict_do_update`` and ``excluded``
+Upsert = postgresql.Insert | sqlite.Insert
+
+
+def upsert(session: Session, table: Table) -> Upsert:
+    """A dialect INSERT that knows ``on_conflict_do_update`` (SQLite or PostgreSQL)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"database {dialect!r} is not supported (use SQLite or PostgreSQL)")

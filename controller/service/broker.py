@@ -1,4 +1,5 @@
-"""The controller's MQTT connection (paho-mqtt 2.x, MQTT v5): subscriptions, Last Will, publishing.
+"""``BrokerConnection``: the controller's connection(s) to the MQTT broker (paho-mqtt 2.x, MQTT v5): subscriptions,
+Last Will, publishing. (The agent's side is ``edge_agent.service.mqtt_link.MqttLink``.)
 
 - Last Will: retained ``offline`` on ``edgefleet/v1/controller/state``; retained ``online`` on connect.
 - Subscribes to birth/state/telemetry/events of every agent (QoS 1). With a shared group, telemetry (the
@@ -54,7 +55,7 @@ KEPT = (AgentChannel.BIRTH, AgentChannel.STATE, AgentChannel.EVENTS)
 INGESTED = (*KEPT, AgentChannel.TELEMETRY)
 
 
-class MqttLink:
+class BrokerConnection:
     def __init__(
         self,
         url: MqttUrl,
@@ -82,6 +83,16 @@ class MqttLink:
         self._generation = 0  # one per connection: an ack is only sent on the connection that delivered
         # fixed: the broker keeps our session by it; the user name, as the broker ties the two together
         self.client_id = url.username or f"edgefleet-controller-{controller_id}"
+        self.client = self._session_client(url)
+        self._telemetry_ready = threading.Event()
+        self.telemetry_client_id = ""
+        self.telemetry_client: mqtt.Client | None = None  # the shared, clean connection (shared group only)
+        if shared_group and telemetry_url is not None:
+            self.telemetry_client_id = telemetry_url.username or f"{self.client_id}-telemetry"
+            self.telemetry_client = self._telemetry_client(telemetry_url)
+
+    def _session_client(self, url: MqttUrl) -> mqtt.Client:
+        """The persistent-session connection: births, states, events (QoS 1, acknowledged once stored)."""
         client = paho_client(url, self.client_id, manual_ack=True)
         client.suppress_exceptions = True  # a failing callback is logged; it must not end paho's network thread
         client.will_set(CONTROLLER_STATE_TOPIC, self._state(AgentStatus.OFFLINE), qos=1, retain=True)
@@ -92,20 +103,18 @@ class MqttLink:
         client.on_disconnect = self._disconnected
         client.on_message = self._message
         client.on_subscribe = self._subscribed
-        self.client = client
-        self.telemetry_client: mqtt.Client | None = None  # the shared, clean connection (shared group only)
-        self._telemetry_ready = threading.Event()
-        self.telemetry_client_id = ""
-        if shared_group and telemetry_url is not None:
-            self.telemetry_client_id = telemetry_url.username or f"{self.client_id}-telemetry"
-            shared = paho_client(telemetry_url, self.telemetry_client_id, manual_ack=False)
-            shared.suppress_exceptions = True
-            shared.reconnect_delay_set(min_delay=1, max_delay=10)
-            shared.on_connect = self._telemetry_connected
-            shared.on_subscribe = lambda *_a: self._telemetry_ready.set()
-            shared.on_disconnect = lambda *_a: self._telemetry_ready.clear()
-            shared.on_message = lambda _c, _u, m: self._on_message(_topic(m), bytes(m.payload), time.time(), None)
-            self.telemetry_client = shared
+        return client
+
+    def _telemetry_client(self, url: MqttUrl) -> mqtt.Client:
+        """The clean connection of the shared telemetry subscription."""
+        shared = paho_client(url, self.telemetry_client_id, manual_ack=False)
+        shared.suppress_exceptions = True
+        shared.reconnect_delay_set(min_delay=1, max_delay=10)
+        shared.on_connect = self._telemetry_connected
+        shared.on_subscribe = lambda *_a: self._telemetry_ready.set()
+        shared.on_disconnect = lambda *_a: self._telemetry_ready.clear()
+        shared.on_message = lambda _c, _u, m: self._on_message(_topic(m), bytes(m.payload), time.time(), None)
+        return shared
 
     def _state(self, state: AgentStatus) -> bytes:
         return encode(ControllerState(controller_id=self.controller_id, seq=next(self._seq), state=state))

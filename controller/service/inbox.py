@@ -1,4 +1,5 @@
-"""Received MQTT messages → validated protocol messages in a batch; invalid ones counted and logged.
+"""The controller's inbox: received MQTT messages queued, then decoded into a batch of validated protocol
+messages; invalid ones counted and logged.
 
 The MQTT network thread only appends a ``Received(topic, payload, received_at, ack)`` to a queue
 (``offer``); the controller's ingest thread decodes and groups them (``drain``) and writes each batch in one
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from controller.store.ingest import DEFAULT_SKEW, IngestBatch, observed_at
+from controller.store.agent_writes import DEFAULT_SKEW, IngestBatch, observed_at
 from fleet_protocol.codec import decode
 from fleet_protocol.errors import ProtocolError
 from fleet_protocol.messages import Birth, Event, State, Telemetry
@@ -109,7 +110,7 @@ class _RateLimitedLog:
 class Ingestor:
     def __init__(self, *, sites: Mapping[str, str] | None = None, skew: timedelta = DEFAULT_SKEW) -> None:
         """``sites``: the provisioned site per agent (to notice births that claim another); ``skew``: how far
-        ahead of its arrival a message's ``sent_at`` may be (see ``controller.store.ingest.observed_at``)."""
+        ahead of its arrival a message's ``sent_at`` may be (see ``controller.store.agent_writes.observed_at``)."""
         self._queue: queue.SimpleQueue[Received] = queue.SimpleQueue()
         self.stats = IngestStats()
         self.sites = dict(sites or {})

@@ -1,4 +1,5 @@
-"""Writing a batch of ingested agent messages in one transaction, with set-based statements.
+"""Agent messages → rows: a batch of births, states, telemetry, events and rejects written in one transaction
+with set-based statements, and the dead letters of messages that cannot be written.
 
 2,000 agents × telemetry every 5 s is 400 messages a second: one transaction per flush, one
 executemany upsert for the latest telemetry per agent, one bulk insert for the history and the
@@ -15,76 +16,42 @@ the controller's configuration); the site a birth names is stored as ``reported_
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, case, delete, func, or_, select, text
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlalchemy import case, delete, func, or_, text
+from sqlmodel import Session, select
 
-from controller.store.engine import to_db_time
+from controller.store.database import to_db_time, upsert
 from controller.store.models import (
     DEAD_LETTERS_KEPT,
     Agent,
+    AgentCapabilities,
+    AgentTelemetryBase,
     DeadLetter,
     IngestReject,
-    TelemetrySample,
-    UploadEvent,
+    TelemetryReading,
 )
+from controller.store.tables import AGENT, DEAD, EVENT, REJECT, SAMPLE, column, copied_fields, incoming, names
 from fleet_protocol.messages import Birth, Event, State, Telemetry
 from fleet_protocol.vocabulary import AgentStatus
-
-AGENT: Table = Agent.__table__  # type: ignore[attr-defined]
-SAMPLE: Table = TelemetrySample.__table__  # type: ignore[attr-defined]
-EVENT: Table = UploadEvent.__table__  # type: ignore[attr-defined]
-REJECT: Table = IngestReject.__table__  # type: ignore[attr-defined]
-DEAD: Table = DeadLetter.__table__  # type: ignore[attr-defined]
 
 #: how far in the future a reported time may be (clocks a little ahead); later is taken as arrival + this
 DEFAULT_SKEW = timedelta(seconds=5)
 #: a dead letter keeps this much of the payload
 DEAD_PAYLOAD_BYTES = 64 * 1024
 
-BIRTH_FIELDS = (
-    "model",
-    "cores",
-    "ram_bytes",
-    "disk_bytes",
-    "software_version",
-    "flac_encode_bps",
-    "bucket",
-    "prefix",
-    "simulated",
-)
-LATEST_FIELDS = (
-    "temperature_c",
-    "throttled",
-    "cpu_percent",
-    "mem_available_bytes",
-    "disk_free_bytes",
-    "backlog_files",
-    "backlog_bytes",
-    "backlog_oldest_age_s",
-    "active_uploads",
-    "throughput_bps",
-    "bytes_uploaded_total",
-    "retries_total",
-    "errors_total",
-    "assignment_version",
-)
-SAMPLE_FIELDS = (
-    "temperature_c",
-    "throttled",
-    "cpu_percent",
-    "backlog_files",
-    "backlog_bytes",
-    "throughput_bps",
-    "active_uploads",
-    "assignment_version",
-)
+#: values copied by name from the messages: the field groups of the models
+BIRTH_FIELDS = copied_fields(AgentCapabilities, Birth)
+LATEST_FIELDS = copied_fields(AgentTelemetryBase, Telemetry)
+SAMPLE_FIELDS = copied_fields(TelemetryReading, Telemetry)
+
+AGENT_ID, ONLINE, TELEMETRY_AT = column(Agent.id), column(Agent.online), column(Agent.telemetry_at)
+ONLINE_SINCE, OFFLINE_SINCE = column(Agent.online_since), column(Agent.offline_since)
+REJECT_COUNT = column(IngestReject.count)
+DEAD_ID = column(DeadLetter.id)
 
 
 @dataclass
@@ -115,16 +82,6 @@ class IngestBatch:
         entry = self.rejects.setdefault(kind, Reject())
         entry.count += 1
         entry.last_error, entry.last_topic, entry.last_at = error[:2000], topic[:512], at
-
-
-def upsert(session: Session, table: Table) -> Any:
-    """A dialect INSERT that knows ``on_conflict_do_update`` (SQLite or PostgreSQL)."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"database {dialect!r} is not supported (use SQLite or PostgreSQL)")
 
 
 _AGENT_DEFAULTS: dict[str, Any] = Agent(id="-").model_dump(exclude={"id"})
@@ -170,10 +127,8 @@ def _write_births(session: Session, births: list[tuple[Birth, datetime]], ctx: _
         for agent_id, (birth, received) in sorted(latest.items())
     ]
     stmt = upsert(session, AGENT)
-    updated = (*BIRTH_FIELDS, "site", "reported_site", "capabilities", "birth_at")
-    session.execute(
-        stmt.on_conflict_do_update(index_elements=["id"], set_={n: stmt.excluded[n] for n in updated}), rows
-    )
+    updated = (*BIRTH_FIELDS, *names(Agent.site, Agent.reported_site, Agent.capabilities, Agent.birth_at))
+    session.execute(stmt.on_conflict_do_update(index_elements=[AGENT_ID], set_=incoming(stmt, updated)), rows)
 
 
 def _write_state(session: Session, state: State, at: datetime, ctx: _Context) -> None:
@@ -187,13 +142,12 @@ def _write_state(session: Session, state: State, at: datetime, ctx: _Context) ->
         last_seen=at,
     )
     stmt = upsert(session, AGENT)
-    was_online = AGENT.c.online
-    values: dict[str, Any] = {"online": stmt.excluded.online, "last_seen": stmt.excluded.last_seen}
+    values = incoming(stmt, names(Agent.online, Agent.last_seen))
     if online:
-        values["online_since"] = case((was_online, AGENT.c.online_since), else_=stmt.excluded.online_since)
+        values[ONLINE_SINCE.key] = case((ONLINE, ONLINE_SINCE), else_=stmt.excluded[ONLINE_SINCE.key])
     else:
-        values["offline_since"] = case((was_online, stmt.excluded.offline_since), else_=AGENT.c.offline_since)
-    session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=values), [row])
+        values[OFFLINE_SINCE.key] = case((ONLINE, stmt.excluded[OFFLINE_SINCE.key]), else_=OFFLINE_SINCE)
+    session.execute(stmt.on_conflict_do_update(index_elements=[AGENT_ID], set_=values), [row])
 
 
 def _write_telemetry(
@@ -216,6 +170,11 @@ def _write_telemetry(
         if kept is None or kept[1] <= at:
             latest[message.agent_id] = (message, at, received)
     session.execute(upsert(session, SAMPLE), samples)
+    _write_latest(session, latest, ctx)
+
+
+def _write_latest(session: Session, latest: Mapping[str, tuple[Telemetry, datetime, datetime]], ctx: _Context) -> None:
+    """Each agent's newest reading of the batch, unless the stored one is newer (``telemetry_at``)."""
     rows = [
         ctx.row(
             agent_id,
@@ -229,14 +188,10 @@ def _write_telemetry(
         for agent_id, (message, at, received) in sorted(latest.items())
     ]
     stmt = upsert(session, AGENT)
-    values: dict[str, Any] = {n: stmt.excluded[n] for n in (*LATEST_FIELDS, "telemetry_at", "telemetry_seq")}
-    values |= {
-        "online": True,
-        "last_seen": stmt.excluded.last_seen,
-        "online_since": case((AGENT.c.online, AGENT.c.online_since), else_=stmt.excluded.online_since),
-    }
-    newer = or_(AGENT.c.telemetry_at.is_(None), AGENT.c.telemetry_at <= stmt.excluded.telemetry_at)
-    session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=values, where=newer), rows)
+    values = incoming(stmt, (*LATEST_FIELDS, *names(Agent.telemetry_at, Agent.telemetry_seq, Agent.last_seen)))
+    values |= {ONLINE.key: True, ONLINE_SINCE.key: case((ONLINE, ONLINE_SINCE), else_=stmt.excluded[ONLINE_SINCE.key])}
+    newer = or_(TELEMETRY_AT.is_(None), stmt.excluded[TELEMETRY_AT.key] >= TELEMETRY_AT)
+    session.execute(stmt.on_conflict_do_update(index_elements=[AGENT_ID], set_=values, where=newer), rows)
 
 
 def _write_events(session: Session, events: list[tuple[Event, datetime]], ctx: _Context) -> None:
@@ -274,13 +229,9 @@ def _write_rejects(session: Session, rejects: Mapping[str, Reject]) -> None:
         for kind, r in sorted(rejects.items())
     ]
     stmt = upsert(session, REJECT)
-    values = {
-        "count": REJECT.c.count + stmt.excluded["count"],
-        "last_error": stmt.excluded.last_error,
-        "last_topic": stmt.excluded.last_topic,
-        "last_at": stmt.excluded.last_at,
-    }
-    session.execute(stmt.on_conflict_do_update(index_elements=["kind"], set_=values), rows)
+    values = incoming(stmt, names(IngestReject.last_error, IngestReject.last_topic, IngestReject.last_at))
+    values[REJECT_COUNT.key] = REJECT_COUNT + stmt.excluded[REJECT_COUNT.key]
+    session.execute(stmt.on_conflict_do_update(index_elements=[column(IngestReject.kind)], set_=values), rows)
 
 
 def write_batch(
@@ -346,41 +297,6 @@ def write_dead_letter(
     }
     session.execute(DEAD.insert(), [row])
     _write_rejects(session, {reason: Reject(1, error, topic, at)})
-    newest = session.execute(select(func.max(DEAD.c.id))).scalar_one()
-    session.execute(delete(DEAD).where(DEAD.c.id <= newest - keep))
+    newest = session.exec(select(func.max(DEAD_ID))).one()
+    session.execute(delete(DEAD).where((newest or 0) - keep >= DEAD_ID))
     session.commit()
-
-
-def sync_sites(session: Session, sites: Mapping[str, str]) -> int:
-    """Give every stored agent its provisioned site (not listed: no site); returns how many changed (commits).
-    Run at start: the configuration may have moved agents since the rows were written."""
-    by_site: dict[str, list[str]] = defaultdict(list)
-    for agent_id, site in sites.items():
-        by_site[site].append(agent_id)
-    changed = 0
-    for site, ids in sorted(by_site.items()):
-        result = session.execute(AGENT.update().where(AGENT.c.id.in_(ids), AGENT.c.site != site).values(site=site))
-        changed += int(getattr(result, "rowcount", 0) or 0)
-    unlisted = session.execute(AGENT.update().where(AGENT.c.id.not_in(list(sites)), AGENT.c.site != "").values(site=""))
-    changed += int(getattr(unlisted, "rowcount", 0) or 0)
-    session.commit()
-    return changed
-
-
-def mark_stale_offline(session: Session, *, cutoff: datetime, now: datetime) -> list[str]:
-    """Agents marked online whose last message is older than ``cutoff`` go offline (commits)."""
-    stale = and_(AGENT.c.online, or_(AGENT.c.last_seen.is_(None), AGENT.c.last_seen < to_db_time(cutoff)))
-    ids = [row[0] for row in session.execute(AGENT.select().with_only_columns(AGENT.c.id).where(stale))]
-    if ids:
-        session.execute(
-            AGENT.update().where(stale, AGENT.c.id.in_(ids)).values(online=False, offline_since=to_db_time(now))
-        )
-    session.commit()
-    return sorted(ids)
-
-
-def prune_telemetry(session: Session, *, before: datetime) -> int:
-    """Delete telemetry history older than ``before`` (commits); returns the number of rows."""
-    result = session.execute(delete(SAMPLE).where(SAMPLE.c.at < to_db_time(before)))
-    session.commit()
-    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,16 +1,14 @@
-"""Stored rows → the policy's input (``FleetSnapshot``); a plain conversion, no I/O."""
+"""Stored rows → the policy's view of the fleet (``FleetView``); a plain conversion, no I/O."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from controller.policy import AgentView, FleetSnapshot, OverrideView, PolicyState, TelemetryView
-from controller.store.assignments import FleetRows, settings_of, state_of
-from controller.store.engine import as_utc
+from controller.policy import AgentView, FleetView, OverrideView, PolicyState, TelemetryView
+from controller.store.assignments import FleetRows, PolicyAgentRow, settings_of, state_of
+from controller.store.database import as_utc
 from controller.store.models import OperatorOverride
 
 
-def _telemetry(agent: Any) -> TelemetryView | None:
+def _telemetry(agent: PolicyAgentRow) -> TelemetryView | None:
     at = as_utc(agent.telemetry_at)
     if at is None:
         return None
@@ -39,7 +37,7 @@ def _override(row: OperatorOverride) -> OverrideView:
     )
 
 
-def build_snapshot(rows: FleetRows) -> FleetSnapshot:
+def build_fleet_view(rows: FleetRows) -> FleetView:
     views = []
     for agent in rows.agents:
         current = rows.current.get(agent.id)
@@ -55,7 +53,7 @@ def build_snapshot(rows: FleetRows) -> FleetSnapshot:
                 previous=settings_of(current) if current else None,
             )
         )
-    return FleetSnapshot(
+    return FleetView(
         agents=tuple(views),
         agent_overrides={o.target: _override(o) for o in rows.overrides if o.scope == "agent"},
         site_overrides={o.target: _override(o) for o in rows.overrides if o.scope == "site"},
