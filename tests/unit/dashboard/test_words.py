@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from controller.policy import AgentView, FleetSnapshot, OverrideView, PolicyConfig, TelemetryView, assign
+from controller.policy import AgentView, FleetView, OverrideView, PolicyConfig, TelemetryView, assign
 from dashboard import readmodel
 from dashboard.readmodel import brief, decisive_clause, describe_audit, describe_target, thermal_step_name
 
@@ -21,7 +21,7 @@ def policy_reason(temp: float = 50.0, throttled: int = 0, override: OverrideView
     """The reason the controller's policy gives one agent at site "garden"."""
     telemetry = TelemetryView(at=NOW, temperature_c=temp, throttled=throttled, backlog_bytes=GIB)
     agent = AgentView("pi-1", site="garden", cores=4, ram_bytes=4 * GIB, telemetry=telemetry)
-    snapshot = FleetSnapshot((agent,), agent_overrides={} if override is None else {"pi-1": override})
+    snapshot = FleetView((agent,), agent_overrides={} if override is None else {"pi-1": override})
     return assign(snapshot, PolicyConfig(**{"site_uplink_bps": 0, **cfg}), NOW)["pi-1"].reason
 
 
