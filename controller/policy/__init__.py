@@ -1,4 +1,4 @@
-"""The controller's pure policy (DESIGN §5): ``assign(snapshot, config, now)``; no I/O, no clock."""
+"""The controller's pure policy (docs/design.md §5): ``assign(snapshot, config, now)``; no I/O, no clock."""
 
 from controller.policy.assign import assign, is_live
 from controller.policy.inputs import (

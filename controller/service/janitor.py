@@ -1,6 +1,6 @@
 """Stale multipart uploads: abort those older than N hours that no agent reports as active.
 
-MinIO has no lifecycle rule for incomplete uploads (DESIGN §3/§4), so the controller cleans up.
+MinIO has no lifecycle rule for incomplete uploads (docs/design.md §3/§4), so the controller cleans up.
 ``stale_uploads`` is the pure rule; ``Janitor`` lists (paginated) and aborts through the minio client.
 minio 7.2 never fills ``next_upload_id_marker``, so pages continue from the last upload id seen.
 """

@@ -68,7 +68,7 @@ class AgentBase(AgentCapabilities):
 
 class TelemetryReading(SQLModel):
     """The values of a telemetry message that its history keeps: copied by name from the
-    ``fleet_protocol.Telemetry`` fields of the same names (DESIGN §2 names)."""
+    ``fleet_protocol.Telemetry`` fields of the same names (docs/design.md §2 names)."""
 
     temperature_c: float | None = None
     throttled: int = 0

@@ -17,7 +17,7 @@ def test_snapshot_matches_model(name: str) -> None:
 
 
 def test_contract_field_names_are_in_the_snapshots() -> None:
-    """DESIGN §2 names fields other tools rely on: they must never disappear."""
+    """docs/design.md §2 names fields other tools rely on: they must never disappear."""
     contract = {
         "telemetry": [
             "temperature_c",

@@ -1,4 +1,4 @@
-"""The agent service against a real Mosquitto with per-agent ACLs (DESIGN §2)."""
+"""The agent service against a real Mosquitto with per-agent ACLs (docs/design.md §2)."""
 
 from __future__ import annotations
 
