@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from edge_agent.engine.limits import Limits, MiB
+from edge_agent.engine.linkguard import STALL_TIMEOUT_S
 from edge_agent.s3settings import S3SettingsError, add_s3_arguments, s3_settings_from_args
 
 EXIT_FAILED = 1
@@ -34,7 +35,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bandwidth", type=int, default=0, metavar="BYTES_PER_S", help="rate cap, 0 = none")
     parser.add_argument("--window", action="append", default=[], metavar="HH:MM-HH:MM", help="upload window")
     parser.add_argument("--state-dir", type=Path, default=_default_state_dir(), help="journal directory")
-    parser.add_argument("--io-timeout", type=float, default=120.0, help="seconds per S3 request (120)")
+    stall_help = "retry a request that moved no bytes for S seconds (60); there is no whole-request timeout"
+    parser.add_argument("--stall-timeout", type=float, default=STALL_TIMEOUT_S, metavar="S", help=stall_help)
+    parser.add_argument(  # the old name, kept working
+        "--io-timeout", dest="stall_timeout", type=float, default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     parser.add_argument(
         "--give-up-after", type=float, default=0.0, help="stop retrying a failing request after N s (0 = never)"
     )
@@ -56,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         )
         if limits.concurrency < 1:
             raise ValueError("--concurrency must be >= 1")
+        if not args.stall_timeout > 0:
+            raise ValueError("--stall-timeout must be > 0")
     except (S3SettingsError, ValueError) as exc:
         print(f"edgefleet upload: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -64,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         prefix=args.prefix,
         agent_id=args.agent_id,
         state_dir=args.state_dir,
-        io_timeout_s=args.io_timeout,
+        stall_timeout_s=args.stall_timeout,
         give_up_after_s=args.give_up_after,
         settle_s=0.0,  # files named on the command line are finished
     )
