@@ -174,13 +174,10 @@ def _await_answer(sock: socket.socket | None) -> None:
         return
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP)
-    while True:
-        if isinstance(sock, ssl.SSLSocket) and sock.pending():
-            return
-        if poller.poll(POLL_S * 1000):
-            return
+    while not (isinstance(sock, ssl.SSLSocket) and sock.pending()) and not poller.poll(POLL_S * 1000):
         watch.heard(_unacked(sock))
         watch.check()
+    watch.heard(_unacked(sock))  # the answer came with the last acknowledgements
 
 
 class WireHTTPConnection(HTTPConnection):

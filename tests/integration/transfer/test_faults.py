@@ -58,7 +58,7 @@ def test_cut_in_the_middle_of_a_part(
 
 
 def test_stall_times_out_and_retries(
-    s3_server: SeaweedS3, proxy: FaultProxy, make_engine: Make, wavs: dict[str, Path]
+    s3_server: SeaweedS3, proxy: FaultProxy, make_engine: Make, wavs: dict[str, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     engine, _ = make_engine(settings_via(s3_server, proxy), stall_timeout_s=1.5)
     engine.enqueue(wavs["mid"])
@@ -76,6 +76,7 @@ def test_stall_times_out_and_retries(
     assert report.ok, report
     assert time.monotonic() - started >= 1.5
     assert engine.stats().retries_total >= 1
+    assert "stalled: nothing written or acknowledged for 1.5 s" in caplog.text
 
 
 def test_slow_link_and_token_bucket(

@@ -1,17 +1,26 @@
 """The wire against SeaweedFS through tests/faultproxy.py: a bandwidth cap paces the bytes as they are written
-(measured at the proxy, per one-second window), and a slow link that keeps moving is never a stall."""
+(measured at the proxy, per one-second window), and a slow link that keeps moving is never a stall. Then the
+wire alone against a tiny local server: a peer that stops reading, or never answers, is a stall; a slow one
+that keeps reading is not."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import urllib3
 
 from edge_agent.engine.limits import Limits, MiB
+from edge_agent.transfer import wire
 from edgefleet.localservices import SeaweedS3
 from tests.faultproxy import FaultProxy
 from tests.integration.transfer.helpers import PART, settings_via
@@ -81,3 +90,89 @@ def test_a_slow_link_that_keeps_moving_is_not_a_stall(
     assert proxy.bytes_up < 16 * MiB + 64 * 1024  # the payload once, plus request headers
     assert stats.throughput_bps > 0  # measured from what the link acknowledged
     assert stats.backlog_eta_s == 0.0  # nothing queued
+
+
+# -- the wire alone, against a tiny local HTTP server ------------------------------------------------------
+class TinyServer:
+    """Accepts one connection at a time; ``behaviour(conn)`` decides what to do with the request."""
+
+    def __init__(self, behaviour: Callable[[socket.socket], None], rcvbuf: int = 64 * 1024) -> None:
+        self._behaviour = behaviour
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # acks follow what is read
+        self.port = self._server.getsockname()[1]
+        self.done = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = self._server.accept()
+            with conn:
+                self._behaviour(conn)
+                self.done.wait(60)
+
+    def close(self) -> None:
+        self.done.set()
+        self._server.close()
+
+
+def read_request(conn: socket.socket, body: int, chunk: int = 64 * 1024, pause_s: float = 0.0) -> None:
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += conn.recv(1)
+    left = body
+    while left:
+        got = conn.recv(min(chunk, left))
+        assert got
+        left -= len(got)
+        time.sleep(pause_s)
+
+
+def put(port: int, body: bytes, stall_timeout_s: float) -> tuple[urllib3.BaseHTTPResponse | Exception, wire.Watch]:
+    manager = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=stall_timeout_s, read=stall_timeout_s), retries=urllib3.Retry(0)
+    )
+    manager.pool_classes_by_scheme = dict(wire.POOL_CLASSES)
+    with wire.watching(stall_timeout_s) as watch:
+        try:
+            return manager.request("PUT", f"http://127.0.0.1:{port}/x", body=body), watch
+        except urllib3.exceptions.HTTPError as exc:  # urllib3 wraps the watch's Stalled (S3Store reads the watch)
+            return exc, watch
+
+
+BODY = random.Random(5).randbytes(8 * MiB)
+
+
+@pytest.mark.parametrize("reads", [1 * MiB, len(BODY)], ids=["stops reading", "never answers"])
+def test_a_peer_that_stops_is_a_stall(reads: int) -> None:
+    server = TinyServer(lambda conn: read_request(conn, reads))
+    started = time.monotonic()
+    try:
+        failed, watch = put(server.port, BODY, stall_timeout_s=1.0)
+    finally:
+        server.close()
+    assert isinstance(failed, urllib3.exceptions.MaxRetryError)
+    assert watch.fault is not None
+    assert watch.fault.startswith("stalled: nothing written or acknowledged for 1 s")
+    assert watch.acked <= reads + 64 * 1024 + 2 * 64 * 1024  # what was read, its buffer, and the headers
+    assert time.monotonic() - started < 30
+
+
+def test_a_slow_peer_that_keeps_reading_is_no_stall() -> None:
+    """8 MiB read at ~2 MiB/s: 4 s, four stall timeouts, and never 1 s without a byte acknowledged."""
+
+    def slow(conn: socket.socket) -> None:
+        read_request(conn, len(BODY), chunk=64 * 1024, pause_s=0.03)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    server = TinyServer(slow)
+    started = time.monotonic()
+    try:
+        response, watch = put(server.port, BODY, stall_timeout_s=1.0)
+    finally:
+        server.close()
+    assert isinstance(response, urllib3.BaseHTTPResponse), response
+    assert (response.status, response.data) == (200, b"ok")
+    assert watch.fault is None
+    assert watch.acked == watch.written > len(BODY)
+    assert time.monotonic() - started > 1.0
