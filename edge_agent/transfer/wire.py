@@ -9,7 +9,8 @@ calling thread):
 - ``send`` writes in steps: with a bandwidth cap, ``tap.pace(n)`` (the engine's shared token bucket) before
   each chunk of at most ``tap.quantum()`` bytes; without one, chunks of ``WRITE_MAX``. The socket waits at most
   ``POLL_S`` per write, so the watch looks at the request between writes;
-- ``getresponse`` waits for the first byte of the answer in ``POLL_S`` steps before http.client reads it;
+- ``getresponse`` waits for the first byte of the answer in ``POLL_S`` steps before http.client reads it (over
+  TLS it reads that byte itself, to tell the answer from TLS 1.3 session tickets, and hands it on);
 - at every step the watch reads how many bytes the kernel still holds unacknowledged (Linux ``SIOCOUTQ``;
   where that is unavailable a byte counts as acknowledged once written), reports newly acknowledged bytes to
   the tap, and fails the request with :class:`Stalled` when neither the written nor the acknowledged count
@@ -24,6 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import http.client
+import io
 import select
 import socket
 import ssl
@@ -167,17 +171,71 @@ def _send(conn: HTTPConnection, data: Any, plain_send: Callable[[Any], None]) ->
             sock.settimeout(before)
 
 
-def _await_answer(sock: socket.socket | None) -> None:
-    """Wait until the server's answer starts, watching what it acknowledged meanwhile."""
+def _first_byte(sock: ssl.SSLSocket) -> bytes | None:
+    """The answer's first byte; None when what came was TLS housekeeping only (TLS 1.3 session tickets arrive
+    after the handshake and make the socket readable long before the answer does)."""
+    before = sock.gettimeout()
+    sock.settimeout(0.0)
+    try:
+        return sock.recv(1)  # b"" at the end of the stream: http.client reports it
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        return None
+    finally:
+        sock.settimeout(before)
+
+
+def _await_answer(sock: socket.socket | None) -> bytes:
+    """Wait until the server's answer starts, watching what it acknowledged meanwhile. Returns the answer's
+    first byte when it had to be read to tell the answer from TLS housekeeping (else b"")."""
     watch = _current.get()
     if watch is None or sock is None:
-        return
+        return b""
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP)
-    while not (isinstance(sock, ssl.SSLSocket) and sock.pending()) and not poller.poll(POLL_S * 1000):
+    first = b""
+    while True:
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            break
+        if poller.poll(POLL_S * 1000):
+            if not isinstance(sock, ssl.SSLSocket):
+                break
+            if (got := _first_byte(sock)) is not None:
+                first = got
+                break
         watch.heard(_unacked(sock))
         watch.check()
     watch.heard(_unacked(sock))  # the answer came with the last acknowledgements
+    return first
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream with its first bytes already read: those, then the rest."""
+
+    def __init__(self, first: bytes, rest: io.BufferedIOBase) -> None:
+        super().__init__()
+        self._first = first
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._first:
+            n = min(len(buffer), len(self._first))
+            buffer[:n] = self._first[:n]
+            self._first = self._first[n:]
+            return n
+        return self._rest.readinto1(buffer)  # what is there (readinto would wait to fill the buffer)
+
+    def close(self) -> None:
+        self._rest.close()
+        super().close()
+
+
+class _AnswerWithFirstByte(http.client.HTTPResponse):
+    def __init__(self, first: bytes, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self.fp = io.BufferedReader(_Prefixed(first, self.fp))
 
 
 class WireHTTPConnection(HTTPConnection):
@@ -194,8 +252,15 @@ class WireHTTPSConnection(HTTPSConnection):
         _send(self, data, super().send)
 
     def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3's own
-        _await_answer(self.sock)
-        return super().getresponse()
+        first = _await_answer(self.sock)
+        if not first:
+            return super().getresponse()
+        # http.client builds the answer from the socket: this once, from the byte already read and the socket
+        setattr(self, "response_class", functools.partial(_AnswerWithFirstByte, first))  # noqa: B010
+        try:
+            return super().getresponse()
+        finally:
+            delattr(self, "response_class")
 
 
 class _HTTPPool(HTTPConnectionPool):

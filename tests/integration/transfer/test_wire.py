@@ -9,11 +9,13 @@ import contextlib
 import os
 import random
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from edge_agent.engine.limits import Limits, MiB
 from edge_agent.transfer import wire
 from edgefleet.localservices import SeaweedS3
 from tests.faultproxy import FaultProxy
+from tests.integration.dashboard.test_tls import make_certificates
 from tests.integration.transfer.helpers import PART, settings_via
 from tests.integration.transfer.test_faults import REPO, Make
 
@@ -92,11 +95,30 @@ def test_a_slow_link_that_keeps_moving_is_not_a_stall(
     assert stats.backlog_eta_s == 0.0  # nothing queued
 
 
-# -- the wire alone, against a tiny local HTTP server ------------------------------------------------------
-class TinyServer:
-    """Accepts one connection at a time; ``behaviour(conn)`` decides what to do with the request."""
+# -- the wire alone, against a tiny local HTTP(S) server ---------------------------------------------------
+@dataclass(frozen=True)
+class Scheme:
+    name: str  # http or https
+    server: ssl.SSLContext | None = None
+    ca: str | None = None
 
-    def __init__(self, behaviour: Callable[[socket.socket], None], rcvbuf: int = 64 * 1024) -> None:
+
+@pytest.fixture(params=["http", "https"])
+def scheme(request: pytest.FixtureRequest, tmp_path: Path) -> Scheme:
+    """Plain and TLS (TLS 1.3 sends session tickets after the handshake: readable long before the answer)."""
+    if request.param == "http":
+        return Scheme("http")
+    ca, cert, key = make_certificates(tmp_path)
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert, key)
+    return Scheme("https", server, str(ca))
+
+
+class TinyServer:
+    """Serves one connection; ``behaviour(conn)`` decides what to do with the requests on it."""
+
+    def __init__(self, scheme: Scheme, behaviour: Callable[[socket.socket], None], rcvbuf: int = 64 * 1024) -> None:
+        self._scheme = scheme
         self._behaviour = behaviour
         self._server = socket.create_server(("127.0.0.1", 0))
         self._server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # acks follow what is read
@@ -107,6 +129,8 @@ class TinyServer:
     def _serve(self) -> None:
         with contextlib.suppress(OSError):
             conn, _ = self._server.accept()
+            if self._scheme.server is not None:
+                conn = self._scheme.server.wrap_socket(conn, server_side=True)
             with conn:
                 self._behaviour(conn)
                 self.done.wait(60)
@@ -116,26 +140,38 @@ class TinyServer:
         self._server.close()
 
 
-def read_request(conn: socket.socket, body: int, chunk: int = 64 * 1024, pause_s: float = 0.0) -> None:
+def read_request(conn: socket.socket, body: int, rate_bps: int = 0) -> None:
+    """Read a request's head and ``body`` bytes, at ``rate_bps`` (0: as fast as they come)."""
     head = b""
     while b"\r\n\r\n" not in head:
         head += conn.recv(1)
     left = body
     while left:
-        got = conn.recv(min(chunk, left))
+        got = conn.recv(min(64 * 1024, left))
         assert got
         left -= len(got)
-        time.sleep(pause_s)
+        if rate_bps:
+            time.sleep(len(got) / rate_bps)
 
 
-def put(port: int, body: bytes, stall_timeout_s: float) -> tuple[urllib3.BaseHTTPResponse | Exception, wire.Watch]:
+def answer(conn: socket.socket, text: bytes) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%b" % (len(text), text))
+
+
+def put(
+    scheme: Scheme, port: int, bodies: list[bytes], stall_timeout_s: float
+) -> tuple[list[urllib3.BaseHTTPResponse] | Exception, wire.Watch]:
+    """PUT each body in turn, on one kept-alive connection, under one watch."""
     manager = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=stall_timeout_s, read=stall_timeout_s), retries=urllib3.Retry(0)
+        timeout=urllib3.Timeout(connect=stall_timeout_s, read=stall_timeout_s),
+        retries=urllib3.Retry(0),
+        ca_certs=scheme.ca,
     )
     manager.pool_classes_by_scheme = dict(wire.POOL_CLASSES)
+    url = f"{scheme.name}://127.0.0.1:{port}/x"
     with wire.watching(stall_timeout_s) as watch:
         try:
-            return manager.request("PUT", f"http://127.0.0.1:{port}/x", body=body), watch
+            return [manager.request("PUT", url, body=body) for body in bodies], watch
         except urllib3.exceptions.HTTPError as exc:  # urllib3 wraps the watch's Stalled (S3Store reads the watch)
             return exc, watch
 
@@ -144,11 +180,11 @@ BODY = random.Random(5).randbytes(8 * MiB)
 
 
 @pytest.mark.parametrize("reads", [1 * MiB, len(BODY)], ids=["stops reading", "never answers"])
-def test_a_peer_that_stops_is_a_stall(reads: int) -> None:
-    server = TinyServer(lambda conn: read_request(conn, reads))
+def test_a_peer_that_stops_is_a_stall(scheme: Scheme, reads: int) -> None:
+    server = TinyServer(scheme, lambda conn: read_request(conn, reads))
     started = time.monotonic()
     try:
-        failed, watch = put(server.port, BODY, stall_timeout_s=1.0)
+        failed, watch = put(scheme, server.port, [BODY], stall_timeout_s=1.0)
     finally:
         server.close()
     assert isinstance(failed, urllib3.exceptions.MaxRetryError)
@@ -158,21 +194,24 @@ def test_a_peer_that_stops_is_a_stall(reads: int) -> None:
     assert time.monotonic() - started < 30
 
 
-def test_a_slow_peer_that_keeps_reading_is_no_stall() -> None:
-    """8 MiB read at ~2 MiB/s: 4 s, four stall timeouts, and never 1 s without a byte acknowledged."""
+def test_a_slow_peer_that_keeps_reading_is_no_stall(scheme: Scheme) -> None:
+    """8 MiB read at ~2 MiB/s: 4 s, four stall timeouts, and never 1 s without a byte acknowledged; then a
+    second request on the same connection (the first answer's byte read by the wire over TLS is not lost)."""
 
     def slow(conn: socket.socket) -> None:
-        read_request(conn, len(BODY), chunk=64 * 1024, pause_s=0.03)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        read_request(conn, len(BODY), rate_bps=2 * MiB)
+        answer(conn, b"first")
+        read_request(conn, 1000)
+        answer(conn, b"second")
 
-    server = TinyServer(slow)
+    server = TinyServer(scheme, slow)
     started = time.monotonic()
     try:
-        response, watch = put(server.port, BODY, stall_timeout_s=1.0)
+        responses, watch = put(scheme, server.port, [BODY, BODY[:1000]], stall_timeout_s=1.0)
     finally:
         server.close()
-    assert isinstance(response, urllib3.BaseHTTPResponse), response
-    assert (response.status, response.data) == (200, b"ok")
+    assert isinstance(responses, list), responses
+    assert [(r.status, r.data) for r in responses] == [(200, b"first"), (200, b"second")]
     assert watch.fault is None
-    assert watch.acked == watch.written > len(BODY)
+    assert watch.acked == watch.written > len(BODY) + 1000
     assert time.monotonic() - started > 1.0
