@@ -103,7 +103,7 @@ class Engine:
         self._bg.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop taking parts; in-flight requests end or time out; the journal keeps everything for a resume."""
+        """Stop taking parts; parts on the wire are cancelled (sent again on resume); the journal keeps the rest."""
         self._ctx.stop.set()
         self._ctx.gate.wake()
         with self._lock:

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -28,6 +28,7 @@ from tests.faultproxy import FaultProxy
 from tests.integration.dashboard.test_tls import make_certificates
 from tests.integration.transfer.helpers import PART, settings_via
 from tests.integration.transfer.test_faults import REPO, Make
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -93,6 +94,26 @@ def test_a_slow_link_that_keeps_moving_is_not_a_stall(
     assert proxy.bytes_up < 16 * MiB + 64 * 1024  # the payload once, plus request headers
     assert stats.throughput_bps > 0  # measured from what the link acknowledged
     assert stats.backlog_eta_s == 0.0  # nothing queued
+
+
+def test_a_stop_cancels_the_parts_on_the_wire_and_the_upload_resumes(
+    s3_server: SeaweedS3, proxy: FaultProxy, make_engine: Make, raw16: Path
+) -> None:
+    """Two 5 MiB parts share 256 KiB/s (40 s each): a stop does not wait for them, the journal keeps the
+    upload, and the next engine resumes it."""
+    limits = Limits(concurrency=2, part_size=PART, compression_level=-1, bandwidth_bps=256 * 1024)
+    engine, _ = make_engine(settings_via(s3_server, proxy), limits)
+    engine.enqueue(raw16)
+    engine.start()
+    wait_for(lambda: proxy.bytes_up > 512 * 1024, 60, "parts on the wire")
+    started = time.monotonic()
+    engine.stop(timeout=60)
+    assert time.monotonic() - started < 10
+    engine.close()
+    again, rec = make_engine(settings_via(s3_server, proxy), replace(limits, bandwidth_bps=0))
+    report = again.run_until_idle()
+    assert report.ok, report
+    assert rec.kinds() == ["upload_resumed", "upload_completed"]
 
 
 # -- the wire alone, against a tiny local HTTP(S) server ---------------------------------------------------
