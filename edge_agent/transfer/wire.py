@@ -7,8 +7,9 @@ socket timeout. The connection classes here (installed in the S3 store's pool ma
 calling thread):
 
 - ``send`` writes in steps: with a bandwidth cap, ``tap.pace(n)`` (the engine's shared token bucket) before
-  each chunk of at most ``tap.quantum()`` bytes; without one, chunks of ``WRITE_MAX``. The socket waits at most
-  ``POLL_S`` per write, so the watch looks at the request between writes;
+  each chunk of at most ``tap.quantum()`` bytes; without one, chunks of ``WRITE_MAX`` (over TLS, writes of one
+  16 KiB record). The socket waits at most ``POLL_S`` per write, so the watch looks at the request between
+  writes;
 - ``getresponse`` waits for the first byte of the answer in ``POLL_S`` steps before http.client reads it (over
   TLS it reads that byte itself, to tell the answer from TLS 1.3 session tickets, and hands it on);
 - at every step the watch reads how many bytes the kernel still holds unacknowledged (Linux ``SIOCOUTQ``;
@@ -47,6 +48,7 @@ from edge_agent.transfer.ports import PartTap
 
 POLL_S = 0.25  # the longest a socket operation blocks before the watch looks again
 WRITE_MAX = 256 * 1024  # bytes per write when nothing paces them
+TLS_WRITE_MAX = 16 * 1024  # bytes per write over TLS: one record
 _TIOCOUTQ = getattr(termios, "TIOCOUTQ", None)  # == SIOCOUTQ on Linux: bytes sent but not yet acknowledged
 
 
@@ -139,10 +141,13 @@ def _unacked(sock: socket.socket) -> int | None:
 
 
 def _write(sock: socket.socket, view: memoryview, watch: Watch) -> None:
+    # a plain socket takes what fits and says how much; a TLS write is all or nothing: one record at a time,
+    # so progress is seen per 16 KiB even on a very slow link
+    most = TLS_WRITE_MAX if isinstance(sock, ssl.SSLSocket) else WRITE_MAX
     while view:
         watch.check()
         try:
-            sent = sock.send(view[:WRITE_MAX])
+            sent = sock.send(view[:most])
         except TimeoutError:  # no room in the send buffer for POLL_S: the link is slow or stalled
             watch.heard(_unacked(sock))
             continue

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import urllib3
+from urllib3.connection import HTTPConnection
 
 from edge_agent.engine.limits import Limits, MiB
 from edge_agent.transfer import wire
@@ -180,13 +181,16 @@ def answer(conn: socket.socket, text: bytes) -> None:
 
 
 def put(
-    scheme: Scheme, port: int, bodies: list[bytes], stall_timeout_s: float
+    scheme: Scheme, port: int, bodies: list[bytes], stall_timeout_s: float, sndbuf: int = 0
 ) -> tuple[list[urllib3.BaseHTTPResponse] | Exception, wire.Watch]:
-    """PUT each body in turn, on one kept-alive connection, under one watch."""
+    """PUT each body in turn, on one kept-alive connection, under one watch (``sndbuf``: the client's socket
+    send buffer, 0 = the kernel's)."""
+    options = [(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)] if sndbuf else []
     manager = urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=stall_timeout_s, read=stall_timeout_s),
         retries=urllib3.Retry(0),
         ca_certs=scheme.ca,
+        socket_options=HTTPConnection.default_socket_options + options,
     )
     manager.pool_classes_by_scheme = dict(wire.POOL_CLASSES)
     url = f"{scheme.name}://127.0.0.1:{port}/x"
@@ -236,3 +240,20 @@ def test_a_slow_peer_that_keeps_reading_is_no_stall(scheme: Scheme) -> None:
     assert watch.fault is None
     assert watch.acked == watch.written > len(BODY) + 1000
     assert time.monotonic() - started > 1.0
+
+
+def test_a_trickle_is_no_stall_when_each_write_waits_for_the_link(scheme: Scheme) -> None:
+    """A small send buffer and a reader at 128 KiB/s: every write waits for the link. Writes are small enough
+    (a plain socket reports partial writes, TLS writes one 16 KiB record) to show progress well within 1 s."""
+
+    def trickle(conn: socket.socket) -> None:
+        read_request(conn, 512 * 1024, rate_bps=128 * 1024)
+        answer(conn, b"ok")
+
+    server = TinyServer(scheme, trickle, rcvbuf=16 * 1024)
+    try:
+        responses, watch = put(scheme, server.port, [BODY[: 512 * 1024]], stall_timeout_s=1.0, sndbuf=16 * 1024)
+    finally:
+        server.close()
+    assert isinstance(responses, list), (responses, watch.fault)
+    assert responses[0].data == b"ok"
