@@ -17,6 +17,7 @@ from pathlib import Path
 
 from edge_agent.engine.events import FileResult
 from edge_agent.engine.limits import Limits, MiB
+from edge_agent.engine.linkguard import STALL_TIMEOUT_S
 from fleet_base.s3settings import S3SettingsError, add_s3_arguments, s3_settings_from_args
 
 EXIT_FAILED = 1
@@ -77,7 +78,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the journal (journal.sqlite3) that makes a rerun resume (default: %(default)s, "
         "from $XDG_STATE_HOME or ~/.local/state)",
     )
-    add("--io-timeout", type=float, default=120.0, metavar="SECONDS", help="per S3 request (default: %(default)g)")
+    add(
+        "--stall-timeout",
+        type=float,
+        default=STALL_TIMEOUT_S,
+        metavar="SECONDS",
+        help="retry a request that moved no bytes for this long; there is no whole-request timeout "
+        "(default: %(default)g)",
+    )
+    add("--io-timeout", dest="stall_timeout", type=float, default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # old name
     add(
         "--give-up-after",
         type=float,
@@ -127,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
         )
         if limits.concurrency < 1:
             raise ValueError("--concurrency must be >= 1")
+        if not args.stall_timeout > 0:
+            raise ValueError("--stall-timeout must be > 0")
     except (S3SettingsError, ValueError) as exc:
         print(f"edgefleet upload: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -135,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         prefix=args.prefix,
         agent_id=args.agent_id,
         state_dir=args.state_dir,
-        io_timeout_s=args.io_timeout,
+        stall_timeout_s=args.stall_timeout,
         give_up_after_s=args.give_up_after,
         settle_s=0.0,  # files named on the command line are finished
     )

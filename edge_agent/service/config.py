@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from edge_agent.engine.linkguard import STALL_TIMEOUT_S
 from fleet_base.configfile import (
     MQTT_ENV,
     S3_ENV,
@@ -69,6 +70,7 @@ class AgentConfig(Section):
     settle_seconds: Annotated[float, Field(ge=0)] = 30.0
     telemetry_interval_s: Annotated[float, Field(gt=0)] = 10.0
     scan_interval_s: Annotated[float, Field(gt=0)] = 2.0
+    stall_timeout_s: Annotated[float, Field(gt=0)] = STALL_TIMEOUT_S  # an S3 request moving no bytes this long
     spool_suffixes: tuple[str, ...] = (".wav",)
     mqtt: MqttSection
     s3: AgentS3Section

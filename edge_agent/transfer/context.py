@@ -1,4 +1,5 @@
-"""What every file job shares: the adapters, the current limits, counters, and retry-with-backoff."""
+"""What every file job shares: the adapters, the current limits (as assigned and as the thin-link guard applies
+them), the link (pacing, the measured rate), counters, and retry-with-backoff."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import logging
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,12 +14,13 @@ from typing import Protocol, TypeVar
 
 from edge_agent.audio.source import ObjectSource as Source
 from edge_agent.engine.backoff import full_jitter
-from edge_agent.engine.bucket import TokenBucket
 from edge_agent.engine.events import EngineEvent
-from edge_agent.engine.limits import Limits
+from edge_agent.engine.limits import Limits, MiB
+from edge_agent.engine.linkguard import guard
 from edge_agent.transfer.config import EngineConfig
 from edge_agent.transfer.errors import RetryableError
 from edge_agent.transfer.gate import SlotGate, Stopped
+from edge_agent.transfer.link import Link
 from edge_agent.transfer.ports import Journal, Store
 
 log = logging.getLogger("edgefleet.upload")
@@ -61,21 +62,11 @@ class Counters:
     bytes_uploaded_total: int = 0
     retries_total: int = 0
     errors_total: int = 0
-    acked: deque[tuple[float, int]] = field(default_factory=deque)  # (time, bytes) for the recent rate
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add_bytes(self, n: int, now: float) -> None:
+    def add_bytes(self, n: int) -> None:
         with self.lock:
             self.bytes_uploaded_total += n
-            self.acked.append((now, n))
-
-    def rate(self, now: float, span_s: float = 30.0) -> float:
-        with self.lock:
-            while self.acked and self.acked[0][0] < now - span_s:
-                self.acked.popleft()
-            if not self.acked:
-                return 0.0
-            return sum(n for _, n in self.acked) / max(1.0, min(span_s, now - self.acked[0][0]))
 
 
 class Context:
@@ -97,9 +88,10 @@ class Context:
         self.emit = emit
         self.clock = clock
         self.stop = threading.Event()
+        self.effective = limits  # the limits the thin-link guard applies (edge_agent.engine.linkguard)
         self.gate = SlotGate(limits, clock)
-        self._bucket = TokenBucket(limits.bandwidth_bps, clock())
-        self._bucket_lock = threading.Lock()
+        self.link = Link(limits.bandwidth_bps, config.stall_timeout_s, self.sleep)
+        self._guard_lock = threading.Lock()
         self.counters = Counters()
         self.rng = random.Random()
         self.on_progress: Callable[[str, int], None] = lambda path, nbytes: None
@@ -107,10 +99,27 @@ class Context:
 
     def set_limits(self, limits: Limits) -> None:
         self.limits = limits
-        with self._bucket_lock:
-            if limits.bandwidth_bps != self._bucket.rate_bps:
-                self._bucket.set_rate(limits.bandwidth_bps, self.clock())
-        self.gate.set_limits(limits)
+        self.link.set_cap(limits.bandwidth_bps)
+        self.apply_guard(force=True)
+
+    def apply_guard(self, force: bool = False) -> None:
+        """The thin-link guard on the link rate measured now; the gate follows at once (new parts only)."""
+        with self._guard_lock:
+            rate = self.link.rate()
+            effective = guard(self.limits, rate)
+            if effective == self.effective and not force:
+                return
+            was, self.effective = self.effective, effective
+            self.gate.set_limits(effective)
+        if (was.concurrency, was.part_size) != (effective.concurrency, effective.part_size) and rate is not None:
+            log.info(
+                "link %.0f KiB/s: %d parts in flight of %d MiB (assigned %d of %d MiB)",
+                rate / 1024,
+                effective.concurrency,
+                effective.part_size // MiB,
+                self.limits.concurrency,
+                self.limits.part_size // MiB,
+            )
 
     def sleep(self, seconds: float, cancelled: Callable[[], bool]) -> None:
         """Sleep, waking early (Stopped) when the engine stops or the job is cancelled."""
@@ -121,12 +130,6 @@ class Context:
             self.stop.wait(min(left, 0.2))
         if cancelled():
             raise Stopped
-
-    def throttle(self, nbytes: int, cancelled: Callable[[], bool]) -> None:
-        with self._bucket_lock:
-            delay = self._bucket.charge(nbytes, self.clock())
-        if delay > 0:
-            self.sleep(delay, cancelled)
 
     def retrying(self, what: str, fn: Callable[[], T], cancelled: Callable[[], bool]) -> tuple[T, int]:
         """Run ``fn`` until it does not raise RetryableError; returns (result, retries).

@@ -102,7 +102,7 @@ class FileJob:
 
     def run(self) -> Outcome:
         self._started = time.monotonic()
-        config, limits = self.ctx.config, self.ctx.limits
+        config, limits = self.ctx.config, self.ctx.effective  # the guard's part size on a thin link
         machine = FileAttempt(
             AttemptConfig(limits.part_size, limits.compression_level, config.restarts_per_attempt, config.dedup)
         )

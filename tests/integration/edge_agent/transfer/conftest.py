@@ -49,7 +49,7 @@ def make_engine(tmp_path: Path) -> Iterator[Callable[..., tuple[Engine, Recorder
         **cfg: Any,
     ) -> tuple[Engine, Recorder]:
         rec = Recorder()
-        cfg.setdefault("io_timeout_s", 10.0)
+        cfg.setdefault("stall_timeout_s", 10.0)
         cfg.setdefault("settle_s", 0.0)
         cfg.setdefault("retry_base_s", 0.1)
         cfg.setdefault("retry_cap_s", 1.0)

@@ -58,15 +58,15 @@ def test_cut_in_the_middle_of_a_part(
 
 
 def test_stall_times_out_and_retries(
-    s3_server: SeaweedS3, proxy: FaultProxy, make_engine: Make, wavs: dict[str, Path]
+    s3_server: SeaweedS3, proxy: FaultProxy, make_engine: Make, wavs: dict[str, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
-    engine, _ = make_engine(settings_via(s3_server, proxy), io_timeout_s=1.5)
+    engine, _ = make_engine(settings_via(s3_server, proxy), stall_timeout_s=1.5)
     engine.enqueue(wavs["mid"])
 
     def stall_once() -> None:
         wait_for(lambda: proxy.bytes_up > 2 * MiB, 30, "upload to start")
         proxy.stall()
-        time.sleep(2.5)  # longer than the I/O timeout
+        time.sleep(2.5)  # longer than the stall timeout
         proxy.resume()
 
     t = in_background(stall_once)
@@ -76,6 +76,7 @@ def test_stall_times_out_and_retries(
     assert report.ok, report
     assert time.monotonic() - started >= 1.5
     assert engine.stats().retries_total >= 1
+    assert "stalled: nothing written or acknowledged for 1.5 s" in caplog.text
 
 
 def test_slow_link_and_token_bucket(
@@ -90,7 +91,7 @@ def test_slow_link_and_token_bucket(
     took = time.monotonic() - started
     assert report.ok, report
     stored = report.results[0].stored_bytes
-    # one token bucket: never faster than the cap (allowing its one-second burst)
+    # one token bucket: never faster than the cap (allowing its burst of two pacing chunks)
     assert took >= (stored - rate) / rate
     assert engine.stats().bytes_uploaded_total == stored
 
@@ -165,7 +166,7 @@ def upload_cmd(state: Path, files: list[Path], concurrency: int, prefix: str) ->
     return [
         sys.executable, "-m", "edgefleet.cli", "upload", *map(str, files), "--prefix", prefix, "--agent-id", "pi-9",
         "--state-dir", str(state), "--concurrency", str(concurrency), "--part-size", str(PART),
-        "--io-timeout", "10",
+        "--stall-timeout", "10",
     ]  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from edge_agent.engine.upload import StoredPart, UploadRecord, UploadSettings, m
 from edge_agent.engine.upload import md5_hex as md5_of
 from edge_agent.transfer.errors import FatalS3Error, RetryableError, UploadGone
 from edge_agent.transfer.journal import QUEUED
-from edge_agent.transfer.ports import ObjectHead, PendingUpload
+from edge_agent.transfer.ports import ObjectHead, PartTap, PendingUpload
 
 T = TypeVar("T")
 
@@ -45,6 +45,7 @@ class FakeStore:
         self.completions: list[tuple[str, str, tuple[tuple[int, str], ...]]] = []
         self.invalid: list[str] = []  # completions naming a part the upload does not hold
         self.sent: list[int] = []  # part numbers in the order they arrived
+        self.taps: list[PartTap] = []  # the engine's tap of each part that arrived
         self.plan: Callable[[str], str | None] = lambda op: None
         self._ids = itertools.count(1)
         self._lock = threading.RLock()  # parts arrive from several threads
@@ -79,11 +80,16 @@ class FakeStore:
 
         return self._call("create", effect)
 
-    def upload_part(self, key: str, upload_id: str, number: int, data: bytearray, md5_hex: str) -> str:
+    def upload_part(
+        self, key: str, upload_id: str, number: int, data: bytearray, md5_hex: str, tap: PartTap | None = None
+    ) -> str:
         def effect() -> str:
             etag = md5_of(data)
             self._upload(upload_id).parts.append((number, etag, bytes(data)))
             self.sent.append(number)
+            if tap is not None:
+                self.taps.append(tap)
+                tap.acknowledged(len(data))
             return etag
 
         return self._call("upload_part", effect, upload_id)

@@ -23,6 +23,7 @@ from edge_agent.engine.partsize import plan_parts
 from edge_agent.engine.upload import UploadSettings, md5_hex
 from edge_agent.transfer import Engine, EngineConfig
 from edge_agent.transfer.journal import DONE, QUEUED, REJECTED
+from edge_agent.transfer.link import Link
 from fleet_base.s3settings import S3Settings
 from tests.corpus import write_wav
 from tests.integration.edge_agent.transfer.helpers import Recorder
@@ -111,6 +112,46 @@ def test_a_flac_upload_sends_part_1_last(setup: Setup, data_dir: Path) -> None:
     obj = setup.store.objects[result.key]
     assert obj.data[:4] == b"fLaC"
     assert obj.metadata["edgefleet-original-size"] == str(wav.stat().st_size)
+
+
+class StillClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.mark.parametrize(
+    ("rate", "parts", "effective"),
+    [
+        (None, 2, 4),  # not measured yet: the assignment (8 + 2 MiB)
+        (10 * MiB, 2, 4),  # a fast link: the assignment
+        (64 * 1024, 3, 1),  # thin: one part in flight, 5 MiB parts for the new upload (5 + 5 + 0.01 MiB)
+    ],
+)
+def test_the_thin_link_guard_sets_the_part_size_of_new_uploads_and_the_parts_in_flight(
+    setup: Setup, rec: Path, rate: int | None, parts: int, effective: int
+) -> None:
+    engine = setup.engine(Limits(concurrency=4, part_size=8 * MiB, compression_level=-1))
+    ctx, clock = engine._ctx, StillClock()
+    ctx.link = Link(0, 10.0, ctx.sleep, clock=clock)  # the link's time stands still while the test runs
+    if rate is not None:
+        ctx.link.begin()
+        clock.t += 10.0
+        ctx.link.acknowledged(10 * rate)
+        ctx.link.end()
+    ctx.apply_guard()
+    assert ctx.gate.in_use == 0
+    engine.enqueue(rec)
+    report = engine.run_until_idle()
+    assert report.ok, report
+    assert len(setup.store.sent) == parts
+    stats = engine.stats()
+    assert stats.effective_concurrency == effective
+    assert stats.throughput_bps == (rate or 0.0)
+    assert engine.limits.concurrency == 4  # the assignment itself is unchanged
+    assert len(setup.store.taps) == parts  # every part went through the link's tap
 
 
 def test_resume_from_the_journal_sends_only_the_missing_parts(setup: Setup, rec: Path) -> None:
