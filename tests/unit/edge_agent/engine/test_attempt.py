@@ -366,7 +366,7 @@ def test_random_faults_always_end_in_one_finish_within_bounds(
     for key, _, completed in world.store.completions:  # never completed with a part missing or unacknowledged
         assert key == KEY
         assert [n for n, _ in completed] == list(range(1, parts + 1))
-    assert_parts_closed_before_leaving(world.log)
+    assert_parts_closed_before_leaving(world.log, world.results)
     if finish.uploaded:
         assert world.store.objects[KEY].data == world.object_bytes()
         assert world.journal.upload(PATH) is None
@@ -374,13 +374,14 @@ def test_random_faults_always_end_in_one_finish_within_bounds(
         assert finish.disposition is Disposition.DONE
 
 
-def assert_parts_closed_before_leaving(log: list[c.Command]) -> None:
-    """Between OpenParts and the next Abort / DropRecord / Complete / StartOver there is always a CloseParts."""
+def assert_parts_closed_before_leaving(log: list[c.Command], results: list[c.Result]) -> None:
+    """Between a successful OpenParts and the next Abort / DropRecord / Complete / StartOver there is always a
+    CloseParts (an OpenParts that failed opened nothing: the executor builds the parts or raises)."""
     open_ = False
-    for command in log:
+    for command, result in zip(log, results, strict=True):
         if isinstance(command, c.OpenParts):
             assert not open_
-            open_ = True
+            open_ = not isinstance(result, c.Failed)
         elif isinstance(command, c.CloseParts):
             open_ = False
         elif isinstance(command, c.Abort | c.DropRecord | c.Complete | c.StartOver):

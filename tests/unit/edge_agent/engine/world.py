@@ -45,6 +45,7 @@ class World:
         self.inject: Callable[[c.Command], Injection] = lambda command: None
         self.deliver: Callable[[], bool] = lambda: True  # does CollectSends(wait=False) find a finished send?
         self.log: list[c.Command] = []
+        self.results: list[c.Result] = []  # the answer to each command of ``log``
         self.opens = 0
         self._reading: Iterator[int] = iter(())
         self._inflight: list[int] = []
@@ -85,6 +86,11 @@ class World:
     # -- answering -------------------------------------------------------------------------------------------
     def answer(self, command: c.Command) -> c.Result:
         self.log.append(command)
+        result = self._answer(command)
+        self.results.append(result)
+        return result
+
+    def _answer(self, command: c.Command) -> c.Result:
         injected = self.inject(command)
         if isinstance(injected, Fault):
             return c.Failed(injected, f"injected {injected.value}")
