@@ -13,12 +13,18 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from edge_agent.engine.events import FileResult
+from edge_agent.engine.events import FileResult, RunReport
 from edge_agent.engine.limits import Limits, MiB
 from edge_agent.engine.linkguard import STALL_TIMEOUT_S
 from fleet_base.s3settings import S3SettingsError, add_s3_arguments, s3_settings_from_args
+
+if TYPE_CHECKING:  # the engine loads minio: only when a command runs
+    from edge_agent.transfer import Engine, EngineConfig
+    from edge_agent.transfer.progress import Progress
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -53,6 +59,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="first part of the object key (default: $EDGEFLEET_PREFIX, else %(default)s)",
     )
     add("--agent-id", default=socket.gethostname(), help="second part of the key (default: this host, %(default)s)")
+    _add_limit_flags(add)
+    _add_journal_and_network_flags(add)
+    add_s3_arguments(parser)
+
+
+def _add_limit_flags(add: Callable[..., object]) -> None:
     add("--concurrency", type=int, default=4, metavar="N", help="parts in flight, all files (default: %(default)s)")
     add("--part-size", type=int, default=8 * MiB, metavar="BYTES", help="requested part size (default: 8 MiB)")
     add(
@@ -70,6 +82,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="HH:MM-HH:MM",
         help="send only inside this local-time window; repeat for several (default: any time)",
     )
+
+
+def _add_journal_and_network_flags(add: Callable[..., object]) -> None:
     add(
         "--state-dir",
         type=Path,
@@ -95,7 +110,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="when a request to S3 has failed for this long, stop retrying it: the file is FAILED, exit 1 "
         "(default: 0, keep retrying until S3 answers)",
     )
-    add_s3_arguments(parser)
 
 
 def _outcome_line(path: Path, result: FileResult | None) -> str:
@@ -122,8 +136,7 @@ class _AlsoReported(logging.Filter):
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_agent.transfer import EngineConfig, open_engine
-    from edge_agent.transfer.progress import Progress
+    from edge_agent.transfer import EngineConfig
 
     try:
         settings = s3_settings_from_args(args)
@@ -150,6 +163,13 @@ def run(args: argparse.Namespace) -> int:
         give_up_after_s=args.give_up_after,
         settle_s=0.0,  # files named on the command line are finished
     )
+    return _upload(args, config, limits)
+
+
+def _upload(args: argparse.Namespace, config: EngineConfig, limits: Limits) -> int:
+    from edge_agent.transfer import open_engine
+    from edge_agent.transfer.progress import Progress
+
     missing = [f for f in args.files if not f.is_file()]
     for f in missing:
         print(f"FAILED  {f}: not a readable file", file=sys.stdout)
@@ -159,6 +179,24 @@ def run(args: argparse.Namespace) -> int:
             handler.addFilter(_AlsoReported())
     progress = Progress({str(f): f.stat().st_size for f in files})
     engine = open_engine(config, limits, on_event=progress.on_event)
+    report = _run_engine(engine, files, progress)
+    if report is None:  # Ctrl-C
+        print(
+            f"edgefleet upload: stopped; what was sent is kept in {args.state_dir}: the same command resumes",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    by_file = {r.file: r for r in report.results}
+    ok = not missing
+    for f in files:
+        r = by_file.get(str(f))
+        ok = ok and r is not None and r.ok
+        print(_outcome_line(f, r), flush=True)
+    return 0 if ok else EXIT_FAILED
+
+
+def _run_engine(engine: Engine, files: list[Path], progress: Progress) -> RunReport | None:
+    """Every file through the engine with the progress display; None when stopped with Ctrl-C."""
     engine.set_progress_callback(progress.on_bytes)
     engine.set_retry_callback(progress.on_retry)
     report = None
@@ -174,16 +212,4 @@ def run(args: argparse.Namespace) -> int:
         print("edgefleet upload: stopping (parts in flight may take a few seconds)", file=sys.stderr, flush=True)
     finally:
         engine.close()
-    if report is None:  # Ctrl-C
-        print(
-            f"edgefleet upload: stopped; what was sent is kept in {args.state_dir}: the same command resumes",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
-    by_file = {r.file: r for r in report.results}
-    ok = not missing
-    for f in files:
-        r = by_file.get(str(f))
-        ok = ok and r is not None and r.ok
-        print(_outcome_line(f, r), flush=True)
-    return 0 if ok else EXIT_FAILED
+    return report
