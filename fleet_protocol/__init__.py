@@ -1,7 +1,8 @@
 """The edgefleet wire protocol (DESIGN §2): topics, messages and their codec, shared by every part.
 
-Names are loaded on first use (PEP 562), so ``fleet_protocol.vocabulary`` and ``fleet_protocol.topics`` can be
-imported without loading pydantic (the upload engine needs only those).
+Names are loaded on first use (PEP 562), so ``fleet_protocol.vocabulary``, ``fleet_protocol.topics``,
+``fleet_protocol.assignment`` and ``fleet_protocol.windows`` can be imported without loading pydantic (the upload
+engine needs only those).
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fleet_protocol.assignment import MIN_PART_SIZE, AssignmentSettings
     from fleet_protocol.codec import decode, decode_controller_state, encode
     from fleet_protocol.errors import PayloadError, ProtocolError, TopicError
     from fleet_protocol.messages import (
         AGENT_MESSAGES,
         MAX_PAYLOAD_BYTES,
-        MIN_PART_SIZE,
         SCHEMA_VERSION,
         Assignment,
         Birth,
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
         Message,
         State,
         Telemetry,
-        is_valid_window,
     )
     from fleet_protocol.topics import (
         AGENT_PUBLISHES,
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         validate_agent_id,
     )
     from fleet_protocol.vocabulary import AgentStatus, EventKind
+    from fleet_protocol.windows import is_valid_window
 
 _EXPORTS: dict[str, str] = {
     "AGENT_MESSAGES": "fleet_protocol.messages",
@@ -45,13 +46,14 @@ _EXPORTS: dict[str, str] = {
     "AgentStatus": "fleet_protocol.vocabulary",
     "AgentTopic": "fleet_protocol.topics",
     "Assignment": "fleet_protocol.messages",
+    "AssignmentSettings": "fleet_protocol.assignment",
     "Birth": "fleet_protocol.messages",
     "CONTROLLER_STATE_TOPIC": "fleet_protocol.topics",
     "ControllerState": "fleet_protocol.messages",
     "Event": "fleet_protocol.messages",
     "EventKind": "fleet_protocol.vocabulary",
     "MAX_PAYLOAD_BYTES": "fleet_protocol.messages",
-    "MIN_PART_SIZE": "fleet_protocol.messages",
+    "MIN_PART_SIZE": "fleet_protocol.assignment",
     "Message": "fleet_protocol.messages",
     "NAMESPACE": "fleet_protocol.topics",
     "PayloadError": "fleet_protocol.errors",
@@ -65,7 +67,7 @@ _EXPORTS: dict[str, str] = {
     "decode": "fleet_protocol.codec",
     "decode_controller_state": "fleet_protocol.codec",
     "encode": "fleet_protocol.codec",
-    "is_valid_window": "fleet_protocol.messages",
+    "is_valid_window": "fleet_protocol.windows",
     "validate_agent_id": "fleet_protocol.topics",
 }
 
@@ -91,6 +93,7 @@ __all__ = [
     "AgentStatus",
     "AgentTopic",
     "Assignment",
+    "AssignmentSettings",
     "Birth",
     "ControllerState",
     "Event",

@@ -90,18 +90,8 @@ class Ticker:
         return any(self._hotter(m) for m, _at in telemetry)
 
     def _to_message(self, row: CurrentAssignment) -> Assignment:
-        return Assignment(
-            agent_id=row.agent_id,
-            seq=next(self._seq),
-            version=row.version,
-            concurrency=row.concurrency,
-            part_size=row.part_size,
-            windows=list(row.windows),
-            bandwidth_bps=row.bandwidth_bps,
-            compression_level=row.compression_level,
-            paused=row.paused,
-            upload_now=row.upload_now,
-            reason=row.reason,
+        return Assignment.of(
+            settings_of(row), agent_id=row.agent_id, seq=next(self._seq), version=row.version, reason=row.reason
         )
 
     def _my_share(self, rows: FleetRows) -> FleetRows:

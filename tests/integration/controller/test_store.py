@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from controller.policy import Decision, PolicyState, Settings
+from controller.policy import Decision, PolicyState
 from controller.service.janitor import active_keys
 from controller.store import repo
 from controller.store.assignments import Proposal, VersionConflict, commit_decisions, load_fleet
@@ -26,6 +26,7 @@ from controller.store.ingest import (
     write_dead_letter,
 )
 from fleet_protocol import Birth, Event, EventKind, State, Telemetry
+from fleet_protocol.assignment import AssignmentSettings
 
 pytestmark = pytest.mark.integration
 
@@ -161,7 +162,7 @@ def test_stale_agents_go_offline_and_old_history_is_pruned(engine: Engine) -> No
 
 def decision(concurrency: int, level: int = 0) -> Decision:
     return Decision(
-        Settings(concurrency=concurrency, part_size=8 << 20, windows=("22:00-06:00",)),
+        AssignmentSettings(concurrency=concurrency, part_size=8 << 20, windows=("22:00-06:00",)),
         f"c={concurrency}",
         PolicyState(thermal_level=level, cool_since=T0 if level else None),
     )
