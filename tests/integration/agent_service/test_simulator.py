@@ -11,9 +11,10 @@ import pytest
 
 from edgefleet.demo.layout import DemoState, credentials_document, write_toml
 from edgefleet.sim.fleet import Fleet, FleetOptions, agent_ids
-from edgefleet.sim.thermal import STICKY_SHIFT, THROTTLED
 from fleet_protocol import AgentChannel, Assignment, Birth, EventKind, Telemetry, agent_topic, decode, encode
 from fleet_protocol.mqtt_url import MqttUrl
+from fleet_protocol.vocabulary import STICKY_SHIFT
+from fleet_protocol.vocabulary import ThrottleBit as Bit
 from tests.integration.agent_service.helpers import Observer, wait_for
 
 pytestmark = pytest.mark.integration
@@ -87,15 +88,17 @@ def test_a_hot_simulated_pi_heats_under_load_and_cools_when_throttled(mqtt_broke
             return [t for t in telemetry(hot.agent_id) if t.assignment_version == version and ok(t)]
 
         # (telemetry is QoS 0 and arrives asynchronously: wait until the observer has it)
-        [heated, *_] = wait_for(lambda: seen(1, lambda t: bool(t.throttled & THROTTLED)), what="firmware throttling")
+        [heated, *_] = wait_for(
+            lambda: seen(1, lambda t: bool(t.throttled & Bit.THROTTLED)), what="firmware throttling"
+        )
         assert (heated.temperature_c or 0) >= 80.0
-        assert heated.throttled & (THROTTLED << STICKY_SHIFT)
+        assert heated.throttled & (Bit.THROTTLED << STICKY_SHIFT)
         assert heated.active_uploads == 8
         assign(2, paused=True)
         run_for(900)
         cooled = wait_for(lambda: seen(2, lambda t: (t.temperature_c or 99) < 60.0), what="cooled telemetry")[-1]
-        assert cooled.throttled & (THROTTLED << STICKY_SHIFT)  # "has been throttled" stays until reboot
-        assert not cooled.throttled & THROTTLED
+        assert cooled.throttled & (Bit.THROTTLED << STICKY_SHIFT)  # "has been throttled" stays until reboot
+        assert not cooled.throttled & Bit.THROTTLED
         assert cooled.active_uploads == 0
         others = telemetry(normal.agent_id)
         assert others

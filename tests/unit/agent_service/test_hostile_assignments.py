@@ -24,7 +24,7 @@ from fleet_protocol import (
     decode,
     encode,
 )
-from fleet_protocol.messages import MAX_CONCURRENCY, MAX_PART_SIZE, MIN_PART_SIZE
+from fleet_protocol.assignment import MAX_CONCURRENCY, MAX_PART_SIZE, MIN_PART_SIZE
 from tests.hostile import ANY_FLOAT, ANY_INT, Hostile, extreme_data, hostile_payload, invalid_payload, valid_payload
 from tests.unit.agent_service.test_agent import ID, World, assignment
 
