@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from fleet_protocol.numbers import MAX_BYTES
-from fleet_protocol.windows import is_valid_window, parse_windows
+from fleet_protocol.windows import is_valid_window, parse_window
 
 MiB = 1024 * 1024
 
@@ -43,7 +43,7 @@ DEFAULT_PART_SIZE = 8 * MiB
 DEFAULT_COMPRESSION_LEVEL = 5
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Range:
     """The inclusive range of a whole-number setting, named after its field."""
 
@@ -53,7 +53,9 @@ class Range:
 
     def check(self, value: int) -> int:
         """``value`` if it is a whole number inside the range, else ``ValueError`` naming the field."""
-        if isinstance(value, bool) or not isinstance(value, int) or not self.low <= value <= self.high:
+        if type(value) is not int and (isinstance(value, bool) or not isinstance(value, int)):
+            value = None  # type: ignore[assignment]  # (reported below)
+        if value is None or not self.low <= value <= self.high:
             raise ValueError(f"{self.name} must be a whole number in {self.low}..{self.high}, got {value!r}")
         return value
 
@@ -70,10 +72,12 @@ COMPRESSION_LEVEL = Range("compression_level", RAW, MAX_COMPRESSION_LEVEL)
 
 def check_windows(windows: Iterable[str]) -> tuple[str, ...]:
     """``windows`` as a tuple if each is valid and there are at most ``MAX_WINDOWS``, else ``ValueError``."""
-    windows = tuple(windows)
+    windows = windows if type(windows) is tuple else tuple(windows)
     if len(windows) > MAX_WINDOWS:
         raise ValueError(f"at most {MAX_WINDOWS} windows, got {len(windows)}")
-    parse_windows(windows)
+    for window in windows:
+        if not is_valid_window(window):
+            parse_window(window)  # raises, saying what a window looks like
     return windows
 
 
@@ -84,7 +88,7 @@ def fit_windows(windows: Iterable[object]) -> tuple[str, ...]:
 
 
 def _flag(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
+    if type(value) is not bool:
         raise ValueError(f"{name} must be true or false, got {value!r}")
     return value
 
@@ -108,7 +112,9 @@ class AssignmentSettings:
         COMPRESSION_LEVEL.check(self.compression_level)
         _flag("paused", self.paused)
         _flag("upload_now", self.upload_now)
-        object.__setattr__(self, "windows", check_windows(self.windows))  # a list given becomes a tuple
+        windows = check_windows(self.windows)
+        if windows is not self.windows:  # a list given becomes a tuple
+            object.__setattr__(self, "windows", windows)
 
     @classmethod
     def fit(

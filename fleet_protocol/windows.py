@@ -7,6 +7,7 @@ closed at a time of day, how long until it opens) is the agent's: ``edge_agent.e
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -45,4 +46,9 @@ def parse_windows(texts: Iterable[str]) -> tuple[Window, ...]:
 
 def is_valid_window(text: str) -> bool:
     """``fullmatch``: ``$`` alone would accept a trailing newline."""
-    return isinstance(text, str) and _WINDOW_RE.fullmatch(text) is not None
+    return isinstance(text, str) and _valid(text)
+
+
+@functools.lru_cache(maxsize=1024)  # a fleet uses a handful of windows; every assignment built checks them
+def _valid(text: str) -> bool:
+    return _WINDOW_RE.fullmatch(text) is not None
