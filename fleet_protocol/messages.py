@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fleet_protocol.assignment import (
     BANDWIDTH,
@@ -212,16 +212,14 @@ class Assignment(Message):
     upload_now: bool = Field(default=False, description="operator: ignore windows until the backlog is empty")
     reason: Reason = ""
 
-    _settings: AssignmentSettings = PrivateAttr()
-
     @model_validator(mode="after")
-    def _as_settings(self) -> Assignment:
-        self._settings = AssignmentSettings(**{name: getattr(self, name) for name in SETTINGS_FIELDS})
+    def _valid_settings(self) -> Assignment:
+        _ = self.settings  # the value's own validation: its ValueError refuses the message
         return self
 
     @property
     def settings(self) -> AssignmentSettings:
-        return self._settings
+        return AssignmentSettings(**{name: getattr(self, name) for name in SETTINGS_FIELDS})
 
     @classmethod
     def of(cls, settings: AssignmentSettings, *, agent_id: str, seq: int, version: int, reason: str = "") -> Assignment:
