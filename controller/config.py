@@ -212,7 +212,8 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Cont
 
 def load_policy(path: Path) -> PolicyConfig:
     """The policy's configuration as the controller reading ``path`` makes it: ``[policy]`` and
-    ``offline_after_s``, checked as the controller checks them. The rest of the file is not looked at."""
+    ``offline_after_s``, checked as the controller checks them. The rest of the file (its secrets) is dropped
+    unchecked and unkept, and no environment variable applies."""
     data = read_toml(path)
     part = parse_model(
         PolicyPart,
