@@ -22,8 +22,8 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from controller.policy import PolicyConfig
-from controller.store.engine import DEFAULT_DATABASE_URL
-from edgefleet.configfile import (
+from controller.store.database import DEFAULT_DATABASE_URL
+from fleet_base.configfile import (
     DATABASE_ENV,
     MQTT_ENV,
     S3_ENV,
@@ -35,8 +35,8 @@ from edgefleet.configfile import (
     parse_model,
     read_toml,
 )
+from fleet_base.mqtt_url import MqttUrl
 from fleet_protocol.assignment import CONCURRENCY, MAX_COMPRESSION_LEVEL
-from fleet_protocol.mqtt_url import MqttUrl
 from fleet_protocol.topics import AGENT_ID_PATTERN
 
 TELEMETRY_ENV: dict[str, tuple[str | None, str]] = {"EDGEFLEET_MQTT_TELEMETRY_URL": ("mqtt", "telemetry_url")}

@@ -24,8 +24,8 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from controller.store.engine import make_engine
-from dashboard import formatting, queries
+from controller.store.database import make_engine
+from dashboard import formatting, queries, readmodel
 from dashboard.auth import SESSION_COOKIE, Authenticator
 from dashboard.config import DashboardConfig
 from dashboard.context import AppContext, DashboardCounters
@@ -55,6 +55,10 @@ def make_templates() -> Jinja2Templates:
         iso=formatting.iso,
         temp=formatting.temperature,
         level=formatting.compression_level,
+        decisive=readmodel.decisive_clause,
+        brief=readmodel.brief,
+        clauses=readmodel.reason_clauses,
+        thermal=readmodel.thermal_step_name,
     )
     return templates
 

@@ -21,7 +21,7 @@ from pydantic import Field, FilePath, PrivateAttr, field_validator, model_valida
 
 from controller.config import load_policy
 from controller.policy import PolicyConfig
-from edgefleet.configfile import DATABASE_ENV, ConfigError, Section, parse_model, read_toml
+from fleet_base.configfile import DATABASE_ENV, ConfigError, Section, parse_model, read_toml
 
 log = logging.getLogger(__name__)
 

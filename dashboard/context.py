@@ -7,31 +7,42 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fastapi.templating import Jinja2Templates
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from controller.policy import PolicyConfig
 from dashboard.auth import Authenticator
 from dashboard.config import DashboardConfig
 from dashboard.live import LiveHub, SnapshotCache
-from dashboard.metrics import MetricsPage
+from dashboard.metrics import LabelledCounter, MetricsPage
 
 
 @dataclass(frozen=True)
 class DashboardCounters:
     """The dashboard's own counters (the fleet's come from the database at scrape time)."""
 
-    logins: Counter
-    overrides: Counter
+    logins: LabelledCounter
+    overrides: LabelledCounter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> DashboardCounters:
-        return cls(
-            logins=Counter("edgefleet_dashboard_logins", "login attempts", ["outcome"], registry=registry),
-            overrides=Counter(
-                "edgefleet_dashboard_override_changes", "operator override changes", ["action"], registry=registry
+        counters = cls(
+            logins=LabelledCounter(
+                "edgefleet_dashboard_logins",
+                "login attempts by outcome: ok, failed (wrong name or password), throttled (too many failures)",
+                "outcome",
+                ("ok", "failed", "throttled"),
+            ),
+            overrides=LabelledCounter(
+                "edgefleet_dashboard_override_changes",
+                "operator override changes by action: set, clear",
+                "action",
+                ("set", "clear"),
             ),
         )
+        registry.register(counters.logins)
+        registry.register(counters.overrides)
+        return counters
 
 
 @dataclass(frozen=True)

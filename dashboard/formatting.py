@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from controller.store.engine import as_utc
+from controller.store.database import as_utc
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 

@@ -10,6 +10,10 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dashboard.config import DashboardConfig
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +54,10 @@ def _read_password() -> str:
 
 def run(args: argparse.Namespace) -> int:
     if args.hash_password:
-        from dashboard.auth import hash_password
-
-        try:
-            print(hash_password(_read_password()))
-        except ValueError as exc:
-            print(f"edgefleet dashboard: {exc}", file=sys.stderr)
-            return 2
-        return 0
+        return _print_password_hash()
     if args.config is None:
         print("edgefleet dashboard: --config FILE is required", file=sys.stderr)
         return 2
-
-    import uvicorn
-
-    from dashboard.app import create_app
     from dashboard.config import ConfigError, load_config
 
     try:
@@ -72,12 +65,31 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"edgefleet dashboard: {exc}", file=sys.stderr)
         return 2
-    if not config.users:
-        log.warning("no [[users]] configured: nobody can log in")
+    _serve(config, args.host or config.host, args.port if args.port is not None else config.port)
+    return 0
+
+
+def _print_password_hash() -> int:
+    from dashboard.auth import hash_password
+
+    try:
+        print(hash_password(_read_password()))
+    except ValueError as exc:
+        print(f"edgefleet dashboard: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _serve(config: DashboardConfig, host: str, port: int) -> None:
+    """The composition root: the database, the app, then uvicorn until it stops."""
+    import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
 
-    from controller.store.engine import create_all, make_engine
+    from controller.store.database import create_all, make_engine
+    from dashboard.app import create_app
 
+    if not config.users:
+        log.warning("no [[users]] configured: nobody can log in")
     engine = make_engine(config.database_url)
     try:  # the controller's own idempotent table creation: the dashboard may start first
         create_all(engine)
@@ -85,7 +97,6 @@ def run(args: argparse.Namespace) -> int:
         log.warning("database not reachable yet (pages answer 503 until it is): %s", exc)
     app = create_app(config, engine=engine)
     tune_gc()
-    host, port = args.host or config.host, args.port if args.port is not None else config.port
     if not config.over_tls and not _loopback(host):
         log.warning(
             "serving plain HTTP on %s: passwords and session cookies cross the network in the clear; "
@@ -104,7 +115,6 @@ def run(args: argparse.Namespace) -> int:
         ssl_certfile=config.tls_cert_file,
         ssl_keyfile=config.tls_key_file,
     )
-    return 0
 
 
 def _loopback(host: str) -> bool:

@@ -1,14 +1,16 @@
 """Prometheus ``/metrics``: fleet and per-agent gauges and counters, read from the database at scrape time.
 
 A custom collector (no module-level metrics): each scrape reads one fleet snapshot. The agents'
-own running totals (uploaded bytes, retries, errors) are exported as counters.
+own running totals (uploaded bytes, retries, errors) are exported as counters. The dashboard's own
+counters (logins, override changes) are :class:`LabelledCounter`: every label value is exported from 0
+before its first event, and there is no ``_created`` series.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -37,6 +39,11 @@ _AGENT_GAUGES: tuple[tuple[str, str, Callable[[AgentRow], float | None]], ...] =
         lambda r: float(bool(r.assignment and r.assignment.paused)),
     ),
     ("edgefleet_agent_overridden", "1 if an operator override applies", lambda r: float(r.overridden)),
+    (
+        "edgefleet_agent_thermal_level",
+        "the controller's thermal step: 0 normal, 1 warm, 2 hot, 3 very hot, 4 critical (paused)",
+        lambda r: float(r.thermal_level) if r.assignment else None,
+    ),
 )
 
 _AGENT_COUNTERS: tuple[tuple[str, str, Callable[[AgentRow], int]], ...] = (
@@ -86,6 +93,41 @@ def fleet_metrics(snapshot: FleetSnapshot) -> Iterator[Metric]:
         for row in snapshot.rows:
             counter.add_metric([row.agent_id, row.site], counter_value(row))
         yield counter
+
+
+class LabelledCounter(Collector):
+    """A counter with one label whose values are known in advance, all exported from zero.
+
+    Unlike ``prometheus_client.Counter`` it has no ``_created`` series (which the text format shows as a
+    separate gauge under the counter's help text, reading as if it counted something), and a label value
+    has a sample before its first event, so ``rate()`` and alerts see the first one.
+    """
+
+    def __init__(self, name: str, documentation: str, label: str, values: Iterable[str]) -> None:
+        self.name, self.documentation, self.label = name, documentation, label
+        self._counts = dict.fromkeys(values, 0.0)
+        self._lock = threading.Lock()
+
+    def inc(self, value: str, amount: float = 1.0) -> None:
+        if value not in self._counts:
+            raise ValueError(f"{self.name}: unknown {self.label} {value!r}")
+        with self._lock:
+            self._counts[value] += amount
+
+    def value(self, value: str) -> float:
+        with self._lock:
+            return self._counts[value]
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=[self.label])
+        with self._lock:
+            counts = list(self._counts.items())
+        for value, count in counts:
+            family.add_metric([value], count)
+        yield family
+
+    def describe(self) -> list[Metric]:
+        return list(self.collect())
 
 
 class FleetCollector(Collector):

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from controller.policy import PolicyConfig
 from controller.store import repo
 from controller.store.assignments import settings_of
-from controller.store.engine import as_utc, to_db_time
+from controller.store.database import as_utc, to_db_time
 from controller.store.models import (
     Agent,
     AuditEntry,
@@ -37,6 +37,8 @@ from dashboard.readmodel import (
     UploadRow,
     UploadTotals,
     compression_ratio,
+    describe_audit,
+    describe_target,
     downsample,
     fleet_alerts,
     fleet_totals,
@@ -73,8 +75,9 @@ _AGENT_COLUMNS: tuple[Any, ...] = tuple(
     )
 )
 _ASSIGNMENT_FIELDS = ("version", *SETTINGS_FIELDS, "reason", "at")
-_ASSIGNMENT_COLUMNS: tuple[Any, ...] = tuple(
-    col(getattr(CurrentAssignment, name)).label(name) for name in _ASSIGNMENT_FIELDS
+_ASSIGNMENT_COLUMNS: tuple[Any, ...] = (
+    col(CurrentAssignment.thermal_level).label("thermal_level"),
+    *(col(getattr(CurrentAssignment, name)).label(name) for name in _ASSIGNMENT_FIELDS),
 )
 
 
@@ -100,7 +103,7 @@ def _agent_row(r: Any, overridden: bool, now: datetime, offline_after_s: float) 
     """
     (agent_id, site, model, was_online, online_since, offline_since, last_seen, temperature_c, throttled,
      backlog_files, backlog_bytes, backlog_oldest_age_s, throughput_bps, active_uploads, errors_total,
-     retries_total, bytes_uploaded_total, applied_version, *a) = r  # fmt: skip
+     retries_total, bytes_uploaded_total, applied_version, thermal_level, *a) = r  # fmt: skip
     last_seen = as_utc(last_seen)
     online = bool(was_online) and last_seen is not None and (now - last_seen).total_seconds() <= offline_after_s
     if online:
@@ -113,7 +116,7 @@ def _agent_row(r: Any, overridden: bool, now: datetime, offline_after_s: float) 
     return AgentRow(
         agent_id, site, model, online, since, last_seen, temperature_c, throttled, throttle_words(throttled),
         backlog_files, backlog_bytes, backlog_oldest_age_s, throughput_bps, active_uploads, errors_total,
-        retries_total, bytes_uploaded_total, applied_version, assignment, overridden,
+        retries_total, bytes_uploaded_total, applied_version, assignment, overridden, thermal_level or 0,
     )  # fmt: skip
 
 
@@ -265,19 +268,16 @@ def assignment_history(session: Session, agent_id: str, limit: int = 50) -> list
     return [_assignment(h) for h in repo.assignment_history(session, agent_id, limit=limit)]
 
 
-def describe_detail(detail: dict[str, Any]) -> str:
-    if not detail:
-        return ""
-    return "; ".join(f"{k}={'–' if v is None else v}" for k, v in detail.items())
-
-
 def _audit_row(e: AuditEntry) -> AuditRow:
+    summary, details = describe_audit(e.action, e.detail or {})
     return AuditRow(
         at=as_utc(e.at) or datetime.min.replace(tzinfo=UTC),
         user=e.who,
         action=e.action,
         target=e.target,
-        details=describe_detail(e.detail),
+        details=details,
+        summary=f"{summary} {describe_target(e.target)}",
+        changes=dict(e.detail or {}),
     )
 
 

@@ -8,13 +8,64 @@ every live tick, and pydantic serialises them for the API all the same.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from controller.policy import PolicyConfig
+from controller.policy.thermal import LEVEL_NAMES
+from dashboard.formatting import human_rate
 from fleet_protocol.assignment import AssignmentSettings
+
+
+def thermal_step_name(level: int) -> str:
+    """The controller's thermal step (``current_assignment.thermal_level``) in words: normal, warm, hot,
+    very hot, critical. What each step changes is in the assignment's reason."""
+    return LEVEL_NAMES[level] if 0 <= level < len(LEVEL_NAMES) else f"step {level}"
+
+
+#: Which clause of a controller reason decides most about the agent now, most decisive first. The policy
+#: joins its clauses with "; ": the sizing (always first), then heat, operator, windows, bandwidth share.
+_OPERATOR, _WINDOW, _SHARE = ("operator ",), ("windows ", "backlog "), ("share ",)
+
+
+def _clause_rank(index: int, clause: str) -> int:
+    if clause.startswith(_OPERATOR):
+        return 0 if clause.endswith(": paused") else 2
+    if index == 0:
+        return 5  # the sizing: what is left when nothing else limits the agent
+    if clause.startswith(_WINDOW):
+        return 3
+    if clause.startswith(_SHARE):
+        return 4
+    return 0 if clause.endswith(": paused") else 1  # the thermal step
+
+
+_PARENTHESES = re.compile(r"\s*\([^()]*\)")
+
+
+def brief(clause: str) -> str:
+    """A clause without its parenthesised details: "share 1.5 MB/s of 12.5 MB/s uplink (site demo: 8 of 8
+    agents with backlog, weight 1)" -> "share 1.5 MB/s of 12.5 MB/s uplink"."""
+    return _PARENTHESES.sub("", clause).strip() or clause
+
+
+def reason_clauses(reason: str) -> list[str]:
+    return [c.strip() for c in reason.split(";") if c.strip()]
+
+
+def decisive_clause(reason: str) -> tuple[str, int]:
+    """The clause of a controller reason that decides most about the agent right now (a pause, then heat,
+    then an operator's cap, a window, the bandwidth share, else the sizing) and how many other clauses
+    there are. The fleet table shows it; the whole reason is on hover and on the agent page."""
+    clauses = reason_clauses(reason)
+    if not clauses:
+        return "", 0
+    best = min(range(len(clauses)), key=lambda i: (_clause_rank(i, clauses[i]), i))
+    return clauses[best], len(clauses) - 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +100,7 @@ class AgentRow:
     applied_version: int  # the assignment version the agent reports it applies
     assignment: AssignmentView | None
     overridden: bool = False
+    thermal_level: int = 0  # the controller's thermal step, 0 normal … 4 critical (paused); 0 without an assignment
 
     @property
     def assignment_applied(self) -> bool:
@@ -213,9 +265,50 @@ class UploadRow:
 class AuditRow:
     at: datetime
     user: str
-    action: str
-    target: str
-    details: str
+    action: str  # as recorded: override.set, override.clear
+    target: str  # as recorded: agent:<id>, site:<name>
+    details: str  # in words (describe_audit): "pause; concurrency ≤ 1; bandwidth ≤ 1.0 MiB/s"
+    summary: str = ""  # action and target in words: "set the override of agent pi-01"
+    changes: dict[str, Any] = field(default_factory=dict)  # as recorded: the override's fields that were set
+
+
+_AUDIT_ACTIONS = {"override.set": "set the override of", "override.clear": "cleared the override of"}
+
+
+def describe_target(target: str) -> str:
+    """``agent:pi-01`` -> ``agent pi-01``; ``site:barn`` -> ``site barn``."""
+    scope, sep, name = target.partition(":")
+    return f"{scope} {name}" if sep else target
+
+
+def describe_audit(action: str, detail: Mapping[str, Any]) -> tuple[str, str]:
+    """(what was done to what, the changed fields) in words, for an audit entry's action and detail."""
+    summary = _AUDIT_ACTIONS.get(action, action)
+    if action == "override.clear":
+        return summary, "" if detail.get("existed", True) else "there was none"
+    words = [_describe_field(name, value) for name, value in detail.items()]
+    return summary, "; ".join(w for w in words if w)
+
+
+def _describe_field(name: str, value: Any) -> str:
+    if name == "paused":
+        words = {True: "pause", False: "never pause (resume)", None: "pause: the policy decides"}
+        return words.get(value, f"paused {value}")
+    if name == "windows":
+        if value is None:
+            return "windows: the policy decides"
+        return "windows: " + (", ".join(str(w) for w in value) if value else "always")
+    if name == "concurrency_cap":
+        return "no concurrency cap" if value is None else f"concurrency ≤ {value}"
+    if name == "bandwidth_cap_bps":
+        if value is None:
+            return "no bandwidth cap"
+        return f"bandwidth ≤ {human_rate(value)}" if value else "bandwidth uncapped"
+    if name == "upload_now":
+        return "upload now" if value else ""
+    if name == "note":
+        return f"note: {value}" if value else ""
+    return f"{name.replace('_', ' ')}: {'–' if value is None else value}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +334,8 @@ class OverrideView:
         if self.max_concurrency is not None:
             parts.append(f"concurrency ≤ {self.max_concurrency}")
         if self.bandwidth_bps is not None:
-            parts.append(f"bandwidth ≤ {self.bandwidth_bps} B/s" if self.bandwidth_bps else "bandwidth uncapped")
+            cap = self.bandwidth_bps
+            parts.append(f"bandwidth ≤ {human_rate(cap)}" if cap else "bandwidth uncapped")
         if self.upload_now:
             parts.append("upload now")
         return "; ".join(parts) or "no change"

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from edge_agent.filenames import safe_text
-from edge_agent.s3settings import S3SettingsError, add_s3_arguments, s3_settings_from_args
+from fleet_base.s3settings import S3SettingsError, add_s3_arguments, s3_settings_from_args
 
 FAILED = 1
 

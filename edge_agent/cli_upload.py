@@ -1,22 +1,40 @@
-"""``edgefleet upload FILE...``: the agent's engine, once, with a progress bar (DESIGN §7).
+"""``edgefleet upload FILE...``: the agent's engine, once, with a progress bar (docs/design.md, "The command line").
 
-Prints one line per file with its object key; exit 0 only when every file is stored and verified; run it
-again after a crash (even ``kill -9``) and it resumes from the journal in ``--state-dir``.
+Prints one line per file on stdout with its object key (or why it failed); that line is the one place a file's
+outcome is told. Progress, and what it waits for when S3 does not answer, go to stderr. Exit 0 only when every
+file is stored and verified; run it again after a crash (even ``kill -9``) and it resumes from the journal in
+``--state-dir``.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
 import sys
 from pathlib import Path
 
+from edge_agent.engine.events import FileResult
 from edge_agent.engine.limits import Limits, MiB
-from edge_agent.s3settings import S3SettingsError, add_s3_arguments, s3_settings_from_args
+from edge_agent.engine.linkguard import STALL_TIMEOUT_S
+from fleet_base.s3settings import S3SettingsError, add_s3_arguments, s3_settings_from_args
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it
+
+EPILOG = """\
+One line per file on stdout:
+  stored  FILE -> KEY  (ORIGINAL -> STORED bytes, flac)
+  stored  FILE -> KEY  (BYTES bytes, stored raw: REASON)   e.g. not a WAV, 32-bit float PCM: kept unchanged
+  stored  FILE -> KEY  (already stored)
+  FAILED  FILE: REASON                                     e.g. empty file, truncated, S3 unreachable
+Progress and S3 trouble (with the time of the next attempt) go to stderr.
+
+Exit status: 0 every file stored and verified; 1 a file failed (run the same command again: what was sent is
+kept in the journal and the upload resumes); 2 bad flags or S3 settings; 130 stopped with Ctrl-C (resumes too).
+"""
 
 
 def _default_state_dir() -> Path:
@@ -25,20 +43,82 @@ def _default_state_dir() -> Path:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="WAV recordings to upload")
-    parser.add_argument("--prefix", default=os.environ.get("EDGEFLEET_PREFIX", "recordings"), help="key prefix")
-    parser.add_argument("--agent-id", default=socket.gethostname(), help="agent id in the key (default: hostname)")
-    parser.add_argument("--concurrency", type=int, default=4, help="parts in flight across all files (4)")
-    parser.add_argument("--part-size", type=int, default=8 * MiB, metavar="BYTES", help="requested part size")
-    parser.add_argument("--compression-level", type=int, default=5, help="FLAC level 0-8, -1 = upload raw (5)")
-    parser.add_argument("--bandwidth", type=int, default=0, metavar="BYTES_PER_S", help="rate cap, 0 = none")
-    parser.add_argument("--window", action="append", default=[], metavar="HH:MM-HH:MM", help="upload window")
-    parser.add_argument("--state-dir", type=Path, default=_default_state_dir(), help="journal directory")
-    parser.add_argument("--io-timeout", type=float, default=120.0, help="seconds per S3 request (120)")
-    parser.add_argument(
-        "--give-up-after", type=float, default=0.0, help="stop retrying a failing request after N s (0 = never)"
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    add = parser.add_argument
+    add("files", nargs="+", type=Path, metavar="FILE", help="recordings to upload (WAV; anything else is stored raw)")
+    add(
+        "--prefix",
+        default=os.environ.get("EDGEFLEET_PREFIX", "recordings"),
+        help="first part of the object key (default: $EDGEFLEET_PREFIX, else %(default)s)",
+    )
+    add("--agent-id", default=socket.gethostname(), help="second part of the key (default: this host, %(default)s)")
+    add("--concurrency", type=int, default=4, metavar="N", help="parts in flight, all files (default: %(default)s)")
+    add("--part-size", type=int, default=8 * MiB, metavar="BYTES", help="requested part size (default: 8 MiB)")
+    add(
+        "--compression-level",
+        type=int,
+        default=5,
+        metavar="LEVEL",
+        help="FLAC level 0-8, or -1 to store every file raw (default: %(default)s)",
+    )
+    add("--bandwidth", type=int, default=0, metavar="BYTES_PER_S", help="rate cap (default: 0, none)")
+    add(
+        "--window",
+        action="append",
+        default=[],
+        metavar="HH:MM-HH:MM",
+        help="send only inside this local-time window; repeat for several (default: any time)",
+    )
+    add(
+        "--state-dir",
+        type=Path,
+        default=_default_state_dir(),
+        metavar="DIR",
+        help="the journal (journal.sqlite3) that makes a rerun resume (default: %(default)s, "
+        "from $XDG_STATE_HOME or ~/.local/state)",
+    )
+    add(
+        "--stall-timeout",
+        type=float,
+        default=STALL_TIMEOUT_S,
+        metavar="SECONDS",
+        help="retry a request that moved no bytes for this long; there is no whole-request timeout "
+        "(default: %(default)g)",
+    )
+    add("--io-timeout", dest="stall_timeout", type=float, default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # old name
+    add(
+        "--give-up-after",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="when a request to S3 has failed for this long, stop retrying it: the file is FAILED, exit 1 "
+        "(default: 0, keep retrying until S3 answers)",
     )
     add_s3_arguments(parser)
+
+
+def _outcome_line(path: Path, result: FileResult | None) -> str:
+    """The one line that tells what became of a file."""
+    if result is None:
+        return f"FAILED  {path}: not attempted"
+    if not result.ok:
+        return f"FAILED  {path}: {result.reason.removeprefix(f'{path}: ')}"
+    notes = [result.reason] if result.reason else []  # "already stored"
+    if result.stored_as == "raw":
+        if not result.reason:
+            notes.append(f"{result.stored_bytes} bytes")
+        notes.append(f"stored raw: {result.raw_reason or 'reason unknown'}")
+    elif not result.reason:
+        notes.append(f"{result.original_bytes} -> {result.stored_bytes} bytes, {result.stored_as}")
+    return f"stored  {path} -> {result.key}  ({', '.join(notes)})"
+
+
+class _AlsoReported(logging.Filter):
+    """Drops log records whose news this command prints itself (retries, file outcomes)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, "also_reported", False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
         )
         if limits.concurrency < 1:
             raise ValueError("--concurrency must be >= 1")
+        if not args.stall_timeout > 0:
+            raise ValueError("--stall-timeout must be > 0")
     except (S3SettingsError, ValueError) as exc:
         print(f"edgefleet upload: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -64,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         prefix=args.prefix,
         agent_id=args.agent_id,
         state_dir=args.state_dir,
-        io_timeout_s=args.io_timeout,
+        stall_timeout_s=args.stall_timeout,
         give_up_after_s=args.give_up_after,
         settle_s=0.0,  # files named on the command line are finished
     )
@@ -72,9 +154,14 @@ def run(args: argparse.Namespace) -> int:
     for f in missing:
         print(f"FAILED  {f}: not a readable file", file=sys.stdout)
     files = [f.absolute() for f in args.files if f.is_file()]
+    if not args.verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_AlsoReported())
     progress = Progress({str(f): f.stat().st_size for f in files})
     engine = open_engine(config, limits, on_event=progress.on_event)
     engine.set_progress_callback(progress.on_bytes)
+    engine.set_retry_callback(progress.on_retry)
+    report = None
     try:
         for f in files:
             engine.enqueue(f, recheck=True)
@@ -83,16 +170,20 @@ def run(args: argparse.Namespace) -> int:
             report = engine.run_until_idle()
         finally:
             progress.close()
+    except KeyboardInterrupt:
+        print("edgefleet upload: stopping (parts in flight may take a few seconds)", file=sys.stderr, flush=True)
     finally:
         engine.close()
+    if report is None:  # Ctrl-C
+        print(
+            f"edgefleet upload: stopped; what was sent is kept in {args.state_dir}: the same command resumes",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     by_file = {r.file: r for r in report.results}
     ok = not missing
     for f in files:
         r = by_file.get(str(f))
-        if r is not None and r.ok:
-            note = f"  ({r.reason})" if r.reason else f"  ({r.original_bytes} -> {r.stored_bytes} bytes, {r.stored_as})"
-            print(f"stored  {f} -> {r.key}{note}", flush=True)
-        else:
-            ok = False
-            print(f"FAILED  {f}: {r.reason if r else 'not attempted'}", flush=True)
+        ok = ok and r is not None and r.ok
+        print(_outcome_line(f, r), flush=True)
     return 0 if ok else EXIT_FAILED

@@ -1,3 +1,1 @@
-"""edgefleet: the command line and the local services shared by the demo and the tests."""
-
-__version__ = "0.1.0"
+"""edgefleet: the command line, the demo, the simulator and the local services (the roof over every part)."""

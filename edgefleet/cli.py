@@ -1,6 +1,7 @@
-"""The single ``edgefleet`` entry point (DESIGN §7).
+"""Move large WAV recordings from Raspberry Pis to S3, paced by a fleet controller.
 
-Each sub-command lives in its own module, imported only when it runs, so a Pi that has only
+The single entry point of every part (the command table is in docs/design.md, "The command line"). Each
+sub-command lives in its own module, imported only when it runs, so a Pi that has only
 the ``agent`` extra never imports FastAPI or SQLModel. A command module provides::
 
     def configure(parser: argparse.ArgumentParser) -> None   # add its arguments
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
-from edgefleet import __version__
+from fleet_base import __version__
 
 MISSING_EXTRA_EXIT = 3
 
@@ -59,13 +60,33 @@ _EXTRA_MODULES = {
 }  # fmt: skip
 
 
+EPILOG = """\
+Run 'edgefleet COMMAND --help' for a command's flags. Start with 'edgefleet demo' (the whole system on this
+machine); the README says how to try upload, restore and verify against it. Documentation: README.md and docs/.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgefleet", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="edgefleet",
+        description=__doc__.splitlines()[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"edgefleet {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output, -vv debug (before COMMAND)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         sub.add_parser(command.name, help=command.help, add_help=False)
+    return parser
+
+
+def build_command_parser(command: Command, module: ModuleType) -> argparse.ArgumentParser:
+    """The sub-command's own parser; ``configure`` may set its description and epilog."""
+    parser = argparse.ArgumentParser(prog=f"edgefleet {command.name}", description=command.help)
+    module.configure(parser)
     return parser
 
 
@@ -86,9 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return MISSING_EXTRA_EXIT
-    sub_parser = argparse.ArgumentParser(prog=f"edgefleet {command.name}", description=command.help)
-    module.configure(sub_parser)
-    args = sub_parser.parse_args(rest)
+    args = build_command_parser(command, module).parse_args(rest)
     args.verbose = top.verbose
     try:
         return int(module.run(args))

@@ -14,11 +14,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-from edge_agent.s3settings import DEFAULTS, ENV, S3Settings, S3SettingsError, add_s3_arguments
-from edgefleet.configfile import ConfigError
 from edgefleet.sim.credentials import AgentCredentials, CredentialsError, load_credentials
 from edgefleet.sim.fleet import Fleet, FleetOptions, agent_ids
-from fleet_protocol.mqtt_url import ENV_VAR, MqttUrl
+from fleet_base.configfile import ConfigError
+from fleet_base.mqtt_url import ENV_VAR, MqttUrl
+from fleet_base.s3settings import DEFAULTS, ENV, S3Settings, S3SettingsError, add_s3_arguments
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -108,13 +108,18 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"edgefleet simulate: {exc}", file=sys.stderr)
         return 2
+    _run_until_stopped(fleet, args.duration, f"{args.agents} agents ({args.hot} hot) on {url.redacted()}", root)
+    return 0
+
+
+def _run_until_stopped(fleet: Fleet, duration: float, what: str, root: Path) -> None:
+    """Run the fleet until SIGTERM, SIGINT or ``duration`` seconds (0 = no limit)."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    if args.duration > 0:
-        threading.Timer(args.duration, stop.set).start()
-    print(f"simulating {args.agents} agents ({args.hot} hot) on {url.redacted()}, state in {root}", flush=True)
+    if duration > 0:
+        threading.Timer(duration, stop.set).start()
+    print(f"simulating {what}, state in {root}", flush=True)
     for agent in fleet.agents:
         print(f"  {agent.agent_id}: {agent.profile.model}{' [hot enclosure]' if agent.hot else ''}", flush=True)
     fleet.run(stop)
-    return 0

@@ -27,23 +27,20 @@ from fleet_protocol.assignment import (
     AssignmentSettings,
     Range,
 )
-from fleet_protocol.assignment import MAX_CONCURRENCY as MAX_CONCURRENCY  # re-exported
-from fleet_protocol.assignment import MAX_PART_SIZE as MAX_PART_SIZE  # re-exported
-from fleet_protocol.assignment import MIN_PART_SIZE as MIN_PART_SIZE  # re-exported
-from fleet_protocol.numbers import MAX_BYTES as MAX_BYTES  # re-exported (bounds: fleet_protocol.numbers)
-from fleet_protocol.numbers import MAX_CORES as MAX_CORES
-from fleet_protocol.numbers import MAX_COUNT as MAX_COUNT
-from fleet_protocol.numbers import MAX_CPU_PERCENT as MAX_CPU_PERCENT
-from fleet_protocol.numbers import MAX_EXACT as MAX_EXACT
-from fleet_protocol.numbers import MAX_INT32 as MAX_INT32
-from fleet_protocol.numbers import MAX_RATE_BPS as MAX_RATE_BPS
-from fleet_protocol.numbers import MAX_SECONDS as MAX_SECONDS
-from fleet_protocol.numbers import MAX_VERSION as MAX_VERSION
+from fleet_protocol.numbers import (
+    MAX_BYTES,
+    MAX_CORES,
+    MAX_COUNT,
+    MAX_CPU_PERCENT,
+    MAX_EXACT,
+    MAX_INT32,
+    MAX_RATE_BPS,
+    MAX_SECONDS,
+    MAX_VERSION,
+)
 from fleet_protocol.topics import AGENT_ID_PATTERN, AgentChannel
-from fleet_protocol.vocabulary import AgentStatus as AgentStatus  # re-exported
-from fleet_protocol.vocabulary import EventKind as EventKind  # re-exported
-from fleet_protocol.windows import WINDOW_PATTERN as WINDOW_PATTERN  # re-exported
-from fleet_protocol.windows import is_valid_window as is_valid_window  # re-exported
+from fleet_protocol.vocabulary import AgentStatus, EventKind
+from fleet_protocol.windows import WINDOW_PATTERN
 
 SCHEMA_VERSION: Literal[1] = 1
 MAX_PAYLOAD_BYTES = 64 * 1024

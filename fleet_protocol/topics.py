@@ -1,4 +1,4 @@
-"""Topics of the ``edgefleet/v1`` namespace as validated value objects (DESIGN §2).
+"""Topics of the ``edgefleet/v1`` namespace as validated value objects (docs/design.md §2).
 
 Agent ids are restricted to ``[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`` so they can never smuggle an MQTT
 wildcard (``+``, ``#``) or a level separator into a topic, an ACL line or an object key.

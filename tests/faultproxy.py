@@ -6,6 +6,7 @@
         proxy.set_rate(200_000)        # slow link: bytes/s per direction, 0 = full speed
         proxy.refuse(True)             # new connections are closed at once (server "down")
         proxy.cut_all()                # drop every open connection now
+        log = proxy.record_up()        # from now on (time.monotonic(), nbytes) of every client -> server read
         proxy.bytes_up / proxy.bytes_down / proxy.connections / proxy.cuts
 
 Connections are dropped with shutdown + close (SO_LINGER 0: RST), like a dead link or a killed peer. Only loopback or
@@ -47,6 +48,7 @@ class FaultProxy:
         self._cut_at: int | None = None  # bytes_up value at which to cut
         self.bytes_up = 0
         self.bytes_down = 0
+        self._up_log: list[tuple[float, int]] | None = None
         self.connections = 0
         self.cuts = 0
         self._closed = False
@@ -90,6 +92,12 @@ class FaultProxy:
             self._refuse = on
         if on:
             self.cut_all()
+
+    def record_up(self) -> list[tuple[float, int]]:
+        """Start a fresh log of the client -> server data as it arrives: (time.monotonic(), bytes) per read."""
+        with self._lock:
+            self._up_log = []
+            return self._up_log
 
     def reset_counters(self) -> None:
         with self._lock:
@@ -139,6 +147,8 @@ class FaultProxy:
                         cut = True
                     if up:
                         self.bytes_up += len(data)
+                        if self._up_log is not None:
+                            self._up_log.append((time.monotonic(), len(data)))
                     else:
                         self.bytes_down += len(data)
                 if rate:

@@ -1,10 +1,10 @@
-"""The controller's pure policy (DESIGN §5): ``assign(snapshot, config, now)``; no I/O, no clock."""
+"""The controller's pure policy (docs/design.md §5): ``assign(snapshot, config, now)``; no I/O, no clock."""
 
 from controller.policy.assign import assign, is_live
 from controller.policy.inputs import (
     AgentView,
     Decision,
-    FleetSnapshot,
+    FleetView,
     OverrideView,
     PolicyConfig,
     PolicyState,
@@ -14,7 +14,7 @@ from controller.policy.inputs import (
 __all__ = [
     "AgentView",
     "Decision",
-    "FleetSnapshot",
+    "FleetView",
     "OverrideView",
     "PolicyConfig",
     "PolicyState",

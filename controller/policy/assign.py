@@ -18,7 +18,7 @@ from datetime import datetime
 from controller.policy import sizing, thermal
 from controller.policy.bandwidth import Claim, age_weight, max_min_share
 from controller.policy.bounds import fit_reason, sane_agent, sane_override
-from controller.policy.inputs import AgentView, Decision, FleetSnapshot, OverrideView, PolicyConfig, PolicyState
+from controller.policy.inputs import AgentView, Decision, FleetView, OverrideView, PolicyConfig, PolicyState
 from fleet_protocol.assignment import BANDWIDTH, AssignmentSettings, MiB, fit_windows
 
 #: What an agent without backlog asks of the uplink (it may start a new file any moment).
@@ -181,7 +181,7 @@ def _sticky(share: int, agent: AgentView) -> int:
     return share
 
 
-def assign(snapshot: FleetSnapshot, config: PolicyConfig, now: datetime) -> dict[str, Decision]:
+def assign(snapshot: FleetView, config: PolicyConfig, now: datetime) -> dict[str, Decision]:
     """The assignment (settings, reason, next policy state) of every live agent, by agent id.
 
     Total: whatever the snapshot holds, every decision fits the ``Assignment`` message (``AssignmentSettings``

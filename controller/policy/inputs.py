@@ -121,7 +121,7 @@ class OverrideView:
 
 
 @dataclass(frozen=True)
-class FleetSnapshot:
+class FleetView:
     agents: tuple[AgentView, ...] = ()
     agent_overrides: Mapping[str, OverrideView] = field(default_factory=dict)
     site_overrides: Mapping[str, OverrideView] = field(default_factory=dict)

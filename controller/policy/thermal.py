@@ -1,6 +1,6 @@
 """Thermal levels with hysteresis: escalate at once, step down only after holding cool for a while.
 
-Rules (DESIGN §5)
+Rules (docs/design.md §5)
     level 0  normal      below the soft limit
     level 1  warm        ≥ soft limit: lower FLAC compression (cheaper CPU)
     level 2  hot         ≥ soft + ⅓ of the soft→hard span: compression 0 and half the parallel uploads

@@ -1,1 +1,1 @@
-"""The controller service: MQTT adapter, ingest, tick (policy → assignments), janitor, entry point."""
+"""The controller service: broker connection, inbox (ingest), tick (policy → assignments), janitor, entry point."""

@@ -1,5 +1,5 @@
-"""The controller process's composition root: store, MQTT link, ingest, ticker, janitor, their supervised
-threads and the health/metrics endpoint.
+"""The controller process's composition root: store, broker connection, inbox, writer, ticker, janitor, their
+supervised threads and the health/metrics endpoint.
 
 The ingest thread loops: drain the queue (waits at most ``flush_interval_s``) → ``BatchWriter`` stores the
 batch in one transaction (a message the database refuses for its data is isolated and dead-lettered; an
@@ -28,16 +28,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from controller.config import ControllerConfig
+from controller.service.broker import BrokerConnection
 from controller.service.health import ControllerStatus, HealthServer
-from controller.service.ingest import Ingestor, Received
+from controller.service.inbox import Ingestor, Received
 from controller.service.janitor import Janitor
-from controller.service.mqtt_link import MqttLink
 from controller.service.supervisor import Backoff, Supervisor
 from controller.service.ticker import Ticker
 from controller.service.writer import BatchWriter
-from controller.store.engine import create_all, make_engine
+from controller.store.agent_writes import IngestBatch, write_batch, write_dead_letter
+from controller.store.database import create_all, make_engine
 from controller.store.errors import is_outage
-from controller.store.ingest import IngestBatch, prune_telemetry, sync_sites, write_batch, write_dead_letter
+from controller.store.housekeeping import prune_telemetry, sync_sites
 from controller.store.instances import forget
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class Controller:
             publish=self._publish,
             heartbeat_ttl_s=max(5.0, 3 * config.tick_seconds),
         )
-        self.link = MqttLink(
+        self.link = BrokerConnection(
             config.mqtt.parsed,
             controller_id=config.controller_id,
             on_message=self.ingestor.offer,
@@ -147,7 +148,7 @@ class Controller:
     # -- storing ---------------------------------------------------------------------------------
     def _store_batch(self, batch: IngestBatch) -> None:
         with Session(self.engine) as session:
-            write_batch(session, batch, self.ticker.concurrency, sites=self.config.agent_sites, skew=self.skew)
+            write_batch(session, batch, self.ticker.in_force.concurrency, sites=self.config.agent_sites, skew=self.skew)
 
     def _store_dead_letter(self, item: Received, reason: str, error: str) -> None:
         with Session(self.engine) as session:

@@ -1,6 +1,6 @@
 """Stale multipart uploads: abort those older than N hours that no agent reports as active.
 
-MinIO has no lifecycle rule for incomplete uploads (DESIGN §3/§4), so the controller cleans up.
+MinIO has no lifecycle rule for incomplete uploads (docs/design.md §3/§4), so the controller cleans up.
 ``stale_uploads`` is the pure rule; ``Janitor`` lists (paginated) and aborts through the minio client.
 minio 7.2 never fills ``next_upload_id_marker``, so pages continue from the last upload id seen.
 """
@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlalchemy import ColumnElement, func
+from sqlmodel import Session, select
 
-from controller.store.engine import as_utc
-from controller.store.ingest import AGENT, EVENT
-from fleet_protocol import EventKind
+from controller.store.database import as_utc
+from controller.store.models import Agent, UploadEvent
+from controller.store.tables import column
+from fleet_protocol.vocabulary import EventKind
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +42,17 @@ def stale_uploads(
     return [u for u in uploads if u.initiated is not None and u.initiated < cutoff and u.key not in active_keys]
 
 
-def _latest_by_key(session: Session, kinds: tuple[str, ...], *where: Any) -> dict[str, datetime]:
-    query = select(EVENT.c.key, func.max(EVENT.c.at)).where(EVENT.c.kind.in_(kinds), *where).group_by(EVENT.c.key)
-    return {str(key): at for key, at in session.execute(query)}
+def _latest_by_key(session: Session, kinds: tuple[str, ...], *where: ColumnElement[bool]) -> dict[str, datetime]:
+    key, at, kind = column(UploadEvent.key), column(UploadEvent.at), column(UploadEvent.kind)
+    query = select(key, func.max(at)).where(kind.in_(kinds), *where).group_by(key)
+    return {str(key): at for key, at in session.exec(query)}
 
 
 def active_keys(session: Session) -> set[str]:
     """Keys whose latest event is upload started/resumed, from an agent that is online."""
-    online = AGENT.select().with_only_columns(AGENT.c.id).where(AGENT.c.online)
-    started = _latest_by_key(session, STARTS, EVENT.c.agent_id.in_(online))
-    ended = _latest_by_key(session, ENDS, EVENT.c.key.in_(list(started)))
+    online = select(column(Agent.id)).where(column(Agent.online))
+    started = _latest_by_key(session, STARTS, column(UploadEvent.agent_id).in_(online))
+    ended = _latest_by_key(session, ENDS, column(UploadEvent.key).in_(list(started)))
     session.commit()
     return {key for key, at in started.items() if key and (key not in ended or ended[key] < at)}
 

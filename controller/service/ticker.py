@@ -1,13 +1,17 @@
-"""One tick: stale agents offline → snapshot from the store → ``assign`` → store new versions → publish.
+"""One tick: load → decide (pure) → commit (store) → publish (MQTT), then what is in force, swapped in whole.
 
-Only assignments whose operative settings changed get a new version and are published (a reason
-that only differs in a temperature's last digit does not churn the fleet). After a (re)connect to
-the broker every current assignment of a live agent is published again, same version, so a broker
-that lost its retained messages gets them back.
+    tick(now, sites=None)        a full tick, or only ``sites`` (the hot path: sites are independent in the policy)
+     ├── upkeep   full tick only: stale agents → offline; heartbeat (which controllers are alive)
+     ├── load     the stored rows (every site, or ``sites``) → this controller's share → ``FleetView``
+     ├── decide   ``controller.policy.decide``: ``assign``, one agent's failure isolated; ``changed`` only  [pure]
+     ├── commit   new versions stored (``commit_decisions``); a version conflict → load and decide again
+     ├── publish  what was committed, retained; after a (re)connect every live agent's current assignment
+     └── refresh  ``in_force``: concurrency, thermal level and site per agent, for the ingest thread
 
-One agent's values must not stop the decisions for the others: if ``assign`` raises for the fleet, it
-runs again site by site (sites are independent), and within a site that still fails, the agents whose
-own decision raises are left out (logged, counted in ``policy_errors``; they keep their last assignment).
+Only assignments whose operative settings changed get a new version and are published (a reason that only differs
+in a temperature's last digit does not churn the fleet). After a (re)connect to the broker every current assignment
+of a live agent is published again, same version, so a broker that lost its retained messages gets them back. An
+agent the policy raises for keeps its last assignment (logged, counted in ``policy_errors``).
 """
 
 from __future__ import annotations
@@ -15,17 +19,17 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from controller.policy import AgentView, Decision, FleetSnapshot, PolicyConfig, assign, is_live
+from controller.policy import Decision, FleetView, PolicyConfig, is_live
+from controller.policy.decide import Decided, PolicyFailure, changed, decide
 from controller.policy.thermal import level_for
-from controller.service.snapshot import build_snapshot
+from controller.service.fleet_view import build_fleet_view
 from controller.store.assignments import (
     FleetRows,
     Proposal,
@@ -33,12 +37,11 @@ from controller.store.assignments import (
     commit_decisions,
     load_fleet,
     settings_of,
-    state_of,
 )
-from controller.store.ingest import mark_stale_offline
+from controller.store.housekeeping import mark_stale_offline
 from controller.store.instances import heartbeat, sites_for
 from controller.store.models import CurrentAssignment
-from fleet_protocol import Assignment, Telemetry
+from fleet_protocol.messages import Assignment, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +56,52 @@ class TickResult:
     seconds: float
 
 
-def _version(row: CurrentAssignment | None) -> int | None:
-    return None if row is None else row.version
+@dataclass(frozen=True)
+class InForce:
+    """Per agent, as of the last tick: the concurrency in force, the thermal level and the site. Read by the
+    ingest thread (the concurrency of each sample, the hot path); immutable, so a reader sees one whole tick."""
+
+    concurrency: Mapping[str, int] = field(default_factory=dict)
+    levels: Mapping[str, int] = field(default_factory=dict)
+    sites: Mapping[str, str] = field(default_factory=dict)
+
+    def after(self, done: Round, *, full: bool) -> InForce:
+        """What is in force after ``done``: a full tick takes everything stored (the other controllers' sites too)
+        and overlays its own; a per-site tick overlays its sites on this."""
+        concurrency = {agent_id: row.concurrency for agent_id, row in done.current.items()}
+        levels = {agent_id: decision.state.thermal_level for agent_id, decision in done.decisions.items()}
+        if not full:
+            return InForce({**self.concurrency, **concurrency}, {**self.levels, **levels}, self.sites)
+        stored = done.loaded.stored
+        return InForce(
+            concurrency={**{i: r.concurrency for i, r in stored.current.items()}, **concurrency},
+            levels={**{i: r.thermal_level for i, r in stored.current.items()}, **levels},
+            sites={agent.id: agent.site for agent in stored.agents},
+        )
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What one attempt read: the stored rows (a full tick: every site), this controller's share of them, and the
+    share as the policy sees it."""
+
+    stored: FleetRows
+    mine: FleetRows
+    fleet: FleetView
+
+
+@dataclass(frozen=True)
+class Round:
+    """One tick's outcome: what was loaded and decided, and the assignments committed (to publish)."""
+
+    loaded: Loaded
+    decisions: Mapping[str, Decision]
+    committed: list[CurrentAssignment]
+
+    @property
+    def current(self) -> dict[str, CurrentAssignment]:
+        """The assignment in force per agent of the share, as committed now or stored before."""
+        return {**self.loaded.mine.current, **{row.agent_id: row for row in self.committed}}
 
 
 class Ticker:
@@ -73,10 +120,7 @@ class Ticker:
         self.publish = publish
         self._seq = itertools.count()
         self.republish_all = False
-        #: per agent, from the last tick: concurrency in force and thermal level (for ingest's fast path)
-        self.concurrency: dict[str, int] = {}
-        self.levels: dict[str, int] = {}
-        self.sites: dict[str, str] = {}
+        self.in_force = InForce()
         self.heartbeat_ttl_s = heartbeat_ttl_s
         self.started_at = datetime.now(UTC)
         self.live_controllers: list[str] = [controller_id]
@@ -85,121 +129,129 @@ class Ticker:
         self.published_total = 0
         self.policy_errors = 0
 
+    # -- for the ingest thread ---------------------------------------------------------------------
     def needs_fast_tick(self, telemetry: list[tuple[Telemetry, datetime]]) -> bool:
         """A reading that asks for a higher thermal level than in force: react now, not next tick."""
-        return any(self._hotter(m) for m, _at in telemetry)
+        levels = self.in_force.levels
+        return any(self._hotter(m, levels) for m, _at in telemetry)
+
+    def hot_sites(self, telemetry: list[tuple[Telemetry, datetime]]) -> set[str] | None:
+        """Sites of agents whose reading asks for a hotter level; ``None`` if one is not known yet."""
+        in_force = self.in_force
+        hot = [m.agent_id for m, _at in telemetry if self._hotter(m, in_force.levels)]
+        if any(agent_id not in in_force.sites for agent_id in hot):
+            return None
+        return {in_force.sites[agent_id] for agent_id in hot}
+
+    def _hotter(self, message: Telemetry, levels: Mapping[str, int]) -> bool:
+        return level_for(message.temperature_c, message.throttled, self.config) > levels.get(message.agent_id, 0)
+
+    # -- the tick ----------------------------------------------------------------------------------
+    def tick(self, now: datetime, sites: set[str] | None = None) -> TickResult:
+        """Decide for the whole fleet, or only for ``sites`` (sites are independent in the policy)."""
+        started = time.perf_counter()
+        full = sites is None
+        with Session(self.engine, expire_on_commit=False) as session:
+            offline = self._upkeep(session, now) if full else []
+            done = self._decide_and_commit(session, now, sites)
+        live = self._live(done, now)
+        published = self._publish(done, live, full=full)
+        self.in_force = self.in_force.after(done, full=full)
+        return TickResult(len(live), published, len(offline), time.perf_counter() - started)
+
+    def _upkeep(self, session: Session, now: datetime) -> list[str]:
+        """Stale agents offline (returned), and this controller's heartbeat (who else is alive)."""
+        cutoff = now - timedelta(seconds=self.config.offline_after_s)
+        offline = mark_stale_offline(session, cutoff=cutoff, now=now)
+        self.live_controllers = heartbeat(
+            session, self.controller_id, now=now, started_at=self.started_at, ttl_s=self.heartbeat_ttl_s
+        )
+        return offline
+
+    def _decide_and_commit(self, session: Session, now: datetime, sites: set[str] | None) -> Round:
+        """Load, decide, commit; another controller's version in between → load and decide again."""
+        for attempt in range(1, CONFLICT_RETRIES + 1):
+            loaded = self._load(session, sites)
+            decisions = self._decide(loaded.fleet, now)
+            try:
+                return Round(loaded, decisions, self._commit(session, loaded, decisions, now))
+            except VersionConflict as exc:
+                self.conflicts += 1
+                log.info("tick: %s (attempt %d), reloading", exc, attempt)
+        log.warning("tick: gave up after %d version conflicts", CONFLICT_RETRIES)
+        return Round(loaded, decisions, [])
+
+    def _load(self, session: Session, sites: set[str] | None) -> Loaded:
+        stored = load_fleet(session, sites)
+        mine = stored if sites is not None else self._my_share(stored)
+        return Loaded(stored, mine, build_fleet_view(mine))
+
+    def _my_share(self, rows: FleetRows) -> FleetRows:
+        """With several live controllers, only the sites dealt to this one (``instances.sites_for``)."""
+        sites = {agent.site for agent in rows.agents}
+        if len(self.live_controllers) <= 1:
+            self.own_sites = len(sites)
+            return rows
+        mine = sites_for(self.controller_id, self.live_controllers, sites)
+        self.own_sites = len(mine)
+        agents = [agent for agent in rows.agents if agent.site in mine]
+        ids = {agent.id for agent in agents}
+        return FleetRows(agents, {i: r for i, r in rows.current.items() if i in ids}, rows.overrides)
+
+    def _decide(self, fleet: FleetView, now: datetime) -> Mapping[str, Decision]:
+        decided: Decided = decide(fleet, self.config, now)
+        if decided.failures:
+            self.policy_errors += 1
+        for failure in decided.failures:
+            _log_failure(failure)
+        return decided.decisions
+
+    def _commit(
+        self, session: Session, loaded: Loaded, decisions: Mapping[str, Decision], now: datetime
+    ) -> list[CurrentAssignment]:
+        """Store the decisions that changed, each on the version it was decided on; returns what to publish."""
+        floors = {agent.id: agent.assignment_version for agent in loaded.mine.agents}
+        current = loaded.mine.current
+        proposals = [
+            Proposal(agent_id, decision, floors.get(agent_id, 0), _version(current.get(agent_id)))
+            for agent_id, decision in changed(loaded.fleet, decisions).items()
+        ]
+        return commit_decisions(session, proposals, controller_id=self.controller_id, now=now)
+
+    def _live(self, done: Round, now: datetime) -> set[str]:
+        return {
+            agent.agent_id
+            for agent in done.loaded.fleet.agents
+            if agent.agent_id in done.decisions and is_live(agent, self.config, now)
+        }
+
+    def _publish(self, done: Round, live: set[str], *, full: bool) -> int:
+        """Publish what was committed; after a reconnect (full tick) every live agent's current assignment."""
+        rows = done.committed
+        if self.republish_all and full:
+            self.republish_all = False
+            current = done.current
+            rows = [current[agent_id] for agent_id in sorted(live) if agent_id in current]
+        for row in rows:
+            self.publish(self._to_message(row))
+        self.published_total += len(rows)
+        return len(rows)
 
     def _to_message(self, row: CurrentAssignment) -> Assignment:
         return Assignment.of(
             settings_of(row), agent_id=row.agent_id, seq=next(self._seq), version=row.version, reason=row.reason
         )
 
-    def _my_share(self, rows: FleetRows) -> FleetRows:
-        """With several live controllers, only the sites dealt to this one (``instances.sites_for``)."""
-        if len(self.live_controllers) <= 1:
-            self.own_sites = len({agent.site for agent in rows.agents})
-            return rows
-        mine = sites_for(self.controller_id, self.live_controllers, {agent.site for agent in rows.agents})
-        self.own_sites = len(mine)
-        agents = [agent for agent in rows.agents if agent.site in mine]
-        ids = {agent.id for agent in agents}
-        return FleetRows(agents, {i: r for i, r in rows.current.items() if i in ids}, rows.overrides)
 
-    def hot_sites(self, telemetry: list[tuple[Telemetry, datetime]]) -> set[str] | None:
-        """Sites of agents whose reading asks for a hotter level; ``None`` if one is not known yet."""
-        hot = [m.agent_id for m, _at in telemetry if self._hotter(m)]
-        if any(agent_id not in self.sites for agent_id in hot):
-            return None
-        return {self.sites[agent_id] for agent_id in hot}
+def _version(row: CurrentAssignment | None) -> int | None:
+    return None if row is None else row.version
 
-    def _hotter(self, message: Telemetry) -> bool:
-        return level_for(message.temperature_c, message.throttled, self.config) > self.levels.get(message.agent_id, 0)
 
-    def _decide(self, snapshot: FleetSnapshot, now: datetime) -> dict[str, Decision]:
-        """``assign`` for the fleet; if it raises, site by site, leaving out the agents it raises for."""
-        try:
-            return assign(snapshot, self.config, now)
-        except Exception as exc:
-            self.policy_errors += 1
-            log.error("policy failed for the fleet (%s: %s): deciding site by site", type(exc).__name__, exc)
-        by_site: dict[str, list[AgentView]] = defaultdict(list)
-        for agent in snapshot.agents:
-            by_site[agent.site].append(agent)
-        decisions: dict[str, Decision] = {}
-        for site, agents in sorted(by_site.items()):
-            try:
-                decisions |= assign(replace(snapshot, agents=tuple(agents)), self.config, now)
-                continue
-            except Exception:
-                pass
-            fine = [agent for agent in agents if self._decidable(snapshot, agent, now)]
-            try:
-                decisions |= assign(replace(snapshot, agents=tuple(fine)), self.config, now)
-            except Exception as exc:
-                log.error("policy failed for site %r even without its failing agents: %s", site, exc)
-        return decisions
-
-    def _decidable(self, snapshot: FleetSnapshot, agent: AgentView, now: datetime) -> bool:
-        try:
-            assign(replace(snapshot, agents=(agent,)), self.config, now)
-        except Exception as exc:
-            log.error(
-                "policy failed for agent %s (%s: %s): it keeps its last assignment",
-                agent.agent_id,
-                type(exc).__name__,
-                exc,
-            )
-            return False
-        return True
-
-    def tick(self, now: datetime, sites: set[str] | None = None) -> TickResult:
-        """Decide for the whole fleet, or only for ``sites`` (sites are independent in the policy)."""
-        started = time.perf_counter()
-        with Session(self.engine, expire_on_commit=False) as session:
-            offline: list[str] = []
-            if sites is None:
-                cutoff = now - timedelta(seconds=self.config.offline_after_s)
-                offline = mark_stale_offline(session, cutoff=cutoff, now=now)
-                self.live_controllers = heartbeat(
-                    session, self.controller_id, now=now, started_at=self.started_at, ttl_s=self.heartbeat_ttl_s
-                )
-            published: list[CurrentAssignment] = []
-            for attempt in range(CONFLICT_RETRIES):
-                everything = load_fleet(session, sites)
-                rows = everything if sites is not None else self._my_share(everything)
-                snapshot = build_snapshot(rows)
-                decisions = self._decide(snapshot, now)
-                floors = {agent.id: agent.assignment_version for agent in rows.agents}
-                proposals = [
-                    Proposal(agent_id, decision, floors.get(agent_id, 0), _version(rows.current.get(agent_id)))
-                    for agent_id, decision in decisions.items()
-                    if agent_id not in rows.current
-                    or settings_of(rows.current[agent_id]) != decision.settings
-                    or state_of(rows.current[agent_id]) != decision.state
-                ]
-                try:
-                    published = commit_decisions(session, proposals, controller_id=self.controller_id, now=now)
-                    break
-                except VersionConflict as exc:
-                    self.conflicts += 1
-                    log.info("tick: %s (attempt %d), reloading", exc, attempt + 1)
-            else:
-                log.warning("tick: gave up after %d version conflicts", CONFLICT_RETRIES)
-        current = {**rows.current, **{row.agent_id: row for row in published}}
-        live_ids = {a.agent_id for a in snapshot.agents if a.agent_id in decisions and is_live(a, self.config, now)}
-        if self.republish_all and sites is None:
-            self.republish_all = False
-            published = [current[i] for i in sorted(live_ids) if i in current]
-        for row in published:
-            self.publish(self._to_message(row))
-        self.published_total += len(published)
-        concurrency = {i: r.concurrency for i, r in current.items()}
-        levels = {i: d.state.thermal_level for i, d in decisions.items()}
-        if sites is None:  # what the other controllers decided, as stored, then ours
-            stored = everything.current
-            self.concurrency = {**{i: r.concurrency for i, r in stored.items()}, **concurrency}
-            self.levels = {**{i: r.thermal_level for i, r in stored.items()}, **levels}
-            self.sites = {agent.id: agent.site for agent in everything.agents}
-        else:  # copy, then swap: readers in other threads always see a whole dict
-            self.concurrency, self.levels = {**self.concurrency, **concurrency}, {**self.levels, **levels}
-        return TickResult(len(live_ids), len(published), len(offline), time.perf_counter() - started)
+def _log_failure(failure: PolicyFailure) -> None:
+    error, kind = failure.error, type(failure.error).__name__
+    if failure.scope == "fleet":
+        log.error("policy failed for the fleet (%s: %s): deciding site by site", kind, error)
+    elif failure.scope == "agent":
+        log.error("policy failed for agent %s (%s: %s): it keeps its last assignment", failure.name, kind, error)
+    else:
+        log.error("policy failed for site %r even without its failing agents: %s", failure.name, error)

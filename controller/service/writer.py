@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from controller.service.ingest import Ingestor, Received, channel_of
+from controller.service.inbox import Ingestor, Received, channel_of
+from controller.store.agent_writes import IngestBatch
 from controller.store.errors import is_outage
-from controller.store.ingest import IngestBatch
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,2 @@
-"""The controller's SQL store: tables (``models``), engine and reads/writes (``repo``), ingest batches, assignments."""
+"""The controller's SQL store: the tables (``models``), the ``database``, agent writes, housekeeping, assignments
+and the reads and operator writes (``repo``)."""

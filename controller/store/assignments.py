@@ -15,19 +15,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from controller.policy import Decision, PolicyState
-from controller.store.engine import as_utc, to_db_time
-from controller.store.ingest import AGENT
-from controller.store.models import AssignmentHistory, CurrentAssignment, OperatorOverride
+from controller.store.database import as_utc, to_db_time
+from controller.store.models import Agent, AssignmentHistory, CurrentAssignment, OperatorOverride
+from controller.store.tables import AGENT, CURRENT, column
 from fleet_protocol.assignment import SETTINGS_FIELDS, AssignmentSettings
-
-CURRENT: Table = CurrentAssignment.__table__  # type: ignore[attr-defined]
 
 
 class VersionConflict(RuntimeError):
@@ -131,47 +129,59 @@ def commit_decisions(
     return published
 
 
-#: What the policy reads of an agent (a plain Core select: no ORM objects for thousands of rows).
-POLICY_COLUMNS = (
-    "id",
-    "site",
-    "online",
-    "cores",
-    "ram_bytes",
-    "telemetry_at",
-    "temperature_c",
-    "throttled",
-    "cpu_percent",
-    "backlog_files",
-    "backlog_bytes",
-    "backlog_oldest_age_s",
-    "active_uploads",
-    "throughput_bps",
-    "errors_total",
-    "assignment_version",
-)
+class PolicyAgentRow(Protocol):
+    """What the policy reads of an agent: these columns of ``agent``, read with a plain Core select (no ORM objects
+    for thousands of rows). mypy checks below that ``Agent`` has every one, with the same type."""
+
+    id: str
+    site: str
+    online: bool
+    cores: int
+    ram_bytes: int
+    telemetry_at: datetime | None
+    temperature_c: float | None
+    throttled: int
+    cpu_percent: float
+    backlog_files: int
+    backlog_bytes: int
+    backlog_oldest_age_s: float
+    active_uploads: int
+    throughput_bps: float
+    errors_total: int
+    assignment_version: int
+
+
+if TYPE_CHECKING:
+
+    def _agent_has_the_policy_columns(agent: Agent) -> PolicyAgentRow:
+        return agent
+
+
+POLICY_COLUMNS = tuple(AGENT.c[name] for name in PolicyAgentRow.__annotations__)
 
 
 @dataclass(frozen=True)
 class FleetRows:
-    """Rows with attribute access: ``agents`` carry ``POLICY_COLUMNS``, ``current`` every column of
-    ``current_assignment`` (Core rows or ``CurrentAssignment`` objects: both read the same)."""
+    """``agents``: Core rows of the ``PolicyAgentRow`` columns; ``current``: the ``current_assignment`` rows, Core
+    rows or ``CurrentAssignment`` objects (both read the same; never written through)."""
 
-    agents: list[Any]
-    current: dict[str, Any]
+    agents: list[PolicyAgentRow]
+    current: dict[str, CurrentAssignment]
     overrides: list[OperatorOverride]
 
 
 def load_fleet(session: Session, sites: Iterable[str] | None = None) -> FleetRows:
     """Everything the policy needs (of only ``sites``, if given), read in one go."""
-    agent_query = select(*(AGENT.c[name] for name in POLICY_COLUMNS)).order_by(AGENT.c.id)
+    agent_id, agent_site = column(Agent.id), column(Agent.site)
+    agent_query = select(*POLICY_COLUMNS).order_by(agent_id)
     current_query = select(CURRENT)
     if sites is not None:
         wanted = sorted(set(sites))
-        agent_query = agent_query.where(AGENT.c.site.in_(wanted))
-        current_query = current_query.where(CURRENT.c.agent_id.in_(select(AGENT.c.id).where(AGENT.c.site.in_(wanted))))
-    agents = list(session.execute(agent_query))
-    current = {row.agent_id: row for row in session.execute(current_query)}
+        agent_query = agent_query.where(agent_site.in_(wanted))
+        in_sites = select(agent_id).where(agent_site.in_(wanted))
+        current_query = current_query.where(column(CurrentAssignment.agent_id).in_(in_sites))
+    agents = cast(list[PolicyAgentRow], list(session.execute(agent_query)))
+    current = {row.agent_id: cast(CurrentAssignment, row) for row in session.execute(current_query)}
     overrides = list(session.scalars(select(OperatorOverride)))
     session.expunge_all()
     session.commit()

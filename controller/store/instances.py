@@ -12,25 +12,22 @@ import zlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, select
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from controller.store.engine import to_db_time
-from controller.store.ingest import upsert
+from controller.store.database import to_db_time, upsert
 from controller.store.models import ControllerInstance
-
-INSTANCE: Table = ControllerInstance.__table__  # type: ignore[attr-defined]
+from controller.store.tables import INSTANCE, column, incoming
 
 
 def heartbeat(session: Session, controller_id: str, *, now: datetime, started_at: datetime, ttl_s: float) -> list[str]:
     """Record that ``controller_id`` is alive; return the ids of every live controller, sorted (commits)."""
+    instance_id, last_seen = column(ControllerInstance.id), column(ControllerInstance.last_seen)
     row = {"id": controller_id, "started_at": to_db_time(started_at), "last_seen": to_db_time(now)}
     stmt = upsert(session, INSTANCE)
-    session.execute(
-        stmt.on_conflict_do_update(index_elements=["id"], set_={"last_seen": stmt.excluded.last_seen}), [row]
-    )
+    renewed = stmt.on_conflict_do_update(index_elements=[instance_id], set_=incoming(stmt, [last_seen.key]))
+    session.execute(renewed, [row])
     cutoff = to_db_time(now - timedelta(seconds=ttl_s))
-    live = [r[0] for r in session.execute(select(INSTANCE.c.id).where(INSTANCE.c.last_seen >= cutoff))]
+    live = list(session.exec(select(instance_id).where(last_seen >= cutoff)))
     session.commit()
     return sorted(set(live) | {controller_id})
 
@@ -49,5 +46,5 @@ def sites_for(controller_id: str, live: Sequence[str], sites: Iterable[str]) -> 
 
 def forget(session: Session, controller_id: str) -> None:
     """A clean stop: leave at once, so the others take over this controller's sites (commits)."""
-    session.execute(INSTANCE.delete().where(INSTANCE.c.id == controller_id))
+    session.execute(INSTANCE.delete().where(column(ControllerInstance.id) == controller_id))
     session.commit()

@@ -39,12 +39,10 @@ def _json_list() -> Any:
 # --- agents -----------------------------------------------------------------------------------
 
 
-class AgentBase(SQLModel):
-    """Capabilities (from the retained birth message) and liveness. ``site`` is provisioned (the controller's
-    ``[agent_sites]``), never taken from the agent; what the agent says is kept as ``reported_site``."""
+class AgentCapabilities(SQLModel):
+    """What an agent's birth message tells: copied by name from the ``fleet_protocol.Birth`` fields of the same
+    names (``controller.store.tables.copied_fields`` checks that they are)."""
 
-    site: str = Field(default="", index=True, max_length=128)
-    reported_site: str = Field(default="", max_length=128, description="the site the agent's birth names")
     model: str = Field(default="", max_length=256)
     cores: int = 1
     ram_bytes: int = Field(default=0, sa_type=BigInteger)
@@ -54,30 +52,43 @@ class AgentBase(SQLModel):
     bucket: str = Field(default="", max_length=256)
     prefix: str = Field(default="", max_length=256)
     simulated: bool = False
+
+
+class AgentBase(AgentCapabilities):
+    """Capabilities (from the retained birth message) and liveness. ``site`` is provisioned (the controller's
+    ``[agent_sites]``), never taken from the agent; what the agent says is kept as ``reported_site``."""
+
+    site: str = Field(default="", index=True, max_length=128)
+    reported_site: str = Field(default="", max_length=128, description="the site the agent's birth names")
     online: bool = False
     online_since: datetime | None = Field(default=None, sa_type=TZ)
     offline_since: datetime | None = Field(default=None, sa_type=TZ)
     last_seen: datetime | None = Field(default=None, sa_type=TZ)
 
 
-class AgentTelemetryBase(SQLModel):
-    """Latest telemetry, DESIGN §2 names; ``None``/0 until the first telemetry message."""
+class TelemetryReading(SQLModel):
+    """The values of a telemetry message that its history keeps: copied by name from the
+    ``fleet_protocol.Telemetry`` fields of the same names (docs/design.md §2 names)."""
 
     temperature_c: float | None = None
     throttled: int = 0
     cpu_percent: float = 0.0
-    mem_available_bytes: int = Field(default=0, sa_type=BigInteger)
-    disk_free_bytes: int = Field(default=0, sa_type=BigInteger)
     backlog_files: int = 0
     backlog_bytes: int = Field(default=0, sa_type=BigInteger)
-    backlog_oldest_age_s: float = 0.0
-    active_uploads: int = 0
     throughput_bps: float = 0.0
+    active_uploads: int = 0
+    assignment_version: int = Field(default=0, sa_type=BigInteger, description="version the agent applies")
+
+
+class AgentTelemetryBase(TelemetryReading):
+    """Latest telemetry: every value of the message, copied by name; ``None``/0 until the first telemetry message."""
+
+    mem_available_bytes: int = Field(default=0, sa_type=BigInteger)
+    disk_free_bytes: int = Field(default=0, sa_type=BigInteger)
+    backlog_oldest_age_s: float = 0.0
     bytes_uploaded_total: int = Field(default=0, sa_type=BigInteger)
     retries_total: int = Field(default=0, sa_type=BigInteger)
     errors_total: int = Field(default=0, sa_type=BigInteger)
-    assignment_version: int = Field(default=0, sa_type=BigInteger, description="version the agent applies")
-    telemetry_at: datetime | None = Field(default=None, sa_type=TZ, description="sent_at of the latest telemetry")
 
 
 class Agent(AgentTelemetryBase, AgentBase, table=True):
@@ -86,24 +97,17 @@ class Agent(AgentTelemetryBase, AgentBase, table=True):
     id: str = Field(primary_key=True, max_length=64)
     capabilities: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     birth_at: datetime | None = Field(default=None, sa_type=TZ)
+    telemetry_at: datetime | None = Field(default=None, sa_type=TZ, description="sent_at of the latest telemetry")
     telemetry_seq: int = Field(default=0, sa_type=BigInteger)
 
 
 # --- telemetry history ----------------------------------------------------------------------------
 
 
-class TelemetrySampleBase(SQLModel):
+class TelemetrySampleBase(TelemetryReading):
     agent_id: str = Field(max_length=64)
     at: datetime = Field(sa_type=TZ, description="sent_at of the message")
     received_at: datetime = Field(sa_type=TZ)
-    temperature_c: float | None = None
-    throttled: int = 0
-    cpu_percent: float = 0.0
-    backlog_files: int = 0
-    backlog_bytes: int = Field(default=0, sa_type=BigInteger)
-    throughput_bps: float = 0.0
-    active_uploads: int = 0
-    assignment_version: int = Field(default=0, sa_type=BigInteger)
     concurrency: int | None = Field(default=None, description="concurrency of the assignment in force")
 
 

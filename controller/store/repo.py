@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from controller.store.engine import as_utc, create_all, make_engine, to_db_time
+from controller.store.database import as_utc, create_all, make_engine, to_db_time
 from controller.store.models import (
     OVERRIDE_SCOPES,
     Agent,
@@ -26,6 +26,7 @@ from controller.store.models import (
     TelemetrySample,
     UploadEvent,
 )
+from fleet_protocol.windows import is_valid_window
 
 __all__ = [
     "OverrideTarget",
@@ -92,41 +93,22 @@ def set_override(
 ) -> OperatorOverride:
     """Create or update the override of one agent or site; only the fields passed change. Audited.
 
-    ``None`` clears a single field (e.g. ``paused=None`` → no longer paused by the operator).
+    ``None`` clears a single field (e.g. ``paused=None`` → no longer paused by the operator). The fields are those
+    of ``OverrideBase``.
     """
-    from fleet_protocol import is_valid_window
-
     target = OverrideTarget.of(agent_id, site)
     at = _now(now)
-    changes: dict[str, Any] = {}
-    if paused is not _UNSET:
-        changes["paused"] = paused
-    if windows is not _UNSET:
-        if windows is not None:
-            bad = [w for w in windows if not is_valid_window(w)]
-            if bad:
-                raise ValueError(f"invalid window(s) {bad}: use 'HH:MM-HH:MM'")
-            windows = list(windows)
-        changes["windows"] = windows
-    if concurrency_cap is not _UNSET:
-        if concurrency_cap is not None and concurrency_cap < 0:
-            raise ValueError("concurrency_cap must be ≥ 0")
-        changes["concurrency_cap"] = concurrency_cap
-    if bandwidth_cap_bps is not _UNSET:
-        if bandwidth_cap_bps is not None and bandwidth_cap_bps < 0:
-            raise ValueError("bandwidth_cap_bps must be ≥ 0")
-        changes["bandwidth_cap_bps"] = bandwidth_cap_bps
-    if upload_now is not _UNSET:
-        changes["upload_now"] = bool(upload_now)
-    if note is not _UNSET:
-        changes["note"] = note
-    row = session.exec(
-        select(OperatorOverride).where(OperatorOverride.scope == target.scope, OperatorOverride.target == target.target)
-    ).first()
-    if row is None:
-        row = OperatorOverride(
-            scope=target.scope, target=target.target, created_by=who, created_at=at, updated_by=who, updated_at=at
-        )
+    changes = _checked_changes(
+        paused=paused,
+        windows=windows,
+        concurrency_cap=concurrency_cap,
+        bandwidth_cap_bps=bandwidth_cap_bps,
+        upload_now=upload_now,
+        note=note,
+    )
+    row = _find_override(session, target) or OperatorOverride(
+        scope=target.scope, target=target.target, created_by=who, created_at=at, updated_by=who, updated_at=at
+    )
     for name, value in changes.items():
         setattr(row, name, value)
     row.updated_by, row.updated_at = who, at
@@ -137,14 +119,35 @@ def set_override(
     return row
 
 
+def _checked_changes(**given: Any) -> dict[str, Any]:
+    """The fields given (not ``_UNSET``), checked in order; ``ValueError`` names the first that is invalid."""
+    changes = {name: value for name, value in given.items() if value is not _UNSET}
+    windows = changes.get("windows")
+    if windows is not None:
+        bad = [w for w in windows if not is_valid_window(w)]
+        if bad:
+            raise ValueError(f"invalid window(s) {bad}: use 'HH:MM-HH:MM'")
+        changes["windows"] = list(windows)
+    for cap in ("concurrency_cap", "bandwidth_cap_bps"):
+        if (changes.get(cap) or 0) < 0:
+            raise ValueError(f"{cap} must be ≥ 0")
+    if "upload_now" in changes:
+        changes["upload_now"] = bool(changes["upload_now"])
+    return changes
+
+
+def _find_override(session: Session, target: OverrideTarget) -> OperatorOverride | None:
+    return session.exec(
+        select(OperatorOverride).where(OperatorOverride.scope == target.scope, OperatorOverride.target == target.target)
+    ).first()
+
+
 def clear_override(
     session: Session, *, who: str, agent_id: str | None = None, site: str | None = None, now: datetime | None = None
 ) -> bool:
     """Remove every override of one agent or site; ``False`` if there was none. Audited either way."""
     target = OverrideTarget.of(agent_id, site)
-    row = session.exec(
-        select(OperatorOverride).where(OperatorOverride.scope == target.scope, OperatorOverride.target == target.target)
-    ).first()
+    row = _find_override(session, target)
     if row is not None:
         session.delete(row)
     _audit(

@@ -134,7 +134,7 @@ def _apply(ctx: CtxDep, db: DbDep, who: str, change: OverrideChange, agent_id: s
     except overrides.OverrideError as exc:  # answered like any other invalid body (FastAPI's 422 shape)
         error = {"type": "value_error", "loc": ("body",), "msg": str(exc), "input": None}
         raise RequestValidationError([error]) from exc
-    ctx.counters.overrides.labels("set").inc()
+    ctx.counters.overrides.inc("set")
 
 
 @router.post(
@@ -157,7 +157,7 @@ def set_agent_override(
 )
 def clear_agent_override(ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, agent_id: AgentIdPath) -> Response:
     overrides.clear(db, who=user.name, agent_id=agent_id)
-    ctx.counters.overrides.labels("clear").inc()
+    ctx.counters.overrides.inc("clear")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -175,5 +175,5 @@ def set_site_override(
 )
 def clear_site_override(ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, site: SitePath) -> Response:
     overrides.clear(db, who=user.name, site=site)
-    ctx.counters.overrides.labels("clear").inc()
+    ctx.counters.overrides.inc("clear")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -34,9 +34,9 @@ def _attempt(
     """One throttled attempt, counted; a success replaces (and revokes) the session it came with."""
     outcome = ctx.auth.login(username, password, request.client.host if request.client else None)
     if outcome.user is None:
-        ctx.counters.logins.labels("throttled" if outcome.retry_after_s else "failed").inc()
+        ctx.counters.logins.inc("throttled" if outcome.retry_after_s else "failed")
         return outcome, None
-    ctx.counters.logins.labels("ok").inc()
+    ctx.counters.logins.inc("ok")
     ctx.auth.end_session(session)
     fresh = ctx.auth.start_session(outcome.user)
     set_web_session(request, fresh)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from dashboard import overrides, queries
@@ -35,6 +36,13 @@ RANGES: dict[str, timedelta] = {
     "7d": timedelta(days=7),
 }
 DEFAULT_RANGE = "1h"
+FAVICON = Path(__file__).parents[1] / "static" / "favicon.ico"
+
+
+@router.get("/favicon.ico", name="favicon")
+def favicon() -> FileResponse:
+    """The icon browsers ask for on their own (also before login); a file from ``dashboard/static``."""
+    return FileResponse(FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/", name="fleet_page")
@@ -119,14 +127,14 @@ def _form_override(
 ) -> Response:
     if form.action == "clear":
         overrides.clear(db, who=user.name, agent_id=agent_id, site=site)
-        ctx.counters.overrides.labels("clear").inc()
+        ctx.counters.overrides.inc("clear")
         return RedirectResponse(f"{back}?msg=override-cleared", status_code=status.HTTP_303_SEE_OTHER)
     try:
         change = overrides.change_from_form(form.model_dump())
         overrides.apply_change(db, who=user.name, change=change, agent_id=agent_id, site=site)
     except overrides.OverrideError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    ctx.counters.overrides.labels("set").inc()
+    ctx.counters.overrides.inc("set")
     return RedirectResponse(f"{back}?msg=override-set", status_code=status.HTTP_303_SEE_OTHER)
 
 

@@ -6,7 +6,9 @@ Events (JSON ``data``):
            top to bottom, ``"matching"``: how many agents pass its filter, and ``"rows"``:
            ``{agent_id: row html}`` for the rows of the page that changed since the last event on this
            connection (all of them in the first one).
-``agent``  ``{"agent": <AgentRow>, "facts_html"}`` for ``?agent=ID`` whenever that agent's row changed.
+``agent``  ``{"agent": <AgentRow>, "facts_html"}`` for ``?agent=ID`` whenever that agent's row changed, and
+           ``"history_html"`` (the assignment history table) in the first one and whenever its assignment
+           version changed.
 
 The stream ends when its session does (logout, expiry): an open connection is no way around a logout.
 """
@@ -16,22 +18,37 @@ from __future__ import annotations
 from collections.abc import AsyncIterable
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import TypeAdapter
+from sqlmodel import Session
 
+from dashboard import queries
 from dashboard.context import AppContext
 from dashboard.deps import CtxDep, FleetViewDep, UserDep, WebSessionDep
 from dashboard.formatting import iso
 from dashboard.listing import view_page
 from dashboard.live import fleet_delta
-from dashboard.readmodel import AgentRow, Alert, FleetSnapshot
+from dashboard.readmodel import AgentRow, Alert, AssignmentView, FleetSnapshot
 from dashboard.rendering import render_fragment
 
 router = APIRouter(prefix="/api", tags=["live"])
 RETRY_MS = 3000
 _ROW = TypeAdapter(AgentRow)
 _ALERTS = TypeAdapter(list[Alert])
+
+
+def _version(row: AgentRow | None) -> int | None:
+    return row.assignment.version if row is not None and row.assignment is not None else None
+
+
+async def _history_html(ctx: AppContext, agent_id: str) -> str:
+    def read() -> list[AssignmentView]:
+        with Session(ctx.engine) as db:
+            return queries.assignment_history(db, agent_id)
+
+    return render_fragment(ctx, "assignment_history", await anyio.to_thread.run_sync(read))
 
 
 def _fleet_event(ctx: AppContext, snap: FleetSnapshot) -> dict[str, Any]:
@@ -78,11 +95,11 @@ async def stream(
         if agent is not None:
             mine = next((r for r in snap.rows if r.agent_id == agent), None)
             if mine is not None and mine != last_agent:
+                data = {
+                    "agent": _ROW.dump_python(mine, mode="json"),
+                    "facts_html": render_fragment(ctx, "agent_facts", mine, snap.at),
+                }
+                if last_agent is None or _version(mine) != _version(last_agent):
+                    data["history_html"] = await _history_html(ctx, agent)
                 last_agent = mine
-                yield ServerSentEvent(
-                    event="agent",
-                    data={
-                        "agent": _ROW.dump_python(mine, mode="json"),
-                        "facts_html": render_fragment(ctx, "agent_facts", mine, snap.at),
-                    },
-                )
+                yield ServerSentEvent(event="agent", data=data)

@@ -14,9 +14,12 @@
     while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
     return (i === 0 || Number.isInteger(v) ? v.toFixed(0) : v.toFixed(1)) + " " + units[i];
   }
+  const MIN_SPAN = 60e3;
   function render() {
-    const to = Date.now(), from = to - RANGES[range];
-    points = points.filter((p) => p.t >= from);
+    const to = Date.now();
+    points = points.filter((p) => p.t >= to - RANGES[range]);
+    // A fleet younger than the range: start at its first sample rather than squeeze it into the right edge.
+    const from = points.length ? Math.min(Math.max(to - RANGES[range], points[0].t), to - MIN_SPAN) : to - RANGES[range];
     const pick = (f) => points.map((p) => [p.t, f(p)]);
     const C = window.edgefleetChart;
     C.draw(document.getElementById("chart-temperature"),
@@ -59,6 +62,8 @@
   window.edgefleet.on("agent", (data) => {
     const facts = document.getElementById("now-facts");
     if (facts) facts.innerHTML = data.facts_html;
+    const history = document.getElementById("assignments");
+    if (history && data.history_html) history.outerHTML = data.history_html;
     const r = data.agent;
     const t = Date.parse(r.last_seen);
     if (r.last_seen && (!points.length || t > points[points.length - 1].t)) {

@@ -1,6 +1,6 @@
 """RIFF/WAVE chunk table, read by seeking: the audio data itself is never read here.
 
-Rules this module keeps (DESIGN §3-§4):
+Rules this module keeps (docs/design.md, "Objects in the store" and "The upload engine"):
 - An empty file is rejected. A file that does not start with ``RIFF....WAVE`` is not a WAV: it is stored raw.
 - A recorder writes RIFF sizes 0 or 0xFFFFFFFF (or stale sizes) while recording: that is "not ready".
   Once the caller says the file has settled (size and mtime stable), the same signs mean the recorder
@@ -205,7 +205,7 @@ def inspect(f: BinaryIO, file_size: int, *, settled: bool) -> WavLayout:
     if head[:4] in (b"RIFF", b"RF64") and len(head) < 12:
         raise _unfinished(settled, f"only {len(head)} bytes of RIFF header")
     if head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
-        return WavLayout(file_size, (), None, None, "not a RIFF/WAVE file")
+        return WavLayout(file_size, (), None, None, "not a WAV (no RIFF/WAVE header)")
     riff_end, riff_reason = _riff_end(f, head, file_size, settled)
     chunks, table_reason = _walk(f, 12, riff_end, settled)
     fmt, data, content_reason = _content_reason(f, chunks)

@@ -11,7 +11,9 @@ Everything in this package takes values in and gives values out; the adapters in
 - :mod:`.upload`     - the rules of one upload: settings, journal record, resume decision, the part ledger
 - :mod:`.queue`      - the order files are taken in (smaller first, aging, failures move back)
 - :mod:`.backoff`    - exponential backoff with full jitter
-- :mod:`.bucket`     - the token bucket (clock passed in)
+- :mod:`.bucket`     - the token bucket and the size of the chunks that pace the wire (clock passed in)
+- :mod:`.linkrate`   - the link-rate estimator: acknowledged bytes over busy time, an EWMA (clock passed in)
+- :mod:`.linkguard`  - what the measured rate decides: the thin-link guard, part deadlines, the backlog ETA
 - :mod:`.windows`    - upload windows ("HH:MM-HH:MM" local time)
 - :mod:`.events`     - what the engine reports (events, stats, run report)
 """

@@ -34,11 +34,12 @@ class EngineStats:
     backlog_bytes: int = 0
     oldest_age_s: float = 0.0
     active_uploads: int = 0
-    throughput_bps: float = 0.0  # bytes/s acknowledged by S3, recent average
+    throughput_bps: float = 0.0  # the measured link rate (engine.linkrate): smoothed, while uploading; 0 = unknown
     bytes_uploaded_total: int = 0
     retries_total: int = 0
     errors_total: int = 0
-    eta_s: float | None = None  # backlog_bytes / throughput (None when unknown)
+    backlog_eta_s: float | None = None  # backlog_bytes / the measured link rate (None when unknown)
+    effective_concurrency: int = 0  # parts in flight the thin-link guard allows (<= the assignment's)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class FileResult:
     original_bytes: int = 0
     stored_bytes: int = 0
     stored_as: Literal["flac", "raw", ""] = ""
+    raw_reason: str = ""  # stored raw: why FLAC could not hold it ("not a WAV", "32-bit float PCM", ...)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The order files are uploaded in: smaller first, with aging, failures moved back (DESIGN §4).
+"""The order files are uploaded in: smaller first, with aging, failures moved back (docs/design.md, section 4).
 
 ``priority = size - aging_bps * waited + failures * failure_penalty`` (lower goes first):
 - smaller files first, so many small recordings are not stuck behind one big one;

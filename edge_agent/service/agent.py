@@ -38,24 +38,13 @@ from edge_agent.service.ports import (
 )
 from edge_agent.service.retention import Outcome, apply_retention
 from edge_agent.service.spool import FileStatus, SpoolEntry, SpoolTracker, list_spool
-from edgefleet import __version__
-from fleet_protocol import (
-    CONTROLLER_STATE_TOPIC,
-    AgentChannel,
-    AgentStatus,
-    Assignment,
-    Birth,
-    Event,
-    EventKind,
-    Message,
-    ProtocolError,
-    State,
-    Telemetry,
-    agent_topic,
-    decode,
-    decode_controller_state,
-)
+from fleet_base import __version__
 from fleet_protocol.bounds import fit
+from fleet_protocol.codec import decode, decode_controller_state
+from fleet_protocol.errors import ProtocolError
+from fleet_protocol.messages import Assignment, Birth, Event, Message, State, Telemetry
+from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, agent_topic
+from fleet_protocol.vocabulary import AgentStatus, EventKind
 
 log = logging.getLogger(__name__)
 

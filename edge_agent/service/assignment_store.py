@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from fleet_protocol import Assignment
+from fleet_protocol.messages import Assignment
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from edgefleet.configfile import MQTT_ENV, S3_ENV, ConfigError, MqttSection, S3Section, Section, parse_model, read_toml
-from fleet_protocol import validate_agent_id
+from edge_agent.engine.linkguard import STALL_TIMEOUT_S
+from fleet_base.configfile import (
+    MQTT_ENV,
+    S3_ENV,
+    ConfigError,
+    MqttSection,
+    S3Section,
+    Section,
+    parse_model,
+    read_toml,
+)
 from fleet_protocol.assignment import (
     BANDWIDTH,
     COMPRESSION_LEVEL,
@@ -26,6 +35,7 @@ from fleet_protocol.assignment import (
     check_windows,
 )
 from fleet_protocol.errors import TopicError
+from fleet_protocol.topics import validate_agent_id
 
 #: what an agent runs with when ``[defaults]`` leaves a key out: the assignment value's own defaults
 _DEFAULTS = AssignmentSettings()
@@ -74,6 +84,7 @@ class AgentConfig(Section):
     settle_seconds: Annotated[float, Field(ge=0)] = 30.0
     telemetry_interval_s: Annotated[float, Field(gt=0)] = 10.0
     scan_interval_s: Annotated[float, Field(gt=0)] = 2.0
+    stall_timeout_s: Annotated[float, Field(gt=0)] = STALL_TIMEOUT_S  # an S3 request moving no bytes this long
     spool_suffixes: tuple[str, ...] = (".wav",)
     mqtt: MqttSection
     s3: AgentS3Section

@@ -15,6 +15,10 @@ from edge_agent.transfer.engine import Engine
 def build_engine(config: AgentConfig, limits: Limits, on_event: Callable[[EngineEvent], None]) -> Engine:
     """The journal lives in ``state_dir`` next to the agent's ledger and stored assignment."""
     engine_config = EngineConfig(
-        s3=config.s3.settings(), prefix=config.s3.prefix, agent_id=config.agent_id, state_dir=config.state_dir
+        s3=config.s3.settings(),
+        prefix=config.s3.prefix,
+        agent_id=config.agent_id,
+        state_dir=config.state_dir,
+        stall_timeout_s=config.stall_timeout_s,
     )
     return open_engine(engine_config, limits, on_event=on_event)

@@ -15,8 +15,8 @@ from dataclasses import replace
 
 from edge_agent.engine import Limits
 from edge_agent.service.config import DefaultsSection
-from fleet_protocol import Assignment
 from fleet_protocol.assignment import PART_SIZE
+from fleet_protocol.messages import Assignment
 
 log = logging.getLogger(__name__)
 

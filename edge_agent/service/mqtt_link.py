@@ -21,13 +21,15 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.service.outbox import Outbox
-from fleet_protocol import AgentChannel, Message, agent_topic, encode
-from fleet_protocol.mqtt_url import MqttUrl
-from fleet_protocol.paho import paho_client
+from fleet_base.mqtt_url import MqttUrl
+from fleet_base.paho import paho_client
+from fleet_protocol.codec import encode
+from fleet_protocol.messages import Message
+from fleet_protocol.topics import AgentChannel, agent_topic
 
 log = logging.getLogger(__name__)
 
-#: channel -> (QoS, retain), DESIGN §2
+#: channel -> (QoS, retain), as docs/design.md ("Wire protocol") sets them
 DELIVERY: dict[AgentChannel, tuple[int, bool]] = {
     AgentChannel.BIRTH: (1, True),
     AgentChannel.STATE: (1, True),

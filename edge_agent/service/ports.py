@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from edge_agent.engine import EngineStats, Limits
-from fleet_protocol import Message
+from fleet_protocol.messages import Message
 
 
 class EnginePort(Protocol):

@@ -21,7 +21,8 @@ from edge_agent.service.limits import limits_from_defaults
 from edge_agent.service.mqtt_link import MqttLink
 from edge_agent.service.outbox import Outbox
 from edge_agent.service.ports import Capabilities, EnginePort, FinishedCheck, HostProbe
-from fleet_protocol import AgentStatus, Message, State
+from fleet_protocol.messages import Message, State
+from fleet_protocol.vocabulary import AgentStatus
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Which recordings in the spool folder are finished: a pure tracker fed with directory listings and a clock.
 
-Rule (DESIGN §4): a file is a candidate once its size, mtime and inode have stayed the same for
+Rule (docs/design.md, section 4): a file is a candidate once its size, mtime and inode have stayed the same for
 ``settle_seconds`` of observation; the caller then asks the codec (``check_finished``) and reports back
 ``not_ready`` (the settle clock restarts), ``rejected`` or ``taken``. A taken or rejected file is not offered
 again unless it changes (then it settles again like a new file). A file that disappears is forgotten.

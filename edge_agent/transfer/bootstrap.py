@@ -26,7 +26,7 @@ def open_engine(
     codec: Codec | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Engine:
-    """S3 over minio (``config.s3``, ``config.io_timeout_s``) and the SQLite journal in ``config.state_dir``."""
-    store = S3Store(config.s3, timeout_s=config.io_timeout_s)
+    """S3 over minio (``config.s3``, ``config.stall_timeout_s``) and the SQLite journal in ``config.state_dir``."""
+    store = S3Store(config.s3, stall_timeout_s=config.stall_timeout_s)
     journal = Journal(config.journal_path)
     return Engine(config, limits, on_event, store=store, journal=journal, codec=codec, clock=clock)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_agent.engine.linkguard import STALL_TIMEOUT_S
 from edge_agent.engine.queue import AGING_BPS
-from edge_agent.s3settings import S3Settings
+from fleet_base.s3settings import S3Settings
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,9 @@ class EngineConfig:
     prefix: str
     agent_id: str
     state_dir: Path  # the journal lives here (journal.sqlite3)
-    io_timeout_s: float = 120.0  # per HTTP request; must exceed sending one part on the slowest link
+    stall_timeout_s: float = STALL_TIMEOUT_S  # a request that writes and gets acknowledged nothing this long is
+    # retried (any link speed works: there is no whole-request timeout; a part also has a deadline from the
+    # measured link rate, see edge_agent.engine.linkguard)
     retry_base_s: float = 0.5  # backoff: full jitter, base * 2**attempt, capped
     retry_cap_s: float = 30.0
     give_up_after_s: float = 0.0  # stop retrying one request after this long (0 = never; the file is kept)

@@ -1,4 +1,5 @@
-"""What every file job shares: the adapters, the current limits, counters, and retry-with-backoff."""
+"""What every file job shares: the adapters, the current limits (as assigned and as the thin-link guard applies
+them), the link (pacing, the measured rate), counters, and retry-with-backoff."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import logging
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,17 +14,39 @@ from typing import Protocol, TypeVar
 
 from edge_agent.audio.source import ObjectSource as Source
 from edge_agent.engine.backoff import full_jitter
-from edge_agent.engine.bucket import TokenBucket
 from edge_agent.engine.events import EngineEvent
-from edge_agent.engine.limits import Limits
+from edge_agent.engine.limits import Limits, MiB
+from edge_agent.engine.linkguard import guard
 from edge_agent.transfer.config import EngineConfig
 from edge_agent.transfer.errors import RetryableError
 from edge_agent.transfer.gate import SlotGate, Stopped
+from edge_agent.transfer.link import Link
 from edge_agent.transfer.ports import Journal, Store
 
 log = logging.getLogger("edgefleet.upload")
 T = TypeVar("T")
-__all__ = ["Codec", "Context", "Source"]
+__all__ = ["ALSO_REPORTED", "Codec", "Context", "RetryNotice", "Source"]
+
+#: ``extra`` of a log record whose news the engine also gives through a callback (``on_event``,
+#: ``on_retry``): a front end that shows those (``edgefleet upload``) filters such records out
+ALSO_REPORTED = {"also_reported": True}
+
+
+@dataclass(frozen=True)
+class RetryNotice:
+    """A request to S3 failed and is tried again after ``delay_s``; or (``error`` empty) it went through after
+    ``failures`` failures. ``give_up_in_s`` is None when it is retried for as long as it takes."""
+
+    what: str
+    error: str
+    failures: int
+    failing_s: float  # since the request was first tried
+    delay_s: float = 0.0
+    give_up_in_s: float | None = None
+
+    @property
+    def recovered(self) -> bool:
+        return not self.error
 
 
 class Codec(Protocol):
@@ -40,21 +62,11 @@ class Counters:
     bytes_uploaded_total: int = 0
     retries_total: int = 0
     errors_total: int = 0
-    acked: deque[tuple[float, int]] = field(default_factory=deque)  # (time, bytes) for the recent rate
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add_bytes(self, n: int, now: float) -> None:
+    def add_bytes(self, n: int) -> None:
         with self.lock:
             self.bytes_uploaded_total += n
-            self.acked.append((now, n))
-
-    def rate(self, now: float, span_s: float = 30.0) -> float:
-        with self.lock:
-            while self.acked and self.acked[0][0] < now - span_s:
-                self.acked.popleft()
-            if not self.acked:
-                return 0.0
-            return sum(n for _, n in self.acked) / max(1.0, min(span_s, now - self.acked[0][0]))
 
 
 class Context:
@@ -76,19 +88,38 @@ class Context:
         self.emit = emit
         self.clock = clock
         self.stop = threading.Event()
+        self.effective = limits  # the limits the thin-link guard applies (edge_agent.engine.linkguard)
         self.gate = SlotGate(limits, clock)
-        self._bucket = TokenBucket(limits.bandwidth_bps, clock())
-        self._bucket_lock = threading.Lock()
+        self.link = Link(limits.bandwidth_bps, config.stall_timeout_s, self.sleep)
+        self._guard_lock = threading.Lock()
         self.counters = Counters()
         self.rng = random.Random()
         self.on_progress: Callable[[str, int], None] = lambda path, nbytes: None
+        self.on_retry: Callable[[RetryNotice], None] = lambda notice: None
 
     def set_limits(self, limits: Limits) -> None:
         self.limits = limits
-        with self._bucket_lock:
-            if limits.bandwidth_bps != self._bucket.rate_bps:
-                self._bucket.set_rate(limits.bandwidth_bps, self.clock())
-        self.gate.set_limits(limits)
+        self.link.set_cap(limits.bandwidth_bps)
+        self.apply_guard(force=True)
+
+    def apply_guard(self, force: bool = False) -> None:
+        """The thin-link guard on the link rate measured now; the gate follows at once (new parts only)."""
+        with self._guard_lock:
+            rate = self.link.rate()
+            effective = guard(self.limits, rate)
+            if effective == self.effective and not force:
+                return
+            was, self.effective = self.effective, effective
+            self.gate.set_limits(effective)
+        if (was.concurrency, was.part_size) != (effective.concurrency, effective.part_size) and rate is not None:
+            log.info(
+                "link %.0f KiB/s: %d parts in flight of %d MiB (assigned %d of %d MiB)",
+                rate / 1024,
+                effective.concurrency,
+                effective.part_size // MiB,
+                self.limits.concurrency,
+                self.limits.part_size // MiB,
+            )
 
     def sleep(self, seconds: float, cancelled: Callable[[], bool]) -> None:
         """Sleep, waking early (Stopped) when the engine stops or the job is cancelled."""
@@ -100,27 +131,39 @@ class Context:
         if cancelled():
             raise Stopped
 
-    def throttle(self, nbytes: int, cancelled: Callable[[], bool]) -> None:
-        with self._bucket_lock:
-            delay = self._bucket.charge(nbytes, self.clock())
-        if delay > 0:
-            self.sleep(delay, cancelled)
-
     def retrying(self, what: str, fn: Callable[[], T], cancelled: Callable[[], bool]) -> tuple[T, int]:
-        """Run ``fn`` until it does not raise RetryableError; returns (result, retries)."""
+        """Run ``fn`` until it does not raise RetryableError; returns (result, retries).
+
+        With ``give_up_after_s``, the last try is at that many seconds after the first one, and its failure
+        is raised (saying so)."""
         attempt = 0
         started = time.monotonic()
+        give_up = self.config.give_up_after_s
         while True:
             try:
-                return fn(), attempt
+                result = fn()
             except RetryableError as exc:
-                give_up = self.config.give_up_after_s
-                if give_up and time.monotonic() - started > give_up:
-                    raise
+                failing = time.monotonic() - started
+                if give_up and failing >= give_up:
+                    raise RetryableError(f"gave up after {failing:.0f} s of failures: {exc}") from exc
                 delay = full_jitter(attempt, self.rng.random(), self.config.retry_base_s, self.config.retry_cap_s)
+                if give_up:
+                    delay = min(delay, give_up - failing)  # one last try at the deadline
                 with self.counters.lock:
                     self.counters.retries_total += 1
                 level = logging.WARNING if attempt < 3 or attempt % 10 == 0 else logging.DEBUG
-                log.log(level, "%s failed: %s; retry %d in %.1f s", what, exc, attempt + 1, delay)
+                log.log(level, "%s failed: %s; retry %d in %.1f s", what, exc, attempt + 1, delay, extra=ALSO_REPORTED)
                 attempt += 1
+                left = give_up - failing if give_up else None
+                self._notify_retry(RetryNotice(what, str(exc), attempt, failing, delay, left))
                 self.sleep(delay, cancelled)
+            else:
+                if attempt:
+                    self._notify_retry(RetryNotice(what, "", attempt, time.monotonic() - started))
+                return result, attempt
+
+    def _notify_retry(self, notice: RetryNotice) -> None:
+        try:
+            self.on_retry(notice)
+        except Exception:  # a display problem never stops an upload
+            log.exception("on_retry handler failed")

@@ -7,7 +7,8 @@ Two modes over one scheduler:
   and clean restarts); returns a report;
 - ``start()`` / ``stop()`` (agent service): a background thread takes files as they are enqueued, forever;
   failed files wait ``retry_delay`` and move back in the order.
-At most ``concurrency`` files run at once (and at most ``concurrency`` parts are in flight across them).
+At most ``concurrency`` files run at once (and at most ``concurrency`` parts are in flight across them), as the
+thin-link guard applies it (``Context.effective``: fewer on a link too thin for the assignment).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from pathlib import Path
 from edge_agent.engine.commands import Disposition
 from edge_agent.engine.events import EngineEvent, EngineStats, FileResult, RunReport
 from edge_agent.engine.limits import Limits
+from edge_agent.engine.linkguard import backlog_eta_s
 from edge_agent.engine.queue import after_failure, pick_next
 from edge_agent.transfer.config import EngineConfig
-from edge_agent.transfer.context import Codec, Context
+from edge_agent.transfer.context import Codec, Context, RetryNotice
 from edge_agent.transfer.job import FileJob, Outcome
 from edge_agent.transfer.journal import DONE, REJECTED
 from edge_agent.transfer.memory import pin_mmap_threshold
@@ -73,6 +75,10 @@ class Engine:
         """``fn(path, nbytes)`` after every acknowledged (or skipped) part."""
         self._ctx.on_progress = fn
 
+    def set_retry_callback(self, fn: Callable[[RetryNotice], None]) -> None:
+        """``fn(notice)`` when a request to S3 failed and will be tried again, and when it then went through."""
+        self._ctx.on_retry = fn
+
     def enqueue(self, path: Path, recheck: bool = False) -> bool:
         """Put a file in the durable queue. A file already uploaded with the same size and mtime stays done
         unless ``recheck``. Returns whether it is queued."""
@@ -101,7 +107,7 @@ class Engine:
         self._bg.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop taking parts; in-flight requests end or time out; the journal keeps everything for a resume."""
+        """Stop taking parts; parts on the wire are cancelled (sent again on resume); the journal keeps the rest."""
         self._ctx.stop.set()
         self._ctx.gate.wake()
         with self._lock:
@@ -121,7 +127,7 @@ class Engine:
         now = self._ctx.clock()
         entries = self._journal.queued()
         c = self._ctx.counters
-        rate = c.rate(now)
+        rate = self._ctx.link.rate()
         backlog = sum(e.size for e in entries)
         with self._lock:
             active = len(self._active)
@@ -130,11 +136,12 @@ class Engine:
             backlog_bytes=backlog,
             oldest_age_s=max((now - e.enqueued_at for e in entries), default=0.0),
             active_uploads=active,
-            throughput_bps=rate,
+            throughput_bps=rate or 0.0,
             bytes_uploaded_total=c.bytes_uploaded_total,
             retries_total=c.retries_total,
             errors_total=c.errors_total,
-            eta_s=backlog / rate if rate > 0 else None,
+            backlog_eta_s=backlog_eta_s(backlog, rate),
+            effective_concurrency=self._ctx.effective.concurrency,
         )
 
     def status(self, path: Path) -> tuple[str, str, str] | None:
@@ -154,7 +161,7 @@ class Engine:
         ctx = self._ctx
         while not ctx.stop.is_set():
             now = ctx.clock()
-            limits = ctx.limits
+            limits = ctx.effective
             with self._lock:
                 busy = set(self._active)
                 room = len(busy) < max(1, limits.concurrency) and not limits.stopped

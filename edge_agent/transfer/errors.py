@@ -69,5 +69,10 @@ def classify(exc: BaseException) -> TransferError:
 def _short(exc: BaseException) -> str:
     if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
         exc = exc.reason  # "connection reset", "timed out"... rather than the URL
-    text = str(exc) or type(exc).__name__
+    if isinstance(exc, urllib3.exceptions.NewConnectionError) and exc.conn is not None:
+        cause = exc.__cause__
+        why = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause or "")
+        text = f"cannot connect to {exc.conn.host}:{exc.conn.port}" + (f" ({why})" if why else "")
+    else:
+        text = str(exc) or type(exc).__name__
     return text if len(text) < 200 else text[:197] + "..."

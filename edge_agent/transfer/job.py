@@ -27,7 +27,7 @@ from edge_agent.engine.commands import Disposition, Fault
 from edge_agent.engine.events import EngineEvent, FileResult
 from edge_agent.engine.partsize import ObjectTooLarge
 from edge_agent.engine.splitter import TooManyParts
-from edge_agent.transfer.context import Context, Source
+from edge_agent.transfer.context import ALSO_REPORTED, Context, Source
 from edge_agent.transfer.errors import FatalS3Error, RetryableError, TransferError, UploadGone
 from edge_agent.transfer.gate import Stopped
 from edge_agent.transfer.parts import PartStream
@@ -102,7 +102,7 @@ class FileJob:
 
     def run(self) -> Outcome:
         self._started = time.monotonic()
-        config, limits = self.ctx.config, self.ctx.limits
+        config, limits = self.ctx.config, self.ctx.effective  # the guard's part size on a thin link
         machine = FileAttempt(
             AttemptConfig(limits.part_size, limits.compression_level, config.restarts_per_attempt, config.dedup)
         )
@@ -330,7 +330,9 @@ class FileJob:
             log.info("%s: stored as %s (%d bytes, %.1f s)", self.path, self.key, finish.stored_bytes, duration)
         else:
             self._emit(EventKind.UPLOAD_COMPLETED, finish.retries, reason=finish.reason, duration_s=0.0)
-        result = FileResult(self.path, True, self.key, finish.reason, src.original_size, finish.stored_bytes, src.kind)
+        result = FileResult(
+            self.path, True, self.key, finish.reason, src.original_size, finish.stored_bytes, src.kind, src.raw_reason
+        )
         return Outcome(Disposition.DONE, result)
 
     def _fail(self, finish: c.Finish) -> Outcome:
@@ -340,5 +342,5 @@ class FileJob:
             with self.ctx.counters.lock:
                 self.ctx.counters.errors_total += 1
             self._emit(kind, finish.retries, reason=reason)
-            log.warning("%s", reason if self.path in reason else f"{self.path}: {reason}")
+            log.warning("%s", reason if self.path in reason else f"{self.path}: {reason}", extra=ALSO_REPORTED)
         return Outcome(disposition, FileResult(self.path, False, self.key, reason))

@@ -99,4 +99,4 @@ class PartStream:
             self._ctx.gate.release()
             self._have_slot = False
         self._gone.set()
-        self._sender.join(timeout=self._ctx.config.io_timeout_s + 5)
+        self._sender.join(timeout=self._ctx.config.stall_timeout_s + 5)

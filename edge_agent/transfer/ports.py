@@ -30,12 +30,36 @@ class PendingUpload:
     upload_id: str
 
 
+class PartTap(Protocol):
+    """The engine's side of one UploadPart request: the store writes the part's bytes through it.
+
+    The store writes at most ``quantum()`` bytes after each ``pace(n)`` (0 = no cap: no pacing), tells it what
+    the server acknowledged, fails the request as a stall when ``cancelled()`` turns true or it runs past
+    ``deadline_s`` (see :mod:`edge_agent.transfer.link`, which makes them).
+    """
+
+    @property
+    def deadline_s(self) -> float | None:
+        """The whole request may take this long; None = no deadline (only stall detection)."""
+        ...
+
+    def quantum(self) -> int: ...
+    def pace(self, nbytes: int) -> None:
+        """Returns when ``nbytes`` may be written (the engine's shared token bucket); raises ``Stopped``."""
+        ...
+
+    def acknowledged(self, nbytes: int) -> None: ...
+    def cancelled(self) -> bool: ...
+
+
 class Store(Protocol):
     """S3 multipart calls, one request each; no retries inside."""
 
     def create(self, key: str, content_type: str, metadata: Mapping[str, str]) -> str: ...
-    def upload_part(self, key: str, upload_id: str, number: int, data: bytearray, md5_hex: str) -> str:
-        """Returns the part's ETag (lowercase hex, no quotes)."""
+    def upload_part(
+        self, key: str, upload_id: str, number: int, data: bytearray, md5_hex: str, tap: PartTap | None = None
+    ) -> str:
+        """Returns the part's ETag (lowercase hex, no quotes). The bytes go through ``tap`` (pacing, progress)."""
         ...
 
     def list_parts(self, key: str, upload_id: str) -> list[StoredPart] | None:

@@ -1,11 +1,15 @@
 """Sends the parts of one upload, each in its own thread holding one gate slot; results go to a queue.
 
-A part's bytes stay in memory until S3 acknowledges them; network errors are retried with backoff
-(same bytes, no re-encode); a slot is released when its part is acknowledged or given up.
+A part's bytes stay in memory until S3 acknowledges them; network errors, stalls and missed deadlines are retried
+with backoff (same bytes, no re-encode); a slot is released when its part is acknowledged or given up. Each
+request goes through a tap of the engine's link (:mod:`edge_agent.transfer.link`): its bytes are paced by the
+shared bucket as they are written, what the server acknowledges feeds the link-rate estimate, its deadline
+comes from that estimate (doubling with each retry of the part), and after it the thin-link guard looks again.
 """
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from collections.abc import Callable
@@ -41,23 +45,30 @@ class PartSender:
         self._threads.append(t)
         t.start()
 
-    def _upload(self, number: int, data: bytearray, md5: str) -> str:
-        etag = self._ctx.store.upload_part(self._key, self._upload_id, number, data, md5)
+    def _upload(self, number: int, data: bytearray, md5: str, attempt: int) -> str:
+        ctx = self._ctx
+        tap = ctx.link.tap(len(data), attempt, ctx.effective.concurrency, self._cancelled)
+        ctx.link.begin()
+        try:
+            etag = ctx.store.upload_part(self._key, self._upload_id, number, data, md5, tap)
+        finally:
+            ctx.link.end()
+            ctx.apply_guard()
         if etag != md5:
             raise RetryableError(f"part {number}: server ETag {etag} is not the MD5 {md5}")
         return etag
 
     def _run(self, number: int, offset: int, data: bytearray, md5: str) -> None:
         ctx = self._ctx
+        attempts = itertools.count()
         try:
             ctx.gate.wait_open(self._cancelled)  # a new part starts only inside the window
-            ctx.throttle(len(data), self._cancelled)
             etag, retries = ctx.retrying(
                 f"upload of part {number} of {self._key}",
-                lambda: self._upload(number, data, md5),
+                lambda: self._upload(number, data, md5, next(attempts)),
                 self._cancelled,
             )
-            ctx.counters.add_bytes(len(data), ctx.clock())
+            ctx.counters.add_bytes(len(data))
             ctx.on_progress(self._path, len(data))
             self.results.put(PartSent(StoredPart(number, etag, len(data), offset), retries))
         except (TransferError, Stopped) as exc:

@@ -1,13 +1,13 @@
 """``edgefleet demo``: the whole system on one machine, under one data folder, until Ctrl-C.
 
-Starts a real Mosquitto broker and a real S3 server (SeaweedFS), then every part that is installed, each
-as a child process in its own process group with a generated TOML config: the controller, the dashboard
-and a simulated fleet (``edgefleet simulate``; without it, real ``edgefleet agent`` processes fed by a
-recorder thread). As in production, every agent has its own broker user and S3 identity (its own topics and
+Starts a real Mosquitto broker and a real S3 server (SeaweedFS), then the controller, the dashboard and a
+simulated fleet (``edgefleet simulate``), each as a child process in its own process group with a generated
+TOML config. As in production, every agent has its own broker user and S3 identity (its own topics and
 objects only) and the controller its own; no secret is on a command line. Everything lives under ``--dir``
 (default ``.demo/``): configs, databases, spools, object data, logs and the generated secrets (``demo.json``),
 so a second run reuses them; ``--fresh`` clears the folder first. Ctrl-C or SIGTERM stops every child group;
-nothing is left running.
+nothing is left running. ``edgefleet demo env`` prints the S3 settings of a running demo as a line to paste
+into a shell, for trying ``upload``, ``verify`` and ``restore`` against it.
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ from edgefleet.demo.layout import (
     DemoState,
     Endpoints,
     Paths,
-    agent_ids,
-    agent_settings,
     controller_settings,
     credentials_document,
+    s3_exports,
     sites_of,
     write_toml,
 )
@@ -55,6 +54,13 @@ READY_LINE = "edgefleet demo: ready"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "action",
+        nargs="?",
+        choices=("run", "env"),
+        default="run",
+        help="run: start the demo (the default); env: print its S3 settings as an export line for a shell",
+    )
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="data folder, reused by the next run (.demo)")
     parser.add_argument("--fresh", action="store_true", help="clear the data folder first")
     parser.add_argument("--agents", type=int, default=6, help="simulated agents (6)")
@@ -65,7 +71,22 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
+def print_env(root: Path) -> int:
+    """``edgefleet demo env``: the export line of the demo in ``root`` (its secrets are in demo.json)."""
+    if not (root / "demo.json").exists():
+        print(f"edgefleet demo env: no demo in {root} (start one with 'edgefleet demo --dir {root}')", file=sys.stderr)
+        return 1
+    state = DemoState.load_or_create(root)
+    if not state.s3_ports.get("s3"):
+        print(f"edgefleet demo env: the demo in {root} has not started its S3 server yet", file=sys.stderr)
+        return 1
+    print(s3_exports(state))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.action == "env":
+        return print_env(args.dir.resolve())
     if args.agents < 1:
         print("edgefleet demo: --agents must be >= 1", file=sys.stderr)
         return 2
@@ -92,13 +113,11 @@ class Demo:
     def __init__(self, root: Path, agents: int, record_every: float, stop: threading.Event) -> None:
         self.paths = Paths(root)
         self.state = DemoState.load_or_create(root)
-        self.simulated = parts.SIMULATE.available
-        self.agent_ids = simulated_ids(agents) if self.simulated else agent_ids(agents)
+        self.agent_ids = simulated_ids(agents)
         self.sites = sites_of(self.agent_ids)
         self.record_every = record_every
         self.stop = stop
         self.supervisor = Supervisor(root)
-        self.missing: list[str] = []
         self.failed: list[str] = []
         self.notes: list[str] = []
         self.started = time.monotonic()
@@ -135,53 +154,21 @@ class Demo:
 
     # -- parts -------------------------------------------------------------------------------------------
     def _start_parts(self, ends: Endpoints) -> None:
-        if parts.CONTROLLER.available:
-            # the controller takes each agent's site from its own config, not from the agent's birth
-            settings = controller_settings(self.state, ends, self.paths, self.sites)
-            conf = write_toml(self.paths.configs / "controller.toml", settings)
-            self.supervisor.start("controller", parts.CONTROLLER.argv("--config", str(conf)))
-        else:
-            self.missing.append("controller (edgefleet controller)")
-        if parts.DASHBOARD.available:
-            try:
-                start_dashboard(self.supervisor, self.state, self.paths)
-            except ServiceError as exc:
-                self.failed.append(f"dashboard: {exc}")
-        else:
-            self.missing.append("dashboard (edgefleet dashboard)")
+        # the controller takes each agent's site from its own config, not from the agent's birth
+        settings = controller_settings(self.state, ends, self.paths, self.sites)
+        conf = write_toml(self.paths.configs / "controller.toml", settings)
+        self.supervisor.start("controller", parts.CONTROLLER.argv("--config", str(conf)))
+        try:
+            start_dashboard(self.supervisor, self.state, self.paths)
+        except ServiceError as exc:
+            self.failed.append(f"dashboard: {exc}")
         self._start_fleet(ends)
 
     @property
     def dashboard_url(self) -> str:
         return f"http://127.0.0.1:{self.state.dashboard_port}/"
 
-    def _agent_configs(self, ends: Endpoints) -> list[Path]:
-        configs = []
-        for agent_id in self.agent_ids:
-            settings = agent_settings(self.state, ends, self.paths, agent_id, self.sites[agent_id])
-            configs.append(write_toml(self.paths.configs / f"agent-{agent_id}.toml", settings))
-        self.state.save(self.paths.root)
-        return configs
-
     def _start_fleet(self, ends: Endpoints) -> None:
-        if self.simulated:
-            self._start_simulated(ends)
-            return
-        configs = self._agent_configs(ends)
-        if not parts.AGENT.available:
-            self.missing.append("agents (edgefleet agent / edgefleet simulate)")
-            return
-        self.missing.append("simulated hardware and thermal model (edgefleet simulate): real agents run instead")
-        for agent_id, conf in zip(self.agent_ids, configs, strict=True):
-            self.supervisor.start(f"agent-{agent_id}", parts.AGENT.argv("--config", str(conf)))
-        from edgefleet.demo.recorder import Recorder
-
-        spools = [self.paths.agent_dir(a) / "spool" for a in self.agent_ids]
-        recorder = Recorder(spools, self.stop, every_s=self.record_every)
-        self.notes.append(f"recordings: {recorder.source}, one per agent every ~{self.record_every:.0f} s")
-        recorder.start()
-
-    def _start_simulated(self, ends: Endpoints) -> None:
         """``edgefleet simulate``: hardware profiles, a thermal model (the first agent sits in a hot enclosure)
         and real uploads of generated recordings. Each simulated agent logs in with its own broker password and
         S3 identity, read from a credentials file (mode 0600): no secret on the command line or in the
@@ -207,14 +194,15 @@ class Demo:
             f"S3 endpoint  : {s3.endpoint}  bucket={s3.bucket}  admin access key={s3.access_key}",
             "logins       : one broker user and one S3 identity per agent and for the controller (demo.json)",
         ]
-        if parts.DASHBOARD.available and not self.failed:
+        if not self.failed:
             login = f"login {DASHBOARD_USER} / {self.state.dashboard_password}"
             lines.append(f"dashboard    : {self.dashboard_url}  {login}")
         lines += [f"agents       : {', '.join(self.agent_ids)}", *(f"note         : {n}" for n in self.notes)]
-        lines += [f"NOT BUILT YET: {m}" for m in self.missing]
         lines += [f"FAILED       : {f}" for f in self.failed]
         for line in lines:
             say(line)
+        say("try the CLI : paste this line into another shell (or run 'edgefleet demo env'), then 'edgefleet upload'")
+        say(f"  {s3_exports(self.state, bucket=s3.bucket)}")
         say(f"{READY_LINE} in {time.monotonic() - self.started:.1f} s. Ctrl-C stops everything.")
 
     def _watch(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shlex
 import string
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -89,13 +90,20 @@ class DemoState:
         path.chmod(0o600)
 
 
-def agent_ids(count: int) -> list[str]:
-    """``pi-garden-01``, ``pi-meadow-02``, ... spread over a few sites."""
-    return [f"pi-{SITES[i % len(SITES)]}-{i + 1:02d}" for i in range(count)]
+def s3_exports(state: DemoState, host: str = "127.0.0.1", bucket: str = "recordings") -> str:
+    """One shell line that points ``edgefleet upload/restore/verify`` at the demo's S3 server, as its operator
+    (the admin identity: reads every agent's objects; no service of the demo uses it)."""
+    values = {
+        "EDGEFLEET_S3_ENDPOINT": f"http://{host}:{state.s3_ports.get('s3', 0)}",
+        "EDGEFLEET_S3_ACCESS_KEY": state.s3_access_key,
+        "EDGEFLEET_S3_SECRET_KEY": state.s3_secret_key,
+        "EDGEFLEET_S3_BUCKET": bucket,
+    }
+    return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in values.items())
 
 
 def sites_of(ids: list[str]) -> dict[str, str]:
-    """Each agent's site, round robin over ``SITES`` (as in its id for the real-agent fleet)."""
+    """Each agent's site, round robin over ``SITES``."""
     return {agent_id: SITES[i % len(SITES)] for i, agent_id in enumerate(ids)}
 
 

@@ -1,8 +1,7 @@
-"""Which parts of the system are installed, and how to start each one as a child ``edgefleet`` process."""
+"""How to start each part of the system as a child ``edgefleet`` process, and the ports and URLs it uses."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import urllib.request
@@ -13,7 +12,7 @@ from pathlib import Path
 from edgefleet.localservices.process import port_is_free
 
 PYTHON_CLI = [sys.executable, "-m", "edgefleet.cli"]
-#: the source checkout the demo runs from, if any (then also ``tests/corpus.py`` is there)
+#: the source checkout the demo runs from, if any
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
@@ -28,27 +27,15 @@ def child_env() -> dict[str, str]:
 @dataclass(frozen=True)
 class Part:
     name: str  # the sub-command
-    module: str  # the module that implements it
-
-    @property
-    def available(self) -> bool:
-        return module_exists(self.module)
 
     def argv(self, *args: str) -> list[str]:
         return [*PYTHON_CLI, self.name, *args]
 
 
-CONTROLLER = Part("controller", "controller.service.main")
-DASHBOARD = Part("dashboard", "dashboard.main")
-AGENT = Part("agent", "edge_agent.service.main")
-SIMULATE = Part("simulate", "edgefleet.simulate")
-
-
-def module_exists(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:  # a parent package is missing
-        return False
+CONTROLLER = Part("controller")
+DASHBOARD = Part("dashboard")
+AGENT = Part("agent")
+SIMULATE = Part("simulate")
 
 
 def reuse_port(stored: int, fallback: int) -> int:

@@ -8,9 +8,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-Scalar = str | int | float | bool
-Value = Scalar | Sequence[Scalar] | Mapping[str, object] | Sequence[Mapping[str, object]]
-
 
 def _scalar(value: object) -> str:
     if isinstance(value, bool):

@@ -33,8 +33,8 @@ from edgefleet.localservices.process import ServiceError, free_port, start_proce
 if TYPE_CHECKING:
     from minio import Minio
 
-    from edge_agent.s3settings import S3Settings
     from edgefleet.localservices.tls import CertificateAuthority
+    from fleet_base.s3settings import S3Settings
 
 GRPC_OFFSET = 10000
 _PORT_NAMES = ("master", "volume", "filer", "s3", "admin")
@@ -140,6 +140,7 @@ class SeaweedS3:
         taken: set[int] = set()
         self.ports = {name: free_port(with_grpc_offset=GRPC_OFFSET, exclude=taken) for name in _PORT_NAMES}
         self._proc: subprocess.Popen[bytes] | None = None
+        self._started = False
         self._ca: CertificateAuthority | None = None
         self.log = self.directory / "weed.log"
 
@@ -206,7 +207,7 @@ class SeaweedS3:
         return self._settings(identity.access_key, identity.secret_key)
 
     def _settings(self, access_key: str, secret_key: str) -> S3Settings:
-        from edge_agent.s3settings import S3Settings
+        from fleet_base.s3settings import S3Settings
 
         return S3Settings(self.endpoint, access_key, secret_key, self.bucket, ca_file=self.ca_file)
 
@@ -273,6 +274,14 @@ class SeaweedS3:
     def start(self) -> SeaweedS3:
         if self.running:
             return self
+        if self._started:
+            self._start_once()
+        else:
+            self._start_on_free_ports()
+            self._started = True
+        return self
+
+    def _start_once(self) -> None:
         data = self.directory / "data"
         data.mkdir(parents=True, exist_ok=True)
         argv = [
@@ -297,7 +306,20 @@ class SeaweedS3:
             argv += [f"-{name}.port={port}", f"-{name}.port.grpc={port + GRPC_OFFSET}"]
         self._proc = start_process(argv, self.log, cwd=self.directory)
         wait_until(self._bucket_ready, 60, f"SeaweedFS S3 on port {self.port}", self._proc, self.log)
-        return self
+
+    def _start_on_free_ports(self, attempts: int = 5) -> None:
+        """The first start: another process may bind one of the ten ports between our check and weed's bind;
+        then weed exits at once, and we pick new ports (a restart keeps its ports: clients know them)."""
+        for attempt in range(attempts):
+            try:
+                self._start_once()
+                return
+            except ServiceError as exc:
+                if attempt == attempts - 1 or "address already in use" not in str(exc):
+                    raise
+                self.stop()
+                taken: set[int] = set()
+                self.ports = {name: free_port(with_grpc_offset=GRPC_OFFSET, exclude=taken) for name in _PORT_NAMES}
 
     def _bucket_ready(self) -> bool:
         return bool(self.client().bucket_exists(self.bucket))

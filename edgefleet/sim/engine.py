@@ -20,7 +20,7 @@ from typing import Literal
 from edge_agent.engine import EngineEvent, EngineStats, Limits
 from edge_agent.engine.windows import is_open, parse_windows
 from edge_agent.service.ports import EnginePort
-from fleet_protocol import EventKind
+from fleet_protocol.vocabulary import EventKind
 
 MB = 1024 * 1024
 FLAC_RATIO = 0.65  # stored / original for field recordings at 16 bits

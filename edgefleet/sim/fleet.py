@@ -23,7 +23,7 @@ from edgefleet.sim.credentials import AgentCredentials
 from edgefleet.sim.engine import CombinedEngine, SimEngine
 from edgefleet.sim.host import SimHost
 from edgefleet.sim.profiles import ORDER, PROFILES, HardwareProfile
-from fleet_protocol.mqtt_url import MqttUrl
+from fleet_base.mqtt_url import MqttUrl
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_agent.service.spool import SpoolTracker, list_spool
-from fleet_protocol import AgentChannel, Assignment, agent_topic, encode
-from fleet_protocol.mqtt_url import MqttUrl
-from tests.integration.agent_service.helpers import Observer, RunningAgent, agent_config, wait_for
+from fleet_base.mqtt_url import MqttUrl
+from fleet_protocol.codec import encode
+from fleet_protocol.messages import Assignment
+from fleet_protocol.topics import AgentChannel, agent_topic
+from tests.integration.edge_agent.service.helpers import Observer, RunningAgent, agent_config, wait_for
 
 pytestmark = pytest.mark.bench
 FILES = 10_000

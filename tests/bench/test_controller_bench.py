@@ -34,8 +34,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edgefleet.localservices import Mosquitto, Postgres, ServiceError
-from fleet_protocol import AgentChannel, Birth, State, Telemetry, agent_filter, agent_topic, encode
-from fleet_protocol.mqtt_url import MqttUrl
+from fleet_base.mqtt_url import MqttUrl
+from fleet_protocol.codec import encode
+from fleet_protocol.messages import Birth, State, Telemetry
+from fleet_protocol.topics import AgentChannel, agent_filter, agent_topic
 
 pytestmark = pytest.mark.bench
 

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from controller.store import repo
-from controller.store.engine import create_all, make_engine
+from controller.store.database import create_all, make_engine
 from controller.store.models import Agent, AssignmentHistory, CurrentAssignment, TelemetrySample, UploadEvent
 from dashboard.app import create_app
 from dashboard.config import parse_config

@@ -22,7 +22,10 @@ from sqlalchemy import text
 from controller.config import parse_config
 from controller.service.app import Controller
 from edgefleet.localservices import Mosquitto, Postgres, ServiceError
-from fleet_protocol import AgentChannel, Event, EventKind, agent_topic, encode
+from fleet_protocol.codec import encode
+from fleet_protocol.messages import Event
+from fleet_protocol.topics import AgentChannel, agent_topic
+from fleet_protocol.vocabulary import EventKind
 
 pytestmark = pytest.mark.bench
 N = int(os.environ.get("EDGEFLEET_BENCH_EVENTS", "5000"))

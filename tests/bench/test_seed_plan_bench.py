@@ -234,7 +234,7 @@ def test_batch_with_interruptions(shaped_s3: SeaweedS3, tmp_path: Path) -> None:
 def throttled_limits() -> tuple[int, int, str]:
     """What the controller's policy assigns a 4-core Pi at 78 °C (soft limit 70, hard 80): concurrency, level."""
     from controller.policy import PolicyConfig, assign
-    from controller.policy.inputs import AgentView, FleetSnapshot, TelemetryView
+    from controller.policy.inputs import AgentView, FleetView, TelemetryView
 
     now = datetime.now(UTC)
     agent = AgentView(
@@ -244,7 +244,7 @@ def throttled_limits() -> tuple[int, int, str]:
         ram_bytes=4 << 30,
         telemetry=TelemetryView(at=now, temperature_c=78.0, backlog_files=20, backlog_bytes=200_000_000),
     )
-    decision = assign(FleetSnapshot(agents=(agent,)), PolicyConfig(site_uplink_bps=0), now)["hot-pi"]
+    decision = assign(FleetView(agents=(agent,)), PolicyConfig(site_uplink_bps=0), now)["hot-pi"]
     return decision.settings.concurrency, decision.settings.compression_level, decision.reason
 
 

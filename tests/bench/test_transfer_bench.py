@@ -35,7 +35,7 @@ from edge_agent.transfer import EngineConfig, open_engine
 from edgefleet.localservices import SeaweedS3
 from tests.corpus import write_wav
 from tests.faultproxy import FaultProxy
-from tests.integration.transfer.helpers import settings_via
+from tests.integration.edge_agent.transfer.helpers import settings_via
 from tests.shapedlink import LinkPlan, s3_behind_shaped_link
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]

@@ -27,7 +27,7 @@ def live_fleet(mqtt_broker: Any, tmp_path: Path, start_dashboard: Any) -> Iterat
     controller_app = pytest.importorskip("controller.service.app")
     controller_config = pytest.importorskip("controller.config")
     sim = pytest.importorskip("edgefleet.sim.fleet")
-    from fleet_protocol.mqtt_url import MqttUrl
+    from fleet_base.mqtt_url import MqttUrl
 
     database_url = f"sqlite:///{tmp_path / 'controller.db'}"
     dashboard = start_dashboard(database_url)
@@ -83,4 +83,4 @@ def test_override_reaches_a_running_simulated_agent(live_fleet: Any, browser_pag
     page.wait_for_selector("#f-reason >> text=operator", timeout=30_000)
     page.wait_for_selector("#f-assignment >> text=paused", timeout=30_000)
     page.wait_for_selector("#f-applied", timeout=30_000)
-    assert "override.set" in page.locator("#audit tbody tr").first.inner_text()
+    assert f"set the override of agent {target}" in page.locator("#audit tbody tr").first.inner_text()

@@ -28,7 +28,7 @@ def open_uploads(client: Minio, bucket: str) -> list[tuple[str, str]]:
 
 
 def expected_keys(prefix: str, agent_id: str, path: Path) -> list[str]:
-    """DESIGN §3: ``{prefix}/{agent}/{YYYY}/{MM}/{DD}/{stem}.flac`` (date of the file's mtime, UTC), or raw."""
+    """docs/design.md §3: ``{prefix}/{agent}/{YYYY}/{MM}/{DD}/{stem}.flac`` (date of the file's mtime, UTC), or raw."""
     day = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y/%m/%d")
     return [f"{prefix}/{agent_id}/{day}/{path.stem}.flac", f"{prefix}/{agent_id}/{day}/{path.name}"]
 

@@ -37,7 +37,8 @@ from edgefleet.demo.provision import provision
 from edgefleet.demo.supervisor import Supervisor, start_dashboard
 from edgefleet.localservices import Mosquitto, SeaweedS3
 from edgefleet.localservices.process import free_port
-from fleet_protocol import AgentChannel, Event, agent_filter
+from fleet_protocol.messages import Event
+from fleet_protocol.topics import AgentChannel, agent_filter
 from tests.faultproxy import FaultProxy
 
 PREFIX = "e2e"

@@ -27,9 +27,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlmodel import Session
 
-from controller.store.engine import make_engine
+from controller.store.database import make_engine
 from controller.store.repo import reject_counts
-from fleet_protocol import AgentChannel, agent_topic
+from fleet_protocol.topics import AgentChannel, agent_topic
 from tests.e2e.recordings import Recorder, Recording, plan, sha256, write_not_wav, write_truncated
 from tests.e2e.store import RetirementWatcher, list_keys, open_uploads
 from tests.e2e.system import PREFIX, EventRecorder, System, fleet_json, wait_for

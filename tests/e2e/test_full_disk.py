@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from fleet_protocol import AgentChannel, Telemetry, agent_filter
+from fleet_protocol.messages import Telemetry
+from fleet_protocol.topics import AgentChannel, agent_filter
 from tests.corpus import write_wav
 from tests.e2e.store import list_keys
 from tests.e2e.system import PREFIX, System, wait_for
-from tests.integration.agent_service.helpers import Observer
+from tests.integration.edge_agent.service.helpers import Observer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 AGENT = "pi-disk-01"

@@ -14,10 +14,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edgefleet.localservices import Mosquitto
 from edgefleet.localservices.mosquitto import MESSAGE_SIZE_LIMIT
-from fleet_protocol import MAX_PAYLOAD_BYTES, AgentChannel, agent_topic
-from fleet_protocol.mqtt_url import MqttUrl
-from fleet_protocol.paho import paho_client
-from fleet_protocol.topics import CONTROLLER_STATE_TOPIC
+from fleet_base.mqtt_url import MqttUrl
+from fleet_base.paho import paho_client
+from fleet_protocol.messages import MAX_PAYLOAD_BYTES
+from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, agent_topic
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration

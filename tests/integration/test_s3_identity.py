@@ -41,7 +41,7 @@ class Server:
         return self.s3.client(identity.access_key, identity.secret_key)
 
     def store(self, identity: S3Identity) -> S3Store:
-        return S3Store(self.s3.settings(identity), timeout_s=30)
+        return S3Store(self.s3.settings(identity), stall_timeout_s=30)
 
     def exists(self, key: str) -> bool:
         try:

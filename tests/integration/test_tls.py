@@ -23,11 +23,11 @@ from controller.store.models import UploadEvent
 from edge_agent.service.engine_adapter import build_engine
 from edgefleet.localservices import Mosquitto, SeaweedS3
 from edgefleet.localservices.tls import CertificateAuthority
-from fleet_protocol import EventKind
-from fleet_protocol.mqtt_url import MqttUrl
-from fleet_protocol.paho import paho_client
+from fleet_base.mqtt_url import MqttUrl
+from fleet_base.paho import paho_client
+from fleet_protocol.vocabulary import EventKind
 from tests.corpus import write_wav
-from tests.integration.agent_service.helpers import RunningAgent, agent_config
+from tests.integration.edge_agent.service.helpers import RunningAgent, agent_config
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration

@@ -126,7 +126,7 @@ class Deployment:
 
     def s3_client(self, identity: str) -> Minio:
         """A client of the deployed S3 endpoint (https, trusting only the private CA) as ``identity``."""
-        from edge_agent.s3settings import S3Settings
+        from fleet_base.s3settings import S3Settings
 
         access_key, secret_key = self.s3_identities()[identity]
         endpoint = f"https://127.0.0.1:{self.ports['s3']}"

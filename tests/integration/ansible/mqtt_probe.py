@@ -1,5 +1,5 @@
 """Small synchronous MQTT v5 helpers for the broker checks (paho-mqtt 2.x), set up from a URL like every service
-(``fleet_protocol.paho``: credentials, TLS with the URL's ``cafile``)."""
+(``fleet_base.paho``: credentials, TLS with the URL's ``cafile``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
-from fleet_protocol.mqtt_url import MqttUrl
-from fleet_protocol.paho import paho_client
+from fleet_base.mqtt_url import MqttUrl
+from fleet_base.paho import paho_client
 
 
 class Probe:

@@ -16,16 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from fleet_protocol import (
-    CONTROLLER_STATE_TOPIC,
-    AgentChannel,
-    AgentStatus,
-    Assignment,
-    State,
-    agent_topic,
-    decode,
-    decode_controller_state,
-)
+from fleet_protocol.codec import decode, decode_controller_state
+from fleet_protocol.messages import Assignment, State
+from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, agent_topic
+from fleet_protocol.vocabulary import AgentStatus
 from tests.integration.ansible.conftest import CentralServices, Fleet
 from tests.integration.ansible.deployment import AGENTS, CENTRAL, Deployment
 from tests.integration.ansible.mqtt_probe import Probe, url_with_password, url_without_tls
@@ -256,7 +250,7 @@ def test_controller_s3_identity_only_lists_and_aborts_uploads(
 def test_s3_refuses_plain_http_and_wrong_secrets(deployment: Deployment, central_services: CentralServices) -> None:
     from minio.error import InvalidResponseError, S3Error
 
-    from edge_agent.s3settings import S3Settings
+    from fleet_base.s3settings import S3Settings
 
     access_key, _ = deployment.s3_identities()[f"agent-{ME}"]
     plain = S3Settings(f"http://127.0.0.1:{deployment.ports['s3']}", access_key, "x" * 20, BUCKET).client()

@@ -14,8 +14,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edgefleet.localservices import Mosquitto
 from edgefleet.localservices.mosquitto import Role
-from fleet_protocol import AgentChannel, Birth, State, Telemetry, agent_topic, encode
-from fleet_protocol.mqtt_url import MqttUrl
+from fleet_base.mqtt_url import MqttUrl
+from fleet_protocol.codec import encode
+from fleet_protocol.messages import Birth, State, Telemetry
+from fleet_protocol.topics import AgentChannel, agent_topic
 from tests.waiting import wait_for
 
 

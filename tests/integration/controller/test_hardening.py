@@ -20,10 +20,13 @@ from sqlmodel import Session
 from controller.service.app import Controller
 from controller.service.supervisor import Backoff
 from controller.store import repo
-from controller.store.ingest import IngestBatch
-from controller.store.ingest import write_batch as real_write_batch
+from controller.store.agent_writes import IngestBatch
+from controller.store.agent_writes import write_batch as real_write_batch
 from edgefleet.localservices import Mosquitto
-from fleet_protocol import AgentChannel, Birth, Event, EventKind, Telemetry, encode
+from fleet_protocol.codec import encode
+from fleet_protocol.messages import Birth, Event, Telemetry
+from fleet_protocol.topics import AgentChannel
+from fleet_protocol.vocabulary import EventKind
 from tests.integration.controller.fakes import FakeAgent
 from tests.waiting import wait_for
 

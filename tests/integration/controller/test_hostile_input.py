@@ -26,10 +26,10 @@ from sqlmodel import Session
 from controller.service.app import Controller
 from controller.store import repo
 from edgefleet.localservices import Mosquitto
-from fleet_protocol import AgentChannel, Assignment, Birth, Event, State, Telemetry, agent_topic
-from fleet_protocol.messages import AGENT_MESSAGES
-from fleet_protocol.mqtt_url import MqttUrl
-from fleet_protocol.paho import paho_client
+from fleet_base.mqtt_url import MqttUrl
+from fleet_base.paho import paho_client
+from fleet_protocol.messages import AGENT_MESSAGES, Assignment, Birth, Event, State, Telemetry
+from fleet_protocol.topics import AgentChannel, agent_topic
 from tests.hostile import Hostile, burst, collect, dumps, extreme_data
 from tests.integration.controller.fakes import FakeAgent
 from tests.waiting import wait_for

@@ -11,9 +11,10 @@ from sqlmodel import Session
 
 from controller.service.janitor import Janitor, list_pending
 from controller.store import repo
-from controller.store.ingest import IngestBatch, write_batch
+from controller.store.agent_writes import IngestBatch, write_batch
 from edgefleet.localservices import SeaweedS3
-from fleet_protocol import Event, EventKind, State
+from fleet_protocol.messages import Event, State
+from fleet_protocol.vocabulary import EventKind
 
 pytestmark = pytest.mark.integration
 

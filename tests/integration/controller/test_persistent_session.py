@@ -20,10 +20,13 @@ from controller.config import parse_config
 from controller.service.app import Controller
 from controller.service.writer import Retry
 from controller.store import repo
-from controller.store.engine import create_all
-from controller.store.ingest import IngestBatch, write_batch
+from controller.store.agent_writes import IngestBatch, write_batch
+from controller.store.database import create_all
 from edgefleet.localservices import Mosquitto, Postgres
-from fleet_protocol import AgentChannel, Birth, Event, EventKind, agent_topic, encode
+from fleet_protocol.codec import encode
+from fleet_protocol.messages import Birth, Event
+from fleet_protocol.topics import AgentChannel, agent_topic
+from fleet_protocol.vocabulary import EventKind
 from tests.integration.controller.fakes import FakeAgent
 from tests.waiting import wait_for
 
@@ -163,7 +166,7 @@ def test_messages_are_acknowledged_only_once_stored(
 def test_an_old_database_gets_the_dedup_indexes_and_loses_its_duplicates(tmp_path: Path) -> None:
     from sqlalchemy import inspect, text
 
-    from controller.store.engine import create_all, make_engine
+    from controller.store.database import create_all, make_engine
     from controller.store.models import EVENT_DEDUP
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")

@@ -14,8 +14,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edgefleet.localservices import Mosquitto
-from fleet_protocol import CONTROLLER_STATE_TOPIC
-from fleet_protocol.mqtt_url import MqttUrl
+from fleet_base.mqtt_url import MqttUrl
+from fleet_protocol.topics import CONTROLLER_STATE_TOPIC
 from tests.integration.controller.fakes import wait_for
 
 pytestmark = pytest.mark.integration

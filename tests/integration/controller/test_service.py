@@ -16,8 +16,8 @@ from controller.service.app import Controller
 from controller.store import repo
 from controller.store.models import Agent
 from edgefleet.localservices import Mosquitto
-from fleet_protocol import AgentChannel, agent_topic
-from fleet_protocol.mqtt_url import MqttUrl
+from fleet_base.mqtt_url import MqttUrl
+from fleet_protocol.topics import AgentChannel, agent_topic
 from tests.integration.controller.fakes import FakeAgent, wait_for
 
 pytestmark = pytest.mark.integration

@@ -14,19 +14,14 @@ from sqlmodel import Session
 from controller.policy import Decision, PolicyState
 from controller.service.janitor import active_keys
 from controller.store import repo
+from controller.store.agent_writes import IngestBatch, write_batch, write_dead_letter
 from controller.store.assignments import Proposal, VersionConflict, commit_decisions, load_fleet
-from controller.store.engine import create_all, make_engine
+from controller.store.database import create_all, make_engine
 from controller.store.errors import is_outage
-from controller.store.ingest import (
-    IngestBatch,
-    mark_stale_offline,
-    prune_telemetry,
-    sync_sites,
-    write_batch,
-    write_dead_letter,
-)
-from fleet_protocol import Birth, Event, EventKind, State, Telemetry
+from controller.store.housekeeping import mark_stale_offline, prune_telemetry, sync_sites
 from fleet_protocol.assignment import AssignmentSettings
+from fleet_protocol.messages import Birth, Event, State, Telemetry
+from fleet_protocol.vocabulary import EventKind
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from controller.store.engine import create_all, make_engine
+from controller.store.database import create_all, make_engine
 from dashboard.app import create_app
 from dashboard.config import parse_config
 from tests.integration.dashboard.seed import PASSWORDS, config_data

@@ -44,6 +44,7 @@ class AgentSpec:
     concurrency: int = 2
     paused: bool = False
     reason: str = "normal: 4 cores, 55.0 °C"
+    thermal_level: int = 0  # the controller's thermal step (current_assignment.thermal_level)
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -66,6 +67,7 @@ def put_agent(session: Session, spec: AgentSpec, now: datetime) -> None:
         or current.concurrency != spec.concurrency
         or current.paused != spec.paused
         or current.reason != spec.reason
+        or current.thermal_level != spec.thermal_level
     )
     version = 1 if current is None else current.version + int(changed)
     agent.assignment_version = version  # the agent applies what it was given
@@ -84,10 +86,11 @@ def put_agent(session: Session, spec: AgentSpec, now: datetime) -> None:
             at=now,
         )
         if current is None:
-            session.add(CurrentAssignment(**values))
+            session.add(CurrentAssignment(**values, thermal_level=spec.thermal_level))
         else:
             for name, value in values.items():
                 setattr(current, name, value)
+            current.thermal_level = spec.thermal_level
             session.add(current)
         session.add(AssignmentHistory(**values))
     for name, value in spec.extra.items():

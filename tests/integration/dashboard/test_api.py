@@ -217,7 +217,10 @@ def test_override_via_api_is_stored_and_audited(app_client: TestClient, engine: 
         ("olga", "override.set", "agent:pi-01"),
         ("olga", "override.set", "agent:pi-01"),
     ]
-    assert "bandwidth_cap_bps=1000" in audit[1 + 1]["details"]
+    assert audit[2]["details"] == "bandwidth ≤ 1000 B/s"  # in words; as recorded in "changes"
+    assert audit[2]["changes"] == {"bandwidth_cap_bps": 1000}
+    assert audit[2]["summary"] == "set the override of agent pi-01"
+    assert audit[0]["summary"] == "cleared the override of agent pi-01"
     assert [o["scope"] for o in app_client.get("/api/overrides").json()] == ["site"]
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from controller.policy import (
     AgentView,
-    FleetSnapshot,
+    FleetView,
     OverrideView,
     PolicyConfig,
     PolicyState,
@@ -34,7 +34,7 @@ def agent(agent_id: str = "pi-1", temp: float | None = 50.0, **kw: object) -> Ag
 
 
 def one(view: AgentView, config: PolicyConfig = CFG, **snap: object):  # type: ignore[no-untyped-def]
-    return assign(FleetSnapshot((view,), **snap), config, NOW)[view.agent_id]  # type: ignore[arg-type]
+    return assign(FleetView((view,), **snap), config, NOW)[view.agent_id]  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,7 @@ def test_offline_and_stale_agents_get_nothing_new() -> None:
     stale = agent("pi-stale")
     stale = replace(stale, telemetry=replace(stale.telemetry, at=NOW - timedelta(seconds=61)))  # type: ignore[type-var]
     born = AgentView("pi-born", site="garden", cores=4, ram_bytes=GIB)  # birth only: gets defaults at once
-    decisions = assign(FleetSnapshot((fresh, offline, stale, born)), CFG, NOW)
+    decisions = assign(FleetView((fresh, offline, stale, born)), CFG, NOW)
     assert sorted(decisions) == ["pi-born", "pi-fresh"]
 
 
@@ -77,7 +77,7 @@ def test_hysteresis_state_comes_back_with_the_decision() -> None:
     cooling = one(agent(temp=60.0, state=hot.state))
     assert cooling.settings.concurrency == 4  # still held
     assert cooling.state.cool_since == NOW
-    later = assign(FleetSnapshot((agent(temp=60.0, state=cooling.state),)), CFG, NOW + timedelta(seconds=60))
+    later = assign(FleetView((agent(temp=60.0, state=cooling.state),)), CFG, NOW + timedelta(seconds=60))
     # the telemetry is 60 s old but not stale; the hold has passed
     assert later["pi-1"].settings.concurrency == 8
     assert "cool for 60 s" in later["pi-1"].reason
@@ -102,7 +102,7 @@ def test_operator_overrides_say_operator(override: OverrideView, check) -> None:
 
 
 def test_site_override_applies_and_agent_override_wins_field_by_field() -> None:
-    snap = FleetSnapshot(
+    snap = FleetView(
         (agent("pi-1"), agent("pi-2")),
         agent_overrides={"pi-1": OverrideView(who="bob", concurrency_cap=2)},
         site_overrides={"garden": OverrideView(who="alice", paused=True, concurrency_cap=4)},
@@ -141,7 +141,7 @@ def test_uplink_shared_by_backlog_and_age_per_site() -> None:
         agent("d", temp=85.0, backlog_bytes=GIB),  # paused: no share
         agent("e", site="lab", backlog_bytes=GIB),  # uplink 0: no cap
     )
-    decisions = assign(FleetSnapshot(agents), config, NOW)
+    decisions = assign(FleetView(agents), config, NOW)
     bw = {k: d.settings.bandwidth_bps for k, d in decisions.items()}
     assert bw["c"] == 260_000  # 256 KiB/s rounded down to two digits
     assert bw["a"] == pytest.approx(2 * bw["b"], rel=0.02)
@@ -183,18 +183,18 @@ def _random_agent(draw: st.DrawFn, index: int) -> AgentView:
 
 
 @st.composite
-def fleets(draw: st.DrawFn) -> tuple[FleetSnapshot, PolicyConfig]:
+def fleets(draw: st.DrawFn) -> tuple[FleetView, PolicyConfig]:
     count = draw(st.integers(0, 25))
     agents = tuple(_random_agent(draw, i) for i in range(count))
     caps = draw(st.dictionaries(st.sampled_from([a.agent_id for a in agents] or ["x"]), st.integers(1, 10**7)))
     uplinks = draw(st.dictionaries(st.sampled_from(["a", "b", "c"]), st.integers(10**5, 10**9)))
-    snapshot = FleetSnapshot(agents, agent_overrides={k: OverrideView(bandwidth_cap_bps=v) for k, v in caps.items()})
+    snapshot = FleetView(agents, agent_overrides={k: OverrideView(bandwidth_cap_bps=v) for k, v in caps.items()})
     return snapshot, replace(CFG, site_uplinks=uplinks)
 
 
 @settings(max_examples=150, deadline=None)
 @given(fleets())
-def test_fleet_properties(fleet: tuple[FleetSnapshot, PolicyConfig]) -> None:
+def test_fleet_properties(fleet: tuple[FleetView, PolicyConfig]) -> None:
     snapshot, config = fleet
     decisions = assign(snapshot, config, NOW)
     # same input, same output; agent order does not matter
@@ -228,17 +228,17 @@ def test_fleet_properties(fleet: tuple[FleetSnapshot, PolicyConfig]) -> None:
 def test_small_rises_in_share_keep_the_previous_value_and_falls_apply_at_once() -> None:
     config = replace(CFG, site_uplink_bps=10_000_000)
     peers = tuple(agent(f"p{i}", backlog_bytes=GIB) for i in range(4))
-    share = assign(FleetSnapshot((agent("a", backlog_bytes=GIB), *peers)), config, NOW)["a"].settings
+    share = assign(FleetView((agent("a", backlog_bytes=GIB), *peers)), config, NOW)["a"].settings
     assert share.bandwidth_bps == 2_000_000
     # one peer leaves: the fair share rises to 2.5 MB/s, within 25 %: the previous value stays
-    risen = assign(FleetSnapshot((agent("a", backlog_bytes=GIB, previous=share), *peers[:3])), config, NOW)
+    risen = assign(FleetView((agent("a", backlog_bytes=GIB, previous=share), *peers[:3])), config, NOW)
     assert risen["a"].settings.bandwidth_bps == 2_000_000
     # two leave: 3.3 MB/s is more than 25 % up: republished
-    more = assign(FleetSnapshot((agent("a", backlog_bytes=GIB, previous=share), *peers[:2])), config, NOW)
+    more = assign(FleetView((agent("a", backlog_bytes=GIB, previous=share), *peers[:2])), config, NOW)
     assert more["a"].settings.bandwidth_bps == 3_300_000
     # more peers: the share falls at once (the uplink must hold)
     crowd = tuple(agent(f"q{i}", backlog_bytes=GIB) for i in range(9))
-    fallen = assign(FleetSnapshot((agent("a", backlog_bytes=GIB, previous=share), *crowd)), config, NOW)
+    fallen = assign(FleetView((agent("a", backlog_bytes=GIB, previous=share), *crowd)), config, NOW)
     assert fallen["a"].settings.bandwidth_bps == 1_000_000
 
 
@@ -253,7 +253,7 @@ def test_oscillating_temperature_does_not_flap_the_published_settings(center: fl
     published: list[AssignmentSettings] = []
     for fraction in wobble:
         telemetry = replace(view.telemetry, at=now, temperature_c=center + fraction * CFG.cool_margin_c * 0.99)  # type: ignore[type-var]
-        decision = assign(FleetSnapshot((replace(view, telemetry=telemetry),)), CFG, now)[view.agent_id]
+        decision = assign(FleetView((replace(view, telemetry=telemetry),)), CFG, now)[view.agent_id]
         if not published or published[-1] != decision.settings:
             published.append(decision.settings)
         view = replace(view, state=decision.state, previous=decision.settings)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from controller.config import ConfigError, load_config, parse_config
-from fleet_protocol.mqtt_url import MqttUrl
+from fleet_base.mqtt_url import MqttUrl
 
 MINIMAL = {"mqtt": {"url": "mqtt://controller:pw@127.0.0.1:1883"}}
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from controller.service.ingest import Ingestor, percentile
-from fleet_protocol import AgentChannel, Birth, Event, EventKind, State, Telemetry, agent_topic, encode
+from controller.service.inbox import Ingestor, percentile
+from fleet_protocol.codec import encode
+from fleet_protocol.messages import Birth, Event, State, Telemetry
+from fleet_protocol.topics import AgentChannel, agent_topic
+from fleet_protocol.vocabulary import EventKind
 
 
 def topic(agent_id: str, channel: AgentChannel) -> str:

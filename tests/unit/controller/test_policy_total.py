@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from controller.policy import (
     AgentView,
     Decision,
-    FleetSnapshot,
+    FleetView,
     OverrideView,
     PolicyConfig,
     PolicyState,
@@ -24,7 +24,6 @@ from controller.policy import (
 from controller.policy.bandwidth import Claim as BandwidthClaim
 from controller.policy.bandwidth import age_weight, max_min_share
 from controller.policy.sizing import part_size
-from fleet_protocol import AgentChannel, Assignment, Birth, Telemetry, agent_topic, decode, encode
 from fleet_protocol.assignment import (
     MAX_CONCURRENCY,
     MAX_PART_SIZE,
@@ -32,8 +31,10 @@ from fleet_protocol.assignment import (
     MIN_PART_SIZE,
     AssignmentSettings,
 )
-from fleet_protocol.messages import MAX_REASON_CHARS, SENT_AT_MAX, SENT_AT_MIN
+from fleet_protocol.codec import decode, encode
+from fleet_protocol.messages import MAX_REASON_CHARS, SENT_AT_MAX, SENT_AT_MIN, Assignment, Birth, Telemetry
 from fleet_protocol.numbers import MAX_BYTES
+from fleet_protocol.topics import AgentChannel, agent_topic
 from tests.hostile import ANY_FLOAT, ANY_INT, valid_data
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -112,12 +113,12 @@ configs = st.builds(
 
 
 @st.composite
-def fleets(draw: st.DrawFn) -> tuple[FleetSnapshot, PolicyConfig]:
+def fleets(draw: st.DrawFn) -> tuple[FleetView, PolicyConfig]:
     ids = draw(st.lists(st.sampled_from([f"pi-{i}" for i in range(6)]), min_size=1, max_size=6, unique=True))
     views = tuple(draw(agents(agent_id)) for agent_id in ids)
     sites = {view.site for view in views}
     return (
-        FleetSnapshot(
+        FleetView(
             agents=views,
             agent_overrides=draw(st.dictionaries(st.sampled_from(ids), overrides, max_size=2)),
             site_overrides=draw(st.dictionaries(st.sampled_from(sorted(sites)), overrides, max_size=1)),
@@ -128,7 +129,7 @@ def fleets(draw: st.DrawFn) -> tuple[FleetSnapshot, PolicyConfig]:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(fleets())
-def test_any_fleet_from_valid_messages_gets_valid_assignments(fleet: tuple[FleetSnapshot, PolicyConfig]) -> None:
+def test_any_fleet_from_valid_messages_gets_valid_assignments(fleet: tuple[FleetView, PolicyConfig]) -> None:
     snapshot, config = fleet
     decisions = assign(snapshot, config, NOW)
     check_all_valid(decisions)
@@ -159,7 +160,7 @@ def test_any_numbers_at_all_still_give_valid_assignments(
         active_uploads=backlog,
     )
     view = AgentView("pi-1", cores=cores, ram_bytes=ram, telemetry=telemetry)
-    check_all_valid(assign(FleetSnapshot((view,)), PolicyConfig(widen_backlog_bytes=1 << 30), NOW))
+    check_all_valid(assign(FleetView((view,)), PolicyConfig(widen_backlog_bytes=1 << 30), NOW))
 
 
 # -- tables ---------------------------------------------------------------------------------------------------------
@@ -187,7 +188,7 @@ def test_an_uplink_beyond_the_protocol_is_capped() -> None:
     shares = max_min_share(2**100, {"a": BandwidthClaim(2.0**100, 1)})
     assert shares["a"] > MAX_BYTES  # the sharing itself is exact ...
     view = AgentView("pi-1", telemetry=TelemetryView(at=NOW, backlog_bytes=1))
-    decision = assign(FleetSnapshot((view,)), PolicyConfig(site_uplink_bps=2**100), NOW)["pi-1"]
+    decision = assign(FleetView((view,)), PolicyConfig(site_uplink_bps=2**100), NOW)["pi-1"]
     assert decision.settings.bandwidth_bps == MAX_BYTES  # ... what is handed out fits the message
 
 
@@ -203,7 +204,7 @@ def test_an_uplink_beyond_the_protocol_is_capped() -> None:
     ],
 )
 def test_boundary_agents(view: AgentView, check: Any) -> None:
-    decision = assign(FleetSnapshot((view,)), PolicyConfig(), NOW)["pi-1"]
+    decision = assign(FleetView((view,)), PolicyConfig(), NOW)["pi-1"]
     assert check(decision.settings)
     check_all_valid({"pi-1": decision})
 
@@ -212,7 +213,7 @@ def test_many_windows_and_a_long_reason_are_cut_to_the_message() -> None:
     many = tuple(f"{h:02d}:{m:02d}-{h:02d}:{m + 1:02d}" for h in range(24) for m in (0, 30))  # 48 distinct
     override = OverrideView(who="o" * 5000, windows=(*many, "23:58-23:59", many[0], "99:99-00:00"))
     view = AgentView("pi-1")
-    decision = assign(FleetSnapshot((view,), agent_overrides={"pi-1": override}), PolicyConfig(), NOW)["pi-1"]
+    decision = assign(FleetView((view,), agent_overrides={"pi-1": override}), PolicyConfig(), NOW)["pi-1"]
     assert decision.settings.windows == many[:MAX_WINDOWS]
     assert len(decision.reason) == MAX_REASON_CHARS
     assert decision.reason.endswith("…")
@@ -222,7 +223,7 @@ def test_many_windows_and_a_long_reason_are_cut_to_the_message() -> None:
 @pytest.mark.parametrize(("cap", "concurrency", "paused"), [(-3, 0, True), (0, 0, True), (10**9, 2, False)])
 def test_operator_caps_outside_the_bounds(cap: int, concurrency: int, paused: bool) -> None:
     override = OverrideView(concurrency_cap=cap, bandwidth_cap_bps=-5)
-    decision = assign(FleetSnapshot((AgentView("pi-1"),), agent_overrides={"pi-1": override}), PolicyConfig(), NOW)
+    decision = assign(FleetView((AgentView("pi-1"),), agent_overrides={"pi-1": override}), PolicyConfig(), NOW)
     settings_ = decision["pi-1"].settings
     assert (settings_.concurrency, settings_.paused, settings_.bandwidth_bps >= 0) == (concurrency, paused, True)
     assert settings_.concurrency <= MAX_CONCURRENCY

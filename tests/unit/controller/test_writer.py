@@ -12,10 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
-from controller.service.ingest import Ingestor, Received
+from controller.service.inbox import Ingestor, Received
 from controller.service.writer import BatchWriter, Retry
-from controller.store.ingest import IngestBatch
-from fleet_protocol import Event, EventKind, agent_topic, encode
+from controller.store.agent_writes import IngestBatch
+from fleet_protocol.codec import encode
+from fleet_protocol.messages import Event
+from fleet_protocol.topics import agent_topic
+from fleet_protocol.vocabulary import EventKind
 
 
 def outage() -> Exception:

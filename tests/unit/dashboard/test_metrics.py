@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from controller.policy import PolicyConfig
-from dashboard.metrics import FleetCollector, MetricsPage
+from dashboard.context import DashboardCounters
+from dashboard.metrics import FleetCollector, LabelledCounter, MetricsPage
 from dashboard.readmodel import FleetSnapshot, UploadTotals, fleet_alerts, fleet_totals
 from tests.unit.dashboard.factories import NOW, assignment, row
 
@@ -76,3 +78,33 @@ def test_metrics_page_is_kept_for_its_max_age() -> None:
     fresh.body()
     fresh.body()
     assert len(loads) == 4
+
+
+def test_the_controllers_thermal_step_is_a_gauge_when_there_is_an_assignment() -> None:
+    text = scrape()
+    assert 'edgefleet_agent_thermal_level{agent="pi-01",site="garden"} 0.0' in text
+    assert 'edgefleet_agent_thermal_level{agent="pi-02"' not in text  # no assignment: unknown
+
+
+def test_the_dashboards_counters_start_at_zero_and_have_no_created_series() -> None:
+    registry = CollectorRegistry()
+    counters = DashboardCounters.create(registry)
+    text = generate_latest(registry).decode()
+    for outcome in ("ok", "failed", "throttled"):
+        assert f'edgefleet_dashboard_logins_total{{outcome="{outcome}"}} 0.0' in text
+    for action in ("set", "clear"):
+        assert f'edgefleet_dashboard_override_changes_total{{action="{action}"}} 0.0' in text
+    assert "_created" not in text
+    assert "# HELP edgefleet_dashboard_logins_total login attempts by outcome" in text
+    counters.overrides.inc("set")
+    counters.logins.inc("failed", 2)
+    text = generate_latest(registry).decode()
+    assert 'edgefleet_dashboard_override_changes_total{action="set"} 1.0' in text
+    assert 'edgefleet_dashboard_logins_total{outcome="failed"} 2.0' in text
+    assert counters.logins.value("ok") == 0
+
+
+def test_a_counter_refuses_a_label_value_it_does_not_know() -> None:
+    counter = LabelledCounter("edgefleet_test", "a test", "kind", ("a",))
+    with pytest.raises(ValueError, match="unknown kind 'b'"):
+        counter.inc("b")

@@ -1,0 +1,60 @@
+"""Stored rows → the policy's view of the fleet (``FleetView``); a plain conversion, no I/O."""
+
+from __future__ import annotations
+
+from controller.policy import AgentView, FleetView, OverrideView, PolicyState, TelemetryView
+from controller.store.assignments import FleetRows, PolicyAgentRow, settings_of, state_of
+from controller.store.database import as_utc
+from controller.store.models import OperatorOverride
+
+
+def _telemetry(agent: PolicyAgentRow) -> TelemetryView | None:
+    at = as_utc(agent.telemetry_at)
+    if at is None:
+        return None
+    return TelemetryView(
+        at=at,
+        temperature_c=agent.temperature_c,
+        throttled=agent.throttled,
+        cpu_percent=agent.cpu_percent,
+        backlog_files=agent.backlog_files,
+        backlog_bytes=agent.backlog_bytes,
+        backlog_oldest_age_s=agent.backlog_oldest_age_s,
+        active_uploads=agent.active_uploads,
+        throughput_bps=agent.throughput_bps,
+        errors_total=agent.errors_total,
+    )
+
+
+def _override(row: OperatorOverride) -> OverrideView:
+    return OverrideView(
+        who=row.updated_by,
+        paused=row.paused,
+        windows=None if row.windows is None else tuple(row.windows),
+        concurrency_cap=row.concurrency_cap,
+        bandwidth_cap_bps=row.bandwidth_cap_bps,
+        upload_now=row.upload_now,
+    )
+
+
+def build_fleet_view(rows: FleetRows) -> FleetView:
+    views = []
+    for agent in rows.agents:
+        current = rows.current.get(agent.id)
+        views.append(
+            AgentView(
+                agent_id=agent.id,
+                site=agent.site,
+                online=agent.online,
+                cores=agent.cores,
+                ram_bytes=agent.ram_bytes,
+                telemetry=_telemetry(agent),
+                state=state_of(current) if current else PolicyState(),
+                previous=settings_of(current) if current else None,
+            )
+        )
+    return FleetView(
+        agents=tuple(views),
+        agent_overrides={o.target: _override(o) for o in rows.overrides if o.scope == "agent"},
+        site_overrides={o.target: _override(o) for o in rows.overrides if o.scope == "site"},
+    )

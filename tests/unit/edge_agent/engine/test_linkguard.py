@@ -1,0 +1,103 @@
+"""The thin-link guard, part deadlines and the backlog ETA: pure functions of the measured rate."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edge_agent.engine.limits import Limits, MiB
+from edge_agent.engine.linkguard import SANE_PART_S, backlog_eta_s, guard, part_deadline_s
+from fleet_protocol.assignment import MIN_PART_SIZE
+
+KiB = 1024
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "part_size", "rate", "expected"),
+    [
+        (8, 8 * MiB, None, (8, 8 * MiB)),  # not measured yet: the assignment as it is
+        (8, 8 * MiB, 10 * MiB, (8, 8 * MiB)),  # 64 MiB per round, the link moves 800 MiB in 80 s
+        (4, 5 * MiB, 256 * KiB, (4, 5 * MiB)),  # 20 MiB per round = 80 s of link: just in time
+        (8, 8 * MiB, 256 * KiB, (4, 5 * MiB)),  # the issue's case: 4 streams of 64 KiB/s, minimum parts
+        (8, 32 * MiB, 1024 * KiB, (8, 5 * MiB)),  # smaller parts are enough: 8 x 5 MiB at 128 KiB/s each
+        (4, 16 * MiB, 200 * KiB, (3, 5 * MiB)),
+        (2, 5 * MiB, 32 * KiB, (1, 5 * MiB)),  # slower than one part in 80 s: one stream, never zero
+        (0, 8 * MiB, 1 * KiB, (0, 8 * MiB)),  # paused stays paused
+    ],
+)
+def test_guard_table(concurrency: int, part_size: int, rate: float | None, expected: tuple[int, int]) -> None:
+    limits = Limits(concurrency=concurrency, part_size=part_size, bandwidth_bps=123, compression_level=3)
+    got = guard(limits, rate)
+    assert (got.concurrency, got.part_size) == expected
+    assert (got.bandwidth_bps, got.compression_level, got.windows) == (123, 3, ())  # the rest as assigned
+
+
+def test_guard_keeps_pause_and_windows() -> None:
+    limits = Limits(concurrency=8, paused=True, windows=("01:00-02:00",), upload_now=True)
+    got = guard(limits, 10 * KiB)
+    assert (got.paused, got.windows, got.upload_now, got.concurrency) == (True, ("01:00-02:00",), True, 1)
+
+
+@given(
+    concurrency=st.integers(1, 64),
+    part_size=st.integers(5, 512).map(lambda m: m * MiB),
+    rate=st.floats(1.0, 1e9),
+    faster=st.floats(1.0, 100.0),
+)
+def test_guard_properties(concurrency: int, part_size: int, rate: float, faster: float) -> None:
+    limits = Limits(concurrency=concurrency, part_size=part_size)
+    got = guard(limits, rate)
+    assert 1 <= got.concurrency <= concurrency
+    assert got.part_size <= part_size
+    # every part in flight finishes in time at its share of the link, unless one stream is already too many
+    assert got.concurrency * got.part_size <= rate * SANE_PART_S or got.concurrency == 1
+    if got != limits:
+        assert got.part_size == MIN_PART_SIZE
+    # a faster link never gets fewer streams or smaller parts
+    better = guard(limits, rate * faster)
+    assert better.concurrency >= got.concurrency
+    assert better.part_size >= got.part_size
+
+
+@pytest.mark.parametrize(
+    ("nbytes", "rate", "streams", "attempt", "expected"),
+    [
+        (5 * MiB, None, 4, 0, None),  # nothing measured: stall detection only
+        (5 * MiB, 0.0, 4, 0, None),
+        (5 * MiB, 256 * KiB, 1, 0, 20 + 80.0),  # 20 s at the link rate, x4, + 20 s slack
+        (5 * MiB, 256 * KiB, 4, 0, 20 + 320.0),  # a quarter of the link each
+        (5 * MiB, 256 * KiB, 4, 1, 20 + 640.0),  # the first retry of the part: twice the allowance
+        (5 * MiB, 256 * KiB, 4, 3, 20 + 2560.0),
+        (5 * MiB, 256 * KiB, 0, 0, 20 + 80.0),  # no streams counted: one
+        (5 * MiB, 256 * KiB, 1, 50, 20 + 80.0 * 1024),  # at most 10 doublings
+    ],
+)
+def test_part_deadline(nbytes: int, rate: float | None, streams: int, attempt: int, expected: float | None) -> None:
+    got = part_deadline_s(nbytes, rate, streams, attempt, slack_s=20.0)
+    assert got == (None if expected is None else pytest.approx(expected))
+
+
+@given(
+    nbytes=st.integers(1, 5 * 1024 * MiB),
+    rate=st.floats(1.0, 1e9),
+    streams=st.integers(1, 64),
+    attempt=st.integers(0, 20),
+)
+def test_a_deadline_leaves_four_times_what_the_share_needs(
+    nbytes: int, rate: float, streams: int, attempt: int
+) -> None:
+    deadline = part_deadline_s(nbytes, rate, streams, attempt, slack_s=0.0)
+    assert deadline is not None
+    assert deadline >= 4 * nbytes / (rate / streams) * (1 - 1e-9)
+    later = part_deadline_s(nbytes, rate, streams, attempt + 1, slack_s=0.0)
+    assert later is not None
+    assert later >= deadline
+
+
+@pytest.mark.parametrize(
+    ("backlog", "rate", "eta"),
+    [(0, 1000.0, 0.0), (10 * MiB, 256 * KiB, 40.0), (MiB, None, None), (MiB, 0.0, None)],
+)
+def test_backlog_eta(backlog: int, rate: float | None, eta: float | None) -> None:
+    assert backlog_eta_s(backlog, rate) == eta

@@ -1,0 +1,97 @@
+"""The ``edgefleet`` entry point: every sub-command of docs/design.md exists; a missing extra is named, not hidden;
+the help stands on its own."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+from edgefleet import cli
+
+DESIGN_COMMANDS = {"demo", "agent", "controller", "dashboard", "upload", "restore", "verify", "simulate"}
+
+
+def test_every_design_command_is_registered() -> None:
+    assert {c.name for c in cli.COMMANDS} == DESIGN_COMMANDS
+
+
+def test_a_missing_extra_is_named_with_its_install_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stand_in = cli.Command("dashboard", "tests.unit.edgefleet.cli.needs_missing_extra", "x", "dashboard")
+    monkeypatch.setattr(cli, "COMMANDS", (stand_in,))
+    monkeypatch.setattr(cli, "_EXTRA_MODULES", {*cli._EXTRA_MODULES, "fastapi_extra_that_is_not_installed"})
+    assert cli.main(["dashboard"]) == cli.MISSING_EXTRA_EXIT
+    err = capsys.readouterr().err
+    assert "fastapi_extra_that_is_not_installed" in err
+    assert "pip install 'edgefleet[dashboard]'" in err
+
+
+def test_any_other_import_failure_is_a_bug_and_propagates(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "COMMANDS", (cli.Command("demo", "edgefleet._no_such_module_", "x", "dev"),))
+    with pytest.raises(ModuleNotFoundError):
+        cli.main(["demo"])
+
+
+def test_help_lists_commands() -> None:
+    result = subprocess.run([sys.executable, "-m", "edgefleet.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for name in DESIGN_COMMANDS:
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize("command", cli.COMMANDS, ids=lambda c: c.name)
+def test_every_command_is_built(command: cli.Command) -> None:
+    module = importlib.import_module(command.module)
+    assert callable(module.configure)
+    assert callable(module.run)
+
+
+def _help(command: cli.Command | None) -> str:
+    if command is None:
+        return cli.build_parser().format_help()
+    return cli.build_command_parser(command, importlib.import_module(command.module)).format_help()
+
+
+#: what a user's help must not contain: reST markup, the internal design's section numbers, paths outside the clone
+NOT_IN_HELP = [r"``", r"DESIGN", r"§", r"\.\./shared", r":(func|class|mod|meth):"]
+
+
+@pytest.mark.parametrize("command", [None, *cli.COMMANDS], ids=lambda c: c.name if c else "edgefleet")
+@pytest.mark.parametrize("pattern", NOT_IN_HELP)
+def test_help_stands_on_its_own(command: cli.Command | None, pattern: str) -> None:
+    assert not re.search(pattern, _help(command))
+
+
+def test_the_top_level_help_says_where_to_start() -> None:
+    text = _help(None)
+    assert "edgefleet COMMAND --help" in text
+    assert "edgefleet demo" in text
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"XDG_STATE_HOME": "/srv/state"}, "/srv/state/edgefleet/upload"),
+        ({"HOME": "/home/pat"}, "/home/pat/.local/state/edgefleet/upload"),
+    ],
+)
+def test_upload_help_shows_where_the_journal_goes(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
+) -> None:
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    upload = next(c for c in cli.COMMANDS if c.name == "upload")
+    text = " ".join(_help(upload).split())  # argparse wraps lines
+    assert f"(default: {expected}," in text
+
+
+def test_upload_help_names_outcomes_and_exit_codes() -> None:
+    text = _help(next(c for c in cli.COMMANDS if c.name == "upload"))
+    for words in ("stored raw: REASON", "FAILED  FILE: REASON", "Exit status: 0", "--give-up-after SECONDS"):
+        assert words in text
