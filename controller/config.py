@@ -6,6 +6,9 @@ Unknown keys are an error with the key's path in the message. Overrides: ``EDGEF
 
 ``[agent_sites]`` is provisioning: which site each agent belongs to (``pi-01 = "north"``). The policy groups
 agents by this site only; the site an agent reports in its birth is informational.
+
+``[policy]`` and ``offline_after_s`` are what the policy is made of (``PolicyPart``); the dashboard reads them
+from the same file (``load_policy``) so that its alerts use the thresholds the policy acts on.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from fleet_base.configfile import (
     read_toml,
 )
 from fleet_base.mqtt_url import MqttUrl
+from fleet_protocol.assignment import CONCURRENCY, MAX_COMPRESSION_LEVEL
 from fleet_protocol.topics import AGENT_ID_PATTERN
 
 TELEMETRY_ENV: dict[str, tuple[str | None, str]] = {"EDGEFLEET_MQTT_TELEMETRY_URL": ("mqtt", "telemetry_url")}
@@ -40,7 +44,9 @@ ENV_OVERRIDES = {**MQTT_ENV, **TELEMETRY_ENV, **DATABASE_ENV, **S3_ENV}
 _AGENT_ID_RE = re.compile(f"^{AGENT_ID_PATTERN}$")
 #: the store's ``agent.site`` column
 MAX_SITE_LENGTH = 128
-__all__ = ["ConfigError", "ControllerConfig", "load_config", "parse_config"]
+__all__ = ["ConfigError", "ControllerConfig", "PolicyPart", "load_config", "load_policy", "parse_config"]
+#: the policy's defaults: ``[policy]`` leaves a key out, the policy's own default applies
+_POLICY = PolicyConfig()
 
 
 def _check_windows(windows: list[str]) -> list[str]:
@@ -102,16 +108,16 @@ class SiteSection(Section):
 
 
 class PolicySection(Section):
-    soft_limit_c: float = 70.0
-    hard_limit_c: float = 80.0
-    cool_margin_c: float = Field(default=5.0, ge=0)
-    cool_hold_s: float = Field(default=60.0, ge=0)
-    site_uplink_bps: int = Field(default=12_500_000, ge=0)
+    soft_limit_c: float = _POLICY.soft_limit_c
+    hard_limit_c: float = _POLICY.hard_limit_c
+    cool_margin_c: float = Field(default=_POLICY.cool_margin_c, ge=0)
+    cool_hold_s: float = Field(default=_POLICY.cool_hold_s, ge=0)
+    site_uplink_bps: int = Field(default=_POLICY.site_uplink_bps, ge=0)
     windows: list[str] = Field(default_factory=list)
-    max_concurrency: int = Field(default=8, ge=1, le=64)
-    ram_budget_fraction: float = Field(default=0.25, gt=0, le=1)
-    default_compression_level: int = Field(default=5, ge=0, le=8)
-    widen_backlog_bytes: int = Field(default=0, ge=0)
+    max_concurrency: int = Field(default=_POLICY.max_concurrency, ge=1, le=CONCURRENCY.high)
+    ram_budget_fraction: float = Field(default=_POLICY.ram_budget_fraction, gt=0, le=1)
+    default_compression_level: int = Field(default=_POLICY.default_compression_level, ge=0, le=MAX_COMPRESSION_LEVEL)
+    widen_backlog_bytes: int = Field(default=_POLICY.widen_backlog_bytes, ge=0)
     sites: dict[str, SiteSection] = Field(default_factory=dict)
 
     _windows = field_validator("windows")(lambda cls, v: _check_windows(v))
@@ -137,11 +143,20 @@ class PolicySection(Section):
             raise ConfigError(f"[policy]: {exc}") from None
 
 
-class ControllerConfig(Section):
+class PolicyPart(Section):
+    """The part of ``controller.toml`` the policy is made of: all the dashboard reads of it (no secrets)."""
+
+    offline_after_s: float = Field(default=_POLICY.offline_after_s, gt=0)
+    policy: PolicySection = Field(default_factory=PolicySection)
+
+    def policy_config(self) -> PolicyConfig:
+        return self.policy.to_policy(self.offline_after_s)
+
+
+class ControllerConfig(PolicyPart):
     controller_id: str = Field(default="ctl-1", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     database_url: str = DEFAULT_DATABASE_URL
     tick_seconds: float = Field(default=1.0, gt=0)
-    offline_after_s: float = Field(default=60.0, gt=0)
     shared_group: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]*$")
     flush_interval_s: float = Field(default=0.2, gt=0)
     telemetry_retention_days: float = Field(default=30.0, gt=0)
@@ -151,7 +166,6 @@ class ControllerConfig(Section):
     max_clock_skew_s: float = Field(default=5.0, ge=0, le=3600)
     mqtt: ControllerMqttSection
     s3: ControllerS3Section | None = None
-    policy: PolicySection = Field(default_factory=PolicySection)
     metrics: MetricsSection = Field(default_factory=MetricsSection)
     #: provisioning: agent id → site name; an agent not listed has no site ("")
     agent_sites: dict[str, str] = Field(default_factory=dict)
@@ -183,9 +197,6 @@ class ControllerConfig(Section):
             )
         return self
 
-    def policy_config(self) -> PolicyConfig:
-        return self.policy.to_policy(self.offline_after_s)
-
 
 def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> ControllerConfig:
     config = parse_model(ControllerConfig, data, env or {}, ENV_OVERRIDES, "controller configuration")
@@ -197,3 +208,18 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Cont
     """Read ``path`` (TOML; ``None`` = environment only) and apply environment overrides."""
     data = read_toml(path) if path is not None else {}
     return parse_config(data, os.environ if env is None else env)
+
+
+def load_policy(path: Path) -> PolicyConfig:
+    """The policy's configuration as the controller reading ``path`` makes it: ``[policy]`` and
+    ``offline_after_s``, checked as the controller checks them. The rest of the file (its secrets) is dropped
+    unchecked and unkept, and no environment variable applies."""
+    data = read_toml(path)
+    part = parse_model(
+        PolicyPart,
+        {k: v for k, v in data.items() if k in PolicyPart.model_fields},
+        {},
+        {},
+        f"controller configuration {path}",
+    )
+    return part.policy_config()

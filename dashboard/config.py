@@ -2,18 +2,30 @@
 
 Unknown keys are an error that names the key, so a typo never passes silently. The environment
 variable ``EDGEFLEET_DATABASE_URL`` overrides ``database_url``.
+
+The thermal limits of the alerts and badges are the controller's policy's: ``controller_config`` names the
+controller's configuration file and its ``[policy]`` is read from there (``controller.config.load_policy``).
+The dashboard's own ``soft_limit_c``/``hard_limit_c`` are deprecated: still honoured without
+``controller_config`` (with a warning), an error beside it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, FilePath, field_validator, model_validator
+from pydantic import Field, FilePath, PrivateAttr, field_validator, model_validator
 
+from controller.config import load_policy
+from controller.policy import PolicyConfig
 from fleet_base.configfile import DATABASE_ENV, ConfigError, Section, parse_model, read_toml
+
+log = logging.getLogger(__name__)
+
+DEPRECATED_LIMITS = ("soft_limit_c", "hard_limit_c")
 
 __all__ = ["ConfigError", "DashboardConfig", "Role", "UserConfig", "load_config", "parse_config"]
 
@@ -58,8 +70,13 @@ class DashboardConfig(Section):
     page_size: Annotated[int, Field(ge=10, le=10_000)] = 200  # fleet table rows per page
     metrics_cache_s: Annotated[float, Field(ge=0)] = 5.0  # /metrics is formatted at most this often
     offline_after_s: Annotated[float, Field(gt=0)] = 60.0
-    soft_limit_c: float = 70.0
-    hard_limit_c: float = 80.0
+    #: the controller's configuration file: alerts and badges use the thermal limits of its ``[policy]``
+    controller_config: FilePath | None = None
+    #: deprecated (the dashboard's own copy of the limits, which could disagree with the policy)
+    soft_limit_c: float | None = None
+    hard_limit_c: float | None = None
+
+    _policy: PolicyConfig = PrivateAttr(default_factory=PolicyConfig)
 
     @model_validator(mode="after")
     def _unique_users(self) -> DashboardConfig:
@@ -76,6 +93,31 @@ class DashboardConfig(Section):
         if self.login_backoff_base_s > self.login_backoff_max_s:
             raise ValueError("login_backoff_base_s must not exceed login_backoff_max_s")
         return self
+
+    @model_validator(mode="after")
+    def _thermal_limits(self) -> DashboardConfig:
+        own = {name: value for name in DEPRECATED_LIMITS if (value := getattr(self, name)) is not None}
+        if self.controller_config is not None:
+            if own:
+                raise ValueError(
+                    f"{' and '.join(own)} cannot be set with controller_config: the thermal limits are the "
+                    "controller's [policy] (remove them here)"
+                )
+            self._policy = load_policy(self.controller_config)
+        elif own:
+            log.warning(
+                "dashboard configuration: %s is deprecated: set controller_config to the controller's configuration "
+                "file so that alerts use the thermal limits of its [policy] (they may disagree now)",
+                " and ".join(own),
+            )
+            self._policy = PolicyConfig(**own)
+        return self
+
+    @property
+    def policy(self) -> PolicyConfig:
+        """The controller's policy configuration (its thermal limits): from ``controller_config``, else the
+        deprecated ``soft_limit_c``/``hard_limit_c`` over the policy's defaults, else the policy's defaults."""
+        return self._policy
 
     @property
     def serves_tls(self) -> bool:

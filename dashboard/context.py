@@ -10,11 +10,11 @@ from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from controller.policy import PolicyConfig
 from dashboard.auth import Authenticator
 from dashboard.config import DashboardConfig
 from dashboard.live import LiveHub, SnapshotCache
 from dashboard.metrics import LabelledCounter, MetricsPage
-from dashboard.readmodel import Thresholds
 
 
 @dataclass(frozen=True)
@@ -59,5 +59,6 @@ class AppContext:
     clock: Callable[[], datetime]
 
     @property
-    def limits(self) -> Thresholds:
-        return Thresholds(soft_limit_c=self.config.soft_limit_c, hard_limit_c=self.config.hard_limit_c)
+    def limits(self) -> PolicyConfig:
+        """The controller's policy: its thermal limits are what alerts and badges compare with."""
+        return self.config.policy

@@ -8,7 +8,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode
 
-from dashboard.readmodel import AgentRow, Thresholds, is_hot
+from controller.policy import PolicyConfig
+from dashboard.readmodel import AgentRow, is_hot
 
 
 class SortKey(StrEnum):
@@ -47,7 +48,7 @@ _KEYS: dict[SortKey, Callable[[AgentRow], Any]] = {
 }
 
 
-def _matches_status(row: AgentRow, status: StatusFilter, limits: Thresholds) -> bool:
+def _matches_status(row: AgentRow, status: StatusFilter, limits: PolicyConfig) -> bool:
     if status is StatusFilter.ONLINE:
         return row.online
     if status is StatusFilter.OFFLINE:
@@ -73,10 +74,10 @@ def select_rows(
     status: StatusFilter = StatusFilter.ALL,
     sort: SortKey = SortKey.AGENT_ID,
     descending: bool = False,
-    limits: Thresholds | None = None,
+    limits: PolicyConfig | None = None,
 ) -> list[AgentRow]:
     """Filter by free text (id, site, model, reason) and status, then sort stably (ties by agent id)."""
-    limits = limits or Thresholds()
+    limits = limits or PolicyConfig()
     kept = [r for r in rows if _matches_status(r, status, limits) and _matches_text(r, query.strip())]
     kept.sort(key=lambda r: r.agent_id)
     kept.sort(key=_KEYS[sort], reverse=descending)
@@ -115,7 +116,7 @@ class Page:
     pages: int
 
 
-def view_page(rows: Sequence[AgentRow], view: FleetView, limits: Thresholds | None = None) -> Page:
+def view_page(rows: Sequence[AgentRow], view: FleetView, limits: PolicyConfig | None = None) -> Page:
     chosen = select_rows(
         rows, query=view.query, status=view.status, sort=view.sort, descending=view.descending, limits=limits
     )

@@ -23,7 +23,8 @@ from pydantic import (
 from sqlmodel import Session
 
 from controller.store import repo
-from fleet_protocol.messages import WINDOW_PATTERN, is_valid_window
+from fleet_protocol.assignment import CONCURRENCY
+from fleet_protocol.windows import WINDOW_PATTERN, is_valid_window
 
 # 1 TB/s: far above any link, far below what the store's 64-bit column and the policy's arithmetic hold.
 MAX_BANDWIDTH_BPS = 10**12
@@ -53,7 +54,7 @@ class OverrideChange(BaseModel):
 
     paused: StrictBool | None = None
     windows: list[Annotated[str, WithJsonSchema({"type": "string", "pattern": WINDOW_PATTERN})]] | None = None
-    max_concurrency: Annotated[int, Field(ge=0, le=64), NOT_TEXT_OR_BOOL] | None = None
+    max_concurrency: Annotated[int, Field(ge=CONCURRENCY.low, le=CONCURRENCY.high), NOT_TEXT_OR_BOOL] | None = None
     bandwidth_bps: Annotated[int, Field(ge=0, le=MAX_BANDWIDTH_BPS), NOT_TEXT_OR_BOOL] | None = None
     upload_now: StrictBool = False
     note: Annotated[str, Field(max_length=500, pattern=r"^[^\x00]*$")] = ""
@@ -69,7 +70,7 @@ class OverrideChange(BaseModel):
         return value
 
     def store_fields(self) -> dict[str, Any]:
-        """The explicitly given fields, under the store's names."""
+        """The explicitly given fields, under the store's names (the API's names are a contract of their own)."""
         names = {"max_concurrency": "concurrency_cap", "bandwidth_bps": "bandwidth_cap_bps"}
         return {names.get(k, k): getattr(self, k) for k in self.model_fields_set}
 

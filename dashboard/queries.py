@@ -14,11 +14,12 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from controller.policy import PolicyConfig
 from controller.store import repo
+from controller.store.assignments import settings_of
 from controller.store.database import as_utc, to_db_time
 from controller.store.models import (
     Agent,
-    AssignmentBase,
     AuditEntry,
     CurrentAssignment,
     OperatorOverride,
@@ -33,7 +34,6 @@ from dashboard.readmodel import (
     FleetSnapshot,
     OverrideView,
     TelemetryPoint,
-    Thresholds,
     UploadRow,
     UploadTotals,
     compression_ratio,
@@ -42,8 +42,9 @@ from dashboard.readmodel import (
     downsample,
     fleet_alerts,
     fleet_totals,
-    throttle_flags,
 )
+from fleet_protocol.assignment import SETTINGS_FIELDS
+from fleet_protocol.vocabulary import throttle_words
 
 FAILURE_KINDS = ("upload_failed", "file_rejected")
 
@@ -73,21 +74,10 @@ _AGENT_COLUMNS: tuple[Any, ...] = tuple(
         "assignment_version",
     )
 )
-_ASSIGNMENT_FIELDS = (
-    "version",
-    "concurrency",
-    "part_size",
-    "windows",
-    "bandwidth_bps",
-    "compression_level",
-    "paused",
-    "upload_now",
-    "reason",
-    "at",
-)
+_ASSIGNMENT_FIELDS = ("version", *SETTINGS_FIELDS, "reason", "at")
 _ASSIGNMENT_COLUMNS: tuple[Any, ...] = (
-    col(CurrentAssignment.thermal_level).label("a_thermal_level"),
-    *(col(getattr(CurrentAssignment, name)).label(f"a_{name}") for name in _ASSIGNMENT_FIELDS),
+    col(CurrentAssignment.thermal_level).label("thermal_level"),
+    *(col(getattr(CurrentAssignment, name)).label(name) for name in _ASSIGNMENT_FIELDS),
 )
 
 
@@ -100,12 +90,9 @@ def _fleet_query() -> Any:
     )
 
 
-def _assignment(row: AssignmentBase | None) -> AssignmentView | None:
-    if row is None:
-        return None
-    values = {name: getattr(row, name) for name in _ASSIGNMENT_FIELDS}
-    values.update(windows=list(row.windows or []), at=as_utc(row.at))
-    return AssignmentView(**values)
+def _assignment(row: Any) -> AssignmentView:
+    """A stored assignment (anything with its columns as attributes): the store's settings, and the rest."""
+    return AssignmentView(**settings_of(row).as_dict(), version=row.version, reason=row.reason, at=as_utc(row.at))
 
 
 def _agent_row(r: Any, overridden: bool, now: datetime, offline_after_s: float) -> AgentRow:
@@ -125,15 +112,9 @@ def _agent_row(r: Any, overridden: bool, now: datetime, offline_after_s: float) 
         since = last_seen
     else:
         since = as_utc(offline_since) or last_seen
-    assignment = None
-    if a[0] is not None:
-        version, concurrency, part_size, windows, bandwidth_bps, level, paused, upload_now, reason, at = a
-        assignment = AssignmentView(
-            version, concurrency, part_size, list(windows or []), bandwidth_bps, level, paused, upload_now, reason,
-            as_utc(at),
-        )  # fmt: skip
+    assignment = None if a[0] is None else _assignment(r)  # (the assignment's columns are labelled by name)
     return AgentRow(
-        agent_id, site, model, online, since, last_seen, temperature_c, throttled, throttle_flags(throttled),
+        agent_id, site, model, online, since, last_seen, temperature_c, throttled, throttle_words(throttled),
         backlog_files, backlog_bytes, backlog_oldest_age_s, throughput_bps, active_uploads, errors_total,
         retries_total, bytes_uploaded_total, applied_version, assignment, overridden, thermal_level or 0,
     )  # fmt: skip
@@ -182,7 +163,7 @@ def upload_totals(session: Session, since: datetime) -> UploadTotals:
     )
 
 
-def fleet_snapshot(session: Session, now: datetime, offline_after_s: float, limits: Thresholds) -> FleetSnapshot:
+def fleet_snapshot(session: Session, now: datetime, offline_after_s: float, limits: PolicyConfig) -> FleetSnapshot:
     rows = fleet_rows(session, now, offline_after_s)
     alerts = fleet_alerts(rows, limits)
     totals = fleet_totals(rows, upload_totals(session, start_of_day(now)), limits, alerts)
@@ -284,7 +265,7 @@ def uploads(session: Session, agent_id: str, kinds: Sequence[str], limit: int = 
 
 def assignment_history(session: Session, agent_id: str, limit: int = 50) -> list[AssignmentView]:
     """Newest first."""
-    return [v for v in (_assignment(h) for h in repo.assignment_history(session, agent_id, limit=limit)) if v]
+    return [_assignment(h) for h in repo.assignment_history(session, agent_id, limit=limit)]
 
 
 def _audit_row(e: AuditEntry) -> AuditRow:

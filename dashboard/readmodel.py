@@ -15,28 +15,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from controller.policy import PolicyConfig
 from controller.policy.thermal import LEVEL_NAMES
 from dashboard.formatting import human_rate
-
-# vcgencmd get_throttled: bits 0-3 are "now", bits 16-19 "has happened since boot".
-THROTTLE_BITS: tuple[tuple[int, str], ...] = (
-    (0, "under-voltage"),
-    (1, "frequency capped"),
-    (2, "throttled"),
-    (3, "soft temperature limit"),
-)
-THROTTLE_NOW_MASK = 0xF
-
-
-def throttle_flags(mask: int) -> list[str]:
-    """Human words for the bits of a ``get_throttled`` mask that are set now."""
-    if not mask & THROTTLE_NOW_MASK:  # the usual case, for every agent on every read
-        return []
-    return [name for bit, name in THROTTLE_BITS if mask & (1 << bit)]
-
-
-def throttle_history_flags(mask: int) -> list[str]:
-    return [name for bit, name in THROTTLE_BITS if mask & (1 << (bit + 16))]
+from fleet_protocol.assignment import AssignmentSettings
 
 
 def thermal_step_name(level: int) -> str:
@@ -86,16 +68,12 @@ def decisive_clause(reason: str) -> tuple[str, int]:
     return clauses[best], len(clauses) - 1
 
 
-@dataclass(frozen=True, slots=True)
-class AssignmentView:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssignmentView(AssignmentSettings):
+    """The assignment in force: its settings (the value itself, so the API shows them as fields of their own)
+    and its version, reason and time."""
+
     version: int
-    concurrency: int
-    part_size: int
-    windows: list[str]
-    bandwidth_bps: int
-    compression_level: int
-    paused: bool
-    upload_now: bool
     reason: str
     at: datetime | None = None
 
@@ -110,7 +88,7 @@ class AgentRow:
     last_seen: datetime | None
     temperature_c: float | None
     throttled: int
-    throttle_flags: list[str]  # = throttle_flags(throttled)
+    throttle_flags: list[str]  # = fleet_protocol.vocabulary.throttle_words(throttled): the firmware's words
     backlog_files: int
     backlog_bytes: int
     backlog_oldest_age_s: float
@@ -145,13 +123,7 @@ class Alert:
     since: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    soft_limit_c: float = 70.0
-    hard_limit_c: float = 80.0
-
-
-def alerts_for(row: AgentRow, limits: Thresholds) -> list[Alert]:
+def alerts_for(row: AgentRow, limits: PolicyConfig) -> list[Alert]:
     out: list[Alert] = []
     if not row.online:
         out.append(
@@ -188,11 +160,11 @@ def alerts_for(row: AgentRow, limits: Thresholds) -> list[Alert]:
     return out
 
 
-def fleet_alerts(rows: Iterable[AgentRow], limits: Thresholds) -> list[Alert]:
+def fleet_alerts(rows: Iterable[AgentRow], limits: PolicyConfig) -> list[Alert]:
     return [alert for row in rows for alert in alerts_for(row, limits)]
 
 
-def is_hot(row: AgentRow, limits: Thresholds) -> bool:
+def is_hot(row: AgentRow, limits: PolicyConfig) -> bool:
     return row.online and row.temperature_c is not None and row.temperature_c >= limits.soft_limit_c
 
 
@@ -224,7 +196,7 @@ class FleetTotals:
 
 
 def fleet_totals(
-    rows: Sequence[AgentRow], uploads: UploadTotals, limits: Thresholds, alerts: Sequence[Alert] | None = None
+    rows: Sequence[AgentRow], uploads: UploadTotals, limits: PolicyConfig, alerts: Sequence[Alert] | None = None
 ) -> FleetTotals:
     """``alerts``: ``fleet_alerts(rows, limits)`` when the caller has them already."""
     online = [r for r in rows if r.online]

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from fleet_base.mqtt_url import MqttUrl
 from fleet_base.s3settings import S3Settings, S3SettingsError
-from fleet_protocol.messages import is_valid_window
+from fleet_protocol.windows import is_valid_window
 
 #: environment variable -> (section or None for the top level, key)
 EnvOverrides = Mapping[str, tuple[str | None, str]]

@@ -11,42 +11,41 @@ report measurements they do not control fit them into these bounds with ``fleet_
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from fleet_protocol.assignment import (
+    BANDWIDTH,
+    COMPRESSION_LEVEL,
+    CONCURRENCY,
+    DEFAULT_COMPRESSION_LEVEL,
+    MAX_WINDOWS,
+    PART_SIZE,
+    SETTINGS_FIELDS,
+    AssignmentSettings,
+    Range,
+)
+from fleet_protocol.numbers import (
+    MAX_BYTES,
+    MAX_CORES,
+    MAX_COUNT,
+    MAX_CPU_PERCENT,
+    MAX_EXACT,
+    MAX_INT32,
+    MAX_RATE_BPS,
+    MAX_SECONDS,
+    MAX_VERSION,
+)
 from fleet_protocol.topics import AGENT_ID_PATTERN, AgentChannel
 from fleet_protocol.vocabulary import AgentStatus, EventKind
+from fleet_protocol.windows import WINDOW_PATTERN
 
 SCHEMA_VERSION: Literal[1] = 1
 MAX_PAYLOAD_BYTES = 64 * 1024
-MIN_PART_SIZE = 5 * 1024 * 1024
-MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
-#: ASCII digits only (``\d`` would take any Unicode digit)
-WINDOW_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$"
-_WINDOW_RE = re.compile(WINDOW_PATTERN)
 
-# -- bounds (docs/protocol.md, "Bounds") -------------------------------------------------------------------
-#: a PostgreSQL INTEGER column (the narrowest integer column a field is stored in)
-MAX_INT32 = 2**31 - 1
-#: the largest integer a double, and so every JSON reader, holds exactly; far inside BIGINT (2**63 - 1)
-MAX_EXACT = 2**53
-#: byte counts (about 9 PB) and byte rates
-MAX_BYTES = MAX_EXACT
-MAX_RATE_BPS = float(MAX_EXACT)
-#: counters and sequence numbers
-MAX_COUNT = MAX_EXACT
-#: assignment versions: BIGINT. A version reported back in telemetry is bounded lower (``MAX_EXACT``), so the
-#: controller's next version, one above what the agent reports, always fits.
-MAX_VERSION = 2**63 - 1
-#: durations and ages in seconds: a century
-MAX_SECONDS = 100 * 365.25 * 86400
-MAX_CORES = 1024
-MAX_CPU_PERCENT = 100 * 1024
-MAX_CONCURRENCY = 64
-MAX_WINDOWS = 48
+# -- bounds (docs/protocol.md, "Bounds"; the numbers' own in fleet_protocol.numbers) ---------------------------
 #: ``sent_at`` lies in [SENT_AT_MIN, SENT_AT_MAX): any clock reads after the Unix epoch, even a Pi's without RTC
 SENT_AT_MIN = datetime(1970, 1, 1, tzinfo=UTC)
 SENT_AT_MAX = datetime(2100, 1, 1, tzinfo=UTC)
@@ -61,6 +60,11 @@ MAX_KEY_BYTES = 1024
 
 def _text(max_chars: int, description: str | None = None) -> Any:
     return Field(max_length=max_chars, pattern=TEXT_PATTERN, description=description)
+
+
+def _within(bounds: Range) -> Any:
+    """The range of an assignment setting, as the schema states it (the value checks it too)."""
+    return Field(ge=bounds.low, le=bounds.high)
 
 
 def _utf8_at_most(max_bytes: int) -> Any:
@@ -187,22 +191,37 @@ class Event(Message):
 class Assignment(Message):
     """Controller → agent, retained. ``agent_id`` names the agent it is for; ``seq`` is the controller's."""
 
+    # Besides the envelope, ``version`` and ``reason``, the fields are an ``AssignmentSettings`` under its own
+    # names (the schema states their ranges from it): ``settings`` is that value, checked by its own validation
+    # on every message built or decoded; ``Assignment.of`` builds the message from one.
     channel: ClassVar[AgentChannel] = AgentChannel.ASSIGNMENT
     version: Annotated[int, Field(ge=0, le=MAX_VERSION)] = Field(description="grows with every change")
-    concurrency: Annotated[int, Field(ge=0, le=MAX_CONCURRENCY)]
-    part_size: Annotated[int, Field(ge=MIN_PART_SIZE, le=MAX_PART_SIZE)]
+    concurrency: Annotated[int, _within(CONCURRENCY)]
+    part_size: Annotated[int, _within(PART_SIZE)]
     windows: list[Window] = Field(
         default_factory=list, max_length=MAX_WINDOWS, description="'HH:MM-HH:MM' local time; empty = always"
     )
-    bandwidth_bps: Annotated[int, Field(ge=0, le=MAX_BYTES)] = Field(
-        default=0, description="bytes per second; 0 = no cap"
-    )
-    compression_level: Annotated[int, Field(ge=-1, le=8)] = Field(
-        default=5, description="FLAC level 0-8; -1 = upload raw"
+    bandwidth_bps: Annotated[int, _within(BANDWIDTH)] = Field(default=0, description="bytes per second; 0 = no cap")
+    compression_level: Annotated[int, _within(COMPRESSION_LEVEL)] = Field(
+        default=DEFAULT_COMPRESSION_LEVEL, description="FLAC level 0-8; -1 = upload raw"
     )
     paused: bool = False
     upload_now: bool = Field(default=False, description="operator: ignore windows until the backlog is empty")
     reason: Reason = ""
+
+    @model_validator(mode="after")
+    def _valid_settings(self) -> Assignment:
+        _ = self.settings  # the value's own validation: its ValueError refuses the message
+        return self
+
+    @property
+    def settings(self) -> AssignmentSettings:
+        return AssignmentSettings(**{name: getattr(self, name) for name in SETTINGS_FIELDS})
+
+    @classmethod
+    def of(cls, settings: AssignmentSettings, *, agent_id: str, seq: int, version: int, reason: str = "") -> Assignment:
+        """The message carrying ``settings`` (wire field names are the value's)."""
+        return cls(agent_id=agent_id, seq=seq, version=version, reason=reason, **settings.as_dict())
 
 
 class ControllerState(BaseModel):
@@ -221,7 +240,3 @@ class ControllerState(BaseModel):
 AGENT_MESSAGES: dict[AgentChannel, type[Message]] = {
     cls.channel: cls for cls in (Birth, State, Telemetry, Event, Assignment)
 }
-
-
-def is_valid_window(window: str) -> bool:
-    return bool(_WINDOW_RE.fullmatch(window))  # fullmatch: ``$`` alone would accept a trailing newline

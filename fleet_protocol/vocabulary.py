@@ -1,4 +1,5 @@
-"""Enumerations of the protocol that code without pydantic needs too (the upload engine's events).
+"""Enumerations of the protocol that code without pydantic needs too (the upload engine's events, the firmware's
+throttle bits that the policy, the dashboard and the simulator read).
 
 Kept apart from ``messages`` so that importing them does not load pydantic: on a Pi every megabyte of
 resident memory counts (docs/bench/transfer.md).
@@ -6,7 +7,7 @@ resident memory counts (docs/bench/transfer.md).
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 
 class AgentStatus(StrEnum):
@@ -20,3 +21,37 @@ class EventKind(StrEnum):
     UPLOAD_FAILED = "upload_failed"
     UPLOAD_RESUMED = "upload_resumed"
     FILE_REJECTED = "file_rejected"
+
+
+class ThrottleBit(IntEnum):
+    """The bits of ``Telemetry.throttled``: the mask ``vcgencmd get_throttled`` prints. These four mean "now";
+    each also sets its sticky "has occurred since boot" bit, the same bit shifted by ``STICKY_SHIFT``.
+    (An ``IntEnum``, not an ``IntFlag``: ``mask & bit`` stays a plain, fast ``int``.)"""
+
+    UNDER_VOLTAGE = 1 << 0
+    FREQUENCY_CAPPED = 1 << 1
+    THROTTLED = 1 << 2
+    SOFT_TEMP_LIMIT = 1 << 3
+
+
+STICKY_SHIFT = 16
+#: every "now" bit
+THROTTLED_NOW = sum(ThrottleBit)
+_WORDS = (
+    (ThrottleBit.UNDER_VOLTAGE, "under-voltage"),
+    (ThrottleBit.FREQUENCY_CAPPED, "frequency capped"),
+    (ThrottleBit.THROTTLED, "throttled"),
+    (ThrottleBit.SOFT_TEMP_LIMIT, "soft temperature limit"),
+)
+
+
+def throttle_words(mask: int) -> list[str]:
+    """Human words for the "now" bits set in ``mask``, in bit order."""
+    if not mask & THROTTLED_NOW:  # the usual case, for every agent on every read
+        return []
+    return [word for bit, word in _WORDS if mask & bit]
+
+
+def throttle_history_words(mask: int) -> list[str]:
+    """Human words for the sticky "has occurred since boot" bits set in ``mask``."""
+    return throttle_words(mask >> STICKY_SHIFT)

@@ -8,7 +8,6 @@ from controller.policy.inputs import (
     OverrideView,
     PolicyConfig,
     PolicyState,
-    Settings,
     TelemetryView,
 )
 
@@ -19,7 +18,6 @@ __all__ = [
     "OverrideView",
     "PolicyConfig",
     "PolicyState",
-    "Settings",
     "TelemetryView",
     "assign",
     "is_live",

@@ -17,17 +17,9 @@ from datetime import datetime
 
 from controller.policy import sizing, thermal
 from controller.policy.bandwidth import Claim, age_weight, max_min_share
-from controller.policy.bounds import fit_reason, fit_settings, sane_agent, sane_override
-from controller.policy.inputs import (
-    MIB,
-    AgentView,
-    Decision,
-    FleetView,
-    OverrideView,
-    PolicyConfig,
-    PolicyState,
-    Settings,
-)
+from controller.policy.bounds import fit_reason, sane_agent, sane_override
+from controller.policy.inputs import AgentView, Decision, FleetView, OverrideView, PolicyConfig, PolicyState
+from fleet_protocol.assignment import BANDWIDTH, AssignmentSettings, MiB, fit_windows
 
 #: What an agent without backlog asks of the uplink (it may start a new file any moment).
 IDLE_DEMAND_BPS = 256 * 1024
@@ -58,20 +50,22 @@ def is_live(agent: AgentView, config: PolicyConfig, now: datetime) -> bool:
 @dataclass(frozen=True)
 class _Draft:
     agent: AgentView
-    settings: Settings
+    settings: AssignmentSettings
     reasons: tuple[str, ...]
     state: PolicyState
     bandwidth_cap: int | None
     has_backlog: bool
 
 
-def _heat(agent: AgentView, config: PolicyConfig, now: datetime, full: int) -> tuple[Settings, str, PolicyState]:
+def _heat(
+    agent: AgentView, config: PolicyConfig, now: datetime, full: int, part: int
+) -> tuple[AssignmentSettings, str, PolicyState]:
     step = thermal.step(agent.state, agent.telemetry, config, now)
     level = step.level
     base_compression = config.default_compression_level
     concurrency = sizing.scaled_concurrency(full, level)
     compression = sizing.compression_for(level, config)
-    settings = Settings(concurrency=concurrency, part_size=0, compression_level=compression)
+    settings = AssignmentSettings(concurrency=concurrency, part_size=part, compression_level=compression)
     if level == thermal.CRITICAL:
         return replace(settings, paused=True), f"{step.why}: paused", step.state
     if level == thermal.NORMAL:
@@ -84,7 +78,9 @@ def _heat(agent: AgentView, config: PolicyConfig, now: datetime, full: int) -> t
     return settings, f"{step.why}: {', '.join(changes)}", step.state
 
 
-def _operator(settings: Settings, override: OverrideView | None) -> tuple[Settings, list[str], int | None]:
+def _operator(
+    settings: AssignmentSettings, override: OverrideView | None
+) -> tuple[AssignmentSettings, list[str], int | None]:
     if override is None:
         return settings, [], None
     words: list[str] = []
@@ -109,8 +105,12 @@ def _operator(settings: Settings, override: OverrideView | None) -> tuple[Settin
 
 
 def _windows(
-    agent: AgentView, settings: Settings, override: OverrideView | None, config: PolicyConfig, state: PolicyState
-) -> tuple[Settings, str | None, PolicyState]:
+    agent: AgentView,
+    settings: AssignmentSettings,
+    override: OverrideView | None,
+    config: PolicyConfig,
+    state: PolicyState,
+) -> tuple[AssignmentSettings, str | None, PolicyState]:
     backlog = agent.telemetry.backlog_bytes if agent.telemetry else 0
     threshold = config.widen_backlog_bytes
     widened = False
@@ -124,7 +124,7 @@ def _windows(
         return settings, None, state
     if widened:
         return settings, f"backlog {_size(backlog)} ≥ {_size(threshold)}: window {', '.join(windows)} opened", state
-    return replace(settings, windows=windows), f"windows {', '.join(windows)}", state
+    return replace(settings, windows=fit_windows(windows)), f"windows {', '.join(windows)}", state
 
 
 def _draft(agent: AgentView, override: OverrideView | None, config: PolicyConfig, now: datetime) -> _Draft:
@@ -134,9 +134,8 @@ def _draft(agent: AgentView, override: OverrideView | None, config: PolicyConfig
     part = sizing.part_size(agent.ram_bytes, throughput, previous_part, config)
     full, full_why = sizing.full_concurrency(agent.cores, agent.ram_bytes, part, config)
     link = "no throughput measured" if throughput <= 0 else f"link {_rate(throughput)}"
-    reasons = [f"concurrency {full} ({full_why}), part {part // MIB} MiB ({link})"]
-    settings, heat_why, state = _heat(agent, config, now, full)
-    settings = replace(settings, part_size=part)
+    reasons = [f"concurrency {full} ({full_why}), part {part // MiB} MiB ({link})"]
+    settings, heat_why, state = _heat(agent, config, now, full, part)
     if heat_why:
         reasons.append(heat_why)
     settings, operator_words, cap = _operator(settings, override)
@@ -185,7 +184,8 @@ def _sticky(share: int, agent: AgentView) -> int:
 def assign(snapshot: FleetView, config: PolicyConfig, now: datetime) -> dict[str, Decision]:
     """The assignment (settings, reason, next policy state) of every live agent, by agent id.
 
-    Total: whatever the snapshot holds, every decision fits the ``Assignment`` message (``bounds``)."""
+    Total: whatever the snapshot holds, every decision fits the ``Assignment`` message (``AssignmentSettings``
+    is valid by construction; ``bounds`` makes the inputs sane)."""
     drafts: dict[str, list[_Draft]] = defaultdict(list)
     for agent in sorted(snapshot.agents, key=lambda a: a.agent_id):
         if is_live(agent, config, now):
@@ -198,10 +198,10 @@ def assign(snapshot: FleetView, config: PolicyConfig, now: datetime) -> dict[str
             settings, reasons = draft.settings, list(draft.reasons)
             if draft.agent.agent_id in shares:
                 share, why = shares[draft.agent.agent_id]
-                settings = replace(settings, bandwidth_bps=_sticky(share, draft.agent))
+                settings = replace(settings, bandwidth_bps=BANDWIDTH.fit(_sticky(share, draft.agent)))
                 reasons.append(why)
             elif draft.bandwidth_cap:
                 settings = replace(settings, bandwidth_bps=draft.bandwidth_cap)
             reason = fit_reason("; ".join(reasons))
-            decisions[draft.agent.agent_id] = Decision(fit_settings(settings), reason, draft.state)
+            decisions[draft.agent.agent_id] = Decision(settings, reason, draft.state)
     return dict(sorted(decisions.items()))

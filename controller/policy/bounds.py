@@ -1,9 +1,10 @@
-"""What the policy reads is made sane, and what it hands out fits the ``Assignment`` message; pure.
+"""What the policy reads is made sane; pure.
 
-``assign`` must be total: whatever the store hands it (rows written before the protocol bounded its numbers, a
-corrupt policy state, an operator's odd override, a config with many windows), every decision it returns becomes
-a valid ``Assignment`` (the service builds one from it and must never fail to). The bounds themselves live in
-``fleet_protocol.messages``; this module only applies them.
+``assign`` must be total: whatever the store hands it (a corrupt policy state, an operator's odd override, a
+config with many windows), every decision it returns becomes a valid ``Assignment`` (the service builds one from
+it and must never fail to). Its settings are an ``AssignmentSettings``, valid by construction; the bounds live in
+``fleet_protocol.numbers`` and ``fleet_protocol.assignment`` (with the one clamp of each setting); this module
+only applies them.
 """
 
 from __future__ import annotations
@@ -11,21 +12,11 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from controller.policy.inputs import AgentView, OverrideView, PolicyState, Settings, TelemetryView
+from controller.policy.inputs import AgentView, OverrideView, PolicyState, TelemetryView
+from fleet_protocol.assignment import BANDWIDTH, CONCURRENCY, fit_windows
 from fleet_protocol.bounds import clean_text
-from fleet_protocol.messages import (
-    MAX_BYTES,
-    MAX_CONCURRENCY,
-    MAX_CORES,
-    MAX_INT32,
-    MAX_PART_SIZE,
-    MAX_RATE_BPS,
-    MAX_REASON_CHARS,
-    MAX_SECONDS,
-    MAX_WINDOWS,
-    MIN_PART_SIZE,
-    is_valid_window,
-)
+from fleet_protocol.messages import MAX_REASON_CHARS
+from fleet_protocol.numbers import MAX_BYTES, MAX_CORES, MAX_INT32, MAX_RATE_BPS, MAX_SECONDS
 
 #: thermal levels the policy knows (``thermal.NORMAL`` .. ``thermal.CRITICAL``)
 MAX_LEVEL = 4
@@ -70,7 +61,6 @@ def sane_agent(agent: AgentView) -> AgentView:
         ram_bytes=clamp(agent.ram_bytes, 0, MAX_BYTES),
         telemetry=None if agent.telemetry is None else sane_telemetry(agent.telemetry),
         state=state,
-        previous=None if agent.previous is None else fit_settings(agent.previous),
     )
 
 
@@ -80,27 +70,9 @@ def sane_override(override: OverrideView | None) -> OverrideView | None:
     cap, bandwidth = override.concurrency_cap, override.bandwidth_cap_bps
     return replace(
         override,
-        concurrency_cap=None if cap is None else clamp(cap, 0, MAX_CONCURRENCY),
-        bandwidth_cap_bps=None if bandwidth is None else clamp(bandwidth, 0, MAX_BYTES),
+        concurrency_cap=None if cap is None else CONCURRENCY.fit(cap),
+        bandwidth_cap_bps=None if bandwidth is None else BANDWIDTH.fit(bandwidth),
         windows=None if override.windows is None else fit_windows(override.windows),
-    )
-
-
-def fit_windows(windows: tuple[str, ...]) -> tuple[str, ...]:
-    """Valid windows only, each once, at most ``MAX_WINDOWS`` (the first ones)."""
-    kept = [w for w in dict.fromkeys(windows) if isinstance(w, str) and is_valid_window(w)]
-    return tuple(kept[:MAX_WINDOWS])
-
-
-def fit_settings(settings: Settings) -> Settings:
-    """Every field inside the ``Assignment`` message's bounds; idempotent."""
-    return replace(
-        settings,
-        concurrency=clamp(settings.concurrency, 0, MAX_CONCURRENCY),
-        part_size=clamp(settings.part_size, MIN_PART_SIZE, MAX_PART_SIZE),
-        windows=fit_windows(settings.windows),
-        bandwidth_bps=clamp(settings.bandwidth_bps, 0, MAX_BYTES),
-        compression_level=clamp(settings.compression_level, -1, 8),
     )
 
 

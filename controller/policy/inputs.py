@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-MIB = 1024 * 1024
+from fleet_protocol.assignment import (
+    CONCURRENCY,
+    DEFAULT_COMPRESSION_LEVEL,
+    MAX_COMPRESSION_LEVEL,
+    AssignmentSettings,
+)
 
 
 @dataclass(frozen=True)
@@ -28,7 +33,7 @@ class PolicyConfig:
     site_windows: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     max_concurrency: int = 8
     ram_budget_fraction: float = 0.25
-    default_compression_level: int = 5
+    default_compression_level: int = DEFAULT_COMPRESSION_LEVEL
     widen_backlog_bytes: int = 0
     offline_after_s: float = 60.0
 
@@ -37,12 +42,12 @@ class PolicyConfig:
             raise ValueError(f"soft_limit_c ({self.soft_limit_c}) must be below hard_limit_c ({self.hard_limit_c})")
         if self.cool_margin_c < 0 or self.cool_hold_s < 0:
             raise ValueError("cool_margin_c and cool_hold_s must be ≥ 0")
-        if not 1 <= self.max_concurrency <= 64:
-            raise ValueError("max_concurrency must be 1..64")
+        if not 1 <= self.max_concurrency <= CONCURRENCY.high:
+            raise ValueError(f"max_concurrency must be 1..{CONCURRENCY.high}")
         if not 0 < self.ram_budget_fraction <= 1:
             raise ValueError("ram_budget_fraction must be in (0, 1]")
-        if not 0 <= self.default_compression_level <= 8:
-            raise ValueError("default_compression_level must be 0..8")
+        if not 0 <= self.default_compression_level <= MAX_COMPRESSION_LEVEL:
+            raise ValueError(f"default_compression_level must be 0..{MAX_COMPRESSION_LEVEL}")
         if self.site_uplink_bps < 0 or any(v < 0 for v in self.site_uplinks.values()):
             raise ValueError("uplink capacities must be ≥ 0 (0 = no cap)")
 
@@ -77,19 +82,6 @@ class TelemetryView:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """The operative part of an assignment: a change here means a new version is published."""
-
-    concurrency: int
-    part_size: int
-    windows: tuple[str, ...] = ()
-    bandwidth_bps: int = 0
-    compression_level: int = 5
-    paused: bool = False
-    upload_now: bool = False
-
-
-@dataclass(frozen=True)
 class AgentView:
     agent_id: str
     site: str = ""
@@ -98,7 +90,7 @@ class AgentView:
     ram_bytes: int = 0
     telemetry: TelemetryView | None = None
     state: PolicyState = PolicyState()
-    previous: Settings | None = None
+    previous: AssignmentSettings | None = None  # the assignment in force
 
 
 @dataclass(frozen=True)
@@ -144,6 +136,8 @@ class FleetView:
 
 @dataclass(frozen=True)
 class Decision:
-    settings: Settings
+    """An agent's next assignment: a change in ``settings`` is a new version."""
+
+    settings: AssignmentSettings
     reason: str
     state: PolicyState

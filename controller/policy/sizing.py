@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from controller.policy.bounds import finite
-from controller.policy.inputs import MIB, PolicyConfig
-from fleet_protocol.messages import MAX_RATE_BPS
+from controller.policy.inputs import PolicyConfig
+from fleet_protocol.assignment import DEFAULT_PART_SIZE, MIN_PART_SIZE, PART_SIZE, MiB
+from fleet_protocol.numbers import MAX_RATE_BPS
 
-MIN_PART = 5 * MIB
-DEFAULT_PART = 8 * MIB
-MAX_PART = 64 * MIB
-SLOW_LINK_BPS = 1 * MIB
+#: the policy's largest part (S3 would take 5 GiB; a Pi's RAM would not)
+MAX_PART = 64 * MiB
+SLOW_LINK_BPS = 1 * MiB
 #: A part should take about this long to send on the measured link.
 PART_SECONDS = 4.0
 
@@ -29,15 +29,15 @@ def part_size(ram_bytes: int, throughput_bps: float, previous: int | None, confi
     Total: a throughput that is NaN, infinite or beyond the protocol's bound counts as 0 or as that bound."""
     throughput_bps = finite(throughput_bps, MAX_RATE_BPS)
     if throughput_bps <= 0:
-        size = previous if previous is not None else DEFAULT_PART
+        size = previous if previous is not None else DEFAULT_PART_SIZE
     elif throughput_bps < SLOW_LINK_BPS:
-        size = MIN_PART
+        size = MIN_PART_SIZE
     else:
-        size = min(MAX_PART, max(DEFAULT_PART, _pow2_floor(int(throughput_bps * PART_SECONDS))))
+        size = min(MAX_PART, max(DEFAULT_PART_SIZE, _pow2_floor(int(throughput_bps * PART_SECONDS))))
     budget = ram_budget(ram_bytes, config)
     if budget:
-        size = min(size, budget // 2 // MIB * MIB)
-    return max(MIN_PART, size)
+        size = min(size, budget // 2 // MiB * MiB)
+    return PART_SIZE.fit(size)
 
 
 def full_concurrency(cores: int, ram_bytes: int, part: int, config: PolicyConfig) -> tuple[int, str]:
@@ -45,7 +45,7 @@ def full_concurrency(cores: int, ram_bytes: int, part: int, config: PolicyConfig
     limits = [(config.max_concurrency, f"max {config.max_concurrency}"), (2 * max(1, cores), f"{cores} cores")]
     budget = ram_budget(ram_bytes, config)
     if budget:
-        limits.append((max(1, budget // part), f"RAM budget {budget / MIB:.0f} MiB ÷ {part // MIB} MiB parts"))
+        limits.append((max(1, budget // part), f"RAM budget {budget / MiB:.0f} MiB ÷ {part // MiB} MiB parts"))
     value, why = min(limits, key=lambda item: item[0])
     return max(1, value), why
 

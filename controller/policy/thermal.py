@@ -19,17 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from controller.policy.inputs import PolicyConfig, PolicyState, TelemetryView
+from fleet_protocol.vocabulary import ThrottleBit, throttle_words
 
 NORMAL, WARM, HOT, VERY_HOT, CRITICAL = range(5)
 LEVEL_NAMES = ("normal", "warm", "hot", "very hot", "critical")
 
-#: ``vcgencmd get_throttled`` bits that mean "happening now" and pause the agent.
-UNDER_VOLTAGE = 1 << 0
-FREQUENCY_CAPPED = 1 << 1
-THROTTLED = 1 << 2
-SOFT_TEMP_LIMIT = 1 << 3
-PAUSE_BITS = UNDER_VOLTAGE | FREQUENCY_CAPPED | THROTTLED
-_BIT_WORDS = ((UNDER_VOLTAGE, "under-voltage"), (FREQUENCY_CAPPED, "frequency capped"), (THROTTLED, "throttled"))
+#: firmware bits (``Telemetry.throttled``) that mean "happening now" and pause the agent
+PAUSE_BITS = ThrottleBit.UNDER_VOLTAGE | ThrottleBit.FREQUENCY_CAPPED | ThrottleBit.THROTTLED
 
 
 def thresholds(config: PolicyConfig) -> tuple[float, float, float, float]:
@@ -40,14 +36,15 @@ def thresholds(config: PolicyConfig) -> tuple[float, float, float, float]:
 
 
 def firmware_words(throttled: int) -> list[str]:
-    return [word for bit, word in _BIT_WORDS if throttled & bit]
+    """The pausing conditions the firmware reports now."""
+    return throttle_words(throttled & PAUSE_BITS)
 
 
 def level_for(temperature_c: float | None, throttled: int, config: PolicyConfig, *, shift: float = 0.0) -> int:
     """The level a reading asks for; ``shift`` adds degrees (the cooling margin) before comparing."""
     if throttled & PAUSE_BITS:
         return CRITICAL
-    level = WARM if throttled & SOFT_TEMP_LIMIT else NORMAL
+    level = WARM if throttled & ThrottleBit.SOFT_TEMP_LIMIT else NORMAL
     if temperature_c is None:
         return level
     reading = temperature_c + shift

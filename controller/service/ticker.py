@@ -30,7 +30,14 @@ from controller.policy import Decision, FleetView, PolicyConfig, is_live
 from controller.policy.decide import Decided, PolicyFailure, changed, decide
 from controller.policy.thermal import level_for
 from controller.service.fleet_view import build_fleet_view
-from controller.store.assignments import FleetRows, Proposal, VersionConflict, commit_decisions, load_fleet
+from controller.store.assignments import (
+    FleetRows,
+    Proposal,
+    VersionConflict,
+    commit_decisions,
+    load_fleet,
+    settings_of,
+)
 from controller.store.housekeeping import mark_stale_offline
 from controller.store.instances import heartbeat, sites_for
 from controller.store.models import CurrentAssignment
@@ -231,18 +238,8 @@ class Ticker:
         return len(rows)
 
     def _to_message(self, row: CurrentAssignment) -> Assignment:
-        return Assignment(
-            agent_id=row.agent_id,
-            seq=next(self._seq),
-            version=row.version,
-            concurrency=row.concurrency,
-            part_size=row.part_size,
-            windows=list(row.windows),
-            bandwidth_bps=row.bandwidth_bps,
-            compression_level=row.compression_level,
-            paused=row.paused,
-            upload_now=row.upload_now,
-            reason=row.reason,
+        return Assignment.of(
+            settings_of(row), agent_id=row.agent_id, seq=next(self._seq), version=row.version, reason=row.reason
         )
 
 

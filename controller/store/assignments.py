@@ -21,10 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from controller.policy import Decision, PolicyState, Settings
+from controller.policy import Decision, PolicyState
 from controller.store.database import as_utc, to_db_time
 from controller.store.models import Agent, AssignmentHistory, CurrentAssignment, OperatorOverride
 from controller.store.tables import AGENT, CURRENT, column
+from fleet_protocol.assignment import SETTINGS_FIELDS, AssignmentSettings
 
 
 class VersionConflict(RuntimeError):
@@ -39,16 +40,20 @@ class Proposal:
     based_on: int | None = None  # the version in force when decided (None: none yet); stale → skipped
 
 
-def settings_of(row: CurrentAssignment) -> Settings:
-    return Settings(
-        concurrency=row.concurrency,
-        part_size=row.part_size,
-        windows=tuple(row.windows),
-        bandwidth_bps=row.bandwidth_bps,
-        compression_level=row.compression_level,
-        paused=row.paused,
-        upload_now=row.upload_now,
-    )
+# -- the one conversion between a stored assignment row and ``AssignmentSettings`` (columns = field names) ----
+def settings_of(row: Any) -> AssignmentSettings:
+    """The settings of a stored assignment: a ``CurrentAssignment``/``AssignmentHistory`` or a Core row of one.
+
+    Rows are written from valid settings only; a row stored before the protocol bounded its numbers comes back
+    fitted (``AssignmentSettings.fit``), which is what its agent is sent and the dashboard shows."""
+    values = {name: getattr(row, name) for name in SETTINGS_FIELDS}
+    values["windows"] = values["windows"] or ()
+    return AssignmentSettings.fit(**values)
+
+
+def settings_columns(settings: AssignmentSettings) -> dict[str, Any]:
+    """The columns of an assignment row that hold ``settings``."""
+    return settings.as_dict()
 
 
 def state_of(row: CurrentAssignment) -> PolicyState:
@@ -66,17 +71,10 @@ def _state_values(state: PolicyState) -> dict[str, Any]:
 
 
 def _assignment_values(agent_id: str, decision: Decision, version: int, at: datetime, ctl: str) -> dict[str, Any]:
-    s = decision.settings
     return {
         "agent_id": agent_id,
         "version": version,
-        "concurrency": s.concurrency,
-        "part_size": s.part_size,
-        "windows": list(s.windows),
-        "bandwidth_bps": s.bandwidth_bps,
-        "compression_level": s.compression_level,
-        "paused": s.paused,
-        "upload_now": s.upload_now,
+        **settings_columns(decision.settings),
         "reason": decision.reason,
         "at": to_db_time(at),
         "controller_id": ctl,

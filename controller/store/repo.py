@@ -26,7 +26,7 @@ from controller.store.models import (
     TelemetrySample,
     UploadEvent,
 )
-from fleet_protocol.messages import is_valid_window
+from fleet_protocol.windows import is_valid_window
 
 __all__ = [
     "OverrideTarget",

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from edge_agent.engine.limits import Limits
-from edge_agent.engine.partsize import MIN_PART_SIZE
+from fleet_protocol.assignment import MIN_PART_SIZE
 
 SANE_PART_S = 80.0
 STALL_TIMEOUT_S = 60.0  # the default: a request that moves nothing this long is a stall
@@ -38,9 +38,8 @@ def guard(limits: Limits, link_bps: float | None) -> Limits:
     budget = link_bps * SANE_PART_S  # bytes the link moves in the time one round of parts may take
     if limits.concurrency * limits.part_size <= budget:
         return limits
-    part_size = min(limits.part_size, MIN_PART_SIZE)
-    concurrency = max(1, min(limits.concurrency, int(budget // part_size)))
-    return replace(limits, concurrency=concurrency, part_size=part_size)
+    concurrency = max(1, min(limits.concurrency, int(budget // MIN_PART_SIZE)))
+    return replace(limits, concurrency=concurrency, part_size=MIN_PART_SIZE)  # (a valid part is never smaller)
 
 
 def part_deadline_s(nbytes: int, link_bps: float | None, streams: int, attempt: int, slack_s: float) -> float | None:

@@ -1,12 +1,13 @@
 """Part sizing, one pure function (like rclone's ``chunksize.Calculator`` / s3transfer's ``ChunksizeAdjuster``).
 
-S3 rules: every part but the last is >= 5 MiB, at most 10,000 parts, a part is <= 5 GiB.
-Our rules on top:
+S3 rules (``fleet_protocol.assignment``): every part but the last is >= 5 MiB, at most 10,000 parts, a part is
+<= 5 GiB. Our rules on top:
 - part 1 holds the object's header, which is final only at the end, so part 1 is held in memory for the
   whole file and uploaded last. It is kept as small as S3 allows (5 MiB, or the header plus 1 MiB when the
   header is bigger) so holding it costs little; a raw upload (no header) has no held part;
-- the other parts use the requested size, raised to >= 5 MiB and, from ``size_bound`` with a margin
-  (FLAC can come out a little bigger than its WAV), to whatever keeps the count <= 10,000;
+- the other parts use the requested size (a valid ``part_size``: the assignment's, or the size a resumed upload
+  was started with), raised, from ``size_bound`` with a margin (FLAC can come out a little bigger than its WAV),
+  to whatever keeps the count <= 10,000;
 - sizes are whole MiB.
 """
 
@@ -14,11 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge_agent.engine.limits import MiB
+from fleet_protocol.assignment import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, PART_SIZE, MiB
 
-MIN_PART_SIZE = 5 * MiB
-MAX_PART_SIZE = 5 * 1024 * MiB
-MAX_PARTS = 10_000
 MARGIN_NUM, MARGIN_DEN = 21, 20  # size_bound x 1.05 ...
 MARGIN_ADD = MiB  # ... + 1 MiB
 
@@ -43,11 +41,12 @@ def _ceil_mib(n: int) -> int:
 
 
 def plan_parts(requested: int, size_bound: int, header_size: int) -> PartPlan:
-    if requested <= 0 or size_bound < 0 or header_size < 0:
-        raise ValueError(f"bad part plan input: requested={requested} size_bound={size_bound} header={header_size}")
+    PART_SIZE.check(requested)
+    if size_bound < 0 or header_size < 0:
+        raise ValueError(f"bad part plan input: size_bound={size_bound} header={header_size}")
     bound = size_bound * MARGIN_NUM // MARGIN_DEN + MARGIN_ADD
     held = header_size > 0
-    size = max(MIN_PART_SIZE, min(MAX_PART_SIZE, _ceil_mib(requested)))  # a request above 5 GiB is clamped
+    size = _ceil_mib(requested)  # (5 GiB is whole MiB: still a valid part size)
     first = max(MIN_PART_SIZE, _ceil_mib(header_size + MiB)) if held else size
     needed = _ceil_mib(-(-max(0, bound - first) // (MAX_PARTS - 1)))
     size = max(size, needed)

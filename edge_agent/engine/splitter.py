@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from edge_agent.engine.partsize import MAX_PARTS, PartPlan
+from edge_agent.engine.partsize import PartPlan
+from fleet_protocol.assignment import MAX_PARTS
 
 
 class TooManyParts(ValueError):

@@ -9,37 +9,14 @@ Rules:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-_WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+# the grammar and its one parser are the protocol's; what a window means to the uploader is here
+from fleet_protocol.windows import Window as Window
+from fleet_protocol.windows import parse_window as parse_window
+from fleet_protocol.windows import parse_windows as parse_windows
+
 DAY_S = 24 * 3600
-
-
-@dataclass(frozen=True)
-class Window:
-    start_s: int  # seconds after local midnight
-    end_s: int
-
-    def contains(self, t_s: float) -> bool:
-        if self.start_s == self.end_s:
-            return True
-        if self.start_s < self.end_s:
-            return self.start_s <= t_s < self.end_s
-        return t_s >= self.start_s or t_s < self.end_s
-
-
-def parse_window(text: str) -> Window:
-    m = _WINDOW.match(text)
-    if not m:
-        raise ValueError(f"upload window must look like 'HH:MM-HH:MM', got {text!r}")
-    h1, m1, h2, m2 = (int(g) for g in m.groups())
-    return Window(start_s=(h1 * 60 + m1) * 60, end_s=(h2 * 60 + m2) * 60)
-
-
-def parse_windows(texts: Sequence[str]) -> tuple[Window, ...]:
-    return tuple(parse_window(t) for t in texts)
 
 
 def is_open(windows: Sequence[Window], t_s: float) -> bool:

@@ -22,15 +22,23 @@ from fleet_base.configfile import (
     MqttSection,
     S3Section,
     Section,
-    check_windows,
     parse_model,
     read_toml,
 )
+from fleet_protocol.assignment import (
+    BANDWIDTH,
+    COMPRESSION_LEVEL,
+    CONCURRENCY,
+    PART_SIZE,
+    AssignmentSettings,
+    MiB,
+    check_windows,
+)
 from fleet_protocol.errors import TopicError
-from fleet_protocol.messages import MIN_PART_SIZE
 from fleet_protocol.topics import validate_agent_id
 
-MiB = 1024 * 1024
+#: what an agent runs with when ``[defaults]`` leaves a key out: the assignment value's own defaults
+_DEFAULTS = AssignmentSettings()
 
 ENV_OVERRIDES = {"EDGEFLEET_AGENT_ID": (None, "agent_id"), **MQTT_ENV, **S3_ENV}
 
@@ -43,20 +51,26 @@ class AgentS3Section(S3Section):
 
 
 class DefaultsSection(Section):
-    """What the agent does before its first assignment arrives (and if none was ever stored)."""
+    """What the agent does before its first assignment arrives (and if none was ever stored): the settings of an
+    assignment under the same names, checked by the same rules (``fleet_protocol.assignment``), and at least one
+    part in flight (``paused`` is the way to start paused)."""
 
-    concurrency: Annotated[int, Field(ge=1, le=64)] = 2
-    part_size: Annotated[int, Field(ge=MIN_PART_SIZE)] = 8 * MiB
-    compression_level: Annotated[int, Field(ge=-1, le=8)] = 5
-    windows: tuple[str, ...] = ()
-    bandwidth_bps: Annotated[int, Field(ge=0)] = 0
-    paused: bool = False
+    concurrency: Annotated[int, Field(ge=1)] = _DEFAULTS.concurrency
+    part_size: int = _DEFAULTS.part_size
+    compression_level: int = _DEFAULTS.compression_level
+    windows: tuple[str, ...] = _DEFAULTS.windows
+    bandwidth_bps: int = _DEFAULTS.bandwidth_bps
+    paused: bool = _DEFAULTS.paused
 
-    @field_validator("windows")
-    @classmethod
-    def _windows(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        check_windows(value)
-        return value
+    _concurrency = field_validator("concurrency")(lambda cls, v: CONCURRENCY.check(v))
+    _part_size = field_validator("part_size")(lambda cls, v: PART_SIZE.check(v))
+    _compression_level = field_validator("compression_level")(lambda cls, v: COMPRESSION_LEVEL.check(v))
+    _bandwidth_bps = field_validator("bandwidth_bps")(lambda cls, v: BANDWIDTH.check(v))
+    _windows = field_validator("windows")(lambda cls, v: check_windows(v))
+
+    @property
+    def settings(self) -> AssignmentSettings:
+        return AssignmentSettings(**self.model_dump())
 
 
 class AgentConfig(Section):

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgefleet.demo.tomlw import dumps
+from fleet_protocol.assignment import MIN_PART_SIZE
 
 STATE_FILE = "demo.json"
 DASHBOARD_USER = "admin"
@@ -218,7 +219,7 @@ def agent_settings(state: DemoState, ends: Endpoints, paths: Paths, agent_id: st
         "telemetry_interval_s": 2,
         "mqtt": {"url": ends.mqtt_url(agent_id, state.agent_password(agent_id))},
         "s3": {**s3_table(state, ends, agent_id), "prefix": OBJECT_PREFIX},
-        "defaults": {"concurrency": 2, "part_size": 5 * 1024 * 1024, "compression_level": 5},
+        "defaults": {"concurrency": 2, "part_size": MIN_PART_SIZE, "compression_level": 5},
     }
 
 

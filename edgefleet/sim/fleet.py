@@ -128,15 +128,17 @@ class SimulatedAgent:
 
         return make
 
+    def _limits(self) -> Limits:
+        runtime = getattr(self, "runtime", None)
+        return Limits() if runtime is None else runtime.service.limits  # (the defaults before it runs)
+
     def _load(self) -> tuple[int, int]:
         runtime = getattr(self, "runtime", None)
-        if runtime is None:
-            return 0, 5
-        return runtime.engine.stats().active_uploads, runtime.service.limits.compression_level
+        active = 0 if runtime is None else runtime.engine.stats().active_uploads
+        return active, self._limits().compression_level
 
     def _part_size(self) -> int:
-        runtime = getattr(self, "runtime", None)
-        return 8 * 1024 * 1024 if runtime is None else runtime.service.limits.part_size
+        return self._limits().part_size
 
     def start(self, now: float) -> None:
         self.runtime.start(now)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from edge_agent.service.ports import Capabilities, HostSample
 from edgefleet.sim.profiles import HardwareProfile, busy_cores
 from edgefleet.sim.thermal import ThermalParams, ThermalState, step, throttled_mask
+from fleet_protocol.assignment import DEFAULT_PART_SIZE
 
 
 class SimHost:
@@ -16,7 +17,7 @@ class SimHost:
         thermal: ThermalParams,
         load: Callable[[], tuple[int, int]],  # (active uploads, compression level)
         now: float,
-        part_size: Callable[[], int] = lambda: 8 * 1024 * 1024,
+        part_size: Callable[[], int] = lambda: DEFAULT_PART_SIZE,
     ) -> None:
         self.profile = profile
         self.thermal = thermal

@@ -15,10 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-ARM_FREQ_CAPPED = 0x2
-THROTTLED = 0x4
-SOFT_TEMP_LIMIT = 0x8
-STICKY_SHIFT = 16
+from fleet_protocol.vocabulary import STICKY_SHIFT, ThrottleBit
 
 
 @dataclass(frozen=True)
@@ -59,9 +56,9 @@ class ThermalState:
 def _current_bits(temperature_c: float, params: ThermalParams) -> int:
     bits = 0
     if temperature_c >= params.soft_limit_c:
-        bits |= SOFT_TEMP_LIMIT | THROTTLED
+        bits |= ThrottleBit.SOFT_TEMP_LIMIT | ThrottleBit.THROTTLED
     if temperature_c >= params.cap_limit_c:
-        bits |= ARM_FREQ_CAPPED
+        bits |= ThrottleBit.FREQUENCY_CAPPED
     return bits
 
 

@@ -162,6 +162,12 @@ def test_dashboard_toml_validates_and_serves_tls(deployment: Deployment) -> None
     assert config.database_url == f"sqlite:///{deployment.path(CENTRAL, '/var/lib/edgefleet/controller.db')}"
     assert config.tls_cert_file == deployment.path(CENTRAL, "/etc/edgefleet/tls/dashboard.pem")
     assert config.tls_key_file == deployment.path(CENTRAL, "/etc/edgefleet/tls/dashboard.key")
+    # the alerts' thermal limits are the controller's policy's, read from its configuration
+    assert config.controller_config == deployment.path(CENTRAL, "/etc/edgefleet/controller.toml")
+    from controller.config import load_config as load_controller_config
+
+    controller = load_controller_config(config.controller_config, env={})
+    assert config.policy == controller.policy_config()
 
 
 def test_controller_toml_has_the_sites_from_the_inventory_and_one_broker_user_per_connection(

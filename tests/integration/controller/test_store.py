@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from controller.policy import Decision, PolicyState, Settings
+from controller.policy import Decision, PolicyState
 from controller.service.janitor import active_keys
 from controller.store import repo
 from controller.store.agent_writes import IngestBatch, write_batch, write_dead_letter
@@ -19,6 +19,7 @@ from controller.store.assignments import Proposal, VersionConflict, commit_decis
 from controller.store.database import create_all, make_engine
 from controller.store.errors import is_outage
 from controller.store.housekeeping import mark_stale_offline, prune_telemetry, sync_sites
+from fleet_protocol.assignment import AssignmentSettings
 from fleet_protocol.messages import Birth, Event, State, Telemetry
 from fleet_protocol.vocabulary import EventKind
 
@@ -156,7 +157,7 @@ def test_stale_agents_go_offline_and_old_history_is_pruned(engine: Engine) -> No
 
 def decision(concurrency: int, level: int = 0) -> Decision:
     return Decision(
-        Settings(concurrency=concurrency, part_size=8 << 20, windows=("22:00-06:00",)),
+        AssignmentSettings(concurrency=concurrency, part_size=8 << 20, windows=("22:00-06:00",)),
         f"c={concurrency}",
         PolicyState(thermal_level=level, cool_since=T0 if level else None),
     )

@@ -11,12 +11,12 @@ import pytest
 
 from edgefleet.demo.layout import DemoState, credentials_document, write_toml
 from edgefleet.sim.fleet import Fleet, FleetOptions, agent_ids
-from edgefleet.sim.thermal import STICKY_SHIFT, THROTTLED
 from fleet_base.mqtt_url import MqttUrl
 from fleet_protocol.codec import decode, encode
 from fleet_protocol.messages import Assignment, Birth, Telemetry
 from fleet_protocol.topics import AgentChannel, agent_topic
-from fleet_protocol.vocabulary import EventKind
+from fleet_protocol.vocabulary import STICKY_SHIFT, EventKind
+from fleet_protocol.vocabulary import ThrottleBit as Bit
 from tests.integration.edge_agent.service.helpers import Observer, wait_for
 
 pytestmark = pytest.mark.integration
@@ -90,15 +90,17 @@ def test_a_hot_simulated_pi_heats_under_load_and_cools_when_throttled(mqtt_broke
             return [t for t in telemetry(hot.agent_id) if t.assignment_version == version and ok(t)]
 
         # (telemetry is QoS 0 and arrives asynchronously: wait until the observer has it)
-        [heated, *_] = wait_for(lambda: seen(1, lambda t: bool(t.throttled & THROTTLED)), what="firmware throttling")
+        [heated, *_] = wait_for(
+            lambda: seen(1, lambda t: bool(t.throttled & Bit.THROTTLED)), what="firmware throttling"
+        )
         assert (heated.temperature_c or 0) >= 80.0
-        assert heated.throttled & (THROTTLED << STICKY_SHIFT)
+        assert heated.throttled & (Bit.THROTTLED << STICKY_SHIFT)
         assert heated.active_uploads == 8
         assign(2, paused=True)
         run_for(900)
         cooled = wait_for(lambda: seen(2, lambda t: (t.temperature_c or 99) < 60.0), what="cooled telemetry")[-1]
-        assert cooled.throttled & (THROTTLED << STICKY_SHIFT)  # "has been throttled" stays until reboot
-        assert not cooled.throttled & THROTTLED
+        assert cooled.throttled & (Bit.THROTTLED << STICKY_SHIFT)  # "has been throttled" stays until reboot
+        assert not cooled.throttled & Bit.THROTTLED
         assert cooled.active_uploads == 0
         others = telemetry(normal.agent_id)
         assert others

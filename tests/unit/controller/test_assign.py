@@ -15,10 +15,10 @@ from controller.policy import (
     OverrideView,
     PolicyConfig,
     PolicyState,
-    Settings,
     TelemetryView,
     assign,
 )
+from fleet_protocol.assignment import AssignmentSettings
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 GIB = 1 << 30
@@ -174,7 +174,9 @@ def _random_agent(draw: st.DrawFn, index: int) -> AgentView:
         previous=draw(
             st.one_of(
                 st.none(),
-                st.integers(0, 10**8).map(lambda bw: Settings(concurrency=2, part_size=16 << 20, bandwidth_bps=bw)),
+                st.integers(0, 10**8).map(
+                    lambda bw: AssignmentSettings(concurrency=2, part_size=16 << 20, bandwidth_bps=bw)
+                ),
             )
         ),
     )
@@ -248,7 +250,7 @@ def test_small_rises_in_share_keep_the_previous_value_and_falls_apply_at_once() 
 def test_oscillating_temperature_does_not_flap_the_published_settings(center: float, wobble: list[float]) -> None:
     """Telemetry every 5 s wobbling by less than the cooling margin: settings only ever get stricter."""
     view, now = agent(temp=center, backlog_bytes=GIB), NOW
-    published: list[Settings] = []
+    published: list[AssignmentSettings] = []
     for fraction in wobble:
         telemetry = replace(view.telemetry, at=now, temperature_c=center + fraction * CFG.cool_margin_c * 0.99)  # type: ignore[type-var]
         decision = assign(FleetView((replace(view, telemetry=telemetry),)), CFG, now)[view.agent_id]

@@ -18,27 +18,22 @@ from controller.policy import (
     OverrideView,
     PolicyConfig,
     PolicyState,
-    Settings,
     TelemetryView,
     assign,
 )
 from controller.policy.bandwidth import Claim as BandwidthClaim
 from controller.policy.bandwidth import age_weight, max_min_share
 from controller.policy.sizing import part_size
-from fleet_protocol.codec import decode, encode
-from fleet_protocol.messages import (
-    MAX_BYTES,
+from fleet_protocol.assignment import (
     MAX_CONCURRENCY,
     MAX_PART_SIZE,
-    MAX_REASON_CHARS,
     MAX_WINDOWS,
     MIN_PART_SIZE,
-    SENT_AT_MAX,
-    SENT_AT_MIN,
-    Assignment,
-    Birth,
-    Telemetry,
+    AssignmentSettings,
 )
+from fleet_protocol.codec import decode, encode
+from fleet_protocol.messages import MAX_REASON_CHARS, SENT_AT_MAX, SENT_AT_MIN, Assignment, Birth, Telemetry
+from fleet_protocol.numbers import MAX_BYTES
 from fleet_protocol.topics import AgentChannel, agent_topic
 from tests.hostile import ANY_FLOAT, ANY_INT, valid_data
 
@@ -48,20 +43,7 @@ MIB = 1 << 20
 
 def as_assignment(agent_id: str, decision: Decision, version: int = 1) -> Assignment:
     """What the controller's ticker builds from a decision (it must never fail)."""
-    s = decision.settings
-    return Assignment(
-        agent_id=agent_id,
-        seq=0,
-        version=version,
-        concurrency=s.concurrency,
-        part_size=s.part_size,
-        windows=list(s.windows),
-        bandwidth_bps=s.bandwidth_bps,
-        compression_level=s.compression_level,
-        paused=s.paused,
-        upload_now=s.upload_now,
-        reason=decision.reason,
-    )
+    return Assignment.of(decision.settings, agent_id=agent_id, seq=0, version=version, reason=decision.reason)
 
 
 def check_all_valid(decisions: dict[str, Decision]) -> None:
@@ -79,8 +61,9 @@ def _telemetry_view(data: dict[str, Any], fresh: bool) -> TelemetryView:
 
 levels = st.one_of(st.integers(0, 4), st.sampled_from([-3, 5, 9, 2**40]))
 times = st.datetimes(SENT_AT_MIN.replace(tzinfo=None), SENT_AT_MAX.replace(tzinfo=None), timezones=st.just(UTC))
+#: the assignment in force as the store hands it over: any row at all, fitted by the store's converter
 previous_settings = st.builds(
-    Settings,
+    AssignmentSettings.fit,
     concurrency=st.integers(-5, 100),
     part_size=st.one_of(st.integers(0, 2**40), st.sampled_from([MIN_PART_SIZE, MAX_PART_SIZE])),
     windows=st.lists(st.sampled_from(["22:00-06:00", "00:00-00:00", "bad", "25:00-01:00"]), max_size=60).map(tuple),

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from dashboard.readmodel import AgentRow, AssignmentView, throttle_flags
+from dashboard.readmodel import AgentRow, AssignmentView
+from fleet_protocol.vocabulary import throttle_words
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -49,5 +50,5 @@ def row(agent_id: str = "pi-01", **overrides: Any) -> AgentRow:
         "assignment": assignment(),
     }
     values.update(overrides)
-    values["throttle_flags"] = throttle_flags(values["throttled"])
+    values["throttle_flags"] = throttle_words(values["throttled"])
     return AgentRow(**values)

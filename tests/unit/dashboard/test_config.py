@@ -89,3 +89,73 @@ def test_unreadable_and_broken_files(tmp_path: Path) -> None:
     broken.write_text("port = = 1")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(broken)
+
+
+# -- thermal limits: the controller's policy's ------------------------------------------------------------------
+CONTROLLER_TOML = """
+controller_id = "ctl-1"
+offline_after_s = 90
+[mqtt]
+url = "mqtts://controller:secret@broker:8883"
+[policy]
+soft_limit_c = 65.0
+hard_limit_c = 75.5
+"""
+
+
+def controller_file(tmp_path: Path, text: str = CONTROLLER_TOML) -> Path:
+    path = tmp_path / "controller.toml"
+    path.write_text(text)
+    return path
+
+
+def test_thermal_limits_are_the_controller_policys(tmp_path: Path) -> None:
+    config = parse_config(BASE | {"controller_config": str(controller_file(tmp_path))})
+    assert (config.policy.soft_limit_c, config.policy.hard_limit_c) == (65.0, 75.5)
+    assert config.policy.offline_after_s == 90
+
+
+def test_without_any_the_limits_are_the_policys_defaults() -> None:
+    from controller.policy import PolicyConfig
+
+    config = parse_config(BASE)
+    assert (config.policy.soft_limit_c, config.policy.hard_limit_c) == (
+        PolicyConfig.soft_limit_c,
+        PolicyConfig.hard_limit_c,
+    )
+
+
+def test_the_deprecated_own_limits_still_work_and_warn(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="dashboard.config"):
+        config = parse_config(BASE | {"soft_limit_c": 60.0})
+    assert (config.policy.soft_limit_c, config.policy.hard_limit_c) == (60.0, 80.0)
+    assert "soft_limit_c is deprecated: set controller_config" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("extra", "controller", "message"),
+    [
+        ({"hard_limit_c": 90.0}, CONTROLLER_TOML, "hard_limit_c cannot be set with controller_config"),
+        ({}, CONTROLLER_TOML.replace("65.0", "85.0"), "must be below hard_limit_c"),
+        ({}, CONTROLLER_TOML.replace("soft_limit_c", "soft_limit"), "policy.soft_limit: unknown key"),
+        ({}, "[policy\n", "not valid TOML"),
+    ],
+)
+def test_a_bad_controller_policy_is_a_dashboard_config_error(
+    tmp_path: Path, extra: dict[str, object], controller: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match="invalid dashboard configuration") as info:
+        parse_config(BASE | {"controller_config": str(controller_file(tmp_path, controller))} | extra)
+    assert message in str(info.value)
+
+
+def test_the_deprecated_limits_must_still_make_sense() -> None:
+    with pytest.raises(ConfigError, match="must be below hard_limit_c"):
+        parse_config(BASE | {"soft_limit_c": 85.0})
+
+
+def test_the_controllers_other_settings_are_not_read(tmp_path: Path) -> None:
+    """Only ``[policy]`` and ``offline_after_s``: the rest (its secrets, keys only a controller knows) is not parsed."""
+    odd = CONTROLLER_TOML.replace('[mqtt]\nurl = "mqtts://controller:secret@broker:8883"\n', "tick_secnds = 1\n")
+    config = parse_config(BASE | {"controller_config": str(controller_file(tmp_path, odd))})
+    assert config.policy.soft_limit_c == 65.0

@@ -3,9 +3,10 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from controller.policy import PolicyConfig
 from dashboard.context import DashboardCounters
 from dashboard.metrics import FleetCollector, LabelledCounter, MetricsPage
-from dashboard.readmodel import FleetSnapshot, Thresholds, UploadTotals, fleet_alerts, fleet_totals
+from dashboard.readmodel import FleetSnapshot, UploadTotals, fleet_alerts, fleet_totals
 from tests.unit.dashboard.factories import NOW, assignment, row
 
 
@@ -15,7 +16,7 @@ def snapshot() -> FleetSnapshot:
         row("pi-02", online=False, site="barn", temperature_c=None, assignment=None),
         row("pi-03", assignment=assignment(paused=True, concurrency=0), throttled=0x4),
     ]
-    limits = Thresholds()
+    limits = PolicyConfig()
     totals = fleet_totals(rows, UploadTotals(files=2, original_bytes=300, stored_bytes=200, failures=1), limits)
     return FleetSnapshot(rows=rows, totals=totals, alerts=fleet_alerts(rows, limits), at=NOW)
 

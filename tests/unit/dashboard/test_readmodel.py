@@ -6,37 +6,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from controller.policy import PolicyConfig
 from dashboard.readmodel import (
     AlertKind,
     TelemetryPoint,
-    Thresholds,
     UploadTotals,
     alerts_for,
     compression_ratio,
     downsample,
     fleet_totals,
-    throttle_flags,
-    throttle_history_flags,
 )
 from tests.unit.dashboard.factories import NOW, assignment, row
 
-LIMITS = Thresholds(soft_limit_c=70.0, hard_limit_c=80.0)
-
-
-@pytest.mark.parametrize(
-    ("mask", "now", "past"),
-    [
-        (0, [], []),
-        (0x1, ["under-voltage"], []),
-        (0x4, ["throttled"], []),
-        (0xF, ["under-voltage", "frequency capped", "throttled", "soft temperature limit"], []),
-        (0x50000, [], ["under-voltage", "throttled"]),
-        (0x50005, ["under-voltage", "throttled"], ["under-voltage", "throttled"]),
-    ],
-)
-def test_throttle_flags(mask: int, now: list[str], past: list[str]) -> None:
-    assert throttle_flags(mask) == now
-    assert throttle_history_flags(mask) == past
+LIMITS = PolicyConfig(soft_limit_c=70.0, hard_limit_c=80.0)
 
 
 @pytest.mark.parametrize(

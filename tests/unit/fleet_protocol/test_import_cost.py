@@ -33,6 +33,9 @@ def loaded(module: str) -> set[str]:
         ("edge_agent.engine.attempt", set()),
         ("fleet_protocol.vocabulary", set()),
         ("fleet_protocol.topics", set()),
+        ("fleet_protocol.assignment", set()),
+        ("fleet_protocol.windows", set()),
+        ("fleet_protocol.numbers", set()),
         ("fleet_base.s3settings", set()),
         ("fleet_base.paho", set()),  # paho itself only when a client is built
         ("edge_agent.service.main", {"pydantic", "paho"}),  # the agent service: never a server library

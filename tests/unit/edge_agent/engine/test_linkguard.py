@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from edge_agent.engine.limits import Limits, MiB
 from edge_agent.engine.linkguard import SANE_PART_S, backlog_eta_s, guard, part_deadline_s
-from edge_agent.engine.partsize import MIN_PART_SIZE
+from fleet_protocol.assignment import MIN_PART_SIZE
 
 KiB = 1024
 
@@ -23,7 +23,6 @@ KiB = 1024
         (8, 32 * MiB, 1024 * KiB, (8, 5 * MiB)),  # smaller parts are enough: 8 x 5 MiB at 128 KiB/s each
         (4, 16 * MiB, 200 * KiB, (3, 5 * MiB)),
         (2, 5 * MiB, 32 * KiB, (1, 5 * MiB)),  # slower than one part in 80 s: one stream, never zero
-        (3, 4 * MiB, 1 * KiB, (1, 4 * MiB)),  # a requested size below the minimum stays (the planner raises it)
         (0, 8 * MiB, 1 * KiB, (0, 8 * MiB)),  # paused stays paused
     ],
 )
@@ -42,7 +41,7 @@ def test_guard_keeps_pause_and_windows() -> None:
 
 @given(
     concurrency=st.integers(1, 64),
-    part_size=st.integers(1, 512).map(lambda m: m * MiB),
+    part_size=st.integers(5, 512).map(lambda m: m * MiB),
     rate=st.floats(1.0, 1e9),
     faster=st.floats(1.0, 100.0),
 )
@@ -54,7 +53,7 @@ def test_guard_properties(concurrency: int, part_size: int, rate: float, faster:
     # every part in flight finishes in time at its share of the link, unless one stream is already too many
     assert got.concurrency * got.part_size <= rate * SANE_PART_S or got.concurrency == 1
     if got != limits:
-        assert got.part_size == min(part_size, MIN_PART_SIZE)
+        assert got.part_size == MIN_PART_SIZE
     # a faster link never gets fewer streams or smaller parts
     better = guard(limits, rate * faster)
     assert better.concurrency >= got.concurrency

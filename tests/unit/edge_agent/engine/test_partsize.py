@@ -2,15 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.engine.limits import MiB
-from edge_agent.engine.partsize import (
-    MAX_PART_SIZE,
-    MAX_PARTS,
-    MIN_PART_SIZE,
-    ObjectTooLarge,
-    PartPlan,
-    plan_parts,
-)
+from edge_agent.engine.partsize import ObjectTooLarge, PartPlan, plan_parts
+from fleet_protocol.assignment import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB
 
 GiB = 1024 * MiB
 
@@ -19,7 +12,8 @@ GiB = 1024 * MiB
     ("requested", "bound", "header", "expected"),
     [
         (8 * MiB, 100 * MiB, 42, PartPlan(first=5 * MiB, size=8 * MiB, held=True)),
-        (1, 100 * MiB, 42, PartPlan(first=5 * MiB, size=5 * MiB, held=True)),  # raised to the S3 minimum
+        (5 * MiB, 100 * MiB, 42, PartPlan(first=5 * MiB, size=5 * MiB, held=True)),  # the S3 minimum
+        (MAX_PART_SIZE, 100 * MiB, 0, PartPlan(first=MAX_PART_SIZE, size=MAX_PART_SIZE, held=False)),
         (8 * MiB, 100 * MiB, 0, PartPlan(first=8 * MiB, size=8 * MiB, held=False)),  # raw: no held part
         (8 * MiB + 1, 10 * MiB, 0, PartPlan(first=9 * MiB, size=9 * MiB, held=False)),  # whole MiB
         (5 * MiB, 100 * GiB, 42, PartPlan(first=5 * MiB, size=11 * MiB, held=True)),  # grown to fit 10,000
@@ -36,14 +30,23 @@ def test_too_large() -> None:
         plan_parts(8 * MiB, MAX_PARTS * MAX_PART_SIZE, 42)
 
 
-@pytest.mark.parametrize("bad", [(0, 1, 0), (1, -1, 0), (1, 1, -1)])
-def test_bad_input(bad: tuple[int, int, int]) -> None:
-    with pytest.raises(ValueError, match="bad part plan"):
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        ((0, 1, 0), "part_size must be"),
+        ((MIN_PART_SIZE - 1, 1, 0), "part_size must be"),  # the assignment's value is always a valid size
+        ((MAX_PART_SIZE + 1, 1, 0), "part_size must be"),
+        ((MIN_PART_SIZE, -1, 0), "bad part plan"),
+        ((MIN_PART_SIZE, 1, -1), "bad part plan"),
+    ],
+)
+def test_bad_input(bad: tuple[int, int, int], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
         plan_parts(*bad)
 
 
 @given(
-    requested=st.integers(1, 6 * GiB),
+    requested=st.integers(MIN_PART_SIZE, MAX_PART_SIZE),
     bound=st.integers(0, 40_000 * GiB),
     header=st.integers(0, 20 * MiB),
 )

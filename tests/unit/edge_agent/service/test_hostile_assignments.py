@@ -14,15 +14,9 @@ from hypothesis import strategies as st
 from edge_agent.engine import EngineStats, Limits
 from edge_agent.service.limits import MEMORY_SHARE, limits_from_assignment, within_memory
 from edge_agent.service.ports import HostSample
+from fleet_protocol.assignment import MAX_CONCURRENCY, MAX_PART_SIZE, MIN_PART_SIZE
 from fleet_protocol.codec import decode, encode
-from fleet_protocol.messages import (
-    MAX_CONCURRENCY,
-    MAX_PART_SIZE,
-    MIN_PART_SIZE,
-    Assignment,
-    ControllerState,
-    Telemetry,
-)
+from fleet_protocol.messages import Assignment, ControllerState, Telemetry
 from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, agent_topic
 from tests.hostile import ANY_FLOAT, ANY_INT, Hostile, extreme_data, hostile_payload, invalid_payload, valid_payload
 from tests.unit.edge_agent.service.test_agent import ID, World, assignment

@@ -5,15 +5,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edgefleet.sim.profiles import PROFILES, busy_cores
-from edgefleet.sim.thermal import (
-    ARM_FREQ_CAPPED,
-    SOFT_TEMP_LIMIT,
-    STICKY_SHIFT,
-    THROTTLED,
-    ThermalParams,
-    ThermalState,
-    step,
-    throttled_mask,
+from edgefleet.sim.thermal import ThermalParams, ThermalState, step, throttled_mask
+from fleet_protocol.vocabulary import STICKY_SHIFT, ThrottleBit
+
+ARM_FREQ_CAPPED, THROTTLED, SOFT_TEMP_LIMIT = (
+    ThrottleBit.FREQUENCY_CAPPED,
+    ThrottleBit.THROTTLED,
+    ThrottleBit.SOFT_TEMP_LIMIT,
 )
 
 params_st = st.builds(
