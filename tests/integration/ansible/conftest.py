@@ -17,7 +17,7 @@ from tests.integration.ansible.wheelhouse import build_wheelhouse
 
 @pytest.fixture(scope="package")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    """(edgefleet wheel, wheelhouse with it and every dependency of ``edgefleet[dashboard]``), built once."""
+    """(edgefleet wheel, wheelhouse with it and every dependency of ``edgefleet[agent,dashboard]``), built once."""
     folder = tmp_path_factory.mktemp("wheels")
     yield build_wheelhouse(folder, {"agent", "dashboard"})  # the Pis install [agent], the central node [dashboard]
     shutil.rmtree(folder, ignore_errors=True)  # ~120 MB
