@@ -20,6 +20,7 @@ import io
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -29,7 +30,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[3]
-_SOURCE_ITEMS = ("pyproject.toml", "fleet_protocol", "edgefleet", "edge_agent", "controller", "dashboard")
+# the packages the wheel holds, as pyproject.toml lists them (a new package is never left out of the copy)
+_FIND = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+_PACKAGES = tuple(pattern.rstrip("*") for pattern in _FIND["include"])
+_SOURCE_ITEMS = ("pyproject.toml", *_PACKAGES)
 _SKIP_DIST_INFO = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 
 
