@@ -17,6 +17,7 @@ import pytest
 from edge_agent.audio.restore import verify_object
 from edge_agent.engine.limits import Limits, MiB
 from edge_agent.transfer import Engine
+from edge_agent.transfer.context import RetryNotice
 from edge_agent.transfer.s3 import S3Store
 from edgefleet.localservices import SeaweedS3
 from tests.faultproxy import FaultProxy
@@ -58,9 +59,11 @@ def test_cut_in_the_middle_of_a_part(
 
 
 def test_stall_times_out_and_retries(
-    s3_server: SeaweedS3, proxy: FaultProxy, make_engine: Make, wavs: dict[str, Path], caplog: pytest.LogCaptureFixture
+    s3_server: SeaweedS3, proxy: FaultProxy, make_engine: Make, wavs: dict[str, Path]
 ) -> None:
     engine, _ = make_engine(settings_via(s3_server, proxy), stall_timeout_s=1.5)
+    notices: list[RetryNotice] = []
+    engine.set_retry_callback(notices.append)
     engine.enqueue(wavs["mid"])
 
     def stall_once() -> None:
@@ -76,7 +79,10 @@ def test_stall_times_out_and_retries(
     assert report.ok, report
     assert time.monotonic() - started >= 1.5
     assert engine.stats().retries_total >= 1
-    assert "stalled: nothing written or acknowledged for 1.5 s" in caplog.text
+    # a stall while a part is being written is the wire's; one after the last byte, while the answer is awaited,
+    # is the socket's read timeout (same stall_timeout_s): which one depends on where the proxy froze
+    errors = [n.error.lower() for n in notices if n.error]
+    assert any("stalled: nothing written or acknowledged for 1.5 s" in e or "timed out" in e for e in errors), errors
 
 
 def test_slow_link_and_token_bucket(

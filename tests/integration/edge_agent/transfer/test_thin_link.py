@@ -22,7 +22,7 @@ from tests.integration.edge_agent.transfer.helpers import PART, settings_via
 from tests.integration.edge_agent.transfer.test_faults import Make
 from tests.shapedlink import LinkPlan, s3_behind_shaped_link
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # ~1 min over a real tc tbf link: -m slow
 LINK_BPS = 256 * 1024
 
 
