@@ -21,6 +21,7 @@ from edge_agent.engine.events import FileResult, RunReport
 from edge_agent.engine.limits import Limits, MiB
 from edge_agent.engine.linkguard import STALL_TIMEOUT_S
 from fleet_base.s3settings import S3SettingsError, add_s3_arguments, s3_settings_from_args
+from fleet_protocol.assignment import DEFAULT_COMPRESSION_LEVEL, DEFAULT_PART_SIZE
 
 if TYPE_CHECKING:  # the engine loads minio: only when a command runs
     from edge_agent.transfer import Engine, EngineConfig
@@ -66,11 +67,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _add_limit_flags(add: Callable[..., object]) -> None:
     add("--concurrency", type=int, default=4, metavar="N", help="parts in flight, all files (default: %(default)s)")
-    add("--part-size", type=int, default=8 * MiB, metavar="BYTES", help="requested part size (default: 8 MiB)")
+    add(
+        "--part-size",
+        type=int,
+        default=DEFAULT_PART_SIZE,
+        metavar="BYTES",
+        help=f"requested part size (default: {DEFAULT_PART_SIZE // MiB} MiB)",
+    )
     add(
         "--compression-level",
         type=int,
-        default=5,
+        default=DEFAULT_COMPRESSION_LEVEL,
         metavar="LEVEL",
         help="FLAC level 0-8, or -1 to store every file raw (default: %(default)s)",
     )
