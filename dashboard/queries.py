@@ -47,6 +47,9 @@ from fleet_protocol.assignment import SETTINGS_FIELDS
 from fleet_protocol.vocabulary import throttle_words
 
 FAILURE_KINDS = ("upload_failed", "file_rejected")
+#: the kinds of one file's upload; every other event (an agent's own, or a kind this release does not know)
+#: is listed apart (``other_events``)
+UPLOAD_KINDS = ("upload_started", "upload_resumed", "upload_completed", *FAILURE_KINDS)
 
 
 # The fleet is read with one joined query of plain columns (no ORM objects) into plain dataclasses:
@@ -261,6 +264,18 @@ def _upload_row(e: UploadEvent) -> UploadRow:
 def uploads(session: Session, agent_id: str, kinds: Sequence[str], limit: int = 50) -> list[UploadRow]:
     """Newest first."""
     return [_upload_row(e) for e in repo.recent_events(session, agent_id=agent_id, kinds=kinds, limit=limit)]
+
+
+def other_events(session: Session, agent_id: str, limit: int = 50) -> list[UploadRow]:
+    """The agent's events that are not about one file's upload, newest first: its own (``disk_low``) and
+    kinds a newer agent sent that this release does not know (shown as such: ``UploadRow.what``)."""
+    query = (
+        select(UploadEvent)
+        .where(col(UploadEvent.agent_id) == agent_id, col(UploadEvent.kind).not_in(UPLOAD_KINDS))
+        .order_by(col(UploadEvent.at).desc(), col(UploadEvent.id).desc())
+        .limit(limit)
+    )
+    return [_upload_row(e) for e in session.exec(query)]
 
 
 def assignment_history(session: Session, agent_id: str, limit: int = 50) -> list[AssignmentView]:

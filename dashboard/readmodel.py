@@ -19,6 +19,7 @@ from controller.policy import PolicyConfig
 from controller.policy.thermal import LEVEL_NAMES
 from dashboard.formatting import human_rate
 from fleet_protocol.assignment import AssignmentSettings
+from fleet_protocol.vocabulary import event_kind_label
 
 
 def thermal_step_name(level: int) -> str:
@@ -249,7 +250,7 @@ def compression_ratio(original_bytes: int, stored_bytes: int) -> float | None:
 @dataclass(frozen=True, slots=True)
 class UploadRow:
     at: datetime
-    kind: str  # an EventKind value
+    kind: str  # an EventKind value, or a kind a newer agent sent that this release does not know
     file: str
     key: str
     original_bytes: int
@@ -259,6 +260,11 @@ class UploadRow:
     duration_s: float
     retries: int
     reason: str
+
+    @property
+    def what(self) -> str:
+        """The kind as shown: ``unknown (<kind>)`` when this release does not know it."""
+        return event_kind_label(self.kind)
 
 
 @dataclass(frozen=True, slots=True)

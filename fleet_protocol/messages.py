@@ -39,7 +39,7 @@ from fleet_protocol.numbers import (
     MAX_VERSION,
 )
 from fleet_protocol.topics import AGENT_ID_PATTERN, AgentChannel
-from fleet_protocol.vocabulary import AgentStatus, EventKind
+from fleet_protocol.vocabulary import EVENT_KIND_PATTERN, MAX_EVENT_KIND_CHARS, AgentStatus, EventKind
 from fleet_protocol.windows import WINDOW_PATTERN
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -86,6 +86,12 @@ Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS)]
 AgentId = Annotated[str, Field(pattern=f"^{AGENT_ID_PATTERN}$")]
 Window = Annotated[str, Field(pattern=WINDOW_PATTERN)]
 Reason = Annotated[str, Field(max_length=MAX_REASON_CHARS, pattern=TEXT_PATTERN)]
+#: a known ``EventKind``, else the kind a newer sender added, kept as a bounded string (docs/protocol.md,
+#: "Compatibility"): tried in this order, so a known kind always decodes to its enum member
+AnyEventKind = Annotated[
+    EventKind | Annotated[str, Field(max_length=MAX_EVENT_KIND_CHARS, pattern=EVENT_KIND_PATTERN)],
+    Field(union_mode="left_to_right"),
+]
 
 
 def _version_required(schema: dict[str, Any]) -> None:
@@ -172,7 +178,7 @@ class Telemetry(Message):
 
 class Event(Message):
     channel: ClassVar[AgentChannel] = AgentChannel.EVENTS
-    kind: EventKind
+    kind: AnyEventKind = Field(description="an EventKind; a kind this release does not know is kept as text")
     file: Annotated[str, _text(MAX_NAME_CHARS, "recording file name in the spool folder")]
     key: Annotated[
         str,

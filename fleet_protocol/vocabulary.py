@@ -23,6 +23,25 @@ class EventKind(StrEnum):
     FILE_REJECTED = "file_rejected"
 
 
+#: What an event ``kind`` may be on the wire: the known kinds above and any kind a newer sender adds
+#: (docs/protocol.md, "Compatibility"). 32 characters is the store's column width.
+MAX_EVENT_KIND_CHARS = 32
+EVENT_KIND_PATTERN = rf"^[a-z][a-z0-9_]{{0,{MAX_EVENT_KIND_CHARS - 1}}}$"
+
+
+def known_event_kind(kind: str) -> EventKind | None:
+    """The ``EventKind`` of ``kind``, or None when this release does not know it (a newer sender's kind)."""
+    try:
+        return EventKind(kind)
+    except ValueError:
+        return None
+
+
+def event_kind_label(kind: str) -> str:
+    """How a kind is shown: its name when known, ``unknown (<kind>)`` when a newer sender sent it."""
+    return kind if known_event_kind(kind) is not None else f"unknown ({kind})"
+
+
 class ThrottleBit(IntEnum):
     """The bits of ``Telemetry.throttled``: the mask ``vcgencmd get_throttled`` prints. These four mean "now";
     each also sets its sticky "has occurred since boot" bit, the same bit shifted by ``STICKY_SHIFT``.

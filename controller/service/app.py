@@ -293,6 +293,7 @@ class Controller:
             dead_lettered=s.dead_lettered,
             deferred=s.deferred,
             site_mismatches=s.site_mismatches,
+            unknown_event_kinds=dict(s.unknown_event_kinds),
             queue=self.ingestor.backlog(),
             ticks=self.ticks,
             tick_errors=self.tick_errors,

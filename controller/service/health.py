@@ -36,6 +36,8 @@ class ControllerStatus:
     dead_lettered: int = 0
     deferred: int = 0
     site_mismatches: int = 0
+    #: events of kinds this release does not know (stored), by kind
+    unknown_event_kinds: Mapping[str, int] = field(default_factory=dict)
     queue: int = 0
     ticks: int = 0
     tick_errors: int = 0
@@ -105,6 +107,14 @@ def controller_metrics(status: ControllerStatus) -> Iterator[Metric]:
     for reason, count in sorted(status.rejected_by.items()):
         rejected.add_metric([reason], count)
     yield rejected
+    unknown = CounterMetricFamily(
+        "edgefleet_controller_events_unknown_kind",
+        "events of a kind this release does not know (a newer agent's): stored and shown as they came",
+        labels=["kind"],
+    )
+    for kind, count in sorted(status.unknown_event_kinds.items()):
+        unknown.add_metric([kind], count)
+    yield unknown
     restarts = CounterMetricFamily(
         "edgefleet_controller_thread_restarts", "threads started again by the supervisor", labels=["thread"]
     )

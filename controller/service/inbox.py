@@ -27,11 +27,15 @@ from fleet_protocol.codec import decode
 from fleet_protocol.errors import ProtocolError
 from fleet_protocol.messages import Birth, Event, State, Telemetry
 from fleet_protocol.topics import AgentChannel
+from fleet_protocol.vocabulary import known_event_kind
 
 log = logging.getLogger(__name__)
 
 #: Log at most this many rejects in full per minute; the counter keeps counting.
 REJECT_LOG_PER_MINUTE = 20
+#: unknown event kinds counted by name (a metric label each); more distinct kinds count as ``OTHER_KINDS``
+UNKNOWN_KINDS_TRACKED = 32
+OTHER_KINDS = "(other)"
 
 
 class Received(NamedTuple):
@@ -67,6 +71,9 @@ class IngestStats:
     deferred: int = 0
     #: births naming another site than the provisioned one
     site_mismatches: int = 0
+    #: events of a kind this release does not know (a newer agent's), stored as they came; by kind, at most
+    #: ``UNKNOWN_KINDS_TRACKED`` kinds by name, the rest under ``OTHER_KINDS``
+    unknown_event_kinds: dict[str, int] = field(default_factory=dict)
     batches: int = 0
     #: (stored at, seconds from sent_at to stored) of recent telemetry
     lags: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=200_000))
@@ -79,6 +86,14 @@ class IngestStats:
     def reject(self, reason: str) -> None:
         self.rejected += 1
         self.rejected_by = {**self.rejected_by, reason: self.rejected_by.get(reason, 0) + 1}  # readers copy-free
+
+    def unknown_kind(self, kind: str) -> None:
+        name = (
+            kind
+            if kind in self.unknown_event_kinds or len(self.unknown_event_kinds) < UNKNOWN_KINDS_TRACKED
+            else OTHER_KINDS
+        )
+        self.unknown_event_kinds = {**self.unknown_event_kinds, name: self.unknown_event_kinds.get(name, 0) + 1}
 
     def lag_summary(self, since: float = 0.0) -> dict[str, float]:
         values = [lag for stored_at, lag in list(self.lags) if stored_at >= since]
@@ -173,6 +188,11 @@ class Ingestor:
         elif isinstance(message, State):
             batch.states.append((message, at))
         elif isinstance(message, Event):
+            if count and known_event_kind(message.kind) is None:
+                self.stats.unknown_kind(message.kind)
+                self._log.warning(
+                    "agent %s sent an event of unknown kind %r: stored as it came", message.agent_id, message.kind
+                )
             batch.events.append((message, at))
         else:
             detail = f"{type(message).__name__} is not ingested"

@@ -198,7 +198,7 @@ def _write_events(session: Session, events: list[tuple[Event, datetime]], ctx: _
     rows = [
         {
             "agent_id": e.agent_id,
-            "kind": e.kind.value,
+            "kind": str(e.kind),  # a known EventKind's value, or a newer sender's kind as it came
             "file": e.file[:1024],
             "key": e.key[:1024],
             "original_bytes": e.original_bytes,

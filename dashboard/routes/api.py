@@ -108,6 +108,14 @@ def failures(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: AgentIdPath, limi
     return queries.uploads(db, agent_id, list(queries.FAILURE_KINDS), limit)
 
 
+@router.get("/agents/{agent_id}/events", responses=OF_AGENT)
+def events(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: AgentIdPath, limit: Limit = 50) -> list[UploadRow]:
+    """The agent's other events (disk low, and kinds a newer agent sent that this release does not know:
+    ``kind`` as it came), newest first."""
+    _detail_or_404(ctx, db, agent_id)
+    return queries.other_events(db, agent_id, limit)
+
+
 @router.get("/agents/{agent_id}/assignments", responses=OF_AGENT)
 def assignments(
     ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: AgentIdPath, limit: Limit = 50

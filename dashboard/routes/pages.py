@@ -99,6 +99,7 @@ def agent_page(
         range=span,
         uploads=queries.uploads(db, agent_id, ["upload_completed"]),
         failures=queries.uploads(db, agent_id, list(queries.FAILURE_KINDS)),
+        events=queries.other_events(db, agent_id),
         history=queries.assignment_history(db, agent_id),
         audit=queries.audit(db, target=f"agent:{agent_id}", limit=50),
     )

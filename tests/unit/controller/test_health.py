@@ -66,6 +66,7 @@ def test_metrics_report_messages_rejects_by_reason_restarts_and_liveness() -> No
         threads={**ALIVE, "ingest": WorkerStatus(False, 1)},
         mqtt_connected=False,
         loop_errors={"ingest": 3},
+        unknown_event_kinds={"battery_low": 6},
     )
     endpoint = HealthServer(("127.0.0.1", 0), lambda: current)
     code, content_type, body = endpoint.respond("/metrics")
@@ -86,6 +87,7 @@ def test_metrics_report_messages_rejects_by_reason_restarts_and_liveness() -> No
     assert got["edgefleet_controller_thread_alive", (("thread", "tick"),)] == 1
     assert got["edgefleet_controller_mqtt_connected", ()] == 0
     assert got["edgefleet_controller_loop_errors_total", (("thread", "ingest"),)] == 3
+    assert got["edgefleet_controller_events_unknown_kind_total", (("kind", "battery_low"),)] == 6
 
 
 def test_other_paths_are_404_and_a_query_string_is_ignored() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.service.inbox import Ingestor, percentile
+from controller.service.inbox import OTHER_KINDS, UNKNOWN_KINDS_TRACKED, Ingestor, percentile
 from fleet_protocol.codec import encode
 from fleet_protocol.messages import Birth, Event, State, Telemetry
 from fleet_protocol.topics import AgentChannel, agent_topic
@@ -43,6 +43,30 @@ def test_messages_are_grouped_and_bad_ones_counted_by_channel_and_error() -> Non
     assert ingestor.stats.received == 9
     assert ingestor.stats.rejected == 5
     assert ingestor.drain(timeout=0.01).rejects == {}
+
+
+def test_an_event_of_an_unknown_kind_is_kept_and_counted_by_kind() -> None:
+    ingestor = Ingestor()
+    for seq, kind in enumerate(["battery_low", "upload_started", "battery_low", "lid_open"]):
+        message = Event(agent_id="pi-1", seq=seq, kind=kind, file="")
+        ingestor.offer(topic("pi-1", AgentChannel.EVENTS), encode(message), 1_000.0)
+    batch = ingestor.drain(timeout=0.1)
+    assert [str(e.kind) for e, _ in batch.events] == ["battery_low", "upload_started", "battery_low", "lid_open"]
+    assert batch.rejects == {}
+    assert ingestor.stats.unknown_event_kinds == {"battery_low": 2, "lid_open": 1}
+    ingestor.rebatch(batch.raw)  # decoding a batch again (after a failed write) counts nothing twice
+    assert ingestor.stats.unknown_event_kinds == {"battery_low": 2, "lid_open": 1}
+
+
+def test_unknown_kinds_are_counted_by_name_up_to_a_bound() -> None:
+    ingestor = Ingestor()
+    for n in range(UNKNOWN_KINDS_TRACKED + 5):
+        ingestor.stats.unknown_kind(f"kind_{n}")
+    ingestor.stats.unknown_kind("kind_0")
+    counts = ingestor.stats.unknown_event_kinds
+    assert len(counts) == UNKNOWN_KINDS_TRACKED + 1
+    assert counts["kind_0"] == 2
+    assert counts[OTHER_KINDS] == 5
 
 
 def test_drain_caps_a_batch_and_lag_is_measured_from_sent_at() -> None:

@@ -1,0 +1,160 @@
+"""The golden corpus: every message kind exactly as a release sends it, written by the real encoder.
+
+``tests/golden/<release>/<channel>[.<variant>].json`` holds the bytes ``fleet_protocol.codec.encode`` gives for
+the fixed inputs of ``messages()`` (``<release>`` is ``fleet_base.__version__``). The files of every release
+stay committed forever: every later release must decode all of them, and the previous release's decoder must
+accept the current ones (``tests/unit/fleet_protocol/test_golden.py``; the rules in docs/protocol.md,
+"Compatibility").
+
+``python -m tests.golden.corpus`` writes the corpus of the current release. Run it when a message kind is
+added or the encoder's output changes: on an unreleased version it rewrites that version's files, after a
+release bump ``fleet_base.__version__`` first so that the released corpus stays as it was sent.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fleet_base import __version__
+from fleet_protocol.codec import encode
+from fleet_protocol.messages import Assignment, Birth, ControllerState, Event, Message, State, Telemetry
+from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, agent_topic
+from fleet_protocol.vocabulary import AgentStatus, EventKind
+
+GOLDEN_DIR = Path(__file__).parent
+CONTROLLER_STATE = "controller_state"
+AGENT = "pi-golden-01"
+AT = datetime(2026, 12, 3, 12, 0, 0, 250000, tzinfo=UTC)
+_KEY = "field/pi-golden-01/2026/12/03/rec-0001.flac"
+_SHA = "0123456789abcdef" * 4
+
+#: per event kind, what its sender fills in (the rest stays at the defaults)
+_EVENT_VALUES: dict[str, dict[str, Any]] = {
+    "upload_started": {"file": "rec-0001.wav", "key": _KEY, "original_bytes": 96_000_044},
+    "upload_resumed": {"file": "rec-0001.wav", "key": _KEY, "retries": 2, "reason": "3 parts already stored"},
+    "upload_completed": {
+        "file": "rec-0001.wav",
+        "key": _KEY,
+        "original_bytes": 96_000_044,
+        "stored_bytes": 51_234_567,
+        "original_sha256": _SHA,
+        "stored_as": "flac",
+        "duration_s": 12.5,
+        "retries": 1,
+    },
+    "upload_failed": {"file": "rec-0002.wav", "retries": 5, "reason": "S3 unreachable: connection refused"},
+    "file_rejected": {"file": "broken.wav", "original_bytes": 44, "reason": "not a WAV file: no RIFF header"},
+}
+
+
+def _event(seq: int, kind: EventKind) -> Event:
+    return Event(agent_id=AGENT, seq=seq, sent_at=AT, kind=kind, **_EVENT_VALUES.get(kind.value, {"file": ""}))
+
+
+def messages() -> dict[str, Message | ControllerState]:
+    """Every message kind this release sends, by corpus name; every field set away from its default."""
+    found: dict[str, Message | ControllerState] = {
+        "birth": Birth(
+            agent_id=AGENT,
+            seq=0,
+            sent_at=AT,
+            model="Raspberry Pi 4 Model B Rev 1.4",
+            cores=4,
+            ram_bytes=4 << 30,
+            disk_bytes=64 << 30,
+            software_version=__version__,
+            flac_encode_bps=21.5e6,
+            bucket="recordings",
+            prefix="field",
+            site="north-barn",
+            simulated=True,
+        ),
+        "state.online": State(agent_id=AGENT, seq=1, sent_at=AT, state=AgentStatus.ONLINE),
+        "state.offline": State(agent_id=AGENT, seq=2, sent_at=AT, state=AgentStatus.OFFLINE),
+        "telemetry": Telemetry(
+            agent_id=AGENT,
+            seq=3,
+            sent_at=AT,
+            temperature_c=71.5,
+            throttled=0x50005,
+            cpu_percent=87.5,
+            mem_available_bytes=1 << 30,
+            disk_free_bytes=9 << 30,
+            backlog_files=3,
+            backlog_bytes=3 << 30,
+            backlog_oldest_age_s=3600.5,
+            active_uploads=2,
+            throughput_bps=1.9e6,
+            bytes_uploaded_total=123 << 30,
+            retries_total=17,
+            errors_total=4,
+            assignment_version=7,
+        ),
+        "assignment": Assignment(
+            agent_id=AGENT,
+            seq=11,
+            sent_at=AT,
+            version=8,
+            concurrency=3,
+            part_size=16 << 20,
+            windows=["22:00-06:00", "12:00-13:00"],
+            bandwidth_bps=2_000_000,
+            compression_level=8,
+            paused=True,
+            upload_now=True,
+            reason="sizing: 3 parts of 16 MiB; operator: paused",
+        ),
+        CONTROLLER_STATE: ControllerState(controller_id="controller-1", seq=5, sent_at=AT, state=AgentStatus.ONLINE),
+    }
+    for seq, kind in enumerate(EventKind, start=20):
+        found[f"{AgentChannel.EVENTS.value}.{kind.value}"] = _event(seq, kind)
+    return found
+
+
+def encoded() -> dict[str, bytes]:
+    return {name: encode(message) for name, message in messages().items()}
+
+
+def topic_of(name: str, payload: bytes) -> str:
+    """The topic a corpus message travels on: its channel is the name's first part."""
+    channel = name.split(".", 1)[0]
+    if channel == CONTROLLER_STATE:
+        return CONTROLLER_STATE_TOPIC
+    return agent_topic(json.loads(payload)["agent_id"], channel)
+
+
+def release_dir(release: str = __version__) -> Path:
+    return GOLDEN_DIR / release
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    return tuple(int(part) for part in path.name.split(".") if part.isdigit())
+
+
+def releases() -> list[Path]:
+    """Every committed release's corpus, oldest first."""
+    return sorted((p for p in GOLDEN_DIR.iterdir() if p.is_dir() and p.name[:1].isdigit()), key=_version_key)
+
+
+def corpus_files() -> list[Path]:
+    """Every committed golden message of every release."""
+    return [path for directory in releases() for path in sorted(directory.glob("*.json"))]
+
+
+def write(directory: Path | None = None) -> list[Path]:
+    directory = release_dir() if directory is None else directory
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, payload in encoded().items():
+        path = directory / f"{name}.json"
+        path.write_bytes(payload)
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write():
+        print(path)
