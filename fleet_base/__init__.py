@@ -11,4 +11,4 @@ Nothing here imports the agent, the central services or the command line (``docs
 submodules are imported one by one, so a Pi's upload path loads neither pydantic nor paho.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

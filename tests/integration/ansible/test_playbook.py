@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fleet_base import __version__
+
 from tests.integration.ansible.deployment import (
     AGENTS,
     CENTRAL,
@@ -151,7 +153,7 @@ def test_installed_command_line_runs(deployment: Deployment) -> None:
     argv = deployment.exec_start(AGENTS[0], AGENT_UNIT)
     out = subprocess.run([argv[0], "--version"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
-    assert "edgefleet 0.1.0" in out.stdout
+    assert f"edgefleet {__version__}" in out.stdout
 
 
 def test_dashboard_toml_validates_and_serves_tls(deployment: Deployment) -> None:
