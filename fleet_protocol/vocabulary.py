@@ -21,6 +21,8 @@ class EventKind(StrEnum):
     UPLOAD_FAILED = "upload_failed"
     UPLOAD_RESUMED = "upload_resumed"
     FILE_REJECTED = "file_rejected"
+    #: the agent's spool disk has less free space than its threshold (sent once per crossing; no file)
+    DISK_LOW = "disk_low"
 
 
 #: What an event ``kind`` may be on the wire: the known kinds above and any kind a newer sender adds

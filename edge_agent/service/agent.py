@@ -26,6 +26,7 @@ from edge_agent.engine import EngineEvent, Limits
 from edge_agent.filenames import display_name, safe_text
 from edge_agent.service.assignment_store import AssignmentStore
 from edge_agent.service.config import AgentConfig
+from edge_agent.service.diskwatch import DiskWatch
 from edge_agent.service.ledger import Ledger
 from edge_agent.service.limits import limits_from_assignment, limits_from_defaults
 from edge_agent.service.ports import (
@@ -92,7 +93,7 @@ class AgentService:
         self.assignment: Assignment | None = None
         self.limits: Limits = limits_from_defaults(config.defaults)
         self.controller_online: bool | None = None
-        self.disk_low = False
+        self.disk = DiskWatch(config.min_free_bytes, config.min_free_hysteresis_bytes)
         self._seq = seq if seq is not None else itertools.count()
         self._next_scan = 0.0
         self._next_telemetry = 0.0
@@ -412,13 +413,21 @@ class AgentService:
         )
         return Telemetry(agent_id=self.config.agent_id, seq=self.next_seq(), **values)
 
+    @property
+    def disk_low(self) -> bool:
+        return self.disk.low
+
     def _watch_disk(self, free: int) -> None:
-        low = free < self.config.min_free_bytes
-        if low and not self.disk_low:
-            log.warning("free disk %d bytes is under the watermark of %d bytes", free, self.config.min_free_bytes)
-        elif self.disk_low and not low:
+        """A ``disk_low`` event (and a warning) once per drop below ``min_free_bytes``; an info line when the
+        free space is back above it plus ``min_free_hysteresis_bytes``."""
+        was_low = self.disk.low
+        if self.disk.observe(free):
+            threshold = self.config.min_free_bytes
+            reason = f"spool disk: {free / 2**20:.1f} MiB free, below the threshold of {threshold / 2**20:.1f} MiB"
+            log.warning("%s", reason)
+            self._publish_event(EngineEvent(EventKind.DISK_LOW, "", reason=reason))
+        elif was_low and not self.disk.low:
             log.info("free disk %d bytes is above the watermark again", free)
-        self.disk_low = low
 
     # -- the loop body -----------------------------------------------------------------------------------------
     def tick(self, now: float) -> None:

@@ -81,6 +81,8 @@ class AgentConfig(Section):
     retention: Literal["delete", "move", "keep"] = "delete"
     done_dir: Path | None = None
     min_free_bytes: Annotated[int, Field(ge=0)] = 512 * MiB
+    #: free space must be back at ``min_free_bytes`` + this before the next ``disk_low`` event can be sent
+    min_free_hysteresis_bytes: Annotated[int, Field(ge=0)] = 64 * MiB
     settle_seconds: Annotated[float, Field(ge=0)] = 30.0
     telemetry_interval_s: Annotated[float, Field(gt=0)] = 10.0
     scan_interval_s: Annotated[float, Field(gt=0)] = 2.0

@@ -47,6 +47,7 @@ _EVENT_VALUES: dict[str, dict[str, Any]] = {
     },
     "upload_failed": {"file": "rec-0002.wav", "retries": 5, "reason": "S3 unreachable: connection refused"},
     "file_rejected": {"file": "broken.wav", "original_bytes": 44, "reason": "not a WAV file: no RIFF header"},
+    "disk_low": {"file": "", "reason": "spool disk: 411.5 MiB free, below the threshold of 512.0 MiB"},
 }
 
 

@@ -275,6 +275,20 @@ def test_telemetry_combines_host_engine_and_assignment(world):
     assert len(world.publisher.of(Telemetry)) == 2
 
 
+def test_the_disk_low_event_is_sent_once_per_drop_below_the_threshold(tmp_path):
+    w = World(tmp_path, min_free_bytes=1000 * MiB, min_free_hysteresis_bytes=100 * MiB)
+    for now, free in enumerate([2000, 999, 500, 1050, 900, 1100, 999]):
+        w.host.disk_free = free * MiB
+        w.service.tick(now * 5)
+    low = [e for e in w.publisher.of(Event) if e.kind == EventKind.DISK_LOW]
+    assert [(e.file, e.reason) for e in low] == [
+        ("", "spool disk: 999.0 MiB free, below the threshold of 1000.0 MiB"),
+        ("", "spool disk: 999.0 MiB free, below the threshold of 1000.0 MiB"),
+    ]
+    assert w.service.disk_low
+    assert len(w.publisher.of(Telemetry)) == 7  # telemetry goes on as ever
+
+
 def test_a_file_changed_after_it_was_queued_is_not_deleted_on_completion(world):
     path = world.write("a.wav")
     world.service.tick(0)
