@@ -118,9 +118,16 @@ def fleet_view(
     desc: bool = False,
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int | None, Query(ge=1, le=10_000, description="default: the configured page_size")] = None,
+    version: Annotated[str, Query(max_length=128, description="only agents reporting this software version")] = "",
 ) -> FleetView:
     return FleetView(
-        query=q, status=state, sort=sort, descending=desc, page=page, page_size=page_size or ctx.config.page_size
+        query=q,
+        status=state,
+        sort=sort,
+        descending=desc,
+        page=page,
+        page_size=page_size or ctx.config.page_size,
+        version=version,
     )
 
 

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from controller.policy import PolicyConfig
 from dashboard.readmodel import AgentRow, is_hot
+from fleet_base.versions import version_key
 
 
 class SortKey(StrEnum):
@@ -23,6 +24,7 @@ class SortKey(StrEnum):
     BACKLOG_AGE = "backlog_oldest_age_s"
     THROUGHPUT = "throughput_bps"
     CONCURRENCY = "concurrency"
+    VERSION = "software_version"
 
 
 class StatusFilter(StrEnum):
@@ -45,6 +47,7 @@ _KEYS: dict[SortKey, Callable[[AgentRow], Any]] = {
     SortKey.BACKLOG_AGE: lambda r: r.backlog_oldest_age_s,
     SortKey.THROUGHPUT: lambda r: r.throughput_bps,
     SortKey.CONCURRENCY: lambda r: r.assignment.concurrency if r.assignment else -1,
+    SortKey.VERSION: lambda r: version_key(r.software_version),
 }
 
 
@@ -67,6 +70,11 @@ def _matches_text(row: AgentRow, needle: str) -> bool:
     return needle.casefold() in haystack.casefold()
 
 
+def known_versions(rows: Sequence[AgentRow]) -> list[str]:
+    """The software versions the agents report, newest first (the version filter's choices)."""
+    return sorted({r.software_version for r in rows if r.software_version}, key=version_key, reverse=True)
+
+
 def select_rows(
     rows: Sequence[AgentRow],
     *,
@@ -75,10 +83,18 @@ def select_rows(
     sort: SortKey = SortKey.AGENT_ID,
     descending: bool = False,
     limits: PolicyConfig | None = None,
+    version: str = "",
 ) -> list[AgentRow]:
-    """Filter by free text (id, site, model, reason) and status, then sort stably (ties by agent id)."""
+    """Filter by free text (id, site, model, reason), status and software version ("" = any), then sort
+    stably (ties by agent id)."""
     limits = limits or PolicyConfig()
-    kept = [r for r in rows if _matches_status(r, status, limits) and _matches_text(r, query.strip())]
+    kept = [
+        r
+        for r in rows
+        if _matches_status(r, status, limits)
+        and _matches_text(r, query.strip())
+        and (not version or r.software_version == version)
+    ]
     kept.sort(key=lambda r: r.agent_id)
     kept.sort(key=_KEYS[sort], reverse=descending)
     return kept
@@ -94,6 +110,7 @@ class FleetView:
     descending: bool = False
     page: int = 1
     page_size: int = 200
+    version: str = ""  # only agents reporting this software version; "" = any
 
     def params(self, **changes: Any) -> str:
         """The query string of this view with ``changes`` (e.g. another sort or page)."""
@@ -103,6 +120,7 @@ class FleetView:
             "sort": self.sort.value,
             "desc": "true" if self.descending else "false",
             "page": str(self.page),
+            "version": self.version,
         }
         values.update({k: str(v) for k, v in changes.items()})
         return urlencode(values)
@@ -118,7 +136,13 @@ class Page:
 
 def view_page(rows: Sequence[AgentRow], view: FleetView, limits: PolicyConfig | None = None) -> Page:
     chosen = select_rows(
-        rows, query=view.query, status=view.status, sort=view.sort, descending=view.descending, limits=limits
+        rows,
+        query=view.query,
+        status=view.status,
+        sort=view.sort,
+        descending=view.descending,
+        limits=limits,
+        version=view.version,
     )
     pages = max(1, -(-len(chosen) // view.page_size))
     page = min(max(1, view.page), pages)

@@ -43,6 +43,7 @@ from dashboard.readmodel import (
     fleet_alerts,
     fleet_totals,
 )
+from fleet_base import __version__
 from fleet_protocol.assignment import SETTINGS_FIELDS
 from fleet_protocol.vocabulary import throttle_words
 
@@ -75,6 +76,7 @@ _AGENT_COLUMNS: tuple[Any, ...] = tuple(
         "retries_total",
         "bytes_uploaded_total",
         "assignment_version",
+        "software_version",
     )
 )
 _ASSIGNMENT_FIELDS = ("version", *SETTINGS_FIELDS, "reason", "at")
@@ -106,7 +108,7 @@ def _agent_row(r: Any, overridden: bool, now: datetime, offline_after_s: float) 
     """
     (agent_id, site, model, was_online, online_since, offline_since, last_seen, temperature_c, throttled,
      backlog_files, backlog_bytes, backlog_oldest_age_s, throughput_bps, active_uploads, errors_total,
-     retries_total, bytes_uploaded_total, applied_version, thermal_level, *a) = r  # fmt: skip
+     retries_total, bytes_uploaded_total, applied_version, software_version, thermal_level, *a) = r  # fmt: skip
     last_seen = as_utc(last_seen)
     online = bool(was_online) and last_seen is not None and (now - last_seen).total_seconds() <= offline_after_s
     if online:
@@ -120,6 +122,7 @@ def _agent_row(r: Any, overridden: bool, now: datetime, offline_after_s: float) 
         agent_id, site, model, online, since, last_seen, temperature_c, throttled, throttle_words(throttled),
         backlog_files, backlog_bytes, backlog_oldest_age_s, throughput_bps, active_uploads, errors_total,
         retries_total, bytes_uploaded_total, applied_version, assignment, overridden, thermal_level or 0,
+        software_version,
     )  # fmt: skip
 
 
@@ -168,7 +171,7 @@ def upload_totals(session: Session, since: datetime) -> UploadTotals:
 
 def fleet_snapshot(session: Session, now: datetime, offline_after_s: float, limits: PolicyConfig) -> FleetSnapshot:
     rows = fleet_rows(session, now, offline_after_s)
-    alerts = fleet_alerts(rows, limits)
+    alerts = fleet_alerts(rows, limits, __version__)
     totals = fleet_totals(rows, upload_totals(session, start_of_day(now)), limits, alerts)
     return FleetSnapshot(rows=rows, totals=totals, alerts=alerts, at=now)
 

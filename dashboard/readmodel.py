@@ -9,7 +9,7 @@ every live tick, and pydantic serialises them for the API all the same.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +18,7 @@ from typing import Any
 from controller.policy import PolicyConfig
 from controller.policy.thermal import LEVEL_NAMES
 from dashboard.formatting import human_rate
+from fleet_base.versions import version_drift
 from fleet_protocol.assignment import AssignmentSettings
 from fleet_protocol.vocabulary import event_kind_label
 
@@ -102,6 +103,7 @@ class AgentRow:
     assignment: AssignmentView | None
     overridden: bool = False
     thermal_level: int = 0  # the controller's thermal step, 0 normal … 4 critical (paused); 0 without an assignment
+    software_version: str = ""  # the release the agent's birth message names ("" before its first birth)
 
     @property
     def assignment_applied(self) -> bool:
@@ -114,6 +116,7 @@ class AlertKind(StrEnum):
     HOT = "hot"  # at or above the soft limit
     CRITICAL = "critical"  # at or above the hard limit
     THROTTLED = "throttled"  # firmware reports throttling or under-voltage now
+    VERSION = "version"  # runs another release than the newest one seen (fleet_base.versions.version_drift)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +164,24 @@ def alerts_for(row: AgentRow, limits: PolicyConfig) -> list[Alert]:
     return out
 
 
-def fleet_alerts(rows: Iterable[AgentRow], limits: PolicyConfig) -> list[Alert]:
-    return [alert for row in rows for alert in alerts_for(row, limits)]
+def version_alerts(rows: Sequence[AgentRow], central_version: str = "") -> list[Alert]:
+    """An alert for every online agent that runs another release than the newest one seen, among all agents
+    (offline ones too) and ``central_version`` (the dashboard's own). An offline agent has its offline alert."""
+    drift = version_drift({r.agent_id: r.software_version for r in rows}, central_version)
+    return [
+        Alert(
+            agent_id=r.agent_id,
+            kind=AlertKind.VERSION,
+            message=f"{r.agent_id} runs {r.software_version}, not {drift.target}",
+        )
+        for r in rows
+        if r.online and r.agent_id in drift.behind
+    ]
+
+
+def fleet_alerts(rows: Sequence[AgentRow], limits: PolicyConfig, central_version: str = "") -> list[Alert]:
+    """Every agent's own alerts, then the version drift (``version_alerts``)."""
+    return [alert for row in rows for alert in alerts_for(row, limits)] + version_alerts(rows, central_version)
 
 
 def is_hot(row: AgentRow, limits: PolicyConfig) -> bool:

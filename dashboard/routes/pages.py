@@ -22,9 +22,10 @@ from dashboard.deps import (
     UserDep,
     WebSessionDep,
 )
-from dashboard.listing import SortKey, StatusFilter, view_page
+from dashboard.listing import SortKey, StatusFilter, known_versions, view_page
 from dashboard.readmodel import fleet_alerts
 from dashboard.rendering import render
+from fleet_base import __version__
 
 router = APIRouter(include_in_schema=False)
 
@@ -68,6 +69,7 @@ def fleet_page(
         statuses=list(StatusFilter),
         sort_keys=list(SortKey),
         sites=sorted({r.site for r in snapshot.rows if r.site}),
+        versions=known_versions(snapshot.rows),
     )
 
 
@@ -94,7 +96,7 @@ def agent_page(
         user,
         "agent.html",
         d=detail,
-        alerts=fleet_alerts([detail.row], ctx.limits),
+        alerts=fleet_alerts([detail.row], ctx.limits, __version__),
         ranges=list(RANGES),
         range=span,
         uploads=queries.uploads(db, agent_id, ["upload_completed"]),

@@ -5,6 +5,7 @@
   const tbody = document.getElementById("fleet").tBodies[0];
   const form = document.getElementById("fleet-view");
   document.getElementById("status-filter").addEventListener("change", () => form.submit());
+  document.getElementById("version-filter").addEventListener("change", () => form.submit());
 
   const template = document.createElement("tbody");
   let first = true;  // the first event repeats what the page shows: no highlight

@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from controller.store.models import Agent, AssignmentHistory, CurrentAssignment, TelemetrySample, UploadEvent
 from dashboard.auth import hash_password
+from fleet_base import __version__
 
 MiB = 1024 * 1024
 PASSWORDS = {"olga": "operator-password", "vic": "viewer-password"}
@@ -51,7 +52,7 @@ class AgentSpec:
 def put_agent(session: Session, spec: AgentSpec, now: datetime) -> None:
     agent = session.get(Agent, spec.agent_id) or Agent(id=spec.agent_id)
     agent.site, agent.model, agent.cores, agent.ram_bytes = spec.site, spec.model, 4, 4096 * MiB
-    agent.software_version, agent.flac_encode_bps = "0.1.0", 40.0 * MiB
+    agent.software_version, agent.flac_encode_bps = __version__, 40.0 * MiB
     if spec.online and not agent.online:
         agent.online_since = now - timedelta(minutes=5)
     if not spec.online and agent.online:

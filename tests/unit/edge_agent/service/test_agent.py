@@ -10,6 +10,7 @@ from edge_agent.service.assignment_store import AssignmentStore
 from edge_agent.service.config import AgentConfig, parse_config
 from edge_agent.service.ledger import Ledger
 from edge_agent.service.ports import Capabilities, Verdict
+from fleet_base import __version__
 from fleet_protocol.codec import encode
 from fleet_protocol.messages import Assignment, Birth, ControllerState, Event, State, Telemetry
 from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, agent_topic
@@ -85,6 +86,7 @@ def test_starts_with_defaults_and_reports_in(world):
     assert world.engine.limits == [Limits(concurrency=3, part_size=8 * MiB, compression_level=4)]
     birth, online = world.service.on_connected()
     assert isinstance(birth, Birth)
+    assert birth.software_version == __version__  # the one release version (fleet_base)
     assert (birth.model, birth.cores, birth.bucket, birth.prefix, birth.site) == (
         "Raspberry Pi 4",
         4,

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from edgefleet import cli
+from fleet_base import __version__
 
 DESIGN_COMMANDS = {"demo", "agent", "controller", "dashboard", "upload", "restore", "verify", "simulate"}
 
@@ -35,6 +36,13 @@ def test_any_other_import_failure_is_a_bug_and_propagates(monkeypatch: pytest.Mo
     monkeypatch.setattr(cli, "COMMANDS", (cli.Command("demo", "edgefleet._no_such_module_", "x", "dev"),))
     with pytest.raises(ModuleNotFoundError):
         cli.main(["demo"])
+
+
+def test_version_is_the_release_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"edgefleet {__version__}"
 
 
 def test_help_lists_commands() -> None:
