@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fleet_base import __version__
 from fleet_base.versions import Drift, newest, version_drift, version_key
 
 ORDERED = ["0.1.0", "0.2.0.dev1", "0.2.0rc1", "0.2.0", "0.2.0.1", "0.2.1", "0.10.0", "1.0.0"]
@@ -50,3 +53,8 @@ def test_no_agent_on_the_target_is_behind_and_none_is_ahead(versions: dict[str, 
     assert drift.target == newest([*versions.values(), central])
     assert all(version_key(v) < version_key(drift.target) for v in drift.behind.values())
     assert set(drift.behind) == {a for a, v in versions.items() if v and v != drift.target}
+
+
+def test_the_changelog_has_a_section_for_the_current_version() -> None:
+    changelog = (Path(__file__).parents[3] / "CHANGELOG.md").read_text()
+    assert re.search(rf"^## \[{re.escape(__version__)}\] - ", changelog, re.M), f"CHANGELOG.md: no ## [{__version__}]"
