@@ -317,6 +317,7 @@ class Controller:
             "dead_lettered": s.dead_lettered,
             "deferred": s.deferred,
             "site_mismatches": s.site_mismatches,
+            "unknown_event_kinds": dict(s.unknown_event_kinds),
             "thread_restarts": {name: t.restarts for name, t in self.supervisor.status().items()},
             "tick_errors": self.tick_errors,
             "loop_errors": dict(self.loop_errors),
