@@ -95,26 +95,29 @@ _COUNTERS: tuple[tuple[str, str, Callable[[ControllerStatus], int]], ...] = (
 )
 
 
+def _counted_by(name: str, doc: str, label: str, counts: Mapping[str, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for value, count in sorted(counts.items()):
+        family.add_metric([value], count)
+    return family
+
+
 def controller_metrics(status: ControllerStatus) -> Iterator[Metric]:
     """Every metric family of one status (pure)."""
     for name, doc, value in _COUNTERS:
         yield CounterMetricFamily(name, doc, value=value(status))
-    rejected = CounterMetricFamily(
+    yield _counted_by(
         "edgefleet_controller_messages_rejected",
         "messages not stored, by reason (<channel>:<error>)",
-        labels=["reason"],
+        "reason",
+        status.rejected_by,
     )
-    for reason, count in sorted(status.rejected_by.items()):
-        rejected.add_metric([reason], count)
-    yield rejected
-    unknown = CounterMetricFamily(
+    yield _counted_by(
         "edgefleet_controller_events_unknown_kind",
         "events of a kind this release does not know (a newer agent's): stored and shown as they came",
-        labels=["kind"],
+        "kind",
+        status.unknown_event_kinds,
     )
-    for kind, count in sorted(status.unknown_event_kinds.items()):
-        unknown.add_metric([kind], count)
-    yield unknown
     restarts = CounterMetricFamily(
         "edgefleet_controller_thread_restarts", "threads started again by the supervisor", labels=["thread"]
     )
