@@ -36,8 +36,9 @@ def _load_json(payload: bytes) -> dict[str, Any]:
         raise PayloadError("payload is not JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise PayloadError(f"payload must be a JSON object, got {type(data).__name__}")
-    if data.get("v") != SCHEMA_VERSION:
-        raise PayloadError(f"unsupported schema version {data.get('v')!r} (expected {SCHEMA_VERSION})")
+    version = data.get("v")
+    if type(version) is not int or version != SCHEMA_VERSION:  # not true or 1.0 either: the number 1
+        raise PayloadError(f"unsupported schema version {version!r} (expected {SCHEMA_VERSION})")
     return data
 
 

@@ -40,7 +40,7 @@ def test_every_message_ignores_fields_it_does_not_know(name: str, payload: bytes
 
 
 @pytest.mark.parametrize(("name", "payload"), SAMPLES, ids=[name for name, _ in SAMPLES])
-@pytest.mark.parametrize("version", [0, 2, 99, "1", None])
+@pytest.mark.parametrize("version", [0, 2, 99, "1", None, True, 1.0, [1]])
 def test_a_message_version_it_cannot_read_is_refused(name: str, payload: bytes, version: object) -> None:
     with pytest.raises(PayloadError, match="unsupported schema version"):
         _decode(name, _with(payload, v=version))
