@@ -16,8 +16,8 @@ from enum import StrEnum
 from typing import Any
 
 from controller.policy import PolicyConfig
-from controller.policy.thermal import LEVEL_NAMES
 from dashboard.formatting import human_rate
+from fleet_plan.thermal import LEVEL_NAMES
 from fleet_protocol.assignment import AssignmentSettings
 
 

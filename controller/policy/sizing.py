@@ -48,15 +48,3 @@ def full_concurrency(cores: int, ram_bytes: int, part: int, config: PolicyConfig
         limits.append((max(1, budget // part), f"RAM budget {budget / MiB:.0f} MiB ÷ {part // MiB} MiB parts"))
     value, why = min(limits, key=lambda item: item[0])
     return max(1, value), why
-
-
-def scaled_concurrency(full: int, level: int) -> int:
-    """Fewer parallel uploads as the agent heats: full, full, ½, ¼ (at least 1)."""
-    divisor = {0: 1, 1: 1, 2: 2}.get(level, 4)
-    return max(1, full // divisor)
-
-
-def compression_for(level: int, config: PolicyConfig) -> int:
-    """Cheaper compression first: default, ≤1, 0, then raw (-1)."""
-    default = config.default_compression_level
-    return (default, min(default, 1), 0)[level] if level <= 2 else -1
