@@ -134,6 +134,7 @@ def _draft(agent: AgentView, override: OverrideView | None, config: PolicyConfig
     previous_part = agent.previous.part_size if agent.previous else None
     part = sizing.part_size(agent.ram_bytes, throughput, previous_part, config)
     full, full_why = sizing.full_concurrency(agent.cores, agent.ram_bytes, part, config)
+    full, part, full_why = sizing.within_memory(full, part, full_why, agent)
     link = "no throughput measured" if throughput <= 0 else f"link {_rate(throughput)}"
     reasons = [f"concurrency {full} ({full_why}), part {part // MiB} MiB ({link})"]
     settings, heat_why, state = _heat(agent, config, now, full, part)

@@ -87,6 +87,8 @@ class AgentView:
     cores: int = 1
     ram_bytes: int = 0
     telemetry: TelemetryView | None = None
+    memory_limit_bytes: int = 0  # the agent's own limit (cgroup, else RAM); 0 = not reported: RAM budget only
+    baseline_rss_bytes: int = 0
     state: PolicyState = PolicyState()
     previous: AssignmentSettings | None = None  # the assignment in force
 

@@ -164,8 +164,9 @@ def test_named_facts_have_one_home(name: str, home: str) -> None:
 
 
 def test_the_thermal_limits_are_the_policys() -> None:
-    """Only the shared thermal step (``fleet_plan.thermal``) gives ``soft_limit_c``/``hard_limit_c`` a number; the controller's and the
-    dashboard's configuration take theirs (the simulated Pi's firmware has a soft limit of its own)."""
+    """Only the shared thermal step (``fleet_plan.thermal``) gives ``soft_limit_c``/``hard_limit_c`` a number; the
+    controller's policy, the dashboard and the agent's guard take theirs (the simulated Pi's firmware has a soft
+    limit of its own)."""
     numbered = set()
     for name, tree in modules():
         for node in ast.walk(tree):
