@@ -101,6 +101,7 @@ class AgentRow:
     assignment: AssignmentView | None
     overridden: bool = False
     thermal_level: int = 0  # the controller's thermal step, 0 normal … 4 critical (paused); 0 without an assignment
+    backlog_eta_s: float | None = None  # the agent's time to drain its backlog at its measured rate; None = unknown
 
     @property
     def assignment_applied(self) -> bool:
