@@ -156,10 +156,12 @@ def test_the_agent_fits_a_256_mib_cgroup_at_the_largest_assignment(
             assert s3_server.client().stat_object(s3_server.bucket, event.key).size == event.stored_bytes
         peak = int((memory_group / "memory.max_usage_in_bytes").read_text())
         rss = peak_rss(proc.pid)
+        failcnt = (memory_group / "memory.failcnt").read_text().strip()
         print(
-            f"assignment {plan.concurrency} × {plan.part_size >> 20} MiB, baseline {birth.baseline_rss_bytes >> 20} "
-            f"MiB, agent peak RSS {rss >> 20} MiB, group peak {peak >> 20} MiB, failcnt {(memory_group / 'memory.failcnt').read_text().strip()}"
+            f"assignment {plan.concurrency} × {plan.part_size >> 20} MiB, baseline {birth.baseline_rss_bytes >> 20} MiB,"
+            f" agent peak RSS {rss >> 20} MiB, group peak {peak >> 20} MiB, failcnt {failcnt}"
         )
+        assert rss <= LIMIT * HEADROOM  # what the plan promised, measured
         assert proc.poll() is None, "the agent died"
         assert oom_kills(memory_group) == 0
         proc.send_signal(signal.SIGTERM)
