@@ -33,8 +33,9 @@ from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, agent_to
 from fleet_protocol.vocabulary import AgentStatus, EventKind
 from tests.corpus import write_wav
 from tests.faultproxy import FaultProxy
-from tests.integration.edge_agent.service.helpers import Observer, wait_for
+from tests.integration.edge_agent.service.helpers import Observer
 from tests.integration.edge_agent.service.test_agent_process import events, write_config
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 AGENT = "it-cgroup"
@@ -158,7 +159,8 @@ def test_the_agent_fits_a_256_mib_cgroup_at_the_largest_assignment(
         rss = peak_rss(proc.pid)
         failcnt = (memory_group / "memory.failcnt").read_text().strip()
         print(
-            f"assignment {plan.concurrency} × {plan.part_size >> 20} MiB, baseline {birth.baseline_rss_bytes >> 20} MiB,"
+            f"assignment {plan.concurrency} × {plan.part_size >> 20} MiB,"
+            f" baseline {birth.baseline_rss_bytes >> 20} MiB,"
             f" agent peak RSS {rss >> 20} MiB, group peak {peak >> 20} MiB, failcnt {failcnt}"
         )
         assert rss <= LIMIT * HEADROOM  # what the plan promised, measured

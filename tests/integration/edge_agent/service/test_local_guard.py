@@ -5,6 +5,7 @@ it follows the controller's assignment again. The temperature comes through the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,10 @@ from fleet_protocol.codec import encode
 from fleet_protocol.messages import ControllerState
 from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, agent_topic
 from fleet_protocol.vocabulary import AgentStatus
-from tests.integration.edge_agent.service.helpers import Observer, RunningAgent, agent_config, wait_for
+from tests.integration.edge_agent.service.helpers import Observer, RunningAgent, agent_config
 from tests.integration.edge_agent.service.test_agent_mqtt import assignment
 from tests.unit.edge_agent.service.fakes import FakeHost
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 AGENT = "it-guard"
@@ -27,8 +29,10 @@ def controller_online(observer: Observer) -> None:
     observer.publish(CONTROLLER_STATE_TOPIC, encode(ControllerState(controller_id="ctl", state=AgentStatus.ONLINE)))
 
 
-def test_alone_and_hot_the_agent_guards_itself_and_hands_back_on_reconnect(mqtt_broker_factory, tmp_path: Path) -> None:
-    broker: Mosquitto = mqtt_broker_factory()
+def test_alone_and_hot_the_agent_guards_itself_and_hands_back_on_reconnect(
+    mqtt_broker_factory: Callable[[], Mosquitto], tmp_path: Path
+) -> None:
+    broker = mqtt_broker_factory()
     broker.add_user(AGENT)
     controller = Observer(broker.url_for("controller"), [f"edgefleet/v1/agents/{AGENT}/#"], client_id="ctl-guard")
     topic = agent_topic(AGENT, AgentChannel.ASSIGNMENT)

@@ -18,6 +18,7 @@ from fleet_protocol.vocabulary import AgentStatus
 from tests.unit.edge_agent.service.test_agent import ASSIGNMENT_TOPIC, World, assignment
 
 AFTER = 30.0
+ONLINE = encode(ControllerState(controller_id="c", state=AgentStatus.ONLINE))
 
 
 class Link:
@@ -30,7 +31,9 @@ def world(tmp_path: Path) -> tuple[World, Link]:
     link = Link()
     w.service.connected = lambda: link.up
     w.service.start(now=0)
-    w.service.handle_message(CONTROLLER_STATE_TOPIC, encode(ControllerState(controller_id="c", state="online")))
+    w.service.handle_message(
+        CONTROLLER_STATE_TOPIC, encode(ControllerState(controller_id="c", state=AgentStatus.ONLINE))
+    )
     w.service.handle_message(ASSIGNMENT_TOPIC, encode(assignment(version=7, concurrency=8, compression_level=5)))
     w.service.tick(0.0)  # in contact
     return w, link
@@ -76,7 +79,9 @@ def test_a_controller_that_says_offline_is_no_contact(world: tuple[World, Link])
     w.service.tick(50.0)
     w.service.tick(50.0 + AFTER)
     assert w.engine.limits[-1].paused
-    w.service.handle_message(CONTROLLER_STATE_TOPIC, encode(ControllerState(controller_id="c", state="online")))
+    w.service.handle_message(
+        CONTROLLER_STATE_TOPIC, encode(ControllerState(controller_id="c", state=AgentStatus.ONLINE))
+    )
     w.service.tick(90.0)
     assert not w.engine.limits[-1].paused
 
