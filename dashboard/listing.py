@@ -23,6 +23,7 @@ class SortKey(StrEnum):
     BACKLOG_BYTES = "backlog_bytes"
     BACKLOG_AGE = "backlog_oldest_age_s"
     THROUGHPUT = "throughput_bps"
+    BACKLOG_ETA = "backlog_eta_s"
     CONCURRENCY = "concurrency"
     VERSION = "software_version"
 
@@ -46,6 +47,8 @@ _KEYS: dict[SortKey, Callable[[AgentRow], Any]] = {
     SortKey.BACKLOG_BYTES: lambda r: r.backlog_bytes,
     SortKey.BACKLOG_AGE: lambda r: r.backlog_oldest_age_s,
     SortKey.THROUGHPUT: lambda r: r.throughput_bps,
+    # Unknown drain times sort below every known one.
+    SortKey.BACKLOG_ETA: lambda r: (r.backlog_eta_s is not None, r.backlog_eta_s or 0.0),
     SortKey.CONCURRENCY: lambda r: r.assignment.concurrency if r.assignment else -1,
     SortKey.VERSION: lambda r: version_key(r.software_version),
 }

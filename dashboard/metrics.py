@@ -27,6 +27,11 @@ _AGENT_GAUGES: tuple[tuple[str, str, Callable[[AgentRow], float | None]], ...] =
     ("edgefleet_agent_backlog_bytes", "bytes waiting to upload", lambda r: float(r.backlog_bytes)),
     ("edgefleet_agent_backlog_oldest_age_seconds", "age of the oldest waiting file", lambda r: r.backlog_oldest_age_s),
     ("edgefleet_agent_throughput_bytes_per_second", "measured upload rate", lambda r: r.throughput_bps),
+    (
+        "edgefleet_agent_backlog_eta_seconds",
+        "time to drain the backlog at the measured rate",
+        lambda r: r.backlog_eta_s,
+    ),
     ("edgefleet_agent_active_uploads", "uploads in flight", lambda r: float(r.active_uploads)),
     (
         "edgefleet_agent_assigned_concurrency",

@@ -77,6 +77,7 @@ _AGENT_COLUMNS: tuple[Any, ...] = tuple(
         "bytes_uploaded_total",
         "assignment_version",
         "software_version",
+        "backlog_eta_s",
     )
 )
 _ASSIGNMENT_FIELDS = ("version", *SETTINGS_FIELDS, "reason", "at")
@@ -108,7 +109,8 @@ def _agent_row(r: Any, overridden: bool, now: datetime, offline_after_s: float) 
     """
     (agent_id, site, model, was_online, online_since, offline_since, last_seen, temperature_c, throttled,
      backlog_files, backlog_bytes, backlog_oldest_age_s, throughput_bps, active_uploads, errors_total,
-     retries_total, bytes_uploaded_total, applied_version, software_version, thermal_level, *a) = r  # fmt: skip
+     retries_total, bytes_uploaded_total, applied_version, software_version, backlog_eta_s, thermal_level,
+     *a) = r  # fmt: skip
     last_seen = as_utc(last_seen)
     online = bool(was_online) and last_seen is not None and (now - last_seen).total_seconds() <= offline_after_s
     if online:
@@ -123,6 +125,7 @@ def _agent_row(r: Any, overridden: bool, now: datetime, offline_after_s: float) 
         backlog_files, backlog_bytes, backlog_oldest_age_s, throughput_bps, active_uploads, errors_total,
         retries_total, bytes_uploaded_total, applied_version, assignment, overridden, thermal_level or 0,
         software_version,
+        backlog_eta_s,
     )  # fmt: skip
 
 

@@ -16,9 +16,9 @@ from enum import StrEnum
 from typing import Any
 
 from controller.policy import PolicyConfig
-from controller.policy.thermal import LEVEL_NAMES
 from dashboard.formatting import human_rate
 from fleet_base.versions import version_drift
+from fleet_plan.thermal import LEVEL_NAMES
 from fleet_protocol.assignment import AssignmentSettings
 from fleet_protocol.vocabulary import event_kind_label
 
@@ -104,6 +104,7 @@ class AgentRow:
     overridden: bool = False
     thermal_level: int = 0  # the controller's thermal step, 0 normal … 4 critical (paused); 0 without an assignment
     software_version: str = ""  # the release the agent's birth message names ("" before its first birth)
+    backlog_eta_s: float | None = None  # the agent's time to drain its backlog at its measured rate; None = unknown
 
     @property
     def assignment_applied(self) -> bool:

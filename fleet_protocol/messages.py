@@ -149,6 +149,10 @@ class Birth(Message):
     prefix: Annotated[str, _text(256)] = ""
     site: Annotated[str, _text(128)] = ""
     simulated: bool = False
+    memory_limit_bytes: Bytes = Field(
+        default=0, description="the agent's memory limit: its cgroup's, else the RAM; 0 = not reported"
+    )
+    baseline_rss_bytes: Bytes = Field(default=0, description="resident memory without part buffers; 0 = not reported")
 
 
 class State(Message):
@@ -174,6 +178,9 @@ class Telemetry(Message):
     retries_total: Count = 0
     errors_total: Count = 0
     assignment_version: Annotated[int, Field(ge=0, le=MAX_EXACT)] = 0
+    backlog_eta_s: Seconds | None = Field(
+        default=None, description="time to drain the backlog at the measured link rate; none = unknown"
+    )
 
 
 class Event(Message):

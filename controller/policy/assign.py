@@ -19,6 +19,7 @@ from controller.policy import sizing, thermal
 from controller.policy.bandwidth import Claim, age_weight, max_min_share
 from controller.policy.bounds import fit_reason, sane_agent, sane_override
 from controller.policy.inputs import AgentView, Decision, FleetView, OverrideView, PolicyConfig, PolicyState
+from fleet_plan.thermal import CRITICAL, NORMAL, throttle
 from fleet_protocol.assignment import BANDWIDTH, AssignmentSettings, MiB, fit_windows
 
 #: What an agent without backlog asks of the uplink (it may start a new file any moment).
@@ -63,12 +64,12 @@ def _heat(
     step = thermal.step(agent.state, agent.telemetry, config, now)
     level = step.level
     base_compression = config.default_compression_level
-    concurrency = sizing.scaled_concurrency(full, level)
-    compression = sizing.compression_for(level, config)
-    settings = AssignmentSettings(concurrency=concurrency, part_size=part, compression_level=compression)
-    if level == thermal.CRITICAL:
-        return replace(settings, paused=True), f"{step.why}: paused", step.state
-    if level == thermal.NORMAL:
+    cool = AssignmentSettings(concurrency=full, part_size=part, compression_level=base_compression)
+    settings = throttle(cool, level)
+    concurrency, compression = settings.concurrency, settings.compression_level
+    if level == CRITICAL:
+        return settings, f"{step.why}: paused", step.state
+    if level == NORMAL:
         return settings, "" if step.quiet else step.why, step.state
     changes = []
     if compression != base_compression:
@@ -133,6 +134,7 @@ def _draft(agent: AgentView, override: OverrideView | None, config: PolicyConfig
     previous_part = agent.previous.part_size if agent.previous else None
     part = sizing.part_size(agent.ram_bytes, throughput, previous_part, config)
     full, full_why = sizing.full_concurrency(agent.cores, agent.ram_bytes, part, config)
+    full, part, full_why = sizing.within_memory(full, part, full_why, agent)
     link = "no throughput measured" if throughput <= 0 else f"link {_rate(throughput)}"
     reasons = [f"concurrency {full} ({full_why}), part {part // MiB} MiB ({link})"]
     settings, heat_why, state = _heat(agent, config, now, full, part)

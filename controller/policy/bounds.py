@@ -59,6 +59,8 @@ def sane_agent(agent: AgentView) -> AgentView:
         agent,
         cores=clamp(agent.cores, 1, MAX_CORES),
         ram_bytes=clamp(agent.ram_bytes, 0, MAX_BYTES),
+        memory_limit_bytes=clamp(agent.memory_limit_bytes, 0, MAX_BYTES),
+        baseline_rss_bytes=clamp(agent.baseline_rss_bytes, 0, MAX_BYTES),
         telemetry=None if agent.telemetry is None else sane_telemetry(agent.telemetry),
         state=state,
     )

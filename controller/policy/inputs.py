@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from fleet_plan.thermal import DEFAULT_LIMITS, check_limits
 from fleet_protocol.assignment import (
     CONCURRENCY,
     DEFAULT_COMPRESSION_LEVEL,
@@ -23,10 +24,10 @@ from fleet_protocol.assignment import (
 class PolicyConfig:
     """The ``[policy]`` section of controller.toml (see docs/controller.md)."""
 
-    soft_limit_c: float = 70.0
-    hard_limit_c: float = 80.0
-    cool_margin_c: float = 5.0
-    cool_hold_s: float = 60.0
+    soft_limit_c: float = DEFAULT_LIMITS.soft_limit_c
+    hard_limit_c: float = DEFAULT_LIMITS.hard_limit_c
+    cool_margin_c: float = DEFAULT_LIMITS.cool_margin_c
+    cool_hold_s: float = DEFAULT_LIMITS.cool_hold_s
     site_uplink_bps: int = 12_500_000
     site_uplinks: Mapping[str, int] = field(default_factory=dict)
     windows: tuple[str, ...] = ()
@@ -38,10 +39,7 @@ class PolicyConfig:
     offline_after_s: float = 60.0
 
     def __post_init__(self) -> None:
-        if not self.soft_limit_c < self.hard_limit_c:
-            raise ValueError(f"soft_limit_c ({self.soft_limit_c}) must be below hard_limit_c ({self.hard_limit_c})")
-        if self.cool_margin_c < 0 or self.cool_hold_s < 0:
-            raise ValueError("cool_margin_c and cool_hold_s must be ≥ 0")
+        check_limits(self)
         if not 1 <= self.max_concurrency <= CONCURRENCY.high:
             raise ValueError(f"max_concurrency must be 1..{CONCURRENCY.high}")
         if not 0 < self.ram_budget_fraction <= 1:
@@ -89,6 +87,8 @@ class AgentView:
     cores: int = 1
     ram_bytes: int = 0
     telemetry: TelemetryView | None = None
+    memory_limit_bytes: int = 0  # the agent's own limit (cgroup, else RAM); 0 = not reported: RAM budget only
+    baseline_rss_bytes: int = 0
     state: PolicyState = PolicyState()
     previous: AssignmentSettings | None = None  # the assignment in force
 

@@ -1,9 +1,11 @@
-"""Concurrency from cores and RAM, part size from RAM and measured throughput; pure helpers."""
+"""Concurrency from cores and RAM, part size from RAM and measured throughput, both within the agent's memory
+limit (``fleet_plan.memory``); pure helpers."""
 
 from __future__ import annotations
 
 from controller.policy.bounds import finite
-from controller.policy.inputs import PolicyConfig
+from controller.policy.inputs import AgentView, PolicyConfig
+from fleet_plan import memory
 from fleet_protocol.assignment import DEFAULT_PART_SIZE, MIN_PART_SIZE, PART_SIZE, MiB
 from fleet_protocol.numbers import MAX_RATE_BPS
 
@@ -50,13 +52,8 @@ def full_concurrency(cores: int, ram_bytes: int, part: int, config: PolicyConfig
     return max(1, value), why
 
 
-def scaled_concurrency(full: int, level: int) -> int:
-    """Fewer parallel uploads as the agent heats: full, full, ½, ¼ (at least 1)."""
-    divisor = {0: 1, 1: 1, 2: 2}.get(level, 4)
-    return max(1, full // divisor)
-
-
-def compression_for(level: int, config: PolicyConfig) -> int:
-    """Cheaper compression first: default, ≤1, 0, then raw (-1)."""
-    default = config.default_compression_level
-    return (default, min(default, 1), 0)[level] if level <= 2 else -1
+def within_memory(full: int, part: int, why: str, agent: AgentView) -> tuple[int, int, str]:
+    """``(full, part)`` fitted into the memory limit the agent reports (``fleet_plan.memory``), and why; an agent
+    that reports none (older) keeps them (the RAM budget above already bounds them)."""
+    plan = memory.fit(full, part, agent.memory_limit_bytes, agent.baseline_rss_bytes)
+    return plan.concurrency, plan.part_size, f"{why}; {plan.why}" if plan.why else why

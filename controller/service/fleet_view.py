@@ -48,6 +48,8 @@ def build_fleet_view(rows: FleetRows) -> FleetView:
                 online=agent.online,
                 cores=agent.cores,
                 ram_bytes=agent.ram_bytes,
+                memory_limit_bytes=agent.memory_limit_bytes,
+                baseline_rss_bytes=agent.baseline_rss_bytes,
                 telemetry=_telemetry(agent),
                 state=state_of(current) if current else PolicyState(),
                 previous=settings_of(current) if current else None,

@@ -28,7 +28,6 @@ from sqlmodel import Session
 
 from controller.policy import Decision, FleetView, PolicyConfig, is_live
 from controller.policy.decide import Decided, PolicyFailure, changed, decide
-from controller.policy.thermal import level_for
 from controller.service.fleet_view import build_fleet_view
 from controller.store.assignments import (
     FleetRows,
@@ -41,6 +40,7 @@ from controller.store.assignments import (
 from controller.store.housekeeping import mark_stale_offline
 from controller.store.instances import heartbeat, sites_for
 from controller.store.models import CurrentAssignment
+from fleet_plan.thermal import level_for
 from fleet_protocol.messages import Assignment, Telemetry
 
 log = logging.getLogger(__name__)

@@ -138,6 +138,8 @@ class PolicyAgentRow(Protocol):
     online: bool
     cores: int
     ram_bytes: int
+    memory_limit_bytes: int
+    baseline_rss_bytes: int
     telemetry_at: datetime | None
     temperature_c: float | None
     throttled: int

@@ -52,6 +52,8 @@ class AgentCapabilities(SQLModel):
     bucket: str = Field(default="", max_length=256)
     prefix: str = Field(default="", max_length=256)
     simulated: bool = False
+    memory_limit_bytes: int = Field(default=0, sa_type=BigInteger, description="0 = not reported (older agent)")
+    baseline_rss_bytes: int = Field(default=0, sa_type=BigInteger, description="0 = not reported (older agent)")
 
 
 class AgentBase(AgentCapabilities):
@@ -89,6 +91,7 @@ class AgentTelemetryBase(TelemetryReading):
     bytes_uploaded_total: int = Field(default=0, sa_type=BigInteger)
     retries_total: int = Field(default=0, sa_type=BigInteger)
     errors_total: int = Field(default=0, sa_type=BigInteger)
+    backlog_eta_s: float | None = Field(default=None, description="time to drain the backlog; None = unknown")
 
 
 class Agent(AgentTelemetryBase, AgentBase, table=True):

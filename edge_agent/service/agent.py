@@ -27,13 +27,15 @@ from edge_agent.filenames import display_name, safe_text
 from edge_agent.service.assignment_store import AssignmentStore
 from edge_agent.service.config import AgentConfig
 from edge_agent.service.diskwatch import DiskWatch
+from edge_agent.service.guard import LocalGuard
 from edge_agent.service.ledger import Ledger
-from edge_agent.service.limits import limits_from_assignment, limits_from_defaults
+from edge_agent.service.limits import MemoryBox, limits_from_defaults, within_memory
 from edge_agent.service.ports import (
     Capabilities,
     EnginePort,
     FinishedCheck,
     HostProbe,
+    HostSample,
     Publisher,
     Verdict,
 )
@@ -78,6 +80,7 @@ class AgentService:
         ledger: Ledger,
         seq: Iterator[int] | None = None,
         simulated: bool = False,
+        connected: Callable[[], bool] = lambda: True,
     ) -> None:
         self.simulated = simulated
         self.config = config
@@ -91,7 +94,12 @@ class AgentService:
         self.tracker = SpoolTracker(config.settle_seconds)
         self.counters = Counters()
         self.assignment: Assignment | None = None
-        self.limits: Limits = limits_from_defaults(config.defaults)
+        self.connected = connected  # is the broker link up (the local guard's half of "controller contact")
+        self.memory = MemoryBox(
+            capabilities.memory_limit_bytes or capabilities.ram_bytes, capabilities.baseline_rss_bytes
+        )
+        self.guard = LocalGuard(config.local_guard, 0.0)
+        self.limits: Limits = within_memory(limits_from_defaults(config.defaults), self.memory, "[defaults]")
         self.controller_online: bool | None = None
         self.disk = DiskWatch(config.min_free_bytes, config.min_free_hysteresis_bytes)
         self._seq = seq if seq is not None else itertools.count()
@@ -103,10 +111,11 @@ class AgentService:
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self, now: float) -> None:
+        self.guard = LocalGuard(self.config.local_guard, now)
         stored = self.store.load(self.config.agent_id)
         if stored is not None:
             self.assignment = stored
-            self.limits = limits_from_assignment(stored, self.capabilities.ram_bytes)
+            self.limits = self._limits()
             log.info("resuming with stored assignment v%d", stored.version)
         else:
             log.info("no stored assignment: using the configured defaults until the controller sends one")
@@ -174,6 +183,8 @@ class AgentService:
             bucket=self.config.s3.bucket,
             prefix=self.config.s3.prefix,
             site=self.config.site,
+            memory_limit_bytes=caps.memory_limit_bytes,
+            baseline_rss_bytes=caps.baseline_rss_bytes,
         )
         return Birth(agent_id=self.config.agent_id, seq=self.next_seq(), simulated=self.simulated, **values)
 
@@ -220,13 +231,39 @@ class AgentService:
         if current is not None and assignment.version < current.version:
             log.warning("assignment version went back %d -> %d; applying it", current.version, assignment.version)
         self.assignment = assignment
-        self.limits = limits_from_assignment(assignment, self.capabilities.ram_bytes)
+        self.limits = self._limits()
         self.engine.set_limits(self.limits)
         log.info("applied assignment v%d: %s (%s)", assignment.version, self.limits, assignment.reason)
         try:
             self.store.save(assignment)
         except OSError as exc:
             log.error("cannot persist assignment v%d: %s (applied in memory only)", assignment.version, exc)
+
+    def _limits(self) -> Limits:
+        """What the engine runs with: the assignment in force (or the ``[defaults]``), as the local guard allows
+        while it is on, within the agent's memory limit (``limits.within_memory``)."""
+        if self.assignment is None:
+            base, what = limits_from_defaults(self.config.defaults), "[defaults]"
+        else:
+            base, what = self.assignment.settings, f"assignment v{self.assignment.version}"
+        if self.guard.active:
+            base, what = self.guard.apply(base), f"{what} under the local guard"
+        return within_memory(base, self.memory, what)
+
+    def _refresh_limits(self) -> None:
+        limits = self._limits()
+        if limits != self.limits:
+            self.limits = limits
+            self.engine.set_limits(limits)
+            log.info("limits now %s (local guard %s: %s)", limits, "on" if self.guard.active else "off", self.guard.why)
+
+    def _watch_contact(self, now: float) -> None:
+        """Controller contact: the link is up and the controller says it is online. Lost for long enough, the
+        local guard takes over (stepping at once on a fresh reading); back, the assignment applies again."""
+        if self.guard.contact(self.connected() and self.controller_online is True, now):
+            if self.guard.active:
+                self.guard.observe(self.host.sample(), now)
+            self._refresh_limits()
 
     # -- engine events -----------------------------------------------------------------------------------------
     def handle_engine_event(self, event: EngineEvent) -> None:
@@ -390,8 +427,8 @@ class AgentService:
         return True
 
     # -- telemetry ---------------------------------------------------------------------------------------------
-    def telemetry(self) -> Telemetry:
-        host = self.host.sample()
+    def telemetry(self, host: HostSample | None = None) -> Telemetry:
+        host = host if host is not None else self.host.sample()
         stats = self.engine.stats()
         self._watch_disk(host.disk_free_bytes)
         values = fit(
@@ -410,6 +447,7 @@ class AgentService:
             retries_total=stats.retries_total,
             errors_total=stats.errors_total + self.counters.file_errors,  # the engine's and ours
             assignment_version=self.assignment.version if self.assignment else 0,
+            backlog_eta_s=stats.backlog_eta_s,
         )
         return Telemetry(agent_id=self.config.agent_id, seq=self.next_seq(), **values)
 
@@ -434,6 +472,10 @@ class AgentService:
         if now >= self._next_scan:
             self._next_scan = now + self.config.scan_interval_s
             self.scan(now)
+        self._watch_contact(now)
         if now >= self._next_telemetry:
             self._next_telemetry = now + self.config.telemetry_interval_s
-            self.publisher.publish(self.telemetry())
+            sample = self.host.sample()
+            if self.guard.observe(sample, now):
+                self._refresh_limits()
+            self.publisher.publish(self.telemetry(sample))

@@ -25,6 +25,7 @@ from fleet_base.configfile import (
     parse_model,
     read_toml,
 )
+from fleet_plan.thermal import DEFAULT_LIMITS, check_limits
 from fleet_protocol.assignment import (
     BANDWIDTH,
     COMPRESSION_LEVEL,
@@ -43,7 +44,7 @@ _DEFAULTS = AssignmentSettings()
 ENV_OVERRIDES = {"EDGEFLEET_AGENT_ID": (None, "agent_id"), **MQTT_ENV, **S3_ENV}
 
 
-__all__ = ["AgentConfig", "ConfigError", "DefaultsSection", "load_config", "parse_config"]
+__all__ = ["AgentConfig", "ConfigError", "DefaultsSection", "LocalGuardSection", "load_config", "parse_config"]
 
 
 class AgentS3Section(S3Section):
@@ -73,6 +74,24 @@ class DefaultsSection(Section):
         return AssignmentSettings(**self.model_dump())
 
 
+class LocalGuardSection(Section):
+    """``[local_guard]``: with no controller contact (broker unreachable, or the controller offline) for
+    ``after_s`` seconds, the agent applies the controller's thermal steps to its last assignment itself, from its
+    own readings, with these limits (the controller's ``[policy]`` defaults); the controller's next word wins."""
+
+    enabled: bool = True
+    after_s: Annotated[float, Field(gt=0)] = 120.0
+    soft_limit_c: float = DEFAULT_LIMITS.soft_limit_c
+    hard_limit_c: float = DEFAULT_LIMITS.hard_limit_c
+    cool_margin_c: Annotated[float, Field(ge=0)] = DEFAULT_LIMITS.cool_margin_c
+    cool_hold_s: Annotated[float, Field(ge=0)] = DEFAULT_LIMITS.cool_hold_s
+
+    @model_validator(mode="after")
+    def _limits(self) -> LocalGuardSection:
+        check_limits(self)
+        return self
+
+
 class AgentConfig(Section):
     agent_id: str
     site: str = ""
@@ -91,6 +110,7 @@ class AgentConfig(Section):
     mqtt: MqttSection
     s3: AgentS3Section
     defaults: DefaultsSection = DefaultsSection()
+    local_guard: LocalGuardSection = LocalGuardSection()
 
     @field_validator("agent_id")
     @classmethod

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from edge_agent.service.memlimit import read_memory_limit, rss_bytes
 from edge_agent.service.ports import Capabilities, HostSample
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,7 @@ class LocalHost:
         )
 
     def capabilities(self) -> Capabilities:
+        """What the agent is; call it once the agent's modules are loaded (its baseline RSS is measured here)."""
         try:
             disk = shutil.disk_usage(self.spool_dir).total
         except OSError:
@@ -125,10 +127,16 @@ class LocalHost:
         except Exception as exc:  # a broken codec must not stop the agent from reporting in
             log.warning("cannot measure FLAC encode speed: %s", exc)
             encode_bps = 0.0
+        ram = psutil.virtual_memory().total
+        limit, source = read_memory_limit(ram)
+        baseline = rss_bytes()  # after the codec's measurement: what the agent holds without part buffers
+        log.info("memory limit %.0f MiB (%s), baseline RSS %.0f MiB", limit / 2**20, source, baseline / 2**20)
         return Capabilities(
             model=read_model(),
             cores=os.cpu_count() or 1,
-            ram_bytes=psutil.virtual_memory().total,
+            ram_bytes=ram,
             disk_bytes=disk,
             flac_encode_bps=encode_bps,
+            memory_limit_bytes=limit,
+            baseline_rss_bytes=baseline,
         )

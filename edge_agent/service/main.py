@@ -61,6 +61,9 @@ def serve(
     from edge_agent.service.finished import codec_check
     from edge_agent.service.host import LocalHost
 
+    if engine_factory is real_engine:  # loaded before the baseline RSS is measured (in ``capabilities``)
+        import edge_agent.service.engine_adapter  # noqa: F401
+
     for folder in (config.spool_dir, config.state_dir):
         folder.mkdir(parents=True, exist_ok=True)
     host = LocalHost(config.spool_dir)

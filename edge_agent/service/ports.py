@@ -51,6 +51,8 @@ class Capabilities:
     ram_bytes: int
     disk_bytes: int
     flac_encode_bps: float
+    memory_limit_bytes: int = 0  # cgroup limit, else RAM; 0 = unknown
+    baseline_rss_bytes: int = 0  # resident memory at start, before any part buffer; 0 = unknown
 
 
 class HostProbe(Protocol):

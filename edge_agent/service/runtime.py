@@ -67,6 +67,7 @@ class AgentRuntime:
             ledger=Ledger(config.state_dir / "spool.db"),
             seq=seq,
             simulated=simulated,
+            connected=self.link.connected.is_set,
         )
         self.link.set_subscriptions(self.service.subscriptions)
 

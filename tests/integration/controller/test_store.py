@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from controller.policy import Decision, PolicyState
+from controller.service.fleet_view import build_fleet_view
 from controller.service.janitor import active_keys
 from controller.store import repo
 from controller.store.agent_writes import IngestBatch, write_batch, write_dead_letter
@@ -361,3 +362,26 @@ def test_dead_letters_keep_any_bytes_count_their_reason_and_are_capped(engine: E
         assert dead[0].topic.endswith("\\x00\\udcff4")  # escaped, newest first
         assert len(dead[0].payload) == 64 * 1024
         assert repo.reject_counts(session) == {"telemetry:Unstorable": 5}
+
+
+def test_memory_limit_baseline_and_drain_time_reach_the_policy_and_the_agent_row(engine: Engine) -> None:
+    """The new optional fields: stored from birth and telemetry, handed to the policy; an older agent's are 0/None."""
+    batch = IngestBatch(
+        births=[
+            (birth("pi-new", memory_limit_bytes=256 << 20, baseline_rss_bytes=70 << 20), T0),
+            (birth("pi-old"), T0),
+        ],
+        telemetry=[
+            (telemetry("pi-new", 1, T0, backlog_bytes=1 << 30, backlog_eta_s=812.5), T0),
+            (telemetry("pi-old", 1, T0, backlog_bytes=1 << 30), T0),
+        ],
+    )
+    with Session(engine) as session:
+        write_batch(session, batch)
+        new, old = repo.get_agent(session, "pi-new"), repo.get_agent(session, "pi-old")
+        assert new is not None
+        assert old is not None
+        assert (new.backlog_eta_s, old.backlog_eta_s) == (812.5, None)
+        views = {v.agent_id: v for v in build_fleet_view(load_fleet(session)).agents}
+    assert (views["pi-new"].memory_limit_bytes, views["pi-new"].baseline_rss_bytes) == (256 << 20, 70 << 20)
+    assert (views["pi-old"].memory_limit_bytes, views["pi-old"].baseline_rss_bytes) == (0, 0)

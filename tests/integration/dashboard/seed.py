@@ -46,6 +46,7 @@ class AgentSpec:
     paused: bool = False
     reason: str = "normal: 4 cores, 55.0 °C"
     thermal_level: int = 0  # the controller's thermal step (current_assignment.thermal_level)
+    backlog_eta_s: float | None = None  # the agent's time to drain; None = unknown
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -61,6 +62,7 @@ def put_agent(session: Session, spec: AgentSpec, now: datetime) -> None:
     agent.temperature_c, agent.throttled = spec.temperature_c, spec.throttled
     agent.backlog_files, agent.backlog_bytes, agent.backlog_oldest_age_s = spec.backlog_files, spec.backlog_bytes, 600.0
     agent.throughput_bps, agent.active_uploads = spec.throughput_bps, spec.active_uploads
+    agent.backlog_eta_s = spec.backlog_eta_s
     agent.bytes_uploaded_total, agent.retries_total, agent.errors_total = 10 * MiB, 1, 0
     current = session.get(CurrentAssignment, spec.agent_id)
     changed = (

@@ -118,3 +118,21 @@ def test_counters_show_zero_before_the_first_change(app_client: TestClient) -> N
     assert 'edgefleet_dashboard_override_changes_total{action="set"} 0.0' in text
     assert 'edgefleet_dashboard_logins_total{outcome="ok"} 0.0' in text
     assert "_created" not in text
+
+
+def test_the_time_to_drain_shows_on_the_fleet_table_the_agent_page_and_the_api(
+    app_client: TestClient, engine: Engine
+) -> None:
+    put_agents(engine, [AgentSpec("pi-01", backlog_eta_s=5400.0), AgentSpec("pi-02")])
+    login(app_client, "vic")
+    page = app_client.get("/").text
+    assert ">Drain</a></th>" in page
+    assert cell(page, "pi-01", "num eta") == "1h 30m"
+    assert cell(page, "pi-02", "num eta") == "–"  # unknown: nothing measured yet, or an older agent
+    agent = app_client.get("/agents/pi-01").text
+    assert text(agent.split('id="f-eta"', 1)[1].split("</dd>", 1)[0]).endswith("1h 30m")
+    assert "Time to drain" in agent
+    rows = {r["agent_id"]: r for r in app_client.get("/api/agents").json()}
+    assert (rows["pi-01"]["backlog_eta_s"], rows["pi-02"]["backlog_eta_s"]) == (5400.0, None)
+    by_eta = app_client.get("/?sort=backlog_eta_s&desc=true").text
+    assert by_eta.index('id="agent-pi-01"') < by_eta.index('id="agent-pi-02"')

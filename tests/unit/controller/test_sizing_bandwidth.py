@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from controller.policy import PolicyConfig
 from controller.policy.bandwidth import Claim, age_weight, max_min_share
-from controller.policy.sizing import compression_for, full_concurrency, part_size, scaled_concurrency
+from controller.policy.sizing import full_concurrency, part_size
+from fleet_plan.thermal import compression_for, scaled_concurrency
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -64,7 +65,7 @@ def test_heat_lowers_compression_first_then_uploads_then_raw(
     level: int, full: int, concurrency: int, compression: int
 ) -> None:
     assert scaled_concurrency(full, level) == concurrency
-    assert compression_for(level, CFG) == compression
+    assert compression_for(level, CFG.default_compression_level) == compression
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.policy import PolicyConfig, PolicyState, TelemetryView
-from controller.policy.thermal import CRITICAL, HOT, NORMAL, VERY_HOT, WARM, level_for, step
+from controller.policy.thermal import step
+from fleet_plan.thermal import CRITICAL, HOT, NORMAL, VERY_HOT, WARM, level_for
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 CFG = PolicyConfig()

@@ -11,8 +11,8 @@ from dashboard.readmodel import AgentRow
 from tests.unit.dashboard.factories import assignment, row
 
 ROWS = [
-    row("b-2", site="north", temperature_c=72.0, backlog_files=5, throughput_bps=10.0),
-    row("a-1", site="south", temperature_c=None, backlog_files=9, online=False),
+    row("b-2", site="north", temperature_c=72.0, backlog_files=5, throughput_bps=10.0, backlog_eta_s=30.0),
+    row("a-1", site="south", temperature_c=None, backlog_files=9, online=False, backlog_eta_s=7200.0),
     row(
         "c-3",
         site="north",
@@ -37,6 +37,8 @@ def ids(rows: list[AgentRow]) -> list[str]:
         ({"sort": SortKey.BACKLOG_FILES, "descending": True}, ["a-1", "b-2", "d-4", "c-3"]),
         ({"sort": SortKey.CONCURRENCY}, ["d-4", "a-1", "b-2", "c-3"]),
         ({"sort": SortKey.STATUS}, ["a-1", "b-2", "c-3", "d-4"]),
+        ({"sort": SortKey.BACKLOG_ETA, "descending": True}, ["a-1", "b-2", "c-3", "d-4"]),  # unknown last
+        ({"sort": SortKey.BACKLOG_ETA}, ["c-3", "d-4", "b-2", "a-1"]),
         ({"query": "NORTH"}, ["b-2", "c-3"]),
         ({"query": "pi 5"}, ["c-3"]),
         ({"query": "operator"}, ["c-3"]),

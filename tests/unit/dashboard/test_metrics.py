@@ -12,7 +12,14 @@ from tests.unit.dashboard.factories import NOW, assignment, row
 
 def snapshot() -> FleetSnapshot:
     rows = [
-        row("pi-01", temperature_c=75.0, throughput_bps=1000.0, bytes_uploaded_total=5000, retries_total=3),
+        row(
+            "pi-01",
+            temperature_c=75.0,
+            throughput_bps=1000.0,
+            bytes_uploaded_total=5000,
+            retries_total=3,
+            backlog_eta_s=90.0,
+        ),
         row("pi-02", online=False, site="barn", temperature_c=None, assignment=None),
         row("pi-03", assignment=assignment(paused=True, concurrency=0), throttled=0x4),
     ]
@@ -49,6 +56,8 @@ def test_per_agent_gauges_and_counters() -> None:
     assert 'agent="pi-02"' in text
     assert 'edgefleet_agent_temperature_celsius{agent="pi-02"' not in text  # unknown: no sample rather than a fake 0
     assert 'edgefleet_agent_assigned_concurrency{agent="pi-02"' not in text
+    assert 'edgefleet_agent_backlog_eta_seconds{agent="pi-01",site="garden"} 90.0' in text
+    assert 'edgefleet_agent_backlog_eta_seconds{agent="pi-02"' not in text  # unknown: no sample
     assert 'edgefleet_agent_paused{agent="pi-03",site="garden"} 1.0' in text
     assert 'edgefleet_agent_up{agent="pi-02",site="barn"} 0.0' in text
     assert 'edgefleet_agent_uploaded_bytes_total{agent="pi-01",site="garden"} 5000.0' in text

@@ -18,7 +18,7 @@ import pytest
 from fleet_protocol.assignment import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 
 ROOT = Path(__file__).resolve().parents[3]
-PACKAGES = ("fleet_base", "fleet_protocol", "edge_agent", "controller", "dashboard", "edgefleet")
+PACKAGES = ("fleet_base", "fleet_protocol", "fleet_plan", "edge_agent", "controller", "dashboard", "edgefleet")
 _OPS: dict[type[ast.operator], Callable[[int, int], int]] = {
     ast.Mult: operator.mul,
     ast.Add: operator.add,
@@ -164,8 +164,9 @@ def test_named_facts_have_one_home(name: str, home: str) -> None:
 
 
 def test_the_thermal_limits_are_the_policys() -> None:
-    """Only the policy's config gives ``soft_limit_c``/``hard_limit_c`` a number; the controller's and the
-    dashboard's configuration take theirs (the simulated Pi's firmware has a soft limit of its own)."""
+    """Only the shared thermal step (``fleet_plan.thermal``) gives ``soft_limit_c``/``hard_limit_c`` a number; the
+    controller's policy, the dashboard and the agent's guard take theirs (the simulated Pi's firmware has a soft
+    limit of its own)."""
     numbered = set()
     for name, tree in modules():
         for node in ast.walk(tree):
@@ -177,7 +178,7 @@ def test_the_thermal_limits_are_the_policys() -> None:
                 and isinstance(node.value.value, float | int)
             ):
                 numbered.add(name)
-    assert numbered == {"controller/policy/inputs.py", "edgefleet/sim/thermal.py"}
+    assert numbered == {"fleet_plan/thermal.py", "edgefleet/sim/thermal.py"}
 
 
 def test_the_upload_path_does_not_load_pydantic() -> None:

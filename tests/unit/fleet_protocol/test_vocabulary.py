@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controller.policy.inputs import PolicyConfig
-from controller.policy.thermal import CRITICAL, WARM, firmware_words, level_for
+from fleet_plan.thermal import CRITICAL, WARM, firmware_words, level_for
 from fleet_protocol.vocabulary import STICKY_SHIFT, ThrottleBit, throttle_history_words, throttle_words
 
 

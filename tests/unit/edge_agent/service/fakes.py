@@ -58,13 +58,17 @@ class FakePublisher:
 
 
 class FakeHost:
+    """The host's readings; tests set ``temperature_c`` and ``throttled`` (the local guard reads them)."""
+
     def __init__(self, disk_free: int = 10**12) -> None:
         self.disk_free = disk_free
+        self.temperature_c: float | None = 55.5
+        self.throttled = 0x50000
 
     def sample(self) -> HostSample:
         return HostSample(
-            temperature_c=55.5,
-            throttled=0x50000,
+            temperature_c=self.temperature_c,
+            throttled=self.throttled,
             cpu_percent=12.5,
             mem_available_bytes=10**9,
             disk_free_bytes=self.disk_free,

@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from edge_agent.engine import EngineStats, Limits
-from edge_agent.service.limits import MEMORY_SHARE, limits_from_assignment, within_memory
+from edge_agent.service.limits import MemoryBox, limits_from_assignment, within_memory
 from edge_agent.service.ports import HostSample
+from fleet_plan.memory import HEADROOM
 from fleet_protocol.assignment import MAX_CONCURRENCY, MAX_PART_SIZE, MIN_PART_SIZE
 from fleet_protocol.codec import decode, encode
 from fleet_protocol.messages import Assignment, ControllerState, Telemetry
@@ -48,7 +49,7 @@ def test_any_valid_assignment_is_applied_and_kept(world: World, payload: bytes) 
     assert isinstance(expected, Assignment)
     world.service.handle_message(ASSIGNMENT_TOPIC, payload)
     assert operative(world.service.assignment) == operative(expected)  # (the same again is not re-applied)
-    assert world.service.limits == limits_from_assignment(expected, RAM)
+    assert world.service.limits == limits_from_assignment(expected, MemoryBox(RAM))
     assert world.engine.limits[-1] == world.service.limits
     assert operative(world.service.store.load(ID)) == operative(expected)  # persisted, readable at the next start
     assert (world.service.counters.invalid_messages, world.service.counters.failed_messages) == (0, 0)
@@ -99,7 +100,7 @@ def test_an_assignment_with_every_field_at_its_bound(world: World, high: bool) -
     world.service.handle_message(ASSIGNMENT_TOPIC, encode(Assignment.model_validate(data)))
     assert world.service.counters.invalid_messages == 0
     limits = world.engine.limits[-1]
-    assert limits.concurrency * limits.part_size <= max(RAM * MEMORY_SHARE, MIN_PART_SIZE)
+    assert limits.concurrency * limits.part_size <= RAM * HEADROOM
 
 
 def test_a_failure_while_applying_is_counted_not_raised(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,19 +113,20 @@ def test_a_failure_while_applying_is_counted_not_raised(world: World, monkeypatc
 
 
 @pytest.mark.parametrize(
-    ("concurrency", "part_size", "ram", "expected"),
+    ("concurrency", "part_size", "box", "expected"),
     [
-        (4, 16 * MiB, 4 * 2**30, (4, 16 * MiB)),  # what a controller sends: untouched
-        (MAX_CONCURRENCY, MAX_PART_SIZE, 4 * 2**30, (1, 2 * 2**30)),  # 320 GiB asked of 4 GiB: one 2 GiB part
-        (MAX_CONCURRENCY, 64 * MiB, 4 * 2**30, (32, 64 * MiB)),  # fewer parts first
-        (0, MAX_PART_SIZE, 4 * 2**30, (0, MAX_PART_SIZE)),  # nothing in flight: nothing to guard
-        (8, 8 * MiB, 16 * MiB, (1, 8 * MiB)),
-        (8, 8 * MiB, 1 * MiB, (1, MIN_PART_SIZE)),  # never below the S3 minimum
-        (MAX_CONCURRENCY, MAX_PART_SIZE, 0, (MAX_CONCURRENCY, MAX_PART_SIZE)),  # RAM unknown: as assigned
+        (4, 16 * MiB, MemoryBox(4 * 2**30), (4, 16 * MiB)),  # what a controller sends: untouched
+        (MAX_CONCURRENCY, MAX_PART_SIZE, MemoryBox(4 * 2**30), (MAX_CONCURRENCY, 51 * MiB)),  # smaller parts first
+        (MAX_CONCURRENCY, 64 * MiB, MemoryBox(256 * MiB, 70 * MiB), (26, MIN_PART_SIZE)),  # then fewer
+        (0, MAX_PART_SIZE, MemoryBox(4 * 2**30), (0, MAX_PART_SIZE)),  # nothing in flight: nothing to guard
+        (8, 8 * MiB, MemoryBox(16 * MiB, 10 * MiB), (0, 8 * MiB)),  # not even one part fits: none
+        (MAX_CONCURRENCY, MAX_PART_SIZE, MemoryBox(), (MAX_CONCURRENCY, MAX_PART_SIZE)),  # unknown: as assigned
     ],
 )
-def test_memory_guard(concurrency: int, part_size: int, ram: int, expected: tuple[int, int]) -> None:
-    assert within_memory(concurrency, part_size, ram) == expected
+def test_memory_guard(concurrency: int, part_size: int, box: MemoryBox, expected: tuple[int, int]) -> None:
+    """The agent fits any assignment into its own memory with the controller's function (``fleet_plan.memory``)."""
+    limits = within_memory(Limits(concurrency=concurrency, part_size=part_size), box, "test")
+    assert (limits.concurrency, limits.part_size) == expected
 
 
 @ONE_WORLD
