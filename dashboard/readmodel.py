@@ -9,10 +9,9 @@ every live tick, and pydantic serialises them for the API all the same.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from controller.policy import PolicyConfig
@@ -108,60 +107,16 @@ class AgentRow:
         return self.assignment is not None and self.applied_version >= self.assignment.version
 
 
-class AlertKind(StrEnum):
-    OFFLINE = "offline"
-    HOT = "hot"  # at or above the soft limit
-    CRITICAL = "critical"  # at or above the hard limit
-    THROTTLED = "throttled"  # firmware reports throttling or under-voltage now
-
-
 @dataclass(frozen=True, slots=True)
 class Alert:
-    agent_id: str
-    kind: AlertKind
+    """An alert as the controller stored it (``controller.alerting``): open, or resolved at ``resolved_at``."""
+
+    agent_id: str  # "" for an alert about the central side
+    kind: str  # a controller.alerting.rules.Kind value: offline, hot, critical, throttled, disk_low, …
     message: str
     since: datetime | None = None
-
-
-def alerts_for(row: AgentRow, limits: PolicyConfig) -> list[Alert]:
-    out: list[Alert] = []
-    if not row.online:
-        out.append(
-            Alert(
-                agent_id=row.agent_id,
-                kind=AlertKind.OFFLINE,
-                message=f"{row.agent_id} is offline",
-                since=row.status_since,
-            )
-        )
-        return out  # stale temperatures of an offline agent are not news
-    temp = row.temperature_c
-    if temp is not None and temp >= limits.hard_limit_c:
-        out.append(
-            Alert(
-                agent_id=row.agent_id,
-                kind=AlertKind.CRITICAL,
-                message=f"{row.agent_id} {temp:.1f} °C ≥ {limits.hard_limit_c:g} °C hard limit",
-            )
-        )
-    elif temp is not None and temp >= limits.soft_limit_c:
-        out.append(
-            Alert(
-                agent_id=row.agent_id,
-                kind=AlertKind.HOT,
-                message=f"{row.agent_id} {temp:.1f} °C ≥ {limits.soft_limit_c:g} °C soft limit",
-            )
-        )
-    flags = row.throttle_flags
-    if flags:
-        out.append(
-            Alert(agent_id=row.agent_id, kind=AlertKind.THROTTLED, message=f"{row.agent_id}: {', '.join(flags)}")
-        )
-    return out
-
-
-def fleet_alerts(rows: Iterable[AgentRow], limits: PolicyConfig) -> list[Alert]:
-    return [alert for row in rows for alert in alerts_for(row, limits)]
+    severity: str = ""
+    resolved_at: datetime | None = None
 
 
 def is_hot(row: AgentRow, limits: PolicyConfig) -> bool:
@@ -196,15 +151,15 @@ class FleetTotals:
 
 
 def fleet_totals(
-    rows: Sequence[AgentRow], uploads: UploadTotals, limits: PolicyConfig, alerts: Sequence[Alert] | None = None
+    rows: Sequence[AgentRow], uploads: UploadTotals, limits: PolicyConfig, alerts: Sequence[Alert] = ()
 ) -> FleetTotals:
-    """``alerts``: ``fleet_alerts(rows, limits)`` when the caller has them already."""
+    """``alerts``: the open alerts."""
     online = [r for r in rows if r.online]
     return FleetTotals(
         agents=len(rows),
         online=len(online),
         hot=sum(1 for r in rows if is_hot(r, limits)),
-        alerts=len(fleet_alerts(rows, limits) if alerts is None else alerts),
+        alerts=len(alerts),
         throughput_bps=sum(r.throughput_bps for r in online),
         backlog_files=sum(r.backlog_files for r in rows),
         backlog_bytes=sum(r.backlog_bytes for r in rows),
@@ -345,8 +300,9 @@ class OverrideView:
 class FleetSnapshot:
     rows: list[AgentRow]
     totals: FleetTotals
-    alerts: list[Alert]
+    alerts: list[Alert]  # open
     at: datetime
+    resolved: list[Alert] = field(default_factory=list)  # resolved recently, newest first
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,7 @@ CASES: list[tuple[str, dict[str, object], set[Kind]]] = [
     ("warm", {"temperature_c": 69.9}, set()),
     ("hot", {"temperature_c": 70.0}, {Kind.HOT}),
     ("critical", {"temperature_c": 80.0}, {Kind.CRITICAL}),
+    ("critical and throttled", {"temperature_c": 85.0, "throttled": 0x1}, {Kind.CRITICAL, Kind.THROTTLED}),
     ("no temperature", {"temperature_c": None}, set()),
     # throttling now (not the sticky "has occurred" bits)
     ("throttled now", {"throttled": 0x4}, {Kind.THROTTLED}),
