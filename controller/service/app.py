@@ -100,15 +100,7 @@ class Controller:
         self.started = time.time()
         self.janitor_aborts = 0
         self._mqtt_down_since: datetime | None = None
-        self.alerts = AlertEvaluator(
-            self.engine,
-            config.alerts,
-            config.policy_config(),
-            controller_id=config.controller_id,
-            central=self._central_facts,
-            heartbeat_ttl_s=max(5.0, 3 * config.tick_seconds),
-        )
-        self.notifier = Notifier(self.engine, config.alerts, scopes=self.alerts.scopes)
+        self.alerts, self.notifier = self._alerting(config)
         self._alerts_firing: dict[str, int] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -308,6 +300,17 @@ class Controller:
             self._stop.wait(max(0.0, s3.janitor_interval_s - 60.0))
 
     # -- alerts ----------------------------------------------------------------------------------
+    def _alerting(self, config: ControllerConfig) -> tuple[AlertEvaluator, Notifier]:
+        evaluator = AlertEvaluator(
+            self.engine,
+            config.alerts,
+            config.policy_config(),
+            controller_id=config.controller_id,
+            central=self._central_facts,
+            heartbeat_ttl_s=max(5.0, 3 * config.tick_seconds),
+        )
+        return evaluator, Notifier(self.engine, config.alerts, scopes=evaluator.scopes)
+
     def _central_facts(self, now: datetime) -> CentralFacts:
         connected = self.link.is_connected
         if connected:
