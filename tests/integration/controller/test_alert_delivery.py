@@ -81,9 +81,8 @@ def receiver() -> Iterator[Receiver]:
 
 def notifications(controller: Controller, agent_id: str) -> list[AlertNotification]:
     with Session(controller.engine) as session:
-        alert_ids = select(AlertRecord.id).where(AlertRecord.agent_id == agent_id)
-        query = select(AlertNotification).where(AlertNotification.alert_id.in_(alert_ids))  # type: ignore[union-attr]
-        return list(session.exec(query).all())
+        ids = {r.id for r in session.exec(select(AlertRecord).where(AlertRecord.agent_id == agent_id)).all()}
+        return [n for n in session.exec(select(AlertNotification)).all() if n.alert_id in ids]
 
 
 def alerts_of(controller: Controller, agent_id: str) -> list[AlertRecord]:
