@@ -128,8 +128,6 @@ class AlertsSection(Section):
     broker_unreachable_s: float = Field(default=60.0, ge=0)
     #: a firing alert is notified again after this long (0: once only)
     repeat_interval_s: float = Field(default=14_400.0, ge=0)
-    #: the dashboard lists alerts resolved within this long
-    resolved_shown_h: float = Field(default=24.0, ge=0)
     retry_first_s: float = Field(default=5.0, gt=0)
     retry_max_s: float = Field(default=600.0, gt=0)
     give_up_after_h: float = Field(default=24.0, gt=0)

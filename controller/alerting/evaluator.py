@@ -17,7 +17,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -190,6 +190,3 @@ class AlertEvaluator:
         for gone in [a for a in self.progress if a not in keep]:
             del self.progress[gone]
 
-
-def recent_window(config: AlertsSection) -> timedelta:
-    return timedelta(hours=config.resolved_shown_h)
