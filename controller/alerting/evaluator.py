@@ -189,4 +189,3 @@ class AlertEvaluator:
         keep = set(present)
         for gone in [a for a in self.progress if a not in keep]:
             del self.progress[gone]
-
