@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -27,13 +28,23 @@ from controller.store.models import AlertNotification
 log = logging.getLogger(__name__)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is not followed (it would carry the secret header elsewhere): it fails like any non-2xx."""
+
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def post_json(webhook: WebhookSection, body: Mapping[str, object]) -> None:
-    """POST ``body`` to the webhook; raises on anything but a 2xx answer."""
+    """POST ``body`` to the webhook; raises on anything but a 2xx answer (a redirect too)."""
     headers = {"Content-Type": "application/json", "User-Agent": "edgefleet-controller"}
     if webhook.header:
         headers[webhook.header] = webhook.secret
     request = urllib.request.Request(webhook.url, data=json.dumps(body).encode(), headers=headers, method="POST")
-    with urllib.request.urlopen(request, timeout=webhook.timeout_s) as response:
+    with _OPENER.open(request, timeout=webhook.timeout_s) as response:
         response.read(65536)
 
 

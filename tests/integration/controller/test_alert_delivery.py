@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import urllib.error
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +16,8 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
+from controller.alerting.notify import post_json
+from controller.config import WebhookSection
 from controller.service.app import Controller
 from controller.store.models import AlertNotification, AlertRecord
 from tests.integration.controller.fakes import FakeAgent
@@ -28,19 +31,22 @@ SECRET = "Bearer test-token-0123"
 class Receiver:
     """A webhook receiver on ``port``: records each POST (its headers and JSON body)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, answer: int = 200, headers: dict[str, str] | None = None) -> None:
         self.port = port
+        self.answer, self.headers = answer, headers or {}
         self.received: list[tuple[dict[str, str], dict[str, Any]]] = []
         self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> Receiver:
-        received = self.received
+        received, answer, extra = self.received, self.answer, self.headers
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 received.append((dict(self.headers), json.loads(body)))
-                self.send_response(200)
+                self.send_response(answer)
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -139,3 +145,18 @@ def test_an_alert_fires_and_resolves_through_a_webhook_retried_across_a_restart(
     assert resolved["fingerprint"] == alert["fingerprint"]
     assert resolved["endsAt"] != "0001-01-01T00:00:00Z"
     assert controller.status().notifications["delivered"] == 2
+
+
+@pytest.mark.parametrize("answer", [302, 500, 404])
+def test_a_redirect_or_an_error_status_is_a_failed_delivery(answer: int) -> None:
+    target = Receiver(free_port()).start()
+    hook = Receiver(free_port(), answer, {"Location": f"http://127.0.0.1:{target.port}/elsewhere"}).start()
+    try:
+        webhook = WebhookSection(url=f"http://127.0.0.1:{hook.port}/", header="Authorization", secret=SECRET)
+        with pytest.raises(urllib.error.HTTPError):
+            post_json(webhook, {"version": "4"})
+        assert len(hook.received) == 1
+        assert target.received == []  # the secret header was not carried to another address
+    finally:
+        hook.stop()
+        target.stop()
