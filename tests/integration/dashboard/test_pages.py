@@ -118,3 +118,34 @@ def test_counters_show_zero_before_the_first_change(app_client: TestClient) -> N
     assert 'edgefleet_dashboard_override_changes_total{action="set"} 0.0' in text
     assert 'edgefleet_dashboard_logins_total{outcome="ok"} 0.0' in text
     assert "_created" not in text
+
+
+def alert_items(page: str) -> list[tuple[str, str]]:
+    """(class, text) of each item of the page's alert list."""
+    box = page.split('<div id="alerts">', 1)[1].split("</div>", 1)[0]
+    return [
+        (m.group(2), text(m.group(3))) for m in re.finditer(r'<(a|span) class="([^"]*)"[^>]*>(.*?)</\1>', box, re.S)
+    ]
+
+
+def test_the_alert_list_shows_the_controllers_open_and_recently_resolved_alerts(
+    app_client: TestClient, engine: Engine
+) -> None:
+    put_agents(
+        engine,
+        [
+            AgentSpec("pi-01", temperature_c=75.0),
+            AgentSpec("pi-02", extra={"disk_bytes": 32 << 30, "disk_free_bytes": 1}),
+        ],
+    )
+    put_agents(engine, [AgentSpec("pi-01", temperature_c=50.0)])  # resolves pi-01's alert
+    login(app_client, "vic")
+    items = alert_items(app_client.get("/").text)
+    assert items[0][1] == "pi-02 disk 0% free (0.0 GiB)"
+    assert "alert-disk_low" in items[0][0]
+    assert "alert-critical" in items[0][0]
+    assert items[1] == ("alert alert-warning alert-hot alert-resolved", "pi-01 75.0 °C ≥ 70 °C soft limit")
+    assert [i[1] for i in alert_items(app_client.get("/agents/pi-01").text)] == ["pi-01 75.0 °C ≥ 70 °C soft limit"]
+    fleet = app_client.get("/api/fleet").json()
+    assert [(a["agent_id"], a["kind"], a["severity"]) for a in fleet["alerts"]] == [("pi-02", "disk_low", "critical")]
+    assert fleet["totals"]["alerts"] == 1
