@@ -17,7 +17,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -132,7 +132,7 @@ class AlertEvaluator:
         return Round(evaluation, changes, self.leader)
 
     def fleet_facts(self, session: Session, now: datetime) -> list[AgentFacts]:
-        completed = store.last_completed(session)
+        completed = store.last_completed(session, now - timedelta(hours=self.config.no_upload_h))
         rows = session.execute(select(*(column(getattr(Agent, name)) for name in _AGENT_FIELDS))).all()
         facts = []
         for row in rows:

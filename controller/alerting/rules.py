@@ -130,8 +130,9 @@ class AgentFacts:
     backlog_files: int = 0
     backlog_oldest_age_s: float = 0.0
     active_uploads: int = 0
-    #: the newest ``upload_completed`` event, else when the agent was first heard of
+    #: the newest ``upload_completed`` event within ``no_upload_h`` (None: none that recent)
     last_completed_at: datetime | None = None
+    #: when the agent was first heard of (its birth)
     known_since: datetime | None = None
     #: controller clock − agent clock, smallest of the recent (received − sent_at): None when unknown
     clock_offset_s: float | None = None
@@ -230,8 +231,7 @@ def no_upload(a: AgentFacts, now: datetime, t: Thresholds) -> Firing | None:
     last = a.last_completed_at or a.known_since
     if a.backlog_files <= 0 or last is None or (now - last).total_seconds() < t.no_upload_h * 3600:
         return None
-    done = "no upload completed" if a.last_completed_at is None else "last upload completed"
-    return _agent_alert(Kind.NO_UPLOAD, a, f"{a.agent_id}: {done} {_hours((now - last).total_seconds())} ago")
+    return _agent_alert(Kind.NO_UPLOAD, a, f"{a.agent_id}: no upload completed in {t.no_upload_h:g} h")
 
 
 def upload_stuck(a: AgentFacts, now: datetime, t: Thresholds) -> Firing | None:

@@ -128,10 +128,11 @@ def live_controllers(session: Session, now: datetime, ttl_s: float) -> list[str]
     return sorted(session.scalars(select(column(ControllerInstance.id)).where(last_seen >= cutoff)).all())
 
 
-def last_completed(session: Session) -> dict[str, datetime]:
-    """The newest ``upload_completed`` event per agent."""
+def last_completed(session: Session, since: datetime) -> dict[str, datetime]:
+    """The newest ``upload_completed`` event per agent, of those since ``since`` (the time index bounds the read)."""
     agent, at = column(UploadEvent.agent_id), column(UploadEvent.at)
-    query = select(agent, func.max(at)).where(column(UploadEvent.kind) == "upload_completed").group_by(agent)
+    recent = (column(UploadEvent.kind) == "upload_completed") & (at >= to_db_time(since))
+    query = select(agent, func.max(at)).where(recent).group_by(agent)
     return {a: to_db_time(t) for a, t in session.execute(query) if t is not None}
 
 

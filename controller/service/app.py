@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,8 @@ class Controller:
         self.janitor_aborts = 0
         self._mqtt_down_since: datetime | None = None
         self.alerts, self.notifier = self._alerting(config)
+        #: the object store probe's latest result for the alert rules: (ok, error) or None (no probe runs)
+        self.s3_probe_result: Callable[[], tuple[bool, str] | None] = lambda: None
         self._alerts_firing: dict[str, int] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -318,7 +321,9 @@ class Controller:
         elif self._mqtt_down_since is None:
             self._mqtt_down_since = now if self.link.sessions else _utc(self.started)
         threads = {name: t.alive for name, t in self.supervisor.status().items()}
-        return CentralFacts(self.config.controller_id, threads, connected, self._mqtt_down_since)
+        return CentralFacts(
+            self.config.controller_id, threads, connected, self._mqtt_down_since, s3_probe=self.s3_probe_result()
+        )
 
     def _alerts_loop(self) -> None:
         while not self._stop.is_set():

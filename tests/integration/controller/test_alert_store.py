@@ -19,7 +19,7 @@ from controller.config import AlertsSection, WebhookSection
 from controller.policy import PolicyConfig
 from controller.store.database import as_utc, create_all, make_engine
 from controller.store.instances import heartbeat
-from controller.store.models import Agent, AlertNotification, AlertRecord
+from controller.store.models import Agent, AlertNotification, AlertRecord, UploadEvent
 
 pytestmark = pytest.mark.integration
 
@@ -179,3 +179,16 @@ def test_a_webhook_no_longer_configured_is_given_up(engine: Engine) -> None:
     assert notifier.deliver_due(Clock()) == 0
     (n,) = outbox(engine)
     assert (n.given_up, n.last_error) == (True, "webhook no longer configured")
+
+
+def test_no_completed_upload_reads_the_recent_events(engine: Engine) -> None:
+    old = T0 - timedelta(hours=30)
+    for agent_id in ("pi-busy", "pi-idle"):
+        put_agent(engine, agent_id, T0, birth_at=old, backlog_files=4)
+    with Session(engine) as session:
+        for agent_id, at in (("pi-busy", T0 - timedelta(hours=2)), ("pi-idle", T0 - timedelta(hours=26))):
+            session.add(UploadEvent(agent_id=agent_id, kind="upload_completed", key=f"k/{agent_id}", at=at))
+        session.commit()
+    evaluator(engine).run_once(T0)
+    assert [(a.agent_id, a.kind) for a in alerts(engine)] == [("pi-idle", "no_upload")]
+    assert alerts(engine)[0].annotations["summary"] == "pi-idle: no upload completed in 24 h"
