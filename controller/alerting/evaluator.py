@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -55,20 +55,9 @@ _AGENT_FIELDS = (
 
 
 def thresholds(config: AlertsSection, policy: PolicyConfig) -> Thresholds:
-    """The rules' thresholds: ``[alerts]``, and the policy's thermal limits (one meaning of "hot")."""
-    return Thresholds(
-        soft_limit_c=policy.soft_limit_c,
-        hard_limit_c=policy.hard_limit_c,
-        offline_for_s=config.offline_for_s,
-        disk_low_fraction=config.disk_low_fraction,
-        disk_low_bytes=config.disk_low_bytes,
-        backlog_max_age_h=config.backlog_max_age_h,
-        no_upload_h=config.no_upload_h,
-        stuck_after_s=config.stuck_after_s,
-        clock_skew_s=config.clock_skew_s,
-        s3_errors=config.s3_errors,
-        broker_unreachable_s=config.broker_unreachable_s,
-    )
+    """The rules' thresholds: ``[alerts]`` (same names), and the policy's thermal limits (one meaning of "hot")."""
+    from_config = {f.name: getattr(config, f.name) for f in fields(Thresholds) if f.name in AlertsSection.model_fields}
+    return Thresholds(soft_limit_c=policy.soft_limit_c, hard_limit_c=policy.hard_limit_c, **from_config)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from controller.alerting.evaluator import thresholds
 from controller.alerting.rules import (
     GIB,
     AgentFacts,
@@ -24,6 +25,8 @@ from controller.alerting.rules import (
     first_progress,
 )
 from controller.alerting.state import AlertInstance, Open, RetryPolicy, reconcile, webhook_payload
+from controller.config import AlertsSection
+from controller.policy import PolicyConfig
 
 NOW = datetime(2026, 6, 2, 12, 0, tzinfo=UTC)
 T = Thresholds()
@@ -253,3 +256,8 @@ def test_webhook_payload_is_alertmanagers_version_4() -> None:
 @pytest.mark.parametrize(("attempts", "delay"), [(1, 5.0), (2, 10.0), (3, 20.0), (8, 600.0), (10**6, 600.0)])
 def test_retry_backoff(attempts: int, delay: float) -> None:
     assert RetryPolicy(5.0, 600.0).delay(attempts) == delay
+
+
+def test_thresholds_come_from_alerts_config_and_the_policys_limits() -> None:
+    got = thresholds(AlertsSection(clock_skew_s=9.0, no_upload_h=3.0), PolicyConfig(soft_limit_c=60, hard_limit_c=75))
+    assert got == Thresholds(soft_limit_c=60, hard_limit_c=75, clock_skew_s=9.0, no_upload_h=3.0)
