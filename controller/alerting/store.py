@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlmodel import Session
 
 from controller.alerting.rules import Firing
 from controller.alerting.state import AlertInstance, Changes, Open, webhook_payload
 from controller.store.database import as_utc, to_db_time
 from controller.store.models import AlertNotification, AlertRecord, ControllerInstance, UploadEvent
-from controller.store.tables import NOTIFICATION, column
+from controller.store.tables import ALERT, NOTIFICATION, column
 
 FP, RESOLVED, SCOPE = column(AlertRecord.fingerprint), column(AlertRecord.resolved_at), column(AlertRecord.scope)
 
@@ -163,3 +163,17 @@ def record_attempt(session: Session, notification_id: int, values: Mapping[str, 
     """Write what one delivery attempt did (commits)."""
     session.execute(update(NOTIFICATION).where(column(AlertNotification.id) == notification_id).values(**values))
     session.commit()
+
+
+def prune(session: Session, before: datetime) -> int:
+    """Delete alerts resolved before ``before`` and their notifications, and notifications done (delivered or
+    given up) before it (commits); returns the number of alerts deleted."""
+    cutoff = to_db_time(before)
+    resolved, delivered = column(AlertRecord.resolved_at), column(AlertNotification.delivered_at)
+    given_up, created = column(AlertNotification.given_up), column(AlertNotification.created_at)
+    old = select(column(AlertRecord.id)).where(resolved < cutoff)
+    done = or_(delivered < cutoff, and_(given_up.is_(True), created < cutoff))
+    session.execute(delete(NOTIFICATION).where(or_(column(AlertNotification.alert_id).in_(old), done)))
+    removed: int = session.exec(delete(ALERT).where(resolved < cutoff)).rowcount
+    session.commit()
+    return removed

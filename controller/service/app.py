@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from controller.alerting import store as alert_store
 from controller.alerting.evaluator import AlertEvaluator
 from controller.alerting.notify import Notifier
 from controller.alerting.rules import CentralFacts
@@ -281,11 +282,13 @@ class Controller:
         try:
             with self.metrics.timed("prune"), Session(self.engine) as session:
                 removed = prune_telemetry(session, before=before)
+                alerts = alert_store.prune(session, before)
         except Exception as exc:
-            log.error("pruning telemetry failed: %s", exc)
+            log.error("pruning telemetry and alerts failed: %s", exc)
             return
-        if removed:
-            log.info("pruned %d telemetry samples older than %s", removed, before.isoformat())
+        if removed or alerts:
+            log.info("pruned %d telemetry samples and %d resolved alerts older than %s", removed, alerts,
+                     before.isoformat())  # fmt: skip
 
     # -- janitor ---------------------------------------------------------------------------------
     def _janitor_loop(self) -> None:

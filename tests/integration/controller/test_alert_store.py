@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from controller.alerting import store
 from controller.alerting.evaluator import AlertEvaluator
 from controller.alerting.notify import Notifier
 from controller.alerting.rules import CentralFacts, Kind
@@ -192,3 +193,16 @@ def test_no_completed_upload_reads_the_recent_events(engine: Engine) -> None:
     evaluator(engine).run_once(T0)
     assert [(a.agent_id, a.kind) for a in alerts(engine)] == [("pi-idle", "no_upload")]
     assert alerts(engine)[0].annotations["summary"] == "pi-idle: no upload completed in 24 h"
+
+
+def test_resolved_alerts_and_done_notifications_are_pruned(engine: Engine) -> None:
+    ev = evaluator(engine)
+    put_agent(engine, "pi-old", T0, temperature_c=75.0)
+    put_agent(engine, "pi-open", T0, temperature_c=85.0)
+    ev.run_once(T0)
+    put_agent(engine, "pi-old", T0, temperature_c=50.0)
+    ev.run_once(T0 + timedelta(minutes=1))  # pi-old resolved: 2 notifications; pi-open: 1, pending
+    with Session(engine) as session:
+        assert store.prune(session, T0 + timedelta(minutes=2)) == 1
+    assert [(a.agent_id, a.resolved_at) for a in alerts(engine)] == [("pi-open", None)]
+    assert [n.status for n in outbox(engine)] == ["firing"]  # the open alert's, not yet delivered: kept
