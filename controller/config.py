@@ -95,6 +95,47 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+class WebhookSection(Section):
+    """One receiver of alert notifications (Alertmanager's webhook JSON, POSTed)."""
+
+    url: str = Field(min_length=1, max_length=1024, pattern=r"^https?://")
+    #: an optional header sent with every request, e.g. ``Authorization`` = ``Bearer …``
+    header: str = Field(default="", max_length=128, pattern=r"^[A-Za-z0-9-]*$")
+    secret: str = Field(default="", max_length=4096)
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _header_and_secret(self) -> WebhookSection:
+        if bool(self.header) != bool(self.secret):
+            raise ValueError("webhook header and secret go together")
+        return self
+
+
+class AlertsSection(Section):
+    """``[alerts]``: the rules' thresholds, how often they run, and where notifications go."""
+
+    enabled: bool = True
+    evaluate_interval_s: float = Field(default=15.0, gt=0, le=3600)
+    offline_for_s: float = Field(default=300.0, ge=0)
+    disk_low_fraction: float = Field(default=0.10, ge=0, le=1)
+    disk_low_bytes: int = Field(default=1 << 30, ge=0)
+    backlog_max_age_h: float = Field(default=24.0, gt=0)
+    no_upload_h: float = Field(default=24.0, gt=0)
+    stuck_after_s: float = Field(default=1800.0, gt=0)
+    clock_skew_s: float = Field(default=30.0, gt=0)
+    s3_errors: int = Field(default=5, ge=1)
+    s3_errors_window_s: float = Field(default=900.0, gt=0)
+    broker_unreachable_s: float = Field(default=60.0, ge=0)
+    #: a firing alert is notified again after this long (0: once only)
+    repeat_interval_s: float = Field(default=14_400.0, ge=0)
+    retry_first_s: float = Field(default=5.0, gt=0)
+    retry_max_s: float = Field(default=600.0, gt=0)
+    give_up_after_h: float = Field(default=24.0, gt=0)
+    #: the dashboard's address, for links in notifications (``externalURL``, ``generatorURL``)
+    external_url: str = Field(default="", max_length=1024)
+    webhooks: list[WebhookSection] = Field(default_factory=list)
+
+
 class ControllerS3Section(S3Section):
     stale_upload_hours: float = Field(default=24.0, gt=0)
     janitor_interval_s: float = Field(default=3600.0, gt=0)
@@ -167,6 +208,7 @@ class ControllerConfig(PolicyPart):
     mqtt: ControllerMqttSection
     s3: ControllerS3Section | None = None
     metrics: MetricsSection = Field(default_factory=MetricsSection)
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
     #: provisioning: agent id → site name; an agent not listed has no site ("")
     agent_sites: dict[str, str] = Field(default_factory=dict)
 

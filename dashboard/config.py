@@ -3,7 +3,7 @@
 Unknown keys are an error that names the key, so a typo never passes silently. The environment
 variable ``EDGEFLEET_DATABASE_URL`` overrides ``database_url``.
 
-The thermal limits of the alerts and badges are the controller's policy's: ``controller_config`` names the
+The thermal limits of the badges and the "hot" filter are the controller's policy's: ``controller_config`` names the
 controller's configuration file and its ``[policy]`` is read from there (``controller.config.load_policy``).
 The dashboard's own ``soft_limit_c``/``hard_limit_c`` are deprecated: still honoured without
 ``controller_config`` (with a warning), an error beside it.
@@ -70,7 +70,7 @@ class DashboardConfig(Section):
     page_size: Annotated[int, Field(ge=10, le=10_000)] = 200  # fleet table rows per page
     metrics_cache_s: Annotated[float, Field(ge=0)] = 5.0  # /metrics is formatted at most this often
     offline_after_s: Annotated[float, Field(gt=0)] = 60.0
-    #: the controller's configuration file: alerts and badges use the thermal limits of its ``[policy]``
+    #: the controller's configuration file: badges and the hot filter use the thermal limits of its ``[policy]``
     controller_config: FilePath | None = None
     #: deprecated (the dashboard's own copy of the limits, which could disagree with the policy)
     soft_limit_c: float | None = None
@@ -107,7 +107,7 @@ class DashboardConfig(Section):
         elif own:
             log.warning(
                 "dashboard configuration: %s is deprecated: set controller_config to the controller's configuration "
-                "file so that alerts use the thermal limits of its [policy] (they may disagree now)",
+                "file so that the badges use the thermal limits of its [policy] (they may disagree now)",
                 " and ".join(own),
             )
             self._policy = PolicyConfig(**own)

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from controller.policy import PolicyConfig
 from dashboard.readmodel import AgentRow, is_hot
-from fleet_base.versions import version_key
+from fleet_protocol.versions import version_key
 
 
 class SortKey(StrEnum):

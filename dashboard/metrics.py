@@ -17,7 +17,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.responses import Response
 
-from dashboard.readmodel import AgentRow, AlertKind, FleetSnapshot
+from controller.alerting.rules import Kind
+from dashboard.readmodel import AgentRow, FleetSnapshot
 
 _AGENT_GAUGES: tuple[tuple[str, str, Callable[[AgentRow], float | None]], ...] = (
     ("edgefleet_agent_up", "1 if the agent is online", lambda r: float(r.online)),
@@ -82,9 +83,11 @@ def fleet_metrics(snapshot: FleetSnapshot) -> Iterator[Metric]:
     failures.add_metric(["upload_failed"], t.failures_today)
     failures.add_metric(["file_rejected"], t.rejected_today)
     yield failures
-    alerts = GaugeMetricFamily("edgefleet_alerts", "active alerts, by kind", labels=["kind"])
-    for kind in AlertKind:
-        alerts.add_metric([kind.value], sum(1 for a in snapshot.alerts if a.kind is kind))
+    alerts = GaugeMetricFamily(
+        "edgefleet_alerts", "open alerts (as the controller stored them), by kind", labels=["kind"]
+    )
+    for kind in Kind:
+        alerts.add_metric([kind.value], sum(1 for a in snapshot.alerts if a.kind == kind.value))
     yield alerts
     for name, doc, gauge_value in _AGENT_GAUGES:
         family = GaugeMetricFamily(name, doc, labels=["agent", "site"])

@@ -7,19 +7,21 @@ with times made UTC-aware. The tables belong to the controller; nothing here def
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from controller.alerting import store as alert_store
 from controller.policy import PolicyConfig
 from controller.store import repo
 from controller.store.assignments import settings_of
 from controller.store.database import as_utc, to_db_time
 from controller.store.models import (
     Agent,
+    AlertRecord,
     AuditEntry,
     CurrentAssignment,
     OperatorOverride,
@@ -29,6 +31,7 @@ from controller.store.models import (
 from dashboard.readmodel import (
     AgentDetail,
     AgentRow,
+    Alert,
     AssignmentView,
     AuditRow,
     FleetSnapshot,
@@ -40,10 +43,8 @@ from dashboard.readmodel import (
     describe_audit,
     describe_target,
     downsample,
-    fleet_alerts,
     fleet_totals,
 )
-from fleet_base import __version__
 from fleet_protocol.assignment import SETTINGS_FIELDS
 from fleet_protocol.vocabulary import throttle_words
 
@@ -51,6 +52,8 @@ FAILURE_KINDS = ("upload_failed", "file_rejected")
 #: the kinds of one file's upload; every other event (an agent's own, or a kind this release does not know)
 #: is listed apart (``other_events``)
 UPLOAD_KINDS = ("upload_started", "upload_resumed", "upload_completed", *FAILURE_KINDS)
+#: resolved alerts stay listed this long
+RECENTLY_RESOLVED = timedelta(hours=24)
 
 
 # The fleet is read with one joined query of plain columns (no ORM objects) into plain dataclasses:
@@ -172,11 +175,29 @@ def upload_totals(session: Session, since: datetime) -> UploadTotals:
     )
 
 
+def _alert(record: AlertRecord) -> Alert:
+    return Alert(
+        agent_id=record.agent_id,
+        kind=record.kind,
+        message=str(record.annotations.get("summary", record.alertname)),
+        since=as_utc(record.started_at),
+        severity=record.severity,
+        resolved_at=as_utc(record.resolved_at),
+    )
+
+
+def stored_alerts(session: Session, now: datetime, agent_id: str | None = None) -> tuple[list[Alert], list[Alert]]:
+    """The controller's alerts: (open, resolved within ``RECENTLY_RESOLVED``), of one agent or all."""
+    records = alert_store.recent(session, now, RECENTLY_RESOLVED)
+    alerts = [_alert(r) for r in records if agent_id is None or r.agent_id == agent_id]
+    return [a for a in alerts if a.resolved_at is None], [a for a in alerts if a.resolved_at is not None]
+
+
 def fleet_snapshot(session: Session, now: datetime, offline_after_s: float, limits: PolicyConfig) -> FleetSnapshot:
     rows = fleet_rows(session, now, offline_after_s)
-    alerts = fleet_alerts(rows, limits, __version__)
+    alerts, resolved = stored_alerts(session, now)
     totals = fleet_totals(rows, upload_totals(session, start_of_day(now)), limits, alerts)
-    return FleetSnapshot(rows=rows, totals=totals, alerts=alerts, at=now)
+    return FleetSnapshot(rows=rows, totals=totals, alerts=alerts, at=now, resolved=resolved)
 
 
 def _override_view(o: OperatorOverride) -> OverrideView:

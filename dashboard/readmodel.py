@@ -12,12 +12,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from controller.policy import PolicyConfig
 from dashboard.formatting import human_rate
-from fleet_base.versions import version_drift
 from fleet_plan.thermal import LEVEL_NAMES
 from fleet_protocol.assignment import AssignmentSettings
 from fleet_protocol.vocabulary import event_kind_label
@@ -112,77 +110,16 @@ class AgentRow:
         return self.assignment is not None and self.applied_version >= self.assignment.version
 
 
-class AlertKind(StrEnum):
-    OFFLINE = "offline"
-    HOT = "hot"  # at or above the soft limit
-    CRITICAL = "critical"  # at or above the hard limit
-    THROTTLED = "throttled"  # firmware reports throttling or under-voltage now
-    VERSION = "version"  # runs another release than the newest one seen (fleet_base.versions.version_drift)
-
-
 @dataclass(frozen=True, slots=True)
 class Alert:
-    agent_id: str
-    kind: AlertKind
+    """An alert as the controller stored it (``controller.alerting``): open, or resolved at ``resolved_at``."""
+
+    agent_id: str  # "" for an alert about the central side
+    kind: str  # a controller.alerting.rules.Kind value: offline, hot, critical, throttled, disk_low, …
     message: str
     since: datetime | None = None
-
-
-def alerts_for(row: AgentRow, limits: PolicyConfig) -> list[Alert]:
-    out: list[Alert] = []
-    if not row.online:
-        out.append(
-            Alert(
-                agent_id=row.agent_id,
-                kind=AlertKind.OFFLINE,
-                message=f"{row.agent_id} is offline",
-                since=row.status_since,
-            )
-        )
-        return out  # stale temperatures of an offline agent are not news
-    temp = row.temperature_c
-    if temp is not None and temp >= limits.hard_limit_c:
-        out.append(
-            Alert(
-                agent_id=row.agent_id,
-                kind=AlertKind.CRITICAL,
-                message=f"{row.agent_id} {temp:.1f} °C ≥ {limits.hard_limit_c:g} °C hard limit",
-            )
-        )
-    elif temp is not None and temp >= limits.soft_limit_c:
-        out.append(
-            Alert(
-                agent_id=row.agent_id,
-                kind=AlertKind.HOT,
-                message=f"{row.agent_id} {temp:.1f} °C ≥ {limits.soft_limit_c:g} °C soft limit",
-            )
-        )
-    flags = row.throttle_flags
-    if flags:
-        out.append(
-            Alert(agent_id=row.agent_id, kind=AlertKind.THROTTLED, message=f"{row.agent_id}: {', '.join(flags)}")
-        )
-    return out
-
-
-def version_alerts(rows: Sequence[AgentRow], central_version: str = "") -> list[Alert]:
-    """An alert for every online agent that runs another release than the newest one seen, among all agents
-    (offline ones too) and ``central_version`` (the dashboard's own). An offline agent has its offline alert."""
-    drift = version_drift({r.agent_id: r.software_version for r in rows}, central_version)
-    return [
-        Alert(
-            agent_id=r.agent_id,
-            kind=AlertKind.VERSION,
-            message=f"{r.agent_id} runs {r.software_version}, not {drift.target}",
-        )
-        for r in rows
-        if r.online and r.agent_id in drift.behind
-    ]
-
-
-def fleet_alerts(rows: Sequence[AgentRow], limits: PolicyConfig, central_version: str = "") -> list[Alert]:
-    """Every agent's own alerts, then the version drift (``version_alerts``)."""
-    return [alert for row in rows for alert in alerts_for(row, limits)] + version_alerts(rows, central_version)
+    severity: str = ""
+    resolved_at: datetime | None = None
 
 
 def is_hot(row: AgentRow, limits: PolicyConfig) -> bool:
@@ -217,15 +154,15 @@ class FleetTotals:
 
 
 def fleet_totals(
-    rows: Sequence[AgentRow], uploads: UploadTotals, limits: PolicyConfig, alerts: Sequence[Alert] | None = None
+    rows: Sequence[AgentRow], uploads: UploadTotals, limits: PolicyConfig, alerts: Sequence[Alert] = ()
 ) -> FleetTotals:
-    """``alerts``: ``fleet_alerts(rows, limits)`` when the caller has them already."""
+    """``alerts``: the open alerts."""
     online = [r for r in rows if r.online]
     return FleetTotals(
         agents=len(rows),
         online=len(online),
         hot=sum(1 for r in rows if is_hot(r, limits)),
-        alerts=len(fleet_alerts(rows, limits) if alerts is None else alerts),
+        alerts=len(alerts),
         throughput_bps=sum(r.throughput_bps for r in online),
         backlog_files=sum(r.backlog_files for r in rows),
         backlog_bytes=sum(r.backlog_bytes for r in rows),
@@ -371,8 +308,9 @@ class OverrideView:
 class FleetSnapshot:
     rows: list[AgentRow]
     totals: FleetTotals
-    alerts: list[Alert]
+    alerts: list[Alert]  # open
     at: datetime
+    resolved: list[Alert] = field(default_factory=list)  # resolved recently, newest first
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Install everything edgefleet's demo and tests need on a fresh Debian machine (idempotent):
-# Debian packages (Mosquitto, flac, rclone, Chromium, iproute2, PostgreSQL), then .venv from the hash-pinned locks:
+# Debian packages (Mosquitto, Prometheus and promtool, flac, rclone, Chromium, iproute2, PostgreSQL), then .venv from the hash-pinned locks:
 # requirements/build.txt (current pip, setuptools, wheel) first, then requirements/dev.txt, then edgefleet itself
 # (editable, no dependencies of its own: they all come from the lock). scripts/lock.sh regenerates the locks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto mosquitto-clients flac rclone chromium iproute2 sox postgresql procps)
+APT_PACKAGES=(mosquitto mosquitto-clients prometheus flac rclone chromium iproute2 sox postgresql procps)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,16 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from controller.alerting import store as alert_store
+from controller.alerting.evaluator import AlertEvaluator
+from controller.alerting.notify import Notifier
+from controller.alerting.rules import CentralFacts
 from controller.config import ControllerConfig
 from controller.service.broker import BrokerConnection
 from controller.service.health import ControllerStatus, HealthServer
 from controller.service.inbox import Ingestor, Received
 from controller.service.janitor import Janitor
+from controller.service.metrics import ControllerMetrics
 from controller.service.supervisor import Backoff, Supervisor
 from controller.service.ticker import Ticker
 from controller.service.writer import BatchWriter
@@ -40,12 +46,15 @@ from controller.store.database import create_all, make_engine
 from controller.store.errors import is_outage
 from controller.store.housekeeping import prune_telemetry, sync_sites
 from controller.store.instances import forget
+from fleet_base import __version__
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 3600.0
 STATS_EVERY_S = 5.0
 SYNC_SITES_RETRY_S = 60.0
+#: the notifier looks at the outbox at least this often (and at once after each evaluation)
+NOTIFY_EVERY_S = 2.0
 
 
 def _utc(ts: float) -> datetime:
@@ -61,6 +70,8 @@ class Controller:
         self.engine = make_engine(config.database_url)
         self.skew = timedelta(seconds=config.max_clock_skew_s)
         self.ingestor = Ingestor(sites=config.agent_sites, skew=self.skew)
+        self.metrics = ControllerMetrics()
+        self.ingestor.on_stored = self._observe_stored
         self.writer = BatchWriter(self.ingestor, self._store_batch, self._store_dead_letter)
         self.ticker = Ticker(
             self.engine,
@@ -80,6 +91,7 @@ class Controller:
         )
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._notify = threading.Event()
         self.supervisor = Supervisor(self._stop, backoff=restart_backoff or Backoff())
         self.health: HealthServer | None = None
         self.tick_seconds: list[float] = []
@@ -89,6 +101,12 @@ class Controller:
         self.loop_errors: Counter[str] = Counter()
         self.sites_synced = False
         self.started = time.time()
+        self.janitor_aborts = 0
+        self._mqtt_down_since: datetime | None = None
+        self.alerts, self.notifier = self._alerting(config)
+        #: the object store probe's latest result for the alert rules: (ok, error) or None (no probe runs)
+        self.s3_probe_result: Callable[[], tuple[bool, str] | None] = lambda: None
+        self._alerts_firing: dict[str, int] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> Controller:
@@ -105,11 +123,14 @@ class Controller:
         self.supervisor.spawn("tick", self._tick_loop)
         if self.config.s3 is not None:
             self.supervisor.spawn("janitor", self._janitor_loop)
+        if self.config.alerts.enabled:
+            self.supervisor.spawn("alerts", self._alerts_loop)
+            self.supervisor.spawn("notify", self._notify_loop)
         self.supervisor.start()
         address = self.config.metrics.address
         if address is not None:
             try:
-                self.health = HealthServer(address, self.status).start()
+                self.health = HealthServer(address, self.status, self.metrics.registry).start()
             except OSError as exc:  # the fleet matters more than the endpoint: run on, loudly
                 log.error("cannot serve /healthz and /metrics on %s:%d: %s", *address, exc)
         return self
@@ -121,6 +142,7 @@ class Controller:
             return
         self._stop.set()
         self._wake.set()
+        self._notify.set()
         self.supervisor.join(timeout=10)
         self.link.stop(end_session=end_session)
         if self.health is not None:
@@ -147,11 +169,11 @@ class Controller:
 
     # -- storing ---------------------------------------------------------------------------------
     def _store_batch(self, batch: IngestBatch) -> None:
-        with Session(self.engine) as session:
+        with self.metrics.timed("ingest_batch"), Session(self.engine) as session:
             write_batch(session, batch, self.ticker.in_force.concurrency, sites=self.config.agent_sites, skew=self.skew)
 
     def _store_dead_letter(self, item: Received, reason: str, error: str) -> None:
-        with Session(self.engine) as session:
+        with self.metrics.timed("dead_letter"), Session(self.engine) as session:
             write_dead_letter(
                 session,
                 topic=item.topic,
@@ -222,7 +244,8 @@ class Controller:
             self._wake.set()
             return
         try:
-            self.ticker.tick(datetime.now(UTC), sites=sites)
+            result = self.ticker.tick(datetime.now(UTC), sites=sites)
+            self.metrics.tick.labels("hot").observe(result.seconds)
         except Exception as exc:
             log.error("hot-path tick failed (the next full tick decides): %s", exc, exc_info=not is_outage(exc))
             self._wake.set()
@@ -243,6 +266,7 @@ class Controller:
             )
             return
         self.ticks += 1
+        self.metrics.tick.labels("full").observe(result.seconds)
         self.tick_seconds.append(result.seconds)
         del self.tick_seconds[:-1000]
         if result.published or result.went_offline:
@@ -257,13 +281,15 @@ class Controller:
     def _prune(self) -> None:
         before = datetime.now(UTC) - timedelta(days=self.config.telemetry_retention_days)
         try:
-            with Session(self.engine) as session:
+            with self.metrics.timed("prune"), Session(self.engine) as session:
                 removed = prune_telemetry(session, before=before)
+                alerts = alert_store.prune(session, before)
         except Exception as exc:
-            log.error("pruning telemetry failed: %s", exc)
+            log.error("pruning telemetry and alerts failed: %s", exc)
             return
-        if removed:
-            log.info("pruned %d telemetry samples older than %s", removed, before.isoformat())
+        if removed or alerts:
+            log.info("pruned %d telemetry samples and %d resolved alerts older than %s", removed, alerts,
+                     before.isoformat())  # fmt: skip
 
     # -- janitor ---------------------------------------------------------------------------------
     def _janitor_loop(self) -> None:
@@ -277,7 +303,64 @@ class Controller:
             except Exception as exc:  # S3 or database away: try again next round
                 self.loop_errors["janitor"] += 1
                 log.warning("janitor round failed: %s", exc)
+            self.janitor_aborts = janitor.aborted
             self._stop.wait(max(0.0, s3.janitor_interval_s - 60.0))
+
+    # -- alerts ----------------------------------------------------------------------------------
+    def _alerting(self, config: ControllerConfig) -> tuple[AlertEvaluator, Notifier]:
+        evaluator = AlertEvaluator(
+            self.engine,
+            config.alerts,
+            config.policy_config(),
+            controller_id=config.controller_id,
+            central=self._central_facts,
+            heartbeat_ttl_s=max(5.0, 3 * config.tick_seconds),
+        )
+        return evaluator, Notifier(self.engine, config.alerts, scopes=evaluator.scopes)
+
+    def _central_facts(self, now: datetime) -> CentralFacts:
+        connected = self.link.is_connected
+        if connected:
+            self._mqtt_down_since = None
+        elif self._mqtt_down_since is None:
+            self._mqtt_down_since = now if self.link.sessions else _utc(self.started)
+        threads = {name: t.alive for name, t in self.supervisor.status().items()}
+        return CentralFacts(
+            self.config.controller_id,
+            threads,
+            connected,
+            self._mqtt_down_since,
+            s3_probe=self.s3_probe_result(),
+            version=__version__,
+        )
+
+    def _alerts_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with self.metrics.timed("alerts_evaluate"):
+                    done = self.alerts.run_once(datetime.now(UTC))
+                self._alerts_firing = dict(Counter(f.labels.get("severity", "") for f in done.evaluation.firing))
+            except Exception as exc:  # the database away, or a bug: the next round tries again
+                self.loop_errors["alerts"] += 1
+                log.error("alert evaluation failed: %s", exc, exc_info=not is_outage(exc))
+            self._notify.set()
+            self._stop.wait(self.config.alerts.evaluate_interval_s)
+
+    def _notify_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with self.metrics.timed("alerts_deliver"):
+                    self.notifier.deliver_due(lambda: datetime.now(UTC))
+            except Exception as exc:
+                self.loop_errors["notify"] += 1
+                log.error("alert delivery round failed: %s", exc, exc_info=not is_outage(exc))
+            self._notify.wait(NOTIFY_EVERY_S)
+            self._notify.clear()
+
+    def _observe_stored(self, batch: IngestBatch, stored_at: float) -> None:
+        self.metrics.stored(batch, stored_at)
+        for message, received in batch.telemetry:
+            self.alerts.observe_offset(message.agent_id, received.timestamp() - message.sent_at.timestamp())
 
     # -- observability ---------------------------------------------------------------------------
     def status(self) -> ControllerStatus:
@@ -300,6 +383,17 @@ class Controller:
             policy_errors=self.ticker.policy_errors,
             published=self.ticker.published_total,
             loop_errors=dict(self.loop_errors),
+            version_conflicts=self.ticker.conflicts,
+            janitor_aborts=self.janitor_aborts,
+            mqtt_connects=self.link.sessions,
+            alerts_firing=dict(self._alerts_firing),
+            alert_rounds=self.alerts.rounds,
+            alert_rule_failures=self.alerts.failed_agents,
+            notifications={
+                "delivered": self.notifier.delivered,
+                "failed": self.notifier.failed_attempts,
+                "given_up": self.notifier.given_up,
+            },
         )
 
     def stats(self) -> dict[str, Any]:

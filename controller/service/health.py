@@ -2,8 +2,9 @@
 
 A thin adapter: ``Controller.status()`` gives a frozen ``ControllerStatus``; ``/healthz`` answers 200 when
 every supervised thread is alive and MQTT is connected, else 503, with the detail as JSON either way;
-``/metrics`` renders the same status with prometheus_client (its own registry, a collector that reads the
-status at scrape time: no module-level metrics).
+``/metrics`` renders the same status with prometheus_client (a collector that reads the status at scrape time),
+plus the histograms of ``controller.service.metrics`` when given their registry: no module-level metrics.
+Every series is listed in docs/controller.md ("Metrics").
 """
 
 from __future__ import annotations
@@ -45,6 +46,16 @@ class ControllerStatus:
     published: int = 0
     #: rounds of a loop that raised and were skipped, by thread
     loop_errors: Mapping[str, int] = field(default_factory=dict)
+    version_conflicts: int = 0
+    janitor_aborts: int = 0
+    #: MQTT connects (and subscriptions) of the session connection: the first one, then each reconnect
+    mqtt_connects: int = 0
+    #: alerts firing now (of this controller's scopes), by severity; rounds; agents whose rules failed
+    alerts_firing: Mapping[str, int] = field(default_factory=dict)
+    alert_rounds: int = 0
+    alert_rule_failures: int = 0
+    #: webhook notifications: delivered, failed attempts (retried), given up
+    notifications: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def problems(self) -> list[str]:
@@ -92,7 +103,30 @@ _COUNTERS: tuple[tuple[str, str, Callable[[ControllerStatus], int]], ...] = (
         lambda s: s.policy_errors,
     ),
     ("edgefleet_controller_assignments_published", "assignments published", lambda s: s.published),
+    (
+        "edgefleet_controller_version_conflicts",
+        "assignment commits that met a newer version (another controller's) and were decided again",
+        lambda s: s.version_conflicts,
+    ),
+    (
+        "edgefleet_controller_janitor_aborts",
+        "stale multipart uploads aborted by the janitor",
+        lambda s: s.janitor_aborts,
+    ),
+    (
+        "edgefleet_controller_mqtt_reconnects",
+        "MQTT connects after the first (the broker went away, or the connection dropped)",
+        lambda s: max(0, s.mqtt_connects - 1),
+    ),
+    ("edgefleet_controller_alert_evaluations", "alert evaluation rounds completed", lambda s: s.alert_rounds),
+    (
+        "edgefleet_controller_alert_rule_failures",
+        "agents whose alert rules raised in a round (the others were evaluated)",
+        lambda s: s.alert_rule_failures,
+    ),
 )
+NOTIFICATION_OUTCOMES = ("delivered", "failed", "given_up")
+SEVERITIES = ("warning", "critical")
 
 
 def _counted_by(name: str, doc: str, label: str, counts: Mapping[str, int]) -> CounterMetricFamily:
@@ -139,6 +173,24 @@ def controller_metrics(status: ControllerStatus) -> Iterator[Metric]:
         float(status.mqtt_connected),
     )
     yield GaugeMetricFamily("edgefleet_controller_ingest_queue", "messages received, not yet stored", status.queue)
+    yield from _alert_metrics(status)
+
+
+def _alert_metrics(status: ControllerStatus) -> Iterator[Metric]:
+    firing = GaugeMetricFamily(
+        "edgefleet_controller_alerts_firing", "alerts open now that this controller evaluates", labels=["severity"]
+    )
+    for severity in sorted({*SEVERITIES, *status.alerts_firing}):
+        firing.add_metric([severity], status.alerts_firing.get(severity, 0))
+    yield firing
+    sent = CounterMetricFamily(
+        "edgefleet_controller_alert_notifications",
+        "webhook notification attempts, by outcome (failed ones are retried until given up)",
+        labels=["outcome"],
+    )
+    for outcome in NOTIFICATION_OUTCOMES:
+        sent.add_metric([outcome], status.notifications.get(outcome, 0))
+    yield sent
 
 
 class StatusCollector(Collector):
@@ -152,10 +204,15 @@ class StatusCollector(Collector):
 class HealthServer:
     """``/healthz`` and ``/metrics`` on ``address`` (port 0: any free port, see ``port``), in a daemon thread."""
 
-    def __init__(self, address: tuple[str, int], status: Callable[[], ControllerStatus]) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        status: Callable[[], ControllerStatus],
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         self.address = address
         self.status = status
-        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
         self.registry.register(StatusCollector(status))
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None

@@ -131,6 +131,8 @@ class Ingestor:
         self.sites = dict(sites or {})
         self.skew = skew
         self._log = _RateLimitedLog(REJECT_LOG_PER_MINUTE)
+        #: told of every committed batch and its commit time (metrics, clock offsets); must not raise
+        self.on_stored: Callable[[IngestBatch, float], None] | None = None
 
     def offer(
         self, topic: str, payload: bytes, received: float | None = None, ack: Callable[[], None] | None = None
@@ -223,6 +225,11 @@ class Ingestor:
         for message, received in batch.telemetry:
             sent = observed_at(message.sent_at, received, self.skew)
             self.stats.lags.append((stored_at, stored_at - sent.timestamp()))
+        if self.on_stored is not None:
+            try:
+                self.on_stored(batch, stored_at)
+            except Exception:  # observing must never cost a stored batch its acknowledgement
+                log.exception("observing a stored batch failed")
 
     def dead_lettered(self, reason: str) -> None:
         """Count a message that could not be stored (kept as a dead letter under ``reason``)."""

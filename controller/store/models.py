@@ -15,6 +15,8 @@ Tables
     ingest_reject         counters of invalid messages, by channel and error kind
     dead_letter           the last messages that were valid but could not be stored (capped), for diagnosis
     controller_instance   heartbeats of running controllers (scale-out: who ticks which sites)
+    alert                 every alert instance: labels, annotations, when it started and resolved
+    alert_notification    the webhook outbox: one row per notification and webhook, until delivered
 """
 
 from __future__ import annotations
@@ -290,3 +292,53 @@ class ControllerInstance(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     started_at: datetime = Field(sa_type=TZ)
     last_seen: datetime = Field(sa_type=TZ)
+
+
+# --- alerts ---------------------------------------------------------------------------------------
+
+_ACTIVE = text("resolved_at IS NULL")
+
+
+class AlertRecord(SQLModel, table=True):
+    """An alert instance (``controller.alerting``): open while ``resolved_at`` is NULL. At most one open row per
+    ``fingerprint`` (its labels); a condition that comes back after resolving opens a new row."""
+
+    __tablename__ = "alert"
+    __table_args__ = (
+        Index("uq_alert_active", "fingerprint", unique=True, sqlite_where=_ACTIVE, postgresql_where=_ACTIVE),
+        Index("ix_alert_resolved_at", "resolved_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
+    fingerprint: str = Field(max_length=16, description="controller.alerting.rules.fingerprint of the labels")
+    kind: str = Field(max_length=32, description="controller.alerting.rules.Kind value")
+    alertname: str = Field(max_length=64)
+    severity: str = Field(max_length=16)
+    scope: str = Field(max_length=64, description="'fleet' or the controller id whose own state this is")
+    agent_id: str = Field(default="", max_length=64)
+    labels: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    annotations: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    started_at: datetime = Field(sa_type=TZ)
+    resolved_at: datetime | None = Field(default=None, sa_type=TZ)
+    #: when the latest firing notification was queued (the repeat interval counts from it)
+    notified_at: datetime | None = Field(default=None, sa_type=TZ)
+
+
+class AlertNotification(SQLModel, table=True):
+    """The webhook outbox: a notification waits here until delivered (or given up), so a restart loses none."""
+
+    __tablename__ = "alert_notification"
+    __table_args__ = (Index("ix_alert_notification_due", "delivered_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
+    alert_id: int = Field(sa_type=BigInteger)
+    scope: str = Field(max_length=64, description="the alert's scope: who delivers it")
+    webhook: str = Field(max_length=1024, description="the receiver's URL, as configured")
+    status: str = Field(max_length=16, description="'firing' or 'resolved'")
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_type=TZ)
+    next_attempt_at: datetime = Field(sa_type=TZ)
+    attempts: int = 0
+    delivered_at: datetime | None = Field(default=None, sa_type=TZ)
+    given_up: bool = False
+    last_error: str = Field(default="", max_length=500)

@@ -25,6 +25,8 @@ from sqlmodel import SQLModel
 from controller.store.database import Upsert
 from controller.store.models import (
     Agent,
+    AlertNotification,
+    AlertRecord,
     ControllerInstance,
     CurrentAssignment,
     DeadLetter,
@@ -78,3 +80,5 @@ REJECT = table_of(IngestReject)
 DEAD = table_of(DeadLetter)
 CURRENT = table_of(CurrentAssignment)
 INSTANCE = table_of(ControllerInstance)
+ALERT = table_of(AlertRecord)
+NOTIFICATION = table_of(AlertNotification)

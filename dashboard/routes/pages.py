@@ -23,9 +23,7 @@ from dashboard.deps import (
     WebSessionDep,
 )
 from dashboard.listing import SortKey, StatusFilter, known_versions, view_page
-from dashboard.readmodel import fleet_alerts
 from dashboard.rendering import render
-from fleet_base import __version__
 
 router = APIRouter(include_in_schema=False)
 
@@ -66,6 +64,7 @@ def fleet_page(
         view=view,
         totals=snapshot.totals,
         alerts=snapshot.alerts,
+        resolved_alerts=snapshot.resolved,
         statuses=list(StatusFilter),
         sort_keys=list(SortKey),
         sites=sorted({r.site for r in snapshot.rows if r.site}),
@@ -89,6 +88,7 @@ def agent_page(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no agent {agent_id!r}")
     if span not in RANGES:
         span = DEFAULT_RANGE
+    agent_alerts = queries.stored_alerts(db, now, agent_id)
     return render(
         request,
         ctx,
@@ -96,7 +96,8 @@ def agent_page(
         user,
         "agent.html",
         d=detail,
-        alerts=fleet_alerts([detail.row], ctx.limits, __version__),
+        alerts=agent_alerts[0],
+        resolved_alerts=agent_alerts[1],
         ranges=list(RANGES),
         range=span,
         uploads=queries.uploads(db, agent_id, ["upload_completed"]),

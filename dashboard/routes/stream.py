@@ -54,7 +54,7 @@ async def _history_html(ctx: AppContext, agent_id: str) -> str:
 def _fleet_event(ctx: AppContext, snap: FleetSnapshot) -> dict[str, Any]:
     return {
         "totals_html": render_fragment(ctx, "totals_cards", snap.totals),
-        "alerts_html": render_fragment(ctx, "alert_list", snap.alerts),
+        "alerts_html": render_fragment(ctx, "alert_list", snap.alerts, snap.resolved),
         "alerts": _ALERTS.dump_python(snap.alerts, mode="json"),
         "count": len(snap.rows),
         "at": iso(snap.at),
@@ -82,7 +82,7 @@ async def stream(
         shown = page.rows if page else []
         delta = fleet_delta(sent, shown)
         sent = {r.agent_id: r for r in shown}
-        key = (snap.totals, tuple(snap.alerts), tuple(sent), page.matching if page else 0)
+        key = (snap.totals, tuple(snap.alerts), tuple(snap.resolved), tuple(sent), page.matching if page else 0)
         if delta.changed or key != last:
             last = key
             event = _fleet_event(ctx, snap)

@@ -337,5 +337,7 @@ def test_a_round_that_raises_is_skipped_and_the_thread_lives_on(
     assert {name: s.restarts for name, s in controller.supervisor.status().items()} == {
         "ingest": 0,
         "tick": 0,
+        "alerts": 0,
+        "notify": 0,
         "supervisor": 0,
     }

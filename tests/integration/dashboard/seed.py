@@ -1,6 +1,8 @@
 """Writing agents, telemetry, events and assignments into the controller's tables, as the controller would.
 
-The dashboard only reads these tables; its tests (API, browser, benchmark) fill them with this.
+The dashboard only reads these tables; its tests (API, browser, benchmark) fill them with this. ``put_agents``
+also runs the controller's alert evaluation over what it wrote (``evaluate_alerts``), as a running controller
+would on its next round: the dashboard lists the alerts the controller stored.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from controller.alerting.evaluator import AlertEvaluator
+from controller.alerting.rules import CentralFacts
+from controller.config import AlertsSection
+from controller.policy import PolicyConfig
 from controller.store.models import Agent, AssignmentHistory, CurrentAssignment, TelemetrySample, UploadEvent
 from dashboard.auth import hash_password
 from fleet_base import __version__
@@ -116,12 +122,27 @@ def put_agent(session: Session, spec: AgentSpec, now: datetime) -> None:
     )
 
 
-def put_agents(engine: Engine, specs: list[AgentSpec], now: datetime | None = None) -> None:
+def put_agents(engine: Engine, specs: list[AgentSpec], now: datetime | None = None, *, alerts: bool = True) -> None:
     now = now or datetime.now(UTC)
     with Session(engine) as session:
         for spec in specs:
             put_agent(session, spec, now)
         session.commit()
+    if alerts:
+        evaluate_alerts(engine, now)
+
+
+def evaluate_alerts(engine: Engine, now: datetime | None = None) -> None:
+    """One round of the controller's alert evaluation (default thresholds; offline alerts at once)."""
+    evaluator = AlertEvaluator(
+        engine,
+        AlertsSection(offline_for_s=0),
+        PolicyConfig(),
+        controller_id="ctl-seed",
+        central=lambda _now: CentralFacts("ctl-seed", version=__version__),
+        heartbeat_ttl_s=5.0,
+    )
+    evaluator.run_once(now or datetime.now(UTC))
 
 
 def put_event(engine: Engine, agent_id: str, kind: str, at: datetime | None = None, **fields: Any) -> None:

@@ -136,3 +136,32 @@ def test_the_time_to_drain_shows_on_the_fleet_table_the_agent_page_and_the_api(
     assert (rows["pi-01"]["backlog_eta_s"], rows["pi-02"]["backlog_eta_s"]) == (5400.0, None)
     by_eta = app_client.get("/?sort=backlog_eta_s&desc=true").text
     assert by_eta.index('id="agent-pi-01"') < by_eta.index('id="agent-pi-02"')
+def alert_items(page: str) -> list[tuple[str, str]]:
+    """(class, text) of each item of the page's alert list."""
+    box = page.split('<div id="alerts">', 1)[1].split("</div>", 1)[0]
+    return [
+        (m.group(2), text(m.group(3))) for m in re.finditer(r'<(a|span) class="([^"]*)"[^>]*>(.*?)</\1>', box, re.S)
+    ]
+
+
+def test_the_alert_list_shows_the_controllers_open_and_recently_resolved_alerts(
+    app_client: TestClient, engine: Engine
+) -> None:
+    put_agents(
+        engine,
+        [
+            AgentSpec("pi-01", temperature_c=75.0),
+            AgentSpec("pi-02", extra={"disk_bytes": 32 << 30, "disk_free_bytes": 1}),
+        ],
+    )
+    put_agents(engine, [AgentSpec("pi-01", temperature_c=50.0)])  # resolves pi-01's alert
+    login(app_client, "vic")
+    items = alert_items(app_client.get("/").text)
+    assert items[0][1] == "pi-02 disk 0% free (0.0 GiB)"
+    assert "alert-disk_low" in items[0][0]
+    assert "alert-critical" in items[0][0]
+    assert items[1] == ("alert alert-warning alert-hot alert-resolved", "pi-01 75.0 °C ≥ 70 °C soft limit")
+    assert [i[1] for i in alert_items(app_client.get("/agents/pi-01").text)] == ["pi-01 75.0 °C ≥ 70 °C soft limit"]
+    fleet = app_client.get("/api/fleet").json()
+    assert [(a["agent_id"], a["kind"], a["severity"]) for a in fleet["alerts"]] == [("pi-02", "disk_low", "critical")]
+    assert fleet["totals"]["alerts"] == 1

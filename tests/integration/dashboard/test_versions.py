@@ -43,7 +43,7 @@ def test_an_agent_behind_the_newest_version_raises_a_drift_alert(app_client: Tes
     _fleet(engine)
     login(app_client, "vic")
     alerts = app_client.get("/api/fleet").json()["alerts"]
-    drift = [(a["agent_id"], a["message"]) for a in alerts if a["kind"] == "version"]
+    drift = [(a["agent_id"], a["message"]) for a in alerts if a["kind"] == "version_drift"]
     assert drift == [("pi-02", f"pi-02 runs 0.1.0, not {__version__}")]  # pi-03 is offline: its own alert
     assert "pi-02 runs 0.1.0" in text(app_client.get("/").text)
     assert "pi-02 runs 0.1.0" in text(app_client.get("/agents/pi-02").text)

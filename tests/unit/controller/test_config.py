@@ -85,6 +85,17 @@ def test_the_new_sections_are_off_or_empty_by_default() -> None:
     assert config.mqtt.telemetry is None
     assert config.max_clock_skew_s == 5.0
     assert parse_config({**MINIMAL, "metrics": {"listen": "[::1]:0"}}, env={}).metrics.address == ("::1", 0)
+    assert config.alerts.enabled
+    assert config.alerts.webhooks == []
+    assert (config.alerts.evaluate_interval_s, config.alerts.repeat_interval_s) == (15.0, 14_400.0)
+
+
+def test_alert_webhooks_with_a_secret_header() -> None:
+    hook = {"url": "https://hooks.example/edgefleet", "header": "Authorization", "secret": "Bearer x"}
+    config = parse_config({**MINIMAL, "alerts": {"no_upload_h": 12, "webhooks": [hook]}}, env={})
+    (webhook,) = config.alerts.webhooks
+    assert (webhook.url, webhook.header, webhook.secret, webhook.timeout_s) == (*hook.values(), 10.0)
+    assert config.alerts.no_upload_h == 12
 
 
 @pytest.mark.parametrize(
@@ -113,6 +124,11 @@ def test_the_new_sections_are_off_or_empty_by_default() -> None:
         ({**MINIMAL, "metrics": {"listen": "127.0.0.1:99999"}}, "metrics.listen"),
         ({**MINIMAL, "metrics": {"port": 9464}}, "metrics.port: unknown key"),
         ({**MINIMAL, "max_clock_skew_s": -1}, "max_clock_skew_s"),
+        ({**MINIMAL, "alerts": {"offline_for": 60}}, "alerts.offline_for: unknown key"),
+        ({**MINIMAL, "alerts": {"disk_low_fraction": 1.5}}, "alerts.disk_low_fraction"),
+        ({**MINIMAL, "alerts": {"webhooks": [{"url": "ftp://x"}]}}, "alerts.webhooks.0.url"),
+        ({**MINIMAL, "alerts": {"webhooks": [{"url": "http://x", "header": "Authorization"}]}}, "header and secret"),
+        ({**MINIMAL, "alerts": {"webhooks": [{"url": "http://x", "header": "A: b", "secret": "s"}]}}, "header"),
     ],
 )
 def test_bad_configuration_is_a_clear_error(data: dict[str, object], message: str) -> None:

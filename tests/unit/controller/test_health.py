@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from controller.service.health import ControllerStatus, HealthServer
+from controller.service.inbox import Received
+from controller.service.metrics import ControllerMetrics
 from controller.service.supervisor import WorkerStatus
+from controller.store.agent_writes import IngestBatch
+from fleet_protocol.messages import Telemetry
 
 ALIVE = {"ingest": WorkerStatus(True), "tick": WorkerStatus(True, restarts=2), "supervisor": WorkerStatus(True)}
 
@@ -94,3 +99,51 @@ def test_other_paths_are_404_and_a_query_string_is_ignored() -> None:
     endpoint = HealthServer(("127.0.0.1", 0), lambda: status())
     assert endpoint.respond("/")[0] == 404
     assert endpoint.respond("/healthz?verbose=1")[0] == 200
+
+
+def test_metrics_report_conflicts_aborts_reconnects_and_alerts() -> None:
+    current = status(
+        version_conflicts=4,
+        janitor_aborts=2,
+        mqtt_connects=3,
+        alerts_firing={"critical": 1},
+        alert_rounds=7,
+        alert_rule_failures=1,
+        notifications={"delivered": 5, "failed": 2},
+    )
+    got = samples(HealthServer(("127.0.0.1", 0), lambda: current).respond("/metrics")[2])
+    assert got["edgefleet_controller_version_conflicts_total", ()] == 4
+    assert got["edgefleet_controller_janitor_aborts_total", ()] == 2
+    assert got["edgefleet_controller_mqtt_reconnects_total", ()] == 2  # connects after the first
+    assert got["edgefleet_controller_alerts_firing", (("severity", "critical"),)] == 1
+    assert got["edgefleet_controller_alerts_firing", (("severity", "warning"),)] == 0
+    assert got["edgefleet_controller_alert_evaluations_total", ()] == 7
+    assert got["edgefleet_controller_alert_rule_failures_total", ()] == 1
+    assert got["edgefleet_controller_alert_notifications_total", (("outcome", "delivered"),)] == 5
+    assert got["edgefleet_controller_alert_notifications_total", (("outcome", "given_up"),)] == 0
+
+
+def test_histograms_of_ingest_lag_ticks_and_database_time() -> None:
+    metrics = ControllerMetrics()
+    sent = datetime(2026, 6, 2, 12, 0, tzinfo=UTC)
+    batch = IngestBatch()
+    message = Telemetry(agent_id="pi-01", seq=1, sent_at=sent)
+    received = sent + timedelta(seconds=0.3)
+    batch.telemetry.append((message, received))
+    batch.raw.append(Received("t", b"", received.timestamp(), None))
+    metrics.stored(batch, received.timestamp() + 0.2)
+    metrics.tick.labels("full").observe(0.04)
+    with metrics.timed("ingest_batch"):
+        pass
+    got = samples(HealthServer(("127.0.0.1", 0), lambda: status(), metrics.registry).respond("/metrics")[2])
+    lag = "edgefleet_controller_ingest_lag_seconds"
+    assert got[f"{lag}_count", (("stage", "sent_to_received"),)] == 1
+    assert got[f"{lag}_sum", (("stage", "sent_to_received"),)] == pytest.approx(0.3)
+    assert got[f"{lag}_sum", (("stage", "received_to_stored"),)] == pytest.approx(0.2)
+    assert got[f"{lag}_sum", (("stage", "sent_to_stored"),)] == pytest.approx(0.5)
+    assert got[f"{lag}_bucket", (("le", "0.25"), ("stage", "sent_to_received"))] == 0
+    assert got[f"{lag}_bucket", (("le", "0.5"), ("stage", "sent_to_received"))] == 1
+    assert got["edgefleet_controller_tick_duration_seconds_count", (("kind", "full"),)] == 1
+    assert got["edgefleet_controller_tick_duration_seconds_count", (("kind", "hot"),)] == 0
+    assert got["edgefleet_controller_database_seconds_count", (("operation", "ingest_batch"),)] == 1
+    assert got["edgefleet_controller_messages_received_total", ()] == 0  # the status collector is there too

@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from controller.policy import PolicyConfig
 from dashboard.context import DashboardCounters
 from dashboard.metrics import FleetCollector, LabelledCounter, MetricsPage
-from dashboard.readmodel import FleetSnapshot, UploadTotals, fleet_alerts, fleet_totals
+from dashboard.readmodel import Alert, FleetSnapshot, UploadTotals, fleet_totals
 from tests.unit.dashboard.factories import NOW, assignment, row
 
 
@@ -24,8 +24,10 @@ def snapshot() -> FleetSnapshot:
         row("pi-03", assignment=assignment(paused=True, concurrency=0), throttled=0x4),
     ]
     limits = PolicyConfig()
-    totals = fleet_totals(rows, UploadTotals(files=2, original_bytes=300, stored_bytes=200, failures=1), limits)
-    return FleetSnapshot(rows=rows, totals=totals, alerts=fleet_alerts(rows, limits), at=NOW)
+    alerts = [Alert("pi-01", "hot", "pi-01 hot"), Alert("pi-02", "offline", "pi-02 offline"),
+              Alert("pi-03", "throttled", "pi-03: throttled")]  # fmt: skip
+    uploads = UploadTotals(files=2, original_bytes=300, stored_bytes=200, failures=1)
+    return FleetSnapshot(rows=rows, totals=fleet_totals(rows, uploads, limits, alerts), alerts=alerts, at=NOW)
 
 
 def scrape() -> str:

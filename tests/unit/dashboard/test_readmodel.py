@@ -8,10 +8,9 @@ from hypothesis import strategies as st
 
 from controller.policy import PolicyConfig
 from dashboard.readmodel import (
-    AlertKind,
+    Alert,
     TelemetryPoint,
     UploadTotals,
-    alerts_for,
     compression_ratio,
     downsample,
     fleet_totals,
@@ -21,39 +20,15 @@ from tests.unit.dashboard.factories import NOW, assignment, row
 LIMITS = PolicyConfig(soft_limit_c=70.0, hard_limit_c=80.0)
 
 
-@pytest.mark.parametrize(
-    ("online", "temp", "mask", "kinds"),
-    [
-        (True, 50.0, 0, []),
-        (True, None, 0, []),
-        (True, 69.9, 0, []),
-        (True, 70.0, 0, [AlertKind.HOT]),
-        (True, 79.9, 0, [AlertKind.HOT]),
-        (True, 80.0, 0, [AlertKind.CRITICAL]),
-        (True, 50.0, 0x4, [AlertKind.THROTTLED]),
-        (True, 50.0, 0x40000, []),  # throttled in the past only: not an alert
-        (True, 85.0, 0x1, [AlertKind.CRITICAL, AlertKind.THROTTLED]),
-        (False, 85.0, 0x4, [AlertKind.OFFLINE]),  # an offline agent's last temperature is stale
-    ],
-)
-def test_alerts(online: bool, temp: float | None, mask: int, kinds: list[AlertKind]) -> None:
-    alerts = alerts_for(row(online=online, temperature_c=temp, throttled=mask), LIMITS)
-    assert [a.kind for a in alerts] == kinds
-    assert all(a.agent_id == "pi-01" for a in alerts)
-
-
-def test_alert_messages_name_the_limit() -> None:
-    (alert,) = alerts_for(row(temperature_c=74.44), LIMITS)
-    assert alert.message == "pi-01 74.4 °C ≥ 70 °C soft limit"
-
-
 def test_fleet_totals() -> None:
     rows = [
         row("a", throughput_bps=100.0, backlog_files=2, backlog_bytes=20, temperature_c=71.0),
         row("b", throughput_bps=50.0, backlog_files=1, backlog_bytes=10),
         row("c", online=False, throughput_bps=999.0, backlog_files=4, backlog_bytes=40, temperature_c=90.0),
     ]
-    t = fleet_totals(rows, UploadTotals(files=3, original_bytes=1000, stored_bytes=600, failures=2, rejected=1), LIMITS)
+    alerts = [Alert("a", "hot", "a is hot"), Alert("c", "offline", "c is offline")]
+    uploads = UploadTotals(files=3, original_bytes=1000, stored_bytes=600, failures=2, rejected=1)
+    t = fleet_totals(rows, uploads, LIMITS, alerts)
     assert (t.agents, t.online, t.hot, t.alerts) == (3, 2, 1, 2)
     assert t.throughput_bps == 150.0
     assert (t.backlog_files, t.backlog_bytes) == (7, 70)

@@ -1,12 +1,11 @@
-"""The fleet table's software version: column, filter, order, and the version-drift alert (pure)."""
+"""The fleet table's software version: column, filter and order (pure). The drift alert is the controller's
+(tests/unit/controller/test_version_drift_rule.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from controller.policy import PolicyConfig
 from dashboard.listing import FleetView, SortKey, known_versions, select_rows, view_page
-from dashboard.readmodel import AlertKind, fleet_alerts, version_alerts
 from tests.unit.dashboard.factories import row
 
 ROWS = [
@@ -35,28 +34,3 @@ def test_the_version_filter(version: str, expected: list[str]) -> None:
 def test_sorting_by_version_compares_releases_not_text() -> None:
     ordered = select_rows(ROWS, sort=SortKey.VERSION, descending=True)
     assert [r.agent_id for r in ordered] == ["pi-c", "pi-a", "pi-b", "pi-d", "pi-e"]
-
-
-@pytest.mark.parametrize(
-    ("central", "behind"),
-    [
-        ("0.10.0", {"pi-a": "0.2.0", "pi-b": "0.1.0"}),  # pi-d is offline: its offline alert says enough
-        ("0.11.0", {"pi-a": "0.2.0", "pi-b": "0.1.0", "pi-c": "0.10.0"}),
-        ("", {"pi-a": "0.2.0", "pi-b": "0.1.0"}),  # the newest agent sets the target
-    ],
-)
-def test_the_version_drift_alert(central: str, behind: dict[str, str]) -> None:
-    alerts = version_alerts(ROWS, central)
-    assert {a.agent_id: a.kind for a in alerts} == dict.fromkeys(behind, AlertKind.VERSION)
-    target = max(central, "0.10.0", key=lambda v: tuple(map(int, v.split(".")) if v else ()))
-    assert [a.message for a in alerts] == [f"{agent} runs {v}, not {target}" for agent, v in behind.items()]
-
-
-def test_the_drift_alerts_are_part_of_the_fleet_alerts() -> None:
-    alerts = fleet_alerts(ROWS, PolicyConfig(), "0.10.0")
-    assert [(a.agent_id, a.kind) for a in alerts] == [
-        ("pi-d", AlertKind.OFFLINE),
-        ("pi-a", AlertKind.VERSION),
-        ("pi-b", AlertKind.VERSION),
-    ]
-    assert not version_alerts([row("pi-x", software_version="0.2.0")], "0.2.0")

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fleet_base import __version__
-from fleet_base.versions import Drift, newest, version_drift, version_key
+from fleet_protocol.versions import Drift, newest, version_drift, version_key
 
 ORDERED = ["0.1.0", "0.2.0.dev1", "0.2.0rc1", "0.2.0", "0.2.0.1", "0.2.1", "0.10.0", "1.0.0"]
 

@@ -1,0 +1,162 @@
+"""An alert fired and resolved through the real broker and controller, delivered to a webhook receiver written
+for the test (Alertmanager's JSON): retried while the receiver is down, kept across a controller restart (the
+outbox), one firing and one resolved notification per alert instance."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import urllib.error
+import uuid
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from sqlmodel import Session, select
+
+from controller.alerting.notify import post_json
+from controller.config import WebhookSection
+from controller.service.app import Controller
+from controller.store.models import AlertNotification, AlertRecord
+from tests.integration.controller.fakes import FakeAgent
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+SECRET = "Bearer test-token-0123"
+
+
+class Receiver:
+    """A webhook receiver on ``port``: records each POST (its headers and JSON body)."""
+
+    def __init__(self, port: int, answer: int = 200, headers: dict[str, str] | None = None) -> None:
+        self.port = port
+        self.answer, self.headers = answer, headers or {}
+        self.received: list[tuple[dict[str, str], dict[str, Any]]] = []
+        self._server: ThreadingHTTPServer | None = None
+
+    def start(self) -> Receiver:
+        received, answer, extra = self.received, self.answer, self.headers
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((dict(self.headers), json.loads(body)))
+                self.send_response(answer)
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def of(self, agent_id: str) -> list[tuple[str, str]]:
+        """(status, alertname) of every notification about ``agent_id``."""
+        return [
+            (body["status"], alert["labels"]["alertname"])
+            for _headers, body in self.received
+            for alert in body["alerts"]
+            if alert["labels"].get("agent") == agent_id
+        ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(free_port())  # not started: down until the test starts it
+    yield r
+    r.stop()
+
+
+def notifications(controller: Controller, agent_id: str) -> list[AlertNotification]:
+    with Session(controller.engine) as session:
+        ids = {r.id for r in session.exec(select(AlertRecord).where(AlertRecord.agent_id == agent_id)).all()}
+        return [n for n in session.exec(select(AlertNotification)).all() if n.alert_id in ids]
+
+
+def alerts_of(controller: Controller, agent_id: str) -> list[AlertRecord]:
+    with Session(controller.engine) as session:
+        return list(session.exec(select(AlertRecord).where(AlertRecord.agent_id == agent_id)).all())
+
+
+@pytest.mark.timeout(180)
+def test_an_alert_fires_and_resolves_through_a_webhook_retried_across_a_restart(
+    database_url: str,
+    start_controller: Callable[..., Controller],
+    make_agent: Callable[..., FakeAgent],
+    receiver: Receiver,
+) -> None:
+    alerts = {
+        "evaluate_interval_s": 0.2,
+        "retry_first_s": 0.2,
+        "retry_max_s": 0.5,
+        "external_url": "http://dashboard.test",
+        "webhooks": [{"url": f"http://127.0.0.1:{receiver.port}/hook", "header": "Authorization", "secret": SECRET}],
+    }
+    controller = start_controller(database_url, alerts=alerts)
+    agent_id = f"pi-{uuid.uuid4().hex[:8]}"
+    agent = make_agent(agent_id).connect()
+    agent.telemetry(temperature_c=75.0)
+
+    # the receiver is down: the firing notification waits in the outbox and is retried
+    wait_for(lambda: any(n.attempts >= 2 for n in notifications(controller, agent_id)), 60, "retries")
+    (queued,) = notifications(controller, agent_id)
+    assert (queued.status, queued.delivered_at) == ("firing", None)
+    assert queued.last_error
+    controller.stop()
+
+    receiver.start()
+    controller = start_controller(database_url, alerts=alerts)
+    wait_for(lambda: receiver.of(agent_id), 60, "the firing notification after the restart")
+    assert receiver.of(agent_id) == [("firing", "EdgefleetAgentHot")]
+    headers, body = receiver.received[-1]
+    assert headers["Authorization"] == SECRET
+    assert body["version"] == "4"
+    (alert,) = body["alerts"]
+    assert alert["endsAt"] == "0001-01-01T00:00:00Z"
+    assert alert["generatorURL"] == f"http://dashboard.test/agents/{agent_id}"
+    assert agent_id in alert["annotations"]["summary"]
+
+    agent.telemetry(temperature_c=50.0)
+    wait_for(lambda: len(receiver.of(agent_id)) >= 2, 60, "the resolved notification")
+    (record,) = alerts_of(controller, agent_id)
+    assert record.resolved_at is not None
+    rounds = controller.alerts.rounds
+    wait_for(lambda: controller.alerts.rounds >= rounds + 5, 60, "more evaluation rounds")
+    assert receiver.of(agent_id) == [("firing", "EdgefleetAgentHot"), ("resolved", "EdgefleetAgentHot")]
+    resolved = receiver.received[-1][1]["alerts"][0]
+    assert resolved["fingerprint"] == alert["fingerprint"]
+    assert resolved["endsAt"] != "0001-01-01T00:00:00Z"
+    assert controller.status().notifications["delivered"] == 2
+
+
+@pytest.mark.parametrize("answer", [302, 500, 404])
+def test_a_redirect_or_an_error_status_is_a_failed_delivery(answer: int) -> None:
+    target = Receiver(free_port()).start()
+    hook = Receiver(free_port(), answer, {"Location": f"http://127.0.0.1:{target.port}/elsewhere"}).start()
+    try:
+        webhook = WebhookSection(url=f"http://127.0.0.1:{hook.port}/", header="Authorization", secret=SECRET)
+        with pytest.raises(urllib.error.HTTPError):
+            post_json(webhook, {"version": "4"})
+        assert len(hook.received) == 1
+        assert target.received == []  # the secret header was not carried to another address
+    finally:
+        hook.stop()
+        target.stop()
