@@ -27,6 +27,10 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from controller.central.metrics import CentralCollector
+from controller.central.monitor import CentralMonitor, build_monitor
+from controller.central.readings import CentralStatus
+from controller.central.sysreader import SysReader
 from controller.config import ControllerConfig
 from controller.service.broker import BrokerConnection
 from controller.service.health import ControllerStatus, HealthServer
@@ -89,6 +93,11 @@ class Controller:
         self.loop_errors: Counter[str] = Counter()
         self.sites_synced = False
         self.started = time.time()
+        #: the central node monitor (``[central]``); ``central.latest`` is its last round (plain values)
+        self.central: CentralMonitor | None = None
+        self.sys_reader: SysReader | None = None
+        if config.central.enabled:
+            self.central, self.sys_reader = build_monitor(config, self.engine)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> Controller:
@@ -105,11 +114,16 @@ class Controller:
         self.supervisor.spawn("tick", self._tick_loop)
         if self.config.s3 is not None:
             self.supervisor.spawn("janitor", self._janitor_loop)
+        if self.central is not None:
+            self.supervisor.spawn("central", lambda: self._central_loop())
+            if self.sys_reader is not None:
+                self.sys_reader.start()
         self.supervisor.start()
         address = self.config.metrics.address
         if address is not None:
             try:
                 self.health = HealthServer(address, self.status).start()
+                self.health.registry.register(CentralCollector(self._central_status))
             except OSError as exc:  # the fleet matters more than the endpoint: run on, loudly
                 log.error("cannot serve /healthz and /metrics on %s:%d: %s", *address, exc)
         return self
@@ -123,6 +137,8 @@ class Controller:
         self._wake.set()
         self.supervisor.join(timeout=10)
         self.link.stop(end_session=end_session)
+        if self.sys_reader is not None:
+            self.sys_reader.stop()
         if self.health is not None:
             self.health.stop()
         try:
@@ -278,6 +294,15 @@ class Controller:
                 self.loop_errors["janitor"] += 1
                 log.warning("janitor round failed: %s", exc)
             self._stop.wait(max(0.0, s3.janitor_interval_s - 60.0))
+
+    # -- central node monitor ------------------------------------------------------------------
+    def _central_loop(self) -> None:
+        if self.central is not None:
+            self.central.run(self._stop)
+
+    def _central_status(self) -> CentralStatus | None:
+        """The central monitor's last round (plain values), ``None`` before the first or when it is off."""
+        return self.central.latest if self.central is not None else None
 
     # -- observability ---------------------------------------------------------------------------
     def status(self) -> ControllerStatus:

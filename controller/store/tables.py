@@ -25,6 +25,7 @@ from sqlmodel import SQLModel
 from controller.store.database import Upsert
 from controller.store.models import (
     Agent,
+    CentralSample,
     ControllerInstance,
     CurrentAssignment,
     DeadLetter,
@@ -78,3 +79,4 @@ REJECT = table_of(IngestReject)
 DEAD = table_of(DeadLetter)
 CURRENT = table_of(CurrentAssignment)
 INSTANCE = table_of(ControllerInstance)
+CENTRAL = table_of(CentralSample)
