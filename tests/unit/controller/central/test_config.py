@@ -19,7 +19,7 @@ def test_defaults() -> None:
     central = parse_config({"mqtt": MQTT}, env={}).central
     assert (central.enabled, central.interval_s, central.retention_days) == (True, 15.0, 30.0)
     assert (central.full_resolution_hours, central.downsample_s) == (24.0, 300.0)
-    assert central.mqtt is None and central.s3_probe is None
+    assert (central.mqtt, central.s3_probe) == (None, None)
 
 
 def test_a_full_section() -> None:
@@ -31,8 +31,10 @@ def test_a_full_section() -> None:
         },
         env={},
     ).central
-    assert central.mqtt is not None and central.mqtt.username == "mon"
-    assert central.s3_probe is not None and central.s3_probe.prefix == "p/"
+    assert central.mqtt is not None
+    assert central.mqtt.username == "mon"
+    assert central.s3_probe is not None
+    assert central.s3_probe.prefix == "p/"
 
 
 @pytest.mark.parametrize(

@@ -115,7 +115,7 @@ def test_a_store_failure_is_counted_and_the_figures_are_kept() -> None:
     status = central.round()
     assert central.store_errors_total == 1
     assert central.latest == status
-    assert status.broker is None and status.probe is None
+    assert (status.broker, status.probe) == (None, None)
 
 
 def test_the_loop_survives_a_round_that_raises() -> None:
