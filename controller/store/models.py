@@ -79,6 +79,11 @@ class TelemetryReading(SQLModel):
     throughput_bps: float = 0.0
     active_uploads: int = 0
     assignment_version: int = Field(default=0, sa_type=BigInteger, description="version the agent applies")
+    # the agent's own measurements; None: not measured (an older agent, or nothing to measure lately)
+    mqtt_rtt_s: float | None = None
+    s3_ttfb_s: float | None = None
+    process_cpu_percent: float | None = None
+    process_rss_bytes: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class AgentTelemetryBase(TelemetryReading):
