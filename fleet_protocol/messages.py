@@ -177,7 +177,9 @@ class Telemetry(Message):
         default=None, ge=0, le=MAX_LATENCY_S, description="S3 time to first byte of the answer to a small request"
     )
     process_cpu_percent: float | None = Field(default=None, ge=0, le=MAX_CPU_PERCENT, description="the agent's own")
-    process_rss_bytes: Bytes | None = Field(default=None, description="the agent process's resident memory")
+    process_rss_bytes: int | None = Field(
+        default=None, ge=0, le=MAX_BYTES, description="the agent process's resident memory, bytes"
+    )
 
 
 class Event(Message):

@@ -49,6 +49,10 @@ class FakeEngine:
 class FakePublisher:
     def __init__(self) -> None:
         self.messages: list[Any] = []
+        self.rtt_s: float | None = None
+
+    def round_trip_s(self) -> float | None:
+        return self.rtt_s
 
     def publish(self, message: Any) -> None:
         self.messages.append(message)
@@ -60,6 +64,7 @@ class FakePublisher:
 class FakeHost:
     def __init__(self, disk_free: int = 10**12) -> None:
         self.disk_free = disk_free
+        self.own: tuple[float | None, int | None] = (None, None)
 
     def sample(self) -> HostSample:
         return HostSample(
@@ -68,6 +73,8 @@ class FakeHost:
             cpu_percent=12.5,
             mem_available_bytes=10**9,
             disk_free_bytes=self.disk_free,
+            process_cpu_percent=self.own[0],
+            process_rss_bytes=self.own[1],
         )
 
 
