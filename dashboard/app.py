@@ -54,6 +54,8 @@ def make_templates() -> Jinja2Templates:
         ago=formatting.age,
         iso=formatting.iso,
         temp=formatting.temperature,
+        latency=formatting.latency,
+        percent=formatting.percent,
         level=formatting.compression_level,
         decisive=readmodel.decisive_clause,
         brief=readmodel.brief,

@@ -101,6 +101,11 @@ class AgentRow:
     assignment: AssignmentView | None
     overridden: bool = False
     thermal_level: int = 0  # the controller's thermal step, 0 normal … 4 critical (paused); 0 without an assignment
+    # what the agent measures of itself (None: not measured, e.g. an older agent)
+    mqtt_rtt_s: float | None = None  # MQTT round trip to the broker (QoS 1 PUBLISH to PUBACK), recent median
+    s3_ttfb_s: float | None = None  # S3 time to first byte of small requests, recent median
+    process_cpu_percent: float | None = None  # the agent process's CPU, % of one core
+    process_rss_bytes: int | None = None  # the agent process's resident memory
 
     @property
     def assignment_applied(self) -> bool:
@@ -225,6 +230,10 @@ class TelemetryPoint:
     backlog_bytes: int
     active_uploads: int
     concurrency: int | None  # of the assignment in force at the time
+    mqtt_rtt_s: float | None = None
+    s3_ttfb_s: float | None = None
+    process_cpu_percent: float | None = None
+    process_rss_bytes: int | None = None
 
 
 def downsample(points: Sequence[TelemetryPoint], max_points: int) -> list[TelemetryPoint]:
