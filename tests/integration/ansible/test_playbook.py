@@ -63,7 +63,7 @@ def test_agent_venv_holds_the_agent_dependencies_and_nothing_for_the_server(depl
 
 def test_central_venv_holds_controller_and_dashboard(deployment: Deployment) -> None:
     names = _installed(deployment, CENTRAL, "/opt/edgefleet/central/venv")
-    assert {"edgefleet", "fastapi", "sqlmodel", "uvicorn", "psycopg", "bcrypt", "paho-mqtt"} <= names
+    assert {"edgefleet", "fastapi", "sqlmodel", "uvicorn", "psycopg", "bcrypt", "paho-mqtt", "psutil"} <= names
 
 
 def test_agent_toml_validates_with_the_agents_own_loader(deployment: Deployment) -> None:
