@@ -13,12 +13,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from controller.policy import PolicyConfig
 from controller.policy.thermal import LEVEL_NAMES
 from dashboard.formatting import human_rate
 from fleet_protocol.assignment import AssignmentSettings
+
+P = TypeVar("P")
 
 
 def thermal_step_name(level: int) -> str:
@@ -236,7 +238,7 @@ class TelemetryPoint:
     process_rss_bytes: int | None = None
 
 
-def downsample(points: Sequence[TelemetryPoint], max_points: int) -> list[TelemetryPoint]:
+def downsample(points: Sequence[P], max_points: int) -> list[P]:
     """At most ``max_points`` points, evenly strided, always keeping the newest (pure, order kept)."""
     if max_points <= 0:
         return []
