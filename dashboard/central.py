@@ -10,7 +10,6 @@ from datetime import datetime
 
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 from sqlalchemy import case, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
@@ -104,7 +103,8 @@ def upload_durations(session: Session) -> UploadDurations:
 
 
 def duration_histogram(durations: UploadDurations) -> HistogramMetricFamily:
-    buckets = [(floatToGoString(bound), float(n)) for bound, n in durations.le] + [("+Inf", float(durations.count))]
+    # bounds written as prometheus_client writes its own ("1.0", "+Inf")
+    buckets = [(repr(bound), float(n)) for bound, n in durations.le] + [("+Inf", float(durations.count))]
     return HistogramMetricFamily(
         "edgefleet_upload_duration_seconds",
         "per-file upload duration (start to completed), of the stored upload_completed events",
