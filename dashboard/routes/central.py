@@ -3,7 +3,6 @@ monitor (``central_sample``)."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -12,14 +11,11 @@ from fastapi.responses import Response
 from dashboard.central import CentralSeries, central_series
 from dashboard.deps import CtxDep, DbDep, UserDep, WebSessionDep
 from dashboard.rendering import render
+from dashboard.routes.api import RangeKey
 from dashboard.routes.errors import errors
 from dashboard.routes.pages import DEFAULT_RANGE, RANGES
 
 router = APIRouter()
-RangeKey = Annotated[
-    str,
-    Query(alias="range", pattern=f"^({'|'.join(map(re.escape, RANGES))})$", description=f"one of {', '.join(RANGES)}"),
-]
 ControllerId = Annotated[
     str | None,
     Query(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", description="whose monitor (default: the latest to report)"),

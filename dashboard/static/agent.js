@@ -8,12 +8,7 @@
   let range = box.dataset.range;
   let points = [];
 
-  function bytes(v) {
-    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let i = 0;
-    while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-    return (i === 0 || Number.isInteger(v) ? v.toFixed(0) : v.toFixed(1)) + " " + units[i];
-  }
+  const bytes = (v) => window.edgefleetChart.bytes(v);
   const MIN_SPAN = 60e3;
   function render() {
     const to = Date.now();

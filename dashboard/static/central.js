@@ -6,12 +6,7 @@
   const range = box.dataset.range, controller = box.dataset.controller;
   let points = [];
 
-  function bytes(v) {
-    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let i = 0;
-    while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-    return (i === 0 || Number.isInteger(v) ? v.toFixed(0) : v.toFixed(1)) + " " + units[i];
-  }
+  const bytes = (v) => window.edgefleetChart.bytes(v);
   function render() {
     const to = Date.now();
     const from = points.length ? Math.min(Math.max(to - RANGES[range], points[0].t), to - 60e3) : to - RANGES[range];
