@@ -151,6 +151,12 @@ def _read(engine: Engine, query: Callable[[Session], T]) -> T:
         return query(session)
 
 
+def _register_collectors(registry: CollectorRegistry, snapshot: Callable[[], FleetSnapshot], engine: Engine) -> None:
+    """``/metrics``: the fleet (from the cached snapshot) and the upload durations (one query per scrape)."""
+    registry.register(FleetCollector(snapshot))
+    registry.register(UploadDurationCollector(lambda: _read(engine, upload_durations)))
+
+
 def create_app(
     config: DashboardConfig,
     *,
@@ -181,8 +187,7 @@ def create_app(
         counters=DashboardCounters.create(registry),
         clock=clock,
     )
-    registry.register(FleetCollector(snapshots.get))
-    registry.register(UploadDurationCollector(lambda: _read(engine, upload_durations)))
+    _register_collectors(registry, snapshots.get, engine)
 
     app = DashboardApp(
         over_tls=config.over_tls,

@@ -337,5 +337,6 @@ def test_a_round_that_raises_is_skipped_and_the_thread_lives_on(
     assert {name: s.restarts for name, s in controller.supervisor.status().items()} == {
         "ingest": 0,
         "tick": 0,
+        "central": 0,
         "supervisor": 0,
     }
