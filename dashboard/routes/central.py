@@ -48,6 +48,7 @@ def central_page(
 ) -> Response:
     span = span if span in RANGES else DEFAULT_RANGE
     series = central_series(db, ctx.clock() - RANGES[span], controller, max_points=1)
+    fleet = ctx.snapshots.get()
     return render(
         request,
         ctx,
@@ -58,4 +59,7 @@ def central_page(
         range=span,
         series=series,
         latest=series.points[-1] if series.points else None,
+        failures_today=fleet.totals.failures_today,
+        agent_errors=sum(r.errors_total for r in fleet.rows),
+        agent_retries=sum(r.retries_total for r in fleet.rows),
     )

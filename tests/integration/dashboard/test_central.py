@@ -71,6 +71,13 @@ def test_a_failing_probe_and_an_empty_range_are_said(app_client: TestClient, eng
     assert "put: MaxRetryError: refused" in page
 
 
+def test_the_errors_agents_report_are_on_the_page(app_client: TestClient, engine: Engine) -> None:
+    put_agents(engine, [AgentSpec("pi-01", extra={"errors_total": 4, "retries_total": 9}), AgentSpec("pi-02")])
+    put_event(engine, "pi-01", "upload_failed")
+    login(app_client, "vic")
+    assert "1 failed uploads today; 4 upload errors and 10 retries in all" in app_client.get("/central").text
+
+
 def test_the_central_api_needs_login(app_client: TestClient) -> None:
     assert app_client.get("/api/central").status_code == 401
 
