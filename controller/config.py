@@ -7,6 +7,9 @@ Unknown keys are an error with the key's path in the message. Overrides: ``EDGEF
 ``[agent_sites]`` is provisioning: which site each agent belongs to (``pi-01 = "north"``). The policy groups
 agents by this site only; the site an agent reports in its birth is informational.
 
+``[central]`` is the central node monitor: host figures every ``interval_s``, the broker's ``$SYS`` figures
+with its own broker user (``mqtt_url``), an S3 probe with its own identity (``[central.s3_probe]``).
+
 ``[policy]`` and ``offline_after_s`` are what the policy is made of (``PolicyPart``); the dashboard reads them
 from the same file (``load_policy``) so that its alerts use the thresholds the policy acts on.
 """
@@ -141,6 +144,43 @@ class ControllerS3Section(S3Section):
     janitor_interval_s: float = Field(default=3600.0, gt=0)
 
 
+class CentralProbeSection(Section):
+    """The S3 probe's own identity (endpoint and bucket come from ``[s3]``): it may put, get and delete objects
+    under ``prefix`` only."""
+
+    access_key: str = Field(min_length=1)
+    secret_key: str = Field(min_length=1)
+    prefix: str = Field(default="_probe/", min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_.-]+/$")
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class CentralSection(Section):
+    """The central node monitor (docs/controller.md, "Central node monitor")."""
+
+    enabled: bool = True
+    interval_s: float = Field(default=15.0, ge=1, le=3600)
+    #: the file system whose free space is watched; "" = the SQLite database's directory, else "/"
+    disk_path: str = ""
+    #: the broker user that reads ``$SYS/broker/#`` (its own user: one per connection); "" = no broker figures
+    mqtt_url: str = ""
+    retention_days: float = Field(default=30.0, gt=0)
+    #: rows older than this are merged into one per ``downsample_s``
+    full_resolution_hours: float = Field(default=24.0, gt=0)
+    downsample_s: float = Field(default=300.0, ge=1)
+    s3_probe: CentralProbeSection | None = None
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _parse_mqtt(cls, value: str) -> str:
+        if value:
+            MqttUrl.parse(value)
+        return value
+
+    @property
+    def mqtt(self) -> MqttUrl | None:
+        return MqttUrl.parse(self.mqtt_url) if self.mqtt_url else None
+
+
 class SiteSection(Section):
     uplink_bps: int | None = Field(default=None, ge=0)
     windows: list[str] | None = None
@@ -209,6 +249,7 @@ class ControllerConfig(PolicyPart):
     s3: ControllerS3Section | None = None
     metrics: MetricsSection = Field(default_factory=MetricsSection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
+    central: CentralSection = Field(default_factory=CentralSection)
     #: provisioning: agent id → site name; an agent not listed has no site ("")
     agent_sites: dict[str, str] = Field(default_factory=dict)
 
@@ -237,6 +278,16 @@ class ControllerConfig(PolicyPart):
             raise ValueError(
                 "mqtt.telemetry_url must use another broker user than mqtt.url (one user per MQTT connection)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _central(self) -> ControllerConfig:
+        if self.central.s3_probe is not None and self.s3 is None:
+            raise ValueError("central.s3_probe needs [s3] (its endpoint and bucket)")
+        monitor = self.central.mqtt
+        others = {self.mqtt.parsed.username} | ({self.mqtt.telemetry.username} if self.mqtt.telemetry else set())
+        if monitor is not None and monitor.username in others:
+            raise ValueError("central.mqtt_url must use a broker user of its own (one user per MQTT connection)")
         return self
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -27,13 +27,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from controller.store.database import make_engine
 from dashboard import formatting, queries, readmodel
 from dashboard.auth import SESSION_COOKIE, Authenticator
+from dashboard.central import UploadDurationCollector, upload_durations
 from dashboard.config import DashboardConfig
 from dashboard.context import AppContext, DashboardCounters
 from dashboard.deps import NotLoggedIn
 from dashboard.live import LiveHub, SnapshotCache
 from dashboard.metrics import FleetCollector, MetricsPage
 from dashboard.readmodel import FleetSnapshot
-from dashboard.routes import api, apidocs, auth, metrics, pages, stream
+from dashboard.routes import api, apidocs, auth, central, metrics, pages, stream
 from dashboard.security import SecurityHeadersMiddleware
 
 HERE = Path(__file__).parent
@@ -54,6 +55,8 @@ def make_templates() -> Jinja2Templates:
         ago=formatting.age,
         iso=formatting.iso,
         temp=formatting.temperature,
+        latency=formatting.latency,
+        percent=formatting.percent,
         level=formatting.compression_level,
         decisive=readmodel.decisive_clause,
         brief=readmodel.brief,
@@ -140,6 +143,20 @@ def _database_error(request: Request, exc: Exception) -> Response:
     return _http_error(request, StarletteHTTPException(503, "the database is not reachable; try again shortly"))
 
 
+T = TypeVar("T")
+
+
+def _read(engine: Engine, query: Callable[[Session], T]) -> T:
+    with Session(engine) as session:
+        return query(session)
+
+
+def _register_collectors(registry: CollectorRegistry, snapshot: Callable[[], FleetSnapshot], engine: Engine) -> None:
+    """``/metrics``: the fleet (from the cached snapshot) and the upload durations (one query per scrape)."""
+    registry.register(FleetCollector(snapshot))
+    registry.register(UploadDurationCollector(lambda: _read(engine, upload_durations)))
+
+
 def create_app(
     config: DashboardConfig,
     *,
@@ -170,7 +187,7 @@ def create_app(
         counters=DashboardCounters.create(registry),
         clock=clock,
     )
-    registry.register(FleetCollector(snapshots.get))
+    _register_collectors(registry, snapshots.get, engine)
 
     app = DashboardApp(
         over_tls=config.over_tls,
@@ -187,6 +204,6 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(SQLAlchemyError, _database_error)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth, pages, api, stream, metrics, apidocs):
+    for module in (auth, pages, api, central, stream, metrics, apidocs):
         app.include_router(module.router)
     return app

@@ -51,6 +51,19 @@ def temperature(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f} °C"
 
 
+def latency(seconds: float | None) -> str:
+    """A latency: milliseconds below 10 s ("12.3 ms", "153 ms", "1530 ms"), else seconds ("12 s")."""
+    if seconds is None:
+        return "–"
+    if seconds < 0.1:
+        return f"{seconds * 1000:.1f} ms"
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.0f} s"
+
+
+def percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f} %"
+
+
 def compression_level(level: int | None) -> str:
     if level is None:
         return "–"

@@ -50,6 +50,22 @@ _AGENT_GAUGES: tuple[tuple[str, str, Callable[[AgentRow], float | None]], ...] =
         "the controller's thermal step: 0 normal, 1 warm, 2 hot, 3 very hot, 4 critical (paused)",
         lambda r: float(r.thermal_level) if r.assignment else None,
     ),
+    (
+        "edgefleet_agent_mqtt_rtt_seconds",
+        "the agent's MQTT round trip to the broker (QoS 1 PUBLISH to PUBACK, recent median)",
+        lambda r: r.mqtt_rtt_s,
+    ),
+    (
+        "edgefleet_agent_s3_ttfb_seconds",
+        "the agent's S3 time to first byte of small requests (recent median)",
+        lambda r: r.s3_ttfb_s,
+    ),
+    ("edgefleet_agent_process_cpu_percent", "the agent process's CPU, % of one core", lambda r: r.process_cpu_percent),
+    (
+        "edgefleet_agent_process_resident_bytes",
+        "the agent process's resident memory",
+        lambda r: None if r.process_rss_bytes is None else float(r.process_rss_bytes),
+    ),
 )
 
 _AGENT_COUNTERS: tuple[tuple[str, str, Callable[[AgentRow], int]], ...] = (

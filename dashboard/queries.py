@@ -56,6 +56,9 @@ UPLOAD_KINDS = ("upload_started", "upload_resumed", "upload_completed", *FAILURE
 RECENTLY_RESOLVED = timedelta(hours=24)
 
 
+#: what an agent measures of itself: in its row and its telemetry history, by these names
+_OWN_MEASUREMENTS = ("mqtt_rtt_s", "s3_ttfb_s", "process_cpu_percent", "process_rss_bytes")
+
 # The fleet is read with one joined query of plain columns (no ORM objects) into plain dataclasses:
 # this is what keeps a 2,000-agent fleet page fast. See docs/bench/dashboard.md.
 _AGENT_COLUMNS: tuple[Any, ...] = tuple(
@@ -81,6 +84,7 @@ _AGENT_COLUMNS: tuple[Any, ...] = tuple(
         "assignment_version",
         "software_version",
         "backlog_eta_s",
+        *_OWN_MEASUREMENTS,
     )
 )
 _ASSIGNMENT_FIELDS = ("version", *SETTINGS_FIELDS, "reason", "at")
@@ -112,7 +116,8 @@ def _agent_row(r: Any, overridden: bool, now: datetime, offline_after_s: float) 
     """
     (agent_id, site, model, was_online, online_since, offline_since, last_seen, temperature_c, throttled,
      backlog_files, backlog_bytes, backlog_oldest_age_s, throughput_bps, active_uploads, errors_total,
-     retries_total, bytes_uploaded_total, applied_version, software_version, backlog_eta_s, thermal_level,
+     retries_total, bytes_uploaded_total, applied_version, software_version, backlog_eta_s, rtt, ttfb, own_cpu,
+     own_rss, thermal_level,
      *a) = r  # fmt: skip
     last_seen = as_utc(last_seen)
     online = bool(was_online) and last_seen is not None and (now - last_seen).total_seconds() <= offline_after_s
@@ -129,6 +134,7 @@ def _agent_row(r: Any, overridden: bool, now: datetime, offline_after_s: float) 
         retries_total, bytes_uploaded_total, applied_version, assignment, overridden, thermal_level or 0,
         software_version,
         backlog_eta_s,
+        rtt, ttfb, own_cpu, own_rss,
     )  # fmt: skip
 
 
@@ -253,21 +259,14 @@ def telemetry(session: Session, agent_id: str, since: datetime, max_points: int 
             col(TelemetrySample.backlog_bytes),
             col(TelemetrySample.active_uploads),
             col(TelemetrySample.concurrency),
+            *(col(getattr(TelemetrySample, name)) for name in _OWN_MEASUREMENTS),
         )
         .where(col(TelemetrySample.agent_id) == agent_id, col(TelemetrySample.at) >= to_db_time(since))
         .order_by(col(TelemetrySample.at))
     )
     points = [
-        TelemetryPoint(
-            at=as_utc(at) or since,
-            temperature_c=temp,
-            throughput_bps=tput,
-            backlog_files=files,
-            backlog_bytes=nbytes,
-            active_uploads=active,
-            concurrency=conc,
-        )
-        for at, temp, tput, files, nbytes, active, conc in session.execute(query)
+        TelemetryPoint(as_utc(at) or since, temp, tput, files, nbytes, active, conc, *own)
+        for at, temp, tput, files, nbytes, active, conc, *own in session.execute(query)
     ]
     return downsample(points, max_points)
 

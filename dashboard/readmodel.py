@@ -12,13 +12,15 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from controller.policy import PolicyConfig
 from dashboard.formatting import human_rate
 from fleet_plan.thermal import LEVEL_NAMES
 from fleet_protocol.assignment import AssignmentSettings
 from fleet_protocol.vocabulary import event_kind_label
+
+P = TypeVar("P")
 
 
 def thermal_step_name(level: int) -> str:
@@ -103,6 +105,11 @@ class AgentRow:
     thermal_level: int = 0  # the controller's thermal step, 0 normal … 4 critical (paused); 0 without an assignment
     software_version: str = ""  # the release the agent's birth message names ("" before its first birth)
     backlog_eta_s: float | None = None  # the agent's time to drain its backlog at its measured rate; None = unknown
+    # what the agent measures of itself (None: not measured, e.g. an older agent)
+    mqtt_rtt_s: float | None = None  # MQTT round trip to the broker (QoS 1 PUBLISH to PUBACK), recent median
+    s3_ttfb_s: float | None = None  # S3 time to first byte of small requests, recent median
+    process_cpu_percent: float | None = None  # the agent process's CPU, % of one core
+    process_rss_bytes: int | None = None  # the agent process's resident memory
 
     @property
     def assignment_applied(self) -> bool:
@@ -183,9 +190,13 @@ class TelemetryPoint:
     backlog_bytes: int
     active_uploads: int
     concurrency: int | None  # of the assignment in force at the time
+    mqtt_rtt_s: float | None = None
+    s3_ttfb_s: float | None = None
+    process_cpu_percent: float | None = None
+    process_rss_bytes: int | None = None
 
 
-def downsample(points: Sequence[TelemetryPoint], max_points: int) -> list[TelemetryPoint]:
+def downsample(points: Sequence[P], max_points: int) -> list[P]:
     """At most ``max_points`` points, evenly strided, always keeping the newest (pure, order kept)."""
     if max_points <= 0:
         return []

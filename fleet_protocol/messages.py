@@ -34,6 +34,7 @@ from fleet_protocol.numbers import (
     MAX_CPU_PERCENT,
     MAX_EXACT,
     MAX_INT32,
+    MAX_LATENCY_S,
     MAX_RATE_BPS,
     MAX_SECONDS,
     MAX_VERSION,
@@ -180,6 +181,17 @@ class Telemetry(Message):
     assignment_version: Annotated[int, Field(ge=0, le=MAX_EXACT)] = 0
     backlog_eta_s: Seconds | None = Field(
         default=None, description="time to drain the backlog at the measured link rate; none = unknown"
+    )
+    # measured by the agent (docs/protocol.md): None = not measured (yet, or lately)
+    mqtt_rtt_s: float | None = Field(
+        default=None, ge=0, le=MAX_LATENCY_S, description="MQTT round trip to the broker (QoS 1 PUBLISH to PUBACK)"
+    )
+    s3_ttfb_s: float | None = Field(
+        default=None, ge=0, le=MAX_LATENCY_S, description="S3 time to first byte of the answer to a small request"
+    )
+    process_cpu_percent: float | None = Field(default=None, ge=0, le=MAX_CPU_PERCENT, description="the agent's own")
+    process_rss_bytes: int | None = Field(
+        default=None, ge=0, le=MAX_BYTES, description="the agent process's resident memory, bytes"
     )
 
 

@@ -23,3 +23,5 @@ MAX_VERSION = 2**63 - 1
 MAX_SECONDS = 100 * 365.25 * 86400
 MAX_CORES = 1024
 MAX_CPU_PERCENT = 100 * 1024
+#: a measured latency (a round trip, a time to first byte) in seconds: an hour is already an outage
+MAX_LATENCY_S = 3600.0

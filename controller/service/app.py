@@ -32,6 +32,10 @@ from controller.alerting import store as alert_store
 from controller.alerting.evaluator import AlertEvaluator
 from controller.alerting.notify import Notifier
 from controller.alerting.rules import CentralFacts
+from controller.central.metrics import CentralCollector
+from controller.central.monitor import CentralMonitor, build_monitor
+from controller.central.readings import CentralStatus
+from controller.central.sysreader import SysReader
 from controller.config import ControllerConfig
 from controller.service.broker import BrokerConnection
 from controller.service.health import ControllerStatus, HealthServer
@@ -104,9 +108,20 @@ class Controller:
         self.janitor_aborts = 0
         self._mqtt_down_since: datetime | None = None
         self.alerts, self.notifier = self._alerting(config)
-        #: the object store probe's latest result for the alert rules: (ok, error) or None (no probe runs)
-        self.s3_probe_result: Callable[[], tuple[bool, str] | None] = lambda: None
         self._alerts_firing: dict[str, int] = {}
+        #: the central node monitor (``[central]``); ``central.latest`` is its last round (plain values)
+        self.central: CentralMonitor | None = None
+        self.sys_reader: SysReader | None = None
+        if config.central.enabled:
+            self.central, self.sys_reader = build_monitor(config, self.engine)
+        #: the object store probe's latest result for the alert rules: (ok, error) or None (no probe runs)
+        self.s3_probe_result: Callable[[], tuple[bool, str] | None] = self._probe_result
+
+    def _probe_result(self) -> tuple[bool, str] | None:
+        status = self._central_status()
+        if status is None or status.probe is None:
+            return None
+        return status.probe.ok, status.probe.error
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> Controller:
@@ -126,11 +141,16 @@ class Controller:
         if self.config.alerts.enabled:
             self.supervisor.spawn("alerts", self._alerts_loop)
             self.supervisor.spawn("notify", self._notify_loop)
+        if self.central is not None:
+            self.supervisor.spawn("central", lambda: self._central_loop())
+            if self.sys_reader is not None:
+                self.sys_reader.start()
         self.supervisor.start()
         address = self.config.metrics.address
         if address is not None:
             try:
                 self.health = HealthServer(address, self.status, self.metrics.registry).start()
+                self.health.registry.register(CentralCollector(self._central_status))
             except OSError as exc:  # the fleet matters more than the endpoint: run on, loudly
                 log.error("cannot serve /healthz and /metrics on %s:%d: %s", *address, exc)
         return self
@@ -145,6 +165,8 @@ class Controller:
         self._notify.set()
         self.supervisor.join(timeout=10)
         self.link.stop(end_session=end_session)
+        if self.sys_reader is not None:
+            self.sys_reader.stop()
         if self.health is not None:
             self.health.stop()
         try:
@@ -361,6 +383,15 @@ class Controller:
         self.metrics.stored(batch, stored_at)
         for message, received in batch.telemetry:
             self.alerts.observe_offset(message.agent_id, received.timestamp() - message.sent_at.timestamp())
+
+    # -- central node monitor ------------------------------------------------------------------
+    def _central_loop(self) -> None:
+        if self.central is not None:
+            self.central.run(self._stop)
+
+    def _central_status(self) -> CentralStatus | None:
+        """The central monitor's last round (plain values), ``None`` before the first or when it is off."""
+        return self.central.latest if self.central is not None else None
 
     # -- observability ---------------------------------------------------------------------------
     def status(self) -> ControllerStatus:

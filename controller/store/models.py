@@ -17,6 +17,7 @@ Tables
     controller_instance   heartbeats of running controllers (scale-out: who ticks which sites)
     alert                 every alert instance: labels, annotations, when it started and resolved
     alert_notification    the webhook outbox: one row per notification and webhook, until delivered
+    central_sample        the central node over time: host, broker ($SYS) and S3 probe (controller.central)
 """
 
 from __future__ import annotations
@@ -82,6 +83,11 @@ class TelemetryReading(SQLModel):
     throughput_bps: float = 0.0
     active_uploads: int = 0
     assignment_version: int = Field(default=0, sa_type=BigInteger, description="version the agent applies")
+    # the agent's own measurements; None: not measured (an older agent, or nothing to measure lately)
+    mqtt_rtt_s: float | None = None
+    s3_ttfb_s: float | None = None
+    process_cpu_percent: float | None = None
+    process_rss_bytes: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class AgentTelemetryBase(TelemetryReading):
@@ -342,3 +348,40 @@ class AlertNotification(SQLModel, table=True):
     delivered_at: datetime | None = Field(default=None, sa_type=TZ)
     given_up: bool = False
     last_error: str = Field(default="", max_length=500)
+# --- the central node ---------------------------------------------------------------------------
+
+
+class CentralSample(SQLModel, table=True):
+    """One round of the central monitor (``controller.central``), or several merged by downsampling (``span_s``
+    says how many seconds it covers). ``None``: not measured (no previous reading for a rate, no broker or S3
+    monitoring configured, the broker has not sent the figure yet). ``s3_probes``/``s3_probe_errors`` count the
+    probes of the row's span."""
+
+    __tablename__ = "central_sample"
+    __table_args__ = (Index("ix_central_sample_controller_at", "controller_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
+    controller_id: str = Field(max_length=64)
+    at: datetime = Field(sa_type=TZ, index=True)
+    span_s: float = 0.0
+    downsampled: bool = Field(default=False, description="merged from full-resolution rows")
+    cpu_percent: float = 0.0
+    mem_used_percent: float = 0.0
+    mem_available_bytes: int = Field(default=0, sa_type=BigInteger)
+    disk_free_bytes: int = Field(default=0, sa_type=BigInteger)
+    disk_used_percent: float = 0.0
+    disk_read_bps: float | None = None
+    disk_write_bps: float | None = None
+    net_sent_bps: float | None = None
+    net_recv_bps: float | None = None
+    broker_connected: bool | None = None
+    broker_clients: int | None = None
+    broker_msgs_received_per_s: float | None = None
+    broker_msgs_sent_per_s: float | None = None
+    broker_msgs_dropped_per_s: float | None = None
+    broker_dropped_total: int | None = Field(default=None, sa_type=BigInteger)
+    broker_retained: int | None = Field(default=None, sa_type=BigInteger)
+    s3_probes: int = 0
+    s3_probe_errors: int = 0
+    s3_probe_latency_s: float | None = None
+    s3_probe_error: str = Field(default="", max_length=200)

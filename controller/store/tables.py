@@ -27,6 +27,7 @@ from controller.store.models import (
     Agent,
     AlertNotification,
     AlertRecord,
+    CentralSample,
     ControllerInstance,
     CurrentAssignment,
     DeadLetter,
@@ -82,3 +83,4 @@ CURRENT = table_of(CurrentAssignment)
 INSTANCE = table_of(ControllerInstance)
 ALERT = table_of(AlertRecord)
 NOTIFICATION = table_of(AlertNotification)
+CENTRAL = table_of(CentralSample)

@@ -8,12 +8,7 @@
   let range = box.dataset.range;
   let points = [];
 
-  function bytes(v) {
-    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let i = 0;
-    while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-    return (i === 0 || Number.isInteger(v) ? v.toFixed(0) : v.toFixed(1)) + " " + units[i];
-  }
+  const bytes = (v) => window.edgefleetChart.bytes(v);
   const MIN_SPAN = 60e3;
   function render() {
     const to = Date.now();
@@ -37,10 +32,24 @@
       [{ name: "active", color: "#1a7f37", points: pick((p) => p.active_uploads), step: true },
        { name: "assigned", color: "#98a2b3", points: pick((p) => p.concurrency), step: true }],
       { from, to, min: 0, integer: true, format: (v) => v.toFixed(0) });
+    C.draw(document.getElementById("chart-latency"),
+      [{ name: "MQTT round trip", color: "#2457c5", points: pick((p) => ms(p.mqtt_rtt_s)) },
+       { name: "S3 first byte", color: "#b76e00", points: pick((p) => ms(p.s3_ttfb_s)) }],
+      { from, to, min: 0, format: (v) => v.toFixed(0) + " ms" });
+    C.draw(document.getElementById("chart-process-cpu"),
+      [{ name: "CPU %", color: "#1a7f37", points: pick((p) => p.process_cpu_percent) }],
+      { from, to, min: 0, format: (v) => v.toFixed(0) + " %" });
+    C.draw(document.getElementById("chart-process-memory"),
+      [{ name: "resident", color: "#6941c6", points: pick((p) => p.process_rss_bytes) }],
+      { from, to, min: 0, binary: true, format: (v) => bytes(v) });
   }
+  function ms(seconds) { return seconds === null || seconds === undefined ? null : seconds * 1000; }
+  const OWN = ["mqtt_rtt_s", "s3_ttfb_s", "process_cpu_percent", "process_rss_bytes"];
   function toPoint(p) {
-    return { t: Date.parse(p.at), temperature_c: p.temperature_c, throughput_bps: p.throughput_bps,
-             backlog_files: p.backlog_files, active_uploads: p.active_uploads, concurrency: p.concurrency };
+    const point = { t: Date.parse(p.at), temperature_c: p.temperature_c, throughput_bps: p.throughput_bps,
+                    backlog_files: p.backlog_files, active_uploads: p.active_uploads, concurrency: p.concurrency };
+    for (const k of OWN) point[k] = p[k];
+    return point;
   }
   async function load() {
     const res = await fetch(`/api/agents/${encodeURIComponent(agent)}/telemetry?range=${range}`, { credentials: "same-origin" });
@@ -67,8 +76,10 @@
     const r = data.agent;
     const t = Date.parse(r.last_seen);
     if (r.last_seen && (!points.length || t > points[points.length - 1].t)) {
-      points.push({ t, temperature_c: r.temperature_c, throughput_bps: r.throughput_bps, backlog_files: r.backlog_files,
-                    active_uploads: r.active_uploads, concurrency: r.assignment ? r.assignment.concurrency : null });
+      const point = { t, temperature_c: r.temperature_c, throughput_bps: r.throughput_bps, backlog_files: r.backlog_files,
+                      active_uploads: r.active_uploads, concurrency: r.assignment ? r.assignment.concurrency : null };
+      for (const k of OWN) point[k] = r[k];
+      points.push(point);
       render();
     }
   });

@@ -85,5 +85,12 @@
       }
     }
   }
-  window.edgefleetChart = { draw };
+  // a size in binary units: "512 B", "1.5 MiB"
+  function bytes(v) {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+    return (i === 0 || Number.isInteger(v) ? v.toFixed(0) : v.toFixed(1)) + " " + units[i];
+  }
+  window.edgefleetChart = { draw, bytes };
 })();

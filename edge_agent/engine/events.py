@@ -40,6 +40,7 @@ class EngineStats:
     errors_total: int = 0
     backlog_eta_s: float | None = None  # backlog_bytes / the measured link rate (None when unknown)
     effective_concurrency: int = 0  # parts in flight the thin-link guard allows (<= the assignment's)
+    s3_ttfb_s: float | None = None  # the store's recent median time to first byte (None: not measured lately)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from edge_agent.service.ports import (
     FinishedCheck,
     HostProbe,
     HostSample,
+    MeasuresRoundTrip,
     Publisher,
     Verdict,
 )
@@ -448,6 +449,10 @@ class AgentService:
             errors_total=stats.errors_total + self.counters.file_errors,  # the engine's and ours
             assignment_version=self.assignment.version if self.assignment else 0,
             backlog_eta_s=stats.backlog_eta_s,
+            mqtt_rtt_s=self.publisher.round_trip_s() if isinstance(self.publisher, MeasuresRoundTrip) else None,
+            s3_ttfb_s=stats.s3_ttfb_s,
+            process_cpu_percent=host.process_cpu_percent,
+            process_rss_bytes=host.process_rss_bytes,
         )
         return Telemetry(agent_id=self.config.agent_id, seq=self.next_seq(), **values)
 

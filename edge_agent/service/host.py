@@ -1,4 +1,5 @@
-"""Telemetry sampling of the real host: temperature, firmware throttle bits, CPU, memory, disk; capabilities.
+"""Telemetry sampling of the real host: temperature, firmware throttle bits, CPU, memory, disk, and the agent
+process's own CPU and resident memory; capabilities.
 
 Everything degrades to "unknown" (None / 0) rather than failing: a laptop has no ``vcgencmd``, a container
 may have no thermal zone.
@@ -101,20 +102,34 @@ class LocalHost:
     def __init__(self, spool_dir: Path) -> None:
         self.spool_dir = spool_dir
         self.vcgencmd = shutil.which("vcgencmd")
+        self.process = psutil.Process()
         psutil.cpu_percent(None)  # prime: the next call reports the load since now
+        self.process.cpu_percent(None)  # the same for this process
 
     def sample(self) -> HostSample:
         try:
             free = shutil.disk_usage(self.spool_dir).free
         except OSError:
             free = 0
+        own = self._own()
         return HostSample(
             temperature_c=read_temperature_c(),
             throttled=read_throttled(self.vcgencmd),
             cpu_percent=psutil.cpu_percent(None),
             mem_available_bytes=psutil.virtual_memory().available,
             disk_free_bytes=free,
+            process_cpu_percent=own[0],
+            process_rss_bytes=own[1],
         )
+
+    def _own(self) -> tuple[float | None, int | None]:
+        """This process's CPU % since the last sample and its resident bytes (None where psutil cannot tell)."""
+        try:
+            with self.process.oneshot():
+                return self.process.cpu_percent(None), self.process.memory_info().rss
+        except (psutil.Error, OSError) as exc:
+            log.debug("cannot read this process's own use: %s", exc)
+            return None, None
 
     def capabilities(self) -> Capabilities:
         """What the agent is; call it once the agent's modules are loaded (its baseline RSS is measured here)."""

@@ -6,6 +6,11 @@ what ``on_connect_messages`` returns (birth, ``online``) and subscribes again (t
 arrives at once). QoS 1 messages published while disconnected are queued by paho (bounded) and sent on
 reconnect; telemetry (QoS 0) is dropped while offline. With an ``Outbox``, events are also kept on disk until
 the broker acknowledged them, and published again at the next start (``kill -9`` or power loss lose none).
+
+Round trip: every QoS 1 message published on a live connection (birth, state, events) is timed from
+``publish`` to its PUBACK: the broker's answer, so the time there and back plus the broker's own work. Messages
+queued while offline, and those whose connection dropped before the PUBACK, are not timed. ``round_trip_s``
+is the median of the recent ones (``None`` when the agent published nothing at QoS 1 lately).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +28,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.service.outbox import Outbox
+from edge_agent.transfer.latency import RecentLatency
 from fleet_base.mqtt_url import MqttUrl
 from fleet_base.paho import paho_client
 from fleet_protocol.codec import encode
@@ -37,6 +45,8 @@ DELIVERY: dict[AgentChannel, tuple[int, bool]] = {
     AgentChannel.EVENTS: (1, False),
 }
 MAX_QUEUED = 1000
+#: PUBACKs that came before ``publish`` returned, kept until it does (a few at most; older ones are not ours)
+MAX_EARLY_ACKS = 64
 
 
 class MqttLink:
@@ -63,6 +73,10 @@ class MqttLink:
         self._outbox = outbox
         self._unacked: list[tuple[int, mqtt.MQTTMessageInfo]] = []  # (outbox row, paho's handle)
         self._unacked_lock = threading.Lock()
+        self.round_trip = RecentLatency()
+        self._timed: dict[int, tuple[float, int]] = {}  # mid -> (when published, connection number)
+        self._early_acks: OrderedDict[int, float] = OrderedDict()  # mid -> when its PUBACK came
+        self._timing_lock = threading.Lock()
         client = paho_client(url, client_id)
         if will is not None:
             qos, retain = DELIVERY[will.channel]
@@ -103,17 +117,47 @@ class MqttLink:
     def publish(self, message: Message) -> None:
         self._send(message)
 
-    def _send(self, message: Message) -> mqtt.MQTTMessageInfo | None:
+    def round_trip_s(self) -> float | None:
+        """The median PUBLISH-to-PUBACK time of the recent QoS 1 messages (``None``: none lately)."""
+        return self.round_trip.median()
+
+    def _send(self, message: Message, *, live: bool | None = None) -> mqtt.MQTTMessageInfo | None:
         qos, retain = DELIVERY[message.channel]
         topic, payload = agent_topic(message.agent_id, message.channel), encode(message)
         row = self._store(topic, payload) if message.channel == AgentChannel.EVENTS else None
+        live = self.connected.is_set() if live is None else live
+        connection, started = self.connects, time.monotonic()
         info = self.client.publish(topic, payload, qos, retain)
         if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
             kept = " (kept in the outbox for the next start)" if row is not None else ""
             log.warning("MQTT queue full: dropped a %s message%s", message.channel.value, kept)
             return None
+        if qos == 1 and live and info.rc == mqtt.MQTT_ERR_SUCCESS:
+            self._time(info.mid, started, connection)
         self._track(row, info)
         return info
+
+    # -- round trip: publish to PUBACK -----------------------------------------------------------------------
+    def _time(self, mid: int, started: float, connection: int) -> None:
+        with self._timing_lock:
+            acked = self._early_acks.pop(mid, None)
+            if acked is None:
+                self._timed[mid] = (started, connection)
+                return
+        self.round_trip.add(acked - started)
+
+    def _acked(self, mid: int) -> None:
+        now = time.monotonic()
+        with self._timing_lock:
+            timed = self._timed.pop(mid, None)
+            if timed is None:  # not timed, or publish has not returned yet
+                self._early_acks[mid] = now
+                while len(self._early_acks) > MAX_EARLY_ACKS:
+                    self._early_acks.popitem(last=False)
+                return
+        started, connection = timed
+        if connection == self.connects:
+            self.round_trip.add(now - started)
 
     # -- outbox: events on disk until the broker acknowledged them ---------------------------------------------
     def _store(self, topic: str, payload: bytes) -> int | None:
@@ -169,7 +213,7 @@ class MqttLink:
         self.connects += 1
         log.info("connected to %s (connect #%d)", self.url.redacted(), self.connects)
         for message in self._on_connect_messages():
-            self._send(message)
+            self._send(message, live=True)
         for topic in self._subscriptions:
             client.subscribe(topic, qos=1)
         self.connected.set()
@@ -178,10 +222,14 @@ class MqttLink:
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Properties | None
     ) -> None:
         self.connected.clear()
+        with self._timing_lock:  # their PUBACKs, if any, come on another connection: not a round trip
+            self._timed.clear()
+            self._early_acks.clear()
         if reason.value != 0:
             log.warning("disconnected from the broker (%s); reconnecting with backoff", reason)
 
     def _on_publish(self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: Any, _props: Any) -> None:
+        self._acked(mid)
         if self._outbox is not None:
             self._sweep(mid)
 

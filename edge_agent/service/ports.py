@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from edge_agent.engine import EngineStats, Limits
 from fleet_protocol.messages import Message
@@ -35,6 +35,13 @@ class Publisher(Protocol):
     def publish(self, message: Message) -> None: ...
 
 
+@runtime_checkable
+class MeasuresRoundTrip(Protocol):
+    """A publisher that times its round trip to the broker (the real MQTT link does)."""
+
+    def round_trip_s(self) -> float | None: ...
+
+
 @dataclass(frozen=True)
 class HostSample:
     temperature_c: float | None
@@ -42,6 +49,9 @@ class HostSample:
     cpu_percent: float
     mem_available_bytes: int
     disk_free_bytes: int
+    #: the agent process's own CPU (% of one core, so up to 100 × cores) and resident memory; None: not measured
+    process_cpu_percent: float | None = None
+    process_rss_bytes: int | None = None
 
 
 @dataclass(frozen=True)

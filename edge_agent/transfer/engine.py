@@ -31,7 +31,7 @@ from edge_agent.transfer.context import Codec, Context, RetryNotice
 from edge_agent.transfer.job import FileJob, Outcome
 from edge_agent.transfer.journal import DONE, REJECTED
 from edge_agent.transfer.memory import pin_mmap_threshold
-from edge_agent.transfer.ports import Journal, Store
+from edge_agent.transfer.ports import Journal, Store, TimesFirstByte
 
 log = logging.getLogger("edgefleet.upload")
 
@@ -142,6 +142,7 @@ class Engine:
             errors_total=c.errors_total,
             backlog_eta_s=backlog_eta_s(backlog, rate),
             effective_concurrency=self._ctx.effective.concurrency,
+            s3_ttfb_s=store.first_byte_s() if isinstance(store := self._ctx.store, TimesFirstByte) else None,
         )
 
     def status(self, path: Path) -> tuple[str, str, str] | None:

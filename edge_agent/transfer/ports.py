@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from edge_agent.engine.queue import QueueEntry
 from edge_agent.engine.upload import StoredPart, UploadRecord, UploadSettings
@@ -28,6 +28,13 @@ class ObjectHead:
 class PendingUpload:
     key: str
     upload_id: str
+
+
+@runtime_checkable
+class TimesFirstByte(Protocol):
+    """A store that measures its time to first byte (the real one does; the fakes need not)."""
+
+    def first_byte_s(self) -> float | None: ...
 
 
 class PartTap(Protocol):

@@ -4,7 +4,8 @@ A thin adapter: every method is one S3 request, errors are mapped by :func:`erro
 done here (nor inside urllib3): the engine decides, with backoff. There is no whole-request timeout: every
 request runs under a :class:`edge_agent.transfer.wire.Watch`, which fails it as a retryable stall when no
 byte was written or acknowledged for ``stall_timeout_s`` (and a part also past its deadline); a part's bytes
-are paced through its :class:`~edge_agent.transfer.ports.PartTap` as they are written.
+are paced through its :class:`~edge_agent.transfer.ports.PartTap` as they are written. The small requests' times
+to first byte (``wire.Watch.first_byte_s``) are kept for the agent's telemetry (``first_byte_s``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from edge_agent.engine.upload import StoredPart
 from edge_agent.transfer import wire
 from edge_agent.transfer.errors import RetryableError, UploadGone, classify
 from edge_agent.transfer.gate import Stopped
+from edge_agent.transfer.latency import RecentLatency
 from edge_agent.transfer.ports import ObjectHead, PartTap, PendingUpload
 from fleet_base.s3settings import S3Settings
 
@@ -50,6 +52,7 @@ class S3Store:
     def __init__(self, settings: S3Settings, stall_timeout_s: float = STALL_TIMEOUT_S, pool: int = 64) -> None:
         self.bucket = settings.bucket
         self._stall_timeout_s = stall_timeout_s
+        self.first_byte = RecentLatency()
         self._client = Minio(
             settings.netloc,
             access_key=settings.access_key,
@@ -70,6 +73,13 @@ class S3Store:
                 if watch.fault is not None:
                     raise RetryableError(watch.fault) from exc
                 raise classify(exc) from exc
+            finally:
+                if watch.first_byte_s is not None:  # an answer came (an error answer too)
+                    self.first_byte.add(watch.first_byte_s)
+
+    def first_byte_s(self) -> float | None:
+        """The median time to first byte of the recent small requests (``None``: none lately)."""
+        return self.first_byte.median()
 
     def create(self, key: str, content_type: str, metadata: Mapping[str, str]) -> str:
         headers: dict[str, Any] = {"Content-Type": content_type}

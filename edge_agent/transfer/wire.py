@@ -12,6 +12,8 @@ calling thread):
   writes;
 - ``getresponse`` waits for the first byte of the answer in ``POLL_S`` steps before http.client reads it (over
   TLS it reads that byte itself, to tell the answer from TLS 1.3 session tickets, and hands it on);
+- the watch notes when the answer to a small request (at most ``SMALL_REQUEST_BYTES``: create, complete, HEAD,
+  list) starts after its last byte was written: the store's time to first byte;
 - at every step the watch reads how many bytes the kernel still holds unacknowledged (Linux ``SIOCOUTQ``;
   where that is unavailable a byte counts as acknowledged once written), reports newly acknowledged bytes to
   the tap, and fails the request with :class:`Stalled` when neither the written nor the acknowledged count
@@ -49,6 +51,9 @@ from edge_agent.transfer.ports import PartTap
 POLL_S = 0.25  # the longest a socket operation blocks before the watch looks again
 WRITE_MAX = 256 * 1024  # bytes per write when nothing paces them
 TLS_WRITE_MAX = 16 * 1024  # bytes per write over TLS: one record
+#: a request of at most this many bytes (headers and body) times its answer's first byte: a big part's time to
+#: first byte would mostly be the kernel's send buffer draining, not the server answering
+SMALL_REQUEST_BYTES = 64 * 1024
 _TIOCOUTQ = getattr(termios, "TIOCOUTQ", None)  # == SIOCOUTQ on Linux: bytes sent but not yet acknowledged
 
 
@@ -69,6 +74,10 @@ class Watch:
         self.written = 0
         self.acked = 0
         self.fault: str | None = None  # why the watch failed the request
+        self.last_write_at: float | None = None
+        self._written_before = 0  # bytes written before the current request
+        #: the last small request's time to first byte: from its last byte written to its answer's first byte
+        self.first_byte_s: float | None = None
 
     def next_chunk(self, available: int) -> int:
         """How many of ``available`` bytes to write now; with a cap, waits until the bucket gives them."""
@@ -82,8 +91,14 @@ class Watch:
 
     def wrote(self, nbytes: int, unacked: int | None) -> None:
         self.written += nbytes
-        self._progress_at = self._clock()
+        self._progress_at = self.last_write_at = self._clock()
         self.heard(unacked)
+
+    def answered(self) -> None:
+        """The answer to the request written started: its time to first byte, if the request was small."""
+        sent, self._written_before = self.written - self._written_before, self.written
+        if self.last_write_at is not None and 0 < sent <= SMALL_REQUEST_BYTES:
+            self.first_byte_s = self._clock() - self.last_write_at
 
     def heard(self, unacked: int | None) -> None:
         """The kernel holds ``unacked`` bytes not yet acknowledged (None: unknown, count what was written)."""
@@ -209,6 +224,7 @@ def _await_answer(sock: socket.socket | None) -> bytes:
                 break
         watch.heard(_unacked(sock))
         watch.check()
+    watch.answered()
     watch.heard(_unacked(sock))  # the answer came with the last acknowledgements
     return first
 

@@ -25,6 +25,9 @@ DASHBOARD_USER = "admin"
 SITES = ("garden", "meadow", "forest")
 #: the S3 identity and broker user of the controller
 CONTROLLER = "controller"
+#: the broker user of the controller's central monitor (reads $SYS) and the S3 identity of its probe
+CENTRAL_MONITOR = "central-monitor"
+CENTRAL_PROBE = "central-probe"
 #: the demo's objects are {OBJECT_PREFIX}/{agent id}/...
 OBJECT_PREFIX = "demo"
 _ALPHABET = string.ascii_letters + string.digits
@@ -187,6 +190,10 @@ def controller_settings(
         "offline_after_s": 30,
         "mqtt": {"url": ends.mqtt_url(CONTROLLER, state.mqtt_controller_password)},
         "s3": {**s3_table(state, ends, CONTROLLER), "stale_upload_hours": 24},
+        "central": {
+            "mqtt_url": ends.mqtt_url(CENTRAL_MONITOR, state.agent_password(CENTRAL_MONITOR)),
+            "s3_probe": dict(zip(("access_key", "secret_key"), state.s3_key(CENTRAL_PROBE), strict=True)),
+        },
         # A small demo uplink, so the fair share and the hot agent's throttling are visible.
         "policy": {"site_uplink_bps": 12_500_000, "cool_hold_s": 20},
     }

@@ -39,7 +39,7 @@ from fleet_protocol.topics import AGENT_PUBLISHES, CONTROLLER_STATE_TOPIC, NAMES
 if TYPE_CHECKING:
     from edgefleet.localservices.tls import CertFiles, CertificateAuthority
 
-Role = Literal["agent", "controller"]
+Role = Literal["agent", "controller", "monitor"]
 
 #: the broker refuses larger publishes; four times the protocol's payload limit leaves room for headers
 MESSAGE_SIZE_LIMIT = 4 * MAX_PAYLOAD_BYTES
@@ -65,13 +65,16 @@ def password_line(name: str, password: str, salt: bytes | None = None) -> str:
 
 def acl_lines(users: list[MqttUser]) -> list[str]:
     """The ACL: an agent writes only its own birth/state/telemetry/events and reads only its own
-    assignment and the controller state; a controller reads and writes the whole namespace."""
+    assignment and the controller state; a controller reads and writes the whole namespace; a monitor (the
+    controller's central monitor) only reads the broker's own ``$SYS`` figures."""
     lines: list[str] = []
     for user in users:
         lines.append(f"user {user.name}")
         if user.role == "controller":
             lines.append(f"topic readwrite {NAMESPACE}/#")
             lines.append("topic read $share/#")
+        elif user.role == "monitor":
+            lines.append("topic read $SYS/#")
         else:
             base = f"{NAMESPACE}/agents/{user.name}"
             lines += [f"topic write {base}/{channel.value}" for channel in sorted(AGENT_PUBLISHES)]
@@ -102,6 +105,7 @@ class Mosquitto:
         tls: bool = False,
         require_certificate: bool = False,
         message_size_limit: int = MESSAGE_SIZE_LIMIT,
+        sys_interval: int = 10,
     ) -> None:
         """``persistence``: keep retained messages and sessions across a restart. Mosquitto 2.0.11 (Debian 12)
         can crash (general protection fault) on a config reload, which ``add_user`` on a running broker needs,
@@ -121,6 +125,7 @@ class Mosquitto:
         self.tls = tls
         self.require_certificate = require_certificate
         self.message_size_limit = message_size_limit
+        self.sys_interval = sys_interval  # seconds between the broker's $SYS updates
         self.users: dict[str, MqttUser] = {}
         self._proc: subprocess.Popen[bytes] | None = None
         self.log = self.directory / "mosquitto.log"
@@ -217,6 +222,7 @@ class Mosquitto:
                     f"password_file {self.directory / 'passwd'}",
                     f"acl_file {self.directory / 'acl'}",
                     f"message_size_limit {self.message_size_limit}",
+                    f"sys_interval {self.sys_interval}",
                     f"persistence {'true' if self.persistence else 'false'}",
                     f"persistence_location {data}/",
                     "autosave_interval 1",

@@ -2,14 +2,15 @@
 
 Every port is set explicitly (gRPC = port + 10000), or parallel instances collide, and every listener (master,
 volume, filer, S3, admin) binds to ``host`` (127.0.0.1): the filer, master and volume ports serve data without
-credentials and must never be reachable from the network. Buckets given with ``-bucket`` appear about a second
-after the S3 port answers, so readiness means "the bucket exists".
+credentials and must never be reachable from the network. Buckets given with ``-bucket`` appear about a second after
+the S3 port answers, so readiness means "the bucket exists".
 
 Identities: ``admin`` (every right) plus one identity per agent (:meth:`SeaweedS3.add_agent_identity`) whose
 attached IAM policy (:func:`agent_policy`) allows only the calls an agent's uploader makes, only under its own
 ``{prefix}/{agent_id}/`` (no list, no delete), and optionally a janitor identity for the controller
-(:func:`janitor_policy`). Identities are best added before ``start``: adding one to a running server restarts it.
-With ``tls=True`` the S3 port serves https only, with a certificate of a private CA in the server's directory.
+(:func:`janitor_policy`) and one for its S3 probe (:func:`probe_policy`). Identities are best added before
+``start``: adding one to a running server restarts it. With ``tls=True`` the S3 port serves https only, with a
+certificate of a private CA in the server's directory.
 """
 
 from __future__ import annotations
@@ -102,6 +103,24 @@ def janitor_policy(bucket: str) -> dict[str, Any]:
     return _policy(
         {"Effect": "Allow", "Action": ["s3:ListBucketMultipartUploads"], "Resource": [f"arn:aws:s3:::{bucket}"]},
         {"Effect": "Allow", "Action": ["s3:AbortMultipartUpload"], "Resource": [f"arn:aws:s3:::{bucket}/*"]},
+    )
+
+
+#: the central monitor's S3 probe writes, reads back and deletes small objects under this prefix only
+PROBE_PREFIX = "_probe/"
+
+
+def probe_policy(bucket: str, prefix: str = PROBE_PREFIX) -> dict[str, Any]:
+    """The controller's S3 probe: put, get and delete objects under ``prefix`` and nowhere else."""
+    if "*" in prefix or "?" in prefix or not prefix.endswith("/"):
+        raise ValueError(f"S3 probe prefix {prefix!r} must end with '/' and have no wildcards")
+    return _policy(
+        {
+            "Sid": "ProbeObjects",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+            "Resource": [f"arn:aws:s3:::{bucket}/{prefix}*"],
+        }
     )
 
 
@@ -199,6 +218,16 @@ class SeaweedS3:
     ) -> S3Identity:
         """The controller's identity: aborts stale multipart uploads (see :func:`janitor_policy`)."""
         return self.add_identity(name, janitor_policy(self.bucket), access_key, secret_key)
+
+    def add_probe_identity(
+        self,
+        name: str = "central-probe",
+        prefix: str = PROBE_PREFIX,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+    ) -> S3Identity:
+        """The controller's S3 probe: small objects under ``prefix`` only (see :func:`probe_policy`)."""
+        return self.add_identity(name, probe_policy(self.bucket, prefix), access_key, secret_key)
 
     def settings(self, identity: S3Identity | None = None) -> S3Settings:
         """S3 settings for ``identity`` (default: admin), with the CA file when the endpoint is https."""

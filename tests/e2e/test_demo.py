@@ -142,6 +142,12 @@ def fleet(client: httpx.Client) -> dict[str, Any]:
     return dict(answer.json())
 
 
+def central_measured(client: httpx.Client) -> bool:
+    """The demo's controller watches its broker ($SYS, its own user) and probes its S3 (its own identity)."""
+    points = client.get("/api/central").json()["points"]
+    return any(p["broker_clients"] and p["s3_probes"] and not p["s3_probe_errors"] for p in points)
+
+
 def test_demo_runs_the_whole_system_and_stops_cleanly(demo_root: Path) -> None:
     first = DemoRun(demo_root, "--fresh", "--record-every", "5")
     try:
@@ -153,6 +159,7 @@ def test_demo_runs_the_whole_system_and_stops_cleanly(demo_root: Path) -> None:
         client = first.dashboard()
         wait_until(lambda: sum(r["online"] for r in fleet(client)["rows"]) == AGENTS, 60, "all agents online")
         uploaded = wait_until(lambda: fleet(client)["totals"]["uploaded_today_files"], 90, "a first upload")
+        wait_until(lambda: central_measured(client), 90, "the central monitor's broker and S3 probe figures")
         assert leftovers(demo_root)  # the services really run as processes under the folder
         exposed = [line for line in leftovers(demo_root) if any(s in line for s in secrets(state))]
         assert exposed == [], "a secret on a command line (ps shows it to every local user)"

@@ -21,7 +21,7 @@ from edge_agent.engine.upload import StoredPart
 from edge_agent.transfer.errors import TransferError
 from edge_agent.transfer.s3 import S3Store
 from edgefleet.localservices import SeaweedS3
-from edgefleet.localservices.seaweed import S3Identity, agent_policy, agent_prefix
+from edgefleet.localservices.seaweed import PROBE_PREFIX, S3Identity, agent_policy, agent_prefix
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +33,8 @@ PAYLOAD = b"recording" * 100
 
 
 class Server:
-    def __init__(self, s3: SeaweedS3, agents: dict[str, S3Identity], janitor: S3Identity) -> None:
-        self.s3, self.agents, self.janitor = s3, agents, janitor
+    def __init__(self, s3: SeaweedS3, agents: dict[str, S3Identity], janitor: S3Identity, probe: S3Identity) -> None:
+        self.s3, self.agents, self.janitor, self.probe = s3, agents, janitor, probe
         self.admin = s3.client()
 
     def client(self, identity: S3Identity) -> Minio:
@@ -58,8 +58,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     s3 = SeaweedS3(directory=tmp_path_factory.mktemp("s3-identity"))
     agents = {agent: s3.add_agent_identity(agent, PREFIX) for agent in (A, B, "pi-a2")}
     janitor = s3.add_janitor_identity()
+    probe = s3.add_probe_identity()
     with s3:
-        yield Server(s3, agents, janitor)
+        yield Server(s3, agents, janitor, probe)
 
 
 @pytest.fixture
@@ -172,6 +173,21 @@ def test_the_janitor_lists_and_aborts_uploads_but_reads_and_deletes_nothing(serv
         assert _denied(lambda a=attack: ATTACKS[a](janitor, bucket, other_object)) == "AccessDenied"  # type: ignore[misc]
     janitor._abort_multipart_upload(bucket, OTHER_KEY + ".part", other_object)
     assert other_object not in {u.upload_id for u in server.admin._list_multipart_uploads(bucket).uploads}
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_the_central_probe_touches_nothing_outside_its_prefix(server: Server, other_object: str, attack: str) -> None:
+    client = server.client(server.probe)
+    assert _denied(lambda: ATTACKS[attack](client, server.s3.bucket, other_object)) == "AccessDenied"
+    assert server.admin.get_object(server.s3.bucket, OTHER_KEY).read() == PAYLOAD
+
+
+def test_the_central_probe_puts_gets_and_deletes_under_its_prefix(server: Server) -> None:
+    client, bucket, key = server.client(server.probe), server.s3.bucket, f"{PROBE_PREFIX}ctl-1"
+    client.put_object(bucket, key, io.BytesIO(PAYLOAD), len(PAYLOAD))
+    assert client.get_object(bucket, key).read() == PAYLOAD
+    client.remove_object(bucket, key)
+    assert not server.exists(key)
 
 
 def test_unknown_and_wrong_keys_are_refused(server: Server) -> None:

@@ -47,6 +47,12 @@ SITES = ("garden", "orchard")  # each agent's site in the inventory: the control
 # A broker user with the controller's rights for the tests' own observers: a probe logged in as the controller
 # would take over the running controller's session (client id = user name).
 OBSERVER = {"name": "test-observer", "password": "observer-password-for-tests", "role": "controller"}
+#: the controller's central monitor: its broker user ($SYS only) and its S3 probe identity (optional secrets)
+CENTRAL_MONITOR = {
+    "central_controller_mqtt_monitor_password": "monitor-password-for-tests",
+    "central_controller_s3_probe_access_key": "probe-access-key-for-tests",
+    "central_controller_s3_probe_secret_key": "probe-secret-key-for-tests",
+}
 GRPC_OFFSET = 10000
 # Whoever runs the tests owns everything (root on the CI machine, but not required).
 USER = pwd.getpwuid(os.getuid()).pw_name
@@ -243,6 +249,7 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path, *, test_only: bool = True
             "central_controller_metrics_listen": f"127.0.0.1:{ports['metrics']}",
             "central_controller_shared_group": "edgefleet",  # the telemetry connection with its own user
             "central_mqtt_extra_users": [OBSERVER],
+            **CENTRAL_MONITOR,
             "central_controller_policy": {
                 **_role_default("central", "central_controller_policy"),
                 "sites": SITE_POLICY,

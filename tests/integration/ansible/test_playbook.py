@@ -65,7 +65,7 @@ def test_agent_venv_holds_the_agent_dependencies_and_nothing_for_the_server(depl
 
 def test_central_venv_holds_controller_and_dashboard(deployment: Deployment) -> None:
     names = _installed(deployment, CENTRAL, "/opt/edgefleet/central/venv")
-    assert {"edgefleet", "fastapi", "sqlmodel", "uvicorn", "psycopg", "bcrypt", "paho-mqtt"} <= names
+    assert {"edgefleet", "fastapi", "sqlmodel", "uvicorn", "psycopg", "bcrypt", "paho-mqtt", "psutil"} <= names
 
 
 def test_agent_toml_validates_with_the_agents_own_loader(deployment: Deployment) -> None:
@@ -192,6 +192,11 @@ def test_controller_toml_has_the_sites_from_the_inventory_and_one_broker_user_pe
         assert (url.tls, url.cafile, url.port) == (True, ca_file, deployment.ports["mqtt"])
     assert config.s3 is not None
     assert (config.s3.endpoint, config.s3.ca_file) == (f"https://127.0.0.1:{deployment.ports['s3']}", ca_file)
+    monitor, probe = config.central.mqtt, config.central.s3_probe
+    assert monitor is not None
+    assert (monitor.username, monitor.tls, monitor.cafile) == ("central-monitor", True, ca_file)
+    assert probe is not None
+    assert (probe.access_key, probe.prefix) == ("probe-access-key-for-tests", "_probe/")
 
 
 def test_agent_without_secrets_stops_the_play_before_anything_is_written(tmp_path: Path) -> None:

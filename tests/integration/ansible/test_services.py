@@ -151,6 +151,22 @@ def test_telemetry_user_only_reads_agent_telemetry(
     assert telemetry.publish(agent_topic(ME, AgentChannel.ASSIGNMENT), b"{}") == NOT_AUTHORIZED
 
 
+def test_the_central_monitor_user_reads_only_sys(
+    deployment: Deployment, central_services: CentralServices, probes: list[Probe]
+) -> None:
+    url = deployment.toml(CENTRAL, "/etc/edgefleet/controller.toml")["central"]["mqtt_url"]
+    monitor = _connect(probes, url)
+    assert monitor.url.username == "central-monitor"
+    monitor.subscribe("$SYS/broker/uptime")
+    monitor.subscribe(f"edgefleet/v1/agents/+/{AgentChannel.TELEMETRY.value}")
+    assert monitor.messages.get(timeout=30).topic == "$SYS/broker/uptime"  # the broker publishes $SYS every 10 s
+    me = _connect(probes, _agent(deployment, ME)["mqtt"]["url"])
+    assert me.publish(agent_topic(ME, AgentChannel.TELEMETRY), b"telemetry") < 0x80
+    # the next $SYS round comes after the telemetry (one queue, in order): the telemetry never came
+    assert monitor.messages.get(timeout=30).topic == "$SYS/broker/uptime"
+    assert monitor.publish(agent_topic(ME, AgentChannel.ASSIGNMENT), b"{}") == NOT_AUTHORIZED
+
+
 def test_oversized_messages_never_reach_the_controller(
     deployment: Deployment, central_services: CentralServices, probes: list[Probe]
 ) -> None:
@@ -245,6 +261,21 @@ def test_controller_s3_identity_only_lists_and_aborts_uploads(
     _denied(lambda: controller.get_object(BUCKET, f"field/{ME}/kept.txt").read())
     _denied(lambda: controller.remove_object(BUCKET, f"field/{ME}/kept.txt"))
     _denied(lambda: _put(controller, f"field/{ME}/by-controller.txt"))
+
+
+def test_the_central_probe_identity_only_touches_its_prefix(
+    deployment: Deployment, central_services: CentralServices
+) -> None:
+    probe_table = deployment.toml(CENTRAL, "/etc/edgefleet/controller.toml")["central"]["s3_probe"]
+    assert (probe_table["access_key"], probe_table["secret_key"]) == deployment.s3_identities()["central-probe"]
+    probe, me = deployment.s3_client("central-probe"), deployment.s3_client(f"agent-{ME}")
+    _put(probe, "_probe/ctl-1")
+    assert probe.get_object(BUCKET, "_probe/ctl-1").read() == b"hello"
+    probe.remove_object(BUCKET, "_probe/ctl-1")
+    _put(me, f"field/{ME}/kept-from-probe.txt")
+    _denied(lambda: probe.get_object(BUCKET, f"field/{ME}/kept-from-probe.txt").read())
+    _denied(lambda: probe.remove_object(BUCKET, f"field/{ME}/kept-from-probe.txt"))
+    _denied(lambda: _put(probe, f"field/{ME}/by-probe.txt"))
 
 
 def test_s3_refuses_plain_http_and_wrong_secrets(deployment: Deployment, central_services: CentralServices) -> None:

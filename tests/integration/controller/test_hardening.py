@@ -339,5 +339,6 @@ def test_a_round_that_raises_is_skipped_and_the_thread_lives_on(
         "tick": 0,
         "alerts": 0,
         "notify": 0,
+        "central": 0,
         "supervisor": 0,
     }

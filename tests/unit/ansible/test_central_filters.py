@@ -128,6 +128,24 @@ def test_identities_are_the_controllers_janitor_and_one_per_agent() -> None:
     assert policies["policy-agent-y"]["Statement"][0]["Resource"] == ["arn:aws:s3:::b/y/*"]
 
 
+def test_the_central_probe_identity_is_there_when_it_has_a_key_and_reaches_only_its_prefix() -> None:
+    controller = {"access_key": "C", "secret_key": "c"}
+    without = filters.edgefleet_s3_identities([], "b", "minio", controller, {"access_key": "", "secret_key": ""})
+    assert [i["name"] for i in without] == ["controller"]
+    probe = {"access_key": "P", "secret_key": "p", "prefix": "_probe/"}
+    identities = filters.edgefleet_s3_identities([], "b", "minio", controller, probe)
+    assert [(i["name"], i["access_key"]) for i in identities] == [("controller", "C"), ("central-probe", "P")]
+    (statement,) = identities[1]["policy"]["Statement"]
+    assert set(statement["Action"]) == {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"}
+    assert statement["Resource"] == ["arn:aws:s3:::b/_probe/*"]
+
+
+@pytest.mark.parametrize("prefix", ["", "_probe", "*/", "/abs/", "a?/"])
+def test_a_probe_prefix_that_would_widen_its_policy_is_refused(prefix: str) -> None:
+    with pytest.raises(ValueError, match="invalid S3 probe prefix"):
+        filters.edgefleet_probe_s3_policy("b", prefix)
+
+
 @pytest.mark.parametrize("agent_id", ["", "a/b", "a*"])
 def test_an_id_that_would_widen_a_policy_is_refused(agent_id: str) -> None:
     with pytest.raises(ValueError, match="invalid agent id"):

@@ -42,6 +42,11 @@ def test_acl_an_agent_writes_its_own_channels_and_reads_its_assignment() -> None
     assert "topic readwrite edgefleet/v1/#" in lines[lines.index("user ctl") :]
 
 
+def test_acl_a_monitor_reads_only_sys() -> None:
+    lines = acl_lines([MqttUser("central-monitor", "x", "monitor")])
+    assert lines == ["user central-monitor", "topic read $SYS/#", ""]
+
+
 def _verify(ca: CertificateAuthority, cert_file: Path, host: str) -> None:
     store = Store([x509.load_pem_x509_certificate(ca.cert_file.read_bytes())])
     builder = PolicyBuilder().store(store).time(datetime.datetime.now(datetime.UTC))

@@ -2,9 +2,9 @@
 
 ``mosquitto_passwd_hash``: a Mosquitto 2.0 password-file hash computed inside Ansible; ``edgefleet_records``:
 columns to records; ``edgefleet_agent_key_prefix``: the only S3 key prefix an agent may use;
-``edgefleet_agent_s3_policy`` / ``edgefleet_janitor_s3_policy`` / ``edgefleet_s3_identities`` /
-``edgefleet_seaweedfs_config``: the S3 identities and their IAM policies (the same policies for SeaweedFS and
-MinIO); ``edgefleet_cert_request``: one certificate request of the ``edgefleet_pki`` module.
+``edgefleet_agent_s3_policy`` / ``edgefleet_janitor_s3_policy`` / ``edgefleet_probe_s3_policy`` /
+``edgefleet_s3_identities`` / ``edgefleet_seaweedfs_config``: the S3 identities and their IAM policies (the same
+policies for SeaweedFS and MinIO); ``edgefleet_cert_request``: one certificate request of the ``edgefleet_pki`` module.
 
 Mosquitto 2.0 stores ``$7$<iterations>$<base64 salt>$<base64 PBKDF2-HMAC-SHA512>``. ``mosquitto_passwd``
 draws a random salt, so running it again changes the file every time and a playbook never reports
@@ -104,11 +104,29 @@ def edgefleet_janitor_s3_policy(bucket: str) -> dict[str, object]:
     )
 
 
+def edgefleet_probe_s3_policy(bucket: str, prefix: str) -> dict[str, object]:
+    """The controller's S3 probe: put, get and delete objects under ``<bucket>/<prefix>`` and nowhere else."""
+    if not prefix.endswith("/") or "*" in prefix or "?" in prefix or prefix.startswith("/"):
+        raise ValueError(f"invalid S3 probe prefix {prefix!r}: 'name/', no wildcards")
+    return _policy(
+        {
+            "Sid": "ProbeObjects",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+            "Resource": [f"arn:aws:s3:::{bucket}/{prefix}*"],
+        }
+    )
+
+
 def edgefleet_s3_identities(
-    agents: list[dict[str, object]], bucket: str, store: str, controller: dict[str, object]
+    agents: list[dict[str, object]],
+    bucket: str,
+    store: str,
+    controller: dict[str, object],
+    probe: dict[str, object] | None = None,
 ) -> list[dict[str, object]]:
-    """Every S3 identity but the admin: ``controller`` (janitor) and ``agent-<id>`` per agent, each
-    ``{name, access_key, secret_key, policy}``."""
+    """Every S3 identity but the admin: ``controller`` (janitor), ``central-probe`` when ``probe`` has an access key,
+    and ``agent-<id>`` per agent, each ``{name, access_key, secret_key, policy}``."""
     identities = [
         {
             "name": "controller",
@@ -117,6 +135,15 @@ def edgefleet_s3_identities(
             "policy": edgefleet_janitor_s3_policy(bucket),
         }
     ]
+    if probe and probe.get("access_key"):
+        identities.append(
+            {
+                "name": "central-probe",
+                "access_key": probe["access_key"],
+                "secret_key": probe["secret_key"],
+                "policy": edgefleet_probe_s3_policy(bucket, str(probe.get("prefix") or "_probe/")),
+            }
+        )
     for agent in agents:
         identities.append(
             {
@@ -169,6 +196,7 @@ class FilterModule:
             "edgefleet_agent_key_prefix": edgefleet_agent_key_prefix,
             "edgefleet_agent_s3_policy": edgefleet_agent_s3_policy,
             "edgefleet_janitor_s3_policy": edgefleet_janitor_s3_policy,
+            "edgefleet_probe_s3_policy": edgefleet_probe_s3_policy,
             "edgefleet_s3_identities": edgefleet_s3_identities,
             "edgefleet_seaweedfs_config": edgefleet_seaweedfs_config,
         }

@@ -49,6 +49,10 @@ class FakeEngine:
 class FakePublisher:
     def __init__(self) -> None:
         self.messages: list[Any] = []
+        self.rtt_s: float | None = None
+
+    def round_trip_s(self) -> float | None:
+        return self.rtt_s
 
     def publish(self, message: Any) -> None:
         self.messages.append(message)
@@ -64,6 +68,7 @@ class FakeHost:
         self.disk_free = disk_free
         self.temperature_c: float | None = 55.5
         self.throttled = 0x50000
+        self.own: tuple[float | None, int | None] = (None, None)
 
     def sample(self) -> HostSample:
         return HostSample(
@@ -72,6 +77,8 @@ class FakeHost:
             cpu_percent=12.5,
             mem_available_bytes=10**9,
             disk_free_bytes=self.disk_free,
+            process_cpu_percent=self.own[0],
+            process_rss_bytes=self.own[1],
         )
 
 

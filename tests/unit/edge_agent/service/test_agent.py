@@ -291,6 +291,29 @@ def test_the_disk_low_event_is_sent_once_per_drop_below_the_threshold(tmp_path):
     assert len(w.publisher.of(Telemetry)) == 7  # telemetry goes on as ever
 
 
+def test_telemetry_carries_the_agents_own_measurements(world):
+    world.service.tick(0)
+    [unmeasured] = world.publisher.of(Telemetry)
+    assert (unmeasured.mqtt_rtt_s, unmeasured.s3_ttfb_s) == (None, None)
+    assert (unmeasured.process_cpu_percent, unmeasured.process_rss_bytes) == (None, None)
+    world.publisher.rtt_s = 0.012
+    world.engine.snapshot = EngineStats(s3_ttfb_s=0.034)
+    world.host.own = (7.5, 48 << 20)
+    world.service.tick(5)
+    t = world.publisher.of(Telemetry)[-1]
+    assert (t.mqtt_rtt_s, t.s3_ttfb_s, t.process_cpu_percent, t.process_rss_bytes) == (0.012, 0.034, 7.5, 48 << 20)
+
+
+def test_own_measurements_out_of_bounds_are_fitted_not_fatal(world):
+    world.publisher.rtt_s = 1e12
+    world.host.own = (float("nan"), 2**60)
+    world.service.tick(0)
+    [t] = world.publisher.of(Telemetry)
+    assert t.mqtt_rtt_s == 3600.0
+    assert t.process_cpu_percent is None
+    assert t.process_rss_bytes == 2**53
+
+
 def test_a_file_changed_after_it_was_queued_is_not_deleted_on_completion(world):
     path = world.write("a.wav")
     world.service.tick(0)

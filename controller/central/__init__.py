@@ -1,0 +1,1 @@
+"""The central node monitor: host (psutil), broker ($SYS) and object store (active probe) figures."""
