@@ -98,7 +98,7 @@ def _positive(value: float | None, cap: float = MAX_RATE) -> float | None:
 
 def _fill(measured: Mapping[int, float], relative: Mapping[int, float], higher_is_cheaper: bool) -> dict[int, float]:
     """Every level's value from the measured ones: a level not measured scales the nearest measured one."""
-    known = {level: v for level, v in measured.items() if level in relative}
+    known = dict(measured)
     filled: dict[int, float] = {}
     for level in LEVELS:
         if level in known:
@@ -112,14 +112,16 @@ def _fill(measured: Mapping[int, float], relative: Mapping[int, float], higher_i
 
 def encode_rates(measured: Mapping[int, float]) -> dict[int, float] | None:
     """Every level's encode rate (WAV bytes/s per encoder), or None if no level has a usable measurement."""
-    known = {k: r for k, v in measured.items() if (r := _positive(v)) is not None}
+    known = {k: r for k, v in measured.items() if k in RELATIVE_CPU and (r := _positive(v)) is not None}
     return _fill(known, RELATIVE_CPU, higher_is_cheaper=True) if known else None
 
 
 def ratios(measured: Mapping[int, float]) -> dict[int, float]:
     """Every level's stored ÷ WAV ratio: the measured ones (kept in ``RATIO_RANGE``), else the defaults."""
     low, high = RATIO_RANGE
-    known = {k: max(low, min(high, r)) for k, v in measured.items() if (r := _positive(v)) is not None}
+    known = {
+        k: max(low, min(high, r)) for k, v in measured.items() if k in RELATIVE_SIZE and (r := _positive(v)) is not None
+    }
     return _fill(known or {5: DEFAULT_RATIO_5}, RELATIVE_SIZE, higher_is_cheaper=False)
 
 
