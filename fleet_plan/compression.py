@@ -176,27 +176,21 @@ def _reason(plan: tuple[int, int, int], score: _Score, encoders: float, link: fl
     return f"FLAC {level}: link-bound at {_mb(link)}{idle}"
 
 
-def default_plan(why: str, files: int = 1) -> Plan:
-    """The safe plan while something is not measured: FLAC ``DEFAULT_COMPRESSION_LEVEL`` for every file."""
-    files = max(1, min(int(files), MAX_FILES))
-    reason = f"FLAC {DEFAULT_COMPRESSION_LEVEL}: default ({why})"
-    return Plan(DEFAULT_COMPRESSION_LEVEL, files, files, math.inf, reason)
-
-
-def choose(inputs: Inputs, levels: tuple[int, ...] = LEVELS) -> Plan:
+def choose(inputs: Inputs, levels: tuple[int, ...] = LEVELS, default: int = DEFAULT_COMPRESSION_LEVEL) -> Plan:
     """The fastest plan under the model (see the module's docstring); total on any inputs.
 
-    ``levels`` limits the FLAC levels considered (the thermal guard's cap); raw is always a candidate."""
+    ``levels`` limits the FLAC levels considered (the thermal guard's cap); raw is always a candidate. Until the
+    link and an encode rate are measured: every file FLAC at ``default`` (or the highest allowed level below it)."""
     files = max(1, min(inputs.files, MAX_FILES))
     allowed = [lv for lv in LEVELS if lv in levels]
-    if not allowed:
-        return Plan(RAW, 0, files, math.inf, "raw: no FLAC level allowed")
     link = _effective_link(inputs)
+    if not allowed:
+        return Plan(RAW, 0, files, 1.0 / link if link else math.inf, "raw: no FLAC level allowed")
     rates = encode_rates(inputs.encode_bps)
-    if link is None:
-        return default_plan("link rate not measured yet", files)
-    if rates is None:
-        return default_plan("encode rate not measured yet", files)
+    if link is None or rates is None:
+        level = max((lv for lv in allowed if lv <= default), default=allowed[0])
+        missing = "link rate" if link is None else "encode rate"
+        return Plan(level, files, files, math.inf, f"FLAC {level}: default ({missing} not measured yet)")
     sizes, cores = ratios(inputs.ratio), _cores(inputs.cores)
     best: tuple[tuple[float, float, float], int, int, _Score] | None = None
     for level in allowed:

@@ -138,6 +138,9 @@ class PolicyAgentRow(Protocol):
     online: bool
     cores: int
     ram_bytes: int
+    encode_cores: float
+    encode_bps_by_level: list[float]
+    compression_ratio_by_level: list[float]
     telemetry_at: datetime | None
     temperature_c: float | None
     throttled: int
