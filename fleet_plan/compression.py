@@ -18,7 +18,8 @@ finish together. Raw files keep the link busy while the CPU encodes what it can:
 "all FLAC" when the encoders are slower than their share of the link. Raw bytes cost no CPU worth counting.
 
 Every level and every split ``0..files`` is scored and the fastest wins; ties go to fewer stored bytes, then
-to less CPU. So a plan is never slower, under the model, than "all raw" or "all FLAC 5": both are candidates.
+to less CPU; a mix must beat the best plan of one kind (all raw, or all FLAC at one level) by ``MIX_MARGIN``.
+So a plan is never slower, under the model, than "all raw" or "all FLAC 5": both are candidates.
 ``flac_files == 0`` is written ``level = RAW``; ``flac_files == files`` is plain FLAC at ``level``.
 
 **Inputs** are measurements, any of which may be missing:
@@ -57,6 +58,9 @@ DEFAULT_RATIO_5 = 0.65
 RATIO_RANGE = (0.01, 1.2)
 #: rates are kept below this (bytes/s): the protocol's bound on rates is far above any real machine
 MAX_RATE = 1e12
+#: a mix of raw and FLAC files must be this much faster than the best plan of one kind: the model counts neither
+#: the CPU that sending itself takes nor files of unequal size, and a mix is what they hurt first
+MIX_MARGIN = 0.10
 #: the most files in flight the model splits (the assignment's concurrency may be higher; splits are by 1/n)
 MAX_FILES = 64
 
@@ -192,14 +196,16 @@ def choose(inputs: Inputs, levels: tuple[int, ...] = LEVELS, default: int = DEFA
         missing = "link rate" if link is None else "encode rate"
         return Plan(level, files, files, math.inf, f"FLAC {level}: default ({missing} not measured yet)")
     sizes, cores = ratios(inputs.ratio), _cores(inputs.cores)
-    best: tuple[tuple[float, float, float], int, int, _Score] | None = None
+    best: dict[bool, tuple[tuple[float, float, float], int, int, _Score]] = {}  # by "mixed"
     for level in allowed:
         for flac in range(files + 1):
             score = _score(flac, files, rates[level], sizes[level], cores, link)
             key = (score.seconds, score.stored, score.cpu)
-            if best is None or key < best[0]:
-                best = (key, level if flac else RAW, flac, score)
-    assert best is not None
-    _, level, flac, score = best
-    encoders = rates[max(level, 0)] * min(max(flac, 1), cores)
+            mixed = 0 < flac < files
+            if mixed not in best or key < best[mixed][0]:
+                best[mixed] = (key, level if flac else RAW, flac, score)
+    _, level, flac, score = best[False]
+    if True in best and best[True][3].seconds * (1 + MIX_MARGIN) <= score.seconds:
+        _, level, flac, score = best[True]
+    encoders = rates[max(level, 0)] * min(flac or files, cores)  # raw: what every file's encoder could do
     return Plan(level, flac, files, score.seconds, _reason((level, flac, files), score, encoders, link))

@@ -35,7 +35,7 @@ def _inputs(e5: float, link: float | None, cores: float = 1, files: int = 1, cap
         ("thin link, idle CPU: the smallest files", _inputs(3 * MB, 0.5 * MB), 8, 1, "FLAC 8: link-bound"),
         ("Pi Zero behind Ethernet: raw", _inputs(3 * MB, 12 * MB), RAW, 0, "raw: encoder 6.0 MB/s"),
         ("one core, link near the encoder", _inputs(3 * MB, 3 * MB), 3, 1, "CPU-bound"),
-        ("four cores, fast link, thin encoder: mix", _inputs(3 * MB, 50 * MB, 4, 4), 3, 3, "3 of 4 files"),
+        ("four cores, fast link, thin encoder: mix", _inputs(3 * MB, 30 * MB, 4, 4), 3, 3, "3 of 4 files"),
         ("the cap is the link", _inputs(14 * MB, 125 * MB, 4, 4, cap=0.5 * MB), 8, 4, "0.5 MB/s"),
         ("unknown link: the default", _inputs(3 * MB, None, 4, 4), DEFAULT_COMPRESSION_LEVEL, 4, "not measured"),
         ("zero link: the default", _inputs(3 * MB, 0.0), DEFAULT_COMPRESSION_LEVEL, 1, "link rate not measured"),
