@@ -36,6 +36,7 @@ from fleet_protocol.numbers import (
     MAX_EXACT,
     MAX_INT32,
     MAX_RATE_BPS,
+    MAX_RATIO,
     MAX_SECONDS,
     MAX_VERSION,
 )
@@ -87,8 +88,6 @@ Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS)]
 AgentId = Annotated[str, Field(pattern=f"^{AGENT_ID_PATTERN}$")]
 Window = Annotated[str, Field(pattern=WINDOW_PATTERN)]
 Reason = Annotated[str, Field(max_length=MAX_REASON_CHARS, pattern=TEXT_PATTERN)]
-#: stored ÷ WAV bytes (FLAC of pure noise is slightly larger than the WAV)
-MAX_RATIO = 2.0
 Ratio = Annotated[float, Field(ge=0, le=MAX_RATIO)]
 #: one value per FLAC level, the list index is the level (0-8); 0 = not measured; empty = none measured
 _BY_LEVEL = MAX_COMPRESSION_LEVEL + 1

@@ -22,4 +22,6 @@ MAX_VERSION = 2**63 - 1
 #: durations and ages in seconds: a century
 MAX_SECONDS = 100 * 365.25 * 86400
 MAX_CORES = 1024
+#: stored ÷ WAV bytes of a compressed recording (FLAC of pure noise is slightly larger than the WAV)
+MAX_RATIO = 2.0
 MAX_CPU_PERCENT = 100 * 1024

@@ -61,8 +61,9 @@ class EncodeRates:
         return dict(self._ratio)
 
 
-def as_list(values: Mapping[int, float]) -> list[float]:
-    """The wire's form: one value per level 0..8 (index = level), 0 = not measured; empty when none is."""
+def as_list(values: Mapping[int, float], high: float) -> list[float]:
+    """The wire's form: one value per level 0..8 (index = level), each in 0..``high``, 0 = not measured; empty
+    when none is."""
     if not values:
         return []
-    return [float(values.get(level, 0.0)) for level in LEVELS]
+    return [min(high, float(v)) if _usable(v := values.get(level, 0.0)) else 0.0 for level in LEVELS]

@@ -23,6 +23,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from edge_agent.engine import EngineEvent, Limits
+from edge_agent.engine.encoderate import as_list
 from edge_agent.filenames import display_name, safe_text
 from edge_agent.service.assignment_store import AssignmentStore
 from edge_agent.service.config import AgentConfig
@@ -43,6 +44,7 @@ from fleet_protocol.bounds import fit
 from fleet_protocol.codec import decode, decode_controller_state
 from fleet_protocol.errors import ProtocolError
 from fleet_protocol.messages import Assignment, Birth, Event, Message, State, Telemetry
+from fleet_protocol.numbers import MAX_RATE_BPS
 from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, agent_topic
 from fleet_protocol.vocabulary import AgentStatus, EventKind
 
@@ -113,6 +115,7 @@ class AgentService:
         self.tracker.restore(known, now)
         self._reoffer_queued(known, now)
         self.engine.set_limits(self.limits)
+        self.engine.set_assigned(self.assignment is not None)
         self.engine.start()
 
     def _reoffer_queued(self, known: dict[str, tuple[SpoolEntry, FileStatus]], now: float) -> None:
@@ -170,11 +173,18 @@ class AgentService:
             disk_bytes=caps.disk_bytes,
             software_version=__version__,
             flac_encode_bps=caps.flac_encode_bps,
+            encode_cores=caps.encode_cores,
             bucket=self.config.s3.bucket,
             prefix=self.config.s3.prefix,
             site=self.config.site,
         )
-        return Birth(agent_id=self.config.agent_id, seq=self.next_seq(), simulated=self.simulated, **values)
+        return Birth(
+            agent_id=self.config.agent_id,
+            seq=self.next_seq(),
+            simulated=self.simulated,
+            encode_bps_by_level=as_list(caps.encode_bps_by_level, MAX_RATE_BPS),
+            **values,
+        )
 
     def state(self, status: AgentStatus) -> State:
         return State(agent_id=self.config.agent_id, seq=self.next_seq(), state=status)
@@ -221,6 +231,7 @@ class AgentService:
         self.assignment = assignment
         self.limits = limits_from_assignment(assignment, self.capabilities.ram_bytes)
         self.engine.set_limits(self.limits)
+        self.engine.set_assigned(True)
         log.info("applied assignment v%d: %s (%s)", assignment.version, self.limits, assignment.reason)
         try:
             self.store.save(assignment)
@@ -410,7 +421,13 @@ class AgentService:
             errors_total=stats.errors_total + self.counters.file_errors,  # the engine's and ours
             assignment_version=self.assignment.version if self.assignment else 0,
         )
-        return Telemetry(agent_id=self.config.agent_id, seq=self.next_seq(), **values)
+        return Telemetry(
+            agent_id=self.config.agent_id,
+            seq=self.next_seq(),
+            encode_bps_by_level=list(stats.encode_bps_by_level),
+            compression_ratio_by_level=list(stats.compression_ratio_by_level),
+            **values,
+        )
 
     def _watch_disk(self, free: int) -> None:
         low = free < self.config.min_free_bytes

@@ -25,6 +25,7 @@ from edge_agent.engine.encoderate import EncodeRates, as_list
 from edge_agent.engine.limits import Limits
 from fleet_plan.compression import LEVELS, Inputs, Plan, choose
 from fleet_protocol.assignment import DEFAULT_COMPRESSION_LEVEL, RAW
+from fleet_protocol.numbers import MAX_RATE_BPS, MAX_RATIO
 
 log = logging.getLogger("edgefleet.upload")
 
@@ -57,9 +58,11 @@ class Compression:
     def mode(self) -> Mode:
         return self._mode
 
-    def set_mode(self, mode: Mode) -> None:
+    def set_assigned(self, assigned: bool) -> None:
+        """The controller's level (``WITHIN``) or the agent's own choice (``MODEL``); ``FORCED`` stays forced."""
         with self._lock:
-            self._mode = mode
+            if self._mode is not Mode.FORCED:
+                self._mode = Mode.WITHIN if assigned else Mode.MODEL
 
     def _levels(self, limits: Limits) -> tuple[int, ...] | None:
         """The FLAC levels the model may choose from, or None for "exactly the limits' level"."""
@@ -115,4 +118,4 @@ class Compression:
     def measured(self) -> tuple[list[float], list[float]]:
         """Encode rates and ratios per level as the wire carries them (index = level, 0 = not measured)."""
         with self._lock:
-            return as_list(self._rates.rates()), as_list(self._rates.ratios())
+            return as_list(self._rates.rates(), MAX_RATE_BPS), as_list(self._rates.ratios(), MAX_RATIO)

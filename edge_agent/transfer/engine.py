@@ -103,6 +103,10 @@ class Engine:
         with self._lock:
             self._lock.notify_all()
 
+    def set_assigned(self, assigned: bool) -> None:
+        """The limits come from the controller's assignment (or not): see :class:`Compression`."""
+        self._ctx.compression.set_assigned(assigned)
+
     def run_until_idle(self) -> RunReport:
         self._results = {}
         self._schedule(until_idle=True)
