@@ -163,6 +163,11 @@ class AgentService:
     def next_seq(self) -> int:
         return next(self._seq)
 
+    def _probed_rates(self) -> list[float]:
+        """The start-up probe's encode rates per level, as the wire carries them (telemetry falls back to them
+        while the engine reports none: the controller keeps the latest list it was sent)."""
+        return as_list(self.capabilities.encode_bps_by_level, MAX_RATE_BPS)
+
     def birth(self) -> Birth:
         caps = self.capabilities
         values = fit(
@@ -182,7 +187,7 @@ class AgentService:
             agent_id=self.config.agent_id,
             seq=self.next_seq(),
             simulated=self.simulated,
-            encode_bps_by_level=as_list(caps.encode_bps_by_level, MAX_RATE_BPS),
+            encode_bps_by_level=self._probed_rates(),
             **values,
         )
 
@@ -424,7 +429,7 @@ class AgentService:
         return Telemetry(
             agent_id=self.config.agent_id,
             seq=self.next_seq(),
-            encode_bps_by_level=list(stats.encode_bps_by_level),
+            encode_bps_by_level=list(stats.encode_bps_by_level) or self._probed_rates(),
             compression_ratio_by_level=list(stats.compression_ratio_by_level),
             **values,
         )
