@@ -90,7 +90,10 @@ class Plan:
         return 0 < self.flac_files < self.files
 
     def level_for(self, flac_running: int) -> int:
-        """The level of a file started while ``flac_running`` FLAC files are in flight."""
+        """The level of a file started while ``flac_running`` FLAC files are in flight (a plan of one kind is
+        that kind for every file, however many are open)."""
+        if self.flac_files >= self.files:
+            return self.level
         return self.level if flac_running < self.flac_files else RAW
 
 

@@ -71,6 +71,7 @@ def test_level_for_fills_the_flac_slots_first() -> None:
     plan = Plan(3, 2, 4, 1.0, "")
     assert [plan.level_for(n) for n in range(4)] == [3, 3, RAW, RAW]
     assert Plan(RAW, 0, 2, 1.0, "").level_for(0) == RAW
+    assert Plan(5, 2, 2, 1.0, "").level_for(7) == 5  # all FLAC: more open files (a shrunk concurrency) too
 
 
 rates = st.floats(min_value=1e3, max_value=1e9)
