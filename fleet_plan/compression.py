@@ -85,10 +85,6 @@ class Plan:
     seconds_per_byte: float  # predicted, per WAV byte; ``math.inf`` when nothing was measured
     reason: str
 
-    @property
-    def mixed(self) -> bool:
-        return 0 < self.flac_files < self.files
-
     def level_for(self, flac_running: int) -> int:
         """The level of a file started while ``flac_running`` FLAC files are in flight (a plan of one kind is
         that kind for every file, however many are open)."""
@@ -150,18 +146,20 @@ class _Score:
     stored: float  # stored bytes per WAV byte
     cpu: float  # encoder-seconds per WAV byte
     cpu_bound: bool  # the encoders, not the link, limit the FLAC files
+    busy: float  # the share of the encoders' capacity the plan uses (0 .. 1)
 
 
 def _score(flac: int, files: int, rate: float, ratio: float, cores: float, link: float) -> _Score:
     """Steady state of ``flac`` FLAC slots and ``files - flac`` raw slots sharing one link (see the module)."""
     if flac == 0:
-        return _Score(1.0 / link, 1.0, 0.0, False)
+        return _Score(1.0 / link, 1.0, 0.0, False, 0.0)
     encoders = min(float(flac), cores) * rate  # WAV bytes/s the FLAC slots can encode
     flac_wav = min(encoders, link * flac / files / ratio)  # ... and their fair share of the link can carry
     raw_wav = 0.0 if flac == files else link - flac_wav * ratio  # the raw slots take what the link has left
     wav = flac_wav + raw_wav
     stored = (flac_wav * ratio + raw_wav) / wav
-    return _Score(1.0 / wav, stored, flac_wav / rate / wav, encoders < link * flac / files / ratio)
+    cpu_bound = encoders < link * flac / files / ratio
+    return _Score(1.0 / wav, stored, flac_wav / rate / wav, cpu_bound, flac_wav / encoders)
 
 
 def _mb(rate: float) -> str:
@@ -179,7 +177,7 @@ def _reason(plan: tuple[int, int, int], score: _Score, encoders: float, link: fl
         )
     if score.cpu_bound:
         return f"FLAC {level}: CPU-bound, encoder {_mb(encoders)}, link {_mb(link)}"
-    idle = ", CPU idle" if score.cpu * link < 0.5 else ""
+    idle = ", CPU idle" if score.busy < 0.5 else ""
     return f"FLAC {level}: link-bound at {_mb(link)}{idle}"
 
 

@@ -152,3 +152,16 @@ def test_total_on_any_inputs(
     assert 0 <= plan.flac_files <= plan.files
     assert plan.seconds_per_byte > 0
     assert plan.reason
+
+
+def test_the_unmeasured_default_respects_the_allowed_levels() -> None:
+    assert choose(_inputs(3 * MB, None), levels=(0, 1)).level == 1
+    assert choose(_inputs(3 * MB, None), default=7).level == 7
+    assert choose(Inputs({}, {}, 1, 5 * MB), levels=(6, 7), default=5).level == 6  # none below: the lowest
+
+
+def test_a_mix_must_earn_its_margin() -> None:
+    """At 60 MB/s, 3 of 4 files at FLAC 0 would be about 6 % faster than all raw: not worth a mix."""
+    plan = choose(_inputs(3 * MB, 60 * MB, 4, 4))
+    assert (plan.level, plan.flac_files) == (RAW, 0)
+    assert plan.reason == "raw: encoder 24.0 MB/s at FLAC 0 < link 60.0 MB/s"
