@@ -45,7 +45,7 @@ def test_the_model_stores_raw_when_the_encoder_cannot_keep_up(
     """An encoder measured at 1 kB/s is far slower than any link: once the link is measured (a raw upload under
     a bandwidth cap, so that it takes seconds), the model sends the next file raw."""
     cap = 8 * 1024 * 1024
-    compression = Compression(Mode.MODEL, probed={level: 1e3 for level in range(9)})
+    compression = Compression(Mode.MODEL, probed=dict.fromkeys(range(9), 1000.0))
     limits = Limits(concurrency=1, part_size=PART, bandwidth_bps=cap)
     engine = _engine(s3_server, tmp_path, limits, compression)
     try:
