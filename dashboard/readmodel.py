@@ -30,8 +30,9 @@ def thermal_step_name(level: int) -> str:
 
 
 #: Which clause of a controller reason decides most about the agent now, most decisive first. The policy
-#: joins its clauses with "; ": the sizing (always first), then heat, operator, windows, bandwidth share.
+#: joins its clauses with "; ": the sizing (always first), then heat, operator, compression, windows, share.
 _OPERATOR, _WINDOW, _SHARE = ("operator ",), ("windows ", "backlog "), ("share ",)
+_COMPRESSION = ("compression ",)
 
 
 def _clause_rank(index: int, clause: str) -> int:
@@ -43,6 +44,8 @@ def _clause_rank(index: int, clause: str) -> int:
         return 3
     if clause.startswith(_SHARE):
         return 4
+    if clause.startswith(_COMPRESSION):
+        return 6  # the cost model's level: it shapes the speed, it does not hold the agent back (on hover)
     return 0 if clause.endswith(": paused") else 1  # the thermal step
 
 

@@ -25,6 +25,7 @@ from fleet_protocol.assignment import DEFAULT_COMPRESSION_LEVEL, DEFAULT_PART_SI
 
 if TYPE_CHECKING:  # the engine loads minio: only when a command runs
     from edge_agent.transfer import Engine, EngineConfig
+    from edge_agent.transfer.encoding import Compression
     from edge_agent.transfer.progress import Progress
 
 EXIT_FAILED = 1
@@ -77,9 +78,11 @@ def _add_limit_flags(add: Callable[..., object]) -> None:
     add(
         "--compression-level",
         type=int,
-        default=DEFAULT_COMPRESSION_LEVEL,
+        default=None,
         metavar="LEVEL",
-        help="FLAC level 0-8, or -1 to store every file raw (default: %(default)s)",
+        help="FLAC level 0-8 for every file, or -1 to store every file raw (default: chosen per file by the cost "
+        f"model from a quick encode-speed probe and the measured link rate; FLAC {DEFAULT_COMPRESSION_LEVEL} "
+        "until the link is measured)",
     )
     add("--bandwidth", type=int, default=0, metavar="BYTES_PER_S", help="rate cap (default: 0, none)")
     add(
@@ -152,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             part_size=args.part_size,
             windows=tuple(args.window),
             bandwidth_bps=args.bandwidth,
-            compression_level=args.compression_level,
+            compression_level=DEFAULT_COMPRESSION_LEVEL if args.compression_level is None else args.compression_level,
         )
         if limits.concurrency < 1:
             raise ValueError("--concurrency must be >= 1")
@@ -185,7 +188,7 @@ def _upload(args: argparse.Namespace, config: EngineConfig, limits: Limits) -> i
         for handler in logging.getLogger().handlers:
             handler.addFilter(_AlsoReported())
     progress = Progress({str(f): f.stat().st_size for f in files})
-    engine = open_engine(config, limits, on_event=progress.on_event)
+    engine = open_engine(config, limits, on_event=progress.on_event, compression=_compression(args.compression_level))
     report = _run_engine(engine, files, progress)
     if report is None:  # Ctrl-C
         print(
@@ -200,6 +203,17 @@ def _upload(args: argparse.Namespace, config: EngineConfig, limits: Limits) -> i
         ok = ok and r is not None and r.ok
         print(_outcome_line(f, r), flush=True)
     return 0 if ok else EXIT_FAILED
+
+
+def _compression(level: int | None) -> Compression:
+    """The level as given (``FORCED``), or the cost model on a quick probe of this machine (``MODEL``)."""
+    from edge_agent.transfer.encoding import Compression, Mode
+
+    if level is not None:
+        return Compression(Mode.FORCED)
+    from edge_agent.audio.probe import encode_cores, measure_encode_rates
+
+    return Compression(Mode.MODEL, probed=measure_encode_rates(seconds_per_level=0.05), encode_cores=encode_cores())
 
 
 def _run_engine(engine: Engine, files: list[Path], progress: Progress) -> RunReport | None:

@@ -21,6 +21,7 @@ from fleet_protocol.assignment import (
     COMPRESSION_LEVEL,
     CONCURRENCY,
     DEFAULT_COMPRESSION_LEVEL,
+    MAX_COMPRESSION_LEVEL,
     MAX_WINDOWS,
     PART_SIZE,
     SETTINGS_FIELDS,
@@ -36,6 +37,7 @@ from fleet_protocol.numbers import (
     MAX_INT32,
     MAX_LATENCY_S,
     MAX_RATE_BPS,
+    MAX_RATIO,
     MAX_SECONDS,
     MAX_VERSION,
 )
@@ -93,6 +95,17 @@ AnyEventKind = Annotated[
     EventKind | Annotated[str, Field(max_length=MAX_EVENT_KIND_CHARS, pattern=EVENT_KIND_PATTERN)],
     Field(union_mode="left_to_right"),
 ]
+Ratio = Annotated[float, Field(ge=0, le=MAX_RATIO)]
+#: one value per FLAC level, the list index is the level (0-8); 0 = not measured; empty = none measured
+_BY_LEVEL = MAX_COMPRESSION_LEVEL + 1
+
+
+def _by_level(description: str) -> Any:
+    return Field(default_factory=list, max_length=_BY_LEVEL, description=description)
+
+
+_ENCODE_BPS_BY_LEVEL = "FLAC encode speed per level (index 0-8), WAV bytes/s of one encoder; 0 = not measured"
+_RATIO_BY_LEVEL = "FLAC stored ÷ WAV bytes per level (index 0-8) from real encodes; 0 = not measured"
 
 
 def _version_required(schema: dict[str, Any]) -> None:
@@ -146,6 +159,11 @@ class Birth(Message):
     disk_bytes: Bytes = 0
     software_version: Annotated[str, _text(128)]
     flac_encode_bps: Rate = Field(description="measured FLAC encode speed, WAV bytes per second")
+    encode_bps_by_level: list[Rate] = _by_level(_ENCODE_BPS_BY_LEVEL)
+    compression_ratio_by_level: list[Ratio] = _by_level(_RATIO_BY_LEVEL)
+    encode_cores: Annotated[float, Field(ge=0, le=MAX_CORES)] = Field(
+        default=0.0, description="encoders that run side by side at that speed (CPU quota, cores); 0 = unknown"
+    )
     bucket: Annotated[str, _text(256)] = ""
     prefix: Annotated[str, _text(256)] = ""
     site: Annotated[str, _text(128)] = ""
@@ -175,6 +193,8 @@ class Telemetry(Message):
     backlog_oldest_age_s: Seconds = 0.0
     active_uploads: SmallCount = 0
     throughput_bps: Rate = Field(default=0.0, description="measured upload rate, bytes per second")
+    encode_bps_by_level: list[Rate] = _by_level(_ENCODE_BPS_BY_LEVEL + " (refined from real encodes)")
+    compression_ratio_by_level: list[Ratio] = _by_level(_RATIO_BY_LEVEL)
     bytes_uploaded_total: Bytes = 0
     retries_total: Count = 0
     errors_total: Count = 0

@@ -22,6 +22,8 @@ MAX_VERSION = 2**63 - 1
 #: durations and ages in seconds: a century
 MAX_SECONDS = 100 * 365.25 * 86400
 MAX_CORES = 1024
+#: stored ÷ WAV bytes of a compressed recording (FLAC of pure noise is slightly larger than the WAV)
+MAX_RATIO = 2.0
 MAX_CPU_PERCENT = 100 * 1024
 #: a measured latency (a round trip, a time to first byte) in seconds: an hour is already an outage
 MAX_LATENCY_S = 3600.0

@@ -3,6 +3,7 @@
 Order of decisions for one agent (each step may only lower what the one before allowed):
     1. size: part size from RAM and measured throughput; full concurrency from cores and RAM
     2. heat: thermal level with hysteresis (``thermal.step``) → compression, concurrency, raw, pause
+    2½. compression: the cost model under the heat's cap (``compression.decide``; after the operator's caps)
     3. operator: pause, concurrency cap, bandwidth cap, windows, upload now (reason says "operator")
     4. windows: operator's, else the site's, else the default; a backlog over the threshold opens them
     5. bandwidth: the site's uplink shared max-min fairly among its live, unpaused agents
@@ -15,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from controller.policy import sizing, thermal
+from controller.policy import compression, sizing, thermal
 from controller.policy.bandwidth import Claim, age_weight, max_min_share
 from controller.policy.bounds import fit_reason, sane_agent, sane_override
 from controller.policy.inputs import AgentView, Decision, FleetView, OverrideView, PolicyConfig, PolicyState
@@ -142,6 +143,9 @@ def _draft(agent: AgentView, override: OverrideView | None, config: PolicyConfig
         reasons.append(heat_why)
     settings, operator_words, cap = _operator(settings, override)
     reasons.extend(operator_words)
+    settings, compression_why = compression.decide(agent, settings, state.thermal_level, cap, config)
+    if compression_why:
+        reasons.append(compression_why)
     settings, window_why, state = _windows(agent, settings, override, config, state)
     if window_why:
         reasons.append(window_why)

@@ -86,6 +86,11 @@ class AgentView:
     online: bool = True
     cores: int = 1
     ram_bytes: int = 0
+    # measured FLAC encode speed (WAV bytes/s of one encoder) and stored ÷ WAV ratio per level (index = level,
+    # 0 = not measured), and how many encoders run side by side (0 = unknown: the cores): birth, then telemetry
+    encode_bps_by_level: tuple[float, ...] = ()
+    compression_ratio_by_level: tuple[float, ...] = ()
+    encode_cores: float = 0.0
     telemetry: TelemetryView | None = None
     memory_limit_bytes: int = 0  # the agent's own limit (cgroup, else RAM); 0 = not reported: RAM budget only
     baseline_rss_bytes: int = 0

@@ -31,6 +31,7 @@ from controller.store.models import (
     AgentCapabilities,
     AgentTelemetryBase,
     DeadLetter,
+    EncodeMeasures,
     IngestReject,
     TelemetryReading,
 )
@@ -44,7 +45,7 @@ DEFAULT_SKEW = timedelta(seconds=5)
 DEAD_PAYLOAD_BYTES = 64 * 1024
 
 #: values copied by name from the messages: the field groups of the models
-BIRTH_FIELDS = copied_fields(AgentCapabilities, Birth)
+BIRTH_FIELDS = (*copied_fields(AgentCapabilities, Birth), *copied_fields(EncodeMeasures, Birth))
 LATEST_FIELDS = copied_fields(AgentTelemetryBase, Telemetry)
 SAMPLE_FIELDS = copied_fields(TelemetryReading, Telemetry)
 

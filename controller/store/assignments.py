@@ -140,6 +140,9 @@ class PolicyAgentRow(Protocol):
     ram_bytes: int
     memory_limit_bytes: int
     baseline_rss_bytes: int
+    encode_cores: float
+    encode_bps_by_level: list[float]
+    compression_ratio_by_level: list[float]
     telemetry_at: datetime | None
     temperature_c: float | None
     throttled: int

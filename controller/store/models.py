@@ -52,6 +52,7 @@ class AgentCapabilities(SQLModel):
     disk_bytes: int = Field(default=0, sa_type=BigInteger)
     software_version: str = Field(default="", max_length=128)
     flac_encode_bps: float = 0.0
+    encode_cores: float = 0.0
     bucket: str = Field(default="", max_length=256)
     prefix: str = Field(default="", max_length=256)
     simulated: bool = False
@@ -90,7 +91,15 @@ class TelemetryReading(SQLModel):
     process_rss_bytes: int | None = Field(default=None, sa_type=BigInteger)
 
 
-class AgentTelemetryBase(TelemetryReading):
+class EncodeMeasures(SQLModel):
+    """The agent's FLAC encode speed and stored ÷ WAV ratio per level (list index = level, 0 = not measured):
+    copied by name from its birth (the start-up probe), then from each telemetry (refined by real encodes)."""
+
+    encode_bps_by_level: list[float] = _json_list()
+    compression_ratio_by_level: list[float] = _json_list()
+
+
+class AgentTelemetryBase(TelemetryReading, EncodeMeasures):
     """Latest telemetry: every value of the message, copied by name; ``None``/0 until the first telemetry message."""
 
     mem_available_bytes: int = Field(default=0, sa_type=BigInteger)

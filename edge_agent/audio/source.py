@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -148,6 +149,17 @@ class FlacSource:
         }
         self._header: bytes | None = None
         self._sha256: str | None = None
+        self.compression_level = level
+        # the encode rate of this file (edge_agent.engine.encoderate): WAV bytes fed, wall time converting+encoding
+        self.encoded_bytes = 0
+        self.encode_seconds = 0.0
+
+    def _encode(self, encoder: FrameEncoder, buf: bytes) -> bytes:
+        started = time.perf_counter()
+        out = encoder.encode(pcm.to_samples(buf, self._fmt.sample_width, self._fmt.channels))
+        self.encode_seconds += time.perf_counter() - started
+        self.encoded_bytes += len(buf)
+        return out
 
     def body(self) -> Iterator[bytes]:
         self._reader.check_unchanged()
@@ -156,9 +168,10 @@ class FlacSource:
         for piece in self._before:
             hasher.update(piece)
         encoder = FrameEncoder(fmt.sample_rate, fmt.channels, fmt.bits_per_sample, self._level)
+        self.encoded_bytes, self.encode_seconds = 0, 0.0
         try:
             for buf in self._reader.blocks(data.body_offset, data.size, self._read_block, hasher):
-                out = encoder.encode(pcm.to_samples(buf, fmt.sample_width, fmt.channels))
+                out = self._encode(encoder, buf)
                 if out:
                     yield out
             out, info = encoder.finish()

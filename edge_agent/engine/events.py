@@ -41,6 +41,10 @@ class EngineStats:
     backlog_eta_s: float | None = None  # backlog_bytes / the measured link rate (None when unknown)
     effective_concurrency: int = 0  # parts in flight the thin-link guard allows (<= the assignment's)
     s3_ttfb_s: float | None = None  # the store's recent median time to first byte (None: not measured lately)
+    # measured FLAC encode speed (WAV bytes/s of one encoder) and stored ÷ WAV ratio per level (engine.encoderate):
+    # index = level, 0 = not measured, empty = none measured
+    encode_bps_by_level: tuple[float, ...] = ()
+    compression_ratio_by_level: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from edge_agent.engine import EngineEvent, Limits
+from edge_agent.engine.encoderate import as_list
 from edge_agent.filenames import display_name, safe_text
 from edge_agent.service.assignment_store import AssignmentStore
 from edge_agent.service.config import AgentConfig
@@ -47,6 +48,7 @@ from fleet_protocol.bounds import fit
 from fleet_protocol.codec import decode, decode_controller_state
 from fleet_protocol.errors import ProtocolError
 from fleet_protocol.messages import Assignment, Birth, Event, Message, State, Telemetry
+from fleet_protocol.numbers import MAX_RATE_BPS
 from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, agent_topic
 from fleet_protocol.vocabulary import AgentStatus, EventKind
 
@@ -124,6 +126,7 @@ class AgentService:
         self.tracker.restore(known, now)
         self._reoffer_queued(known, now)
         self.engine.set_limits(self.limits)
+        self.engine.set_assigned(self.assignment is not None)
         self.engine.start()
 
     def _reoffer_queued(self, known: dict[str, tuple[SpoolEntry, FileStatus]], now: float) -> None:
@@ -171,6 +174,11 @@ class AgentService:
     def next_seq(self) -> int:
         return next(self._seq)
 
+    def _probed_rates(self) -> list[float]:
+        """The start-up probe's encode rates per level, as the wire carries them (telemetry falls back to them
+        while the engine reports none: the controller keeps the latest list it was sent)."""
+        return as_list(self.capabilities.encode_bps_by_level, MAX_RATE_BPS)
+
     def birth(self) -> Birth:
         caps = self.capabilities
         values = fit(
@@ -181,13 +189,20 @@ class AgentService:
             disk_bytes=caps.disk_bytes,
             software_version=__version__,
             flac_encode_bps=caps.flac_encode_bps,
+            encode_cores=caps.encode_cores,
             bucket=self.config.s3.bucket,
             prefix=self.config.s3.prefix,
             site=self.config.site,
             memory_limit_bytes=caps.memory_limit_bytes,
             baseline_rss_bytes=caps.baseline_rss_bytes,
         )
-        return Birth(agent_id=self.config.agent_id, seq=self.next_seq(), simulated=self.simulated, **values)
+        return Birth(
+            agent_id=self.config.agent_id,
+            seq=self.next_seq(),
+            simulated=self.simulated,
+            encode_bps_by_level=self._probed_rates(),
+            **values,
+        )
 
     def state(self, status: AgentStatus) -> State:
         return State(agent_id=self.config.agent_id, seq=self.next_seq(), state=status)
@@ -234,6 +249,7 @@ class AgentService:
         self.assignment = assignment
         self.limits = self._limits()
         self.engine.set_limits(self.limits)
+        self.engine.set_assigned(True)
         log.info("applied assignment v%d: %s (%s)", assignment.version, self.limits, assignment.reason)
         try:
             self.store.save(assignment)
@@ -454,7 +470,13 @@ class AgentService:
             process_cpu_percent=host.process_cpu_percent,
             process_rss_bytes=host.process_rss_bytes,
         )
-        return Telemetry(agent_id=self.config.agent_id, seq=self.next_seq(), **values)
+        return Telemetry(
+            agent_id=self.config.agent_id,
+            seq=self.next_seq(),
+            encode_bps_by_level=list(stats.encode_bps_by_level) or self._probed_rates(),
+            compression_ratio_by_level=list(stats.compression_ratio_by_level),
+            **values,
+        )
 
     @property
     def disk_low(self) -> bool:

@@ -12,12 +12,11 @@ import os
 import platform
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
-import numpy as np
 import psutil
 
+from edge_agent.audio.probe import encode_cores, measure_encode_rates
 from edge_agent.service.memlimit import read_memory_limit, rss_bytes
 from edge_agent.service.ports import Capabilities, HostSample
 
@@ -74,33 +73,12 @@ def read_model(model_file: Path = MODEL_FILE) -> str:
         return f"{platform.system()} {platform.machine()}".strip()
 
 
-def measure_flac_encode_bps(seconds_of_audio: float = 1.0, sample_rate: int = 48_000, level: int = 5) -> float:
-    """WAV bytes per second that libFLAC encodes here, from a short run on noise-like (hard) audio."""
-    import pyflac
-
-    rng = np.random.default_rng(1)
-    n = int(seconds_of_audio * sample_rate)
-    noise = rng.normal(0.0, 1.0, n)
-    # brown-ish background plus white noise: compresses like a real field recording, not like a sine
-    signal = np.cumsum(noise) * 40.0 + noise * 900.0
-    signal -= np.linspace(signal[0], signal[-1], n)
-    samples = np.clip(signal, -32768, 32767).astype(np.int16).reshape(-1, 1)
-    sink: list[int] = []
-    encoder = pyflac.StreamEncoder(
-        sample_rate, lambda buf, nbytes, _ns, _fr: sink.append(nbytes), compression_level=level
-    )
-    start = time.perf_counter()
-    encoder.process(samples)
-    encoder.finish()
-    elapsed = max(time.perf_counter() - start, 1e-6)
-    return samples.nbytes / elapsed
-
-
 class LocalHost:
     """``HostProbe`` for the machine we run on; disk numbers are those of the spool folder's file system."""
 
-    def __init__(self, spool_dir: Path) -> None:
+    def __init__(self, spool_dir: Path, probe_seconds_per_level: float = 0.1) -> None:
         self.spool_dir = spool_dir
+        self.probe_seconds_per_level = probe_seconds_per_level
         self.vcgencmd = shutil.which("vcgencmd")
         self.process = psutil.Process()
         psutil.cpu_percent(None)  # prime: the next call reports the load since now
@@ -138,10 +116,10 @@ class LocalHost:
         except OSError:
             disk = 0
         try:
-            encode_bps = measure_flac_encode_bps()
+            rates = measure_encode_rates(seconds_per_level=self.probe_seconds_per_level)
         except Exception as exc:  # a broken codec must not stop the agent from reporting in
             log.warning("cannot measure FLAC encode speed: %s", exc)
-            encode_bps = 0.0
+            rates = {}
         ram = psutil.virtual_memory().total
         limit, source = read_memory_limit(ram)
         baseline = rss_bytes()  # after the codec's measurement: what the agent holds without part buffers
@@ -151,7 +129,9 @@ class LocalHost:
             cores=os.cpu_count() or 1,
             ram_bytes=ram,
             disk_bytes=disk,
-            flac_encode_bps=encode_bps,
             memory_limit_bytes=limit,
             baseline_rss_bytes=baseline,
+            flac_encode_bps=rates.get(5, 0.0),
+            encode_bps_by_level=rates,
+            encode_cores=encode_cores(),
         )

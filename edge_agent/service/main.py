@@ -15,11 +15,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from edge_agent.engine import EngineEvent, Limits
 from edge_agent.service.config import AgentConfig, ConfigError, load_config
-from edge_agent.service.ports import EnginePort, FinishedCheck
+from edge_agent.service.ports import Capabilities, EnginePort, FinishedCheck
 from edge_agent.service.runtime import AgentRuntime, EngineFactory
 from edge_agent.service.sdnotify import Notifier
 
@@ -43,17 +44,22 @@ def run(args: argparse.Namespace) -> int:
     return serve(config, stop, stop_timeout=args.stop_timeout)
 
 
-def real_engine(config: AgentConfig, limits: Limits, on_event: Callable[[EngineEvent], None]) -> EnginePort:
+def real_engine(
+    config: AgentConfig,
+    limits: Limits,
+    on_event: Callable[[EngineEvent], None],
+    capabilities: Capabilities | None = None,
+) -> EnginePort:
     from edge_agent.service.engine_adapter import build_engine
 
-    return build_engine(config, limits, on_event)
+    return build_engine(config, limits, on_event, capabilities)
 
 
 def serve(
     config: AgentConfig,
     stop: threading.Event,
     *,
-    engine_factory: EngineFactory = real_engine,
+    engine_factory: EngineFactory | None = None,
     check_finished: FinishedCheck | None = None,
     stop_timeout: float = 30.0,
     tick_s: float = 0.2,
@@ -69,15 +75,16 @@ def serve(
     host = LocalHost(config.spool_dir)
     capabilities = host.capabilities()
     log.info(
-        "agent %s on %s: %d cores, FLAC level 5 at %.1f MB/s",
+        "agent %s on %s: %d cores (%g encoders), FLAC encode MB/s by level: %s",
         config.agent_id,
         capabilities.model,
         capabilities.cores,
-        capabilities.flac_encode_bps / 1e6,
+        capabilities.encode_cores,
+        " ".join(f"{level}:{bps / 1e6:.1f}" for level, bps in sorted(capabilities.encode_bps_by_level.items())),
     )
     runtime = AgentRuntime(
         config,
-        engine_factory=engine_factory,
+        engine_factory=engine_factory or partial(real_engine, capabilities=capabilities),
         host=host,
         capabilities=capabilities,
         check_finished=check_finished or codec_check,

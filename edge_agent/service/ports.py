@@ -8,8 +8,8 @@ absolute path and ``UPLOAD_COMPLETED`` is only ever sent for a completed AND ver
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -25,6 +25,11 @@ class EnginePort(Protocol):
         ...
 
     def set_limits(self, limits: Limits) -> None: ...  # takes effect at once; parts in flight finish
+    def set_assigned(self, assigned: bool) -> None:
+        """Whether the limits come from the controller's assignment: then each file is FLAC at its level or raw
+        (the agent's own mix); before one, the agent's cost model chooses the level (edge_agent.transfer.encoding)."""
+        ...
+
     def stats(self) -> EngineStats: ...
     def start(self) -> None: ...
     def stop(self, timeout: float) -> None: ...
@@ -63,6 +68,10 @@ class Capabilities:
     flac_encode_bps: float
     memory_limit_bytes: int = 0  # cgroup limit, else RAM; 0 = unknown
     baseline_rss_bytes: int = 0  # resident memory at start, before any part buffer; 0 = unknown
+    # the start-up probe's encode speed per FLAC level (WAV bytes/s of one encoder) and how many encoders run
+    # side by side at it (edge_agent.service.host.encode_cores); empty / 0 = not measured
+    encode_bps_by_level: Mapping[int, float] = field(default_factory=dict)
+    encode_cores: float = 0.0
 
 
 class HostProbe(Protocol):

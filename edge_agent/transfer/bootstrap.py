@@ -13,6 +13,7 @@ from edge_agent.engine.events import EngineEvent
 from edge_agent.engine.limits import Limits
 from edge_agent.transfer.config import EngineConfig
 from edge_agent.transfer.context import Codec
+from edge_agent.transfer.encoding import Compression
 from edge_agent.transfer.engine import Engine
 from edge_agent.transfer.journal import Journal
 from edge_agent.transfer.s3 import S3Store
@@ -25,8 +26,11 @@ def open_engine(
     *,
     codec: Codec | None = None,
     clock: Callable[[], float] = time.time,
+    compression: Compression | None = None,
 ) -> Engine:
     """S3 over minio (``config.s3``, ``config.stall_timeout_s``) and the SQLite journal in ``config.state_dir``."""
     store = S3Store(config.s3, stall_timeout_s=config.stall_timeout_s)
     journal = Journal(config.journal_path)
-    return Engine(config, limits, on_event, store=store, journal=journal, codec=codec, clock=clock)
+    return Engine(
+        config, limits, on_event, store=store, journal=journal, codec=codec, clock=clock, compression=compression
+    )

@@ -18,6 +18,7 @@ from edge_agent.engine.events import EngineEvent
 from edge_agent.engine.limits import Limits, MiB
 from edge_agent.engine.linkguard import guard
 from edge_agent.transfer.config import EngineConfig
+from edge_agent.transfer.encoding import Compression
 from edge_agent.transfer.errors import RetryableError
 from edge_agent.transfer.gate import SlotGate, Stopped
 from edge_agent.transfer.link import Link
@@ -79,6 +80,7 @@ class Context:
         codec: Codec,
         emit: Callable[[EngineEvent], None],
         clock: Callable[[], float] = time.time,
+        compression: Compression | None = None,
     ) -> None:
         self.config = config
         self.limits = limits
@@ -93,6 +95,7 @@ class Context:
         self.link = Link(limits.bandwidth_bps, config.stall_timeout_s, self.sleep)
         self._guard_lock = threading.Lock()
         self.counters = Counters()
+        self.compression = compression or Compression()  # each new file's level (edge_agent.transfer.encoding)
         self.rng = random.Random()
         self.on_progress: Callable[[str, int], None] = lambda path, nbytes: None
         self.on_retry: Callable[[RetryNotice], None] = lambda notice: None

@@ -28,6 +28,7 @@ from edge_agent.engine.linkguard import backlog_eta_s
 from edge_agent.engine.queue import after_failure, pick_next
 from edge_agent.transfer.config import EngineConfig
 from edge_agent.transfer.context import Codec, Context, RetryNotice
+from edge_agent.transfer.encoding import Compression
 from edge_agent.transfer.job import FileJob, Outcome
 from edge_agent.transfer.journal import DONE, REJECTED
 from edge_agent.transfer.memory import pin_mmap_threshold
@@ -53,13 +54,16 @@ class Engine:
         journal: Journal,
         codec: Codec | None = None,
         clock: Callable[[], float] = time.time,
+        compression: Compression | None = None,
     ) -> None:
-        """``store`` and ``journal`` become the engine's: :meth:`close` closes the journal."""
+        """``store`` and ``journal`` become the engine's: :meth:`close` closes the journal. ``compression``: how
+        each new file's level is chosen (default: the limits' level, as assigned)."""
         pin_mmap_threshold()
         self.config = config
         self._on_event = on_event
         self._journal = journal
-        self._ctx = Context(config, limits, store, self._journal, codec or _default_codec(), self._emit, clock)
+        codec = codec or _default_codec()
+        self._ctx = Context(config, limits, store, self._journal, codec, self._emit, clock, compression)
         self._lock = threading.Condition()
         self._active: dict[str, FileJob] = {}
         self._threads: list[threading.Thread] = []
@@ -70,6 +74,11 @@ class Engine:
     @property
     def limits(self) -> Limits:
         return self._ctx.limits
+
+    @property
+    def compression(self) -> Compression:
+        """How each new file's level is chosen, and the measured encode rates and ratios."""
+        return self._ctx.compression
 
     def set_progress_callback(self, fn: Callable[[str, int], None]) -> None:
         """``fn(path, nbytes)`` after every acknowledged (or skipped) part."""
@@ -93,6 +102,10 @@ class Engine:
         self._ctx.set_limits(limits)
         with self._lock:
             self._lock.notify_all()
+
+    def set_assigned(self, assigned: bool) -> None:
+        """The limits come from the controller's assignment (or not): see :class:`Compression`."""
+        self._ctx.compression.set_assigned(assigned)
 
     def run_until_idle(self) -> RunReport:
         self._results = {}
@@ -128,6 +141,7 @@ class Engine:
         entries = self._journal.queued()
         c = self._ctx.counters
         rate = self._ctx.link.rate()
+        encode_bps, ratios = self._ctx.compression.measured()
         backlog = sum(e.size for e in entries)
         with self._lock:
             active = len(self._active)
@@ -141,6 +155,8 @@ class Engine:
             retries_total=c.retries_total,
             errors_total=c.errors_total,
             backlog_eta_s=backlog_eta_s(backlog, rate),
+            encode_bps_by_level=tuple(encode_bps),
+            compression_ratio_by_level=tuple(ratios),
             effective_concurrency=self._ctx.effective.concurrency,
             s3_ttfb_s=store.first_byte_s() if isinstance(store := self._ctx.store, TimesFirstByte) else None,
         )

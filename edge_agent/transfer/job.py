@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from edge_agent.audio import flacmeta
 from edge_agent.audio.errors import RecordingNotReady, RecordingRejected, SourceChanged
-from edge_agent.audio.source import META_SHA256, META_SIZE
+from edge_agent.audio.source import META_SHA256, META_SIZE, FlacSource
 from edge_agent.engine import commands as c
 from edge_agent.engine.attempt import AttemptConfig, FileAttempt
 from edge_agent.engine.commands import Disposition, Fault
@@ -31,6 +31,7 @@ from edge_agent.transfer.context import ALSO_REPORTED, Context, Source
 from edge_agent.transfer.errors import FatalS3Error, RetryableError, TransferError, UploadGone
 from edge_agent.transfer.gate import Stopped
 from edge_agent.transfer.parts import PartStream
+from fleet_protocol.assignment import RAW
 from fleet_protocol.vocabulary import EventKind
 
 log = logging.getLogger("edgefleet.upload")
@@ -70,6 +71,7 @@ class FileJob:
         self.cancel = False
         self.key = ""
         self._src: Source | None = None
+        self._src_level = RAW  # the open source's level (RAW for a raw one), counted in ctx.compression
         self._parts: PartStream | None = None
         self._started = 0.0
         self._run: dict[type[Any], Callable[[Any], c.Result]] = {
@@ -103,9 +105,8 @@ class FileJob:
     def run(self) -> Outcome:
         self._started = time.monotonic()
         config, limits = self.ctx.config, self.ctx.effective  # the guard's part size on a thin link
-        machine = FileAttempt(
-            AttemptConfig(limits.part_size, limits.compression_level, config.restarts_per_attempt, config.dedup)
-        )
+        level = self.ctx.compression.start_file(limits, self.ctx.link.rate())  # a resumed upload keeps its own
+        machine = FileAttempt(AttemptConfig(limits.part_size, level, config.restarts_per_attempt, config.dedup))
         try:
             while not isinstance(command := machine.next_command(), c.Finish):
                 machine.receive(self._execute(command))
@@ -134,6 +135,8 @@ class FileJob:
     def _open_source(self, command: c.OpenSource) -> c.Result:
         ctx, path = self.ctx, Path(self.path)
         src = self._src = ctx.codec.open_source(path, command.level)
+        self._src_level = command.level if src.kind == "flac" else RAW
+        ctx.compression.open_file(self._src_level)
         self.key = ctx.codec.object_key(ctx.config.prefix, ctx.config.agent_id, path, src)
         fp = src.fingerprint
         return c.SourceOpened(self.key, src.size_bound, src.header_size, (fp.size, fp.mtime_ns, fp.inode))
@@ -146,6 +149,7 @@ class FileJob:
         if self._src is not None:
             self._src.close()
             self._src = None
+            self.ctx.compression.close_file(self._src_level)
 
     def _confirm_source(self, _: c.ConfirmSource) -> c.Result:
         """The object is a consistent snapshot of what was read; if the file changed since, it must not be
@@ -328,6 +332,10 @@ class FileJob:
                 duration_s=round(duration, 3),
             )
             log.info("%s: stored as %s (%d bytes, %.1f s)", self.path, self.key, finish.stored_bytes, duration)
+            if isinstance(src, FlacSource):  # a sample for the encode-rate estimate (engine.encoderate)
+                self.ctx.compression.observe(
+                    src.compression_level, src.encoded_bytes, src.encode_seconds, finish.stored_bytes, src.original_size
+                )
         else:
             self._emit(EventKind.UPLOAD_COMPLETED, finish.retries, reason=finish.reason, duration_s=0.0)
         result = FileResult(

@@ -75,6 +75,9 @@ class SimEngine:
     def set_limits(self, limits: Limits) -> None:
         self.limits = limits  # takes effect at the next advance()
 
+    def set_assigned(self, assigned: bool) -> None:
+        pass  # a simulated agent encodes at its assigned level
+
     def start(self) -> None:
         pass
 
@@ -185,6 +188,9 @@ class CombinedEngine:
     def set_limits(self, limits: Limits) -> None:
         self.real.set_limits(limits)
         self.simulated.set_limits(limits)
+
+    def set_assigned(self, assigned: bool) -> None:
+        self.real.set_assigned(assigned)
 
     def stats(self) -> EngineStats:
         a, b = self.real.stats(), self.simulated.stats()

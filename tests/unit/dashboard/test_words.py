@@ -28,20 +28,21 @@ def policy_reason(temp: float = 50.0, throttled: int = 0, override: OverrideView
 @pytest.mark.parametrize(
     ("reason", "decisive", "more"),
     [
-        ({}, "concurrency 8 (max 8)", 0),
-        ({"temp": 75.0}, "75.0 °C ≥ 73.3 °C (70.0 °C soft limit): compression 5 → 0, concurrency 8 → 4", 1),
+        ({}, "concurrency 8 (max 8)", 1),
+        ({"temp": 75.0}, "75.0 °C ≥ 73.3 °C (70.0 °C soft limit): compression 5 → 0, concurrency 8 → 4", 2),
         ({"temp": 45.0, "throttled": 0x1}, "firmware reports under-voltage: paused", 1),
-        ({"override": OverrideView(paused=True, who="olga")}, "operator olga: paused", 1),
-        ({"temp": 75.0, "override": OverrideView(paused=True, who="olga")}, "operator olga: paused", 2),
-        ({"temp": 75.0, "override": OverrideView(concurrency_cap=1, who="olga")}, "75.0 °C ≥ 73.3 °C", 2),
-        ({"override": OverrideView(concurrency_cap=1, who="olga")}, "operator olga: concurrency cap 1", 1),
-        ({"site_uplink_bps": 4_000_000}, "share 4.0 MB/s of 4.0 MB/s uplink", 1),
+        ({"override": OverrideView(paused=True, who="olga")}, "operator olga: paused", 2),
+        ({"temp": 75.0, "override": OverrideView(paused=True, who="olga")}, "operator olga: paused", 3),
+        ({"temp": 75.0, "override": OverrideView(concurrency_cap=1, who="olga")}, "75.0 °C ≥ 73.3 °C", 3),
+        ({"override": OverrideView(concurrency_cap=1, who="olga")}, "operator olga: concurrency cap 1", 2),
+        ({"site_uplink_bps": 4_000_000}, "share 4.0 MB/s of 4.0 MB/s uplink", 2),
         (
             {"temp": 75.0, "site_uplink_bps": 4_000_000},
             "75.0 °C ≥ 73.3 °C (70.0 °C soft limit): compression 5 → 0, concurrency 8 → 4",
-            2,
+            3,
         ),
     ],
+    # (every reason but a critical one also says which compression level the cost model chose, and why)
     ids=["sizing only", "hot", "firmware", "operator pause", "pause beats heat", "heat beats a cap", "cap", "share",
          "heat beats the share"],
 )  # fmt: skip

@@ -24,7 +24,7 @@ from fleet_base import __version__
 from fleet_protocol.codec import decode, decode_controller_state, encode
 from fleet_protocol.messages import Event
 from fleet_protocol.vocabulary import EventKind
-from tests.golden.corpus import CONTROLLER_STATE, corpus_files, encoded, release_dir, releases, topic_of
+from tests.golden.corpus import CONTROLLER_STATE, corpus_files, encoded, messages, release_dir, releases, topic_of
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -60,6 +60,18 @@ def test_the_encoder_gives_this_release_corpus(name: str) -> None:
         f"the encoder's output for {name} drifted from {_name(path)}. A wire change is deliberate: if "
         f"{__version__} is released, bump fleet_base.__version__ first; then run {_REWRITE} and commit the files"
     )
+
+
+@pytest.mark.parametrize("name", ["birth", "telemetry", "assignment"])
+def test_the_corpus_sets_every_field_of_the_rich_messages(name: str) -> None:
+    """A field left at its default is a field whose wire form no golden message pins down."""
+    message = messages()[name]
+    unset = sorted(
+        f
+        for f, info in type(message).model_fields.items()
+        if f != "v" and getattr(message, f) == info.get_default(call_default_factory=True)
+    )
+    assert not unset, f"{name}: set these fields in tests/golden/corpus.py, then run {_REWRITE}: {unset}"
 
 
 def test_the_corpus_holds_nothing_this_release_does_not_send() -> None:

@@ -80,7 +80,12 @@ def agent_config(tmp_path: Path, agent_id: str, mqtt_url: str, **overrides: Any)
 class RunningAgent:
     """An ``AgentRuntime`` pumped by a background thread, as ``edgefleet agent`` would run it."""
 
-    def __init__(self, config: AgentConfig, engine_factory: EngineFactory | None = None) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        engine_factory: EngineFactory | None = None,
+        capabilities: Capabilities | None = None,
+    ) -> None:
         self.engine = FakeEngine()
 
         def fake_factory(_c: AgentConfig, limits: Limits, _on: Callable[[EngineEvent], None]) -> FakeEngine:
@@ -91,7 +96,7 @@ class RunningAgent:
             config,
             engine_factory=engine_factory or fake_factory,
             host=FakeHost(),
-            capabilities=Capabilities("Test Pi", 4, 2**30, 2**34, 1e6),
+            capabilities=capabilities or Capabilities("Test Pi", 4, 2**30, 2**34, 1e6),
             check_finished=lambda _p: (Verdict.READY, ""),
         )
         self._stop = threading.Event()

@@ -15,6 +15,7 @@ class FakeEngine:
         self.calls: list[Path] = []  # every enqueue call
         self.already_stored: set[str] = set()
         self.limits: list[Limits] = []
+        self.assigned: list[bool] = []
         self.fail_with: Exception | None = None
         self.started = False
         self.snapshot = EngineStats()
@@ -32,6 +33,9 @@ class FakeEngine:
 
     def set_limits(self, limits: Limits) -> None:
         self.limits.append(limits)
+
+    def set_assigned(self, assigned: bool) -> None:
+        self.assigned.append(assigned)
 
     def stats(self) -> EngineStats:
         return self.snapshot

@@ -58,7 +58,9 @@ class World:
             publisher=self.publisher,
             host=self.host,
             check_finished=self.check,
-            capabilities=Capabilities("Raspberry Pi 4", 4, 4 * 2**30, 64 * 2**30, 5e6),
+            capabilities=Capabilities(
+                "Raspberry Pi 4", 4, 4 * 2**30, 64 * 2**30, 5e6, encode_bps_by_level={0: 9e6, 5: 5e6}, encode_cores=2.5
+            ),
             store=AssignmentStore(self.config.state_dir),
             ledger=Ledger(self.config.state_dir / "spool.db"),
         )
@@ -98,6 +100,20 @@ def test_starts_with_defaults_and_reports_in(world):
     assert isinstance(online, State)
     assert online.state == AgentStatus.ONLINE
     assert online.seq > birth.seq
+
+
+def test_birth_and_telemetry_carry_the_encode_measurements(world):
+    birth, _ = world.service.on_connected()
+    assert birth.encode_bps_by_level == [9e6, 0, 0, 0, 0, 5e6, 0, 0, 0]
+    assert birth.encode_cores == 2.5
+    assert world.engine.assigned == [False]  # no assignment yet: the agent's own cost model chooses
+    assert world.service.telemetry().encode_bps_by_level == birth.encode_bps_by_level  # the engine has none yet
+    world.engine.snapshot = EngineStats(encode_bps_by_level=(1e6,) * 9, compression_ratio_by_level=(0.6,) * 9)
+    telemetry = world.service.telemetry()
+    assert telemetry.encode_bps_by_level == [1e6] * 9
+    assert telemetry.compression_ratio_by_level == [0.6] * 9
+    world.service.apply_assignment(assignment())
+    assert world.engine.assigned == [False, True]
 
 
 def test_a_settled_file_is_queued_once(world):

@@ -1,0 +1,92 @@
+"""What encoding can do on this machine: a short FLAC speed probe per level, and how many encoders run side by side.
+
+The probe encodes one second of noise-like (hard) mono audio, again and again for a short wall-clock time per
+level (bounded: at most 64 passes over 96 kB), so it costs well under a second per level and a CPU quota's
+period shows in it. Its speeds seed the agent's encode-rate estimate (``edge_agent.engine.encoderate``), which
+real encodes then refine; its compression ratios are not used (synthetic audio does not compress like
+recordings).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+
+def _probe_audio(seconds_of_audio: float, sample_rate: int) -> np.ndarray:
+    """Noise-like (hard) mono audio: brown-ish background plus white noise, like a field recording, not a sine."""
+    rng = np.random.default_rng(1)
+    n = int(seconds_of_audio * sample_rate)
+    noise = rng.normal(0.0, 1.0, n)
+    signal = np.cumsum(noise) * 40.0 + noise * 900.0
+    signal -= np.linspace(signal[0], signal[-1], n)
+    return np.clip(signal, -32768, 32767).astype(np.int16).reshape(-1, 1)
+
+
+def _encode_rate(samples: np.ndarray, sample_rate: int, level: int, min_seconds: float) -> float:
+    """WAV bytes per second one libFLAC encoder reaches at ``level``, wall clock, over at least ``min_seconds``
+    (so a CPU quota's period is in it) and at most 64 passes over ``samples`` (bounded time and memory)."""
+    import pyflac
+
+    encoder = pyflac.StreamEncoder(sample_rate, lambda buf, nbytes, _ns, _fr: None, compression_level=level)
+    fed, start = 0, time.perf_counter()
+    for _ in range(64):
+        encoder.process(samples)
+        fed += samples.nbytes
+        if time.perf_counter() - start >= min_seconds:
+            break
+    encoder.finish()
+    return fed / max(time.perf_counter() - start, 1e-6)
+
+
+def measure_encode_rates(
+    levels: Iterable[int] = range(9), seconds_per_level: float = 0.1, sample_rate: int = 48_000
+) -> dict[int, float]:
+    """The start-up probe: WAV bytes/s of one encoder at each FLAC level (edge_agent.engine.encoderate)."""
+    samples = _probe_audio(1.0, sample_rate)
+    return {level: _encode_rate(samples, sample_rate, level, seconds_per_level) for level in levels}
+
+
+def _cgroup_cpu_quota(proc_cgroup: Path, root: Path) -> float | None:
+    """Cores the process's cgroup may use (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``)."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # v2
+            quota, _, period = _read(root / path.lstrip("/") / "cpu.max").partition(" ")
+        elif "cpu" in controllers.split(","):
+            base = root / controllers / path.lstrip("/")
+            quota, period = _read(base / "cpu.cfs_quota_us"), _read(base / "cpu.cfs_period_us")
+        else:
+            continue
+        try:
+            if quota not in ("", "max", "-1") and float(period) > 0:
+                return float(quota) / float(period)
+        except ValueError:
+            continue
+    return None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def encode_cores(proc_cgroup: Path = Path("/proc/self/cgroup"), root: Path = Path("/sys/fs/cgroup")) -> float:
+    """Encoders that run side by side at the probed speed: the CPUs we may run on, fewer under a CPU quota; at
+    least 1 (a quota below one core is already in the probe's wall-clock speed)."""
+    try:
+        cpus = float(len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        cpus = float(os.cpu_count() or 1)
+    quota = _cgroup_cpu_quota(proc_cgroup, root)
+    return max(1.0, min(cpus, quota) if quota is not None else cpus)

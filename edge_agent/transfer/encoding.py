@@ -1,0 +1,121 @@
+"""Each new file's compression level: the cost model (``fleet_plan.compression``) on this agent's own measurements.
+
+Three modes (``Mode``):
+
+- ``FORCED``: every new file at the limits' ``compression_level`` (``edgefleet upload --compression-level``);
+- ``MODEL``: the model chooses among every level and raw, from the measured encode rates, ratios and link rate
+  (the agent before its first assignment; ``edgefleet upload`` without a level). A limit whose level is below
+  the default (the local thermal guard lowering it) caps the levels the model may use;
+- ``WITHIN``: the controller chose the level (``compression_level`` of the assignment; raw stays raw); the agent
+  decides only how many of the files in flight are FLAC at that level and how many raw (the model's mix, with
+  its own fresher measurements): raw never costs more CPU, so the heat's cap still holds.
+
+A file's level is chosen when it starts: FLAC while fewer than the plan's ``flac_files`` FLAC files are open, else
+raw (``fleet_plan.compression.Plan.level_for``). A resumed upload keeps the level it started with.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections.abc import Mapping
+
+from edge_agent.engine.encoderate import EncodeRates, as_list
+from edge_agent.engine.limits import Limits
+from fleet_plan.compression import LEVELS, Inputs, Plan, choose
+from fleet_protocol.assignment import DEFAULT_COMPRESSION_LEVEL, RAW
+from fleet_protocol.numbers import MAX_RATE_BPS, MAX_RATIO
+
+log = logging.getLogger("edgefleet.upload")
+
+
+class Mode(enum.Enum):
+    FORCED = "forced"
+    MODEL = "model"
+    WITHIN = "within"
+
+
+class Compression:
+    """Thread-safe: file jobs ask for a level, report what they encoded; telemetry reads the measurements."""
+
+    def __init__(
+        self,
+        mode: Mode = Mode.FORCED,
+        probed: Mapping[int, float] | None = None,
+        encode_cores: float = 1.0,
+        default_level: int = DEFAULT_COMPRESSION_LEVEL,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._rates = EncodeRates(probed)
+        self._mode = mode
+        self._cores = encode_cores
+        self._default = default_level
+        self._flac_open = 0
+        self._last_reason = ""
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    def set_assigned(self, assigned: bool) -> None:
+        """The controller's level (``WITHIN``) or the agent's own choice (``MODEL``); ``FORCED`` stays forced."""
+        with self._lock:
+            if self._mode is not Mode.FORCED:
+                self._mode = Mode.WITHIN if assigned else Mode.MODEL
+
+    def _levels(self, limits: Limits) -> tuple[int, ...] | None:
+        """The FLAC levels the model may choose from, or None for "exactly the limits' level"."""
+        level = limits.compression_level
+        if self._mode is Mode.FORCED or level == RAW:
+            return None
+        if self._mode is Mode.WITHIN:
+            return (level,)
+        return LEVELS if level >= self._default else tuple(lv for lv in LEVELS if lv <= level)
+
+    def plan(self, limits: Limits, link_bps: float | None) -> Plan | None:
+        """The model's plan for these limits and link (None in ``FORCED`` mode or when raw is assigned)."""
+        with self._lock:
+            levels = self._levels(limits)
+            if levels is None:
+                return None
+            inputs = Inputs(
+                self._rates.rates(),
+                self._rates.ratios(),
+                self._cores,
+                link_bps,
+                float(limits.bandwidth_bps),
+                max(1, limits.concurrency),
+            )
+        return choose(inputs, levels, min(self._default, max(levels)))
+
+    def start_file(self, limits: Limits, link_bps: float | None) -> int:
+        """The level of a new file (``open_file`` counts it once its source is open)."""
+        plan = self.plan(limits, link_bps)
+        if plan is None:
+            return limits.compression_level
+        with self._lock:
+            level = plan.level_for(self._flac_open)
+            if plan.reason != self._last_reason:
+                self._last_reason = plan.reason
+                log.info("compression: %s", plan.reason)
+        return level
+
+    def open_file(self, level: int) -> None:
+        if level != RAW:
+            with self._lock:
+                self._flac_open += 1
+
+    def close_file(self, level: int) -> None:
+        if level != RAW:
+            with self._lock:
+                self._flac_open = max(0, self._flac_open - 1)
+
+    def observe(self, level: int, wav_bytes: int, seconds: float, stored_bytes: int, original_bytes: int) -> None:
+        with self._lock:
+            self._rates.observe(level, wav_bytes, seconds, stored_bytes, original_bytes)
+
+    def measured(self) -> tuple[list[float], list[float]]:
+        """Encode rates and ratios per level as the wire carries them (index = level, 0 = not measured)."""
+        with self._lock:
+            return as_list(self._rates.rates(), MAX_RATE_BPS), as_list(self._rates.ratios(), MAX_RATIO)

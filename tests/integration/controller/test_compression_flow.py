@@ -1,0 +1,60 @@
+"""The compression plan end to end: an agent's birth carries its measured encode rates (the real probe), the
+controller stores them, and the assignment's level follows the link rate the agent's telemetry reports."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+
+from controller.service.app import Controller
+from controller.store import repo
+from edge_agent.audio.probe import measure_encode_rates
+from edge_agent.engine import EngineStats
+from edge_agent.service.ports import Capabilities
+from edgefleet.localservices import Mosquitto
+from fleet_protocol.assignment import RAW
+from tests.integration.controller.fakes import add_user_and_wait
+from tests.integration.edge_agent.service.helpers import RunningAgent, agent_config
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _stored_rates(controller: Controller, agent_id: str) -> list[float]:
+    with Session(controller.engine) as session:
+        row = repo.get_agent(session, agent_id)
+        return list(row.encode_bps_by_level) if row is not None else []
+
+
+def _level(running: RunningAgent) -> int | None:
+    assignment = running.runtime.service.assignment
+    return assignment.compression_level if assignment is not None else None
+
+
+def test_the_level_follows_the_measured_link(
+    tmp_path: Path, mqtt_broker: Mosquitto, database_url: str, start_controller: object
+) -> None:
+    controller: Controller = start_controller(database_url, policy={"site_uplink_bps": 0})  # type: ignore[operator]
+    agent_id = f"pi-compress-{uuid.uuid4().hex[:8]}"  # the broker keeps the last test's retained birth
+    add_user_and_wait(mqtt_broker, agent_id)
+    probed = measure_encode_rates(seconds_per_level=0.02)
+    slow_cpu = {level: rate / 100 for level, rate in probed.items()}  # a Pi Zero's encoder, from this one's
+    caps = Capabilities("Test Pi", 1, 2**30, 2**34, slow_cpu[5], encode_bps_by_level=slow_cpu, encode_cores=1.0)
+    running = RunningAgent(agent_config(tmp_path, agent_id, mqtt_broker.url_for(agent_id)), capabilities=caps)
+    try:
+        stored = wait_for(lambda: _stored_rates(controller, agent_id), 30, "the birth's encode rates stored")
+        assert stored == pytest.approx([slow_cpu[level] for level in range(9)])
+        thin = slow_cpu[8] / 20  # a link far slower than even level 8 encodes: the smallest files win
+        running.engine.snapshot = replace(EngineStats(), throughput_bps=thin)
+        wait_for(lambda: _level(running) == 8, 30, "level 8 on a thin link")
+        assert "FLAC 8: link-bound" in running.runtime.service.assignment.reason  # type: ignore[union-attr]
+        fast = probed[0] * 10  # a link far faster than the encoder: raw
+        running.engine.snapshot = replace(EngineStats(), throughput_bps=fast)
+        wait_for(lambda: _level(running) == RAW, 30, "raw on a fast link")
+        assert "compression raw: encoder" in running.runtime.service.assignment.reason  # type: ignore[union-attr]
+    finally:
+        running.stop()

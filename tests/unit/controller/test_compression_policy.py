@@ -1,0 +1,110 @@
+"""The policy's compression step: the cost model's level under the heat's cap, sticky, in the reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from controller.policy import AgentView, FleetView, PolicyConfig, TelemetryView, assign
+from controller.policy.compression import allowed_levels, by_level
+from fleet_protocol.assignment import RAW, AssignmentSettings
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+GIB = 1 << 30
+MB = 1e6
+CFG = PolicyConfig(site_uplink_bps=0)
+
+
+def _rates(e5: float) -> tuple[float, ...]:
+    """A probe's per-level speeds: level 5 at ``e5``, the others in the documented proportions."""
+    return tuple(e5 * f for f in (2.0, 1.8, 1.67, 1.43, 1.18, 1.0, 0.91, 0.67, 0.57))
+
+
+def pi(
+    link: float,
+    e5: float = 3 * MB,
+    temp: float = 50.0,
+    cores: int = 1,
+    previous: AssignmentSettings | None = None,
+    measured: bool = True,
+) -> AgentView:
+    telemetry = TelemetryView(at=NOW, temperature_c=temp, throughput_bps=link, backlog_bytes=GIB, backlog_files=50)
+    return AgentView(
+        "pi-1",
+        site="garden",
+        cores=cores,
+        ram_bytes=4 * GIB,
+        encode_bps_by_level=_rates(e5) if measured else (),
+        telemetry=telemetry,
+        previous=previous,
+    )
+
+
+def decided(view: AgentView, config: PolicyConfig = CFG) -> tuple[int, str]:
+    decision = assign(FleetView((view,)), config, NOW)[view.agent_id]
+    return decision.settings.compression_level, decision.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "view", "level", "words"),
+    [
+        ("thin link, idle CPU: level 8", pi(0.5 * MB), 8, "compression FLAC 8: link-bound at 0.5 MB/s, CPU idle"),
+        ("Pi Zero on Ethernet: raw", pi(12 * MB, e5=2 * MB), RAW, "compression raw: encoder 4.0 MB/s at FLAC 0"),
+        ("encoder near the link: a cheap level", pi(3 * MB), 3, "compression FLAC 3: CPU-bound"),
+        ("fast Pi, fast link, many cores", pi(50 * MB, e5=14 * MB, cores=4), 3, "FLAC 3"),
+        ("no link measured: the default", pi(0.0), 5, "FLAC 5: default (link rate not measured yet)"),
+        ("old agent without rates: the default", pi(0.5 * MB, measured=False), 5, "encode rate not measured yet"),
+        ("warm caps the level at 1", pi(0.5 * MB, temp=71.0), 1, "compression FLAC 1: link-bound"),
+        ("hot: level 0 at most", pi(0.5 * MB, temp=75.0), 0, "compression FLAC 0"),
+        ("warm, raw is still allowed", pi(12 * MB, e5=2 * MB, temp=71.0), RAW, "compression raw"),
+        ("very hot: raw, the heat says why", pi(0.5 * MB, temp=78.4), RAW, "compression 5 → raw"),
+    ],
+)
+def test_the_level_and_its_reason(name: str, view: AgentView, level: int, words: str) -> None:
+    got, reason = decided(view)
+    assert got == level, reason
+    assert words in reason
+
+
+def test_a_mixed_plan_sends_the_flac_files_level() -> None:
+    level, reason = decided(pi(20 * MB, e5=3 * MB, cores=2))
+    assert level == 3
+    assert "compression 2 of 4 files in flight FLAC 3, rest raw: encoder 8.6 MB/s < link 20.0 MB/s" in reason
+
+
+def test_the_level_in_force_is_kept_while_it_is_nearly_as_good() -> None:
+    assert decided(pi(0.5 * MB))[0] == 8
+    level, reason = decided(pi(0.5 * MB, previous=AssignmentSettings(compression_level=7)))  # 0.5 % more bytes
+    assert level == 7
+    assert "FLAC 7: link-bound at 0.5 MB/s, CPU idle (kept: FLAC 8 would be < 1.5% faster)" in reason
+    assert decided(pi(0.5 * MB, previous=AssignmentSettings(compression_level=5)))[0] == 8  # 2 % more bytes
+    assert decided(pi(0.5 * MB, temp=71.0, previous=AssignmentSettings(compression_level=7)))[0] == 1  # not allowed
+
+
+def test_a_configured_default_level_is_the_unmeasured_default() -> None:
+    level, _ = decided(pi(0.0), PolicyConfig(site_uplink_bps=0, default_compression_level=7))
+    assert level == 7
+
+
+def test_the_operators_bandwidth_cap_is_the_link() -> None:
+    from controller.policy import OverrideView
+
+    view = pi(12 * MB, e5=2 * MB)
+    decision = assign(FleetView((view,), agent_overrides={"pi-1": OverrideView(bandwidth_cap_bps=500_000)}), CFG, NOW)
+    assert decision["pi-1"].settings.compression_level == 8
+
+
+def test_allowed_levels_follow_the_thermal_steps() -> None:
+    assert allowed_levels(0, CFG) == tuple(range(9))
+    assert allowed_levels(1, CFG) == (0, 1)
+    assert allowed_levels(2, CFG) == (0,)
+
+
+@given(st.lists(st.one_of(st.floats(), st.integers(), st.booleans(), st.none(), st.text()), max_size=20))
+def test_by_level_takes_only_positive_finite_numbers(values: list[object]) -> None:
+    got = by_level(values)
+    assert set(got) <= set(range(9))
+    assert all(v > 0 for v in got.values())

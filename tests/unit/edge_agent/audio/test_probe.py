@@ -1,0 +1,53 @@
+"""The encode-speed probe and the encoders that run side by side (CPU affinity, cgroup v1/v2 CPU quota)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from edge_agent.audio.probe import encode_cores, measure_encode_rates
+
+
+def test_every_level_is_measured_in_bounded_time() -> None:
+    started = time.monotonic()
+    rates = measure_encode_rates(seconds_per_level=0.01)
+    assert sorted(rates) == list(range(9))
+    assert all(rate > 0 for rate in rates.values())
+    assert time.monotonic() - started < 60  # at most 64 passes over 1 s of audio per level, whatever the box
+
+
+def _cgroup(tmp_path: Path, proc: str, files: dict[str, str]) -> tuple[Path, Path]:
+    for name, text in files.items():
+        path = tmp_path / "fs" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    (tmp_path / "cgroup").write_text(proc)
+    return tmp_path / "cgroup", tmp_path / "fs"
+
+
+CPUS = float(len(os.sched_getaffinity(0)))
+
+
+@pytest.mark.parametrize(
+    ("name", "proc", "files", "expected"),
+    [
+        ("v2 quota of half a core", "0::/pi\n", {"pi/cpu.max": "50000 100000\n"}, 1.0),
+        ("v2 no quota", "0::/pi\n", {"pi/cpu.max": "max 100000\n"}, CPUS),
+        ("v1 quota of 2 cores", "4:cpu,cpuacct:/q\n", {"cpu,cpuacct/q/cpu.cfs_quota_us": "200000",
+                                                        "cpu,cpuacct/q/cpu.cfs_period_us": "100000"}, min(CPUS, 2)),
+        ("v1 no quota", "4:cpu,cpuacct:/q\n", {"cpu,cpuacct/q/cpu.cfs_quota_us": "-1",
+                                               "cpu,cpuacct/q/cpu.cfs_period_us": "100000"}, CPUS),
+        ("unreadable", "0::/gone\n", {}, CPUS),
+        ("garbage", "0::/pi\n", {"pi/cpu.max": "lots often\n"}, CPUS),
+    ],
+)  # fmt: skip
+def test_encode_cores(tmp_path: Path, name: str, proc: str, files: dict[str, str], expected: float) -> None:
+    proc_cgroup, root = _cgroup(tmp_path, proc, files)
+    assert encode_cores(proc_cgroup, root) == expected
+
+
+def test_no_proc_file_means_the_cpus() -> None:
+    assert encode_cores(Path("/nonexistent/cgroup"), Path("/nonexistent")) == CPUS
