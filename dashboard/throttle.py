@@ -66,7 +66,9 @@ class Backoff:
         entry = self._live(key, now)
         if entry is None:
             return 0.0
-        return max(0.0, entry.last_failure + self.policy.delay(entry.failures) - now)
+        delay = self.policy.delay(entry.failures)
+        # clamped to the delay itself: (last + delay) - now can round above delay when now == last
+        return min(delay, max(0.0, entry.last_failure + delay - now))
 
     def fail(self, key: str, now: float) -> None:
         entry = self._live(key, now)
