@@ -85,14 +85,14 @@ def _serve(config: DashboardConfig, host: str, port: int) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from controller.store.database import make_engine
-    from controller.store.schema import SchemaError, check
+    from controller.store.schema import SchemaError, wait_for_head
     from dashboard.app import create_app
 
     if not config.users:
         log.warning("no [[users]] configured: nobody can log in")
     engine = make_engine(config.database_url)
-    try:  # the controller migrates the database; the dashboard only refuses one that is not at its revision
-        check(engine)
+    try:  # the controller migrates the database (maybe right now); the dashboard refuses one that stays behind
+        wait_for_head(engine, config.schema_wait_s)
     except SchemaError as exc:
         print(f"edgefleet dashboard: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ import functools
 import logging
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -157,6 +158,23 @@ def check(engine: Engine) -> None:
     problem = found.problem(known=_known(found.current))
     if problem is not None:
         raise SchemaError(problem)
+
+
+def wait_for_head(engine: Engine, timeout_s: float, *, poll_s: float = 1.0) -> None:
+    """``check``, waiting up to ``timeout_s`` for a database that is behind to be brought to head (a controller
+    may be migrating it right now, e.g. at a first start). A revision this release does not know is refused at
+    once."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = state(engine)
+        known = _known(found.current)
+        problem = found.problem(known=known)
+        if problem is None:
+            return
+        if not known or time.monotonic() >= deadline:
+            raise SchemaError(problem)
+        log.info("waiting for the database to be migrated to %s: %s", found.head, problem)
+        time.sleep(poll_s)
 
 
 def _known(revision: str | None) -> bool:

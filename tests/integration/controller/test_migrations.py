@@ -4,10 +4,12 @@ row, the models match the migrations, the services refuse an outdated database, 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import subprocess
 import sys
 import tarfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,17 @@ from controller.service.app import Controller
 from controller.store import repo
 from controller.store.database import make_engine
 from controller.store.models import EVENT_DEDUP
-from controller.store.schema import BASELINE, PG_LOCK_KEY, SchemaError, check, differences, head, migrate, state
+from controller.store.schema import (
+    BASELINE,
+    PG_LOCK_KEY,
+    SchemaError,
+    check,
+    differences,
+    head,
+    migrate,
+    state,
+    wait_for_head,
+)
 from edgefleet.demo.layout import write_toml
 from edgefleet.localservices import Postgres
 from tests.waiting import wait_for
@@ -249,7 +261,8 @@ def test_the_services_refuse_an_outdated_database_and_migrate_says_what_it_did(
 ) -> None:
     conf = controller_toml(tmp_path, database_url)
     dashboard = write_toml(
-        tmp_path / "dashboard.toml", {"database_url": database_url, "secret_key": "s" * 32, "port": 0}
+        tmp_path / "dashboard.toml",
+        {"database_url": database_url, "secret_key": "s" * 32, "port": 0, "schema_wait_s": 0},
     )
     for service, config in (("controller", conf), ("dashboard", dashboard)):
         refused = cli(service, "--config", str(config))
@@ -290,6 +303,25 @@ def test_the_controller_migrates_at_start_only_when_configured_to(
     assert state(engine).current == head()
     controller.stop()
     start_controller(database_url, database_migrate=False)  # at head: starts
+
+
+def test_the_dashboard_waits_for_a_migration_in_progress(engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="controller.store.schema")
+    failed: list[BaseException] = []
+
+    def dashboard_start() -> None:
+        try:
+            wait_for_head(engine, RUN_TIMEOUT_S, poll_s=0.05)
+        except BaseException as exc:
+            failed.append(exc)
+
+    waiting = threading.Thread(target=dashboard_start)
+    waiting.start()
+    wait_for(lambda: "waiting for the database to be migrated" in caplog.text, 60, "the dashboard waiting")
+    migrate(engine)
+    waiting.join(RUN_TIMEOUT_S)
+    assert not waiting.is_alive()
+    assert failed == []
 
 
 # --- (d) two at once -------------------------------------------------------------------------------------
