@@ -30,11 +30,13 @@ from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.autogenerate.rewriter import Rewriter
 from alembic.config import Config
+from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy import Column, Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
@@ -119,9 +121,40 @@ def _render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:
     return False
 
 
+_rewrite = Rewriter()
+
+
+@_rewrite.rewrites(ops.AddColumnOp)
+def _fill_existing_rows(_context: Any, _revision: Any, op: ops.AddColumnOp) -> ops.AddColumnOp:
+    """A new NOT NULL column of an existing table needs a value for the rows already there: its model default,
+    as a server default (databases refuse the column otherwise)."""
+    column = op.column
+    literal = _sql_literal(getattr(column.default, "arg", None))
+    if column.nullable or column.server_default is not None or literal is None:
+        return op
+    filled = Column(column.name, column.type, nullable=False, server_default=text(literal), comment=column.comment)
+    return ops.AddColumnOp(op.table_name, filled, schema=op.schema)
+
+
+def _sql_literal(value: object) -> str | None:
+    """``value`` as an SQL literal both databases read alike, or None when it is not a plain constant."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return None
+
+
 def _context_options() -> dict[str, Any]:
     """How migrations run and compare, also for the tests' model-versus-migrations check."""
-    return {"target_metadata": SQLModel.metadata, "render_as_batch": True, "render_item": _render_item}
+    return {
+        "target_metadata": SQLModel.metadata,
+        "render_as_batch": True,
+        "render_item": _render_item,
+        "process_revision_directives": _rewrite,
+    }
 
 
 def run_migrations(context: Any) -> None:

@@ -198,7 +198,7 @@ def test_a_database_of_the_previous_release_is_upgraded_without_losing_a_row(
 def test_an_older_unversioned_database_is_brought_to_the_baseline_first(engine: Engine) -> None:
     """A release before the last one had no ``reported_site`` and no event dedup indexes (the last release
     added them at start): they are added, duplicates dropped, then the database is stamped."""
-    migrate(engine)
+    migrate(engine, BASELINE)
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE alembic_version"))
         conn.execute(text("ALTER TABLE agent DROP COLUMN reported_site"))
