@@ -80,7 +80,7 @@ def _migrate(config: ControllerConfig, target: str) -> int:
         return 2
     finally:
         engine.dispose()
-    print(f"database {_redacted(config.database_url)}: {found.current or 'unversioned'} -> {now.current or 'empty'}")
+    print(f"database {_redacted(config.database_url)}: {found.current or 'unversioned'} -> {now.current or 'base'}")
     return 0
 
 
