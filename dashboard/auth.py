@@ -38,7 +38,9 @@ _USER_KEY_MAX = 100  # throttle key; configured names are at most 64 characters
 
 def hash_password(password: str, rounds: int = DEFAULT_ROUNDS) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"the password is too short ({len(password)} characters): use at least {MIN_PASSWORD_LENGTH}")
+        raise ValueError(
+            f"the password is too short ({len(password)} characters): use at least {MIN_PASSWORD_LENGTH}"
+        )
     if len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
         raise ValueError(f"the password is too long: bcrypt uses at most {BCRYPT_MAX_BYTES} bytes of it")
     return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds=rounds)).decode("ascii")
