@@ -237,6 +237,8 @@ class PolicyPart(Section):
 class ControllerConfig(PolicyPart):
     controller_id: str = Field(default="ctl-1", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     database_url: str = DEFAULT_DATABASE_URL
+    #: migrate the database to this release's schema at start (under a lock); else refuse an outdated one
+    database_migrate: bool = False
     tick_seconds: float = Field(default=1.0, gt=0)
     shared_group: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]*$")
     flush_interval_s: float = Field(default=0.2, gt=0)

@@ -70,6 +70,8 @@ class DashboardConfig(Section):
     page_size: Annotated[int, Field(ge=10, le=10_000)] = 200  # fleet table rows per page
     metrics_cache_s: Annotated[float, Field(ge=0)] = 5.0  # /metrics is formatted at most this often
     offline_after_s: Annotated[float, Field(gt=0)] = 60.0
+    #: at start, how long to wait for the controller to migrate a database that is behind, before refusing
+    schema_wait_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
     #: the controller's configuration file: badges and the hot filter use the thermal limits of its ``[policy]``
     controller_config: FilePath | None = None
     #: deprecated (the dashboard's own copy of the limits, which could disagree with the policy)

@@ -65,8 +65,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"edgefleet dashboard: {exc}", file=sys.stderr)
         return 2
-    _serve(config, args.host or config.host, args.port if args.port is not None else config.port)
-    return 0
+    return _serve(config, args.host or config.host, args.port if args.port is not None else config.port)
 
 
 def _print_password_hash() -> int:
@@ -80,19 +79,23 @@ def _print_password_hash() -> int:
     return 0
 
 
-def _serve(config: DashboardConfig, host: str, port: int) -> None:
+def _serve(config: DashboardConfig, host: str, port: int) -> int:
     """The composition root: the database, the app, then uvicorn until it stops."""
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
 
-    from controller.store.database import create_all, make_engine
+    from controller.store.database import make_engine
+    from controller.store.schema import SchemaError, wait_for_head
     from dashboard.app import create_app
 
     if not config.users:
         log.warning("no [[users]] configured: nobody can log in")
     engine = make_engine(config.database_url)
-    try:  # the controller's own idempotent table creation: the dashboard may start first
-        create_all(engine)
+    try:  # the controller migrates the database (maybe right now); the dashboard refuses one that stays behind
+        wait_for_head(engine, config.schema_wait_s)
+    except SchemaError as exc:
+        print(f"edgefleet dashboard: {exc}", file=sys.stderr)
+        return 2
     except SQLAlchemyError as exc:
         log.warning("database not reachable yet (pages answer 503 until it is): %s", exc)
     app = create_app(config, engine=engine)
@@ -115,6 +118,7 @@ def _serve(config: DashboardConfig, host: str, port: int) -> None:
         ssl_certfile=config.tls_cert_file,
         ssl_keyfile=config.tls_key_file,
     )
+    return 0
 
 
 def _loopback(host: str) -> bool:

@@ -46,11 +46,12 @@ from controller.service.supervisor import Backoff, Supervisor
 from controller.service.ticker import Ticker
 from controller.service.writer import BatchWriter
 from controller.store.agent_writes import IngestBatch, write_batch, write_dead_letter
-from controller.store.database import create_all, make_engine
+from controller.store.database import make_engine
 from controller.store.errors import is_outage
 from controller.store.housekeeping import prune_telemetry, sync_sites
 from controller.store.instances import forget
 from fleet_base import __version__
+from controller.store.schema import check, migrate
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ STATS_EVERY_S = 5.0
 SYNC_SITES_RETRY_S = 60.0
 #: the notifier looks at the outbox at least this often (and at once after each evaluation)
 NOTIFY_EVERY_S = 2.0
+#: tries to reach the database at start (backoff 0.5 s doubling to 10 s: about a minute and a half)
+SCHEMA_ATTEMPTS = 12
 
 
 def _utc(ts: float) -> datetime:
@@ -125,13 +128,7 @@ class Controller:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> Controller:
-        for attempt in range(5):  # two controllers starting together may race on CREATE TABLE
-            try:
-                create_all(self.engine)
-                break
-            except SQLAlchemyError as exc:
-                log.info("create tables (attempt %d): %s", attempt + 1, exc)
-                time.sleep(0.5)
+        self._check_schema()
         self._sync_sites()
         self.link.start()
         self.supervisor.spawn("ingest", self._ingest_loop)
@@ -154,6 +151,23 @@ class Controller:
             except OSError as exc:  # the fleet matters more than the endpoint: run on, loudly
                 log.error("cannot serve /healthz and /metrics on %s:%d: %s", *address, exc)
         return self
+
+    def _check_schema(self) -> None:
+        """Migrate the database under the migration lock when configured to, else refuse one that is not at this
+        release's revision (``SchemaError``). An unreachable database is waited for a while (raises after)."""
+        for attempt in range(SCHEMA_ATTEMPTS):
+            try:
+                if self.config.database_migrate:
+                    found = migrate(self.engine)
+                    log.info("database schema at %s (was %s)", found.head, found.current or "unversioned")
+                else:
+                    check(self.engine)
+                return
+            except SQLAlchemyError as exc:
+                if not is_outage(exc) or attempt + 1 == SCHEMA_ATTEMPTS:
+                    raise
+                log.warning("database not reachable (attempt %d): %s", attempt + 1, exc)
+                time.sleep(min(10.0, 0.5 * 2**attempt))
 
     def stop(self, *, end_session: bool = False) -> None:
         """Stop cleanly: what was received is stored and acknowledged, then ``offline`` and disconnect. The

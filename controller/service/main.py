@@ -1,4 +1,4 @@
-"""``edgefleet controller --config FILE``: the long-running fleet controller."""
+"""``edgefleet controller --config FILE``: the long-running fleet controller (``--migrate``: the database only)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from controller.config import ConfigError, load_config
+from controller.config import ConfigError, ControllerConfig, load_config
 from controller.service.app import Controller
+from controller.store.database import make_engine
+from controller.store.schema import SchemaError, migrate, state
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--stats-file", type=Path, default=None, help="write ingest/tick statistics as JSON here every 5 s"
     )
     parser.add_argument("--check", action="store_true", help="validate the configuration and exit")
+    parser.add_argument(
+        "--migrate",
+        nargs="?",
+        const="head",
+        metavar="REVISION",
+        help="migrate the database to this release's schema (or to REVISION, e.g. a rollback to 0001) and exit",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,13 +50,39 @@ def run(args: argparse.Namespace) -> int:
             + (f", health and metrics on {config.metrics.listen}" if config.metrics.listen else "")
         )
         return 0
+    if args.migrate is not None:
+        return _migrate(config, args.migrate)
     controller = Controller(config, stats_file=args.stats_file)
 
     def _terminate(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
-    log.info("controller %s starting (database %s)", config.controller_id, config.database_url.split("@")[-1])
+    log.info("controller %s starting (database %s)", config.controller_id, _redacted(config.database_url))
     with contextlib.suppress(KeyboardInterrupt):
-        controller.run_forever()
+        try:
+            controller.run_forever()
+        except SchemaError as exc:
+            print(f"edgefleet controller: {exc}", file=sys.stderr)
+            return 2
     return 0
+
+
+def _migrate(config: ControllerConfig, target: str) -> int:
+    """``--migrate``: the database to ``target`` under the migration lock (another controller migrating at the
+    same time is waited for), then exit."""
+    engine = make_engine(config.database_url)
+    try:
+        found = migrate(engine, target)
+        now = state(engine)
+    except SchemaError as exc:
+        print(f"edgefleet controller: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(f"database {_redacted(config.database_url)}: {found.current or 'unversioned'} -> {now.current or 'base'}")
+    return 0
+
+
+def _redacted(url: str) -> str:
+    return url.split("@")[-1]

@@ -1,5 +1,6 @@
-"""The database: an engine from a URL (SQLite, the default, in WAL mode, or PostgreSQL through psycopg), the
-tables created or brought up to date, UTC times, and the one dialect-specific statement (an upsert)."""
+"""The database: an engine from a URL (SQLite, the default, in WAL mode, or PostgreSQL through psycopg), UTC
+times, and the one dialect-specific statement (an upsert). The tables are made by the migrations
+(``controller.store.schema``)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, event, inspect, text
+from sqlalchemy import Engine, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, SQLModel, create_engine
-
-from controller.store import models  # (also registers the tables on SQLModel.metadata)
+from sqlmodel import Session, create_engine
 
 DEFAULT_DATABASE_URL = "sqlite:////var/lib/edgefleet/controller.db"
 
@@ -42,44 +41,12 @@ def make_engine(url: str = DEFAULT_DATABASE_URL, *, echo: bool = False) -> Engin
 
 
 def create_all(engine: Engine) -> None:
-    """Create missing tables (idempotent; safe when two controllers start together)."""
-    SQLModel.metadata.create_all(engine, checkfirst=True)
-    _add_columns(engine)
-    _add_event_dedup(engine)
+    """Make the tables of a new database, or bring an old one up to date: the migrations to the newest revision,
+    under their lock (``controller.store.schema.migrate``). For tests and tools; the services check the revision
+    at start and migrate only when configured to."""
+    from controller.store.schema import migrate  # the schema module imports this one
 
-
-#: columns added to existing tables after their first release: (table, column) → SQL type and default
-_ADDED_COLUMNS = {("agent", "reported_site"): "VARCHAR(128) NOT NULL DEFAULT ''"}
-
-
-def _add_columns(engine: Engine) -> None:
-    """``create_all`` does not add columns to an existing table: add the ones a newer version needs."""
-    inspector = inspect(engine)
-    for (table, column), ddl in _ADDED_COLUMNS.items():
-        if column in {c["name"] for c in inspector.get_columns(table)}:
-            continue
-        with engine.begin() as conn:
-            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
-
-
-#: for a database made before the dedup indexes: keep the first row of each duplicate group
-_DEDUP_DELETES = {
-    "uq_upload_event_message": "DELETE FROM upload_event WHERE id NOT IN "
-    "(SELECT MIN(id) FROM upload_event GROUP BY agent_id, at, seq, kind)",
-    "uq_upload_event_completed": "DELETE FROM upload_event WHERE kind = 'upload_completed' AND id NOT IN "
-    "(SELECT MIN(id) FROM upload_event WHERE kind = 'upload_completed' GROUP BY agent_id, key, sha256)",
-}
-
-
-def _add_event_dedup(engine: Engine) -> None:
-    """``create_all`` does not add indexes to an existing table: add the event dedup indexes if missing."""
-    have = {ix["name"] for ix in inspect(engine).get_indexes("upload_event")}
-    for index in models.EVENT_DEDUP:
-        if index.name in have:
-            continue
-        with engine.begin() as conn:
-            conn.execute(text(_DEDUP_DELETES[str(index.name)]))
-            index.create(conn, checkfirst=True)
+    migrate(engine)
 
 
 def as_utc(value: datetime | None) -> datetime | None:

@@ -34,6 +34,18 @@ BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 OVERRIDE_SCOPES = ("agent", "site")
 
+#: Names for every index and constraint, so that a migration can drop or alter one by name on both databases.
+#: They reproduce the names the tables had before migrations existed (``ix_<table>_<column>`` is SQLAlchemy's
+#: default, ``<table>_pkey`` PostgreSQL's), so a database made by create_all matches a migrated one.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "%(table_name)s_pkey",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION  # before the tables below are defined
+
 
 def _json_list() -> Any:
     return Field(default_factory=list, sa_type=JSON, nullable=False)

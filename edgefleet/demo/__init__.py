@@ -35,7 +35,7 @@ from edgefleet.demo.layout import (
     write_toml,
 )
 from edgefleet.demo.provision import provision
-from edgefleet.demo.supervisor import Supervisor, start_dashboard, stop_leftovers
+from edgefleet.demo.supervisor import Supervisor, start_controller, start_dashboard, stop_leftovers
 from edgefleet.localservices import Mosquitto, SeaweedS3, ServiceError
 from edgefleet.localservices.process import free_port
 
@@ -157,7 +157,7 @@ class Demo:
         # the controller takes each agent's site from its own config, not from the agent's birth
         settings = controller_settings(self.state, ends, self.paths, self.sites)
         conf = write_toml(self.paths.configs / "controller.toml", settings)
-        self.supervisor.start("controller", parts.CONTROLLER.argv("--config", str(conf)))
+        start_controller(self.supervisor, conf)
         try:
             start_dashboard(self.supervisor, self.state, self.paths)
         except ServiceError as exc:

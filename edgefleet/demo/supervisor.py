@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgefleet.demo.layout import DemoState, Paths, dashboard_settings, write_toml
-from edgefleet.demo.parts import DASHBOARD, child_env, http_ok
+from edgefleet.demo.parts import CONTROLLER, DASHBOARD, child_env, http_ok
+from edgefleet.localservices import ServiceError
 from edgefleet.localservices.process import start_process, stop_process, wait_until
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,23 @@ class Supervisor:
     def _record(self) -> None:
         groups = [c.proc.pid for c in self.children if c.proc is not None] + self.external
         (self.root / CHILDREN_FILE).write_text(json.dumps(groups))
+
+
+def start_controller(supervisor: Supervisor, conf: Path) -> None:
+    """``edgefleet controller --migrate`` (the database at this release's schema, as an operator upgrades it),
+    then the controller; the dashboard refuses a database the migrations have not brought up to date."""
+    migrate = subprocess.run(
+        CONTROLLER.argv("--config", str(conf), "--migrate"),
+        cwd=supervisor.root,
+        env={**os.environ, **child_env()},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if migrate.returncode != 0:
+        raise ServiceError(f"controller --migrate failed: {migrate.stderr.strip()[-2000:]}")
+    supervisor.start("controller", CONTROLLER.argv("--config", str(conf)))
 
 
 def start_dashboard(supervisor: Supervisor, state: DemoState, paths: Paths, bcrypt_rounds: int = 10) -> str:

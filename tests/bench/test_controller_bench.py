@@ -178,6 +178,7 @@ def _run_one(database_url: str, label: str, workdir: Path) -> dict[str, Any]:
         config = workdir / f"controller-{label}.toml"
         config.write_text(
             f'controller_id = "bench-{label}"\ndatabase_url = "{database_url}"\ntick_seconds = 1.0\n'
+            "database_migrate = true\n"
             f'[mqtt]\nurl = "{broker.url_for("controller")}"\n[policy]\nsite_uplink_bps = 12500000\n'
         )
         stats_file = workdir / f"stats-{label}.json"

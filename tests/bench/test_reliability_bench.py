@@ -49,7 +49,12 @@ def catch_up(url: str) -> dict[str, float]:
     with Mosquitto() as broker:
         broker.add_user("controller", role="controller")
         broker.add_user(AGENT)
-        data = {"database_url": url, "controller_id": "bench", "mqtt": {"url": broker.url_for("controller")}}
+        data = {
+            "database_url": url,
+            "database_migrate": True,
+            "controller_id": "bench",
+            "mqtt": {"url": broker.url_for("controller")},
+        }
         config = parse_config(data, env={})
         first = Controller(config).start()
         assert first.link.wait_connected(10)

@@ -34,7 +34,7 @@ from edgefleet.demo.layout import (
     write_toml,
 )
 from edgefleet.demo.provision import provision
-from edgefleet.demo.supervisor import Supervisor, start_dashboard
+from edgefleet.demo.supervisor import Supervisor, start_controller, start_dashboard
 from edgefleet.localservices import Mosquitto, SeaweedS3
 from edgefleet.localservices.process import free_port
 from fleet_protocol.messages import Event
@@ -79,7 +79,7 @@ class System:
         ends = self.endpoints(self.s3.endpoint)
         settings = merged(controller_settings(self.state, ends, self.paths), self.controller_changes)
         conf = write_toml(self.paths.configs / "controller.toml", settings)
-        self.supervisor.start("controller", parts.CONTROLLER.argv("--config", str(conf)))
+        start_controller(self.supervisor, conf)
         start_dashboard(self.supervisor, self.state, self.paths, bcrypt_rounds=4)
         for agent_id in self.agent_ids:
             proxy = FaultProxy(self.s3.host, self.s3.port)

@@ -122,6 +122,7 @@ def test_an_agent_and_a_controller_work_over_tls(tmp_path: Path) -> None:
             parse_config(
                 {
                     "database_url": f"sqlite:///{tmp_path / 'controller.db'}",
+                    "database_migrate": True,
                     "tick_seconds": 0.2,
                     "flush_interval_s": 0.05,
                     "mqtt": {"url": broker.url_for("controller")},

@@ -1,4 +1,5 @@
-"""The house rules a reviewer would otherwise check by hand: no product function longer than 50 lines.
+"""The house rules a reviewer would otherwise check by hand: no product function longer than 50 lines (but for
+the generated migration revisions).
 
 (Cyclomatic complexity ≤ 12 is ruff's C901, configured in pyproject.toml; the import rules are import-linter's.)"""
 
@@ -12,6 +13,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PRODUCT = ("fleet_base", "fleet_protocol", "edge_agent", "controller", "dashboard", "edgefleet")
 MAX_LINES = 50
+#: Alembic revisions: generated lists of DDL operations (reviewed, not designed), as long as the change they make
+GENERATED = ("controller/store/migrations/versions",)
 
 
 def long_functions(source: str, name: str) -> list[str]:
@@ -35,6 +38,7 @@ def test_no_product_function_is_longer_than_50_lines(package: str) -> None:
     found = [
         line
         for path in sorted((REPO / package).rglob("*.py"))
+        if not str(path.relative_to(REPO)).startswith(GENERATED)
         for line in long_functions(path.read_text(), str(path.relative_to(REPO)))
     ]
     assert found == []

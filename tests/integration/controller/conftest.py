@@ -33,6 +33,7 @@ def start_controller(mqtt_broker: Mosquitto) -> Iterator[Callable[..., Controlle
             mqtt["telemetry_url"] = broker.url_for(controller_user(broker, f"{user}-telemetry", prefix=""))
         data: dict[str, Any] = {
             "database_url": database_url,
+            "database_migrate": True,  # a fresh database: made by the migrations, as a first start makes it
             "tick_seconds": 0.2,
             "flush_interval_s": 0.05,
             "offline_after_s": 30,

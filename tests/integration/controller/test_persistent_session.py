@@ -163,33 +163,6 @@ def test_messages_are_acknowledged_only_once_stored(
     wait_stored(database_url, again, agent.agent_id, [e.file for e in events])
 
 
-def test_an_old_database_gets_the_dedup_indexes_and_loses_its_duplicates(tmp_path: Path) -> None:
-    from sqlalchemy import inspect, text
-
-    from controller.store.database import create_all, make_engine
-    from controller.store.models import EVENT_DEDUP
-
-    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    create_all(engine)
-    with engine.begin() as conn:
-        for index in EVENT_DEDUP:
-            index.drop(conn)
-        for _ in range(3):
-            conn.execute(
-                text(
-                    "INSERT INTO upload_event (agent_id, kind, file, key, original_bytes, stored_bytes, sha256, "
-                    "stored_as, duration_s, retries, reason, at, seq) VALUES ('pi', 'upload_completed', 'a.wav', "
-                    "'k', 1, 1, :sha, 'flac', 0, 0, '', '2026-01-01 00:00:00', 1)"
-                ),
-                {"sha": SHA},
-            )
-    create_all(engine)
-    names = {ix["name"] for ix in inspect(engine).get_indexes("upload_event")}
-    assert {str(ix.name) for ix in EVENT_DEDUP} <= names
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM upload_event")).scalar() == 1
-
-
 def test_a_message_that_cannot_be_stored_does_not_take_its_batch_down(
     postgres: Postgres, monkeypatch: pytest.MonkeyPatch
 ) -> None:

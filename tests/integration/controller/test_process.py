@@ -52,6 +52,7 @@ def start(broker: Mosquitto, tmp_path: Path, controller_id: str) -> subprocess.P
     config = tmp_path / f"{controller_id}.toml"
     config.write_text(
         f'controller_id = "{controller_id}"\ndatabase_url = "sqlite:///{tmp_path / "c.db"}"\n'
+        "database_migrate = true\n"
         f'[mqtt]\nurl = "{broker.url_for("controller")}"\n'
     )
     log = (tmp_path / f"{controller_id}.log").open("wb")

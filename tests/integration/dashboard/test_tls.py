@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from controller.store.database import create_all, make_engine
 from edgefleet.demo.tomlw import dumps as toml_dumps
 from tests.integration.dashboard.seed import PASSWORDS, USERS
 from tests.waiting import wait_for
@@ -96,6 +97,9 @@ def https_dashboard(tmp_path: Path) -> Iterator[tuple[str, ssl.SSLContext]]:
             }
         )
     )
+    engine = make_engine(f"sqlite:///{tmp_path / 'controller.db'}")
+    create_all(engine)  # the controller's migrations: the dashboard refuses a database without them
+    engine.dispose()
     log = (tmp_path / "dashboard.log").open("wb")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     process = subprocess.Popen(

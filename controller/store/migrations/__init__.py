@@ -1,0 +1,1 @@
+"""The Alembic migrations of the controller's database (run through ``controller.store.schema``)."""
