@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edgefleet.localservices import Mosquitto
 from edgefleet.localservices.mosquitto import Role
+from fleet_base import __version__
 from fleet_base.mqtt_url import MqttUrl
 from fleet_protocol.codec import encode
 from fleet_protocol.messages import Birth, State, Telemetry
@@ -105,7 +106,7 @@ class FakeAgent:
             model="Raspberry Pi 4 Model B",
             cores=self.cores,
             ram_bytes=self.ram_bytes,
-            software_version="test",
+            software_version=__version__,
             flac_encode_bps=20e6,
             site=self.site,
         )
