@@ -5,7 +5,8 @@
 # Usage: scripts/wheelhouse.sh ARCH [LOCK] [OUT]
 #   ARCH  aarch64 (64-bit Raspberry Pi OS), x86_64, or native (this machine's interpreter and CPU)
 #   LOCK  the hash lock, default requirements/agent.txt (the Pis)
-#   OUT   the folder to write, default dist/wheelhouse-ARCH-<lock name>; emptied first
+#   OUT   the folder to write, default dist/wheelhouse-ARCH-<lock name>; emptied first. OUT.tar holds the same
+#         files: the archive the Ansible roles copy (edge_agent_wheelhouse / central_wheelhouse)
 # Environment: PYTHON_VERSION (default 3.11: Debian/Raspberry Pi OS bookworm), GLIBC (default 2.36: bookworm),
 #   PIP (default .venv/bin/pip; python beside it builds the wheels).
 #
@@ -44,7 +45,7 @@ machine=$("$PYTHON" -c 'import platform; print(platform.machine())')
 cross=false
 if [ "$arch" != native ] && [ "$arch" != "$machine" ]; then cross=true; fi
 
-rm -rf "$out"
+rm -rf "$out" "$out.tar"
 mkdir -p "$out"
 echo "wheelhouse: downloading $lock for $arch (hash-checked)"
 "$PIP" download -q --disable-pip-version-check --no-deps --require-hashes ${target[@]+"${target[@]}"} \
@@ -100,5 +101,6 @@ check=(--dry-run --ignore-installed --no-index --find-links "$out" --only-binary
 if [ ${#target[@]} -gt 0 ]; then check+=("${target[@]}" --target "$build/target"); fi
 "$PIP" install -q --disable-pip-version-check "${check[@]}" -r "$out/requirements.txt" 2>&1 \
   | { grep -v "is ignored: it is neither a file nor a directory" || true; }
-echo "wheelhouse: $out ready ($(find "$out" -name '*.whl' | wc -l) wheels); install with" \
-  "pip install --require-hashes --no-index --find-links $out -r $out/requirements.txt"
+tar -C "$out" -cf "$out.tar" .
+echo "wheelhouse: $out ready ($(find "$out" -name '*.whl' | wc -l) wheels), archived as $out.tar for Ansible" \
+  "(edge_agent_wheelhouse); by hand: pip install --require-hashes --no-index --find-links $out -r $out/requirements.txt"

