@@ -14,6 +14,20 @@ from edgefleet.localservices.process import start_process, stop_process, tcp_ans
 from tests.integration.ansible.deployment import AGENTS, CENTRAL, Deployment, prepare
 from tests.integration.ansible.wheelhouse import Wheels, build_wheels
 
+# The deployment's setup (two playbook runs, three venvs) and a staged run of its own take minutes on a busy CI box.
+ANSIBLE_TIMEOUT_S = 1200
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "network: needs the package index (skipped when it cannot be reached)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.path)).parents and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(ANSIBLE_TIMEOUT_S))
+
 
 @pytest.fixture(scope="session")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wheels]:

@@ -43,6 +43,7 @@ TEST_ONLY = {"edgefleet_allow_example_secrets_for_tests_only": True}
 VENV_BIN = Path(sys.executable).parent
 CENTRAL = "central.local"
 AGENTS = ("pi-garden-01", "pi-garden-02")
+CANARIES = AGENTS[:1]
 SITES = ("garden", "orchard")  # each agent's site in the inventory: the controller's [agent_sites]
 # A broker user with the controller's rights for the tests' own observers: a probe logged in as the controller
 # would take over the running controller's session (client id = user name).
@@ -132,6 +133,11 @@ class Deployment:
         endpoint = f"https://127.0.0.1:{self.ports['s3']}"
         return S3Settings(endpoint, access_key, secret_key, "recordings", ca_file=str(self.ca_file)).client()
 
+    def set_host_vars(self, host: str, **values: Any) -> None:
+        """Change some of ``host``'s variables in the inventory (for the next run)."""
+        path = self.inventory / "host_vars" / f"{host}.yml"
+        path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), **values}, sort_keys=True))
+
     def run(self, *extra_args: str) -> subprocess.CompletedProcess[str]:
         env = ansible_env(self.work)
         argv = [
@@ -143,7 +149,7 @@ class Deployment:
             *extra_args,
             "site.yml",
         ]
-        result = subprocess.run(argv, cwd=ANSIBLE_DIR, env=env, capture_output=True, text=True, timeout=400)
+        result = subprocess.run(argv, cwd=ANSIBLE_DIR, env=env, capture_output=True, text=True, timeout=600)
         (self.work / f"ansible-run-{len(self.runs) + 1}.log").write_text(result.stdout + result.stderr)
         self.runs.append(result)
         return result
@@ -289,6 +295,7 @@ def prepare(work: Path, wheels: Wheels, *, test_only: bool = True) -> Deployment
             "children": {
                 "central": {"hosts": {CENTRAL: None}},
                 "edge_agents": {"hosts": dict.fromkeys(AGENTS)},
+                "edge_canary": {"hosts": dict.fromkeys(CANARIES)},  # site.yml: these first, then the batches
             }
         }
     }

@@ -32,6 +32,8 @@ AGENT_TOML = "/etc/edgefleet/agent.toml"
 def _no_wheels(tmp_path: Path) -> Wheels:
     """For the tests that stop before anything is installed."""
     return Wheels(tmp_path / "never-installed.whl", {"agent": tmp_path, "dashboard": tmp_path})
+
+
 AGENT_UNIT = "edgefleet-agent.service"
 
 
@@ -48,7 +50,7 @@ def test_second_run_changes_nothing(deployment: Deployment) -> None:
     assert {host: counts["changed"] for host, counts in second.items()} == dict.fromkeys([CENTRAL, *AGENTS], 0)
     assert all(counts["failed"] == 0 for counts in second.values())
     build = deployment.runs[1].stdout.split("TASK [edgefleet_venv : Build the release]")[1:]
-    assert len(build) == 2  # central, then both agents
+    assert len(build) == 3  # central, the canary, then the other agent's batch
     for block in build:
         assert "skipping:" in block.split("TASK [")[0]  # the release's record is unchanged: pip does not run
     assert "TASK [edgefleet_venv : Install the locked dependencies" not in deployment.runs[1].stdout

@@ -107,4 +107,5 @@ class Wheels:
 
 
 def build_wheels(out_dir: Path, locks: tuple[str, ...]) -> Wheels:
-    return Wheels(build_edgefleet_wheel(out_dir / "edgefleet-build"), {lock: offline_wheelhouse(lock) for lock in locks})
+    houses = {lock: offline_wheelhouse(lock) for lock in locks}
+    return Wheels(build_edgefleet_wheel(out_dir / "edgefleet-build"), houses)
