@@ -10,6 +10,7 @@ script and its wheel's hash added to the wheelhouse's own lock): the role's hash
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -30,6 +31,7 @@ INDEX_HOST = "pypi.org"
 WHEELHOUSE_SCRIPT = REPO / "scripts" / "wheelhouse.sh"
 
 
+@functools.cache
 def index_reachable(host: str = INDEX_HOST, timeout: float = 10.0) -> bool:
     """Whether the package index answers on HTTPS (tests that need it are skipped otherwise)."""
     try:
