@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto mosquitto-clients prometheus flac rclone chromium iproute2 sox postgresql procps)
+APT_PACKAGES=(mosquitto mosquitto-clients prometheus flac rclone chromium iproute2 sox postgresql procps
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross)  # the last two: scripts/wheelhouse.sh aarch64 cross-builds pyflac
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

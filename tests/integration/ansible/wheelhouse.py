@@ -1,40 +1,83 @@
-"""Offline installs for the Ansible tests: the edgefleet wheel and a wheelhouse of its dependencies.
+"""Installs for the Ansible tests: the edgefleet wheel built from this tree and the real wheels the locks pin.
 
-The roles install ``edgefleet[agent]`` (Pis) and ``edgefleet[dashboard]`` (central node) into fresh virtual
-environments with pip. To stay fast and work without a network, the tests point pip at a local wheelhouse
-(``--no-index --find-links``) built once per session:
-
-- the edgefleet wheel is built from a copy of this checkout (the real setuptools backend, no build isolation);
-- every dependency in the closure of the requested extras is re-packed as a wheel from the distribution that
-  is already installed in this test environment (its files as listed in ``RECORD``, with a fresh ``RECORD``).
-
-So the role's pip still resolves the extras itself, and an extra that forgets a dependency fails the test.
+The roles install a hash lock (``requirements/<role>.txt``, ``--require-hashes``) and then the edgefleet wheel
+(``--no-deps``). The tests point pip at a local wheelhouse (``--no-index --find-links``) made by ``scripts/wheelhouse.sh
+native`` from each lock, kept in a cache folder named after the lock's and the script's content (so a changed lock
+downloads afresh and an unchanged one never touches the network again), plus the edgefleet wheel built from a
+copy of this checkout. The wheels are the very files the locks hash (pyflac, an sdist only, is built by the
+script and its wheel's hash added to the wheelhouse's own lock): the role's hash check runs for real.
 """
 
 from __future__ import annotations
 
-import base64
-import csv
+import functools
 import hashlib
-import io
+import os
 import shutil
+import socket
 import subprocess
 import sys
 import tomllib
-import zipfile
-from importlib import metadata
+from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.markers import Marker
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-
 REPO = Path(__file__).resolve().parents[3]
+LOCKS = REPO / "requirements"
 # the packages the wheel holds, as pyproject.toml lists them (a new package is never left out of the copy)
 _FIND = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
 _PACKAGES = tuple(pattern.rstrip("*") for pattern in _FIND["include"])
 _SOURCE_ITEMS = ("pyproject.toml", *_PACKAGES)
-_SKIP_DIST_INFO = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
+INDEX_HOST = "pypi.org"
+WHEELHOUSE_SCRIPT = REPO / "scripts" / "wheelhouse.sh"
+
+
+@functools.cache
+def index_reachable(host: str = INDEX_HOST, timeout: float = 10.0) -> bool:
+    """Whether the package index answers on HTTPS (tests that need it are skipped otherwise)."""
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "edgefleet-tests" / "wheelhouse"
+
+
+def pip(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """This venv's pip, quiet, failing with its output."""
+    argv = [sys.executable, "-m", "pip", "--disable-pip-version-check", *map(str, args)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def offline_wheelhouse(lock: str, arch: str = "native") -> Path:
+    """``scripts/wheelhouse.sh ARCH requirements/LOCK.txt``, cached under the sha256 of the lock and the script:
+    the first run needs the index, every later one reads the cache."""
+    inputs = (LOCKS / f"{lock}.txt").read_bytes() + WHEELHOUSE_SCRIPT.read_bytes()
+    digest = hashlib.sha256(inputs).hexdigest()[:16]
+    folder = cache_root() / f"{lock}-{arch}-{sys.implementation.cache_tag}-{digest}"
+    if (folder / ".complete").exists():
+        return folder
+    partial = folder.with_name(folder.name + ".partial")
+    result = subprocess.run(
+        ["bash", str(WHEELHOUSE_SCRIPT), arch, str(LOCKS / f"{lock}.txt"), str(partial)],
+        env={**os.environ, "PIP": str(Path(sys.executable).parent / "pip")},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"wheelhouse.sh {arch} {lock} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+    partial.with_name(partial.name + ".tar").rename(folder.with_name(folder.name + ".tar"))
+    (folder / ".complete").touch()
+    return folder
 
 
 def build_edgefleet_wheel(out_dir: Path) -> Path:
@@ -48,100 +91,23 @@ def build_edgefleet_wheel(out_dir: Path) -> Path:
             src.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, src / item)
     dist = out_dir / "dist"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "--no-index",
-            "--no-build-isolation",
-            "-w",
-            dist,
-            src,
-        ],
-        check=True,
-        capture_output=True,
-    )
+    pip("wheel", "-q", "--no-deps", "--no-index", "--no-build-isolation", "-w", dist, src)
     (wheel,) = dist.glob("edgefleet-*.whl")
     return wheel
 
 
-def requirement_closure(root: str, extras: set[str]) -> list[metadata.Distribution]:
-    """The installed distributions ``root[extras]`` needs, transitively (markers evaluated here)."""
-    seen: dict[str, metadata.Distribution] = {}
-    todo: list[tuple[str, set[str]]] = [(root, extras)]
-    while todo:
-        name, wanted = todo.pop()
-        dist = metadata.distribution(name)
-        for line in dist.requires or []:
-            req = Requirement(line)
-            if req.marker is not None and not _marker_holds(req.marker, wanted):
-                continue
-            key = canonicalize_name(req.name)
-            if key == canonicalize_name(root):
-                todo.append((root, set(req.extras)))  # self-referencing extra, e.g. edgefleet[agent]
-                continue
-            if key not in seen:
-                seen[key] = metadata.distribution(req.name)
-                todo.append((req.name, set(req.extras)))
-            elif req.extras:
-                todo.append((req.name, set(req.extras)))
-    return sorted(seen.values(), key=lambda d: canonicalize_name(d.metadata["Name"]))
+@dataclass(frozen=True)
+class Wheels:
+    """The edgefleet wheel built from this tree and an offline wheelhouse per lock (``agent``, ``dashboard``)."""
+
+    edgefleet: Path
+    houses: dict[str, Path]
+
+    def archive(self, lock: str) -> Path:
+        """The wheelhouse as the roles take it: the archive ``scripts/wheelhouse.sh`` writes beside the folder."""
+        return self.houses[lock].with_name(self.houses[lock].name + ".tar")
 
 
-def _marker_holds(marker: Marker, extras: set[str]) -> bool:
-    return any(marker.evaluate({"extra": extra}) for extra in extras or {""})
-
-
-def _compressed_tag(wheel_meta: str) -> str:
-    """``Tag: py2-none-any`` + ``Tag: py3-none-any`` -> ``py2.py3-none-any`` (the wheel file name tag set)."""
-    triples = [line.split(":", 1)[1].strip().split("-") for line in wheel_meta.splitlines() if line.startswith("Tag:")]
-    if not triples:
-        raise RuntimeError("WHEEL file without Tag lines")
-    return "-".join(".".join(sorted({t[i] for t in triples})) for i in range(3))
-
-
-def repack_installed(dist: metadata.Distribution, out_dir: Path) -> Path:
-    """A wheel with the files of an installed distribution (scripts outside site-packages are left out)."""
-    site = Path(str(dist.locate_file("")))
-    wheel_meta = dist.read_text("WHEEL") or ""
-    tag = _compressed_tag(wheel_meta)
-    name = canonicalize_name(dist.metadata["Name"]).replace("-", "_")
-    target = out_dir / f"{name}-{dist.version}-{tag}.whl"
-    record = io.StringIO()
-    writer = csv.writer(record, lineterminator="\n")
-    dist_info = None
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as zf:
-        for file in dist.files or []:
-            rel = file.as_posix()
-            parts = file.parts
-            if rel.startswith("..") or "__pycache__" in parts or rel.endswith(".pyc"):
-                continue
-            if parts[0].endswith(".dist-info"):
-                dist_info = parts[0]
-                if parts[-1] in _SKIP_DIST_INFO:
-                    continue
-            data = (site / file).read_bytes()
-            zf.writestr(rel, data)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-            writer.writerow([rel, f"sha256={digest}", len(data)])
-        if dist_info is None:
-            raise RuntimeError(f"{dist.metadata['Name']}: no .dist-info in RECORD")
-        writer.writerow([f"{dist_info}/RECORD", "", ""])
-        zf.writestr(f"{dist_info}/RECORD", record.getvalue())
-    return target
-
-
-def build_wheelhouse(out_dir: Path, extras: set[str]) -> tuple[Path, Path]:
-    """(edgefleet wheel, wheelhouse folder holding it and every dependency of ``edgefleet[extras]``)."""
-    house = out_dir / "wheelhouse"
-    house.mkdir(parents=True, exist_ok=True)
-    wheel = build_edgefleet_wheel(out_dir / "edgefleet-build")
-    for dist in requirement_closure("edgefleet", extras):
-        repack_installed(dist, house)
-    target = house / wheel.name
-    shutil.copy2(wheel, target)
-    return target, house
+def build_wheels(out_dir: Path, locks: tuple[str, ...]) -> Wheels:
+    houses = {lock: offline_wheelhouse(lock) for lock in locks}
+    return Wheels(build_edgefleet_wheel(out_dir / "edgefleet-build"), houses)
