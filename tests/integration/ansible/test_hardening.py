@@ -64,7 +64,8 @@ def test_each_agent_s3_policy_covers_its_own_prefix_only(deployment: Deployment)
     config = json.loads(deployment.path(CENTRAL, "/etc/edgefleet/seaweedfs-s3.json").read_text())
     identities = {i["name"]: i for i in config["identities"]}
     policies = {p["name"]: json.loads(p["content"]) for p in config["policies"]}
-    assert set(identities) == {"admin", "controller", *(f"agent-{a}" for a in AGENTS)}
+    # the central monitor's probe identity is there because the deployment sets its optional keys
+    assert set(identities) == {"admin", "controller", "central-probe", *(f"agent-{a}" for a in AGENTS)}
     assert identities["admin"]["actions"] == ["Admin", "Read", "List", "Tagging", "Write"]
     for agent in AGENTS:
         identity = identities[f"agent-{agent}"]
@@ -80,6 +81,9 @@ def test_each_agent_s3_policy_covers_its_own_prefix_only(deployment: Deployment)
     (controller_policy,) = identities["controller"]["policyNames"]
     actions = {a for s in _statements(policies[controller_policy]) for a in s["Action"]}
     assert actions == {"s3:ListBucketMultipartUploads", "s3:AbortMultipartUpload"}
+    (probe_policy,) = identities["central-probe"]["policyNames"]
+    probe_resources = {r for s in _statements(policies[probe_policy]) for r in s["Resource"]}
+    assert probe_resources == {"arn:aws:s3:::recordings/_probe/*"}
 
 
 def _mode(path: Path) -> tuple[int, str]:

@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from fleet_base import __version__
-
 from tests.integration.ansible.deployment import (
     AGENTS,
     CENTRAL,

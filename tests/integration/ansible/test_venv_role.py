@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from fleet_base import __version__
 from tests.integration.ansible.deployment import AGENTS, GROUP, USER, Deployment, base_python, run_local_play
 from tests.integration.ansible.wheelhouse import LOCKS, Wheels, index_reachable
 
@@ -72,7 +73,7 @@ def test_a_rebuilt_wheel_is_a_new_release_and_a_rollback_returns_to_the_old_one(
     old_release = link.resolve()
     assert link.is_symlink()
     assert old_release.parent.name == "releases"
-    assert json.loads((old_release / ".edgefleet-install.json").read_text())["version"] == "0.1.0"
+    assert json.loads((old_release / ".edgefleet-install.json").read_text())["version"] == __version__
     offline = {"edgefleet_venv_wheelhouse": str(wheels.archive("agent"))}
 
     rebuilt = _rebuilt(wheels.edgefleet, tmp_path / "rebuilt")
@@ -80,7 +81,7 @@ def test_a_rebuilt_wheel_is_a_new_release_and_a_rollback_returns_to_the_old_one(
     assert result.returncode == 0, result.stdout[-4000:]
     new_release = link.resolve()
     assert new_release != old_release
-    assert new_release.name.startswith("0.1.0-")
+    assert new_release.name.startswith(f"{__version__}-")
     assert _probe(root) == "True"
     assert (root / INSTALL_DIR.lstrip("/") / "previous").resolve() == old_release
 
