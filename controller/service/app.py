@@ -50,8 +50,8 @@ from controller.store.database import make_engine
 from controller.store.errors import is_outage
 from controller.store.housekeeping import prune_telemetry, sync_sites
 from controller.store.instances import forget
-from fleet_base import __version__
 from controller.store.schema import check, migrate
+from fleet_base import __version__
 
 log = logging.getLogger(__name__)
 
