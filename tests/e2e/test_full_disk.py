@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from fleet_protocol.messages import Telemetry
+from fleet_protocol.messages import Event, Telemetry
 from fleet_protocol.topics import AgentChannel, agent_filter
+from fleet_protocol.vocabulary import EventKind
 from tests.corpus import write_wav
 from tests.e2e.store import list_keys
 from tests.e2e.system import PREFIX, System, wait_for
@@ -73,7 +74,11 @@ def test_a_full_disk_loses_nothing_and_recovers_when_s3_is_back(small_disk: Path
         system.start()
         proxy = system.proxies[AGENT]
         proxy.refuse(True)  # S3 unreachable from the agent
-        observer = Observer(system.broker.url_for("observer"), [agent_filter(AgentChannel.TELEMETRY)], "disk-obs")
+        observer = Observer(
+            system.broker.url_for("observer"),
+            [agent_filter(AgentChannel.TELEMETRY), agent_filter(AgentChannel.EVENTS)],
+            "disk-obs",
+        )
         spool = small_disk / "spool"
         spool.mkdir(exist_ok=True)
         written = []
@@ -89,6 +94,8 @@ def test_a_full_disk_loses_nothing_and_recovers_when_s3_is_back(small_disk: Path
         assert low, "no telemetry"
         assert low[-1].disk_free_bytes < 8 * MiB
         assert sorted(p.name for p in spool.iterdir()) == sorted(written)  # nothing lost, nothing deleted
+        kinds = [Event.model_validate_json(p).kind for p in observer.payloads("/events")]
+        assert kinds.count(EventKind.DISK_LOW) == 1, kinds  # one event for the one drop below the threshold
 
         proxy.refuse(False)  # S3 is back: everything uploads, is verified and deleted, the disk frees up
         s3 = system.s3.client()
@@ -97,7 +104,7 @@ def test_a_full_disk_loses_nothing_and_recovers_when_s3_is_back(small_disk: Path
         assert sorted(Path(k).stem for k in keys) == sorted(Path(n).stem for n in written)
         assert record(spool, 999) is not None  # the recorder can write again
         log = (system.paths.logs / f"{AGENT}.log").read_text()
-        assert "under the watermark" in log
+        assert "below the threshold" in log
         observer.close()
     finally:
         system.close()
