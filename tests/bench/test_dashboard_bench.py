@@ -148,21 +148,27 @@ def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20, method="inclusive")[18]
 
 
-def run_endpoints(client: TestClient, title: str) -> tuple[float, float]:
-    """Every endpoint ROUNDS times, interleaved; prints a table; returns the worst p95 (wall, CPU) but /metrics."""
-    results: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
-    cpu: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
-    for name, path in ENDPOINTS.items():  # warm up: templates compiled, connections open
+def run_endpoints(
+    client: TestClient,
+    title: str,
+    endpoints: dict[str, str] = ENDPOINTS,
+    agents: int = AGENTS,
+    rounds: int = ROUNDS,
+) -> tuple[float, float]:
+    """Every endpoint ``rounds`` times, interleaved; prints a table; returns the worst p95 (wall, CPU) but /metrics."""
+    results: dict[str, list[float]] = {name: [] for name in endpoints}
+    cpu: dict[str, list[float]] = {name: [] for name in endpoints}
+    for name, path in endpoints.items():  # warm up: templates compiled, connections open
         assert client.get(path).status_code == 200, name
-    for _ in range(ROUNDS):
-        for name, path in ENDPOINTS.items():
+    for _ in range(rounds):
+        for name, path in endpoints.items():
             started, cpu_started = time.perf_counter(), time.process_time()
             answer = client.get(path)
             results[name].append((time.perf_counter() - started) * 1000)
             cpu[name].append((time.process_time() - cpu_started) * 1000)
             assert answer.status_code == 200
     size = len(client.get("/").content)
-    print(f"\n{title}: {AGENTS} agents, {ROUNDS} requests each; fleet page {size / 1024:.0f} KiB")
+    print(f"\n{title}: {agents} agents, {rounds} requests each; fleet page {size / 1024:.0f} KiB")
     print(f"load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print("| endpoint | wall median ms | wall p95 ms | CPU median ms | CPU p95 ms |")
     for name, samples in results.items():
