@@ -4,6 +4,7 @@
         proxy.cut_after(3 * MiB)       # drop every connection once 3 MiB more went client -> server
         proxy.stall()                  # hold all data (connections stay open) ... proxy.resume()
         proxy.set_rate(200_000)        # slow link: bytes/s per direction, 0 = full speed
+        proxy.set_delay(0.6)           # long link: client -> server data held 0.6 s (new connections; netem-like)
         proxy.refuse(True)             # new connections are closed at once (server "down")
         proxy.cut_all()                # drop every open connection now
         log = proxy.record_up()        # from now on (time.monotonic(), nbytes) of every client -> server read
@@ -16,10 +17,12 @@ addresses you own. Thread-based, no dependencies; works for any TCP protocol (S3
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 CHUNK = 64 * 1024
@@ -45,6 +48,7 @@ class FaultProxy:
         self._stalled = False
         self._refuse = False
         self._rate = 0
+        self._delay = 0.0
         self._cut_at: int | None = None  # bytes_up value at which to cut
         self.bytes_up = 0
         self.bytes_down = 0
@@ -87,6 +91,12 @@ class FaultProxy:
         with self._lock:
             self._rate = bytes_per_s
 
+    def set_delay(self, seconds: float) -> None:
+        """Hold every client -> server chunk this long after it was read, without lowering the throughput (a
+        delay line per connection, at most DELAY_LINE_CHUNKS chunks deep), like ``netem delay`` on the uplink."""
+        with self._lock:
+            self._delay = seconds
+
     def refuse(self, on: bool = True) -> None:
         with self._lock:
             self._refuse = on
@@ -125,16 +135,17 @@ class FaultProxy:
             with self._lock:
                 self._conns.append((client, upstream))
                 self.connections += 1
-            for src, dst, up in ((client, upstream, True), (upstream, client, False)):
-                threading.Thread(target=self._pump, args=(src, dst, up), daemon=True).start()
+                delay = self._delay
+            send_up = _DelayLine(upstream, delay).put if delay else _sender(upstream)
+            for src, send, up in ((client, send_up, True), (upstream, _sender(client), False)):
+                threading.Thread(target=self._pump, args=(src, send, up), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, up: bool) -> None:
+    def _pump(self, src: socket.socket, send: Callable[[bytes], None], up: bool) -> None:
         try:
             while True:
                 data = src.recv(CHUNK)
                 if not data:
-                    with contextlib.suppress(OSError):
-                        dst.shutdown(socket.SHUT_WR)
+                    send(b"")
                     return
                 with self._lock:
                     while self._stalled and not self._closed and self._alive(src):
@@ -154,7 +165,7 @@ class FaultProxy:
                 if rate:
                     time.sleep(len(data) / rate)
                 if data:
-                    dst.sendall(data)
+                    send(data)
                 if cut:
                     self.cut_all()
                     return
@@ -187,3 +198,58 @@ class FaultProxy:
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.close()
+
+
+def _sender(dst: socket.socket) -> Callable[[bytes], None]:
+    """Send to ``dst`` at once; b"" = the end of the stream (half-close)."""
+
+    def send(data: bytes) -> None:
+        if data:
+            dst.sendall(data)
+        else:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+
+    return send
+
+
+DELAY_LINE_CHUNKS = 8  # at most 512 KiB held in a delay line: reading stops (back-pressure) beyond it
+
+
+class _DelayLine:
+    """Sends each chunk ``delay`` seconds after it was put, in order, from its own thread."""
+
+    def __init__(self, dst: socket.socket, delay: float) -> None:
+        self._dst = dst
+        self._delay = delay
+        self._queue: queue.Queue[tuple[float, bytes]] = queue.Queue(DELAY_LINE_CHUNKS)
+        self._dead = threading.Event()
+        threading.Thread(target=self._run, name="faultproxy-delay", daemon=True).start()
+
+    def put(self, data: bytes) -> None:
+        """Queue ``data`` (b"" = end of stream); raises OSError once the destination is gone."""
+        item = (time.monotonic() + self._delay, data)
+        while not self._dead.is_set():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(item, timeout=0.2)
+                return
+        raise OSError("delay line closed")
+
+    def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    due, data = self._queue.get(timeout=0.5)
+                except queue.Empty:
+                    if self._dst.fileno() < 0:  # the connection was dropped
+                        return
+                    continue
+                time.sleep(max(0.0, due - time.monotonic()))
+                if not data:
+                    self._dst.shutdown(socket.SHUT_WR)
+                    return
+                self._dst.sendall(data)
+        except OSError:
+            _hard_close(self._dst)
+        finally:
+            self._dead.set()
