@@ -20,7 +20,7 @@ from pathlib import Path
 
 from edgefleet.localservices import SeaweedS3
 from tests.corpus import write_wav
-from tests.shapedlink import LinkPlan
+from tests.shapedlink import LinkPlan, sent_bytes, tbf_burst
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH = Path(os.environ.get("EDGEFLEET_BENCH_DIR", "/tmp/edgefleet-bench-plan"))
@@ -81,26 +81,6 @@ def link_plan(tag: str, subnet: int, rate_mbit: float) -> LinkPlan:
     """A veth pair named after ``tag`` with the /30 10.233.``subnet``.0, so the benches never share names."""
     return LinkPlan(tag, f"{tag}-h", f"{tag}-n", f"10.233.{subnet}.1", f"10.233.{subnet}.2", rate_mbit,
                     burst=tbf_burst(rate_mbit))  # fmt: skip
-
-
-def tbf_burst(rate_mbit: float) -> str:
-    """tbf needs a bucket of at least rate ÷ HZ; 4 kB per Mbit/s (4 ms of the rate, 32 kB at least)."""
-    return f"{max(32, int(rate_mbit * 4))}kb"
-
-
-def set_rate(plan: LinkPlan, rate_mbit: float) -> None:
-    subprocess.run(
-        ["tc", "qdisc", "change", "dev", plan.host_if, "root", "tbf", "rate", f"{rate_mbit:g}mbit",
-         "burst", tbf_burst(rate_mbit), "latency", plan.latency],
-        check=True, capture_output=True,
-    )  # fmt: skip
-
-
-def link_sent_bytes(plan: LinkPlan) -> int:
-    """Bytes the token bucket passed so far (IP packets: payload and TCP/IP headers)."""
-    out = subprocess.run(["tc", "-s", "qdisc", "show", "dev", plan.host_if], capture_output=True, text=True).stdout
-    match = re.search(r"Sent (\d+) bytes", out)
-    return int(match.group(1)) if match else 0
 
 
 # -- the uploaders -------------------------------------------------------------------------------------------
@@ -180,7 +160,7 @@ def upload(
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"} | s3.env()
     cmd = command(who, files, prefix, work, s3, endpoint or s3.endpoint)
     join = (lambda: (group / "cgroup.procs").write_text(str(os.getpid()))) if group else None
-    sent0, held0 = (link_sent_bytes(plan) if plan else 0), (throttled_s(group) if group else 0.0)
+    sent0, held0 = (sent_bytes(plan) if plan else 0), (throttled_s(group) if group else 0.0)
     start = time.perf_counter()
     try:
         done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=ceiling_s,
@@ -196,7 +176,7 @@ def upload(
         ok=ok,
         wav_bytes=sum(f.stat().st_size for f in files),
         stored_bytes=stored_bytes(s3, prefix),
-        link_bytes=(link_sent_bytes(plan) - sent0) if plan else 0,
+        link_bytes=(sent_bytes(plan) - sent0) if plan else 0,
         throttled_s=round(throttled_s(group) - held0, 1) if group else 0.0,
         part_retries=len(retried),
         parts_resent=len(set(retried)),

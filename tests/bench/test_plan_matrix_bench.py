@@ -35,11 +35,10 @@ from tests.bench.lab import (
     link_plan,
     machine,
     record,
-    set_rate,
     upload,
     wav_batch,
 )
-from tests.shapedlink import LinkPlan, s3_behind_shaped_link
+from tests.shapedlink import LinkPlan, change_rate, s3_behind_shaped_link
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(4 * 3600)]
 BATCH_MB = env_mb("EDGEFLEET_BENCH_MB", 200)
@@ -74,7 +73,7 @@ def ratios(runs: dict[str, Run]) -> tuple[float, float]:
 def test_cell(link: tuple[SeaweedS3, LinkPlan], tmp_path: Path, quota: int, rate: float) -> None:
     s3, plan = link
     files = wav_batch(BATCH_MB)
-    set_rate(plan, rate)
+    change_rate(plan, rate)
     runs: dict[str, Run] = {}
     with cpu_quota(quota) as group:
         for who in ALL:
