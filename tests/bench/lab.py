@@ -10,10 +10,12 @@ import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,8 +80,10 @@ def throttled_s(group: Path) -> float:
 
 # -- the link --------------------------------------------------------------------------------------------------
 def link_plan(tag: str, subnet: int, rate_mbit: float) -> LinkPlan:
-    """A veth pair named after ``tag`` with the /30 10.233.``subnet``.0, so the benches never share names."""
-    return LinkPlan(tag, f"{tag}-h", f"{tag}-n", f"10.233.{subnet}.1", f"10.233.{subnet}.2", rate_mbit,
+    """A veth pair named after ``tag`` and this process, with a /30 of 10.233.0.0/16 of its own (``subnet`` < 63),
+    so benches running side by side never share names or addresses."""
+    tag, net = f"{tag}{os.getpid() % 1000}", f"10.233.{os.getpid() % 250}"
+    return LinkPlan(tag, f"{tag}-h", f"{tag}-n", f"{net}.{subnet * 4 + 1}", f"{net}.{subnet * 4 + 2}", rate_mbit,
                     burst=tbf_burst(rate_mbit))  # fmt: skip
 
 
@@ -105,6 +109,7 @@ class Run:
     ok: bool
     wav_bytes: int
     stored_bytes: int
+    cpu_s: float = 0.0  # user + system CPU seconds of the uploader process and its children
     link_bytes: int = 0  # bytes through the token bucket during the run
     throttled_s: float = 0.0  # CPU quota: seconds the uploader was held back
     part_retries: int = 0  # edgefleet: retries of part uploads (engine's retry log lines)
@@ -161,19 +166,13 @@ def upload(
     cmd = command(who, files, prefix, work, s3, endpoint or s3.endpoint)
     join = (lambda: (group / "cgroup.procs").write_text(str(os.getpid()))) if group else None
     sent0, held0 = (sent_bytes(plan) if plan else 0), (throttled_s(group) if group else 0.0)
-    start = time.perf_counter()
-    try:
-        done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=ceiling_s,
-                              preexec_fn=join)  # fmt: skip
-        ok, out, err = done.returncode == 0, done.stdout, done.stderr
-    except subprocess.TimeoutExpired as exc:
-        ok, out, err = False, _text(exc.stdout), _text(exc.stderr) + f"\nstopped after the {ceiling_s:.0f} s ceiling"
-    seconds = time.perf_counter() - start
+    ok, seconds, cpu, out, err = timed(cmd, env, work / f"{prefix}.log", ceiling_s, join)
     retried = RETRY.findall(err)
     return Run(
         uploader=who.name,
         seconds=round(seconds, 2),
         ok=ok,
+        cpu_s=round(cpu, 1),
         wav_bytes=sum(f.stat().st_size for f in files),
         stored_bytes=stored_bytes(s3, prefix),
         link_bytes=(sent_bytes(plan) - sent0) if plan else 0,
@@ -186,8 +185,25 @@ def upload(
     )
 
 
-def _text(data: bytes | str | None) -> str:
-    return data.decode(errors="replace") if isinstance(data, bytes) else data or ""
+def timed(
+    cmd: list[str], env: dict[str, str], log: Path, ceiling_s: float, preexec: Callable[[], object] | None
+) -> tuple[bool, float, float, str, str]:
+    """Run ``cmd`` to its end, killed after ``ceiling_s`` (a stuck run, never a slow one): (exit 0, wall seconds,
+    CPU seconds from wait4, stdout, stderr); the output goes through files beside ``log``."""
+    out_path, err_path = log.with_suffix(".out"), log.with_suffix(".err")
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=out, stderr=err, preexec_fn=preexec)
+        watchdog = threading.Timer(ceiling_s, proc.kill)
+        watchdog.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        watchdog.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    stderr = err_path.read_text(errors="replace")
+    if proc.returncode == -signal.SIGKILL:
+        stderr += f"\nkilled after the {ceiling_s:.0f} s ceiling"
+    return proc.returncode == 0, seconds, usage.ru_utime + usage.ru_stime, out_path.read_text(), stderr
 
 
 # -- the record ----------------------------------------------------------------------------------------------
