@@ -20,7 +20,7 @@ def runs(rec: Record) -> dict[str, Record]:
     return {r["uploader"]: r for r in rec["runs"]}
 
 
-def cpu(run: Record) -> str:
+def cpu_of(run: Record) -> str:
     """CPU seconds of a run (not recorded before the harness measured them)."""
     return f"{run['cpu_s']:.1f}" if "cpu_s" in run else "–"
 
@@ -37,7 +37,7 @@ def matrix(records: list[Record]) -> list[str]:
     for (cpu, rate, mb), rec in sorted(latest.items()):
         r = runs(rec)
         secs = [r[k]["seconds"] for k in ("adaptive", "raw", "flac5", "rclone")]
-        cpu_s = " / ".join(cpu(r[k]) for k in ("adaptive", "raw", "flac5", "rclone"))
+        cpu_s = " / ".join(cpu_of(r[k]) for k in ("adaptive", "raw", "flac5", "rclone"))
         ok = "" if all(x["ok"] for x in r.values()) else " (a run FAILED)"
         rows.append(
             f"| {cpu} % | {rate:g} Mbit/s | {mb:g} | " + " | ".join(f"{s:.1f}" for s in secs)
@@ -78,7 +78,7 @@ def link_bound(rec: Record) -> list[str]:
         ideal = r["stored_bytes"] / rate
         rows.append(
             f"| {r['uploader']} | {r['stored_bytes'] / 1e6:.1f} | {r['stored_bytes'] / r['wav_bytes']:.3f} | "
-            f"{r['seconds']:.1f} | {ideal:.1f} | **{ideal / r['seconds']:.1%}** | {cpu(r)} |"
+            f"{r['seconds']:.1f} | {ideal:.1f} | **{ideal / r['seconds']:.1%}** | {cpu_of(r)} |"
         )
     return rows
 
