@@ -116,6 +116,7 @@ class Run:
     parts_resent: int = 0  # edgefleet: distinct parts sent more than once
     retries: int = 0  # edgefleet: every retried request
     outcome: list[str] = field(default_factory=list)  # edgefleet's "stored ..." lines / rclone's exit
+    plan: list[str] = field(default_factory=list)  # edgefleet's "compression: REASON" log lines (the level chosen)
     tail: str = ""  # the end of stderr when the run failed
 
 
@@ -181,6 +182,7 @@ def upload(
         parts_resent=len(set(retried)),
         retries=err.count("; retry "),
         outcome=[ln for ln in out.splitlines() if ln.startswith(("stored", "FAILED"))],
+        plan=[ln.split("compression: ", 1)[1] for ln in err.splitlines() if "compression: " in ln][:50],
         tail="" if ok else err[-3000:],
     )
 
