@@ -2,8 +2,8 @@
 
     .venv/bin/python scripts/bench_plan_report.py [/tmp/edgefleet-bench-plan/plan-results.jsonl] [--since ISO-TIME]
 
-Prints the matrix (one row per cell, the latest record of each cell and batch size), the thin link and the
-link-bound runs, as docs/bench/plan.md shows them.
+Prints the matrix (per code measured, one row per cell: the latest record of each cell and batch size), the
+thin link and the link-bound runs, as docs/bench/plan.md shows them.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def matrix(records: list[Record]) -> list[str]:
 
 def thin(rec: Record) -> list[str]:
     rows = [
-        f"{rec['wav_mb']:g} MB WAV, {rec['kbit']:g} kbit/s, {rec['delay_s'] * 1000:.0f} ms added "
+        f"{rec['wav_mb']:g} MB WAV, {rec['kbit']:g} kbit/s, code {rec['machine']['commit']}, "
+        f"{rec['delay_s'] * 1000:.0f} ms added "
         f"(measured {rec['measured_added_delay_s'] * 1000:.0f} ms), at {rec['at']}:",
         "",
         "| uploader | completed | wall s | stored MB | on the link MB | link MB ÷ stored MB | part retries "
@@ -68,7 +69,7 @@ def thin(rec: Record) -> list[str]:
 def link_bound(rec: Record) -> list[str]:
     rate = rec["rate_mbit"] * 1e6 / 8
     rows = [
-        f"{rec['batch_mb']:g} MB batch, {rec['rate_mbit']:g} Mbit/s, at {rec['at']}, "
+        f"{rec['batch_mb']:g} MB batch, {rec['rate_mbit']:g} Mbit/s, code {rec['machine']['commit']}, at {rec['at']}, "
         f"load {rec['machine']['load'][0]:.1f}:",
         "",
         "| uploader | stored MB | stored ÷ WAV | wall s | stored ÷ link rate s | efficiency | CPU s |",
@@ -90,7 +91,9 @@ def main(argv: list[str]) -> int:
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     records = [r for r in records if r["at"] >= since]
     by = {name: [r for r in records if r["bench"] == name] for name in ("plan_matrix", "thin_link", "link_bound")}
-    print("\n".join(matrix(by["plan_matrix"])))
+    for code in dict.fromkeys(r["machine"]["commit"] for r in by["plan_matrix"]):
+        print(f"\nThe matrix, code {code}:\n")
+        print("\n".join(matrix([r for r in by["plan_matrix"] if r["machine"]["commit"] == code])))
     for rec in by["thin_link"]:
         print("\n" + "\n".join(thin(rec)))
     for rec in by["link_bound"]:
