@@ -1,6 +1,6 @@
 """Markdown tables from the plan benchmarks' records (``plan-results.jsonl``, written by tests/bench/lab.py).
 
-    .venv/bin/python scripts/bench_plan_report.py [/tmp/edgefleet-bench-plan/plan-results.jsonl] [--since ISO-TIME]
+    .venv/bin/python scripts/bench_plan_report.py [/tmp/edgefleet-bench-plan/plan-results.jsonl] [--since ISO-TIME] [--min-mb 20]
 
 Prints the matrix (per code measured, one row per cell: the latest record of each cell and batch size), the
 thin link and the link-bound runs, as docs/bench/plan.md shows them.
@@ -86,10 +86,11 @@ def link_bound(rec: Record) -> list[str]:
 
 def main(argv: list[str]) -> int:
     since = argv[argv.index("--since") + 1] if "--since" in argv else ""
-    paths = [a for a in argv if not a.startswith("--") and a != since]
+    least = argv[argv.index("--min-mb") + 1] if "--min-mb" in argv else "20"  # quick checks left out
+    paths = [a for a in argv if not a.startswith("--") and a not in (since, least)]
     path = Path(paths[0] if paths else "/tmp/edgefleet-bench-plan/plan-results.jsonl")
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    records = [r for r in records if r["at"] >= since]
+    records = [r for r in records if r["at"] >= since and r.get("batch_mb", r.get("wav_mb", 0)) >= float(least)]
     by = {name: [r for r in records if r["bench"] == name] for name in ("plan_matrix", "thin_link", "link_bound")}
     for code in dict.fromkeys(r["machine"]["commit"] for r in by["plan_matrix"]):
         print(f"\nThe matrix, code {code}:\n")
