@@ -1,9 +1,10 @@
 """Markdown tables from the plan benchmarks' records (``plan-results.jsonl``, written by tests/bench/lab.py).
 
-    .venv/bin/python scripts/bench_plan_report.py [/tmp/edgefleet-bench-plan/plan-results.jsonl] [--since ISO-TIME] [--min-mb 20]
+    .venv/bin/python scripts/bench_plan_report.py [RECORDS.jsonl] [--since ISO-TIME] [--min-mb 20]
 
-Prints the matrix (per code measured, one row per cell: the latest record of each cell and batch size), the
-thin link and the link-bound runs, as docs/bench/plan.md shows them.
+RECORDS defaults to /tmp/edgefleet-bench-plan/plan-results.jsonl. Prints the matrix (per code measured, one
+row per cell: the latest record of each cell and batch size), the thin link and the link-bound runs, as
+docs/bench/plan.md shows them.
 """
 
 from __future__ import annotations
