@@ -11,8 +11,13 @@ edgefleet completes with at most one part re-sent (the engine's retry log lines,
 The delay sits in a user-space proxy before the link: requests and responses wait 600 ms more, but TCP on the
 shaped hop itself sees no extra round-trip time (netem would also stretch TCP's own round trips).
 
+The proxy holds at most ``EDGEFLEET_BENCH_THIN_BUFFER`` bytes (16384) per connection in its delay line and
+socket buffers, as a path with that delay would (one connection: ≤ 27 kB/s, above the link); with 0 it keeps
+the kernel's buffers (MBs) and takes a part off the uploader long before the link has carried it, as a
+splitting proxy (a satellite PEP) does.
+
 Environment: ``EDGEFLEET_BENCH_THIN_MB`` (30), ``EDGEFLEET_BENCH_THIN_KBIT`` (64), ``EDGEFLEET_BENCH_THIN_DELAY_MS``
-(600), ``EDGEFLEET_BENCH_DIR`` (/tmp/edgefleet-bench-plan).
+(600), ``EDGEFLEET_BENCH_THIN_BUFFER`` (16384), ``EDGEFLEET_BENCH_DIR`` (/tmp/edgefleet-bench-plan).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ pytestmark = [pytest.mark.bench, pytest.mark.timeout(3 * 3600)]
 SIZE_MB = env_mb("EDGEFLEET_BENCH_THIN_MB", 30)
 KBIT = env_mb("EDGEFLEET_BENCH_THIN_KBIT", 64)
 DELAY_S = env_mb("EDGEFLEET_BENCH_THIN_DELAY_MS", 600) / 1000
+BUFFER = int(env_mb("EDGEFLEET_BENCH_THIN_BUFFER", 16 * 1024))  # the proxy's buffers; 0 = a splitting proxy
 Leg = tuple[SeaweedS3, LinkPlan, FaultProxy]
 
 
@@ -44,7 +50,7 @@ Leg = tuple[SeaweedS3, LinkPlan, FaultProxy]
 def leg(tag: str, subnet: int) -> Iterator[Leg]:
     plan = link_plan(tag, subnet, KBIT / 1000)
     with s3_behind_shaped_link(plan, f"{tag}-s3-") as s3, FaultProxy(s3.host, s3.port) as proxy:
-        proxy.set_delay(DELAY_S)
+        proxy.set_delay(DELAY_S, buffer=BUFFER)
         yield s3, plan, proxy
 
 
@@ -81,8 +87,9 @@ def test_thin_link(legs: tuple[Leg, Leg], tmp_path: Path) -> None:
         ours = pool.submit(run, ADAPTIVE, s3a, plan_a, proxy_a)
         theirs = pool.submit(run, RCLONE, s3b, plan_b, proxy_b)
         edgefleet, rclone = ours.result(), theirs.result()
-    record("thin_link", kbit=KBIT, delay_s=DELAY_S, wav_mb=SIZE_MB, measured_added_delay_s=round(added, 3),
-           runs=[edgefleet, rclone], proxy_up_bytes=[proxy_a.bytes_up, proxy_b.bytes_up],
+    record("thin_link", kbit=KBIT, delay_s=DELAY_S, wav_mb=SIZE_MB, proxy_buffer=BUFFER,
+           measured_added_delay_s=round(added, 3), runs=[edgefleet, rclone],
+           proxy_up_bytes=[proxy_a.bytes_up, proxy_b.bytes_up],
            ceiling_s=round(ceiling), machine=machine())  # fmt: skip
     assert edgefleet.ok, edgefleet.tail
     assert edgefleet.parts_resent <= 1, edgefleet.tail
