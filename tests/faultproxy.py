@@ -4,6 +4,7 @@
         proxy.cut_after(3 * MiB)       # drop every connection once 3 MiB more went client -> server
         proxy.stall()                  # hold all data (connections stay open) ... proxy.resume()
         proxy.set_rate(200_000)        # slow link: bytes/s per direction, 0 = full speed
+        proxy.set_delay(0.6)           # long link: client -> server data held 0.6 s (new connections; netem-like)
         proxy.refuse(True)             # new connections are closed at once (server "down")
         proxy.cut_all()                # drop every open connection now
         log = proxy.record_up()        # from now on (time.monotonic(), nbytes) of every client -> server read
@@ -15,11 +16,13 @@ addresses you own. Thread-based, no dependencies; works for any TCP protocol (S3
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 CHUNK = 64 * 1024
@@ -45,6 +48,8 @@ class FaultProxy:
         self._stalled = False
         self._refuse = False
         self._rate = 0
+        self._delay = 0.0
+        self._buffer = 0  # socket buffer bytes for new connections (0 = the kernel's, which grow to MBs)
         self._cut_at: int | None = None  # bytes_up value at which to cut
         self.bytes_up = 0
         self.bytes_down = 0
@@ -87,6 +92,16 @@ class FaultProxy:
         with self._lock:
             self._rate = bytes_per_s
 
+    def set_delay(self, seconds: float, buffer: int = 64 * 1024) -> None:
+        """Hold every client -> server chunk this long after it was read, without lowering the throughput (a
+        delay line per connection holding at most ``buffer`` bytes), like ``netem delay`` on the uplink. New
+        connections also get socket buffers of ``buffer`` bytes, so the proxy does not take MBs off the client
+        at once and drain them slowly later, as a splitting proxy (a satellite PEP) would: ``buffer=0`` keeps the
+        kernel's buffers and a 512 KiB line. One connection then moves at most ``buffer / seconds`` bytes/s."""
+        with self._lock:
+            self._delay = seconds
+            self._buffer = buffer
+
     def refuse(self, on: bool = True) -> None:
         with self._lock:
             self._refuse = on
@@ -117,7 +132,8 @@ class FaultProxy:
                 _hard_close(client)
                 continue
             try:
-                upstream = socket.create_connection(self.target, timeout=10)
+                upstream = _connect(self.target, self._buffer)
+                _limit_buffers(client, self._buffer)
                 upstream.settimeout(None)
             except OSError:
                 _hard_close(client)
@@ -125,16 +141,18 @@ class FaultProxy:
             with self._lock:
                 self._conns.append((client, upstream))
                 self.connections += 1
-            for src, dst, up in ((client, upstream, True), (upstream, client, False)):
-                threading.Thread(target=self._pump, args=(src, dst, up), daemon=True).start()
+                delay = self._delay
+            budget = self._buffer or 512 * 1024
+            send_up = _DelayLine(upstream, delay, budget).put if delay else _sender(upstream)
+            for src, send, up in ((client, send_up, True), (upstream, _sender(client), False)):
+                threading.Thread(target=self._pump, args=(src, send, up), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, up: bool) -> None:
+    def _pump(self, src: socket.socket, send: Callable[[bytes], None], up: bool) -> None:
         try:
             while True:
-                data = src.recv(CHUNK)
+                data = src.recv(min(CHUNK, self._buffer or CHUNK))
                 if not data:
-                    with contextlib.suppress(OSError):
-                        dst.shutdown(socket.SHUT_WR)
+                    send(b"")
                     return
                 with self._lock:
                     while self._stalled and not self._closed and self._alive(src):
@@ -154,7 +172,7 @@ class FaultProxy:
                 if rate:
                     time.sleep(len(data) / rate)
                 if data:
-                    dst.sendall(data)
+                    send(data)
                 if cut:
                     self.cut_all()
                     return
@@ -187,3 +205,89 @@ class FaultProxy:
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.close()
+
+
+def _limit_buffers(sock: socket.socket, nbytes: int) -> None:
+    if nbytes:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, nbytes)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, nbytes)
+
+
+def _connect(target: tuple[str, int], buffer: int) -> socket.socket:
+    """A connection to ``target`` whose buffers are ``buffer`` bytes (set before connecting), 0 = the kernel's."""
+    sock = socket.socket(socket.AF_INET6 if ":" in target[0] else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        _limit_buffers(sock, buffer)
+        sock.settimeout(10)
+        sock.connect(target)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _sender(dst: socket.socket) -> Callable[[bytes], None]:
+    """Send to ``dst`` at once; b"" = the end of the stream (half-close)."""
+
+    def send(data: bytes) -> None:
+        if data:
+            dst.sendall(data)
+        else:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+
+    return send
+
+
+class _DelayLine:
+    """Sends each chunk ``delay`` seconds after it was put, in order, from its own thread; holds at most
+    ``budget`` bytes (or one chunk), so the proxy never takes more than that off the client ahead of the link."""
+
+    def __init__(self, dst: socket.socket, delay: float, budget: int) -> None:
+        self._dst = dst
+        self._delay = delay
+        self._budget = budget
+        self._items: collections.deque[tuple[float, bytes]] = collections.deque()
+        self._held = 0
+        self._dead = False
+        self._cond = threading.Condition()
+        threading.Thread(target=self._run, name="faultproxy-delay", daemon=True).start()
+
+    def put(self, data: bytes) -> None:
+        """Queue ``data`` (b"" = end of stream); raises OSError once the destination is gone."""
+        with self._cond:
+            while not self._dead and self._held and self._held + len(data) > self._budget:
+                self._cond.wait(0.2)
+            if self._dead:
+                raise OSError("delay line closed")
+            self._items.append((time.monotonic() + self._delay, data))
+            self._held += len(data)
+            self._cond.notify_all()
+
+    def _next(self) -> tuple[float, bytes] | None:
+        with self._cond:
+            while not self._items:
+                if self._dst.fileno() < 0:  # the connection was dropped
+                    return None
+                self._cond.wait(0.5)
+            return self._items[0]
+
+    def _run(self) -> None:
+        try:
+            while item := self._next():
+                due, data = item
+                time.sleep(max(0.0, due - time.monotonic()))
+                if not data:
+                    self._dst.shutdown(socket.SHUT_WR)
+                    return
+                self._dst.sendall(data)
+                with self._cond:
+                    self._items.popleft()
+                    self._held -= len(data)
+                    self._cond.notify_all()
+        except OSError:
+            _hard_close(self._dst)
+        finally:
+            with self._cond:
+                self._dead = True
+                self._cond.notify_all()

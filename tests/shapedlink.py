@@ -5,6 +5,7 @@ pair (root needed). Delay, if wanted, comes from a user-space proxy (the kernel 
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -24,6 +25,24 @@ class LinkPlan:
     rate_mbit: float
     burst: str = "32kb"  # tbf needs burst >= rate / HZ
     latency: str = "400ms"
+
+
+def tbf_burst(rate_mbit: float) -> str:
+    """A bucket of at least rate ÷ HZ: 4 kB per Mbit/s (4 ms of the rate), 32 kB at least."""
+    return f"{max(32, int(rate_mbit * 4))}kb"
+
+
+def change_rate(plan: LinkPlan, rate_mbit: float) -> None:
+    """The link's new rate, at once (a link that changes speed; connections stay up)."""
+    _sh("tc", "qdisc", "change", "dev", plan.host_if, "root", "tbf", "rate", f"{rate_mbit:g}mbit",
+        "burst", tbf_burst(rate_mbit), "latency", plan.latency)  # fmt: skip
+
+
+def sent_bytes(plan: LinkPlan) -> int:
+    """Bytes the token bucket passed so far (IP packets: payload, TCP/IP headers, re-transmissions)."""
+    out = subprocess.run(["tc", "-s", "qdisc", "show", "dev", plan.host_if], capture_output=True, text=True).stdout
+    match = re.search(r"Sent (\d+) bytes", out)
+    return int(match.group(1)) if match else 0
 
 
 def _sh(*args: str) -> None:

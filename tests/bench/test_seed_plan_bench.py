@@ -79,7 +79,7 @@ class Row:
     sent_bytes: int  # object bytes stored (raw = wav bytes; ours = FLAC)
     seconds: float
     ok: bool
-    retries: int = 0  # "retry" lines in edgefleet upload's log (requests retried after errors or timeouts)
+    retries: int = 0  # "; retry " lines in edgefleet upload's -vv log: every request retried (errors, stalls)
 
     @property
     def theoretical_s(self) -> float:
@@ -114,8 +114,9 @@ def shaped_s3() -> Iterator[SeaweedS3]:
 
 
 def print_table() -> None:
-    print("\n| scenario | method | files | WAV MB | sent MB | measured s | bytes÷link s | measured/theory | ok |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+    print("\n| scenario | method | files | WAV MB | sent MB | measured s | bytes÷link s | measured/theory | retries "
+          "| ok |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in ROWS:
         print(
             f"| {r.scenario} | {r.method} | {r.files} | {r.wav_bytes / 1e6:.0f} | {r.sent_bytes / 1e6:.0f} | "
@@ -167,9 +168,10 @@ def after(
     if endpoint:
         env["EDGEFLEET_S3_ENDPOINT"] = endpoint
     cmd = [
-        sys.executable, "-m", "edgefleet.cli", "upload", *map(str, files), "--prefix", prefix, "--agent-id", "bench",
+        sys.executable, "-m", "edgefleet.cli", "-vv", "upload", *map(str, files), "--prefix", prefix,
+        "--agent-id", "bench",
         "--state-dir", str(tmp / f"state-{prefix.replace('/', '-')}"), "--concurrency", CONCURRENCY,
-        "--part-size", str(8 * MiB), "--io-timeout", "60", *extra,
+        "--part-size", str(8 * MiB), "--stall-timeout", "60", *extra,
     ]  # fmt: skip
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)

@@ -1,0 +1,56 @@
+"""Link-bound (issue 10; marked ``bench``; root): a 16 Mbit/s link the whole CPU can outrun.
+
+    .venv/bin/python -m pytest -m bench tests/bench/test_link_bound_bench.py -s
+
+``tc tbf`` at 16 Mbit/s on a veth pair, SeaweedFS in its own network namespace; the realistic WAV batch of
+tests/corpus.py (``EDGEFLEET_BENCH_MB``, 200). ``edgefleet upload`` without ``--compression-level`` (adaptive: it
+should pick the highest level the CPU sustains at this rate), then forced FLAC 5 and forced FLAC 8 in the same
+run for reference. Link efficiency = stored bytes ÷ link rate ÷ wall time; target ≥ 95 % for adaptive.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edgefleet.localservices import SeaweedS3
+from tests.bench.lab import ADAPTIVE, FLAC5, Run, Uploader, env_mb, link_plan, machine, record, upload, wav_batch
+from tests.shapedlink import LinkPlan, s3_behind_shaped_link
+
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
+RATE_MBIT = 16.0
+BATCH_MB = env_mb("EDGEFLEET_BENCH_MB", 200)
+FLAC8 = Uploader("flac8", "8")
+
+
+@pytest.fixture(scope="module")
+def link() -> Iterator[tuple[SeaweedS3, LinkPlan]]:
+    if os.geteuid() != 0 or not shutil.which("tc"):
+        pytest.skip("needs root and tc")
+    plan = link_plan("eflb", 30, RATE_MBIT)
+    with s3_behind_shaped_link(plan, "eflb-s3-") as s3:
+        yield s3, plan
+
+
+def efficiency(run: Run) -> float:
+    return run.stored_bytes / (RATE_MBIT * 1e6 / 8) / run.seconds
+
+
+def test_link_bound(link: tuple[SeaweedS3, LinkPlan], tmp_path: Path) -> None:
+    s3, plan = link
+    files = wav_batch(BATCH_MB)
+    runs = [upload(who, files, s3, tmp_path, plan=plan) for who in (ADAPTIVE, FLAC5, FLAC8)]
+    eff = {r.uploader: round(efficiency(r), 3) for r in runs}
+    record("link_bound", rate_mbit=RATE_MBIT, batch_mb=BATCH_MB, runs=runs, efficiency=eff, machine=machine())
+    print("\n| uploader | stored MB | stored ÷ WAV | wall s | stored ÷ link rate s | efficiency |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in runs:
+        ideal = r.stored_bytes / (RATE_MBIT * 1e6 / 8)
+        print(f"| {r.uploader} | {r.stored_bytes / 1e6:.1f} | {r.stored_bytes / r.wav_bytes:.3f} | {r.seconds:.1f} | "
+              f"{ideal:.1f} | {eff[r.uploader]:.1%} |")  # fmt: skip
+    assert all(r.ok for r in runs), [r.tail for r in runs if not r.ok]
+    assert eff[ADAPTIVE.name] >= 0.95
