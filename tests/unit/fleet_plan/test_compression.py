@@ -114,26 +114,15 @@ def test_never_slower_than_forced_raw_or_forced_5(inputs: Inputs) -> None:
 
 @settings(max_examples=300)
 @given(machines(), st.floats(min_value=1.0, max_value=100.0))
-def test_a_faster_link_never_stores_more_compressed_nor_takes_longer(inputs: Inputs, factor: float) -> None:
+def test_a_faster_link_never_takes_longer(inputs: Inputs, factor: float) -> None:
+    """Time is monotonic in the link rate. Stored bytes are not, and no test claims it: on a faster link the
+    model may send one file of three raw and give the other two a *higher* level (each gets more of the CPU),
+    which stores fewer bytes on average than all three at a lower level (found by this test's earlier form:
+    FLAC 0 on 3 files, 0.80 of the WAV, became FLAC 3 on 2 and raw on 1, 0.79)."""
     assert inputs.link_bps is not None
     slow = choose(inputs)
     fast = choose(Inputs(inputs.encode_bps, inputs.ratio, inputs.cores, inputs.link_bps * factor, 0, inputs.files))
     assert fast.seconds_per_byte <= slow.seconds_per_byte * (1 + 1e-12)
-    slow_stored = _stored(inputs, slow)
-    fast_stored = _stored(inputs, fast)
-    assert fast_stored >= slow_stored - 1e-9
-
-
-def _stored(inputs: Inputs, plan: Plan) -> float:
-    """Stored bytes per WAV byte the plan sends, under the model, on ``inputs``' link (a faster link
-    can only make raw files carry more, so comparing on the same link is the fair test)."""
-    filled = encode_rates(inputs.encode_bps)
-    assert filled is not None
-    assert inputs.link_bps is not None
-    level = max(plan.level, 0)
-    rate, ratio = filled[level], ratios(inputs.ratio)[level]
-    cores = max(1.0, inputs.cores)
-    return _score(plan.flac_files, plan.files, rate, ratio, cores, inputs.link_bps).stored
 
 
 @given(
