@@ -10,7 +10,8 @@ Three modes (``Mode``):
   decides only how many of the files in flight are FLAC at that level and how many raw (the model's mix, with
   its own fresher measurements): raw never costs more CPU, so the heat's cap still holds.
 
-A file's level is chosen when it starts: FLAC while fewer than the plan's ``flac_files`` FLAC files are open, else
+A file's level is chosen when it starts (in ``MODEL`` mode the engine starts one file until the link is measured,
+``Engine._files_allowed``): FLAC while fewer than the plan's ``flac_files`` FLAC files are open, else
 raw (``fleet_plan.compression.Plan.level_for``). A resumed upload keeps the level it started with.
 """
 

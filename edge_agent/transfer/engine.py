@@ -28,7 +28,7 @@ from edge_agent.engine.linkguard import backlog_eta_s
 from edge_agent.engine.queue import after_failure, pick_next
 from edge_agent.transfer.config import EngineConfig
 from edge_agent.transfer.context import Codec, Context, RetryNotice
-from edge_agent.transfer.encoding import Compression
+from edge_agent.transfer.encoding import Compression, Mode
 from edge_agent.transfer.job import FileJob, Outcome
 from edge_agent.transfer.journal import DONE, REJECTED
 from edge_agent.transfer.memory import pin_mmap_threshold
@@ -181,7 +181,7 @@ class Engine:
             limits = ctx.effective
             with self._lock:
                 busy = set(self._active)
-                room = len(busy) < max(1, limits.concurrency) and not limits.stopped
+                room = len(busy) < self._files_allowed(limits) and not limits.stopped
             entries = self._journal.queued()
             if until_idle:
                 entries = [e for e in entries if e.path not in attempted]
@@ -202,6 +202,14 @@ class Engine:
             with self._lock:
                 while self._active:
                     self._lock.wait(1.0)
+
+    def _files_allowed(self, limits: Limits) -> int:
+        """Files that may be in flight. While the cost model chooses the levels (``Mode.MODEL``) and the link is
+        not measured yet, one: the model must not commit a whole batch to its default level on a guess. The
+        first second of busy link time measures it (``edge_agent.engine.linkrate``), then the rest start."""
+        if self._ctx.compression.mode is Mode.MODEL and self._ctx.link.rate() is None:
+            return 1
+        return max(1, limits.concurrency)
 
     def _launch(self, path: str) -> None:
         job = FileJob(self._ctx, path)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,5 +62,44 @@ def test_the_model_stores_raw_when_the_encoder_cannot_keep_up(
         plan = compression.plan(limits, engine.stats().throughput_bps)
         assert plan is not None
         assert plan.reason.startswith("raw: encoder 0.0 MB/s at FLAC 0 < link ")
+    finally:
+        engine.close()
+
+
+class SeenLinks(Compression):
+    """The model as the engine uses it, noting the link rate each new file's level was chosen with."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.links: list[float | None] = []
+
+    def start_file(self, limits: Limits, link_bps: float | None) -> int:
+        self.links.append(link_bps)
+        return super().start_file(limits, link_bps)
+
+
+def test_the_model_starts_one_file_until_the_link_is_measured(
+    s3_server: SeaweedS3, tmp_path: Path, wavs: dict[str, Path]
+) -> None:
+    """Three files queued at once with room for three: the first starts alone, its level chosen with nothing
+    measured (the default); the other two start once its upload has measured the link, so the model chooses
+    their levels from a real rate. Without the gate all three would be chosen on the guess."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    files = [spool / f"rec-{i}.wav" for i in range(3)]
+    for f in files:
+        shutil.copyfile(wavs["mid"], f)
+    compression = SeenLinks(Mode.MODEL)
+    limits = Limits(concurrency=3, part_size=PART, bandwidth_bps=6 * 1024 * 1024)
+    engine = _engine(s3_server, tmp_path, limits, compression)
+    try:
+        for f in files:
+            engine.enqueue(f)
+        report = engine.run_until_idle()
+        assert report.ok, report
+        first, *others = compression.links
+        assert first is None
+        assert len(others) == 2, compression.links
+        assert all(link is not None and link > 0 for link in others), compression.links
     finally:
         engine.close()
