@@ -52,6 +52,16 @@ __all__ = ["ConfigError", "ControllerConfig", "PolicyPart", "load_config", "load
 _POLICY = PolicyConfig()
 
 
+def optional_mqtt_url(value: str) -> MqttUrl | None:
+    """An optional MQTT URL setting ("" = none), parsed: a bad URL raises ``ValueError`` naming what is wrong."""
+    return MqttUrl.parse(value) if value else None
+
+
+def _check_mqtt_url(cls: type, value: str) -> str:
+    optional_mqtt_url(value)
+    return value
+
+
 def _check_windows(windows: list[str]) -> list[str]:
     check_windows(windows)
     return windows
@@ -61,16 +71,11 @@ class ControllerMqttSection(MqttSection):
     #: the shared-subscription telemetry connection's own broker user (required with ``shared_group``)
     telemetry_url: str = ""
 
-    @field_validator("telemetry_url")
-    @classmethod
-    def _parse_telemetry(cls, value: str) -> str:
-        if value:
-            MqttUrl.parse(value)
-        return value
+    _parse_telemetry = field_validator("telemetry_url")(_check_mqtt_url)
 
     @property
     def telemetry(self) -> MqttUrl | None:
-        return MqttUrl.parse(self.telemetry_url) if self.telemetry_url else None
+        return optional_mqtt_url(self.telemetry_url)
 
 
 class MetricsSection(Section):
@@ -169,16 +174,11 @@ class CentralSection(Section):
     downsample_s: float = Field(default=300.0, ge=1)
     s3_probe: CentralProbeSection | None = None
 
-    @field_validator("mqtt_url")
-    @classmethod
-    def _parse_mqtt(cls, value: str) -> str:
-        if value:
-            MqttUrl.parse(value)
-        return value
+    _parse_mqtt = field_validator("mqtt_url")(_check_mqtt_url)
 
     @property
     def mqtt(self) -> MqttUrl | None:
-        return MqttUrl.parse(self.mqtt_url) if self.mqtt_url else None
+        return optional_mqtt_url(self.mqtt_url)
 
 
 class SiteSection(Section):
