@@ -110,7 +110,7 @@ def test_an_alert_fires_and_resolves_through_a_webhook_retried_across_a_restart(
         "external_url": "http://dashboard.test",
         "webhooks": [{"url": f"http://127.0.0.1:{receiver.port}/hook", "header": "Authorization", "secret": SECRET}],
     }
-    controller = start_controller(database_url, alerts=alerts)
+    controller = start_controller(database_url, alerts=alerts, offline_after_s=3600)  # a slow restart must not mark it offline
     agent_id = f"pi-{uuid.uuid4().hex[:8]}"
     agent = make_agent(agent_id).connect()
     agent.telemetry(temperature_c=75.0)
@@ -123,7 +123,7 @@ def test_an_alert_fires_and_resolves_through_a_webhook_retried_across_a_restart(
     controller.stop()
 
     receiver.start()
-    controller = start_controller(database_url, alerts=alerts)
+    controller = start_controller(database_url, alerts=alerts, offline_after_s=3600)
     wait_for(lambda: receiver.of(agent_id), 60, "the firing notification after the restart")
     assert receiver.of(agent_id) == [("firing", "EdgefleetAgentHot")]
     headers, body = receiver.received[-1]
