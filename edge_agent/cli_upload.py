@@ -211,7 +211,7 @@ def _compression(level: int | None) -> Compression:
 
     if level is not None:
         return Compression(Mode.FORCED)
-    from edge_agent.audio.probe import encode_cores, measure_encode_rates
+    from fleet_audio.probe import encode_cores, measure_encode_rates
 
     return Compression(Mode.MODEL, probed=measure_encode_rates(seconds_per_level=0.05), encode_cores=encode_cores())
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge_agent.filenames import safe_text
+from fleet_base.filenames import safe_text
 from fleet_base.s3settings import S3SettingsError, add_s3_arguments, s3_settings_from_args
 
 MISMATCH = 1
@@ -26,8 +26,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_agent.audio.errors import NotOurObject, RestoreError
-    from edge_agent.audio.restore import CannotRestore, verify_object
+    from fleet_audio.errors import NotOurObject, RestoreError
+    from fleet_audio.restore import CannotRestore, verify_object
 
     key = safe_text(args.key)
     try:

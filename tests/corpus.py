@@ -5,7 +5,7 @@ Sine waves compress far better than real recordings. These mixes are built like 
 voice-like formant bursts (harmonics of a wandering pitch shaped by formants, syllables and pauses), or music-like
 chords (decaying harmonics). With FLAC level 5 (stereo 48 kHz, measured): 16-bit field 67 %, voice 63 %, music
 62 %; 24-bit 75-78 % (the noise floor fills the low bits, as in real 24-bit recordings); 8-bit 28-38 %; "noise"
-is a worst case at ~85 %. tests/unit/edge_agent/audio/test_corpus.py keeps 16-bit within 55-75 %.
+is a worst case at ~85 %. tests/unit/fleet_audio/test_corpus.py keeps 16-bit within 55-75 %.
 
     from tests.corpus import write_wav, chunk
     write_wav(path, seconds=10, rate=48000, channels=2, bits=24, kind="voice",

@@ -18,6 +18,7 @@ Tables
     alert                 every alert instance: labels, annotations, when it started and resolved
     alert_notification    the webhook outbox: one row per notification and webhook, until delivered
     central_sample        the central node over time: host, broker ($SYS) and S3 probe (controller.central)
+    recording             the recordings catalog: one row per stored object, fed by completed uploads
 """
 
 from __future__ import annotations
@@ -369,6 +370,56 @@ class AlertNotification(SQLModel, table=True):
     delivered_at: datetime | None = Field(default=None, sa_type=TZ)
     given_up: bool = False
     last_error: str = Field(default="", max_length=500)
+# --- the recordings catalog --------------------------------------------------------------------
+
+
+class RecordingBase(SQLModel):
+    """What an operator searches by and sees of a stored recording. Audio facts are ``None`` until the catalog
+    has read the object (``status`` 'cataloged'), or when the object does not say (a raw non-WAV file)."""
+
+    key: str = Field(max_length=1024, description="object key in the bucket")
+    agent_id: str = Field(max_length=64)
+    site: str = Field(default="", max_length=64)
+    file: str = Field(default="", max_length=1024, description="the file name on the Pi")
+    uploaded_at: datetime = Field(sa_type=TZ, description="when the agent reported the upload complete")
+    recorded_at: datetime | None = Field(default=None, sa_type=TZ)
+    #: where ``recorded_at`` came from: 'bext', 'guano', 'ixml', 'filename', 'mtime' or '' (not known)
+    recorded_at_source: str = Field(default="", max_length=16)
+    #: the agent's clock was off when it reported (``sent_at`` against the controller's receive time)
+    clock_suspect: bool = False
+    duration_s: float | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    bits_per_sample: int | None = None
+    original_bytes: int = Field(default=0, sa_type=BigInteger)
+    stored_bytes: int = Field(default=0, sa_type=BigInteger)
+    sha256: str = Field(default="", max_length=64, description="of the original file")
+    codec: str = Field(default="", max_length=16, description="how the object stores it: 'flac', 'raw', ...")
+    #: the recorder's own metadata (bext, GUANO, iXML fields), bounded
+    recorder_metadata: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Recording(RecordingBase, table=True):
+    """The catalog row of one object key; ``upload_event_id`` is the ``upload_completed`` event that made it."""
+
+    __tablename__ = "recording"
+    __table_args__ = (
+        Index("uq_recording_key", "key", unique=True),
+        Index("uq_recording_upload_event", "upload_event_id", unique=True),
+        Index("ix_recording_agent_recorded", "agent_id", "recorded_at"),
+        Index("ix_recording_site_recorded", "site", "recorded_at"),
+        Index("ix_recording_recorded_at", "recorded_at"),
+        Index("ix_recording_status", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
+    upload_event_id: int | None = Field(default=None, sa_type=BigInteger)
+    #: 'pending' (from the event, not read yet), 'cataloged' (the object was read) or 'failed' (see ``error``)
+    status: str = Field(default="pending", max_length=16)
+    error: str = Field(default="", max_length=500)
+    cataloged_at: datetime | None = Field(default=None, sa_type=TZ)
+
+
 # --- the central node ---------------------------------------------------------------------------
 
 

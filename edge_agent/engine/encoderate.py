@@ -1,6 +1,6 @@
 """The encode-rate estimator: how fast this agent encodes each FLAC level and how small the result is (pure).
 
-**What is measured.** At start, a short probe per level (``edge_agent.audio.probe.measure_encode_rates``) gives a
+**What is measured.** At start, a short probe per level (``fleet_audio.probe.measure_encode_rates``) gives a
 first speed: WAV bytes per second of one encoder, wall clock, so a CPU quota shows in it. Then every file that is
 really encoded and stored adds a sample: the WAV bytes fed to libFLAC over the wall time spent converting and
 encoding them (reading and sending not counted), and the stored bytes over the original bytes (the ratio).

@@ -24,7 +24,6 @@ from pydantic import ValidationError
 
 from edge_agent.engine import EngineEvent, Limits
 from edge_agent.engine.encoderate import as_list
-from edge_agent.filenames import display_name, safe_text
 from edge_agent.service.assignment_store import AssignmentStore
 from edge_agent.service.config import AgentConfig
 from edge_agent.service.diskwatch import DiskWatch
@@ -44,6 +43,7 @@ from edge_agent.service.ports import (
 from edge_agent.service.retention import Outcome, apply_retention
 from edge_agent.service.spool import FileStatus, SpoolEntry, SpoolTracker, list_spool
 from fleet_base import __version__
+from fleet_base.filenames import display_name, safe_text
 from fleet_protocol.bounds import fit
 from fleet_protocol.codec import decode, decode_controller_state
 from fleet_protocol.errors import ProtocolError

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge_agent.audio.source import RecordingNotReady, RecordingRejected, check_finished
 from edge_agent.service.ports import Verdict
+from fleet_audio.source import RecordingNotReady, RecordingRejected, check_finished
 
 
 def codec_check(path: Path) -> tuple[Verdict, str]:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import psutil
 
-from edge_agent.audio.probe import encode_cores, measure_encode_rates
 from edge_agent.service.memlimit import read_memory_limit, rss_bytes
 from edge_agent.service.ports import Capabilities, HostSample
+from fleet_audio.probe import encode_cores, measure_encode_rates
 
 log = logging.getLogger(__name__)
 

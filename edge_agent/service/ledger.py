@@ -2,7 +2,7 @@
 
 It survives restarts so a queued file is not handed to the engine twice and a kept (retention = keep)
 file is not uploaded again. Writes raise ``sqlite3.Error`` (e.g. disk full) for the caller to handle.
-A name is stored as TEXT when it is valid UTF-8 and as a BLOB of its bytes otherwise (``edge_agent/filenames.py``):
+A name is stored as TEXT when it is valid UTF-8 and as a BLOB of its bytes otherwise (``fleet_base/filenames.py``):
 any name the file system allows is kept exactly, and ledgers written before read the same.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from edge_agent.filenames import name_from_sql, sql_name
 from edge_agent.service.spool import FileStatus, SpoolEntry
+from fleet_base.filenames import name_from_sql, sql_name
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool_files (

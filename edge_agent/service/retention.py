@@ -8,8 +8,8 @@ import shutil
 from enum import StrEnum
 from pathlib import Path
 
-from edge_agent.filenames import display_name
 from edge_agent.service.spool import SpoolEntry, stat_entry
+from fleet_base.filenames import display_name
 
 log = logging.getLogger(__name__)
 

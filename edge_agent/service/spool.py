@@ -8,7 +8,7 @@ A file whose handling failed in an unexpected way is ``set_aside``: not offered 
 doubles with every failure (30 s .. 1 h, the engine queue's retry rule), or at once if it changes.
 
 Names are ``str`` as ``os.scandir`` gives them: any bytes the file system allows, with the bytes that are not
-UTF-8 surrogate-escaped (``edge_agent/filenames.py`` says how they are stored and shown).
+UTF-8 surrogate-escaped (``fleet_base/filenames.py`` says how they are stored and shown).
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from edge_agent.audio.source import ObjectSource as Source
 from edge_agent.engine.backoff import full_jitter
 from edge_agent.engine.events import EngineEvent
 from edge_agent.engine.limits import Limits, MiB
@@ -23,6 +22,7 @@ from edge_agent.transfer.errors import RetryableError
 from edge_agent.transfer.gate import SlotGate, Stopped
 from edge_agent.transfer.link import Link
 from edge_agent.transfer.ports import Journal, Store
+from fleet_audio.source import ObjectSource as Source
 
 log = logging.getLogger("edgefleet.upload")
 T = TypeVar("T")
@@ -51,7 +51,7 @@ class RetryNotice:
 
 
 class Codec(Protocol):
-    """The codec functions the engine calls (``edge_agent.audio.source``); tests pass fakes."""
+    """The codec functions the engine calls (``fleet_audio.source``); tests pass fakes."""
 
     def check_finished(self, path: Path, *, settled: bool = False) -> None: ...
     def open_source(self, path: Path, compression_level: int) -> Source: ...

@@ -38,7 +38,7 @@ log = logging.getLogger("edgefleet.upload")
 
 
 def _default_codec() -> Codec:
-    from edge_agent.audio import source
+    from fleet_audio import source
 
     return source
 

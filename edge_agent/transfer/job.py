@@ -18,9 +18,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from edge_agent.audio import flacmeta
-from edge_agent.audio.errors import RecordingNotReady, RecordingRejected, SourceChanged
-from edge_agent.audio.source import META_SHA256, META_SIZE, FlacSource
 from edge_agent.engine import commands as c
 from edge_agent.engine.attempt import AttemptConfig, FileAttempt
 from edge_agent.engine.commands import Disposition, Fault
@@ -31,6 +28,9 @@ from edge_agent.transfer.context import ALSO_REPORTED, Context, Source
 from edge_agent.transfer.errors import FatalS3Error, RetryableError, TransferError, UploadGone
 from edge_agent.transfer.gate import Stopped
 from edge_agent.transfer.parts import PartStream
+from fleet_audio import flacmeta
+from fleet_audio.errors import RecordingNotReady, RecordingRejected, SourceChanged
+from fleet_audio.source import META_SHA256, META_SIZE, FlacSource
 from fleet_protocol.assignment import RAW
 from fleet_protocol.vocabulary import EventKind
 

@@ -9,7 +9,7 @@ which settings it was made. One connection, used under a lock from the engine's 
 
 Paths are whatever bytes the file system allows: a path that is valid UTF-8 is stored as TEXT (as in every
 journal written before), any other as a BLOB of its bytes, and read back as the surrogate-escaped ``str``
-the os functions take (``edge_agent/filenames.py``). Reasons are stored as printable, valid UTF-8 text.
+the os functions take (``fleet_base/filenames.py``). Reasons are stored as printable, valid UTF-8 text.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 from edge_agent.engine.partsize import PartPlan
 from edge_agent.engine.queue import QueueEntry
 from edge_agent.engine.upload import StoredPart, UploadRecord, UploadSettings
-from edge_agent.filenames import name_from_sql, safe_text, sql_name
+from fleet_base.filenames import name_from_sql, safe_text, sql_name
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (

@@ -63,7 +63,7 @@ class S3Identity:
 
 
 def agent_prefix(prefix: str, agent_id: str) -> str:
-    """The key prefix an agent writes under: ``{prefix}/{agent_id}/`` (as ``edge_agent.audio.source.object_key``)."""
+    """The key prefix an agent writes under: ``{prefix}/{agent_id}/`` (as ``fleet_audio.source.object_key``)."""
     if not _PLAIN_NAME.match(agent_id):
         raise ValueError(f"agent id {agent_id!r} cannot be used in an S3 policy (letters, digits, '_.-' only)")
     if "*" in prefix or "?" in prefix:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.audio.source import open_source
+from fleet_audio.source import open_source
 from tests.corpus import write_wav
 
 pytestmark = pytest.mark.bench

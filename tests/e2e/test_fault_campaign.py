@@ -201,7 +201,7 @@ def test_fault_campaign_loses_nothing_and_duplicates_nothing(
     )
 
     # restore gives back the original bytes, for every object
-    from edge_agent.audio.restore import restore_object
+    from fleet_audio.restore import restore_object
 
     out = tmp_path / "restored"
     out.mkdir()

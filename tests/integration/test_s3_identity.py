@@ -207,7 +207,7 @@ def test_unknown_and_wrong_keys_are_refused(server: Server) -> None:
 def test_agent_prefix_is_the_uploaders_key_prefix(prefix: str, agent_id: str, expected: str, tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from edge_agent.audio.source import object_key
+    from fleet_audio.source import object_key
 
     class Fingerprint:
         mtime_ns = int(datetime(2026, 1, 2, tzinfo=UTC).timestamp() * 1e9)

@@ -110,7 +110,8 @@ def test_an_alert_fires_and_resolves_through_a_webhook_retried_across_a_restart(
         "external_url": "http://dashboard.test",
         "webhooks": [{"url": f"http://127.0.0.1:{receiver.port}/hook", "header": "Authorization", "secret": SECRET}],
     }
-    controller = start_controller(database_url, alerts=alerts, offline_after_s=3600)  # a slow restart must not mark it offline
+    # a long offline_after_s: a slow restart on a busy machine must not mark the agent offline (the alert would resolve)
+    controller = start_controller(database_url, alerts=alerts, offline_after_s=3600)
     agent_id = f"pi-{uuid.uuid4().hex[:8]}"
     agent = make_agent(agent_id).connect()
     agent.telemetry(temperature_c=75.0)

@@ -12,10 +12,10 @@ from sqlmodel import Session
 
 from controller.service.app import Controller
 from controller.store import repo
-from edge_agent.audio.probe import measure_encode_rates
 from edge_agent.engine import EngineStats
 from edge_agent.service.ports import Capabilities
 from edgefleet.localservices import Mosquitto
+from fleet_audio.probe import measure_encode_rates
 from fleet_protocol.assignment import RAW
 from tests.integration.controller.fakes import add_user_and_wait
 from tests.integration.edge_agent.service.helpers import RunningAgent, agent_config

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.audio.source import object_key
+from fleet_audio.source import object_key
 from tests.unit.ansible.plugins import load_plugin
 
 filters = load_plugin("central/filter_plugins/edgefleet_central.py")

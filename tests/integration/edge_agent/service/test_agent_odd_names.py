@@ -15,11 +15,11 @@ from urllib.parse import unquote_to_bytes
 
 import pytest
 
-from edge_agent.audio.objectkey import key_name
-from edge_agent.audio.source import META_NAME
-from edge_agent.filenames import display_name, parse_display_name
 from edgefleet.cli import main
 from edgefleet.localservices import Mosquitto, SeaweedS3
+from fleet_audio.objectkey import key_name
+from fleet_audio.source import META_NAME
+from fleet_base.filenames import display_name, parse_display_name
 from fleet_protocol.codec import decode
 from fleet_protocol.messages import Telemetry
 from fleet_protocol.topics import AgentChannel, agent_topic

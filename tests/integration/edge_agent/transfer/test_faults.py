@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.audio.restore import verify_object
 from edge_agent.engine.limits import Limits, MiB
 from edge_agent.transfer import Engine
 from edge_agent.transfer.context import RetryNotice
 from edge_agent.transfer.s3 import S3Store
 from edgefleet.localservices import SeaweedS3
+from fleet_audio.restore import verify_object
 from tests.faultproxy import FaultProxy
 from tests.integration.edge_agent.transfer.helpers import PART, Recorder, settings_via
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.audio.restore import verify_object
 from edge_agent.engine.limits import Limits, MiB
 from edgefleet.localservices import SeaweedS3
+from fleet_audio.restore import verify_object
 from tests.integration.edge_agent.transfer.helpers import PART, settings_via
 from tests.integration.edge_agent.transfer.test_faults import Make
 from tests.shapedlink import LinkPlan, s3_behind_shaped_link

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from edge_agent.audio import source as real_codec
-from edge_agent.audio.restore import verify_object
 from edge_agent.engine.limits import Limits, MiB
 from edge_agent.engine.upload import multipart_etag
 from edge_agent.transfer import Engine
 from edge_agent.transfer.s3 import S3Store
 from edgefleet.localservices import SeaweedS3
+from fleet_audio import source as real_codec
+from fleet_audio.restore import verify_object
 from tests.faultproxy import FaultProxy
 from tests.integration.edge_agent.transfer.helpers import PART, Recorder, settings_via
 

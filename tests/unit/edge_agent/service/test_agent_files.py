@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from edge_agent.engine import EngineEvent
-from edge_agent.filenames import parse_display_name
 from edge_agent.service.ports import Verdict
+from fleet_base.filenames import parse_display_name
 from fleet_protocol.codec import encode
 from fleet_protocol.messages import Event, Telemetry
 from fleet_protocol.vocabulary import EventKind

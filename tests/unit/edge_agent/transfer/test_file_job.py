@@ -16,14 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent.audio import source as real_codec
-from edge_agent.audio.errors import RecordingNotReady
 from edge_agent.engine.limits import Limits, MiB
 from edge_agent.engine.partsize import plan_parts
 from edge_agent.engine.upload import UploadSettings, md5_hex
 from edge_agent.transfer import Engine, EngineConfig
 from edge_agent.transfer.journal import DONE, QUEUED, REJECTED
 from edge_agent.transfer.link import Link
+from fleet_audio import source as real_codec
+from fleet_audio.errors import RecordingNotReady
 from fleet_base.s3settings import S3Settings
 from tests.corpus import write_wav
 from tests.integration.edge_agent.transfer.helpers import Recorder

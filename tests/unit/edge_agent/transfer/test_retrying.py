@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.audio import source as codec
 from edge_agent.engine.limits import Limits
 from edge_agent.transfer import EngineConfig
 from edge_agent.transfer.context import Context, RetryNotice
 from edge_agent.transfer.errors import RetryableError
+from fleet_audio import source as codec
 from fleet_base.s3settings import S3Settings
 from tests.unit.edge_agent.transfer.fakes import FakeJournal, FakeStore
 

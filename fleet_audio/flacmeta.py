@@ -18,7 +18,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge_agent.audio.errors import RestoreError
+from fleet_audio.errors import RestoreError
 
 MAGIC = b"fLaC"
 STREAMINFO = 0

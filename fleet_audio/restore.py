@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING
 from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError
 
-from edge_agent.audio import flacmeta
-from edge_agent.audio.errors import NotOurObject, RestoreError
-from edge_agent.audio.objectkey import MAX_KEY_BYTES
-from edge_agent.audio.rebuild import Expected, Rebuilt, rebuild
-from edge_agent.audio.source import FLAC_FORMAT, META_FORMAT, META_SHA256, META_SIZE, RAW_FORMAT
-from edge_agent.filenames import safe_text
+from fleet_audio import flacmeta
+from fleet_audio.errors import NotOurObject, RestoreError
+from fleet_audio.objectkey import MAX_KEY_BYTES
+from fleet_audio.rebuild import Expected, Rebuilt, rebuild
+from fleet_audio.source import FLAC_FORMAT, META_FORMAT, META_SHA256, META_SIZE, RAW_FORMAT
+from fleet_base.filenames import safe_text
 
 if TYPE_CHECKING:
     from minio import Minio

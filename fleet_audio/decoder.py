@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from pyflac._decoder import ffi, lib
 
-from edge_agent.audio.errors import RestoreError
+from fleet_audio.errors import RestoreError
 
 Frame = npt.NDArray[np.int32]
 

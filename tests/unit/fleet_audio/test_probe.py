@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.audio.probe import encode_cores, measure_encode_rates
+from fleet_audio.probe import encode_cores, measure_encode_rates
 
 
 def test_every_level_is_measured_in_bounded_time() -> None:

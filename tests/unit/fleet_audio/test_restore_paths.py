@@ -1,4 +1,4 @@
-"""Keys and local files around restore (edge_agent/audio/restore.py): which keys are refused, what name a
+"""Keys and local files around restore (fleet_audio/restore.py): which keys are refused, what name a
 restored file gets, and that an existing file is never replaced without --force."""
 
 import errno
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.audio import restore
-from edge_agent.audio.objectkey import object_key_for
-from edge_agent.audio.restore import CannotRestore, check_key, file_name_for, key_problem
+from fleet_audio import restore
+from fleet_audio.objectkey import object_key_for
+from fleet_audio.restore import CannotRestore, check_key, file_name_for, key_problem
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from pyflac import StreamEncoder
 
-from edge_agent.audio.flacmeta import StreamInfo
+from fleet_audio.flacmeta import StreamInfo
 
 
 class EncoderError(RuntimeError):

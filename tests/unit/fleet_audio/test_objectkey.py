@@ -1,4 +1,4 @@
-"""Object keys from arbitrary file names (edge_agent/audio/objectkey.py): total, valid UTF-8, bounded,
+"""Object keys from arbitrary file names (fleet_audio/objectkey.py): total, valid UTF-8, bounded,
 S3-safe and collision-free."""
 
 import re
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.audio.objectkey import MAX_KEY_BYTES, key_name, object_key_for
+from fleet_audio.objectkey import MAX_KEY_BYTES, key_name, object_key_for
 from tests.oddnames import ODD_NAMES
 
 KINDS = ("flac", "raw")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.audio.source import ObjectSource, open_source
+from fleet_audio.source import ObjectSource, open_source
 from tests.corpus import bext_payload, list_info_payload
 
 # Non-audio chunks before and after the data, with odd sizes (pad bytes).

@@ -16,7 +16,7 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from edge_agent.audio.errors import RecordingNotReady, RecordingRejected
+from fleet_audio.errors import RecordingNotReady, RecordingRejected
 
 WAVE_FORMAT_PCM = 0x0001
 WAVE_FORMAT_IEEE_FLOAT = 0x0003

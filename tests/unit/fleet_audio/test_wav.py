@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.audio.source import RecordingNotReady, RecordingRejected, check_finished, open_source
+from fleet_audio.source import RecordingNotReady, RecordingRejected, check_finished, open_source
 from tests.corpus import chunk, fmt_payload, write_wav
 
 

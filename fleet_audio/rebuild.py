@@ -12,9 +12,9 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from edge_agent.audio import flacmeta, pcm
-from edge_agent.audio.decoder import FlacDecoder, Frame
-from edge_agent.audio.errors import NotOurObject, RestoreError
+from fleet_audio import flacmeta, pcm
+from fleet_audio.decoder import FlacDecoder, Frame
+from fleet_audio.errors import NotOurObject, RestoreError
 
 COPY_BLOCK = 256 * 1024
 

@@ -13,9 +13,9 @@ from typing import cast
 import numpy as np
 import pytest
 
-from edge_agent.audio.source import SourceChanged, object_key, open_source
+from fleet_audio.source import SourceChanged, object_key, open_source
 from tests.corpus import write_wav
-from tests.unit.edge_agent.audio.flactool import (
+from tests.unit.fleet_audio.flactool import (
     EXTRA_CHUNKS,
     encode_file,
     flac_decode_foreign,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.audio.flacmeta import read_header
 from edgefleet.cli import main
 from edgefleet.localservices import SeaweedS3
+from fleet_audio.flacmeta import read_header
 from tests.corpus import bext_payload, list_info_payload, write_wav
 
 pytestmark = pytest.mark.integration

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from edge_agent.audio.source import object_key, open_source
 from edgefleet.cli import main
 from edgefleet.localservices import SeaweedS3
+from fleet_audio.source import object_key, open_source
 from tests.corpus import bext_payload, list_info_payload, write_wav
-from tests.unit.edge_agent.audio.flactool import needs_flac, object_bytes
+from tests.unit.fleet_audio.flactool import needs_flac, object_bytes
 
 pytestmark = pytest.mark.integration
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_agent.audio.rebuild import Expected, rebuild
-from edge_agent.audio.source import RecordingNotReady, RecordingRejected, check_finished
+from fleet_audio.rebuild import Expected, rebuild
+from fleet_audio.source import RecordingNotReady, RecordingRejected, check_finished
 from tests.corpus import chunk, fmt_payload
-from tests.unit.edge_agent.audio.flactool import encode_file
+from tests.unit.fleet_audio.flactool import encode_file
 
 chunk_ids = st.binary(min_size=4, max_size=4).filter(lambda c: c not in (b"data", b"fmt "))
 extra_chunks = st.lists(st.tuples(chunk_ids, st.binary(max_size=40)), max_size=3)

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 from urllib.parse import quote
 
-from edge_agent.audio import flacmeta, pcm, wav
-from edge_agent.audio.encoder import EncoderError, FrameEncoder
-from edge_agent.audio.errors import RecordingNotReady, RecordingRejected, SourceChanged
-from edge_agent.audio.objectkey import object_key_for
+from fleet_audio import flacmeta, pcm, wav
+from fleet_audio.encoder import EncoderError, FrameEncoder
+from fleet_audio.errors import RecordingNotReady, RecordingRejected, SourceChanged
+from fleet_audio.objectkey import object_key_for
 
 __all__ = [
     "FileFingerprint",

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent.audio.errors import RestoreError
-from edge_agent.audio.rebuild import Expected, StreamReader, rebuild
+from fleet_audio.errors import RestoreError
+from fleet_audio.rebuild import Expected, StreamReader, rebuild
 from tests.corpus import chunk, fmt_payload, write_wav
-from tests.unit.edge_agent.audio.flactool import EXTRA_CHUNKS, encode_file, needs_flac
+from tests.unit.fleet_audio.flactool import EXTRA_CHUNKS, encode_file, needs_flac
 
 CHUNKS = EXTRA_CHUNKS
 

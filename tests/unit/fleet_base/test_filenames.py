@@ -1,4 +1,4 @@
-"""File names as bytes: lossless storage in SQLite, safe and reversible display (edge_agent/filenames.py)."""
+"""File names as bytes: lossless storage in SQLite, safe and reversible display (fleet_base/filenames.py)."""
 
 import os
 import sqlite3
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.filenames import display_name, name_from_sql, parse_display_name, safe_text, sql_name
+from fleet_base.filenames import display_name, name_from_sql, parse_display_name, safe_text, sql_name
 from tests.oddnames import ODD_NAMES
 
 names = st.binary(min_size=1, max_size=300)

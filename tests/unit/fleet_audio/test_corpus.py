@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.corpus import write_wav
-from tests.unit.edge_agent.audio.flactool import encode_file
+from tests.unit.fleet_audio.flactool import encode_file
 
 # FLAC level 5 on real field/voice/music recordings at 16 bits: roughly 55-75 % of the WAV.
 RATIOS = [("field", 0.55, 0.75), ("voice", 0.55, 0.75), ("music", 0.55, 0.75), ("noise", 0.75, 0.95)]

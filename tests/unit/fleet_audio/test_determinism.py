@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_agent.audio import flacmeta
+from fleet_audio import flacmeta
 from tests.corpus import write_wav
-from tests.unit.edge_agent.audio.flactool import encode_file
+from tests.unit.fleet_audio.flactool import encode_file
 
 
 @pytest.fixture(scope="module")
