@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 from urllib.parse import quote
 
-from fleet_audio import flacmeta, pcm, wav
+from fleet_audio import flacmeta, pcm, recmeta, wav
 from fleet_audio.encoder import EncoderError, FrameEncoder
 from fleet_audio.errors import RecordingNotReady, RecordingRejected, SourceChanged
 from fleet_audio.objectkey import object_key_for
@@ -42,6 +42,8 @@ META_SIZE = "edgefleet-original-size"
 META_SHA256 = "edgefleet-original-sha256"
 META_RAW_REASON = "edgefleet-raw-reason"
 META_NAME = "edgefleet-original-name"
+#: the file's modification time (ISO 8601, UTC): the catalog's last resort for when it was recorded
+META_MTIME = "edgefleet-mtime"
 FLAC_FORMAT = f"flac-v{flacmeta.EDGF_VERSION}"
 RAW_FORMAT = "raw"
 # libFLAC frames hold at least 1152 samples at levels 0-2 (4096 above): per frame at most a 16-byte frame
@@ -69,6 +71,8 @@ class ObjectSource(Protocol):
     header_size: int
     size_bound: int
     content_type: str
+    #: when the recording was made, from its own metadata or name (``recmeta``); None: only the mtime says
+    recorded_at: datetime | None
 
     @property
     def metadata(self) -> Mapping[str, str]: ...
@@ -122,6 +126,7 @@ class FlacSource:
     kind: Literal["flac", "raw"] = "flac"
     raw_reason = ""
     content_type = "audio/flac"
+    recorded_at: datetime | None = None
 
     def __init__(self, reader: _FileReader, layout: wav.WavLayout, level: int, read_block: int) -> None:
         assert layout.fmt is not None
@@ -146,6 +151,7 @@ class FlacSource:
             META_FORMAT: FLAC_FORMAT,
             META_SIZE: str(self.original_size),
             META_NAME: original_name_metadata(reader.path),
+            META_MTIME: mtime_metadata(reader.fingerprint),
         }
         self._header: bytes | None = None
         self._sha256: str | None = None
@@ -208,6 +214,7 @@ class RawSource:
 
     kind: Literal["flac", "raw"] = "raw"
     header_size = 0
+    recorded_at: datetime | None = None
 
     def __init__(self, reader: _FileReader, reason: str, is_wav: bool, read_block: int) -> None:
         self._reader = reader
@@ -234,6 +241,7 @@ class RawSource:
             META_SHA256: self.original_sha256(),
             META_RAW_REASON: self.raw_reason.encode("ascii", "replace").decode(),
             META_NAME: original_name_metadata(self._reader.path),
+            META_MTIME: mtime_metadata(self.fingerprint),
         }
 
     def body(self) -> Iterator[bytes]:
@@ -296,6 +304,29 @@ def _encoder_refusal(layout: wav.WavLayout, level: int) -> str:
     return ""
 
 
+def _source(reader: _FileReader, layout: wav.WavLayout, level: int, read_block: int) -> FlacSource | RawSource:
+    if level == RAW_LEVEL:
+        return RawSource(reader, "raw upload requested (compression level -1)", layout.fmt is not None, read_block)
+    if layout.raw_reason:
+        return RawSource(reader, layout.raw_reason, layout.fmt is not None, read_block)
+    refusal = _encoder_refusal(layout, level)
+    if refusal:
+        return RawSource(reader, refusal, True, read_block)
+    return FlacSource(reader, layout, level, read_block)
+
+
+def _recorded_at(reader: _FileReader, layout: wav.WavLayout) -> datetime | None:
+    """The recording's own time (metadata chunks, then the name; ``recmeta``), None when only the mtime
+    could say. Reads the few metadata chunks only (each at most ``recmeta.MAX_CHUNK``)."""
+    wanted = [c for c in layout.chunks if c.cid in recmeta.PARSERS and c.size <= recmeta.MAX_CHUNK]
+    try:
+        chunks = [(c.cid, reader.pread(c.size, c.body_offset)) for c in wanted[: recmeta.MAX_CHUNKS]]
+    except SourceChanged:
+        chunks = []
+    found = recmeta.extract(chunks, file_name=os.fsdecode(reader.path.name))
+    return found.recorded_at
+
+
 def open_source(path: Path, compression_level: int, *, read_block: int = DEFAULT_READ_BLOCK) -> ObjectSource:
     """compression_level 0-8 (FLAC) or -1 (raw upload of the unchanged file). Treats the file as settled."""
     if not RAW_LEVEL <= compression_level <= 8:
@@ -303,25 +334,21 @@ def open_source(path: Path, compression_level: int, *, read_block: int = DEFAULT
     f, fingerprint = _open(path)
     try:
         layout = _inspect(path, f, fingerprint.size, settled=True)
-        reader = _FileReader(path, f, fingerprint)
-        if compression_level == RAW_LEVEL:
-            return RawSource(reader, "raw upload requested (compression level -1)", layout.fmt is not None, read_block)
-        if layout.raw_reason:
-            return RawSource(reader, layout.raw_reason, layout.fmt is not None, read_block)
-        refusal = _encoder_refusal(layout, compression_level)
-        if refusal:
-            return RawSource(reader, refusal, True, read_block)
-        return FlacSource(reader, layout, compression_level, read_block)
+        source = _source(_FileReader(path, f, fingerprint), layout, compression_level, read_block)
+        source.recorded_at = _recorded_at(source._reader, layout)
+        return source
     except BaseException:
         f.close()
         raise
 
 
 def object_key(prefix: str, agent_id: str, path: Path, source: ObjectSource) -> str:
-    """{prefix}/{agent_id}/{YYYY}/{MM}/{DD}/{name}, date from the file mtime in UTC; ``name`` is ``dawn.flac``
-    for ``dawn.wav`` (raw objects keep the name), made safe and unique for any other byte string
-    (``objectkey.py``)."""
-    day = datetime.fromtimestamp(source.fingerprint.mtime_ns / 1e9, tz=UTC)
+    """{prefix}/{agent_id}/{YYYY}/{MM}/{DD}/{name}: the date (UTC) is when the recording was made when its
+    metadata or its name says (``source.recorded_at``, see ``recmeta``), else the file's mtime; ``name`` is
+    ``dawn.flac`` for ``dawn.wav`` (raw objects keep the name), made safe and unique for any other byte string
+    (``objectkey.py``). A source without ``recorded_at`` (a test double) uses the mtime."""
+    recorded: datetime | None = getattr(source, "recorded_at", None)
+    day = recorded or datetime.fromtimestamp(source.fingerprint.mtime_ns / 1e9, tz=UTC)
     directory = "/".join(p for p in (prefix.strip("/"), agent_id, f"{day:%Y}", f"{day:%m}", f"{day:%d}") if p)
     return object_key_for(directory, os.fsencode(path.name), source.kind)
 
@@ -330,3 +357,11 @@ def original_name_metadata(path: Path) -> str:
     """The file name's exact bytes as an ASCII header value (percent-encoded; ``urllib.parse.unquote_to_bytes``
     gives them back)."""
     return quote(os.fsencode(path.name), safe="")
+
+
+def mtime_metadata(fingerprint: FileFingerprint) -> str:
+    """The file's mtime as an S3 metadata value: ISO 8601 in UTC, microseconds (``2026-05-28T06:15:00.000000+00:00``)."""
+    try:
+        return datetime.fromtimestamp(fingerprint.mtime_ns / 1e9, tz=UTC).isoformat(timespec="microseconds")
+    except (OverflowError, ValueError, OSError):
+        return ""
