@@ -10,6 +10,8 @@ from pathlib import Path
 from minio import Minio
 from minio.error import S3Error
 
+from fleet_audio import recmeta
+
 
 def list_keys(client: Minio, bucket: str, prefix: str) -> list[str]:
     return sorted(o.object_name for o in client.list_objects(bucket, prefix=f"{prefix}/", recursive=True))
@@ -28,8 +30,13 @@ def open_uploads(client: Minio, bucket: str) -> list[tuple[str, str]]:
 
 
 def expected_keys(prefix: str, agent_id: str, path: Path) -> list[str]:
-    """docs/design.md §3: ``{prefix}/{agent}/{YYYY}/{MM}/{DD}/{stem}.flac`` (date of the file's mtime, UTC), or raw."""
-    day = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y/%m/%d")
+    """``{prefix}/{agent}/{YYYY}/{MM}/{DD}/{stem}.flac`` or raw: the date (UTC) is the recording's own (metadata
+    chunks before the audio, or the name: ``fleet_audio.recmeta``), else the file's mtime."""
+    mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    with path.open("rb") as f:
+        head = f.read(1024 * 1024)
+    found = recmeta.extract(recmeta.chunks_from_riff(head), file_name=path.name)
+    day = (found.recorded_at or mtime).strftime("%Y/%m/%d")
     return [f"{prefix}/{agent_id}/{day}/{path.stem}.flac", f"{prefix}/{agent_id}/{day}/{path.name}"]
 
 
