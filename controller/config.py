@@ -181,6 +181,21 @@ class CentralSection(Section):
         return optional_mqtt_url(self.mqtt_url)
 
 
+class CatalogSection(Section):
+    """``[catalog]``: the recordings catalog thread (docs/recordings.md); it runs when ``[s3]`` is set."""
+
+    enabled: bool = True
+    interval_s: float = Field(default=10.0, ge=0.5, le=3600)
+    #: events turned into rows, and objects read, per step of a round
+    batch: int = Field(default=100, ge=1, le=10_000)
+    #: tries of one object before its row is 'failed' (S3 not answering counts none)
+    max_attempts: int = Field(default=4, ge=1, le=20)
+    #: delay before the second try; doubles with each further try
+    retry_first_s: float = Field(default=10.0, ge=0, le=86_400)
+    #: the whole event table is looked at again this often (events committed late with lower ids)
+    sweep_interval_s: float = Field(default=600.0, ge=1, le=86_400)
+
+
 class SiteSection(Section):
     uplink_bps: int | None = Field(default=None, ge=0)
     windows: list[str] | None = None
@@ -252,6 +267,7 @@ class ControllerConfig(PolicyPart):
     metrics: MetricsSection = Field(default_factory=MetricsSection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
     central: CentralSection = Field(default_factory=CentralSection)
+    catalog: CatalogSection = Field(default_factory=CatalogSection)
     #: provisioning: agent id → site name; an agent not listed has no site ("")
     agent_sites: dict[str, str] = Field(default_factory=dict)
 

@@ -121,8 +121,10 @@ def _date_time(date: str, time: str) -> datetime | None:
     d, t = _DATE.fullmatch(date.strip()), _TIME.fullmatch(time.strip() or "00:00:00")
     if d is None or t is None:
         return None
+    year, month, day = (int(x) for x in d.groups())
+    hour, minute, second = (int(x) for x in t.groups())
     try:
-        return _plausible(datetime(*(int(x) for x in d.groups()), *(int(x) for x in t.groups())))  # type: ignore[misc]
+        return _plausible(datetime(year, month, day, hour, minute, second))
     except ValueError:
         return None
 
@@ -182,7 +184,7 @@ class UnsafeXml(ValueError):
     pass
 
 
-def _refuse(*_args: object) -> None:
+def _refuse(*_args: object) -> Any:
     raise UnsafeXml("XML with a DTD, entities or processing of external references is not read")
 
 
@@ -242,7 +244,10 @@ FILENAME_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("songmeter", re.compile(rf".+?_{_D}_{_T}(?:_.*)?")),  # Wildlife Acoustics: SM4A_20260528_061500.wav
     (
         "iso",  # 2026-05-28_06-15-00, 2026-05-28T06:15:00, 2026-05-28 06.15.00, with text around it
-        re.compile(r"(?:.*?\D)?(?P<Y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})[_T ](?P<H>\d{2})[-:.](?P<M>\d{2})[-:.](?P<S>\d{2})(?:\D.*)?"),
+        re.compile(
+            r"(?:.*?\D)?(?P<Y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})[_T ]"
+            r"(?P<H>\d{2})[-:.](?P<M>\d{2})[-:.](?P<S>\d{2})(?:\D.*)?"
+        ),
     ),
     ("compact", re.compile(rf"(?:.*?\D)?{_D}T?{_T}(?:\D.*)?")),  # rec20260528T061500, 20260528061500
 )
@@ -256,8 +261,9 @@ def name_timestamp(name: str) -> tuple[datetime, str] | None:
         m = pattern.fullmatch(stem[:MAX_TEXT])
         if m is None:
             continue
+        year, month, day, hour, minute, second = (int(m.group(g)) for g in "YmdHMS")
         try:
-            at = _plausible(datetime(*(int(m.group(g)) for g in "YmdHMS")))  # type: ignore[misc]
+            at = _plausible(datetime(year, month, day, hour, minute, second))
         except ValueError:
             continue
         if at is not None:

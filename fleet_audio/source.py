@@ -360,7 +360,7 @@ def original_name_metadata(path: Path) -> str:
 
 
 def mtime_metadata(fingerprint: FileFingerprint) -> str:
-    """The file's mtime as an S3 metadata value: ISO 8601 in UTC, microseconds (``2026-05-28T06:15:00.000000+00:00``)."""
+    """The file's mtime as an S3 metadata value: ISO 8601 in UTC (``2026-05-28T06:15:00.000000+00:00``)."""
     try:
         return datetime.fromtimestamp(fingerprint.mtime_ns / 1e9, tz=UTC).isoformat(timespec="microseconds")
     except (OverflowError, ValueError, OSError):

@@ -18,7 +18,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError
@@ -107,7 +107,7 @@ class RangedObject:
         return data
 
 
-class s3_errors:  # noqa: N801 - used as a context manager, like contextlib's
+class s3_errors:
     """S3 and network failures as ``CatalogError`` with their meaning."""
 
     def __init__(self, key: str) -> None:
@@ -116,7 +116,7 @@ class s3_errors:  # noqa: N801 - used as a context manager, like contextlib's
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> Literal[False]:
         if isinstance(exc, S3Error):
             if exc.code in _NOT_FOUND:
                 raise CatalogError("missing", f"no such object: {self.key}") from None

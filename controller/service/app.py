@@ -37,6 +37,7 @@ from controller.central.monitor import CentralMonitor, build_monitor
 from controller.central.readings import CentralStatus
 from controller.central.sysreader import SysReader
 from controller.config import ControllerConfig
+from controller.recordings.service import catalog_loop
 from controller.service.broker import BrokerConnection
 from controller.service.health import ControllerStatus, HealthServer
 from controller.service.inbox import Ingestor, Received
@@ -135,6 +136,8 @@ class Controller:
         self.supervisor.spawn("tick", self._tick_loop)
         if self.config.s3 is not None:
             self.supervisor.spawn("janitor", self._janitor_loop)
+            if self.config.catalog.enabled:
+                self.supervisor.spawn("catalog", lambda: catalog_loop(self, self._stop))
         if self.config.alerts.enabled:
             self.supervisor.spawn("alerts", self._alerts_loop)
             self.supervisor.spawn("notify", self._notify_loop)

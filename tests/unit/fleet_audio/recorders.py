@@ -48,6 +48,6 @@ def ixml(date: str = "2026-05-28", time: str = "06:15:00", *, note: str = "north
 
 def audiomoth_info() -> bytes:
     return list_info_payload(
-        ICMT="Recorded at 06:15:00 28/05/2026 (UTC) by AudioMoth 24F319055F5BE2B8 at medium gain while battery was 4.2V",
+        ICMT="Recorded at 06:15:00 28/05/2026 (UTC) by AudioMoth 24F319055F5BE2B8 at medium gain, battery 4.2V",
         IART="AudioMoth 24F319055F5BE2B8",
     )

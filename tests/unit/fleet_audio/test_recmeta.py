@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fleet_audio import recmeta
+from fleet_audio.flacmeta import read_header
 from fleet_audio.recmeta import chunks_from_pieces, chunks_from_riff, extract, name_timestamp
 from fleet_audio.source import object_key, open_source
 from tests.corpus import write_wav
 from tests.unit.fleet_audio.flactool import encode_file
-from fleet_audio.flacmeta import read_header
 from tests.unit.fleet_audio.recorders import audiomoth_info, bext, guano, ixml
 
 T0 = datetime(2026, 5, 28, 6, 15, tzinfo=UTC)
@@ -33,8 +33,7 @@ MTIME = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
         ([(b"guan", guano("2026-05-28 06:15:00"))], "x.wav", T0, "guano"),  # no offset: taken as UTC
         ([(b"iXML", ixml())], "x.wav", T0, "ixml"),
         # order: bext before GUANO before iXML whatever the chunk order
-        ([(b"iXML", ixml("2026-05-30")), (b"guan", guano("2026-05-29T06:15:00Z")), (b"bext", bext())], "x", T0,
-         "bext"),  # fmt: skip
+        ([(b"iXML", ixml("2026-05-30")), (b"guan", guano("2026-05-29T06:15:00Z")), (b"bext", bext())], "x", T0, "bext"),
         ([(b"iXML", ixml("2026-05-30")), (b"guan", guano("2026-05-28T06:15:00Z"))], "x", T0, "guano"),
         # unset or nonsense dates fall through to the next source
         ([(b"bext", bext("0000-00-00", "00:00:00")), (b"iXML", ixml())], "x", T0, "ixml"),
@@ -164,7 +163,8 @@ def _reader(data: bytes):  # type: ignore[no-untyped-def]
 def test_never_raises_on_arbitrary_bytes(chunks: list[tuple[bytes, bytes]], name: str, riff: bytes) -> None:
     found = extract(chunks, file_name=name, mtime=MTIME)
     assert found.source in recmeta.SOURCES
-    assert found.recorded_at is not None and found.recorded_at.tzinfo is not None
+    assert found.recorded_at is not None
+    assert found.recorded_at.tzinfo is not None
     extract(chunks_from_riff(b"RIFF\xff\xff\xff\xffWAVE" + riff))
     extract(chunks_from_pieces([b"RIFF\0\0\0\0WAVE", riff]))
 
@@ -180,7 +180,7 @@ def test_name_patterns_never_raise(name: str) -> None:
 def test_guano_timestamps_with_any_offset(at: datetime, minutes: int) -> None:
     local = at.replace(microsecond=0, tzinfo=timezone(timedelta(minutes=minutes)))
     found = extract([(b"guan", guano(local.isoformat()))])
-    assert found.recorded_at == local and found.source == "guano"
+    assert (found.recorded_at, found.source) == (local, "guano")
 
 
 # --- the agent's object keys ---------------------------------------------------------------------
@@ -229,5 +229,3 @@ def test_object_key_of_a_float_wav_with_bext(tmp_path: Path) -> None:
         assert object_key("", "pi-7", path, source) == "pi-7/2026/05/28/f.wav"
     finally:
         source.close()
-
-
