@@ -182,9 +182,14 @@ class CentralSection(Section):
 
 
 class CatalogSection(Section):
-    """``[catalog]``: the recordings catalog thread (docs/recordings.md); it runs when ``[s3]`` is set."""
+    """``[catalog]``: the recordings catalog thread (docs/recordings.md); it runs when ``[s3]`` is set. It reads
+    object headers (s3:GetObject): with ``access_key``/``secret_key`` it uses that identity (read-only, its own),
+    else the ``[s3]`` one, which then needs s3:GetObject on the bucket."""
 
     enabled: bool = True
+    access_key: str = ""
+    secret_key: str = ""
+    timeout_s: float = Field(default=30.0, gt=0, le=300)
     interval_s: float = Field(default=10.0, ge=0.5, le=3600)
     #: events turned into rows, and objects read, per step of a round
     batch: int = Field(default=100, ge=1, le=10_000)
@@ -194,6 +199,12 @@ class CatalogSection(Section):
     retry_first_s: float = Field(default=10.0, ge=0, le=86_400)
     #: the whole event table is looked at again this often (events committed late with lower ids)
     sweep_interval_s: float = Field(default=600.0, ge=1, le=86_400)
+
+    @model_validator(mode="after")
+    def _identity(self) -> CatalogSection:
+        if bool(self.access_key) != bool(self.secret_key):
+            raise ValueError("catalog.access_key and catalog.secret_key go together")
+        return self
 
 
 class SiteSection(Section):

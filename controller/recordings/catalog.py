@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, exists, select, update
-from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from controller.recordings.objects import CatalogError, Expected, ObjectFacts, read_facts
@@ -83,13 +82,12 @@ class RoundResult:
 
 
 def _unmatched(after: int, limit: int) -> Any:
-    newer = aliased(Recording)
     agent_site = select(column(Agent.site)).where(column(Agent.id) == column(UploadEvent.agent_id)).scalar_subquery()
     return (
         select(UploadEvent, agent_site)
         .where(E_KIND == COMPLETED, E_KEY != "", column(UploadEvent.id) > after)
         .where(~exists().where(R_EVENT == E_ID))
-        .where(~exists().where(and_(column(newer.key) == E_KEY, column(newer.upload_event_id) > E_ID)))
+        .where(~exists().where(and_(R_KEY == E_KEY, R_EVENT > E_ID)))
         .order_by(E_ID)
         .limit(limit)
     )
@@ -209,12 +207,14 @@ class Cataloger:
         return total
 
     def _my_sites(self, session: Session, now: datetime) -> set[str] | None:
-        """This controller's sites among the live controllers; None: it is alone (every site)."""
+        """This controller's sites among the live controllers (every agent's site, and "" for none: the same
+        split whatever is pending); None: it is alone (every site)."""
         live = list(self.live_controllers(session, now))
         if not live or live == [self.controller_id]:
             return None
-        sites = session.execute(select(R_SITE).where(R_STATUS == "pending").distinct()).scalars().all()
-        return sites_for(self.controller_id, live, [s or "" for s in sites])
+        sites = session.execute(select(column(Agent.site)).distinct()).scalars().all()
+        session.commit()
+        return sites_for(self.controller_id, live, {"", *(s or "" for s in sites)})
 
     def _pending(self, session: Session, mine: set[str] | None, now: datetime) -> list[Recording]:
         query = select(Recording).where(R_STATUS == "pending").order_by(R_ID)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from sqlmodel import Session
 
 from controller.alerting.rules import clock_offset
 from controller.alerting.store import live_controllers
+from controller.central.probe import probe_client
 from controller.recordings.catalog import Cataloger, CatalogSettings
 from controller.store.errors import is_outage
 
@@ -36,9 +38,12 @@ def build_cataloger(controller: Controller) -> Cataloger:
         kept = evaluator.offsets.get(agent_id)
         return clock_offset(list(kept)) if kept else None
 
+    settings = config.s3.settings()
+    if section.access_key:
+        settings = replace(settings, access_key=section.access_key, secret_key=section.secret_key)
     return Cataloger(
-        config.s3.settings().client(),
-        config.s3.bucket,
+        probe_client(settings, section.timeout_s),
+        settings.bucket,
         controller_id=config.controller_id,
         settings=CatalogSettings(
             batch=section.batch,
