@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -91,7 +91,7 @@ def _rows(engine: object) -> dict[str, Recording]:
 
 
 @pytest.fixture(scope="module")
-def recordings(s3_server: SeaweedS3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Stored]]:
+def recordings(s3_server: SeaweedS3, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Stored]:
     """One object per case, stored once for the module."""
     d = tmp_path_factory.mktemp("recorders")
     prefix = f"cat-{uuid.uuid4().hex[:8]}"
@@ -122,7 +122,7 @@ def recordings(s3_server: SeaweedS3, tmp_path_factory: pytest.TempPathFactory) -
     cases.append(gone)
     other = _store(s3_server, prefix, "pi-3", wav("other.wav"))
     cases.append(Stored(other.name, other.key, other.event.model_copy(update={"original_sha256": "0" * 64})))
-    yield {c.name: c for c in cases}
+    return {c.name: c for c in cases}
 
 
 def _cataloger(s3: SeaweedS3, controller_id: str = "ctl-1", **kw: object) -> Cataloger:
@@ -183,7 +183,8 @@ def test_catalog_reads_every_kind_of_object(
     assert not plain.clock_suspect
 
     notes = rows["notes.txt"]
-    assert (notes.status, notes.codec, notes.sample_rate, notes.recorded_at_source) == ("cataloged", "raw", None, "mtime")
+    assert (notes.status, notes.codec, notes.sample_rate) == ("cataloged", "raw", None)
+    assert notes.recorded_at_source == "mtime"
 
     assert rows["damaged.wav"].status == "failed"
     assert rows["damaged.wav"].error.startswith("damaged: FLAC header")
@@ -222,7 +223,7 @@ def test_two_controllers_split_the_work_and_never_double_insert(
     with Session(engine) as sa, Session(engine) as sb:
         ra, rb = a.run_once(sa, now), b.run_once(sb, now)
     assert ra.inserted + rb.inserted == len(stored)  # the second one found them there
-    assert ra.cataloged and rb.cataloged
+    assert min(ra.cataloged, rb.cataloged) >= 1  # each took its share of the sites
     assert ra.cataloged + rb.cataloged == len(stored)
     rows = _rows(engine)
     assert len(rows) == len(stored)
