@@ -20,6 +20,7 @@ recordings cataloged meanwhile, and a recorded-at taken from its file's mtime sa
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,7 +33,7 @@ from controller.recordings.objects import CatalogError, Expected, ObjectFacts, r
 from controller.store.database import to_db_time, upsert
 from controller.store.instances import sites_for
 from controller.store.models import Agent, Recording, UploadEvent
-from controller.store.tables import column, incoming, table_of
+from controller.store.tables import EVENT, column, incoming, table_of
 from fleet_audio import recmeta
 
 if TYPE_CHECKING:
@@ -44,14 +45,8 @@ RECORDING = table_of(Recording)
 COMPLETED = "upload_completed"
 MAX_ERROR = 500
 
-R_ID, R_EVENT, R_KEY, R_STATUS, R_SITE = (
-    column(Recording.id),
-    column(Recording.upload_event_id),
-    column(Recording.key),
-    column(Recording.status),
-    column(Recording.site),
-)
-E_ID, E_KIND, E_KEY = column(UploadEvent.id), column(UploadEvent.kind), column(UploadEvent.key)
+#: the columns of the two tables, for Core statements
+REC, EV = RECORDING.c, EVENT.c
 
 
 @dataclass(frozen=True)
@@ -61,6 +56,7 @@ class CatalogSettings:
     retry_first_s: float = 10.0
     sweep_interval_s: float = 600.0
     clock_skew_s: float = 30.0
+    round_budget_s: float = 60.0
 
 
 @dataclass
@@ -85,10 +81,10 @@ def _unmatched(after: int, limit: int) -> Any:
     agent_site = select(column(Agent.site)).where(column(Agent.id) == column(UploadEvent.agent_id)).scalar_subquery()
     return (
         select(UploadEvent, agent_site)
-        .where(E_KIND == COMPLETED, E_KEY != "", column(UploadEvent.id) > after)
-        .where(~exists().where(R_EVENT == E_ID))
-        .where(~exists().where(and_(R_KEY == E_KEY, R_EVENT > E_ID)))
-        .order_by(E_ID)
+        .where(EV.kind == COMPLETED, EV.key != "", EV.id > after)
+        .where(~exists().where(REC.upload_event_id == EV.id))
+        .where(~exists().where(and_(REC.key == EV.key, REC.upload_event_id > EV.id)))
+        .order_by(EV.id)
         .limit(limit)
     )
 
@@ -129,7 +125,7 @@ def insert_pending(session: Session, after: int, limit: int) -> tuple[int, int]:
     reset = incoming(stmt, _RESET)
     reset |= {"recorded_at": None, "duration_s": None, "sample_rate": None, "channels": None,
               "bits_per_sample": None, "cataloged_at": None}  # fmt: skip
-    session.execute(stmt.on_conflict_do_update(index_elements=[R_KEY], set_=reset, where=newer), rows)
+    session.execute(stmt.on_conflict_do_update(index_elements=[REC.key], set_=reset, where=newer), rows)
     session.commit()
     return len(rows), max(int(event.id or 0) for event, _ in found)
 
@@ -172,27 +168,37 @@ class Cataloger:
         settings: CatalogSettings = CatalogSettings(),
         clock_offset: Callable[[str], float | None] = lambda _agent: None,
         live_controllers: Callable[[Session, datetime], Sequence[str]] = lambda _s, _now: (),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client, self.bucket, self.controller_id = client, bucket, controller_id
         self.settings = settings
-        self.clock_offset, self.live_controllers = clock_offset, live_controllers
+        self.clock_offset, self.live_controllers, self.clock = clock_offset, live_controllers, clock
         self.cursor = 0
         self.swept_at: datetime | None = None
         self.tries: dict[int, _Try] = {}
         self.totals = {"inserted": 0, "cataloged": 0, "failed": 0}
 
     def run_once(self, session: Session, now: datetime) -> RoundResult:
+        """New rows, then the pending objects of this controller's sites, batch after batch, until none is left
+        or the round has taken ``round_budget_s`` (so a backlog after an upgrade does not hold a round forever)."""
         inserted = self._insert(session, now)
         mine = self._my_sites(session, now)
-        cataloged = failed = retrying = 0
-        for row in self._pending(session, mine, now):
-            outcome = self._one(session, row, now)
-            if outcome == "unreachable":
-                return RoundResult(inserted, cataloged, failed, retrying, unreachable=True)
-            cataloged += outcome == "cataloged"
-            failed += outcome == "failed"
-            retrying += outcome == "retry"
-        return RoundResult(inserted, cataloged, failed, retrying)
+        counts = {"cataloged": 0, "failed": 0, "retry": 0}
+        started, after = self.clock(), 0
+        while self.clock() - started < self.settings.round_budget_s:
+            rows = self._pending(session, mine, after)
+            if not rows:
+                break
+            after = int(rows[-1].id or 0)
+            for row in rows:
+                waiting = self.tries.get(int(row.id or 0))
+                if waiting is not None and waiting.next_at > now:
+                    continue
+                outcome = self._one(session, row, now)
+                if outcome == "unreachable":
+                    return RoundResult(inserted, counts["cataloged"], counts["failed"], counts["retry"], True)
+                counts[outcome] += 1
+        return RoundResult(inserted, counts["cataloged"], counts["failed"], counts["retry"])
 
     def _insert(self, session: Session, now: datetime) -> int:
         if self.swept_at is None or (now - self.swept_at).total_seconds() >= self.settings.sweep_interval_s:
@@ -216,13 +222,10 @@ class Cataloger:
         session.commit()
         return sites_for(self.controller_id, live, {"", *(s or "" for s in sites)})
 
-    def _pending(self, session: Session, mine: set[str] | None, now: datetime) -> list[Recording]:
-        query = select(Recording).where(R_STATUS == "pending").order_by(R_ID)
+    def _pending(self, session: Session, mine: set[str] | None, after: int) -> list[Recording]:
+        query = select(Recording).where(REC.status == "pending", REC.id > after).order_by(REC.id)
         if mine is not None:
-            query = query.where(R_SITE.in_(sorted(mine)))
-        waiting = [rid for rid, t in self.tries.items() if t.next_at > now]
-        if waiting:
-            query = query.where(R_ID.not_in(waiting[:1000]))
+            query = query.where(REC.site.in_(sorted(mine)))
         rows = list(session.execute(query.limit(self.settings.batch)).scalars().all())
         session.commit()
         return rows
@@ -265,7 +268,7 @@ class Cataloger:
         """Only the row as it was read: the same event, still pending (a newer upload of the key starts over)."""
         if values.get("recorded_at") is not None:
             values["recorded_at"] = to_db_time(values["recorded_at"])
-        same = (R_ID == row.id) & (R_EVENT == row.upload_event_id) & (R_STATUS == "pending")  # noqa: SIM300
+        same = (REC.id == row.id) & (REC.upload_event_id == row.upload_event_id) & (REC.status == "pending")
         stmt = update(RECORDING).where(same)
         session.execute(stmt.values(**values))
         session.commit()
