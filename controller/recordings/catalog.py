@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 RECORDING = table_of(Recording)
 COMPLETED = "upload_completed"
 MAX_ERROR = 500
+DENIED_HINT = "give the catalog's S3 identity s3:GetObject on the bucket, or set [catalog] access_key/secret_key"
 
 #: the columns of the two tables, for Core statements
 REC, EV = RECORDING.c, EVENT.c
@@ -176,6 +177,8 @@ class Cataloger:
         self.cursor = 0
         self.swept_at: datetime | None = None
         self.tries: dict[int, _Try] = {}
+        #: why S3 stops the catalog right now ("" = it does not)
+        self.blocked = ""
         self.totals = {"inserted": 0, "cataloged": 0, "failed": 0}
 
     def run_once(self, session: Session, now: datetime) -> RoundResult:
@@ -238,16 +241,25 @@ class Cataloger:
             values = recorded(facts, _file_name(row), self.clock_offset(row.agent_id), self.settings.clock_skew_s)
         except CatalogError as exc:
             if exc.transient:
-                log.warning("catalog: S3 not reachable, next round tries again: %s", exc)
+                self._blocked(str(exc) if exc.kind == "unreachable" else f"{exc}: {DENIED_HINT}")
                 return "unreachable"
             return self._failed_try(session, row, f"{exc.kind}: {exc}", now)
         except Exception as exc:  # a bug or a surprise in one object must not stop the others
             log.exception("catalog: reading %s failed", row.key)
             return self._failed_try(session, row, f"error: {type(exc).__name__}: {exc}", now)
         self._update(session, row, {**values, "status": "cataloged", "error": "", "cataloged_at": to_db_time(now)})
+        self._blocked("")
         self.tries.pop(rid, None)
         self.totals["cataloged"] += 1
         return "cataloged"
+
+    def _blocked(self, why: str) -> None:
+        """Say once (not every round) that S3 stops the catalog, and once that it goes on."""
+        if why and why != self.blocked:
+            log.error("catalog: waiting for S3 (no object counts a try meanwhile): %s", why)
+        elif not why and self.blocked:
+            log.info("catalog: S3 answers again")
+        self.blocked = why
 
     def _failed_try(self, session: Session, row: Recording, error: str, now: datetime) -> str:
         rid = int(row.id or 0)

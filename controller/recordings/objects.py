@@ -8,8 +8,9 @@
 
 The S3 user metadata (``stat_object``) tells the format, the original's size and sha256 for raw objects, and
 the file's modification time (``edgefleet-mtime``, agents of this release on). Every failure is a
-``CatalogError`` whose ``kind`` says what it means (``docs/recordings.md``): ``unreachable`` (S3 did not answer:
-try again later, nothing is wrong with the object), ``missing``, ``denied``, ``not_ours``, ``mismatch``, ``damaged``.
+``CatalogError`` whose ``kind`` says what it means (``docs/recordings.md``): ``unreachable`` (S3 did not answer)
+and ``denied`` (the identity may not read) are nothing wrong with the object (try again later); ``missing``,
+``not_ours``, ``mismatch`` and ``damaged`` are.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ class CatalogError(Exception):
 
     @property
     def transient(self) -> bool:
-        """S3 did not answer: the object is not at fault, and the attempt does not count."""
-        return self.kind == "unreachable"
+        """S3 did not answer, or refused the catalog's identity (a setting, the same for every object): the object
+        is not at fault, and the attempt does not count."""
+        return self.kind in ("unreachable", "denied")
 
 
 @dataclass(frozen=True)

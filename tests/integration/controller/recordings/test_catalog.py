@@ -11,13 +11,14 @@ import io
 import os
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
 
+from controller.central.probe import probe_client
 from controller.recordings.catalog import Cataloger, CatalogSettings
 from controller.service.app import Controller
 from controller.store.agent_writes import IngestBatch, write_batch
@@ -25,6 +26,7 @@ from controller.store.database import as_utc, make_engine
 from controller.store.models import Agent, Recording
 from controller.store.schema import migrate
 from edgefleet.localservices import SeaweedS3
+from edgefleet.localservices.process import free_port
 from fleet_audio.source import ObjectSource, object_key, open_source
 from fleet_protocol.messages import Event
 from fleet_protocol.vocabulary import EventKind
@@ -278,3 +280,24 @@ def test_the_controller_thread_catalogs_completed_uploads(
     assert (as_utc(row.recorded_at), row.recorded_at_source) == (T0, "filename")
     assert controller.supervisor.status()["catalog"].alive
     assert controller.loop_errors["catalog"] == 0
+
+
+def test_s3_refusing_or_away_costs_no_attempt(tmp_path: Path, s3_server: SeaweedS3) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    migrate(engine)
+    stored = _store(s3_server, f"away-{uuid.uuid4().hex[:6]}", "pi-1", write_wav(tmp_path / "a.wav", 0.1, 8000))
+    _report(engine, [stored], {"pi-1": ""})
+    refused = replace(s3_server.settings(), access_key="nobody", secret_key="wrong-secret")
+    dead = replace(s3_server.settings(), endpoint=f"http://127.0.0.1:{free_port()}")
+    settings = CatalogSettings(max_attempts=1, retry_first_s=0.0)
+    for s3 in (refused, dead):
+        cataloger = Cataloger(probe_client(s3, 5.0), s3.bucket, controller_id="ctl-1", settings=settings)
+        with Session(engine) as session:
+            for _ in range(2):
+                assert cataloger.run_once(session, datetime.now(UTC)).unreachable
+        assert cataloger.blocked
+        row = _rows(engine)["a.wav"]
+        assert (row.status, row.error) == ("pending", "")  # max_attempts=1, and still no failure
+    with Session(engine) as session:
+        done = _cataloger(s3_server).run_once(session, datetime.now(UTC))
+    assert done.cataloged == 1
