@@ -28,6 +28,8 @@ CONTROLLER = "controller"
 #: the broker user of the controller's central monitor (reads $SYS) and the S3 identity of its probe
 CENTRAL_MONITOR = "central-monitor"
 CENTRAL_PROBE = "central-probe"
+#: the S3 identity of the controller's recordings catalog (reads objects)
+CATALOG = "catalog"
 #: the demo's objects are {OBJECT_PREFIX}/{agent id}/...
 OBJECT_PREFIX = "demo"
 _ALPHABET = string.ascii_letters + string.digits
@@ -194,6 +196,7 @@ def controller_settings(
             "mqtt_url": ends.mqtt_url(CENTRAL_MONITOR, state.agent_password(CENTRAL_MONITOR)),
             "s3_probe": dict(zip(("access_key", "secret_key"), state.s3_key(CENTRAL_PROBE), strict=True)),
         },
+        "catalog": dict(zip(("access_key", "secret_key"), state.s3_key(CATALOG), strict=True)),
         # A small demo uplink, so the fair share and the hot agent's throttling are visible.
         "policy": {"site_uplink_bps": 12_500_000, "cool_hold_s": 20},
     }

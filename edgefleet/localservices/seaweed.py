@@ -8,7 +8,8 @@ the S3 port answers, so readiness means "the bucket exists".
 Identities: ``admin`` (every right) plus one identity per agent (:meth:`SeaweedS3.add_agent_identity`) whose
 attached IAM policy (:func:`agent_policy`) allows only the calls an agent's uploader makes, only under its own
 ``{prefix}/{agent_id}/`` (no list, no delete), and optionally a janitor identity for the controller
-(:func:`janitor_policy`) and one for its S3 probe (:func:`probe_policy`). Identities are best added before
+(:func:`janitor_policy`), one for its recordings catalog (:func:`catalog_policy`, read-only) and one for its S3
+probe (:func:`probe_policy`). Identities are best added before
 ``start``: adding one to a running server restarts it. With ``tls=True`` the S3 port serves https only, with a
 certificate of a private CA in the server's directory.
 """
@@ -104,6 +105,13 @@ def janitor_policy(bucket: str) -> dict[str, Any]:
         {"Effect": "Allow", "Action": ["s3:ListBucketMultipartUploads"], "Resource": [f"arn:aws:s3:::{bucket}"]},
         {"Effect": "Allow", "Action": ["s3:AbortMultipartUpload"], "Resource": [f"arn:aws:s3:::{bucket}/*"]},
     )
+
+
+def catalog_policy(bucket: str) -> dict[str, Any]:
+    """The controller's recordings catalog: read objects (HEAD and ranged GETs of their headers). No writes,
+    deletes or listing."""
+    return _policy({"Sid": "ReadRecordings", "Effect": "Allow", "Action": ["s3:GetObject"],
+                    "Resource": [f"arn:aws:s3:::{bucket}/*"]})  # fmt: skip
 
 
 #: the central monitor's S3 probe writes, reads back and deletes small objects under this prefix only
@@ -218,6 +226,12 @@ class SeaweedS3:
     ) -> S3Identity:
         """The controller's identity: aborts stale multipart uploads (see :func:`janitor_policy`)."""
         return self.add_identity(name, janitor_policy(self.bucket), access_key, secret_key)
+
+    def add_catalog_identity(
+        self, name: str = "catalog", access_key: str | None = None, secret_key: str | None = None
+    ) -> S3Identity:
+        """The controller's recordings catalog: reads objects (see :func:`catalog_policy`)."""
+        return self.add_identity(name, catalog_policy(self.bucket), access_key, secret_key)
 
     def add_probe_identity(
         self,

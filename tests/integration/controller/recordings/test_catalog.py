@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from minio.error import S3Error
 from sqlmodel import Session, select
 
 from controller.central.probe import probe_client
@@ -301,3 +302,28 @@ def test_s3_refusing_or_away_costs_no_attempt(tmp_path: Path, s3_server: Seaweed
     with Session(engine) as session:
         done = _cataloger(s3_server).run_once(session, datetime.now(UTC))
     assert done.cataloged == 1
+
+
+def test_the_catalog_identity_reads_and_nothing_else(tmp_path: Path) -> None:
+    """The least-privilege identity the demo gives the catalog (``catalog_policy``): it catalogs, and it can
+    neither write, delete nor list."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    migrate(engine)
+    server = SeaweedS3(directory=tmp_path / "s3")
+    reader = server.add_catalog_identity()  # before the start: adding one restarts the server
+    with server:
+        stored = _store(server, "rec", "pi-1", write_wav(tmp_path / "20260528_061500.WAV", 0.1, 8000))
+        _report(engine, [stored], {"pi-1": ""})
+        client = server.client(reader.access_key, reader.secret_key)
+        with Session(engine) as session:
+            done = Cataloger(client, server.bucket, controller_id="ctl-1").run_once(session, datetime.now(UTC))
+        assert done.cataloged == 1
+        for attempt in (
+            lambda: client.put_object(server.bucket, "rec/pi-1/x.flac", io.BytesIO(b"x"), 1),
+            lambda: client.remove_object(server.bucket, stored.key),
+            lambda: list(client.list_objects(server.bucket, prefix="rec/", recursive=True)),
+        ):
+            with pytest.raises(S3Error) as refused:
+                attempt()
+            assert refused.value.code == "AccessDenied"
+        assert server.client().stat_object(server.bucket, stored.key).size == stored.event.stored_bytes
