@@ -48,11 +48,14 @@ SITES = ("garden", "orchard")  # each agent's site in the inventory: the control
 # A broker user with the controller's rights for the tests' own observers: a probe logged in as the controller
 # would take over the running controller's session (client id = user name).
 OBSERVER = {"name": "test-observer", "password": "observer-password-for-tests", "role": "controller"}
-#: the controller's central monitor: its broker user ($SYS only) and its S3 probe identity (optional secrets)
+#: the controller's central monitor: its broker user ($SYS only) and its S3 probe identity, and the recordings
+#: catalog's S3 identity (optional secrets)
 CENTRAL_MONITOR = {
     "central_controller_mqtt_monitor_password": "monitor-password-for-tests",
     "central_controller_s3_probe_access_key": "probe-access-key-for-tests",
     "central_controller_s3_probe_secret_key": "probe-secret-key-for-tests",
+    "central_controller_s3_catalog_access_key": "catalog-access-key-for-tests",
+    "central_controller_s3_catalog_secret_key": "catalog-secret-key-for-tests",
 }
 GRPC_OFFSET = 10000
 # Whoever runs the tests owns everything (root on the CI machine, but not required).

@@ -150,3 +150,14 @@ def test_a_probe_prefix_that_would_widen_its_policy_is_refused(prefix: str) -> N
 def test_an_id_that_would_widen_a_policy_is_refused(agent_id: str) -> None:
     with pytest.raises(ValueError, match="invalid agent id"):
         filters.edgefleet_agent_key_prefix({"id": agent_id, "s3_prefix": "field"})
+
+
+def test_the_catalog_identity_is_there_when_it_has_a_key_and_only_reads() -> None:
+    controller = {"access_key": "C", "secret_key": "c"}
+    catalog = {"access_key": "R", "secret_key": "r"}
+    identities = filters.edgefleet_s3_identities([], "b", "minio", controller, None, catalog)
+    assert [(i["name"], i["access_key"]) for i in identities] == [("controller", "C"), ("catalog", "R")]
+    (statement,) = identities[1]["policy"]["Statement"]  # type: ignore[index]
+    assert (statement["Action"], statement["Resource"]) == (["s3:GetObject"], ["arn:aws:s3:::b/*"])
+    without = filters.edgefleet_s3_identities([], "b", "minio", controller, None, {})
+    assert [i["name"] for i in without] == ["controller"]

@@ -3,6 +3,7 @@
 ``mosquitto_passwd_hash``: a Mosquitto 2.0 password-file hash computed inside Ansible; ``edgefleet_records``:
 columns to records; ``edgefleet_agent_key_prefix``: the only S3 key prefix an agent may use;
 ``edgefleet_agent_s3_policy`` / ``edgefleet_janitor_s3_policy`` / ``edgefleet_probe_s3_policy`` /
+``edgefleet_catalog_s3_policy`` /
 ``edgefleet_s3_identities`` / ``edgefleet_seaweedfs_config``: the S3 identities and their IAM policies (the same
 policies for SeaweedFS and MinIO); ``edgefleet_cert_request``: one certificate request of the ``edgefleet_pki`` module.
 
@@ -118,15 +119,29 @@ def edgefleet_probe_s3_policy(bucket: str, prefix: str) -> dict[str, object]:
     )
 
 
+def edgefleet_catalog_s3_policy(bucket: str) -> dict[str, object]:
+    """The controller's recordings catalog: read objects (HEAD and ranged GETs of their headers), nothing else."""
+    return _policy(
+        {
+            "Sid": "ReadRecordings",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": [f"arn:aws:s3:::{bucket}/*"],
+        }
+    )
+
+
 def edgefleet_s3_identities(
     agents: list[dict[str, object]],
     bucket: str,
     store: str,
     controller: dict[str, object],
     probe: dict[str, object] | None = None,
+    catalog: dict[str, object] | None = None,
 ) -> list[dict[str, object]]:
     """Every S3 identity but the admin: ``controller`` (janitor), ``central-probe`` when ``probe`` has an access key,
-    and ``agent-<id>`` per agent, each ``{name, access_key, secret_key, policy}``."""
+    ``catalog`` (reads objects) when ``catalog`` has one, and ``agent-<id>`` per agent, each ``{name, access_key,
+    secret_key, policy}``."""
     identities = [
         {
             "name": "controller",
@@ -142,6 +157,15 @@ def edgefleet_s3_identities(
                 "access_key": probe["access_key"],
                 "secret_key": probe["secret_key"],
                 "policy": edgefleet_probe_s3_policy(bucket, str(probe.get("prefix") or "_probe/")),
+            }
+        )
+    if catalog and catalog.get("access_key"):
+        identities.append(
+            {
+                "name": "catalog",
+                "access_key": catalog["access_key"],
+                "secret_key": catalog["secret_key"],
+                "policy": edgefleet_catalog_s3_policy(bucket),
             }
         )
     for agent in agents:
@@ -197,6 +221,7 @@ class FilterModule:
             "edgefleet_agent_s3_policy": edgefleet_agent_s3_policy,
             "edgefleet_janitor_s3_policy": edgefleet_janitor_s3_policy,
             "edgefleet_probe_s3_policy": edgefleet_probe_s3_policy,
+            "edgefleet_catalog_s3_policy": edgefleet_catalog_s3_policy,
             "edgefleet_s3_identities": edgefleet_s3_identities,
             "edgefleet_seaweedfs_config": edgefleet_seaweedfs_config,
         }
