@@ -25,7 +25,7 @@ import struct
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from xml.parsers import expat
 
@@ -321,6 +321,3 @@ def extract(chunks: Iterable[Chunk], *, file_name: str = "", mtime: datetime | N
         return RecorderMetadata(fields, mtime.astimezone(UTC) if mtime.tzinfo else mtime.replace(tzinfo=UTC), "mtime")
     return RecorderMetadata(fields, None, "")
 
-
-def mtime_of(mtime_ns: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=mtime_ns // 1000)
