@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 RECORDING = table_of(Recording)
 COMPLETED = "upload_completed"
 MAX_ERROR = 500
+#: ``recording.site`` is shorter than ``agent.site``: a longer site name is cut
+MAX_SITE = 64
 DENIED_HINT = "give the catalog's S3 identity s3:GetObject on the bucket, or set [catalog] access_key/secret_key"
 
 #: the columns of the two tables, for Core statements
@@ -95,7 +97,7 @@ def _pending_row(event: UploadEvent, site: str | None) -> dict[str, Any]:
         "upload_event_id": event.id,
         "key": event.key,
         "agent_id": event.agent_id,
-        "site": (site or "")[:64],
+        "site": (site or "")[:MAX_SITE],
         "file": event.file,
         "uploaded_at": to_db_time(event.at),
         "original_bytes": event.original_bytes,
@@ -223,7 +225,8 @@ class Cataloger:
             return None
         sites = session.execute(select(column(Agent.site)).distinct()).scalars().all()
         session.commit()
-        return sites_for(self.controller_id, live, {"", *(s or "" for s in sites)})
+        mine = sites_for(self.controller_id, live, {"", *(s or "" for s in sites)})
+        return {site[:MAX_SITE] for site in mine}  # as the rows hold them
 
     def _pending(self, session: Session, mine: set[str] | None, after: int) -> list[Recording]:
         query = select(Recording).where(REC.status == "pending", REC.id > after).order_by(REC.id)
