@@ -8,7 +8,8 @@ column its start falls in (a column of a long recording averages many windows, a
 column per window, at most ``width``). So memory does not grow with the recording's length.
 
 ``render`` turns the accumulated powers into an RGB image (low frequencies at the bottom, decibels relative to
-the loudest cell over ``dynamic_range_db``, a fixed palette) and ``png_bytes`` writes it as a PNG (8-bit RGB,
+the loudest cell over ``dynamic_range_db`` but never above ``FLOOR_DB`` + that range, so silence is dark; a
+fixed palette) and ``png_bytes`` writes it as a PNG (8-bit RGB,
 no filtering, one zlib stream).
 """
 
@@ -26,6 +27,8 @@ DEFAULT_WIDTH = 1024
 DEFAULT_HEIGHT = 256
 DEFAULT_FFT = 1024
 DEFAULT_DYNAMIC_RANGE_DB = 90.0
+#: the quietest level the image can show at all: silence stays dark instead of being scaled up to bright
+FLOOR_DB = -160.0
 _TINY = 1e-20
 
 Image = npt.NDArray[np.uint8]
@@ -59,7 +62,8 @@ class SpectrogramAccumulator:
             raise ValueError(f"bits_per_sample must be >= 1, got {bits_per_sample}")
         self.total_frames = max(total_frames, fft_size)
         self.fft_size = fft_size
-        self.columns = max(1, min(width, self.total_frames // fft_size))
+        self.windows = self.total_frames // fft_size  # whole windows the recording holds (at least 1)
+        self.columns = min(width, self.windows)
         self.sums = np.zeros((self.columns, fft_size // 2 + 1), dtype=np.float64)
         self.counts = np.zeros(self.columns, dtype=np.int64)
         self._scale = float(2 ** (bits_per_sample - 1))
@@ -88,8 +92,8 @@ class SpectrogramAccumulator:
         if whole:
             windows = buffer[: whole * n].reshape(whole, n) * self._window
             power = np.abs(np.fft.rfft(windows, axis=1)) ** 2 * self._norm
-            starts = self._position + np.arange(whole, dtype=np.int64) * n
-            columns = np.minimum(starts * self.columns // self.total_frames, self.columns - 1)
+            index = self._position // n + np.arange(whole, dtype=np.int64)
+            columns = np.minimum(index * self.columns // self.windows, self.columns - 1)
             np.add.at(self.sums, columns, power)
             np.add.at(self.counts, columns, 1)
         self._carry = buffer[whole * n :].copy()
@@ -114,7 +118,7 @@ def render(
     if height < 1 or dynamic_range_db <= 0:
         raise ValueError("height must be >= 1 and dynamic_range_db > 0")
     db = 10.0 * np.log10(_rows(acc.mean_power(), height) + _TINY)
-    top = float(db.max())
+    top = max(float(db.max()), FLOOR_DB + dynamic_range_db)
     level = np.clip((db - (top - dynamic_range_db)) / dynamic_range_db, 0.0, 1.0)
     indices = np.round(level * 255).astype(np.uint8)
     return np.ascontiguousarray(PALETTE[indices.T[::-1]])
