@@ -76,8 +76,13 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
 
 
 def _ascii_fallback(name: str) -> str:
-    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    cleaned = "".join(ch if ch.isalnum() or ch in "-_.()+ " else "_" for ch in plain).strip(" .")
+    """Letters without their accents, digits and ``-_.()+`` and space; any other character is ``_``."""
+    kept = []
+    for ch in unicodedata.normalize("NFKD", name):
+        if unicodedata.combining(ch):
+            continue
+        kept.append(ch if ch.isascii() and (ch.isalnum() or ch in "-_.()+ ") else "_")
+    cleaned = "".join(kept).strip(" ").lstrip(".")
     return cleaned or "recording"
 
 
