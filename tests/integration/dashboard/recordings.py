@@ -24,7 +24,7 @@ def s3_section(s3: SeaweedS3, cache_dir: Path, **extra: Any) -> dict[str, Any]:
 def put_object(s3: SeaweedS3, key: str, data: bytes, metadata: dict[str, str], content_type: str = "") -> None:
     s3.client().put_object(
         s3.bucket, key, io.BytesIO(data), len(data), content_type=content_type or "application/octet-stream",
-        metadata=metadata,
+        metadata=dict(metadata.items()),
     )  # fmt: skip
 
 
