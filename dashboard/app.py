@@ -197,8 +197,7 @@ def create_app(
         docs_url=None,  # served by routes.apidocs from local files
         redoc_url=None,  # ReDoc needs inline styles the Content-Security-Policy forbids; Swagger UI is enough
     )
-    app.state.ctx = ctx
-    app.state.listening = recording_media.listening_for(config, registry)
+    app.state.ctx, app.state.listening = ctx, recording_media.listening_for(config, registry)
     app.add_middleware(SessionCookieMiddleware, auth=auth_, secure=config.over_tls)
     app.add_exception_handler(NotLoggedIn, _not_logged_in)
     app.add_exception_handler(StarletteHTTPException, _http_error)
