@@ -265,8 +265,8 @@ async def recording_spectrogram(
     except SpectrogramTimeout as exc:
         listening.failures.inc("spectrogram_timeout")
         raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, str(exc)) from None
-    except RestoreError as exc:
+    except Exception as exc:  # RestoreError (corrupt, unsupported) or anything else from one object
         listening.failures.inc("spectrogram_error")
-        log.warning("no spectrogram for %s: %s", safe_text(row.key), exc)
-        raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"the stored object cannot be decoded: {exc}") from None
+        log.warning("no spectrogram for %s: %s", safe_text(row.key), exc, exc_info=not isinstance(exc, RestoreError))
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, "the stored object cannot be decoded") from None
     return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})

@@ -243,3 +243,14 @@ def test_a_tampered_object_cuts_the_download_short(
     listening = app.state.listening
     assert listening.failures.value("download_verify") == 1
     assert listening.downloads.held() == 0
+
+
+def test_an_object_that_does_not_decode_gives_no_spectrogram(
+    client: TestClient, engine: Engine, s3_server: SeaweedS3
+) -> None:
+    put_object(s3_server, "it-media/pi-1/broken.flac", b"fLaC" + b"\x00" * 5000, {})
+    rec_id = catalog(engine, "it-media/pi-1/broken.flac", None, "flac", 5004)
+    answer = client.get(f"/recordings/{rec_id}/spectrogram.png")
+    assert answer.status_code == 502
+    assert client.app.state.listening.failures.value("spectrogram_error") == 1  # type: ignore[attr-defined]
+    assert client.get(f"/recordings/{rec_id}").status_code == 200  # the page still shows the facts
