@@ -254,3 +254,14 @@ def test_an_object_that_does_not_decode_gives_no_spectrogram(
     assert answer.status_code == 502
     assert client.app.state.listening.failures.value("spectrogram_error") == 1  # type: ignore[attr-defined]
     assert client.get(f"/recordings/{rec_id}").status_code == 200  # the page still shows the facts
+
+
+def test_a_spectrogram_past_its_time_limit_is_a_504_and_not_cached(
+    engine: Engine, s3_server: SeaweedS3, tmp_path: Path
+) -> None:
+    rec_id, _, _ = store(s3_server, engine, write_wav(tmp_path / "slow.wav", 0.5, 16000))
+    with TestClient(make_app(engine, s3_server, tmp_path / "cache", spectrogram_timeout_s=1e-9)) as c:
+        login(c, "olga")
+        assert c.get(f"/recordings/{rec_id}/spectrogram.png").status_code == 504
+        assert c.app.state.listening.failures.value("spectrogram_timeout") == 1  # type: ignore[attr-defined]
+        assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
