@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from controller.store.models import Recording
@@ -109,6 +110,8 @@ class ClosingStream(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
+        except ClientDisconnect:
+            pass  # the client went away (a player drops a range it no longer needs): nothing to report
         except DownloadFailed as exc:
             if self._on_failure is None:
                 raise
