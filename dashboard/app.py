@@ -34,7 +34,7 @@ from dashboard.deps import NotLoggedIn
 from dashboard.live import LiveHub, SnapshotCache
 from dashboard.metrics import FleetCollector, MetricsPage
 from dashboard.readmodel import FleetSnapshot
-from dashboard.routes import api, apidocs, auth, central, metrics, pages, stream
+from dashboard.routes import api, apidocs, auth, central, metrics, pages, recording_media, stream
 from dashboard.security import SecurityHeadersMiddleware
 
 HERE = Path(__file__).parent
@@ -197,13 +197,13 @@ def create_app(
         docs_url=None,  # served by routes.apidocs from local files
         redoc_url=None,  # ReDoc needs inline styles the Content-Security-Policy forbids; Swagger UI is enough
     )
-    app.state.ctx = ctx
+    app.state.ctx, app.state.listening = ctx, recording_media.listening_for(config, registry)
     app.add_middleware(SessionCookieMiddleware, auth=auth_, secure=config.over_tls)
     app.add_exception_handler(NotLoggedIn, _not_logged_in)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(SQLAlchemyError, _database_error)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth, pages, api, central, stream, metrics, apidocs):
+    for module in (auth, pages, api, central, stream, metrics, apidocs, recording_media):
         app.include_router(module.router)
     return app

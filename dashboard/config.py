@@ -21,13 +21,13 @@ from pydantic import Field, FilePath, PrivateAttr, field_validator, model_valida
 
 from controller.config import load_policy
 from controller.policy import PolicyConfig
-from fleet_base.configfile import DATABASE_ENV, ConfigError, Section, parse_model, read_toml
+from fleet_base.configfile import DATABASE_ENV, S3_ENV, ConfigError, S3Section, Section, parse_model, read_toml
 
 log = logging.getLogger(__name__)
 
 DEPRECATED_LIMITS = ("soft_limit_c", "hard_limit_c")
 
-__all__ = ["ConfigError", "DashboardConfig", "Role", "UserConfig", "load_config", "parse_config"]
+__all__ = ["ConfigError", "DashboardConfig", "DashboardS3Section", "Role", "UserConfig", "load_config", "parse_config"]
 
 
 class Role(StrEnum):
@@ -46,6 +46,27 @@ class UserConfig(Section):
         if not value.startswith(("$2a$", "$2b$", "$2y$")) or len(value) != 60:
             raise ValueError("password_hash must be a bcrypt hash (`edgefleet dashboard --hash-password`)")
         return value
+
+
+class DashboardS3Section(S3Section):
+    """Read access to the recordings (play, spectrogram, download the original; docs/dashboard.md, "Listening
+    and downloads"): the connection as the controller's ``[s3]``, plus the limits of what the dashboard does."""
+
+    #: streams of one user at once (a player asks for byte ranges; a seek may open another before the last ends)
+    streams_per_user: Annotated[int, Field(ge=1, le=64)] = 4
+    #: original-WAV downloads of one user at once, and of everyone (each rebuilds and decodes in a thread)
+    downloads_per_user: Annotated[int, Field(ge=1, le=64)] = 2
+    downloads_total: Annotated[int, Field(ge=1, le=1024)] = 8
+    #: spectrogram images: where they are cached, how much the cache may hold, the image size
+    spectrogram_cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "edgefleet" / "spectrograms")
+    spectrogram_cache_bytes: Annotated[int, Field(ge=1 << 20)] = 256 << 20
+    spectrogram_width: Annotated[int, Field(ge=64, le=4096)] = 1024
+    spectrogram_height: Annotated[int, Field(ge=32, le=2048)] = 256
+    #: threads that compute spectrograms; at most this many computations run, ``spectrogram_queue`` wait
+    spectrogram_workers: Annotated[int, Field(ge=1, le=16)] = 2
+    spectrogram_queue: Annotated[int, Field(ge=0, le=1000)] = 8
+    #: one spectrogram's time limit (a long recording is decoded whole)
+    spectrogram_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
 
 
 class DashboardConfig(Section):
@@ -77,6 +98,8 @@ class DashboardConfig(Section):
     #: deprecated (the dashboard's own copy of the limits, which could disagree with the policy)
     soft_limit_c: float | None = None
     hard_limit_c: float | None = None
+    #: the bucket, read only: recordings can be played, shown and downloaded (else their pages show facts only)
+    s3: DashboardS3Section | None = None
 
     _policy: PolicyConfig = PrivateAttr(default_factory=PolicyConfig)
 
@@ -138,7 +161,9 @@ class DashboardConfig(Section):
 def parse_config(
     data: Mapping[str, object], env: Mapping[str, str] | None = None, source: str = "config"
 ) -> DashboardConfig:
-    return parse_model(DashboardConfig, data, env or {}, DATABASE_ENV, f"dashboard configuration ({source})")
+    return parse_model(
+        DashboardConfig, data, env or {}, {**DATABASE_ENV, **S3_ENV}, f"dashboard configuration ({source})"
+    )
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> DashboardConfig:

@@ -47,14 +47,15 @@ class RunningDashboard:
 
 
 @pytest.fixture
-def start_dashboard() -> Iterator[Callable[[str], RunningDashboard]]:
-    """Start the dashboard app under uvicorn on a free loopback port, on the given database."""
+def start_dashboard() -> Iterator[Callable[..., RunningDashboard]]:
+    """Start the dashboard app under uvicorn on a free loopback port, on the given database (``extra``: more
+    dashboard settings, e.g. ``s3``)."""
     running: list[tuple[uvicorn.Server, threading.Thread, Engine]] = []
 
-    def start(database_url: str) -> RunningDashboard:
+    def start(database_url: str, **extra: object) -> RunningDashboard:
         engine = make_engine(database_url)
         create_all(engine)
-        config = parse_config(config_data(database_url, live_interval_s=0.3))
+        config = parse_config(config_data(database_url, live_interval_s=0.3, **extra))
         port = free_port()
         app = create_app(config, engine=engine)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
