@@ -22,12 +22,14 @@ from pydantic import Field, FilePath, PrivateAttr, field_validator, model_valida
 from controller.config import load_policy
 from controller.policy import PolicyConfig
 from fleet_base.configfile import DATABASE_ENV, ConfigError, Section, parse_model, read_toml
+from fleet_base.mqtt_url import MqttUrl
+from fleet_protocol.topics import validate_agent_id
 
 log = logging.getLogger(__name__)
 
 DEPRECATED_LIMITS = ("soft_limit_c", "hard_limit_c")
 
-__all__ = ["ConfigError", "DashboardConfig", "Role", "UserConfig", "load_config", "parse_config"]
+__all__ = ["ConfigError", "DashboardConfig", "MqttConfig", "Role", "UserConfig", "load_config", "parse_config"]
 
 
 class Role(StrEnum):
@@ -46,6 +48,27 @@ class UserConfig(Section):
         if not value.startswith(("$2a$", "$2b$", "$2y$")) or len(value) != 60:
             raise ValueError("password_hash must be a bcrypt hash (`edgefleet dashboard --hash-password`)")
         return value
+
+
+class MqttConfig(Section):
+    """``[mqtt]``: queue control (docs/queue-control.md). The dashboard's own broker user (role ``dashboard``);
+    its user name is the requester in the reply topics, so it follows the agent-id rules."""
+
+    url: str
+    reply_timeout_s: Annotated[float, Field(ge=1, le=120)] = 10.0  # an agent that does not answer by then is "offline"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parsed = MqttUrl.parse(value)
+        if not parsed.username:
+            raise ValueError("the MQTT URL needs the dashboard's broker user and password")
+        validate_agent_id(parsed.username)
+        return value
+
+    @property
+    def parsed(self) -> MqttUrl:
+        return MqttUrl.parse(self.url)
 
 
 class DashboardConfig(Section):
@@ -74,6 +97,8 @@ class DashboardConfig(Section):
     schema_wait_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
     #: the controller's configuration file: badges and the hot filter use the thermal limits of its ``[policy]``
     controller_config: FilePath | None = None
+    #: queue control over MQTT (none: the queue panel says it is not configured)
+    mqtt: MqttConfig | None = None
     #: deprecated (the dashboard's own copy of the limits, which could disagree with the policy)
     soft_limit_c: float | None = None
     hard_limit_c: float | None = None
