@@ -30,6 +30,12 @@ class QueueChange(BaseModel):
     file: Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS, pattern=TEXT_PATTERN)]
 
 
+class QueueForm(QueueChange):
+    """The queue panel's form: the change, and the CSRF token (checked by ``CsrfDep``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
 def _client(ctx: CtxDep) -> QueueClient:
     if ctx.queue is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, NOT_CONFIGURED)
@@ -72,7 +78,7 @@ def queue_form(
     user: OperatorDep,
     _csrf: CsrfDep,
     agent_id: AgentIdPath,
-    change: Annotated[QueueChange, Form()],
+    change: Annotated[QueueForm, Form()],
 ) -> Response:
     try:
         code = "queue-done" if _change(ctx, db, user.name, agent_id, change).ok else "queue-refused"
