@@ -168,6 +168,13 @@ async def _lifespan(ctx: AppContext, _app: FastAPI) -> AsyncIterator[None]:
         ctx.queue.stop()
 
 
+def _add_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(NotLoggedIn, _not_logged_in)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
+
+
 def create_app(
     config: DashboardConfig,
     *,
@@ -212,10 +219,7 @@ def create_app(
     )
     app.state.ctx = ctx
     app.add_middleware(SessionCookieMiddleware, auth=auth_, secure=config.over_tls)
-    app.add_exception_handler(NotLoggedIn, _not_logged_in)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _invalid_request)
-    app.add_exception_handler(SQLAlchemyError, _database_error)
+    _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (auth, pages, api, queue, central, stream, metrics, apidocs):
         app.include_router(module.router)
