@@ -221,6 +221,6 @@ def create_app(
     app.add_middleware(SessionCookieMiddleware, auth=auth_, secure=config.over_tls)
     _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth, pages, api, queue, central, stream, metrics, apidocs):
+    for module in (auth, pages, api, *([queue] if ctx.queue else []), central, stream, metrics, apidocs):
         app.include_router(module.router)
     return app

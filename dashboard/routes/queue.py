@@ -3,7 +3,7 @@ operators' actions on it. Pages: ``POST /agents/{id}/queue`` (a form of the agen
 ``GET /api/agents/{id}/queue``, ``POST /api/agents/{id}/queue`` (``{"action": ..., "file": ...}``).
 
 Viewers may look (list); only operators may act, with the CSRF token; every action is audited
-(``dashboard.queue_control.act``)."""
+(``dashboard.queue_control.act``). Mounted only when ``[mqtt]`` is configured."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from dashboard.routes.errors import errors
 from fleet_protocol.messages import MAX_NAME_CHARS, TEXT_PATTERN, QueueReply
 from fleet_protocol.vocabulary import QUEUE_CHANGES, QueueAction
 
-router = APIRouter(tags=["queue"])
+router = APIRouter(tags=["queue"], responses=errors(401, 503))
 
 
 class QueueChange(BaseModel):
@@ -49,7 +49,7 @@ def _change(ctx: CtxDep, db: DbDep, who: str, agent_id: str, change: QueueChange
     return act(client, db, who=who, agent_id=agent_id, action=change.action, file=change.file, at=ctx.clock())
 
 
-@router.get("/api/agents/{agent_id}/queue", responses=errors(504, 503))
+@router.get("/api/agents/{agent_id}/queue", responses=errors(504))
 def queue_list(ctx: CtxDep, user: UserDep, agent_id: AgentIdPath) -> QueueReply:
     """The agent's upload queue, as it answers now: the first entries (in the order it takes them) and the
     total. 504 when it does not answer in time."""
@@ -59,7 +59,7 @@ def queue_list(ctx: CtxDep, user: UserDep, agent_id: AgentIdPath) -> QueueReply:
         raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, str(exc)) from exc
 
 
-@router.post("/api/agents/{agent_id}/queue", responses=errors(400, 403, 504, 503))
+@router.post("/api/agents/{agent_id}/queue", responses=errors(400, 403, 504))
 def queue_change(
     ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, agent_id: AgentIdPath, change: QueueChange
 ) -> QueueReply:
