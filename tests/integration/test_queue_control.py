@@ -39,7 +39,7 @@ from fleet_protocol.topics import (
 )
 from tests.corpus import write_wav
 from tests.integration.dashboard.conftest import login
-from tests.integration.dashboard.seed import config_data
+from tests.integration.dashboard.seed import AgentSpec, config_data, put_agents
 from tests.integration.edge_agent.service.helpers import Observer, RunningAgent, agent_config
 from tests.waiting import wait_for
 
@@ -53,6 +53,7 @@ def dashboard(mqtt_broker: Mosquitto, tmp_path: Path) -> Iterator[TestClient]:
     database_url = f"sqlite:///{tmp_path / 'dashboard.db'}"
     engine = make_engine(database_url)
     create_all(engine)
+    put_agents(engine, [AgentSpec(AGENT)])
     config = parse_config(config_data(database_url, mqtt={"url": mqtt_url, "reply_timeout_s": 30}))
     with TestClient(create_app(config, engine=engine)) as client:
         client.app.state.db_engine = engine
@@ -116,8 +117,16 @@ def test_operators_steer_an_agents_queue_through_the_broker(
         assert not refused["ok"]
         assert "no such file" in refused["error"]
 
+        page = dashboard.get(f"/agents/{AGENT}?queue=1").text  # the agent page's panel, for an operator
+        assert 'id="queue-table"' in page
+        assert page.count('name="action" value="release"') == 1  # only the held file can be released
+        assert 'data-file="d.wav"><td>d.wav <span class="badge">first</span>' in page
+
         login(dashboard, "vic")
         assert _queue(dashboard)["total"] == 4  # a viewer may look
+        page = dashboard.get(f"/agents/{AGENT}?queue=1").text
+        assert 'id="queue-table"' in page
+        assert "queue-actions" not in page
         viewer = dashboard.post(
             f"/api/agents/{AGENT}/queue", json={"action": "release", "file": "b.wav"}, headers={"X-CSRF-Token": csrf}
         )
@@ -132,7 +141,13 @@ def test_operators_steer_an_agents_queue_through_the_broker(
         assert left["entries"][0]["state"] == "held"
 
         csrf = login(dashboard, "olga")
-        _act(dashboard, csrf, "release", "b.wav")
+        form = dashboard.post(
+            f"/agents/{AGENT}/queue",
+            data={"action": "release", "file": "b.wav", "csrf_token": csrf},
+            follow_redirects=False,
+        )
+        assert form.status_code == 303
+        assert form.headers["location"] == f"/agents/{AGENT}?queue=1&msg=queue-done#queue"
         wait_for(lambda: "b.wav" in _completed(observer), 120, "the released file uploaded")
     finally:
         agent.stop()
