@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import partial
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,8 +35,9 @@ from dashboard.context import AppContext, DashboardCounters
 from dashboard.deps import NotLoggedIn
 from dashboard.live import LiveHub, SnapshotCache
 from dashboard.metrics import FleetCollector, MetricsPage
+from dashboard.queue_control import QueueClient
 from dashboard.readmodel import FleetSnapshot
-from dashboard.routes import api, apidocs, auth, central, metrics, pages, recording_media, stream
+from dashboard.routes import api, apidocs, auth, central, metrics, pages, queue, recording_media, stream
 from dashboard.security import SecurityHeadersMiddleware
 
 HERE = Path(__file__).parent
@@ -157,6 +160,21 @@ def _register_collectors(registry: CollectorRegistry, snapshot: Callable[[], Fle
     registry.register(UploadDurationCollector(lambda: _read(engine, upload_durations)))
 
 
+@asynccontextmanager
+async def _lifespan(ctx: AppContext, _app: FastAPI) -> AsyncIterator[None]:
+    """The queue-control connection is made by its first request and closed here."""
+    yield
+    if ctx.queue is not None:
+        ctx.queue.stop()
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(NotLoggedIn, _not_logged_in)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
+
+
 def create_app(
     config: DashboardConfig,
     *,
@@ -186,6 +204,7 @@ def create_app(
         metrics_page=MetricsPage(registry, config.metrics_cache_s),
         counters=DashboardCounters.create(registry),
         clock=clock,
+        queue=QueueClient(config.mqtt.parsed, config.mqtt.reply_timeout_s) if config.mqtt else None,
     )
     _register_collectors(registry, snapshots.get, engine)
 
@@ -196,14 +215,12 @@ def create_app(
         version="1",
         docs_url=None,  # served by routes.apidocs from local files
         redoc_url=None,  # ReDoc needs inline styles the Content-Security-Policy forbids; Swagger UI is enough
+        lifespan=partial(_lifespan, ctx),
     )
     app.state.ctx, app.state.listening = ctx, recording_media.listening_for(config, registry)
     app.add_middleware(SessionCookieMiddleware, auth=auth_, secure=config.over_tls)
-    app.add_exception_handler(NotLoggedIn, _not_logged_in)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _invalid_request)
-    app.add_exception_handler(SQLAlchemyError, _database_error)
+    _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth, pages, api, central, stream, metrics, apidocs, recording_media):
+    for module in (auth, pages, api, *([queue] if ctx.queue else []), central, stream, metrics, apidocs, recording_media):
         app.include_router(module.router)
     return app

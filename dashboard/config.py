@@ -22,12 +22,23 @@ from pydantic import Field, FilePath, PrivateAttr, field_validator, model_valida
 from controller.config import load_policy
 from controller.policy import PolicyConfig
 from fleet_base.configfile import DATABASE_ENV, S3_ENV, ConfigError, S3Section, Section, parse_model, read_toml
+from fleet_base.mqtt_url import MqttUrl
+from fleet_protocol.topics import validate_agent_id
 
 log = logging.getLogger(__name__)
 
 DEPRECATED_LIMITS = ("soft_limit_c", "hard_limit_c")
 
-__all__ = ["ConfigError", "DashboardConfig", "DashboardS3Section", "Role", "UserConfig", "load_config", "parse_config"]
+__all__ = [
+    "ConfigError",
+    "DashboardConfig",
+    "DashboardS3Section",
+    "MqttConfig",
+    "Role",
+    "UserConfig",
+    "load_config",
+    "parse_config",
+]
 
 
 class Role(StrEnum):
@@ -69,6 +80,27 @@ class DashboardS3Section(S3Section):
     spectrogram_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
 
 
+class MqttConfig(Section):
+    """``[mqtt]``: queue control (docs/queue-control.md). The dashboard's own broker user (role ``dashboard``);
+    its user name is the requester in the reply topics, so it follows the agent-id rules."""
+
+    url: str
+    reply_timeout_s: Annotated[float, Field(ge=1, le=120)] = 10.0  # an agent that does not answer by then is "offline"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parsed = MqttUrl.parse(value)
+        if not parsed.username:
+            raise ValueError("the MQTT URL needs the dashboard's broker user and password")
+        validate_agent_id(parsed.username)
+        return value
+
+    @property
+    def parsed(self) -> MqttUrl:
+        return MqttUrl.parse(self.url)
+
+
 class DashboardConfig(Section):
     database_url: str
     host: str = "0.0.0.0"
@@ -95,6 +127,8 @@ class DashboardConfig(Section):
     schema_wait_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
     #: the controller's configuration file: badges and the hot filter use the thermal limits of its ``[policy]``
     controller_config: FilePath | None = None
+    #: queue control over MQTT (none: the queue panel says it is not configured)
+    mqtt: MqttConfig | None = None
     #: deprecated (the dashboard's own copy of the limits, which could disagree with the policy)
     soft_limit_c: float | None = None
     hard_limit_c: float | None = None

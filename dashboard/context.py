@@ -15,6 +15,7 @@ from dashboard.auth import Authenticator
 from dashboard.config import DashboardConfig
 from dashboard.live import LiveHub, SnapshotCache
 from dashboard.metrics import LabelledCounter, MetricsPage
+from dashboard.queue_control import QueueClient
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class AppContext:
     metrics_page: MetricsPage
     counters: DashboardCounters
     clock: Callable[[], datetime]
+    queue: QueueClient | None = None  # queue control over MQTT, when ``[mqtt]`` is configured
 
     @property
     def limits(self) -> PolicyConfig:

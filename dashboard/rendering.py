@@ -16,6 +16,9 @@ FLASH_MESSAGES = {
     "override-set": "Override saved. The controller applies it on its next tick.",
     "override-cleared": "Override cleared. The policy decides again.",
     "logged-out": "Logged out.",
+    "queue-done": "Done: the agent applied it (its queue below).",
+    "queue-refused": "The agent refused it (the reason is in the operator changes below).",
+    "queue-no-answer": "The agent did not answer (offline?). Nothing changed.",
 }
 
 

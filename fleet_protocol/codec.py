@@ -14,11 +14,13 @@ from fleet_protocol.messages import (
     SCHEMA_VERSION,
     ControllerState,
     Message,
+    QueueReply,
+    QueueRequest,
 )
 from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentTopic
 
 
-def encode(message: Message | ControllerState) -> bytes:
+def encode(message: Message | ControllerState | QueueRequest | QueueReply) -> bytes:
     data = message.model_dump_json().encode()
     if len(data) > MAX_PAYLOAD_BYTES:
         raise PayloadError(f"payload of {len(data)} bytes exceeds {MAX_PAYLOAD_BYTES}")
@@ -67,3 +69,22 @@ def decode_controller_state(topic: str, payload: bytes) -> ControllerState:
         return ControllerState.model_validate(_load_json(payload))
     except ValidationError as exc:
         raise PayloadError(f"invalid controller state: {_short(exc)}") from None
+
+
+def decode_queue_request(payload: bytes) -> QueueRequest:
+    """A queue request (its topic names the agent; the reply goes where the MQTT v5 properties say)."""
+    try:
+        return QueueRequest.model_validate(_load_json(payload))
+    except ValidationError as exc:
+        raise PayloadError(f"invalid queue request: {_short(exc)}") from None
+
+
+def decode_queue_reply(payload: bytes, agent_id: str) -> QueueReply:
+    """A queue reply, which must come from ``agent_id`` (the agent its reply topic names)."""
+    try:
+        reply = QueueReply.model_validate(_load_json(payload))
+    except ValidationError as exc:
+        raise PayloadError(f"invalid queue reply: {_short(exc)}") from None
+    if reply.agent_id != agent_id:
+        raise PayloadError(f"agent_id {reply.agent_id!r} does not match the reply topic's agent {agent_id!r}")
+    return reply

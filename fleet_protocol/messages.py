@@ -42,7 +42,15 @@ from fleet_protocol.numbers import (
     MAX_VERSION,
 )
 from fleet_protocol.topics import AGENT_ID_PATTERN, AgentChannel
-from fleet_protocol.vocabulary import EVENT_KIND_PATTERN, MAX_EVENT_KIND_CHARS, AgentStatus, EventKind
+from fleet_protocol.vocabulary import (
+    EVENT_KIND_PATTERN,
+    MAX_EVENT_KIND_CHARS,
+    QUEUE_CHANGES,
+    AgentStatus,
+    EventKind,
+    QueueAction,
+    QueueState,
+)
 from fleet_protocol.windows import WINDOW_PATTERN
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -278,6 +286,66 @@ class ControllerState(BaseModel):
     seq: Count = 0
     sent_at: datetime = _SENT_AT
     state: AgentStatus
+
+    _sent_at = field_validator("sent_at")(lambda cls, value: check_sent_at(value))
+
+
+# -- queue control: request/response over MQTT v5 (docs/protocol.md, "Queue control") ---------------------------
+#: a reply lists at most this many entries (the first ones, in the order the agent takes them) and their total
+MAX_QUEUE_ENTRIES = 200
+#: a queue entry's last error is cut to this many characters (the full text is in the agent's log)
+MAX_QUEUE_ERROR_CHARS = 300
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class QueueRequest(BaseModel):
+    """Requester (the dashboard) → one agent, on ``edgefleet/v1/agents/<id>/queue/request``, with the MQTT v5
+    Response Topic and Correlation Data set: the agent answers there with a :class:`QueueReply`."""
+
+    model_config = _CONFIG
+    v: Literal[1] = SCHEMA_VERSION
+    request_id: str = Field(pattern=REQUEST_ID_PATTERN, description="the requester's id of this request")
+    action: QueueAction
+    file: Annotated[str, _text(MAX_NAME_CHARS, "the file, by the name the agent reports (empty for list)")] = ""
+    requested_by: Annotated[str, _text(128, "who asked (for the agent's log)")] = ""
+    sent_at: datetime = _SENT_AT
+
+    _sent_at = field_validator("sent_at")(lambda cls, value: check_sent_at(value))
+
+    @model_validator(mode="after")
+    def _file_for_changes(self) -> QueueRequest:
+        if self.action in QUEUE_CHANGES and not self.file:
+            raise ValueError(f"{self.action.value} needs a file")
+        return self
+
+
+class QueueItem(BaseModel):
+    """One queued file as a queue reply lists it."""
+
+    model_config = _CONFIG
+    file: Annotated[str, _text(MAX_NAME_CHARS, "file name in the spool folder")]
+    size: Bytes = 0
+    state: QueueState = QueueState.QUEUED
+    retries: SmallCount = Field(default=0, description="failed attempts so far")
+    last_error: Annotated[str, _text(MAX_QUEUE_ERROR_CHARS, "why the last attempt failed")] = ""
+    retry_in_s: Seconds | None = Field(default=None, description="waiting: seconds until it may be taken again")
+    first: bool = Field(default=False, description="moved to the front by an operator")
+
+
+class QueueReply(BaseModel):
+    """Agent → requester, on the request's Response Topic with its Correlation Data: the action's outcome and
+    the queue after it (at most ``MAX_QUEUE_ENTRIES`` entries, fewer if the payload would be too big)."""
+
+    model_config = _CONFIG
+    v: Literal[1] = SCHEMA_VERSION
+    agent_id: AgentId
+    request_id: str = Field(pattern=REQUEST_ID_PATTERN)
+    action: QueueAction
+    ok: bool
+    error: Reason = ""
+    entries: list[QueueItem] = Field(default_factory=list, max_length=MAX_QUEUE_ENTRIES)
+    total: SmallCount = Field(default=0, description="files in the queue, listed or not")
+    sent_at: datetime = _SENT_AT
 
     _sent_at = field_validator("sent_at")(lambda cls, value: check_sent_at(value))
 

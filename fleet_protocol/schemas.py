@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from fleet_protocol.messages import AGENT_MESSAGES, ControllerState
+from fleet_protocol.messages import AGENT_MESSAGES, ControllerState, QueueReply, QueueRequest
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 
@@ -19,6 +19,8 @@ SCHEMA_DIR = Path(__file__).parent / "schemas"
 def all_models() -> dict[str, type[BaseModel]]:
     models: dict[str, type[BaseModel]] = {channel.value: model for channel, model in AGENT_MESSAGES.items()}
     models["controller_state"] = ControllerState
+    models["queue_request"] = QueueRequest
+    models["queue_reply"] = QueueReply
     return models
 
 

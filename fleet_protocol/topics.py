@@ -73,3 +73,34 @@ def agent_filter(channel: AgentChannel | str, *, shared_group: str | None = None
     """Subscription filter for one channel of every agent, optionally as an MQTT v5 shared subscription."""
     base = f"{NAMESPACE}/agents/+/{AgentChannel(channel).value}"
     return f"$share/{shared_group}/{base}" if shared_group else base
+
+
+# -- queue control (docs/protocol.md, "Queue control") ---------------------------------------------------------
+#: the replies of every requester live under here; the broker lets a requester read only its own subtree and an
+#: agent write only the replies that carry its own id (docs/security.md, "Queue control")
+REPLIES_PREFIX = f"{NAMESPACE}/replies"
+QUEUE_REPLY_LEVEL = "queue"
+
+
+def queue_request_topic(agent_id: str) -> str:
+    """``edgefleet/v1/agents/{agent_id}/queue/request``: where a requester asks one agent about its queue."""
+    return f"{NAMESPACE}/agents/{validate_agent_id(agent_id)}/queue/request"
+
+
+def queue_reply_topic(requester: str, agent_id: str) -> str:
+    """``edgefleet/v1/replies/{requester}/{agent_id}/queue``: the Response Topic a requester (its broker user
+    name) sets for a queue request to ``agent_id``."""
+    return f"{REPLIES_PREFIX}/{validate_agent_id(requester)}/{validate_agent_id(agent_id)}/{QUEUE_REPLY_LEVEL}"
+
+
+def queue_reply_filter(requester: str) -> str:
+    """What a requester subscribes to: the replies of every agent to it."""
+    return f"{REPLIES_PREFIX}/{validate_agent_id(requester)}/+/{QUEUE_REPLY_LEVEL}"
+
+
+def parse_queue_reply_topic(topic: str) -> tuple[str, str]:
+    """(requester, agent id) of a queue reply topic; ``TopicError`` for anything else."""
+    parts = topic.split("/")
+    if len(parts) != 6 or "/".join(parts[:3]) != REPLIES_PREFIX or parts[5] != QUEUE_REPLY_LEVEL:
+        raise TopicError(f"not a queue reply topic: {topic!r}")
+    return validate_agent_id(parts[3]), validate_agent_id(parts[4])

@@ -44,6 +44,29 @@ def event_kind_label(kind: str) -> str:
     return kind if known_event_kind(kind) is not None else f"unknown ({kind})"
 
 
+class QueueAction(StrEnum):
+    """What a queue request asks an agent (docs/protocol.md, "Queue control")."""
+
+    LIST = "list"  # the queue as it stands: nothing changes
+    RETRY = "retry"  # retry now: the file's backoff is cleared
+    PRIORITIZE = "prioritize"  # upload this first: to the front of the queue (the backoff cleared too)
+    HOLD = "hold"  # never taken until released (survives a restart)
+    RELEASE = "release"  # back in the queue where its priority puts it
+
+
+#: the actions that change the queue (every one names a file)
+QUEUE_CHANGES = frozenset({QueueAction.RETRY, QueueAction.PRIORITIZE, QueueAction.HOLD, QueueAction.RELEASE})
+
+
+class QueueState(StrEnum):
+    """Where a queued file stands, as a queue reply lists it."""
+
+    UPLOADING = "uploading"  # an attempt is running
+    QUEUED = "queued"  # waiting for its turn
+    WAITING = "waiting"  # failed before: not taken again before its retry time
+    HELD = "held"  # held by an operator: never taken until released
+
+
 class ThrottleBit(IntEnum):
     """The bits of ``Telemetry.throttled``: the mask ``vcgencmd get_throttled`` prints. These four mean "now";
     each also sets its sticky "has occurred since boot" bit, the same bit shifted by ``STICKY_SHIFT``.

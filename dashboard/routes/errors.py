@@ -17,7 +17,8 @@ _WHY = {
     403: "a viewer may not change anything, or the CSRF token is missing or wrong",
     404: "no such agent",
     429: "too many failed logins; `Retry-After` says when to try again",
-    503: "the database is not reachable; try again shortly",
+    503: "the database is not reachable; try again shortly (queue control: not configured)",
+    504: "the agent did not answer in time (offline, or its software has no queue control)",
 }
 
 

@@ -23,6 +23,7 @@ from dashboard.deps import (
     WebSessionDep,
 )
 from dashboard.listing import SortKey, StatusFilter, known_versions, view_page
+from dashboard.queue_control import queue_panel
 from dashboard.rendering import render
 
 router = APIRouter(include_in_schema=False)
@@ -81,6 +82,7 @@ def agent_page(
     user: UserDep,
     agent_id: AgentIdPath,
     span: Annotated[str, Query(alias="range")] = DEFAULT_RANGE,
+    queue: Annotated[bool, Query(description="ask the agent for its upload queue")] = False,
 ) -> Response:
     now = ctx.clock()
     detail = queries.agent_detail(db, agent_id, now, ctx.config.offline_after_s)
@@ -105,6 +107,8 @@ def agent_page(
         events=queries.other_events(db, agent_id),
         history=queries.assignment_history(db, agent_id),
         audit=queries.audit(db, target=f"agent:{agent_id}", limit=50),
+        queue=queue_panel(ctx.queue, agent_id, user.name) if queue else None,
+        queue_configured=ctx.queue is not None,
     )
 
 

@@ -1,5 +1,5 @@
 """The real transfer engine (``edge_agent.transfer.engine.Engine`` on S3 and the SQLite journal), built from the
-agent's configuration."""
+agent's configuration, with queue control (``edge_agent.service.queue_control``) over its journal."""
 
 from __future__ import annotations
 
@@ -8,10 +8,20 @@ from collections.abc import Callable
 from edge_agent.engine import EngineEvent, Limits
 from edge_agent.service.config import AgentConfig
 from edge_agent.service.ports import Capabilities
-from edge_agent.transfer.bootstrap import open_engine
+from edge_agent.service.queue_control import ControlledJournal, QueueController, QueueMarks, Uploading
 from edge_agent.transfer.config import EngineConfig
 from edge_agent.transfer.encoding import Compression, Mode
 from edge_agent.transfer.engine import Engine
+from edge_agent.transfer.journal import Journal
+from edge_agent.transfer.s3 import S3Store
+
+MARKS_FILE = "queue_marks.db"
+
+
+class AgentEngine(Engine):
+    """The engine with the agent's queue control (``queue_control``) over its journal."""
+
+    queue_control: QueueController
 
 
 def build_engine(
@@ -19,10 +29,10 @@ def build_engine(
     limits: Limits,
     on_event: Callable[[EngineEvent], None],
     capabilities: Capabilities | None = None,
-) -> Engine:
-    """The journal lives in ``state_dir`` next to the agent's ledger and stored assignment. Each new file's level
-    comes from the cost model (``Mode.MODEL`` until the service says the limits are assigned), seeded with the
-    start-up probe of ``capabilities``."""
+) -> AgentEngine:
+    """The journal lives in ``state_dir`` next to the agent's ledger, stored assignment and queue marks. Each new
+    file's level comes from the cost model (``Mode.MODEL`` until the service says the limits are assigned),
+    seeded with the start-up probe of ``capabilities``."""
     engine_config = EngineConfig(
         s3=config.s3.settings(),
         prefix=config.s3.prefix,
@@ -36,4 +46,14 @@ def build_engine(
         encode_cores=capabilities.encode_cores if capabilities and capabilities.encode_cores > 0 else 1.0,
         default_level=config.defaults.compression_level,
     )
-    return open_engine(engine_config, limits, on_event=on_event, compression=compression)
+    journal = ControlledJournal(Journal(engine_config.journal_path), QueueMarks(config.state_dir / MARKS_FILE))
+    uploading = Uploading()
+
+    def observed(event: EngineEvent) -> None:
+        uploading.observe(event)
+        on_event(event)
+
+    store = S3Store(engine_config.s3, stall_timeout_s=engine_config.stall_timeout_s)
+    engine = AgentEngine(engine_config, limits, observed, store=store, journal=journal, compression=compression)
+    engine.queue_control = QueueController(journal, uploading, aging_bps=engine_config.aging_bps)
+    return engine

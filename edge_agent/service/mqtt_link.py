@@ -11,6 +11,9 @@ Round trip: every QoS 1 message published on a live connection (birth, state, ev
 ``publish`` to its PUBACK: the broker's answer, so the time there and back plus the broker's own work. Messages
 queued while offline, and those whose connection dropped before the PUBACK, are not timed. ``round_trip_s``
 is the median of the recent ones (``None`` when the agent published nothing at QoS 1 lately).
+
+Requests (queue control): a message on ``request_topic`` goes to ``on_request`` with its MQTT v5 Response Topic
+and Correlation Data (None when absent); ``reply`` publishes the answer there, the Correlation Data echoed.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -48,6 +52,9 @@ MAX_QUEUED = 1000
 #: PUBACKs that came before ``publish`` returned, kept until it does (a few at most; older ones are not ours)
 MAX_EARLY_ACKS = 64
 
+#: ``on_request(payload, response_topic, correlation_data)``, on paho's network thread
+RequestHandler = Callable[[bytes, str | None, bytes | None], None]
+
 
 class MqttLink:
     def __init__(
@@ -62,8 +69,12 @@ class MqttLink:
         keepalive: int = 30,
         max_delay: int = 30,
         outbox: Outbox | None = None,
+        request_topic: str | None = None,
+        on_request: RequestHandler | None = None,
     ) -> None:
         self.url = url
+        self._request_topic = request_topic
+        self._on_request = on_request
         self._on_connect_messages = on_connect_messages
         self._subscriptions = tuple(subscriptions)
         self._deliver = on_message
@@ -116,6 +127,16 @@ class MqttLink:
 
     def publish(self, message: Message) -> None:
         self._send(message)
+
+    def reply(self, topic: str, payload: bytes, correlation: bytes | None) -> None:
+        """Answer a request: QoS 1, not retained, the request's Correlation Data echoed (dropped while offline:
+        the requester has given up by the time the link is back)."""
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        if correlation is not None:
+            properties.CorrelationData = correlation
+        info = self.client.publish(topic, payload, qos=1, retain=False, properties=properties)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            log.warning("could not send a reply to %s (%s)", topic, mqtt.error_string(info.rc))
 
     def round_trip_s(self) -> float | None:
         """The median PUBLISH-to-PUBACK time of the recent QoS 1 messages (``None``: none lately)."""
@@ -234,6 +255,14 @@ class MqttLink:
             self._sweep(mid)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if self._on_request is not None and message.topic == self._request_topic:
+            props = message.properties
+            response_topic = getattr(props, "ResponseTopic", None)
+            correlation = getattr(props, "CorrelationData", None)
+            self._on_request(
+                bytes(message.payload), response_topic, None if correlation is None else bytes(correlation)
+            )
+            return
         self._deliver(message.topic, bytes(message.payload))
 
 

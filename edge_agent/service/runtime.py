@@ -11,6 +11,8 @@ import itertools
 import logging
 import queue
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from edge_agent.engine import EngineEvent, Limits
 from edge_agent.service.agent import AgentService
@@ -21,13 +23,33 @@ from edge_agent.service.limits import limits_from_defaults
 from edge_agent.service.mqtt_link import MqttLink
 from edge_agent.service.outbox import Outbox
 from edge_agent.service.ports import Capabilities, EnginePort, FinishedCheck, HostProbe
+from edge_agent.service.queue_control import QueueController, QueueRequests
 from fleet_protocol.messages import Message, State
+from fleet_protocol.topics import queue_request_topic
 from fleet_protocol.vocabulary import AgentStatus
 
 log = logging.getLogger(__name__)
 
 EngineFactory = Callable[[AgentConfig, Limits, Callable[[EngineEvent], None]], EnginePort]
-Inbound = tuple[str, bytes] | EngineEvent
+
+
+@dataclass(frozen=True)
+class QueueRequestIn:
+    """A queue control request as the link received it (edge_agent.service.queue_control)."""
+
+    payload: bytes
+    response_topic: str | None
+    correlation: bytes | None
+
+
+Inbound = tuple[str, bytes] | EngineEvent | QueueRequestIn
+
+
+@runtime_checkable
+class HasQueueControl(Protocol):
+    """An engine with queue control (the real one, ``engine_adapter.AgentEngine``)."""
+
+    queue_control: QueueController
 
 
 class AgentRuntime:
@@ -54,8 +76,12 @@ class AgentRuntime:
             subscriptions=(),
             on_message=lambda topic, payload: self.inbox.put((topic, payload)),
             outbox=Outbox(config.state_dir / "outbox.db"),
+            request_topic=queue_request_topic(config.agent_id),
+            on_request=lambda payload, topic, correlation: self.inbox.put(QueueRequestIn(payload, topic, correlation)),
         )
         self.engine = engine_factory(config, limits_from_defaults(config.defaults), self.inbox.put)
+        control = self.engine.queue_control if isinstance(self.engine, HasQueueControl) else None
+        self.queue_requests = QueueRequests(config.agent_id, control)
         self.service = AgentService(
             config,
             engine=self.engine,
@@ -69,7 +95,7 @@ class AgentRuntime:
             simulated=simulated,
             connected=self.link.connected.is_set,
         )
-        self.link.set_subscriptions(self.service.subscriptions)
+        self.link.set_subscriptions((*self.service.subscriptions, queue_request_topic(config.agent_id)))
 
     def _connect_messages(self) -> list[Message]:
         return list(self.service.on_connected())
@@ -91,12 +117,19 @@ class AgentRuntime:
         while True:
             if isinstance(item, EngineEvent):
                 self.service.handle_engine_event(item)
+            elif isinstance(item, QueueRequestIn):
+                self._answer(item)
             else:
                 self.service.handle_message(*item)
             try:
                 item = self.inbox.get_nowait()
             except queue.Empty:
                 return
+
+    def _answer(self, request: QueueRequestIn) -> None:
+        reply = self.queue_requests.handle(request.payload, request.response_topic, request.correlation)
+        if reply is not None:
+            self.link.reply(reply.topic, reply.payload, reply.correlation)
 
     def stop(self, timeout: float, now: float) -> None:
         """Parts in flight finish first (up to ``timeout`` s) while the agent is still online, their events are

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from edgefleet.demo import parts
 from edgefleet.demo.layout import (
+    DASHBOARD_MQTT,
     DASHBOARD_USER,
     OBJECT_PREFIX,
     DemoState,
@@ -159,7 +160,8 @@ class Demo:
         conf = write_toml(self.paths.configs / "controller.toml", settings)
         start_controller(self.supervisor, conf)
         try:
-            start_dashboard(self.supervisor, self.state, self.paths)
+            mqtt_url = ends.mqtt_url(DASHBOARD_MQTT, self.state.agent_password(DASHBOARD_MQTT))
+            start_dashboard(self.supervisor, self.state, self.paths, mqtt_url=mqtt_url)
         except ServiceError as exc:
             self.failed.append(f"dashboard: {exc}")
         self._start_fleet(ends)

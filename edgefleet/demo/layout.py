@@ -30,6 +30,8 @@ CENTRAL_MONITOR = "central-monitor"
 CENTRAL_PROBE = "central-probe"
 #: the S3 identity of the controller's recordings catalog (reads objects)
 CATALOG = "catalog"
+#: the dashboard's broker user (role dashboard: queue control)
+DASHBOARD_MQTT = "dashboard"
 #: the demo's objects are {OBJECT_PREFIX}/{agent id}/...
 OBJECT_PREFIX = "demo"
 _ALPHABET = string.ascii_letters + string.digits
@@ -205,8 +207,11 @@ def controller_settings(
     return settings
 
 
-def dashboard_settings(state: DemoState, paths: Paths, digest: str, host: str = "127.0.0.1") -> dict[str, object]:
-    return {
+def dashboard_settings(
+    state: DemoState, paths: Paths, digest: str, host: str = "127.0.0.1", mqtt_url: str | None = None
+) -> dict[str, object]:
+    """``mqtt_url``: the dashboard's own broker login, for queue control (none: no ``[mqtt]``)."""
+    settings: dict[str, object] = {
         "database_url": paths.database_url,
         "host": host,
         "port": state.dashboard_port,
@@ -214,6 +219,9 @@ def dashboard_settings(state: DemoState, paths: Paths, digest: str, host: str = 
         "offline_after_s": 30,
         "users": [{"name": DASHBOARD_USER, "password_hash": digest, "role": "operator"}],
     }
+    if mqtt_url is not None:
+        settings["mqtt"] = {"url": mqtt_url}
+    return settings
 
 
 def agent_settings(state: DemoState, ends: Endpoints, paths: Paths, agent_id: str, site: str) -> dict[str, object]:

@@ -119,13 +119,15 @@ def start_controller(supervisor: Supervisor, conf: Path) -> None:
     supervisor.start("controller", CONTROLLER.argv("--config", str(conf)))
 
 
-def start_dashboard(supervisor: Supervisor, state: DemoState, paths: Paths, bcrypt_rounds: int = 10) -> str:
-    """Write dashboard.toml (one operator with ``state.dashboard_password``), start it, wait until it answers;
-    returns its URL."""
+def start_dashboard(
+    supervisor: Supervisor, state: DemoState, paths: Paths, bcrypt_rounds: int = 10, mqtt_url: str | None = None
+) -> str:
+    """Write dashboard.toml (one operator with ``state.dashboard_password``; ``mqtt_url``: its broker login for
+    queue control), start it, wait until it answers; returns its URL."""
     import bcrypt
 
     digest = bcrypt.hashpw(state.dashboard_password.encode(), bcrypt.gensalt(rounds=bcrypt_rounds)).decode()
-    conf = write_toml(paths.configs / "dashboard.toml", dashboard_settings(state, paths, digest))
+    conf = write_toml(paths.configs / "dashboard.toml", dashboard_settings(state, paths, digest, mqtt_url=mqtt_url))
     child = supervisor.start("dashboard", DASHBOARD.argv("--config", str(conf)))
     url = f"http://127.0.0.1:{state.dashboard_port}/"
     wait_until(lambda: http_ok(f"{url}login"), 60, "the dashboard", child.proc, child.log)

@@ -34,12 +34,19 @@ from edgefleet.localservices.process import (
     wait_until,
 )
 from fleet_protocol.messages import MAX_PAYLOAD_BYTES
-from fleet_protocol.topics import AGENT_PUBLISHES, CONTROLLER_STATE_TOPIC, NAMESPACE, AgentChannel
+from fleet_protocol.topics import (
+    AGENT_PUBLISHES,
+    CONTROLLER_STATE_TOPIC,
+    NAMESPACE,
+    QUEUE_REPLY_LEVEL,
+    REPLIES_PREFIX,
+    AgentChannel,
+)
 
 if TYPE_CHECKING:
     from edgefleet.localservices.tls import CertFiles, CertificateAuthority
 
-Role = Literal["agent", "controller", "monitor"]
+Role = Literal["agent", "controller", "monitor", "dashboard"]
 
 #: the broker refuses larger publishes; four times the protocol's payload limit leaves room for headers
 MESSAGE_SIZE_LIMIT = 4 * MAX_PAYLOAD_BYTES
@@ -66,7 +73,9 @@ def password_line(name: str, password: str, salt: bytes | None = None) -> str:
 def acl_lines(users: list[MqttUser]) -> list[str]:
     """The ACL: an agent writes only its own birth/state/telemetry/events and reads only its own
     assignment and the controller state; a controller reads and writes the whole namespace; a monitor (the
-    controller's central monitor) only reads the broker's own ``$SYS`` figures."""
+    controller's central monitor) only reads the broker's own ``$SYS`` figures. Queue control: a dashboard writes
+    queue requests to any agent and reads only the replies to itself; an agent reads only its own requests and
+    writes replies that carry its own id, to any requester, and reads none (docs/security.md, "Queue control")."""
     lines: list[str] = []
     for user in users:
         lines.append(f"user {user.name}")
@@ -75,11 +84,16 @@ def acl_lines(users: list[MqttUser]) -> list[str]:
             lines.append("topic read $share/#")
         elif user.role == "monitor":
             lines.append("topic read $SYS/#")
+        elif user.role == "dashboard":
+            lines.append(f"topic write {NAMESPACE}/agents/+/queue/request")
+            lines.append(f"topic read {REPLIES_PREFIX}/{user.name}/+/{QUEUE_REPLY_LEVEL}")
         else:
             base = f"{NAMESPACE}/agents/{user.name}"
             lines += [f"topic write {base}/{channel.value}" for channel in sorted(AGENT_PUBLISHES)]
             lines.append(f"topic read {base}/{AgentChannel.ASSIGNMENT.value}")
             lines.append(f"topic read {CONTROLLER_STATE_TOPIC}")
+            lines.append(f"topic read {base}/queue/request")
+            lines.append(f"topic write {REPLIES_PREFIX}/+/{user.name}/{QUEUE_REPLY_LEVEL}")
         lines.append("")
     return lines
 

@@ -18,14 +18,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from fleet_base import __version__
 from fleet_protocol.codec import encode
-from fleet_protocol.messages import Assignment, Birth, ControllerState, Event, Message, State, Telemetry
+from fleet_protocol.messages import Assignment, Birth, ControllerState, Event, State, Telemetry
 from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, agent_topic
 from fleet_protocol.vocabulary import AgentStatus, EventKind
 
 GOLDEN_DIR = Path(__file__).parent
 CONTROLLER_STATE = "controller_state"
+QUEUE_REQUEST = "queue_request"
+QUEUE_REPLY = "queue_reply"
+#: the topics the queue messages travel on, spelt out: ``tests.golden.decode`` imports this module with an older
+#: release's ``fleet_protocol``, which has no queue topics (its decoder refuses these: not an agent topic)
+_QUEUE_TOPICS = {
+    QUEUE_REQUEST: "edgefleet/v1/agents/{agent}/queue/request",
+    QUEUE_REPLY: "edgefleet/v1/replies/dashboard/{agent}/queue",
+}
 AGENT = "pi-golden-01"
 AT = datetime(2026, 12, 3, 12, 0, 0, 250000, tzinfo=UTC)
 _KEY = "field/pi-golden-01/2026/12/03/rec-0001.flac"
@@ -55,9 +65,42 @@ def _event(seq: int, kind: EventKind) -> Event:
     return Event(agent_id=AGENT, seq=seq, sent_at=AT, kind=kind, **_EVENT_VALUES.get(kind.value, {"file": ""}))
 
 
-def messages() -> dict[str, Message | ControllerState]:
+def _queue_messages() -> dict[str, BaseModel]:
+    """The queue request and its reply (imported here: older releases' ``fleet_protocol`` lack them)."""
+    from fleet_protocol.messages import QueueItem, QueueReply, QueueRequest
+    from fleet_protocol.vocabulary import QueueAction, QueueState
+
+    request = QueueRequest(
+        request_id="req-0001", action=QueueAction.HOLD, file="rec-0002.wav", requested_by="alice", sent_at=AT
+    )
+    entries = [
+        QueueItem(file="rec-0001.wav", size=96_000_044, state=QueueState.UPLOADING, first=True),
+        QueueItem(
+            file="rec-0002.wav",
+            size=48_000_044,
+            state=QueueState.WAITING,
+            retries=2,
+            last_error="S3 unreachable: connection refused",
+            retry_in_s=57.5,
+        ),
+        QueueItem(file="rec-0003.wav", size=1_000_044, state=QueueState.HELD),
+    ]
+    reply = QueueReply(
+        agent_id=AGENT,
+        request_id="req-0001",
+        action=QueueAction.HOLD,
+        ok=False,
+        error="no such file in the queue: rec-0009.wav",
+        entries=entries,
+        total=250,
+        sent_at=AT,
+    )
+    return {QUEUE_REQUEST: request, QUEUE_REPLY: reply}
+
+
+def messages() -> dict[str, BaseModel]:
     """Every message kind this release sends, by corpus name; every field set away from its default."""
-    found: dict[str, Message | ControllerState] = {
+    found: dict[str, BaseModel] = {
         "birth": Birth(
             agent_id=AGENT,
             seq=0,
@@ -124,11 +167,11 @@ def messages() -> dict[str, Message | ControllerState]:
     }
     for seq, kind in enumerate(EventKind, start=20):
         found[f"{AgentChannel.EVENTS.value}.{kind.value}"] = _event(seq, kind)
-    return found
+    return {**found, **_queue_messages()}
 
 
 def encoded() -> dict[str, bytes]:
-    return {name: encode(message) for name, message in messages().items()}
+    return {name: encode(message) for name, message in messages().items()}  # type: ignore[arg-type]
 
 
 def topic_of(name: str, payload: bytes) -> str:
@@ -136,7 +179,24 @@ def topic_of(name: str, payload: bytes) -> str:
     channel = name.split(".", 1)[0]
     if channel == CONTROLLER_STATE:
         return CONTROLLER_STATE_TOPIC
+    if channel in _QUEUE_TOPICS:
+        return _QUEUE_TOPICS[channel].format(agent=AGENT)
     return agent_topic(json.loads(payload)["agent_id"], channel)
+
+
+def decode_any(name: str, payload: bytes) -> object:
+    """Decode a corpus message with this release's decoder for its kind (not for older releases: see
+    ``tests.golden.decode``)."""
+    from fleet_protocol.codec import decode, decode_controller_state, decode_queue_reply, decode_queue_request
+
+    topic = topic_of(name, payload)
+    if name == CONTROLLER_STATE:
+        return decode_controller_state(topic, payload)
+    if name == QUEUE_REQUEST:
+        return decode_queue_request(payload)
+    if name == QUEUE_REPLY:
+        return decode_queue_reply(payload, AGENT)
+    return decode(topic, payload)
 
 
 def release_dir(release: str = __version__) -> Path:

@@ -56,6 +56,8 @@ CENTRAL_MONITOR = {
     "central_controller_s3_probe_secret_key": "probe-secret-key-for-tests",
     "central_controller_s3_catalog_access_key": "catalog-access-key-for-tests",
     "central_controller_s3_catalog_secret_key": "catalog-secret-key-for-tests",
+    # the dashboard's own broker user, for queue control (optional)
+    "central_dashboard_mqtt_password": "dashboard-mqtt-password-for-tests",
 }
 GRPC_OFFSET = 10000
 # Whoever runs the tests owns everything (root on the CI machine, but not required).

@@ -177,6 +177,21 @@ def test_dashboard_toml_validates_and_serves_tls(deployment: Deployment) -> None
 
     controller = load_controller_config(config.controller_config, env={})
     assert config.policy == controller.policy_config()
+    # queue control: its own broker user over TLS, and the broker's ACL gives it the dashboard role
+    assert config.mqtt is not None
+    mqtt = config.mqtt.parsed
+    ca_file = str(deployment.path(CENTRAL, "/etc/edgefleet/ca.pem"))
+    assert (mqtt.username, mqtt.password, mqtt.tls, mqtt.cafile) == (
+        "dashboard",
+        "dashboard-mqtt-password-for-tests",
+        True,
+        ca_file,
+    )
+    acl = deployment.path(CENTRAL, "/etc/mosquitto/edgefleet.acl").read_text()
+    assert "user dashboard" in acl.splitlines()
+    assert "topic write edgefleet/v1/agents/+/queue/request" in acl.splitlines()
+    assert "topic read edgefleet/v1/replies/dashboard/+/queue" in acl
+    assert "topic write edgefleet/v1/replies/+/pi-garden-01/queue" in acl
 
 
 def test_controller_toml_has_the_sites_from_the_inventory_and_one_broker_user_per_connection(

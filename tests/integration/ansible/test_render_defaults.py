@@ -39,6 +39,7 @@ def test_default_listeners_reach_the_network_only_over_tls(tmp_path: Path) -> No
                     "central_s3_admin_secret_key": "an-admin-secret-key",
                     "central_controller_s3_access_key": "controller",
                     "central_controller_s3_secret_key": "a-controller-secret",
+                    "central_dashboard_mqtt_password": "a-dashboard-mqtt-password",
                     **owners,
                 },
             }
@@ -55,6 +56,14 @@ def test_default_listeners_reach_the_network_only_over_tls(tmp_path: Path) -> No
     assert (listener["port"], listener["address"]) == ("8883", "0.0.0.0")
     assert listener["certfile"].endswith("/etc/mosquitto/certs/edgefleet-broker.pem")
     assert listener["use_username_as_clientid"] == "true"
+
+    acl = (root / "etc/mosquitto/edgefleet.acl").read_text().split("\n\n")
+    (dashboard,) = [block.strip().splitlines() for block in acl if block.strip().startswith("user dashboard")]
+    assert dashboard == [  # queue control: requests to any agent, only its own replies
+        "user dashboard",
+        "topic write edgefleet/v1/agents/+/queue/request",
+        "topic read edgefleet/v1/replies/dashboard/+/queue",
+    ]
 
     units = root / "etc/systemd/system"
     (exec_start,) = [

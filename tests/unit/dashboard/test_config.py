@@ -159,3 +159,26 @@ def test_the_controllers_other_settings_are_not_read(tmp_path: Path) -> None:
     odd = CONTROLLER_TOML.replace('[mqtt]\nurl = "mqtts://controller:secret@broker:8883"\n', "tick_secnds = 1\n")
     config = parse_config(BASE | {"controller_config": str(controller_file(tmp_path, odd))})
     assert config.policy.soft_limit_c == 65.0
+
+
+def test_mqtt_for_queue_control() -> None:
+    assert parse_config(BASE).mqtt is None
+    config = parse_config(BASE | {"mqtt": {"url": "mqtts://dash:pw@broker.lan:8883?cafile=/etc/ca.pem"}})
+    assert config.mqtt is not None
+    assert (config.mqtt.parsed.username, config.mqtt.parsed.port, config.mqtt.reply_timeout_s) == ("dash", 8883, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("mqtt", "message"),
+    [
+        ({"url": "mqtt://broker:1883"}, "needs the dashboard's broker user"),
+        ({"url": "http://dash:pw@broker"}, "mqtt://"),
+        ({"url": "mqtt://a+b:pw@broker"}, "invalid agent id"),  # the user names the reply topics
+        ({"url": "mqtt://dash:pw@broker", "reply_timeout_s": 0.5}, "reply_timeout_s"),
+        ({"url": "mqtt://dash:pw@broker", "reply_timeout_s": 121}, "reply_timeout_s"),
+        ({"url": "mqtt://dash:pw@broker", "timeout": 5}, "mqtt.timeout: unknown key"),
+    ],
+)
+def test_bad_mqtt_section(mqtt: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("+", r"\+")):
+        parse_config(BASE | {"mqtt": mqtt})

@@ -33,13 +33,25 @@ def test_acl_an_agent_writes_its_own_channels_and_reads_its_assignment() -> None
     agent = lines[: lines.index("")]
     assert agent[0] == "user pi-1"
     assert {ln for ln in agent if ln.startswith("topic write")} == {
-        f"topic write edgefleet/v1/agents/pi-1/{c}" for c in ("birth", "state", "telemetry", "events")
+        *(f"topic write edgefleet/v1/agents/pi-1/{c}" for c in ("birth", "state", "telemetry", "events")),
+        "topic write edgefleet/v1/replies/+/pi-1/queue",  # queue control: replies carrying its own id only
     }
     assert {ln for ln in agent if ln.startswith("topic read")} == {
         "topic read edgefleet/v1/agents/pi-1/assignment",
         "topic read edgefleet/v1/controller/state",
+        "topic read edgefleet/v1/agents/pi-1/queue/request",
     }
     assert "topic readwrite edgefleet/v1/#" in lines[lines.index("user ctl") :]
+
+
+def test_acl_a_dashboard_asks_any_agent_and_reads_only_its_own_replies() -> None:
+    lines = acl_lines([MqttUser("dash", "x", "dashboard")])
+    assert lines == [
+        "user dash",
+        "topic write edgefleet/v1/agents/+/queue/request",
+        "topic read edgefleet/v1/replies/dash/+/queue",
+        "",
+    ]
 
 
 def test_acl_a_monitor_reads_only_sys() -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet_protocol.codec import decode, decode_controller_state, encode
+from fleet_protocol.codec import decode, encode
 from fleet_protocol.errors import PayloadError
 from fleet_protocol.messages import Event
 from fleet_protocol.vocabulary import (
@@ -19,14 +19,13 @@ from fleet_protocol.vocabulary import (
     event_kind_label,
     known_event_kind,
 )
-from tests.golden.corpus import CONTROLLER_STATE, encoded, topic_of
+from tests.golden.corpus import decode_any, encoded, topic_of
 
 SAMPLES = sorted(encoded().items())
 
 
 def _decode(name: str, payload: bytes) -> object:
-    topic = topic_of(name, payload)
-    return decode_controller_state(topic, payload) if name == CONTROLLER_STATE else decode(topic, payload)
+    return decode_any(name, payload)
 
 
 def _with(payload: bytes, **changes: object) -> bytes:
