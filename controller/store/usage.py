@@ -11,12 +11,14 @@ may count one growth twice (over-counting, which holds uploads early, never late
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, delete, func, select
 from sqlmodel import Session
 
-from controller.policy.budget import Usage
+from controller.policy.budget import SitePlan, Usage, day_of, month_of, site_plan, site_usage
+from controller.policy.inputs import PolicyConfig
 from controller.store.database import as_utc, to_db_time, upsert
 from controller.store.models import Agent, AgentUsage
 from controller.store.tables import column, table_of
@@ -78,3 +80,31 @@ def prune_usage(session: Session, *, before: datetime) -> int:
     result = session.execute(delete(USAGE).where(to_db_time(before) > USAGE_HOUR))
     session.commit()
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Metered:
+    """What metered sites used: each agent's usage (its site's month and day) and each metered site's plan."""
+
+    agents: dict[str, Usage]
+    sites: dict[str, SitePlan]
+
+
+def metered_usage(session: Session, config: PolicyConfig, now: datetime) -> Metered:
+    """Usage of every agent of a metered site and the plan of every metered site (configured, or with agents),
+    as the policy computes it at ``now`` (for the alert rules and the dashboard)."""
+    agent_sites = {row.id: row.site or "" for row in session.execute(select(AGENT_ID, column(Agent.site)))}
+    sites = {site for site, b in config.site_budgets.items() if b.metered} | {
+        site for site in agent_sites.values() if config.budget_for(site).metered
+    }
+    budgets = {site: config.budget_for(site) for site in sites}
+    periods = {site: (month_of(now, b).start, day_of(now, b).start) for site, b in budgets.items()}
+    read = {key: load_usage(session, *key) for key in set(periods.values())}
+    agents = {
+        agent_id: read[periods[site]].get(agent_id, Usage())
+        for agent_id, site in agent_sites.items()
+        if site in periods
+    }
+    totals = site_usage(agents, agent_sites)
+    plans = {site: site_plan(budgets[site], totals.get(site, Usage()), now) for site in sorted(sites)}
+    return Metered(agents, plans)
