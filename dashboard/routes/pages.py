@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict
 
-from dashboard import overrides, queries
+from dashboard import budgets, overrides, queries
 from dashboard.deps import (
     AgentIdPath,
     CsrfDep,
@@ -48,6 +48,7 @@ def favicon() -> FileResponse:
 def fleet_page(
     request: Request,
     ctx: CtxDep,
+    db: DbDep,
     session: WebSessionDep,
     user: UserDep,
     view: FleetViewDep,
@@ -69,6 +70,7 @@ def fleet_page(
         sort_keys=list(SortKey),
         sites=sorted({r.site for r in snapshot.rows if r.site}),
         versions=known_versions(snapshot.rows),
+        budgets=budgets.site_budgets(db, ctx.limits, ctx.clock()),
     )
 
 
@@ -105,6 +107,7 @@ def agent_page(
         events=queries.other_events(db, agent_id),
         history=queries.assignment_history(db, agent_id),
         audit=queries.audit(db, target=f"agent:{agent_id}", limit=50),
+        budget=budgets.agent_budget(db, ctx.limits, agent_id, detail.row.site, now),
     )
 
 

@@ -203,7 +203,7 @@ def controller_settings(
 
 
 def dashboard_settings(state: DemoState, paths: Paths, digest: str, host: str = "127.0.0.1") -> dict[str, object]:
-    return {
+    settings: dict[str, object] = {
         "database_url": paths.database_url,
         "host": host,
         "port": state.dashboard_port,
@@ -211,6 +211,10 @@ def dashboard_settings(state: DemoState, paths: Paths, digest: str, host: str = 
         "offline_after_s": 30,
         "users": [{"name": DASHBOARD_USER, "password_hash": digest, "role": "operator"}],
     }
+    controller = paths.configs / "controller.toml"
+    if controller.exists():  # the policy's limits and budgets, as the controller reads them
+        settings["controller_config"] = str(controller)
+    return settings
 
 
 def agent_settings(state: DemoState, ends: Endpoints, paths: Paths, agent_id: str, site: str) -> dict[str, object]:
