@@ -11,8 +11,8 @@ docs/controller.md, "Metered links") and inflated by ``overhead_fraction`` for w
 What is left today is shared among the site's agents max-min fairly in *bytes* (demand: backlog, weight: age of
 the oldest file, each limited by what its own daily cap leaves), and each agent's share becomes a bandwidth cap
 of share ÷ ``horizon_s``: however late the next decision comes, the site sends at most what is left in one
-horizon (and what is left shrinks towards 0 without being passed). At 0 the uploads are held until the day (or
-the month) turns.
+horizon (and what is left shrinks towards 0 without being passed). Below ``MIN_PACE_BPS`` the agent is held until
+the day (or the month) turns.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ MAX_MONTH_START_DAY = 28
 IDLE_DEMAND_BYTES = 64 * 1024 * 1024
 #: the default time over which an agent's share of today's allowance is paced
 DEFAULT_HORIZON_S = 300.0
+#: a pace below this holds the agent instead: a part crawling at a few bytes a second would time out and be sent
+#: again (retries cost bytes the measure does not see)
+MIN_PACE_BPS = 1000
 
 
 @functools.lru_cache(maxsize=256)
@@ -218,7 +221,8 @@ def allowances(plan: SitePlan, needs: Mapping[str, AgentNeed]) -> dict[str, Agen
             result[key] = AgentAllowance(None, 0, held=False, capped=False)
             continue
         pace = _pace(share, budget.horizon_s)
-        result[key] = AgentAllowance(share, pace, held=pace <= 0, capped=own[key] == 0)
+        held = pace < MIN_PACE_BPS
+        result[key] = AgentAllowance(share, 0 if held else pace, held=held, capped=own[key] == 0)
     return result
 
 

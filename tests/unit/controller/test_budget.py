@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.policy.budget import (
+    MIN_PACE_BPS,
     AgentNeed,
     SiteBudget,
     Usage,
@@ -132,6 +133,8 @@ def test_hold_reasons_say_what_and_when() -> None:
         ({"a": (10 * GB, 1, 300_000_000), "b": (10 * GB, 1, 0)}, GB, 300_000_000, {"a": 0, "b": 300_000_000}),
         # nothing left: nothing for anyone
         ({"a": (10 * GB, 1, 0)}, 0, 0, {"a": 0}),
+        # too little left to pace at 1 kB/s over the horizon: held rather than crawling
+        ({"a": (10 * GB, 1, 0)}, 200_000, 0, {"a": 200_000}),
     ],
 )
 def test_allowance_split(
@@ -144,8 +147,9 @@ def test_allowance_split(
     assert {k: a.allowance_bytes for k, a in given_.items()} == expected
     assert sum(a.allowance_bytes or 0 for a in given_.values()) <= left
     for key, allowance in given_.items():
-        assert allowance.held is (expected[key] < budget.horizon_s)
+        assert allowance.held is (expected[key] < budget.horizon_s * MIN_PACE_BPS)
         assert allowance.bandwidth_bps * budget.horizon_s <= expected[key]
+        assert allowance.held or allowance.bandwidth_bps >= MIN_PACE_BPS
 
 
 def test_unmetered_and_cap_only() -> None:
