@@ -6,9 +6,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from controller.policy import AgentView, FleetView, OverrideView, PolicyConfig, TelemetryView, assign
-from controller.policy.budget import SiteBudget, Usage
+from controller.policy.budget import SiteBudget, Usage, site_plan, site_usage
+from tests.unit.controller.test_policy_total import NOW as POLICY_NOW
+from tests.unit.controller.test_policy_total import check_all_valid, fleets
 
 NOW = datetime(2026, 12, 10, 12, 0, tzinfo=UTC)  # 22 days left in December
 GB = 10**9
@@ -102,3 +106,41 @@ def test_an_agent_outside_its_window_does_not_take_a_share_from_those_inside() -
 def test_an_unknown_time_zone_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown time zone"):
         PolicyConfig(site_timezones={"north": "Nowhere/Land"})
+
+
+@st.composite
+def metered_fleets(draw: st.DrawFn) -> tuple[FleetView, PolicyConfig]:
+    fleet, config = draw(fleets())
+    sites = sorted({agent.site for agent in fleet.agents})
+    budgets = st.builds(
+        SiteBudget,
+        monthly_bytes=st.integers(0, 10**13),
+        month_start_day=st.integers(1, 28),
+        timezone=st.sampled_from(["UTC", "Asia/Kolkata", "America/Los_Angeles"]),
+        agent_daily_bytes=st.sampled_from([0, 10**6, 10**9]),
+        horizon_s=st.sampled_from([10.0, 300.0, 86_400.0]),
+    )
+    usage = st.builds(Usage, st.integers(0, 10**13), st.integers(0, 10**13))
+    config = replace(config, site_budgets=draw(st.dictionaries(st.sampled_from(sites), budgets, max_size=3)))
+    agent_usage = {agent.agent_id: draw(usage) for agent in fleet.agents}
+    sites_of = {agent.agent_id: agent.site for agent in fleet.agents}
+    return replace(fleet, agent_usage=agent_usage, site_usage=site_usage(agent_usage, sites_of)), config
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(metered_fleets())
+def test_metered_sites_get_valid_assignments_paced_within_what_is_left(fleet: tuple[FleetView, PolicyConfig]) -> None:
+    snapshot, config = fleet
+    decisions = assign(snapshot, config, POLICY_NOW)
+    check_all_valid(decisions)
+    for site, site_budget in config.site_budgets.items():
+        if site_budget.monthly_bytes <= 0:
+            continue
+        plan = site_plan(site_budget, snapshot.site_usage.get(site, Usage()), POLICY_NOW)
+        sending = [
+            d.settings.bandwidth_bps
+            for agent in snapshot.agents
+            if agent.site == site and (d := decisions.get(agent.agent_id)) is not None and not d.settings.paused
+        ]
+        assert all(bps > 0 for bps in sending)  # a metered agent that may send is always paced
+        assert sum(sending) * site_budget.horizon_s <= plan.left_today
