@@ -92,7 +92,9 @@ class Metered:
 
 def metered_usage(session: Session, config: PolicyConfig, now: datetime) -> Metered:
     """Usage of every agent of a metered site and the plan of every metered site (configured, or with agents),
-    as the policy computes it at ``now`` (for the alert rules and the dashboard)."""
+    as the policy computes it at ``now`` (for the alert rules and the dashboard). Nothing metered: no read."""
+    if not config.default_budget.metered and not any(b.metered for b in config.site_budgets.values()):
+        return Metered({}, {})
     agent_sites = {row.id: row.site or "" for row in session.execute(select(AGENT_ID, column(Agent.site)))}
     sites = {site for site, b in config.site_budgets.items() if b.metered} | {
         site for site in agent_sites.values() if config.budget_for(site).metered

@@ -15,7 +15,8 @@ from controller.policy.budget import SiteBudget, Usage
 from controller.service.usage import UsageReader
 from controller.store import repo
 from controller.store.agent_writes import IngestBatch, write_batch
-from controller.store.usage import load_usage, prune_usage
+from controller.store.models import Agent
+from controller.store.usage import Metered, load_usage, metered_usage, prune_usage
 from fleet_protocol.messages import Telemetry
 
 pytestmark = pytest.mark.integration
@@ -82,3 +83,17 @@ def test_the_usage_reader_fills_the_fleet_view_of_metered_sites_only(engine: Eng
         assert reader.attach(session, fleet, later).site_usage == {"north": Usage(3500, 3500)}
     assert reader.reads == 2
     assert UsageReader(PolicyConfig()).attach(Session(engine), fleet, T0) is fleet  # nothing metered: no read
+
+
+def test_metered_usage_plans_the_metered_sites_for_alerts_and_the_dashboard(engine: Engine) -> None:
+    report(engine, ("a", 700, T0), ("b", 500, T0))
+    with Session(engine) as session:
+        session.execute(Agent.__table__.update().where(Agent.__table__.c.id == "a").values(site="north"))  # type: ignore[attr-defined]
+        session.commit()
+        assert metered_usage(session, PolicyConfig(), T0) == Metered({}, {})  # nothing metered: no read
+        config = PolicyConfig(site_budgets={"north": SiteBudget(monthly_bytes=1000)})
+        metered = metered_usage(session, config, T0)
+    assert metered.agents == {"a": Usage(700, 700)}
+    assert list(metered.sites) == ["north"]
+    assert metered.sites["north"].used_month == 700
+    assert not metered.sites["north"].month_spent
