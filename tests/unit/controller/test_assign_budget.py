@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller.policy import AgentView, FleetView, OverrideView, PolicyConfig, TelemetryView, assign
-from controller.policy.budget import SiteBudget, Usage, site_plan, site_usage
+from controller.policy.bandwidth import inside_windows
+from controller.policy.budget import SiteBudget, Usage, site_plan, site_usage, zone
 from tests.unit.controller.test_policy_total import NOW as POLICY_NOW
 from tests.unit.controller.test_policy_total import check_all_valid, fleets
 
@@ -144,3 +145,21 @@ def test_metered_sites_get_valid_assignments_paced_within_what_is_left(fleet: tu
         ]
         assert all(bps > 0 for bps in sending)  # a metered agent that may send is always paced
         assert sum(sending) * site_budget.horizon_s <= plan.left_today
+
+
+@pytest.mark.parametrize(
+    ("windows", "now", "tz", "inside"),
+    [
+        ((), NOW, "UTC", True),  # no windows: always
+        (("08:00-16:00",), NOW, "UTC", True),
+        (("08:00-16:00",), NOW, "Asia/Tokyo", False),  # 21:00 there
+        (("22:00-06:00",), NOW, "Asia/Tokyo", False),
+        (("22:00-06:00",), NOW, "Pacific/Auckland", True),  # 01:00 there
+        (("12:00-12:30",), NOW, "UTC", True),  # the start minute is inside
+        (("11:00-12:00",), NOW, "UTC", False),  # the end minute is not
+        (("01:00-02:00", "12:00-13:00"), NOW, "UTC", True),  # any of them
+        (("05:00-05:00",), NOW, "UTC", True),  # start = end: the whole day
+    ],
+)
+def test_inside_windows(windows: tuple[str, ...], now: datetime, tz: str, inside: bool) -> None:
+    assert inside_windows(windows, now, zone(tz)) is inside
