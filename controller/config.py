@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from controller.policy import PolicyConfig
+from controller.policy.budget import DEFAULT_HORIZON_S, MAX_MONTH_START_DAY, SiteBudget, zone
 from controller.store.database import DEFAULT_DATABASE_URL
 from fleet_base.configfile import (
     DATABASE_ENV,
@@ -207,11 +208,28 @@ class CatalogSection(Section):
         return self
 
 
+#: the largest budget or cap that makes sense (1 PB)
+MAX_BUDGET_BYTES = 10**15
+
+
 class SiteSection(Section):
     uplink_bps: int | None = Field(default=None, ge=0)
     windows: list[str] | None = None
+    #: the site's clock (IANA name, e.g. ``Europe/Berlin``): its upload windows and its budget's days
+    timezone: str = Field(default="UTC", min_length=1, max_length=64)
+    #: metered link: bytes a calendar month (from ``month_start_day``, 00:00 local); 0 = not metered
+    monthly_budget_bytes: int = Field(default=0, ge=0, le=MAX_BUDGET_BYTES)
+    month_start_day: int = Field(default=1, ge=1, le=MAX_MONTH_START_DAY)
+    #: each agent's bytes a local day; unset = ``[policy] agent_daily_cap_bytes``; 0 = no cap
+    agent_daily_cap_bytes: int | None = Field(default=None, ge=0, le=MAX_BUDGET_BYTES)
 
     _windows = field_validator("windows")(lambda cls, v: None if v is None else _check_windows(v))
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        zone(value)
+        return value
 
 
 class PolicySection(Section):
@@ -225,9 +243,29 @@ class PolicySection(Section):
     ram_budget_fraction: float = Field(default=_POLICY.ram_budget_fraction, gt=0, le=1)
     default_compression_level: int = Field(default=_POLICY.default_compression_level, ge=0, le=MAX_COMPRESSION_LEVEL)
     widen_backlog_bytes: int = Field(default=_POLICY.widen_backlog_bytes, ge=0)
+    #: every agent's bytes a local day unless its site says otherwise; 0 = no cap
+    agent_daily_cap_bytes: int = Field(default=0, ge=0, le=MAX_BUDGET_BYTES)
+    #: what the measure of bytes sent misses (HTTP/TLS framing, failed attempts), added to it: 0.05 = 5 %
+    budget_overhead_fraction: float = Field(default=0.05, ge=0, le=1)
+    #: a metered agent's share of today's allowance is paced over this long (its bandwidth cap)
+    budget_horizon_s: float = Field(default=DEFAULT_HORIZON_S, ge=10, le=86_400)
     sites: dict[str, SiteSection] = Field(default_factory=dict)
 
     _windows = field_validator("windows")(lambda cls, v: _check_windows(v))
+
+    def budget(self, site: SiteSection | None) -> SiteBudget:
+        """A site's metering (``None``: a site not configured)."""
+        cap = self.agent_daily_cap_bytes
+        if site is not None and site.agent_daily_cap_bytes is not None:
+            cap = site.agent_daily_cap_bytes
+        return SiteBudget(
+            monthly_bytes=site.monthly_budget_bytes if site else 0,
+            month_start_day=site.month_start_day if site else 1,
+            timezone=site.timezone if site else "UTC",
+            agent_daily_bytes=cap,
+            overhead_fraction=self.budget_overhead_fraction,
+            horizon_s=self.budget_horizon_s,
+        )
 
     def to_policy(self, offline_after_s: float) -> PolicyConfig:
         try:
@@ -245,6 +283,9 @@ class PolicySection(Section):
                 default_compression_level=self.default_compression_level,
                 widen_backlog_bytes=self.widen_backlog_bytes,
                 offline_after_s=offline_after_s,
+                site_budgets={k: self.budget(s) for k, s in self.sites.items()},
+                default_budget=self.budget(None),
+                site_timezones={k: s.timezone for k, s in self.sites.items()},
             )
         except ValueError as exc:
             raise ConfigError(f"[policy]: {exc}") from None

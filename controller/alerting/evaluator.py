@@ -30,6 +30,7 @@ from controller.alerting.rules import (
     CentralFacts,
     Evaluation,
     Progress,
+    SiteFacts,
     Thresholds,
     clock_offset,
     evaluate,
@@ -41,6 +42,7 @@ from controller.policy import PolicyConfig
 from controller.store.database import as_utc
 from controller.store.models import Agent
 from controller.store.tables import column
+from controller.store.usage import metered_usage
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +107,8 @@ class AlertEvaluator:
             live = store.live_controllers(session, now, self.heartbeat_ttl_s)
             self.leader = not live or min([*live, self.controller_id]) == self.controller_id
             fleet = self.fleet_facts(session, now) if self.leader else None
-            evaluation = evaluate(fleet, self.central(now), now, self.thresholds)
+            sites = self.site_facts(session, now) if self.leader else []
+            evaluation = evaluate(fleet, self.central(now), now, self.thresholds, sites)
             for agent_id, error in evaluation.failed:
                 log.error("alert rules failed for agent %s (the others were evaluated): %s", agent_id, error)
             self.failed_agents += len(evaluation.failed)
@@ -132,6 +135,17 @@ class AlertEvaluator:
                 log.error("alert facts failed for agent %s: %s", row[0], exc)
         self._forget_missing(f.agent_id for f in facts)
         return facts
+
+    def site_facts(self, session: Session, now: datetime) -> list[SiteFacts]:
+        """The metered sites' months (none metered: no read)."""
+        if not any(b.monthly_bytes > 0 for b in self.policy.site_budgets.values()):
+            return []
+        plans = metered_usage(session, self.policy, now).sites
+        return [
+            SiteFacts(site, plan.budget.monthly_bytes, plan.used_month, plan.month.end.date())
+            for site, plan in plans.items()
+            if plan.budget.monthly_bytes > 0
+        ]
 
     def _facts(self, row: Any, completed: dict[str, datetime], now: datetime) -> AgentFacts:
         r = dict(zip(_AGENT_FIELDS, row, strict=True))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from fleet_plan.thermal import ThermalLimits
@@ -42,6 +42,7 @@ class Kind(StrEnum):
     BROKER_UNREACHABLE = "broker_unreachable"
     THREAD_DOWN = "thread_down"
     VERSION_DRIFT = "version_drift"
+    BUDGET_SPENT = "budget_spent"
 
 
 ALERTNAMES: dict[Kind, str] = {
@@ -59,6 +60,7 @@ ALERTNAMES: dict[Kind, str] = {
     Kind.BROKER_UNREACHABLE: "EdgefleetBrokerUnreachable",
     Kind.THREAD_DOWN: "EdgefleetControllerThreadDown",
     Kind.VERSION_DRIFT: "EdgefleetVersionDrift",
+    Kind.BUDGET_SPENT: "EdgefleetSiteBudgetSpent",
 }
 SEVERITY: dict[Kind, str] = dict.fromkeys(Kind, "warning") | {
     Kind.CRITICAL: "critical",
@@ -158,6 +160,17 @@ class CentralFacts:
     s3_probe: tuple[bool, str] | None = None
     #: the evaluating controller's own release (``fleet_base.__version__``): an agent behind it drifts
     version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SiteFacts:
+    """A metered site's budget month (``controller.policy.budget``): bytes used (billed) of its budget."""
+
+    site: str
+    budget_bytes: int
+    used_bytes: int
+    #: the day the next budget month starts (local to the site)
+    resumes_on: date
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +329,18 @@ def central_alerts(c: CentralFacts, now: datetime, t: Thresholds) -> list[Firing
     return out
 
 
+def budget_spent(s: SiteFacts, now: datetime, t: Thresholds) -> Firing | None:
+    """A metered site spent its monthly budget: its uploads are held until the next budget month."""
+    if s.budget_bytes <= 0 or s.used_bytes < s.budget_bytes:
+        return None
+    where = f"site {s.site}" if s.site else "the site without a name"
+    summary = (
+        f"monthly budget of {where} spent: {s.used_bytes / 1e9:.2f} GB of {s.budget_bytes / 1e9:.2f} GB; "
+        f"uploads held until {s.resumes_on.isoformat()}"
+    )
+    return Firing(Kind.BUDGET_SPENT, _labels(Kind.BUDGET_SPENT, {"site": s.site}), summary)
+
+
 def _labels(kind: Kind, extra: Mapping[str, str]) -> dict[str, str]:
     return {"alertname": ALERTNAMES[kind], "severity": SEVERITY[kind], **extra}
 
@@ -328,10 +353,14 @@ class Evaluation:
 
 
 def evaluate(
-    fleet: Sequence[AgentFacts] | None, central: CentralFacts, now: datetime, thresholds: Thresholds
+    fleet: Sequence[AgentFacts] | None,
+    central: CentralFacts,
+    now: datetime,
+    thresholds: Thresholds,
+    sites: Sequence[SiteFacts] = (),
 ) -> Evaluation:
     """Every alert firing now. ``fleet`` None: this controller does not evaluate the fleet's rules (another
-    one does), only its own."""
+    one does), only its own; ``sites``: the metered sites (fleet rules too)."""
     firing: list[Firing] = []
     failed: list[tuple[str, str]] = []
     target = versions.newest([central.version, *(a.software_version for a in fleet or ())])
@@ -341,6 +370,8 @@ def evaluate(
             firing.extend(agent_alerts(facts, now, thresholds))
         except Exception as exc:  # one bad row must not hide the others' alerts
             failed.append((facts.agent_id, f"{type(exc).__name__}: {exc}"[:300]))
+    if fleet is not None:
+        firing.extend(f for f in (budget_spent(s, now, thresholds) for s in sites) if f is not None)
     central_firing = central_alerts(central, now, thresholds)
     if fleet is None:
         central_firing = [f for f in central_firing if f.scope != FLEET]

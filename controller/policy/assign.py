@@ -6,7 +6,8 @@ Order of decisions for one agent (each step may only lower what the one before a
     2½. compression: the cost model under the heat's cap (``compression.decide``; after the operator's caps)
     3. operator: pause, concurrency cap, bandwidth cap, windows, upload now (reason says "operator")
     4. windows: operator's, else the site's, else the default; a backlog over the threshold opens them
-    5. bandwidth: the site's uplink shared max-min fairly among its live, unpaused agents
+    5. budget: a metered site's allowance today shared among its agents, paced as a bandwidth cap; held at 0
+    6. bandwidth: the site's uplink shared max-min fairly among its live, unpaused agents inside their windows
 Offline agents, and agents whose telemetry is older than ``offline_after_s``, get nothing new.
 """
 
@@ -16,8 +17,8 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from controller.policy import compression, sizing, thermal
-from controller.policy.bandwidth import Claim, age_weight, max_min_share
+from controller.policy import budget, compression, sizing, thermal
+from controller.policy.bandwidth import Claim, age_weight, inside_windows, max_min_share
 from controller.policy.bounds import fit_reason, sane_agent, sane_override
 from controller.policy.inputs import AgentView, Decision, FleetView, OverrideView, PolicyConfig, PolicyState
 from fleet_plan.thermal import CRITICAL, NORMAL, throttle
@@ -153,26 +154,77 @@ def _draft(agent: AgentView, override: OverrideView | None, config: PolicyConfig
     return _Draft(agent, settings, tuple(reasons), state, cap, has_backlog)
 
 
-def _share_site(site: str, drafts: list[_Draft], config: PolicyConfig) -> dict[str, tuple[int, str]]:
-    uplink = config.uplink_for(site)
-    sharing = [d for d in drafts if not d.settings.paused]
-    if uplink <= 0 or not sharing:
-        return {}
+def _budget_site(
+    site: str, drafts: list[_Draft], snapshot: FleetView, config: PolicyConfig, now: datetime
+) -> list[_Draft]:
+    """A metered site's drafts: held when its allowance is spent, else paced (``controller.policy.budget``)."""
+    site_budget = config.budget_for(site)
+    if not site_budget.metered:
+        return drafts
+    plan = budget.site_plan(site_budget, snapshot.site_usage.get(site, budget.Usage()), now)
+    usage = {d.agent.agent_id: snapshot.agent_usage.get(d.agent.agent_id, budget.Usage()) for d in drafts}
+    needs = {
+        d.agent.agent_id: budget.AgentNeed(
+            d.agent.telemetry.backlog_bytes if d.agent.telemetry else 0,
+            age_weight(d.agent.telemetry.backlog_oldest_age_s if d.agent.telemetry else 0.0, d.has_backlog),
+            usage[d.agent.agent_id].today_bytes,
+        )
+        for d in drafts
+        if not d.settings.paused
+    }
+    given = budget.allowances(plan, needs)
+    result = []
+    for draft in drafts:
+        allowance = given.get(draft.agent.agent_id)
+        if allowance is None or allowance.allowance_bytes is None:
+            result.append(draft)
+        elif allowance.held:
+            today = usage[draft.agent.agent_id].today_bytes
+            why = budget.cap_reason(plan, today) if allowance.capped else budget.hold_reason(site, plan)
+            settings = replace(draft.settings, paused=True)
+            result.append(replace(draft, settings=settings, reasons=(*draft.reasons, why)))
+        else:
+            cap = draft.bandwidth_cap
+            pace = allowance.bandwidth_bps if cap is None or cap <= 0 else min(cap, allowance.bandwidth_bps)
+            why = budget.pace_reason(site, plan, allowance)
+            result.append(replace(draft, bandwidth_cap=pace, reasons=(*draft.reasons, why)))
+    return result
+
+
+def _claims(drafts: list[_Draft], uplink: int) -> dict[str, Claim]:
     claims: dict[str, Claim] = {}
-    for draft in sharing:
+    for draft in drafts:
         demand = float(uplink if draft.has_backlog else min(uplink, IDLE_DEMAND_BPS))
         if draft.bandwidth_cap is not None and draft.bandwidth_cap > 0:
             demand = min(demand, draft.bandwidth_cap)
         age = draft.agent.telemetry.backlog_oldest_age_s if draft.agent.telemetry else 0.0
         claims[draft.agent.agent_id] = Claim(demand, age_weight(age, draft.has_backlog))
+    return claims
+
+
+def _share_site(site: str, drafts: list[_Draft], config: PolicyConfig, now: datetime) -> dict[str, tuple[int, str]]:
+    """The uplink shared among the agents inside their windows; an agent outside gets the share it would have
+    with every unpaused agent of the site inside (what it may use when its window opens before the next tick)."""
+    uplink = config.uplink_for(site)
+    unpaused = [d for d in drafts if not d.settings.paused]
+    if uplink <= 0 or not unpaused:
+        return {}
+    tz = budget.zone(config.timezone_for(site))
+    inside = [d for d in unpaused if inside_windows(d.settings.windows, now, tz)]
+    claims = _claims(unpaused, uplink)
     shares = max_min_share(uplink, claims)
-    busy = sum(1 for d in sharing if d.has_backlog)
+    if inside:
+        shares |= max_min_share(uplink, {d.agent.agent_id: claims[d.agent.agent_id] for d in inside})
+    busy = sum(1 for d in inside if d.has_backlog)
     where = f"site {site}" if site else "the site"
+    inside_ids = {d.agent.agent_id for d in inside}
+    outside = len(unpaused) - len(inside)
+    others = f", {outside} outside their window" if outside else ""
     return {
         key: (
             share,
-            f"share {_rate(share)} of {_rate(uplink)} uplink ({where}: {busy} of {len(sharing)} agents "
-            f"with backlog, weight {claims[key].weight:g})",
+            f"share {_rate(share)} of {_rate(uplink)} uplink ({where}: {busy} of {len(inside)} agents "
+            f"with backlog{others}{'' if key in inside_ids else ', this one too'}, weight {claims[key].weight:g})",
         )
         for key, share in shares.items()
     }
@@ -199,8 +251,9 @@ def assign(snapshot: FleetView, config: PolicyConfig, now: datetime) -> dict[str
             drafts[agent.site].append(_draft(sane_agent(agent), override, config, now))
     decisions: dict[str, Decision] = {}
     for site in sorted(drafts):
-        shares = _share_site(site, drafts[site], config)
-        for draft in drafts[site]:
+        site_drafts = _budget_site(site, drafts[site], snapshot, config, now)
+        shares = _share_site(site, site_drafts, config, now)
+        for draft in site_drafts:
             settings, reasons = draft.settings, list(draft.reasons)
             if draft.agent.agent_id in shares:
                 share, why = shares[draft.agent.agent_id]

@@ -9,6 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from fleet_protocol.windows import parse_windows
 
 #: Backlog age that adds one unit of weight, and the largest weight.
 AGE_STEP_S = 6 * 3600.0
@@ -54,3 +57,14 @@ def max_min_share(capacity: int, claims: Mapping[str, Claim]) -> dict[str, int]:
             remaining -= claim.demand
             del open_claims[key]
     return {key: _round_down(value) for key, value in sorted(shares.items())}
+
+
+def inside_windows(windows: tuple[str, ...], now: datetime, tz: tzinfo) -> bool:
+    """Whether an agent with upload ``windows`` (``()`` = always) may upload at ``now``, on the site's clock ``tz``.
+
+    Only agents inside their window share the site's uplink: the others do not send (docs/controller.md)."""
+    if not windows:
+        return True
+    local = now.astimezone(tz)
+    seconds = local.hour * 3600 + local.minute * 60 + local.second
+    return any(window.contains(seconds) for window in parse_windows(windows))

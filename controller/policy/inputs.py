@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from controller.policy.budget import SiteBudget, Usage, zone
 from fleet_plan.thermal import DEFAULT_LIMITS, check_limits
 from fleet_protocol.assignment import (
     CONCURRENCY,
@@ -37,9 +38,15 @@ class PolicyConfig:
     default_compression_level: int = DEFAULT_COMPRESSION_LEVEL
     widen_backlog_bytes: int = 0
     offline_after_s: float = 60.0
+    #: metered sites (``budget``); a site not listed is not metered unless ``default_budget`` is
+    site_budgets: Mapping[str, SiteBudget] = field(default_factory=dict)
+    default_budget: SiteBudget = field(default_factory=SiteBudget)
+    #: the IANA time zone of a site's clock (its upload windows, its budget's days); not listed: UTC
+    site_timezones: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_limits(self)
+        self.check_timezones()
         if not 1 <= self.max_concurrency <= CONCURRENCY.high:
             raise ValueError(f"max_concurrency must be 1..{CONCURRENCY.high}")
         if not 0 < self.ram_budget_fraction <= 1:
@@ -54,6 +61,16 @@ class PolicyConfig:
 
     def windows_for(self, site: str) -> tuple[str, ...]:
         return self.site_windows.get(site, self.windows)
+
+    def budget_for(self, site: str) -> SiteBudget:
+        return self.site_budgets.get(site, self.default_budget)
+
+    def timezone_for(self, site: str) -> str:
+        return self.site_timezones.get(site, "UTC")
+
+    def check_timezones(self) -> None:
+        for name in self.site_timezones.values():
+            zone(name)
 
 
 @dataclass(frozen=True)
@@ -130,6 +147,9 @@ class FleetView:
     agents: tuple[AgentView, ...] = ()
     agent_overrides: Mapping[str, OverrideView] = field(default_factory=dict)
     site_overrides: Mapping[str, OverrideView] = field(default_factory=dict)
+    #: measured bytes sent in the budget month and local day of the agent's site: per agent id, per site
+    agent_usage: Mapping[str, Usage] = field(default_factory=dict)
+    site_usage: Mapping[str, Usage] = field(default_factory=dict)
 
     def override_for(self, agent: AgentView) -> OverrideView | None:
         own = self.agent_overrides.get(agent.agent_id)

@@ -52,6 +52,7 @@ from controller.store.errors import is_outage
 from controller.store.housekeeping import prune_telemetry, sync_sites
 from controller.store.instances import forget
 from controller.store.schema import check, migrate
+from controller.store.usage import USAGE_KEPT, prune_usage
 from fleet_base import __version__
 
 log = logging.getLogger(__name__)
@@ -322,6 +323,7 @@ class Controller:
         try:
             with self.metrics.timed("prune"), Session(self.engine) as session:
                 removed = prune_telemetry(session, before=before)
+                prune_usage(session, before=min(before, datetime.now(UTC) - USAGE_KEPT))
                 alerts = alert_store.prune(session, before)
         except Exception as exc:
             log.error("pruning telemetry and alerts failed: %s", exc)

@@ -29,6 +29,7 @@ from sqlmodel import Session
 from controller.policy import Decision, FleetView, PolicyConfig, is_live
 from controller.policy.decide import Decided, PolicyFailure, changed, decide
 from controller.service.fleet_view import build_fleet_view
+from controller.service.usage import UsageReader
 from controller.store.assignments import (
     FleetRows,
     Proposal,
@@ -128,6 +129,7 @@ class Ticker:
         self.conflicts = 0
         self.published_total = 0
         self.policy_errors = 0
+        self.usage = UsageReader(config)
 
     # -- for the ingest thread ---------------------------------------------------------------------
     def needs_fast_tick(self, telemetry: list[tuple[Telemetry, datetime]]) -> bool:
@@ -171,7 +173,7 @@ class Ticker:
     def _decide_and_commit(self, session: Session, now: datetime, sites: set[str] | None) -> Round:
         """Load, decide, commit; another controller's version in between → load and decide again."""
         for attempt in range(1, CONFLICT_RETRIES + 1):
-            loaded = self._load(session, sites)
+            loaded = self._load(session, sites, now)
             decisions = self._decide(loaded.fleet, now)
             try:
                 return Round(loaded, decisions, self._commit(session, loaded, decisions, now))
@@ -181,10 +183,10 @@ class Ticker:
         log.warning("tick: gave up after %d version conflicts", CONFLICT_RETRIES)
         return Round(loaded, decisions, [])
 
-    def _load(self, session: Session, sites: set[str] | None) -> Loaded:
+    def _load(self, session: Session, sites: set[str] | None, now: datetime) -> Loaded:
         stored = load_fleet(session, sites)
         mine = stored if sites is not None else self._my_share(stored)
-        return Loaded(stored, mine, build_fleet_view(mine))
+        return Loaded(stored, mine, self.usage.attach(session, build_fleet_view(mine), now))
 
     def _my_share(self, rows: FleetRows) -> FleetRows:
         """With several live controllers, only the sites dealt to this one (``instances.sites_for``)."""

@@ -36,6 +36,7 @@ from controller.store.models import (
     TelemetryReading,
 )
 from controller.store.tables import AGENT, DEAD, EVENT, REJECT, SAMPLE, column, copied_fields, incoming, names
+from controller.store.usage import record_usage
 from fleet_protocol.messages import Birth, Event, State, Telemetry
 from fleet_protocol.vocabulary import AgentStatus
 
@@ -171,6 +172,7 @@ def _write_telemetry(
         if kept is None or kept[1] <= at:
             latest[message.agent_id] = (message, at, received)
     session.execute(upsert(session, SAMPLE), samples)
+    record_usage(session, {agent_id: (m.bytes_uploaded_total, at) for agent_id, (m, at, _r) in latest.items()})
     _write_latest(session, latest, ctx)
 
 

@@ -459,3 +459,18 @@ class CentralSample(SQLModel, table=True):
     s3_probe_errors: int = 0
     s3_probe_latency_s: float | None = None
     s3_probe_error: str = Field(default="", max_length=200)
+
+
+# --- metered links ------------------------------------------------------------------------------
+
+
+class AgentUsage(SQLModel, table=True):
+    """Bytes an agent sent in one UTC hour, from the growth of its ``bytes_uploaded_total`` telemetry counter
+    (``controller.store.usage``): what metered sites' budgets are measured with."""
+
+    __tablename__ = "agent_usage"
+    __table_args__ = (Index("ix_agent_usage_hour", "hour"),)
+
+    agent_id: str = Field(primary_key=True, max_length=64)
+    hour: datetime = Field(primary_key=True, sa_type=TZ, description="the UTC hour the bytes were reported in")
+    bytes_sent: int = Field(default=0, sa_type=BigInteger)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 
-from dashboard import overrides, queries
+from dashboard import budgets, overrides, queries
 from dashboard.deps import (
     AgentIdPath,
     CsrfDep,
@@ -77,6 +77,20 @@ def _detail_or_404(ctx: CtxDep, db: DbDep, agent_id: str) -> AgentDetail:
 @router.get("/agents/{agent_id}", responses=OF_AGENT)
 def agent(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: AgentIdPath) -> AgentDetail:
     return _detail_or_404(ctx, db, agent_id)
+
+
+@router.get("/agents/{agent_id}/budget", responses=OF_AGENT)
+def agent_budget(ctx: CtxDep, db: DbDep, _user: UserDep, agent_id: AgentIdPath) -> budgets.AgentBudgetView | None:
+    """What the agent sent this budget month and today against its site's budget and its daily cap; ``null``
+    when its site is not metered."""
+    detail = _detail_or_404(ctx, db, agent_id)
+    return budgets.agent_budget(db, ctx.limits, agent_id, detail.row.site, ctx.clock())
+
+
+@router.get("/sites/budgets")
+def site_budgets(ctx: CtxDep, db: DbDep, _user: UserDep) -> list[budgets.SiteBudgetView]:
+    """Every site with a monthly data budget: bytes used (measured + overhead) against it, today's allowance."""
+    return budgets.site_budgets(db, ctx.limits, ctx.clock())
 
 
 @router.get("/agents/{agent_id}/telemetry", responses=OF_AGENT)

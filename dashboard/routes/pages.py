@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict
 
-from dashboard import overrides, queries
+from dashboard import budgets, overrides, queries
 from dashboard.deps import (
     AgentIdPath,
     CsrfDep,
@@ -49,6 +49,7 @@ def favicon() -> FileResponse:
 def fleet_page(
     request: Request,
     ctx: CtxDep,
+    db: DbDep,
     session: WebSessionDep,
     user: UserDep,
     view: FleetViewDep,
@@ -70,6 +71,7 @@ def fleet_page(
         sort_keys=list(SortKey),
         sites=sorted({r.site for r in snapshot.rows if r.site}),
         versions=known_versions(snapshot.rows),
+        budgets=budgets.site_budgets(db, ctx.limits, ctx.clock()),
     )
 
 
@@ -109,6 +111,7 @@ def agent_page(
         audit=queries.audit(db, target=f"agent:{agent_id}", limit=50),
         queue=queue_panel(ctx.queue, agent_id, user.name) if queue else None,
         queue_configured=ctx.queue is not None,
+        budget=budgets.agent_budget(db, ctx.limits, agent_id, detail.row.site, now),
     )
 
 

@@ -221,6 +221,9 @@ def dashboard_settings(
     }
     if mqtt_url is not None:
         settings["mqtt"] = {"url": mqtt_url}
+    controller = paths.configs / "controller.toml"
+    if controller.exists():  # the policy's limits and budgets, as the controller reads them
+        settings["controller_config"] = str(controller)
     return settings
 
 

@@ -1,0 +1,83 @@
+"""Metered sites on the dashboard (SQLite and PostgreSQL): the budget bar, the agent's use, the API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from controller.store.models import AgentUsage
+from dashboard.app import create_app
+from dashboard.config import parse_config
+from tests.integration.dashboard.conftest import login
+from tests.integration.dashboard.seed import AgentSpec, config_data, put_agents
+
+pytestmark = pytest.mark.integration
+GB = 10**9
+CONTROLLER_TOML = """
+[mqtt]
+url = "mqtt://controller:pw@127.0.0.1:1883"
+[policy]
+budget_overhead_fraction = 0.0
+[policy.sites.lte]
+monthly_budget_bytes = 10_000_000_000
+agent_daily_cap_bytes = 2_000_000_000
+"""
+
+
+@pytest.fixture
+def client(engine: Engine, database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    controller = tmp_path / "controller.toml"
+    controller.write_text(CONTROLLER_TOML)
+    data = config_data(database_url, controller_config=str(controller), snapshot_max_age_s=0, metrics_cache_s=0)
+    with TestClient(create_app(parse_config(data), engine=engine)) as client:
+        login(client, "vic")
+        yield client
+
+
+def use(engine: Engine, agent_id: str, at: datetime, nbytes: int) -> None:
+    with Session(engine) as session:
+        hour = at.replace(minute=0, second=0, microsecond=0)
+        session.add(AgentUsage(agent_id=agent_id, hour=hour, bytes_sent=nbytes))
+        session.commit()
+
+
+def test_a_spent_site_budget_shows_on_the_fleet_page_and_in_the_api(engine: Engine, client: TestClient) -> None:
+    now = datetime.now(UTC)
+    put_agents(engine, [AgentSpec("pi-a", site="lte"), AgentSpec("pi-b", site="lte"), AgentSpec("pi-c")], now)
+    use(engine, "pi-a", now, 7 * GB)
+    use(engine, "pi-b", now, 4 * GB)
+    use(engine, "pi-c", now, 50 * GB)  # another site: not metered
+    (site,) = client.get("/api/sites/budgets").json()
+    assert (site["site"], site["budget_bytes"], site["used_bytes"]) == ("lte", 10 * GB, 11 * GB)
+    assert site["spent"]
+    assert site["held"]
+    page = client.get("/").text
+    assert 'id="budget-lte"' in page
+    assert "held: monthly budget spent, resumes on" in page
+
+    agent = client.get("/api/agents/pi-a/budget").json()
+    assert (agent["used_today_bytes"], agent["daily_cap_bytes"], agent["left_today_bytes"]) == (7 * GB, 2 * GB, 0)
+    assert agent["site_budget"]["spent"]
+    assert client.get("/api/agents/pi-c/budget").json() is None
+    assert client.get("/api/agents/nobody/budget").status_code == 404
+    agent_page = client.get("/agents/pi-a").text
+    assert "Data sent today" in agent_page
+    used_today = agent_page.split('id="f-used-today">', 1)[1].split("</dd>", 1)[0]
+    assert used_today.endswith("daily cap")
+
+
+def test_a_site_within_its_budget_shows_what_is_left_today(engine: Engine, client: TestClient) -> None:
+    now = datetime.now(UTC)
+    put_agents(engine, [AgentSpec("pi-a", site="lte")], now)
+    use(engine, "pi-a", now - timedelta(days=40), 9 * GB)  # an older month does not count
+    (site,) = client.get("/api/sites/budgets").json()
+    assert site["used_bytes"] == 0
+    assert not site["held"]
+    assert site["left_today_bytes"] == site["allowance_today_bytes"] > 0
+    assert "left today" in client.get("/").text
