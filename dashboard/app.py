@@ -221,6 +221,7 @@ def create_app(
     app.add_middleware(SessionCookieMiddleware, auth=auth_, secure=config.over_tls)
     _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth, pages, api, *([queue] if ctx.queue else []), central, stream, metrics, apidocs, recording_media):
+    queue_routes = [queue] if ctx.queue else []  # queue control needs the dashboard's own broker user
+    for module in (auth, pages, api, *queue_routes, central, stream, metrics, apidocs, recording_media):
         app.include_router(module.router)
     return app

@@ -93,10 +93,21 @@ class Plan:
         return self.level if flac_running < self.flac_files else RAW
 
 
+#: the least rate the model computes with: below one byte a second nothing moves, and tinier figures underflow
+#: to zero in the arithmetic (hypothesis found a link of 5e-324 B/s dividing by zero)
+MIN_RATE = 1.0
+
+
 def _positive(value: float | None, cap: float = MAX_RATE) -> float | None:
     if value is None or not isinstance(value, int | float) or math.isnan(value) or value <= 0:
         return None
     return min(float(value), cap)
+
+
+def _rate(value: float | None) -> float | None:
+    """A measured rate the model can use (at least ``MIN_RATE``), or None."""
+    rate = _positive(value)
+    return None if rate is None else max(MIN_RATE, rate)
 
 
 def _fill(measured: Mapping[int, float], relative: Mapping[int, float], higher_is_cheaper: bool) -> dict[int, float]:
@@ -115,7 +126,7 @@ def _fill(measured: Mapping[int, float], relative: Mapping[int, float], higher_i
 
 def encode_rates(measured: Mapping[int, float]) -> dict[int, float] | None:
     """Every level's encode rate (WAV bytes/s per encoder), or None if no level has a usable measurement."""
-    known = {k: r for k, v in measured.items() if k in RELATIVE_CPU and (r := _positive(v)) is not None}
+    known = {k: r for k, v in measured.items() if k in RELATIVE_CPU and (r := _rate(v)) is not None}
     return _fill(known, RELATIVE_CPU, higher_is_cheaper=True) if known else None
 
 
@@ -129,8 +140,8 @@ def ratios(measured: Mapping[int, float]) -> dict[int, float]:
 
 
 def _effective_link(inputs: Inputs) -> float | None:
-    link = _positive(inputs.link_bps)
-    cap = _positive(inputs.bandwidth_cap_bps)
+    link = _rate(inputs.link_bps)
+    cap = _rate(inputs.bandwidth_cap_bps)
     if link is not None and cap is not None:
         return min(link, cap)
     return link

@@ -154,3 +154,13 @@ def test_a_mix_must_earn_its_margin() -> None:
     plan = choose(_inputs(3 * MB, 60 * MB, 4, 4))
     assert (plan.level, plan.flac_files) == (RAW, 0)
     assert plan.reason == "raw: encoder 24.0 MB/s at FLAC 0 < link 60.0 MB/s"
+
+
+
+@pytest.mark.parametrize("tiny", [5e-324, 1e-300])
+def test_a_vanishing_encode_rate_is_planned_without_dividing_by_zero(tiny: float) -> None:
+    """Hypothesis found an encode rate of 5e-324 B/s at level 1: the levels filled from it underflowed to 0 B/s
+    and the score divided by zero. Rates count from ``MIN_RATE``."""
+    inputs = Inputs(encode_bps={1: tiny}, ratio={}, cores=1.0, link_bps=2e16, files=17)
+    plan = choose(inputs, levels=range(-1, 9), default=5)
+    assert plan.seconds_per_byte > 0
