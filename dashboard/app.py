@@ -34,7 +34,7 @@ from dashboard.deps import NotLoggedIn
 from dashboard.live import LiveHub, SnapshotCache
 from dashboard.metrics import FleetCollector, MetricsPage
 from dashboard.readmodel import FleetSnapshot
-from dashboard.routes import api, apidocs, auth, central, metrics, pages, stream
+from dashboard.routes import api, apidocs, auth, central, metrics, pages, recordings, stream
 from dashboard.security import SecurityHeadersMiddleware
 
 HERE = Path(__file__).parent
@@ -206,4 +206,6 @@ def create_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (auth, pages, api, central, stream, metrics, apidocs):
         app.include_router(module.router)
+    app.include_router(recordings.pages)
+    app.include_router(recordings.api)
     return app

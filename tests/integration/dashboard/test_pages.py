@@ -136,6 +136,8 @@ def test_the_time_to_drain_shows_on_the_fleet_table_the_agent_page_and_the_api(
     assert (rows["pi-01"]["backlog_eta_s"], rows["pi-02"]["backlog_eta_s"]) == (5400.0, None)
     by_eta = app_client.get("/?sort=backlog_eta_s&desc=true").text
     assert by_eta.index('id="agent-pi-01"') < by_eta.index('id="agent-pi-02"')
+
+
 def alert_items(page: str) -> list[tuple[str, str]]:
     """(class, text) of each item of the page's alert list."""
     box = page.split('<div id="alerts">', 1)[1].split("</div>", 1)[0]

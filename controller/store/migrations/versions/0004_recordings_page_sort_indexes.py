@@ -7,7 +7,6 @@ Create Date: 2026-12-03 19:58:50.235046
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
