@@ -73,7 +73,7 @@ def _db_value(value: Any) -> Any:
     return to_db_time(value) if isinstance(value, datetime) else value
 
 
-def _known_segment(view: RecordingView, where: list[ColumnElement[bool]], limit: int) -> Select[Any]:
+def known_segment(view: RecordingView, where: list[ColumnElement[bool]], limit: int) -> Select[Any]:
     """Rows whose sort value is known, after ``view.after`` in ``(sort column, id)`` order."""
     column = _SORT_COLUMNS[view.sort]
     query = sa_select(*_COLUMNS).where(*where)
@@ -110,7 +110,7 @@ def _rows(session: Session, view: RecordingView, wanted: int) -> list[RecordingR
     rows: list[RecordingRow] = []
     in_unknown = view.after is not None and view.after.value is None
     if not in_unknown:
-        rows = [_row(r) for r in session.execute(_known_segment(view, where, wanted))]
+        rows = [_row(r) for r in session.execute(known_segment(view, where, wanted))]
     if view.sort in NULLABLE_SORTS and len(rows) < wanted:
         rows += [_row(r) for r in session.execute(_unknown_segment(view, where, wanted - len(rows)))]
     return rows

@@ -1,0 +1,249 @@
+"""Recordings page benchmark: 1,000,000 catalog rows on PostgreSQL; the API's p50/p95 per query, and keyset
+against OFFSET side by side in the same run.
+
+Run: ``.venv/bin/python -m pytest -m bench tests/bench/test_recordings_bench.py -s``. Results: docs/benchmarks.md
+("Recordings page"). The rows are bulk-loaded with ``COPY`` (indexes dropped before and made again after, as a
+restore would), then ``ANALYZE``d. Each query is timed three ways, interleaved round by round:
+
+- **API**: ``GET /api/recordings`` through the whole app in process (routing, login session, validation, cursor,
+  SQL, JSON), page and capped count, as a client sees it minus the network;
+- **keyset**: the same page read by ``dashboard.recordings_query.recordings_page`` alone;
+- **OFFSET**: the same rows read by the same query with ``OFFSET n`` instead of the cursor, plus the same capped
+  count (what a page-number pager would run).
+
+"deep" pages start 90 % of the way into the query's rows (at most 900,000 rows in).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session
+
+from controller.store.database import create_all, make_engine
+from dashboard.app import create_app
+from dashboard.config import parse_config
+from dashboard.recordings_query import capped_count, conditions, known_segment, recordings_page
+from dashboard.recordings_view import (
+    NATURAL_ORDER,
+    CursorCodec,
+    Position,
+    RecordingFilter,
+    RecordingSort,
+    RecordingView,
+)
+from edgefleet.localservices.postgres import Postgres
+from tests.integration.dashboard.conftest import login
+from tests.integration.dashboard.seed import config_data
+
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(900)]
+
+ROWS = int(os.environ.get("EDGEFLEET_BENCH_RECORDINGS", "1000000"))
+ROUNDS = int(os.environ.get("EDGEFLEET_BENCH_ROUNDS", "30"))
+AGENTS = 200
+SITES = 20
+START = datetime(2025, 12, 1, tzinfo=UTC)
+#: recorders on a schedule: every agent starts a recording at the same minute of each slot (ties of up to 200)
+SLOT = timedelta(minutes=105)
+LIMIT = 50
+_COLUMNS = (
+    "key, agent_id, site, file, uploaded_at, recorded_at, recorded_at_source, clock_suspect, duration_s, "
+    "sample_rate, channels, bits_per_sample, original_bytes, stored_bytes, sha256, codec, recorder_metadata, "
+    "upload_event_id, status, error, cataloged_at"
+)
+
+
+def catalog_row(n: int, rnd: random.Random) -> tuple[Any, ...]:
+    """The ``n``-th recording: agent ``n % 200`` at slot ``n // 200``; most 5 min long on the schedule, some
+    triggered (random length, a few seconds off the slot); 1 % pending (nothing known yet), 0.2 % failed."""
+    agent = n % AGENTS
+    scheduled = rnd.random() < 0.7
+    recorded = START + SLOT * (n // AGENTS) + (timedelta(0) if scheduled else timedelta(seconds=rnd.randint(1, 900)))
+    duration = 300.0 if scheduled else round(rnd.uniform(1, 3600), 3)
+    size = int(duration * 96_000) + 44
+    roll = rnd.random()
+    status = "pending" if roll < 0.01 else "failed" if roll < 0.012 else "cataloged"
+    known = status == "cataloged"
+    return (
+        f"field/pi-{agent:03d}/{n:07d}.flac",
+        f"pi-{agent:03d}",
+        f"site-{agent % SITES:02d}",
+        f"{recorded:%Y%m%d_%H%M%S}.wav",
+        recorded + timedelta(seconds=duration + 60),
+        recorded if known else None,
+        "bext" if known else "",
+        False,
+        duration if known else None,
+        48_000 if known else None,
+        1 if known else None,
+        16 if known else None,
+        size,
+        int(size * 0.62) if rnd.random() < 0.97 else size,
+        f"{n:064x}",
+        "flac" if rnd.random() < 0.97 else "raw",
+        "{}",
+        n + 1,
+        status,
+        "not a WAV file" if status == "failed" else "",
+        recorded + timedelta(seconds=duration + 61) if known else None,
+    )
+
+
+def bulk_load(engine: Engine, rows: int) -> dict[str, float]:
+    """COPY the rows in with the recording table's indexes dropped, then make them again; returns the seconds."""
+    timings: dict[str, float] = {}
+    rnd = random.Random(15)
+    raw = engine.raw_connection()
+    try:
+        connection: Any = raw.driver_connection
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indexname, indexdef FROM pg_indexes"
+                " WHERE tablename = 'recording' AND indexname <> 'recording_pkey'"
+            )
+            indexes = cursor.fetchall()
+            for name, _ in indexes:
+                cursor.execute(f'DROP INDEX "{name}"')
+            started = time.perf_counter()
+            with cursor.copy(f"COPY recording ({_COLUMNS}) FROM STDIN") as copy:
+                for n in range(rows):
+                    copy.write_row(catalog_row(n, rnd))
+            timings["copy"] = time.perf_counter() - started
+            started = time.perf_counter()
+            for _, definition in indexes:
+                cursor.execute(definition)
+            timings["indexes"] = time.perf_counter() - started
+            cursor.execute("ANALYZE recording")
+        connection.commit()
+    finally:
+        raw.close()
+    return timings
+
+
+@pytest.fixture(scope="module")
+def catalog(postgres: Postgres) -> Iterator[Engine]:
+    engine = make_engine(postgres.create_database("edgefleet_bench"))
+    create_all(engine)
+    timings = bulk_load(engine, ROWS)
+    print(f"\n[postgresql] {ROWS:,} recordings: COPY {timings['copy']:.1f} s, indexes {timings['indexes']:.1f} s")
+    yield engine
+    engine.dispose()
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    view: RecordingView
+
+
+def cases() -> list[Case]:
+    window = RecordingFilter(
+        site="site-07", recorded_from=START + timedelta(days=30), recorded_to=START + timedelta(days=60)
+    )
+
+    def view(flt: RecordingFilter | None = None, sort: RecordingSort = RecordingSort.RECORDED_AT) -> RecordingView:
+        return RecordingView(filter=flt or RecordingFilter(), sort=sort, order=NATURAL_ORDER[sort], limit=LIMIT)
+
+    return [
+        Case("newest first (no filter)", view()),
+        Case("agent pi-042", view(RecordingFilter(agent="pi-042"))),
+        Case("site-07, 30 days", view(window)),
+        Case("duration 10-20 min", view(RecordingFilter(min_duration_s=600, max_duration_s=1200))),
+        Case("sorted by duration", view(sort=RecordingSort.DURATION)),
+    ]
+
+
+def offset_page(session: Session, view: RecordingView, offset: int) -> int:
+    """What a page-number pager runs: the same query with OFFSET, and the same capped count."""
+    query = known_segment(view, conditions(view.filter), view.limit).offset(offset)
+    rows = session.execute(query).all()
+    capped_count(session, view.filter)
+    return len(rows)
+
+
+def deep_position(session: Session, view: RecordingView) -> tuple[int, Position]:
+    """90 % into the view's rows whose sort value is known (at most 900,000 in): the offset and its row."""
+    where = conditions(view.filter)
+    known = known_segment(view, where, ROWS).subquery()
+    matching = int(session.execute(select(func.count()).select_from(known)).scalar_one())
+    offset = min(int(matching * 0.9), 900_000)
+    row = session.execute(known_segment(view, where, 1).offset(offset - 1)).one()
+    value = row.duration_s if view.sort is RecordingSort.DURATION else row.recorded_at
+    return offset, Position(value, row.id)
+
+
+def timed(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000
+
+
+def pct(samples: list[float], q: int) -> float:
+    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
+
+
+def test_recordings_at_a_million_rows(catalog: Engine) -> None:
+    config = parse_config(config_data(str(catalog.url.render_as_string(hide_password=False))))
+    codec = CursorCodec(config.secret_key)
+    app = create_app(config, engine=catalog)
+    measured: dict[str, dict[str, list[float]]] = {}
+    with TestClient(app) as client, Session(catalog) as session:
+        login(client, "vic")
+        plans: list[tuple[str, RecordingView, int]] = []
+        for case in cases():
+            plans.append((f"{case.name}, first page", case.view, 0))
+            offset, position = deep_position(session, case.view)
+            plans.append((f"{case.name}, deep page ({offset:,} in)", replace(case.view, after=position), offset))
+        for label, view, _ in plans:  # warm up: plans cached, pages in the buffer cache
+            measured[label] = {"api": [], "keyset": [], "offset": []}
+            assert client.get(f"/api/recordings?{_query(view, codec)}").status_code == 200
+        for _ in range(ROUNDS):
+            for label, view, offset in plans:
+                url = f"/api/recordings?{_query(view, codec)}"
+                measured[label]["api"].append(timed(lambda url=url: _ok(client.get(url))))
+                measured[label]["keyset"].append(timed(lambda view=view: recordings_page(session, view, codec)))
+                measured[label]["offset"].append(
+                    timed(lambda view=view, offset=offset: offset_page(session, replace(view, after=None), offset))
+                )
+    report(measured)
+    deep = {k: v for k, v in measured.items() if "deep" in k}
+    # the point of keyset pages: a deep page costs about what the first one does, and far less than OFFSET
+    for label, runs in deep.items():
+        assert pct(runs["keyset"], 50) * 5 < pct(runs["offset"], 50), label
+
+
+def _query(view: RecordingView, codec: CursorCodec) -> str:
+    if view.after is None:
+        return view.params()
+    return view.params(cursor=codec.encode(replace(view, after=None), view.after))
+
+
+def _ok(answer: Any) -> None:
+    assert answer.status_code == 200, answer.text
+
+
+def report(measured: dict[str, dict[str, list[float]]]) -> None:
+    load = os.getloadavg()
+    print(
+        f"\n{ROWS:,} rows, {ROUNDS} rounds, limit {LIMIT}; {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
+    )
+    print("| query | API p50 / p95 ms | keyset p50 / p95 ms | OFFSET p50 / p95 ms | OFFSET ÷ keyset (p50) |")
+    print("|---|---|---|---|---|")
+    for label, runs in measured.items():
+        api, keyset, offset = runs["api"], runs["keyset"], runs["offset"]
+        print(
+            f"| {label} | {pct(api, 50):.1f} / {pct(api, 95):.1f} | {pct(keyset, 50):.1f} / {pct(keyset, 95):.1f} | "
+            f"{pct(offset, 50):.1f} / {pct(offset, 95):.1f} | {pct(offset, 50) / pct(keyset, 50):.1f} |"
+        )
