@@ -98,8 +98,8 @@ class RecordingFilter:
             "status": self.status.value if self.status else "",
             "from": _iso(self.recorded_from),
             "to": _iso(self.recorded_to),
-            "min_duration_s": "" if self.min_duration_s is None else repr(self.min_duration_s),
-            "max_duration_s": "" if self.max_duration_s is None else repr(self.max_duration_s),
+            "min_duration_s": "" if self.min_duration_s is None else repr(float(self.min_duration_s)),
+            "max_duration_s": "" if self.max_duration_s is None else repr(float(self.max_duration_s)),
         }
         return {k: v for k, v in values.items() if v}
 

@@ -148,9 +148,8 @@ class Case:
 
 
 def cases() -> list[Case]:
-    window = RecordingFilter(
-        site="site-07", recorded_from=START + timedelta(days=30), recorded_to=START + timedelta(days=60)
-    )
+    span = SLOT * (ROWS // AGENTS)  # a year at a million rows
+    window = RecordingFilter(site="site-07", recorded_from=START + span * 0.3, recorded_to=START + span * 0.4)
 
     def view(flt: RecordingFilter | None = None, sort: RecordingSort = RecordingSort.RECORDED_AT) -> RecordingView:
         return RecordingView(filter=flt or RecordingFilter(), sort=sort, order=NATURAL_ORDER[sort], limit=LIMIT)
@@ -158,7 +157,7 @@ def cases() -> list[Case]:
     return [
         Case("newest first (no filter)", view()),
         Case("agent pi-042", view(RecordingFilter(agent="pi-042"))),
-        Case("site-07, 30 days", view(window)),
+        Case("site-07, a tenth of the time span", view(window)),
         Case("duration 10-20 min", view(RecordingFilter(min_duration_s=600, max_duration_s=1200))),
         Case("sorted by duration", view(sort=RecordingSort.DURATION)),
     ]
@@ -177,7 +176,7 @@ def deep_position(session: Session, view: RecordingView) -> tuple[int, Position]
     where = conditions(view.filter)
     known = known_segment(view, where, ROWS).subquery()
     matching = int(session.execute(select(func.count()).select_from(known)).scalar_one())
-    offset = min(int(matching * 0.9), 900_000)
+    offset = max(1, min(int(matching * 0.9), 900_000))
     row = session.execute(known_segment(view, where, 1).offset(offset - 1)).one()
     value = row.duration_s if view.sort is RecordingSort.DURATION else row.recorded_at
     return offset, Position(value, row.id)
@@ -207,7 +206,7 @@ def test_recordings_at_a_million_rows(catalog: Engine) -> None:
             plans.append((f"{case.name}, deep page ({offset:,} in)", replace(case.view, after=position), offset))
         for label, view, _ in plans:  # warm up: plans cached, pages in the buffer cache
             measured[label] = {"api": [], "keyset": [], "offset": []}
-            assert client.get(f"/api/recordings?{_query(view, codec)}").status_code == 200
+            _ok(client.get(f"/api/recordings?{_query(view, codec)}"))
         for _ in range(ROUNDS):
             for label, view, offset in plans:
                 url = f"/api/recordings?{_query(view, codec)}"
@@ -217,10 +216,11 @@ def test_recordings_at_a_million_rows(catalog: Engine) -> None:
                     timed(lambda view=view, offset=offset: offset_page(session, replace(view, after=None), offset))
                 )
     report(measured)
-    deep = {k: v for k, v in measured.items() if "deep" in k}
-    # the point of keyset pages: a deep page costs about what the first one does, and far less than OFFSET
-    for label, runs in deep.items():
-        assert pct(runs["keyset"], 50) * 5 < pct(runs["offset"], 50), label
+    # the point of keyset pages: the deepest page (900,000 rows in) costs about what the first one does, and far
+    # less than OFFSET (with a few thousand rows OFFSET is cheap too: no claim)
+    if ROWS >= 1_000_000:
+        deepest = measured["newest first (no filter), deep page (900,000 in)"]
+        assert pct(deepest["keyset"], 50) * 10 < pct(deepest["offset"], 50), deepest
 
 
 def _query(view: RecordingView, codec: CursorCodec) -> str:
