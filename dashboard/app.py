@@ -204,8 +204,6 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(SQLAlchemyError, _database_error)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth, pages, api, central, stream, metrics, apidocs):
+    for module in (auth, pages, api, recordings, central, stream, metrics, apidocs):
         app.include_router(module.router)
-    app.include_router(recordings.pages)
-    app.include_router(recordings.api)
     return app

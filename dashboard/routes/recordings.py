@@ -167,3 +167,9 @@ def recordings_list_page(
         count_cap=COUNT_CAP,
         **choices,
     )
+
+
+#: what ``create_app`` includes: the page and the API
+router = APIRouter()
+router.include_router(pages)
+router.include_router(api)
