@@ -135,6 +135,8 @@ def capped_count(session: Session, flt: RecordingFilter, cap: int = COUNT_CAP) -
 
 def recordings_page(session: Session, view: RecordingView, codec: CursorCodec) -> RecordingPage:
     """One page of the view, the cursor of the next (if there is one) and the capped count."""
+    if view.filter.empty_because:
+        return RecordingPage([], None, 0, False, view.sort, view.order, view.limit)
     rows = _rows(session, view, view.limit + 1)
     more = len(rows) > view.limit
     rows = rows[: view.limit]

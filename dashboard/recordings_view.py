@@ -60,10 +60,6 @@ NATURAL_ORDER = {
 NULLABLE_SORTS = frozenset({RecordingSort.RECORDED_AT, RecordingSort.DURATION})
 
 
-class FilterError(ValueError):
-    """A filter that contradicts itself (``from`` after ``to``, minimum above maximum)."""
-
-
 class CursorError(ValueError):
     """A cursor this dashboard did not make for this sort and filter."""
 
@@ -71,7 +67,8 @@ class CursorError(ValueError):
 @dataclass(frozen=True)
 class RecordingFilter:
     """Every given condition holds (they combine with AND); ``None``/"" = any. Times are UTC; ``recorded_from``
-    is inclusive, ``recorded_to`` exclusive; the duration bounds are inclusive (seconds)."""
+    is inclusive, ``recorded_to`` exclusive; the duration bounds are inclusive (seconds). An inverted range
+    matches nothing (``empty_because``)."""
 
     agent: str = ""
     site: str = ""
@@ -82,12 +79,16 @@ class RecordingFilter:
     min_duration_s: float | None = None
     max_duration_s: float | None = None
 
-    def __post_init__(self) -> None:
+    @property
+    def empty_because(self) -> str:
+        """Why nothing can match (an empty or inverted range), or "". Such a filter is not an error: it matches
+        no row (and the OpenAPI document cannot say that one parameter must be below another)."""
         if self.recorded_from and self.recorded_to and self.recorded_from >= self.recorded_to:
-            raise FilterError("`from` must be before `to`")
+            return "`from` is not before `to`: no time is in that range"
         low, high = self.min_duration_s, self.max_duration_s
         if low is not None and high is not None and low > high:
-            raise FilterError("`min_duration_s` must not exceed `max_duration_s`")
+            return "`min_duration_s` is above `max_duration_s`: no duration is in that range"
+        return ""
 
     def params(self) -> dict[str, str]:
         """As query parameters (only those set), the API's names."""
