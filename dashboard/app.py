@@ -37,7 +37,7 @@ from dashboard.live import LiveHub, SnapshotCache
 from dashboard.metrics import FleetCollector, MetricsPage
 from dashboard.queue_control import QueueClient
 from dashboard.readmodel import FleetSnapshot
-from dashboard.routes import api, apidocs, auth, central, metrics, pages, queue, recording_media, stream
+from dashboard.routes import api, apidocs, auth, central, metrics, pages, queue, recording_media, recordings, stream
 from dashboard.security import SecurityHeadersMiddleware
 
 HERE = Path(__file__).parent
@@ -222,6 +222,7 @@ def create_app(
     _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     queue_routes = [queue] if ctx.queue else []  # queue control needs the dashboard's own broker user
-    for module in (auth, pages, api, *queue_routes, central, stream, metrics, apidocs, recording_media):
+    routers = (auth, pages, api, recordings, *queue_routes, central, stream, metrics, apidocs, recording_media)
+    for module in routers:
         app.include_router(module.router)
     return app

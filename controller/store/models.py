@@ -412,6 +412,12 @@ class Recording(RecordingBase, table=True):
         Index("ix_recording_site_recorded", "site", "recorded_at"),
         Index("ix_recording_recorded_at", "recorded_at"),
         Index("ix_recording_status", "status"),
+        # the recordings page's keyset sorts: each sort column with the id that breaks its ties
+        Index("ix_recording_recorded_id", "recorded_at", "id"),
+        Index("ix_recording_uploaded_id", "uploaded_at", "id"),
+        Index("ix_recording_duration_id", "duration_s", "id"),
+        Index("ix_recording_size_id", "original_bytes", "id"),
+        Index("ix_recording_agent_sort", "agent_id", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
