@@ -227,7 +227,7 @@ class Event(Message):
     original_bytes: Bytes = 0
     stored_bytes: Bytes = 0
     original_sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
-    stored_as: Literal["flac", "raw", ""] = ""
+    stored_as: Literal["flac", "raw", "zstd", ""] = ""
     duration_s: Seconds = 0.0
     retries: SmallCount = 0
     reason: Reason = ""
