@@ -13,6 +13,7 @@ Decompression is bounded: at most ``2**MAX_WINDOW_LOG`` bytes of window and ``OU
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import IO, cast
 
 import zstandard
 
@@ -68,6 +69,6 @@ def decompress(read: Callable[[int], bytes]) -> Iterator[bytes]:
     and sha256 of what comes out against the object's metadata)."""
     unpacker = zstandard.ZstdDecompressor(max_window_size=1 << MAX_WINDOW_LOG)
     try:
-        yield from unpacker.read_to_iter(_Reader(read), read_size=OUT_BLOCK, write_size=OUT_BLOCK)
+        yield from unpacker.read_to_iter(cast(IO[bytes], _Reader(read)), read_size=OUT_BLOCK, write_size=OUT_BLOCK)
     except zstandard.ZstdError as exc:
         raise RestoreError(f"not a valid zstd object: {exc}") from None

@@ -109,4 +109,5 @@ def test_zstd_keys_add_zst_and_restore_to_the_name(name: bytes, kind: str, key: 
 def test_a_raw_file_named_like_a_zstd_key_cannot_take_it() -> None:
     raw = key_name(b"dawn.wav.zst", "raw")
     assert raw != key_name(b"dawn.wav", "zstd")
-    assert raw.startswith("dawn.wav__") and raw.endswith(".zst")
+    assert raw.startswith("dawn.wav__")
+    assert raw.endswith(".zst")
