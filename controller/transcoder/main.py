@@ -1,4 +1,6 @@
-"""``edgefleet transcoder --config FILE``: the central transcoder service (docs/transcoder.md).
+"""Turn raw objects into the FLAC (or zstd) objects the agents write, verified before the raw one goes.
+
+``edgefleet transcoder --config FILE``, the central transcoder service (docs/transcoder.md).
 
 Turns raw objects (uploaded raw by hot or slow Pis, or files FLAC cannot hold) into the FLAC objects the agents
 write, or zstd objects, verified before the raw object is deleted. Run several side by side (one process per
