@@ -131,8 +131,6 @@ def queue_depth(session: Session) -> int:
 def move_catalog_row(session: Session, key: str, target: str, codec: str, stored_bytes: int) -> None:
     """The recordings catalog follows the object to its new key (no row yet: nothing to do)."""
     session.execute(
-        update(Recording)
-        .where(column(Recording.key) == key)
-        .values(key=target, codec=codec, stored_bytes=stored_bytes)
+        update(Recording).where(column(Recording.key) == key).values(key=target, codec=codec, stored_bytes=stored_bytes)
     )
     session.commit()
