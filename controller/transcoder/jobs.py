@@ -39,6 +39,7 @@ def enqueue_raw_uploads(session: Session, now: datetime) -> int:
             column(UploadEvent.key) != "",
             column(UploadEvent.id) > since,
         )
+        .order_by(column(UploadEvent.id))
     ).all()
     if not events:
         return 0
