@@ -150,3 +150,23 @@ def test_a_probe_prefix_that_would_widen_its_policy_is_refused(prefix: str) -> N
 def test_an_id_that_would_widen_a_policy_is_refused(agent_id: str) -> None:
     with pytest.raises(ValueError, match="invalid agent id"):
         filters.edgefleet_agent_key_prefix({"id": agent_id, "s3_prefix": "field"})
+
+
+def test_the_transcoder_identity_is_there_when_enabled_and_may_read_write_and_delete_objects() -> None:
+    controller = {"access_key": "C", "secret_key": "c"}
+    off = filters.edgefleet_s3_identities([], "b", "minio", controller, None, {"access_key": "", "secret_key": ""})
+    assert [i["name"] for i in off] == ["controller"]
+    identities = filters.edgefleet_s3_identities(
+        [], "b", "minio", controller, None, {"access_key": "T", "secret_key": "t"}
+    )
+    assert [(i["name"], i["access_key"]) for i in identities] == [("controller", "C"), ("transcoder", "T")]
+    objects, listing = identities[1]["policy"]["Statement"]
+    assert set(objects["Action"]) == {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+    }
+    assert objects["Resource"] == ["arn:aws:s3:::b/*"]
+    assert (listing["Action"], listing["Resource"]) == (["s3:ListBucketMultipartUploads"], ["arn:aws:s3:::b"])

@@ -118,15 +118,41 @@ def edgefleet_probe_s3_policy(bucket: str, prefix: str) -> dict[str, object]:
     )
 
 
+def edgefleet_transcoder_s3_policy(bucket: str) -> dict[str, object]:
+    """The central transcoder's rights: read raw objects, write the new ones (multipart), delete the raw ones."""
+    return _policy(
+        {
+            "Sid": "TranscodeObjects",
+            "Effect": "Allow",
+            "Action": [
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+                "s3:ListMultipartUploadParts",
+            ],
+            "Resource": [f"arn:aws:s3:::{bucket}/*"],
+        },
+        {
+            "Sid": "ListUploads",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucketMultipartUploads"],
+            "Resource": [f"arn:aws:s3:::{bucket}"],
+        },
+    )
+
+
 def edgefleet_s3_identities(
     agents: list[dict[str, object]],
     bucket: str,
     store: str,
     controller: dict[str, object],
     probe: dict[str, object] | None = None,
+    transcoder: dict[str, object] | None = None,
 ) -> list[dict[str, object]]:
     """Every S3 identity but the admin: ``controller`` (janitor), ``central-probe`` when ``probe`` has an access key,
-    and ``agent-<id>`` per agent, each ``{name, access_key, secret_key, policy}``."""
+    ``transcoder`` when ``transcoder`` has one, and ``agent-<id>`` per agent, each
+    ``{name, access_key, secret_key, policy}``."""
     identities = [
         {
             "name": "controller",
@@ -142,6 +168,15 @@ def edgefleet_s3_identities(
                 "access_key": probe["access_key"],
                 "secret_key": probe["secret_key"],
                 "policy": edgefleet_probe_s3_policy(bucket, str(probe.get("prefix") or "_probe/")),
+            }
+        )
+    if transcoder and transcoder.get("access_key"):
+        identities.append(
+            {
+                "name": "transcoder",
+                "access_key": transcoder["access_key"],
+                "secret_key": transcoder["secret_key"],
+                "policy": edgefleet_transcoder_s3_policy(bucket),
             }
         )
     for agent in agents:
