@@ -372,6 +372,8 @@ class AlertNotification(SQLModel, table=True):
     delivered_at: datetime | None = Field(default=None, sa_type=TZ)
     given_up: bool = False
     last_error: str = Field(default="", max_length=500)
+
+
 # --- the recordings catalog --------------------------------------------------------------------
 
 

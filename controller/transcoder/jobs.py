@@ -33,7 +33,8 @@ def enqueue_raw_uploads(session: Session, now: datetime) -> int:
     newest = session.exec(select(func.max(column(TranscodeJob.upload_event_id)))).one()
     since = (newest or 0) - REPLAY_IDS
     events = session.exec(
-        select(column(UploadEvent.id), column(UploadEvent.key), column(UploadEvent.agent_id)).where(
+        select(column(UploadEvent.id), column(UploadEvent.key), column(UploadEvent.agent_id))
+        .where(
             column(UploadEvent.kind) == EventKind.UPLOAD_COMPLETED.value,
             column(UploadEvent.stored_as) == "raw",
             column(UploadEvent.key) != "",
