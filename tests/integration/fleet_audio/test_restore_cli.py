@@ -28,7 +28,7 @@ CASES = [
     ("16-bit stereo", {"channels": 2, "bits": 16, "extra_chunks": CHUNKS}),
     ("24-bit plain PCM", {"channels": 1, "bits": 24, "extra_chunks": CHUNKS}),
     ("24-bit extensible", {"channels": 2, "bits": 24, "extensible": True}),
-    ("float (raw)", {"channels": 1, "float32": True, "extra_chunks": CHUNKS}),
+    ("float (zstd)", {"channels": 1, "float32": True, "extra_chunks": CHUNKS}),
 ]
 
 
@@ -61,7 +61,7 @@ def _store(s3_server: SeaweedS3, path: Path, level: int = 5) -> str:
 def test_restore_and_verify(s3_env: SeaweedS3, tmp_path: Path, name: str, kwargs: dict[str, Any]) -> None:
     path = write_wav(tmp_path / f"{name.replace(' ', '_')}.wav", 1.5, 32000, kind="field", seed=3, **kwargs)
     key = _store(s3_env, path)
-    assert key.endswith(".wav" if "raw" in name else ".flac")
+    assert key.endswith(".wav.zst" if "zstd" in name else ".flac")
     out = tmp_path / "out" / "restored.wav"
     out.parent.mkdir()
     assert main(["restore", key, str(out)]) == 0
