@@ -135,6 +135,8 @@ def _outcome_line(path: Path, result: FileResult | None) -> str:
         notes.append(f"stored raw: {result.raw_reason or 'reason unknown'}")
     elif not result.reason:
         notes.append(f"{result.original_bytes} -> {result.stored_bytes} bytes, {result.stored_as}")
+        if result.stored_as == "zstd":  # what FLAC cannot hold, compressed (docs/audio-format.md)
+            notes.append(f"not FLAC: {result.raw_reason or 'reason unknown'}")
     return f"stored  {path} -> {result.key}  ({', '.join(notes)})"
 
 

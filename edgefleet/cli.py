@@ -40,6 +40,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("restore", "edge_agent.cli_restore", "download an object and rebuild the original WAV", "agent"),
     Command("verify", "edge_agent.cli_verify", "check a stored object against the original file", "agent"),
     Command("simulate", "edgefleet.simulate", "run simulated Raspberry Pi agents", "agent"),
+    Command("transcoder", "controller.transcoder.main", "turn raw objects into FLAC or zstd (central)", "controller"),
 )
 
 

@@ -3,13 +3,13 @@
 ``{prefix}/{agent_id}/{YYYY}/{MM}/{DD}/{name}``, where ``name`` comes from the file name by these rules:
 
 - A FLAC object replaces the name's ``.wav`` with ``.flac`` (``.WAV`` with ``.FLAC``); a raw object keeps
-  the name (its extension included).
+  the name (its extension included); a zstd object (``packed.py``) adds ``.zst`` to the whole name.
 - Kept as they are: ASCII letters and digits, ``-``, ``_``, ``.``, and non-ASCII letters, digits and marks in
   Unicode NFC form. Every other character (space, ``%#?\\"'``, controls, a byte that is not UTF-8, ...)
   becomes ``_``, as does a leading ``.``, ``-`` or combining mark; a name not in NFC is normalised first; a
   name longer than 200 bytes (or than the room the prefix leaves under S3's 1024-byte key limit) is cut.
-- When any of that changed the name, or the name has no ``.wav``/``.WAV`` (FLAC), ends in ``.flac`` in any
-  case (raw: it could then pass for a FLAC key), or already holds the marker ``__``, the name gets
+- When any of that changed the name, or the name has no ``.wav``/``.WAV`` (FLAC), ends in ``.flac`` or ``.zst``
+  in any case (raw: it could then pass for a FLAC or zstd key), or already holds the marker ``__``, the name gets
   ``__`` + 16 hex digits of the sha256 of the object kind and the raw name's bytes, before its extension:
   ``rec\\xff.wav`` → ``rec___5c0d1f3a9b2e7c41.flac``.
 
@@ -36,7 +36,8 @@ _SAFE_ASCII = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 _RAW_EXTENSION = re.compile(rb"\.[A-Za-z0-9]{1,8}\Z")
 _FLAC_EXTENSIONS = {b".wav": ".flac", b".WAV": ".FLAC"}
 
-Kind = Literal["flac", "raw"]
+Kind = Literal["flac", "raw", "zstd"]
+_CODEC_EXTENSIONS = (".flac", ".zst")
 
 
 def _safe(ch: str) -> bool:
@@ -50,11 +51,13 @@ def _split(raw: bytes, kind: Kind) -> tuple[bytes, str, bool]:
     if kind == "flac":
         ext = _FLAC_EXTENSIONS.get(raw[-4:])
         return (raw[:-4], ext, False) if ext else (raw, ".flac", True)
+    if kind == "zstd":
+        return raw, ".zst", False
     found = _RAW_EXTENSION.search(raw)
     if found is None or found.start() == 0:
         return raw, "", False
     ext = found.group().decode("ascii")
-    return raw[: found.start()], ext, ext.lower() == ".flac"
+    return raw[: found.start()], ext, ext.lower() in _CODEC_EXTENSIONS
 
 
 def _cut(text: str, limit: int) -> str:

@@ -3,7 +3,8 @@
 FLAC objects (they start with ``fLaC``): the RIFF pieces from the ``riff`` APPLICATION blocks are written in
 order, the decoded samples go where the data chunk's 8-byte header piece says, a zero pad byte follows an
 odd-sized data chunk, and the size and sha256 of everything written must equal the ``edgf`` block.
-Raw objects are copied; they are checked against the size and sha256 from the S3 user metadata.
+Raw objects are copied, zstd objects (``packed.py``) decompressed; both are checked against the size and sha256
+from the S3 user metadata.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from fleet_audio import flacmeta, pcm
+from fleet_audio import flacmeta, packed, pcm
 from fleet_audio.decoder import FlacDecoder, Frame
 from fleet_audio.errors import NotOurObject, RestoreError
 
@@ -21,7 +22,7 @@ COPY_BLOCK = 256 * 1024
 
 @dataclass(frozen=True)
 class Rebuilt:
-    kind: str  # "flac" or "raw"
+    kind: str  # "flac", "raw" or "zstd"
     size: int
     sha256: str
 
@@ -140,3 +141,14 @@ def rebuild(
     while data := reader.read(COPY_BLOCK):
         sink(data)
     return _check("raw", sink, raw_expected)
+
+
+def rebuild_zstd(blocks: Iterable[bytes], write: Callable[[bytes], object], expected: Expected) -> Rebuilt:
+    """Write the original file's bytes for the zstd object in ``blocks``; they must have ``expected`` size and
+    sha256 (from the object's metadata). Raises RestoreError on a bad frame or any mismatch."""
+    sink = _Sink(write)
+    for data in packed.decompress(StreamReader(blocks).read):
+        if sink.size + len(data) > expected.size:
+            raise RestoreError(f"the zstd object holds more than the original's {expected.size} bytes")
+        sink(data)
+    return _check("zstd", sink, expected)

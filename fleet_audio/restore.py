@@ -30,8 +30,8 @@ from urllib3.exceptions import HTTPError
 from fleet_audio import flacmeta
 from fleet_audio.errors import NotOurObject, RestoreError
 from fleet_audio.objectkey import MAX_KEY_BYTES
-from fleet_audio.rebuild import Expected, Rebuilt, rebuild
-from fleet_audio.source import FLAC_FORMAT, META_FORMAT, META_SHA256, META_SIZE, RAW_FORMAT
+from fleet_audio.rebuild import Expected, Rebuilt, rebuild, rebuild_zstd
+from fleet_audio.source import FLAC_FORMAT, META_FORMAT, META_SHA256, META_SIZE, RAW_FORMAT, ZSTD_FORMAT
 from fleet_base.filenames import safe_text
 
 if TYPE_CHECKING:
@@ -79,10 +79,11 @@ def check_key(key: str) -> None:
 
 
 def file_name_for(key: str, as_stored: bool = False) -> str:
-    """The local file name restoring ``key`` into a folder gives: ``dawn.flac`` → ``dawn.wav``."""
+    """The local file name restoring ``key`` into a folder gives: ``dawn.flac`` → ``dawn.wav``, ``x.f32.wav.zst``
+    → ``x.f32.wav``."""
     name = key.rsplit("/", 1)[-1]
     if not as_stored:
-        for flac, wav in ((".flac", ".wav"), (".FLAC", ".WAV")):
+        for flac, wav in ((".flac", ".wav"), (".FLAC", ".WAV"), (".zst", "")):
             if name.endswith(flac) and len(name) > len(flac):
                 return name[: -len(flac)] + wav
     return name
@@ -149,6 +150,8 @@ def _rebuild(client: Minio, bucket: str, key: str, write: Callable[[bytes], obje
     fmt = meta.get(META_FORMAT)
     if fmt == RAW_FORMAT:
         return rebuild(blocks, write, raw=True, raw_expected=_raw_expected(meta))
+    if fmt == ZSTD_FORMAT:
+        return rebuild_zstd(blocks, write, _raw_expected(meta))
     if fmt not in (None, FLAC_FORMAT):
         raise NotOurObject(f"its {META_FORMAT} {safe_text(repr(fmt))} is not one this edgefleet knows")
     # our FLAC (the edgf block inside proves it: copies made without user metadata restore too)

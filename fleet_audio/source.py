@@ -15,15 +15,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol
+from typing import BinaryIO, Literal, Protocol, cast
 from urllib.parse import quote
 
-from fleet_audio import flacmeta, pcm, recmeta, wav
+from fleet_audio import flacmeta, packed, pcm, recmeta, wav
 from fleet_audio.encoder import EncoderError, FrameEncoder
 from fleet_audio.errors import RecordingNotReady, RecordingRejected, SourceChanged
 from fleet_audio.objectkey import object_key_for
 
 __all__ = [
+    "ByteReader",
     "FileFingerprint",
     "ObjectSource",
     "RecordingNotReady",
@@ -31,6 +32,7 @@ __all__ = [
     "SourceChanged",
     "check_finished",
     "object_key",
+    "open_reader",
     "open_source",
 ]
 
@@ -46,6 +48,8 @@ META_NAME = "edgefleet-original-name"
 META_MTIME = "edgefleet-mtime"
 FLAC_FORMAT = f"flac-v{flacmeta.EDGF_VERSION}"
 RAW_FORMAT = "raw"
+ZSTD_FORMAT = packed.ZSTD_FORMAT
+Kind = Literal["flac", "raw", "zstd"]
 # libFLAC frames hold at least 1152 samples at levels 0-2 (4096 above): per frame at most a 16-byte frame
 # header, 2 bytes CRC and a few bytes per subframe header; verbatim subframes are never larger than the PCM.
 _FRAME_OVERHEAD = 32
@@ -64,7 +68,7 @@ class FileFingerprint:
 
 
 class ObjectSource(Protocol):
-    kind: Literal["flac", "raw"]
+    kind: Kind
     raw_reason: str
     fingerprint: FileFingerprint
     original_size: int
@@ -82,13 +86,30 @@ class ObjectSource(Protocol):
     def close(self) -> None: ...
 
 
+class ByteReader(Protocol):
+    """Where a source's bytes come from: a local file (``_FileReader``) or a stored object (the transcoder's)."""
+
+    label: str  # for messages: the path or the key
+    fingerprint: FileFingerprint  # size is the byte count; mtime and inode are 0 when there are none
+
+    def name_metadata(self) -> str: ...  # the original file name, percent-encoded (``edgefleet-original-name``)
+    def check_unchanged(self) -> None: ...  # raises SourceChanged
+    def pread(self, size: int, offset: int) -> bytes: ...  # exactly ``size`` bytes or SourceChanged
+    def blocks(self, start: int, length: int, block: int, hasher: hashlib._Hash) -> Iterator[bytes]: ...
+    def close(self) -> None: ...
+
+
 class _FileReader:
     """Positional reads of one open file, with the change checks every source needs."""
 
     def __init__(self, path: Path, f: BinaryIO, fingerprint: FileFingerprint) -> None:
         self.path = path
+        self.label = str(path)
         self._f = f
         self.fingerprint = fingerprint
+
+    def name_metadata(self) -> str:
+        return original_name_metadata(self.path)
 
     def check_unchanged(self) -> None:
         try:
@@ -123,12 +144,12 @@ class _FileReader:
 
 
 class FlacSource:
-    kind: Literal["flac", "raw"] = "flac"
+    kind: Kind = "flac"
     raw_reason = ""
     content_type = "audio/flac"
     recorded_at: datetime | None = None
 
-    def __init__(self, reader: _FileReader, layout: wav.WavLayout, level: int, read_block: int) -> None:
+    def __init__(self, reader: ByteReader, layout: wav.WavLayout, level: int, read_block: int) -> None:
         assert layout.fmt is not None
         assert layout.data is not None
         self._reader = reader
@@ -150,8 +171,8 @@ class FlacSource:
         self.metadata: Mapping[str, str] = {
             META_FORMAT: FLAC_FORMAT,
             META_SIZE: str(self.original_size),
-            META_NAME: original_name_metadata(reader.path),
-            META_MTIME: mtime_metadata(reader.fingerprint),
+            META_NAME: reader.name_metadata(),
+            **mtime_entry(reader.fingerprint),
         }
         self._header: bytes | None = None
         self._sha256: str | None = None
@@ -212,11 +233,12 @@ class FlacSource:
 class RawSource:
     """The file unchanged. Its sha256 goes into the S3 user metadata, so it needs one pre-pass (raw is rare)."""
 
-    kind: Literal["flac", "raw"] = "raw"
+    kind: Kind = "raw"
+    format = RAW_FORMAT
     header_size = 0
     recorded_at: datetime | None = None
 
-    def __init__(self, reader: _FileReader, reason: str, is_wav: bool, read_block: int) -> None:
+    def __init__(self, reader: ByteReader, reason: str, is_wav: bool, read_block: int) -> None:
         self._reader = reader
         self._read_block = read_block
         self.raw_reason = reason
@@ -230,18 +252,18 @@ class RawSource:
         yield from self._reader.blocks(0, self.original_size, self._read_block, hasher)
         digest = hasher.hexdigest()
         if self._sha256 is not None and digest != self._sha256:
-            raise SourceChanged(f"{self._reader.path}: content changed between reads")
+            raise SourceChanged(f"{self._reader.label}: content changed between reads")
         self._sha256 = digest
 
     @property
     def metadata(self) -> Mapping[str, str]:
         return {
-            META_FORMAT: RAW_FORMAT,
+            META_FORMAT: self.format,
             META_SIZE: str(self.original_size),
             META_SHA256: self.original_sha256(),
             META_RAW_REASON: self.raw_reason.encode("ascii", "replace").decode(),
-            META_NAME: original_name_metadata(self._reader.path),
-            META_MTIME: mtime_metadata(self.fingerprint),
+            META_NAME: self._reader.name_metadata(),
+            **mtime_entry(self.fingerprint),
         }
 
     def body(self) -> Iterator[bytes]:
@@ -260,6 +282,24 @@ class RawSource:
 
     def close(self) -> None:
         self._reader.close()
+
+
+class ZstdSource(RawSource):
+    """The file through zstd (``packed.py``): for what FLAC cannot hold, when a sample showed it saves enough.
+    Like a raw object, the original's size and sha256 are in the S3 user metadata (one pre-pass)."""
+
+    kind: Kind = "zstd"
+    format = ZSTD_FORMAT
+    content_type = "application/zstd"
+
+    def __init__(self, reader: ByteReader, reason: str, read_block: int) -> None:
+        super().__init__(reader, reason, False, read_block)
+        self.content_type = ZstdSource.content_type
+        self.size_bound = packed.size_bound(self.original_size)
+
+    def body(self) -> Iterator[bytes]:
+        self._reader.check_unchanged()
+        return packed.compress(self._stream(), self.original_size)
 
 
 def _open(path: Path) -> tuple[BinaryIO, FileFingerprint]:
@@ -304,17 +344,6 @@ def _encoder_refusal(layout: wav.WavLayout, level: int) -> str:
     return ""
 
 
-def _source(reader: _FileReader, layout: wav.WavLayout, level: int, read_block: int) -> FlacSource | RawSource:
-    if level == RAW_LEVEL:
-        return RawSource(reader, "raw upload requested (compression level -1)", layout.fmt is not None, read_block)
-    if layout.raw_reason:
-        return RawSource(reader, layout.raw_reason, layout.fmt is not None, read_block)
-    refusal = _encoder_refusal(layout, level)
-    if refusal:
-        return RawSource(reader, refusal, True, read_block)
-    return FlacSource(reader, layout, level, read_block)
-
-
 def _recorded_at(reader: _FileReader, layout: wav.WavLayout) -> datetime | None:
     """The recording's own time (metadata chunks, then the name; ``recmeta``), None when only the mtime
     could say. Reads the few metadata chunks only (each at most ``recmeta.MAX_CHUNK``)."""
@@ -327,18 +356,78 @@ def _recorded_at(reader: _FileReader, layout: wav.WavLayout) -> datetime | None:
     return found.recorded_at
 
 
-def open_source(path: Path, compression_level: int, *, read_block: int = DEFAULT_READ_BLOCK) -> ObjectSource:
-    """compression_level 0-8 (FLAC) or -1 (raw upload of the unchanged file). Treats the file as settled."""
+RAW_REQUESTED = "raw upload requested (compression level -1)"
+
+
+def _check_level(compression_level: int) -> None:
     if not RAW_LEVEL <= compression_level <= 8:
         raise ValueError(f"compression level must be -1..8, got {compression_level}")
+
+
+def _packed_or_raw(reader: ByteReader, reason: str, is_wav: bool, read_block: int) -> ObjectSource:
+    """zstd when a sample of the file (its first ``packed.SAMPLE_BYTES``) shrinks by at least 5 %, else raw."""
+    sample = reader.pread(min(packed.SAMPLE_BYTES, reader.fingerprint.size), 0)
+    if packed.saves_enough(sample):
+        return ZstdSource(reader, reason, read_block)
+    return RawSource(reader, reason, is_wav, read_block)
+
+
+def _choose(reader: ByteReader, layout: wav.WavLayout, compression_level: int, read_block: int) -> ObjectSource:
+    is_wav = layout.fmt is not None
+    if compression_level == RAW_LEVEL:  # raw means raw: the controller asked for the unchanged file
+        return RawSource(reader, RAW_REQUESTED, is_wav, read_block)
+    reason = layout.raw_reason or _encoder_refusal(layout, compression_level)
+    if reason:
+        return _packed_or_raw(reader, reason, is_wav, read_block)
+    return FlacSource(reader, layout, compression_level, read_block)
+
+
+def open_source(path: Path, compression_level: int, *, read_block: int = DEFAULT_READ_BLOCK) -> ObjectSource:
+    """compression_level 0-8 (FLAC; zstd or raw for what FLAC cannot hold) or -1 (raw upload of the unchanged
+    file). Treats the file as settled."""
+    _check_level(compression_level)
     f, fingerprint = _open(path)
     try:
         layout = _inspect(path, f, fingerprint.size, settled=True)
-        source = _source(_FileReader(path, f, fingerprint), layout, compression_level, read_block)
-        source.recorded_at = _recorded_at(source._reader, layout)
+        reader = _FileReader(path, f, fingerprint)
+        source = _choose(reader, layout, compression_level, read_block)
+        source.recorded_at = _recorded_at(reader, layout)
         return source
     except BaseException:
         f.close()
+        raise
+
+
+class _ReaderFile:
+    """Just enough of a binary file (seek, read) over a ByteReader for ``wav.inspect``."""
+
+    def __init__(self, reader: ByteReader) -> None:
+        self._reader = reader
+        self._pos = 0
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = offset
+        return offset
+
+    def read(self, size: int) -> bytes:
+        size = max(0, min(size, self._reader.fingerprint.size - self._pos))
+        data = self._reader.pread(size, self._pos) if size else b""
+        self._pos += len(data)
+        return data
+
+
+def open_reader(reader: ByteReader, compression_level: int, *, read_block: int = DEFAULT_READ_BLOCK) -> ObjectSource:
+    """``open_source`` for bytes that are not a local file (the transcoder reads a stored raw object). The source
+    owns ``reader`` (closes it), also when this raises."""
+    _check_level(compression_level)
+    try:
+        layout = wav.inspect(cast(BinaryIO, _ReaderFile(reader)), reader.fingerprint.size, settled=True)
+        return _choose(reader, layout, compression_level, read_block)
+    except (RecordingNotReady, RecordingRejected) as exc:
+        reader.close()
+        raise RecordingRejected(f"{reader.label}: {exc}") from None
+    except BaseException:
+        reader.close()
         raise
 
 
@@ -357,6 +446,11 @@ def original_name_metadata(path: Path) -> str:
     """The file name's exact bytes as an ASCII header value (percent-encoded; ``urllib.parse.unquote_to_bytes``
     gives them back)."""
     return quote(os.fsencode(path.name), safe="")
+
+
+def mtime_entry(fingerprint: FileFingerprint) -> dict[str, str]:
+    """``edgefleet-mtime`` for a local file; nothing for a source without one (the transcoder reads an object)."""
+    return {META_MTIME: mtime_metadata(fingerprint)} if fingerprint.mtime_ns else {}
 
 
 def mtime_metadata(fingerprint: FileFingerprint) -> str:

@@ -236,6 +236,9 @@ class Event(Message):
     stored_bytes: Bytes = 0
     original_sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
     stored_as: Literal["flac", "raw", ""] = ""
+    #: how a file that is not FLAC is stored: "zstd" (compressed, docs/audio-format.md) or "" (unchanged). New in
+    #: this release: ``stored_as`` is a closed enumeration, so a zstd object says "raw" there (not FLAC), this here
+    stored_codec: Literal["zstd", ""] = ""
     duration_s: Seconds = 0.0
     retries: SmallCount = 0
     reason: Reason = ""

@@ -7,6 +7,9 @@
   allows (``fleet_plan.thermal.compression_for``: ≤ 1 warm, 0 hot); very hot is raw and critical is paused, as before.
 - **Sticky**: the level in force is kept while the model predicts it within ``STICKY`` of the best, so the
   jitter of a measurement does not publish a new assignment every tick.
+- **The central transcoder**: a hot agent (not very hot: that is raw anyway) sends its files raw when the
+  central side has transcoding capacity (``AgentView.transcoder_capacity`` workers alive): its CPU rests, the
+  transcoder makes the same FLAC objects later. The reason says so.
 - **The wire**: the assignment carries one ``compression_level``: the level of the plan's FLAC files (``RAW``
   when the plan is all raw). When the model mixes raw and FLAC files the agent makes that split itself, with the
   same model and its own fresher measurements, within the level it was given (docs/design.md).
@@ -81,6 +84,10 @@ def decide(
     alone decides: very hot is raw, critical is paused)."""
     if thermal_level >= thermal.VERY_HOT or settings.compression_level == RAW:
         return settings, ""
+    if thermal_level == thermal.HOT and agent.transcoder_capacity > 0:
+        workers = agent.transcoder_capacity
+        why = f"compression raw: hot, the central transcoder compresses ({workers} worker{'s' * (workers != 1)})"
+        return replace(settings, compression_level=RAW), why
     levels = allowed_levels(thermal_level, config)
     inputs = inputs_of(agent, max(1, settings.concurrency), bandwidth_cap)
     plan = _sticky(choose(inputs, levels, config.default_compression_level), inputs, levels, agent.previous)

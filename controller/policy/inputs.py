@@ -113,6 +113,9 @@ class AgentView:
     baseline_rss_bytes: int = 0
     state: PolicyState = PolicyState()
     previous: AssignmentSettings | None = None  # the assignment in force
+    #: the central side's transcoding capacity (transcoder workers with a recent heartbeat; the same for every
+    #: agent): when > 0 a hot agent sends its files raw and the transcoder compresses them (docs/transcoder.md)
+    transcoder_capacity: int = 0
 
 
 @dataclass(frozen=True)

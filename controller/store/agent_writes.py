@@ -207,7 +207,7 @@ def _write_events(session: Session, events: list[tuple[Event, datetime]], ctx: _
             "original_bytes": e.original_bytes,
             "stored_bytes": e.stored_bytes,
             "sha256": e.original_sha256,
-            "stored_as": e.stored_as,
+            "stored_as": e.stored_codec or e.stored_as,  # 'flac', 'raw' or 'zstd'
             "duration_s": e.duration_s,
             "retries": e.retries,
             "reason": e.reason,

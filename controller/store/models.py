@@ -19,6 +19,8 @@ Tables
     alert_notification    the webhook outbox: one row per notification and webhook, until delivered
     central_sample        the central node over time: host, broker ($SYS) and S3 probe (controller.central)
     recording             the recordings catalog: one row per stored object, fed by completed uploads
+    transcode_job         the central transcoder's queue: one row per raw object, with its lease
+    transcoder_worker     heartbeats of running transcoder workers (the policy counts them as capacity)
 """
 
 from __future__ import annotations
@@ -480,3 +482,52 @@ class AgentUsage(SQLModel, table=True):
     agent_id: str = Field(primary_key=True, max_length=64)
     hour: datetime = Field(primary_key=True, sa_type=TZ, description="the UTC hour the bytes were reported in")
     bytes_sent: int = Field(default=0, sa_type=BigInteger)
+
+
+# --- the central transcoder --------------------------------------------------------------------
+
+
+class TranscodeJob(SQLModel, table=True):
+    """One raw object to turn into FLAC (or zstd) on the central side (``controller.transcoder``).
+
+    ``state``: 'queued' (waiting), 'running' (leased to ``lease_owner`` until ``lease_expires_at``; an expired
+    lease may be taken over), 'done', 'skipped' (nothing to gain: the object is not raw, or zstd saves < 5 %) or
+    'failed' (``error``; after ``attempts`` reached the configured limit). ``upload_id``: the multipart upload in
+    progress for ``target_key``, so that a worker taking over aborts it; ``verified_at``: the new object gave back
+    the original, only the raw object's deletion may be left."""
+
+    __tablename__ = "transcode_job"
+    __table_args__ = (
+        Index("uq_transcode_job_key", "key", unique=True),
+        Index("ix_transcode_job_state_lease", "state", "lease_expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
+    key: str = Field(max_length=1024, description="the raw object")
+    agent_id: str = Field(default="", max_length=64)
+    upload_event_id: int | None = Field(default=None, sa_type=BigInteger)
+    state: str = Field(default="queued", max_length=16)
+    lease_owner: str = Field(default="", max_length=128)
+    lease_expires_at: datetime | None = Field(default=None, sa_type=TZ)
+    attempts: int = 0
+    error: str = Field(default="", max_length=500)
+    target_key: str = Field(default="", max_length=1024)
+    upload_id: str = Field(default="", max_length=256)
+    codec: str = Field(default="", max_length=16, description="'flac' or 'zstd' once known")
+    original_bytes: int = Field(default=0, sa_type=BigInteger)
+    stored_bytes: int = Field(default=0, sa_type=BigInteger)
+    created_at: datetime = Field(sa_type=TZ)
+    started_at: datetime | None = Field(default=None, sa_type=TZ)
+    verified_at: datetime | None = Field(default=None, sa_type=TZ)
+    finished_at: datetime | None = Field(default=None, sa_type=TZ)
+
+
+class TranscoderWorker(SQLModel, table=True):
+    """A running transcoder worker: ``seen_at`` is renewed every poll; stale rows are workers that are gone."""
+
+    __tablename__ = "transcoder_worker"
+
+    id: str = Field(primary_key=True, max_length=128)
+    started_at: datetime = Field(sa_type=TZ)
+    seen_at: datetime = Field(sa_type=TZ, index=True)
+    jobs_done: int = Field(default=0, sa_type=BigInteger)

@@ -22,7 +22,7 @@ class EngineEvent:
     original_bytes: int = 0
     stored_bytes: int = 0
     original_sha256: str = ""
-    stored_as: Literal["flac", "raw", ""] = ""
+    stored_as: Literal["flac", "raw", "zstd", ""] = ""
     duration_s: float = 0.0
     retries: int = 0
     reason: str = ""
@@ -55,7 +55,7 @@ class FileResult:
     reason: str = ""  # why it failed, or "already stored" / "" when ok
     original_bytes: int = 0
     stored_bytes: int = 0
-    stored_as: Literal["flac", "raw", ""] = ""
+    stored_as: Literal["flac", "raw", "zstd", ""] = ""
     raw_reason: str = ""  # stored raw: why FLAC could not hold it ("not a WAV", "32-bit float PCM", ...)
 
 

@@ -341,7 +341,8 @@ class AgentService:
                 seq=self.next_seq(),
                 kind=event.kind,
                 original_sha256=event.original_sha256,
-                stored_as=event.stored_as,
+                stored_as="raw" if event.stored_as == "zstd" else event.stored_as,
+                stored_codec="zstd" if event.stored_as == "zstd" else "",
                 **values,
             )
         except ValidationError as exc:

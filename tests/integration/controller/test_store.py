@@ -385,3 +385,24 @@ def test_memory_limit_baseline_and_drain_time_reach_the_policy_and_the_agent_row
         views = {v.agent_id: v for v in build_fleet_view(load_fleet(session)).agents}
     assert (views["pi-new"].memory_limit_bytes, views["pi-new"].baseline_rss_bytes) == (256 << 20, 70 << 20)
     assert (views["pi-old"].memory_limit_bytes, views["pi-old"].baseline_rss_bytes) == (0, 0)
+
+
+def test_a_zstd_upload_is_stored_as_zstd_and_a_raw_one_as_raw(engine: Engine) -> None:
+    def completed(seq: int, key: str, codec: str) -> tuple[Event, datetime]:
+        event = Event(
+            agent_id="pi-1",
+            seq=seq,
+            sent_at=T0,
+            kind=EventKind.UPLOAD_COMPLETED,
+            file=key,
+            key=key,
+            original_sha256=f"{seq}" * 64,
+            stored_as="raw",
+            stored_codec=codec,  # type: ignore[arg-type]
+        )
+        return event, T0
+
+    with Session(engine) as session:
+        write_batch(session, IngestBatch(events=[completed(1, "k/bat.wav.zst", "zstd"), completed(2, "k/x.bin", "")]))
+        events = repo.recent_events(session, agent_id="pi-1")
+    assert sorted((e.key, e.stored_as) for e in events) == [("k/bat.wav.zst", "zstd"), ("k/x.bin", "raw")]

@@ -161,3 +161,25 @@ def test_the_catalog_identity_is_there_when_it_has_a_key_and_only_reads() -> Non
     assert (statement["Action"], statement["Resource"]) == (["s3:GetObject"], ["arn:aws:s3:::b/*"])
     without = filters.edgefleet_s3_identities([], "b", "minio", controller, None, {})
     assert [i["name"] for i in without] == ["controller"]
+
+
+def test_the_transcoder_identity_is_there_when_enabled_and_may_read_write_and_delete_objects() -> None:
+    controller = {"access_key": "C", "secret_key": "c"}
+    off = filters.edgefleet_s3_identities(
+        [], "b", "minio", controller, None, transcoder={"access_key": "", "secret_key": ""}
+    )
+    assert [i["name"] for i in off] == ["controller"]
+    identities = filters.edgefleet_s3_identities(
+        [], "b", "minio", controller, None, transcoder={"access_key": "T", "secret_key": "t"}
+    )
+    assert [(i["name"], i["access_key"]) for i in identities] == [("controller", "C"), ("transcoder", "T")]
+    objects, listing = identities[1]["policy"]["Statement"]
+    assert set(objects["Action"]) == {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+    }
+    assert objects["Resource"] == ["arn:aws:s3:::b/*"]
+    assert (listing["Action"], listing["Resource"]) == (["s3:ListBucketMultipartUploads"], ["arn:aws:s3:::b"])

@@ -30,6 +30,7 @@ def pi(
     cores: int = 1,
     previous: AssignmentSettings | None = None,
     measured: bool = True,
+    transcoders: int = 0,
 ) -> AgentView:
     telemetry = TelemetryView(at=NOW, temperature_c=temp, throughput_bps=link, backlog_bytes=GIB, backlog_files=50)
     return AgentView(
@@ -40,6 +41,7 @@ def pi(
         encode_bps_by_level=_rates(e5) if measured else (),
         telemetry=telemetry,
         previous=previous,
+        transcoder_capacity=transcoders,
     )
 
 
@@ -61,6 +63,16 @@ def decided(view: AgentView, config: PolicyConfig = CFG) -> tuple[int, str]:
         ("hot: level 0 at most", pi(0.5 * MB, temp=75.0), 0, "compression FLAC 0"),
         ("warm, raw is still allowed", pi(12 * MB, e5=2 * MB, temp=71.0), RAW, "compression raw"),
         ("very hot: raw, the heat says why", pi(0.5 * MB, temp=78.4), RAW, "compression 5 → raw"),
+        (
+            "hot, a transcoder alive: raw",
+            pi(0.5 * MB, temp=75.0, transcoders=1),
+            RAW,
+            "central transcoder compresses (1 worker)",
+        ),
+        ("hot, no transcoder: FLAC 0", pi(0.5 * MB, temp=75.0, transcoders=0), 0, "compression FLAC 0"),
+        ("warm, transcoders alive: FLAC", pi(0.5 * MB, temp=71.0, transcoders=3), 1, "compression FLAC 1"),
+        ("cool, transcoders alive: FLAC", pi(0.5 * MB, transcoders=3), 8, "compression FLAC 8"),
+        ("very hot, transcoders: the heat says", pi(0.5 * MB, temp=78.4, transcoders=2), RAW, "compression 5 → raw"),
     ],
 )
 def test_the_level_and_its_reason(name: str, view: AgentView, level: int, words: str) -> None:

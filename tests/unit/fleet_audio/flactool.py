@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from fleet_audio.source import ObjectSource, open_source
 from tests.corpus import bext_payload, list_info_payload
@@ -48,3 +49,8 @@ def metaflac_show(flac_path: Path) -> dict[str, str]:
     cmd = ["metaflac", "--show-bps", "--show-total-samples", "--show-md5sum", "--show-channels", str(flac_path)]
     lines = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
     return dict(zip(["bps", "total_samples", "md5", "channels"], lines, strict=True))
+
+
+def unpacked(source: ObjectSource, obj: bytes) -> bytes:
+    """The file's bytes from a raw or zstd object (what FLAC cannot hold), decompressed by zstd itself."""
+    return zstandard.ZstdDecompressor().decompress(obj) if source.kind == "zstd" else obj

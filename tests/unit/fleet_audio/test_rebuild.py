@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fleet_audio.errors import RestoreError
-from fleet_audio.rebuild import Expected, StreamReader, rebuild
+from fleet_audio.rebuild import Expected, StreamReader, rebuild, rebuild_zstd
 from tests.corpus import chunk, fmt_payload, write_wav
 from tests.unit.fleet_audio.flactool import EXTRA_CHUNKS, encode_file, needs_flac
 
@@ -28,7 +28,7 @@ LAYOUTS = [
     ("24-bit extensible", {"channels": 1, "bits": 24, "extensible": True, "extra_chunks": CHUNKS}),
     ("24-bit 6 channels", {"channels": 6, "bits": 24, "extensible": True}),
     ("8-bit odd data", {"channels": 1, "bits": 8, "extra_chunks": CHUNKS, "seconds": 0.30001}),
-    ("float (raw)", {"channels": 2, "float32": True, "extra_chunks": CHUNKS}),
+    ("float (zstd)", {"channels": 2, "float32": True, "extra_chunks": CHUNKS}),
 ]
 
 
@@ -46,8 +46,11 @@ def test_rebuild_is_bit_exact(name: str, kwargs: dict[str, object], tmp_path: Pa
     original = path.read_bytes()
     sha = hashlib.sha256(original).hexdigest()
     out = io.BytesIO()
-    raw_expected = Expected(len(original), sha) if source.kind == "raw" else None
-    result = rebuild([obj], out.write, raw=source.kind == "raw", raw_expected=raw_expected)
+    if source.kind == "zstd":
+        result = rebuild_zstd([obj], out.write, Expected(len(original), sha))
+    else:
+        raw_expected = Expected(len(original), sha) if source.kind == "raw" else None
+        result = rebuild([obj], out.write, raw=source.kind == "raw", raw_expected=raw_expected)
     assert out.getvalue() == original
     assert (result.kind, result.size, result.sha256) == (source.kind, len(original), sha)
 

@@ -22,6 +22,7 @@ from tests.unit.fleet_audio.flactool import (
     flac_test,
     metaflac_show,
     needs_flac,
+    unpacked,
 )
 
 EXTRA = EXTRA_CHUNKS
@@ -94,12 +95,14 @@ def test_reference_decoder_gives_back_the_wav(case: tuple[Path, int, int, bool],
     assert _data_bytes(out) == _data_bytes(path)
 
 
-def test_float_wav_is_raw(tmp_path: Path) -> None:
+def test_float_wav_is_zstd(tmp_path: Path) -> None:
     path = write_wav(tmp_path / "f.wav", 0.3, 16000, 2, float32=True)
     source, obj = encode_file(path)
-    assert (source.kind, source.raw_reason, source.header_size) == ("raw", "32-bit float PCM", 0)
-    assert obj == path.read_bytes()
-    assert source.metadata["edgefleet-original-sha256"] == hashlib.sha256(obj).hexdigest()
+    assert (source.kind, source.raw_reason, source.header_size) == ("zstd", "32-bit float PCM", 0)
+    assert source.metadata["edgefleet-format"] == "zstd-v1"
+    assert len(obj) <= 0.95 * path.stat().st_size <= source.size_bound
+    assert unpacked(source, obj) == path.read_bytes()
+    assert source.metadata["edgefleet-original-sha256"] == hashlib.sha256(unpacked(source, obj)).hexdigest()
 
 
 def test_level_minus_one_is_raw(tmp_path: Path) -> None:

@@ -131,6 +131,30 @@ def edgefleet_catalog_s3_policy(bucket: str) -> dict[str, object]:
     )
 
 
+def edgefleet_transcoder_s3_policy(bucket: str) -> dict[str, object]:
+    """The central transcoder's rights: read raw objects, write the new ones (multipart), delete the raw ones."""
+    return _policy(
+        {
+            "Sid": "TranscodeObjects",
+            "Effect": "Allow",
+            "Action": [
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+                "s3:ListMultipartUploadParts",
+            ],
+            "Resource": [f"arn:aws:s3:::{bucket}/*"],
+        },
+        {
+            "Sid": "ListUploads",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucketMultipartUploads"],
+            "Resource": [f"arn:aws:s3:::{bucket}"],
+        },
+    )
+
+
 def edgefleet_s3_identities(
     agents: list[dict[str, object]],
     bucket: str,
@@ -138,10 +162,11 @@ def edgefleet_s3_identities(
     controller: dict[str, object],
     probe: dict[str, object] | None = None,
     catalog: dict[str, object] | None = None,
+    transcoder: dict[str, object] | None = None,
 ) -> list[dict[str, object]]:
     """Every S3 identity but the admin: ``controller`` (janitor), ``central-probe`` when ``probe`` has an access key,
-    ``catalog`` (reads objects) when ``catalog`` has one, and ``agent-<id>`` per agent, each ``{name, access_key,
-    secret_key, policy}``."""
+    ``catalog`` (reads objects) when ``catalog`` has one, ``transcoder`` when ``transcoder`` has one, and
+    ``agent-<id>`` per agent, each ``{name, access_key, secret_key, policy}``."""
     identities = [
         {
             "name": "controller",
@@ -166,6 +191,15 @@ def edgefleet_s3_identities(
                 "access_key": catalog["access_key"],
                 "secret_key": catalog["secret_key"],
                 "policy": edgefleet_catalog_s3_policy(bucket),
+            }
+        )
+    if transcoder and transcoder.get("access_key"):
+        identities.append(
+            {
+                "name": "transcoder",
+                "access_key": transcoder["access_key"],
+                "secret_key": transcoder["secret_key"],
+                "policy": edgefleet_transcoder_s3_policy(bucket),
             }
         )
     for agent in agents:

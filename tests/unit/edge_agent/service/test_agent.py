@@ -1,4 +1,5 @@
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -379,3 +380,17 @@ def test_a_file_finished_during_a_crash_is_retained_at_the_next_start(world):
     assert world.engine.calls == [path, path]  # offered again at the start, not uploaded again
     assert world.engine.queued == [path]
     assert not path.exists()  # retention = delete, applied only because the engine reports it stored
+
+
+@pytest.mark.parametrize(
+    ("stored_as", "wire"),
+    [("flac", ("flac", "")), ("raw", ("raw", "")), ("zstd", ("raw", "zstd"))],
+)
+def test_a_zstd_object_goes_on_the_wire_as_raw_with_its_codec(tmp_path, stored_as, wire):
+    """``stored_as`` is a closed enumeration (docs/protocol.md): zstd travels in ``stored_codec``."""
+    w = World(tmp_path, retention="keep")
+    w.service.start(now=0)
+    path = w.write("a.wav")
+    w.service.handle_engine_event(replace(completed(path), stored_as=stored_as))
+    last = w.publisher.of(Event)[-1]
+    assert (last.stored_as, last.stored_codec) == wire

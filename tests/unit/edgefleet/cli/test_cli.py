@@ -13,7 +13,9 @@ import pytest
 from edgefleet import cli
 from fleet_base import __version__
 
-DESIGN_COMMANDS = {"demo", "agent", "controller", "dashboard", "upload", "restore", "verify", "simulate"}
+DESIGN_COMMANDS = {
+    "demo", "agent", "controller", "dashboard", "upload", "restore", "verify", "simulate", "transcoder",
+}  # fmt: skip
 
 
 def test_every_design_command_is_registered() -> None:

@@ -1,0 +1,2 @@
+"""The central transcoder: raw objects become FLAC (or zstd) objects, verified before the raw one is deleted
+(docs/transcoder.md)."""
