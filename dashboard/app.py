@@ -222,7 +222,6 @@ def create_app(
     _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     queue_routes = [queue] if ctx.queue else []  # queue control needs the dashboard's own broker user
-    routers = (auth, pages, api, recordings, *queue_routes, central, stream, metrics, apidocs, recording_media)
-    for module in routers:
+    for module in (auth, pages, api, recordings, *queue_routes, central, stream, metrics, apidocs, recording_media):
         app.include_router(module.router)
     return app
