@@ -114,9 +114,14 @@ def test_parts_complete_once_each_behind_a_middlebox_that_buffers_them(
 ) -> None:
     path = wavs["mid"]  # ~17 MB, sent raw: four parts
     with BufferingMiddlebox((s3_server.host, s3_server.port), RATE) as box:
-        settings = S3Settings(f"http://127.0.0.1:{box.port}", s3_server.access_key, s3_server.secret_key, s3_server.bucket)
+        settings = S3Settings(
+            f"http://127.0.0.1:{box.port}", s3_server.access_key, s3_server.secret_key, s3_server.bucket
+        )
         engine, _ = make_engine(
-            settings, Limits(concurrency=2, part_size=PART, compression_level=-1), stall_timeout_s=STALL_S
+            settings,
+            Limits(concurrency=2, part_size=PART, compression_level=-1),
+            stall_timeout_s=STALL_S,
+            give_up_after_s=120.0,  # a ceiling: without the fix every part is cut and sent again forever
         )
         engine.enqueue(path)
         started = time.monotonic()
