@@ -65,7 +65,10 @@ def test_the_plan_follows_a_link_that_changes_speed(
 ) -> None:
     s3, plan = link
     path = tmp_path / "long.bin"  # raw bytes: what goes over the link is the file, nothing to estimate
-    path.write_bytes(random.Random(16).randbytes(320 * MiB))
+    rng = random.Random(16)
+    with path.open("wb") as f:
+        for _ in range(20):  # (randbytes takes at most 256 MiB at once)
+            f.write(rng.randbytes(16 * MiB))
     engine, _ = make_engine(settings_via(s3), LIMITS, stall_timeout_s=30.0)
     engine.enqueue(path)
     result: list[object] = []
