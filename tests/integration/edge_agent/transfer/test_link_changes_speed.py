@@ -78,7 +78,8 @@ def test_the_plan_follows_a_link_that_changes_speed(
     assert engine.stats().effective_concurrency == 8  # 8 x 8 MiB finish in time at 2 MB/s
     change_rate(plan, SLOW_MBIT)
     follows(engine, SLOW_MBIT, "slow link measured")
-    assert engine.stats().effective_concurrency == 3  # 250 kB/s x 80 s holds three 5 MiB parts
+    # 250 kB/s x 80 s holds three 5 MiB parts; an estimate up to 30 % above it (what follows() accepts), four
+    assert engine.stats().effective_concurrency in (3, 4)
     change_rate(plan, FAST_MBIT)
     follows(engine, FAST_MBIT, "fast again")
     assert engine.stats().effective_concurrency == 8
