@@ -11,7 +11,11 @@ its part size (its parts are fixed in the journal); only the number in flight dr
 
 **A part's deadline.** A part request may take ``slack + size / (DEADLINE_FRACTION * R / c)``: four times
 what its share of the measured link needs, plus slack for the server's answer. Each retry of the same part
-doubles the allowance, so a link that got slower than the estimate delays a part, never loses it forever.
+doubles the allowance, so a link that got slower than the estimate delays a part, never loses it forever. Until
+the link is measured, ``R`` is ``UNMEASURED_BPS`` (64 kbit/s, the thinnest link the agent is tested on): a
+long deadline, but one. The deadline is what bounds the wait for the server's answer once every byte of the
+part was written and acknowledged by the next hop (a buffering middlebox may hold the whole part and pass it
+on at the link's pace): the stall timer does not (see :mod:`edge_agent.transfer.wire`).
 
 **ETA.** ``backlog bytes / R``: the queued recordings at their original size (FLAC stores fewer), so an upper
 bound while the link keeps its rate; idle time and closed windows are not in it.
@@ -28,6 +32,7 @@ SANE_PART_S = 80.0
 STALL_TIMEOUT_S = 60.0  # the default: a request that moves nothing this long is a stall
 DEADLINE_FRACTION = 0.25
 MAX_DOUBLINGS = 10
+UNMEASURED_BPS = 8000.0  # the rate a deadline assumes before the link is measured: 64 kbit/s
 
 
 def guard(limits: Limits, link_bps: float | None) -> Limits:
@@ -42,12 +47,11 @@ def guard(limits: Limits, link_bps: float | None) -> Limits:
     return replace(limits, concurrency=concurrency, part_size=MIN_PART_SIZE)  # (a valid part is never smaller)
 
 
-def part_deadline_s(nbytes: int, link_bps: float | None, streams: int, attempt: int, slack_s: float) -> float | None:
-    """How long one part request of ``nbytes`` may take, when ``streams`` parts share the link; None when
-    the link rate is not known yet (then only stall detection applies)."""
-    if link_bps is None or link_bps <= 0:
-        return None
-    share = link_bps / max(1, streams)
+def part_deadline_s(nbytes: int, link_bps: float | None, streams: int, attempt: int, slack_s: float) -> float:
+    """How long one part request of ``nbytes`` may take, when ``streams`` parts share a link of ``link_bps``
+    (None or 0: not measured yet, ``UNMEASURED_BPS`` is assumed)."""
+    rate = link_bps if link_bps is not None and link_bps > 0 else UNMEASURED_BPS
+    share = rate / max(1, streams)
     return slack_s + nbytes / (DEADLINE_FRACTION * share) * (1 << min(max(0, attempt), MAX_DOUBLINGS))
 
 

@@ -205,8 +205,9 @@ class Engine:
 
     def _files_allowed(self, limits: Limits) -> int:
         """Files that may be in flight. While the cost model chooses the levels (``Mode.MODEL``) and the link is
-        not measured yet, one: the model must not commit a whole batch to its default level on a guess. The
-        first second of busy link time measures it (``edge_agent.engine.linkrate``), then the rest start."""
+        not measured yet, one: the model must not commit a whole batch to its default level on a guess. Its
+        first completed parts (one second of busy link time) measure it (``edge_agent.engine.linkrate``), then
+        the rest start."""
         if self._ctx.compression.mode is Mode.MODEL and self._ctx.link.rate() is None:
             return 1
         return max(1, limits.concurrency)

@@ -1,6 +1,7 @@
 """``Link``: the engine's uplink as its part threads share it. It holds the token bucket that paces every
-part's bytes as they are written, the link-rate estimator that their acknowledged bytes feed, and it makes
-the :class:`LinkTap` that carries both into one part's request together with that part's deadline.
+part's bytes as they are written and the link-rate estimator that every completed part feeds (``begin`` /
+``end``: a part's bytes count when the server answered it, never when they were written), and it makes the
+:class:`LinkTap` that carries the pacing into one part's request together with that part's deadline.
 
 Thread-safe; the rules are pure and live in :mod:`edge_agent.engine.bucket` (pacing),
 :mod:`edge_agent.engine.linkrate` (the estimate) and :mod:`edge_agent.engine.linkguard` (deadlines, guard, ETA).
@@ -60,17 +61,19 @@ class Link:
         finally:
             self._pacing.release()
 
-    def begin(self) -> None:
+    def begin(self, nbytes: int) -> int:
+        """A part request of ``nbytes`` goes on the wire; returns its handle for :meth:`end`."""
         with self._lock:
-            self._estimator.begin(self._clock())
+            return self._estimator.begin(nbytes, self._clock())
 
-    def end(self) -> None:
+    def end(self, handle: int, completed: bool | None) -> None:
+        """The part request ended: ``completed`` (the server answered with its ETag), failed (False), or was
+        stopped (None: it does not count)."""
         with self._lock:
-            self._estimator.end(self._clock())
-
-    def acknowledged(self, nbytes: int) -> None:
-        with self._lock:
-            self._estimator.add(nbytes, self._clock())
+            if completed is None:
+                self._estimator.cancel(handle, self._clock())
+            else:
+                self._estimator.end(handle, completed, self._clock())
 
     def rate(self) -> float | None:
         """The measured link rate (bytes/s, smoothed); None until measured."""
@@ -88,7 +91,7 @@ class LinkTap:
     """A :class:`edge_agent.transfer.ports.PartTap` on a :class:`Link`."""
 
     link: Link
-    deadline_s: float | None
+    deadline_s: float
     is_cancelled: Callable[[], bool]
 
     def quantum(self) -> int:
@@ -96,9 +99,6 @@ class LinkTap:
 
     def pace(self, nbytes: int) -> None:
         self.link.pace(nbytes, self.is_cancelled)
-
-    def acknowledged(self, nbytes: int) -> None:
-        self.link.acknowledged(nbytes)
 
     def cancelled(self) -> bool:
         return self.is_cancelled()

@@ -40,14 +40,16 @@ class TimesFirstByte(Protocol):
 class PartTap(Protocol):
     """The engine's side of one UploadPart request: the store writes the part's bytes through it.
 
-    The store writes at most ``quantum()`` bytes after each ``pace(n)`` (0 = no cap: no pacing), tells it what
-    the server acknowledged, fails the request as a stall when ``cancelled()`` turns true or it runs past
-    ``deadline_s`` (see :mod:`edge_agent.transfer.link`, which makes them).
+    The store writes at most ``quantum()`` bytes after each ``pace(n)`` (0 = no cap: no pacing), stops the
+    request when ``cancelled()`` turns true and fails it when it runs past ``deadline_s`` (see
+    :mod:`edge_agent.transfer.link`, which makes them). Once every byte is written and acknowledged, only the
+    deadline bounds the wait for the answer.
     """
 
     @property
     def deadline_s(self) -> float | None:
-        """The whole request may take this long; None = no deadline (only stall detection)."""
+        """The whole request may take this long; None = no deadline (then the stall timer also bounds the wait
+        for the answer)."""
         ...
 
     def quantum(self) -> int: ...
@@ -55,7 +57,6 @@ class PartTap(Protocol):
         """Returns when ``nbytes`` may be written (the engine's shared token bucket); raises ``Stopped``."""
         ...
 
-    def acknowledged(self, nbytes: int) -> None: ...
     def cancelled(self) -> bool: ...
 
 

@@ -3,8 +3,9 @@
 A part's bytes stay in memory until S3 acknowledges them; network errors, stalls and missed deadlines are retried
 with backoff (same bytes, no re-encode); a slot is released when its part is acknowledged or given up. Each
 request goes through a tap of the engine's link (:mod:`edge_agent.transfer.link`): its bytes are paced by the
-shared bucket as they are written, what the server acknowledges feeds the link-rate estimate, its deadline
-comes from that estimate (doubling with each retry of the part), and after it the thin-link guard looks again.
+shared bucket as they are written, its deadline comes from the link-rate estimate (doubling with each retry of
+the part); the part's bytes feed that estimate when the server answered it (a failed request counts its time
+with no bytes), and after it the thin-link guard looks again.
 """
 
 from __future__ import annotations
@@ -48,13 +49,18 @@ class PartSender:
     def _upload(self, number: int, data: bytearray, md5: str, attempt: int) -> str:
         ctx = self._ctx
         tap = ctx.link.tap(len(data), attempt, ctx.effective.concurrency, self._cancelled)
-        ctx.link.begin()
+        handle = ctx.link.begin(len(data))
+        completed: bool | None = False
         try:
             etag = ctx.store.upload_part(self._key, self._upload_id, number, data, md5, tap)
+            completed = etag == md5
+        except Stopped:
+            completed = None
+            raise
         finally:
-            ctx.link.end()
+            ctx.link.end(handle, completed)
             ctx.apply_guard()
-        if etag != md5:
+        if not completed:
             raise RetryableError(f"part {number}: server ETag {etag} is not the MD5 {md5}")
         return etag
 

@@ -15,10 +15,15 @@ calling thread):
 - the watch notes when the answer to a small request (at most ``SMALL_REQUEST_BYTES``: create, complete, HEAD,
   list) starts after its last byte was written: the store's time to first byte;
 - at every step the watch reads how many bytes the kernel still holds unacknowledged (Linux ``SIOCOUTQ``;
-  where that is unavailable a byte counts as acknowledged once written), reports newly acknowledged bytes to
-  the tap, and fails the request with :class:`Stalled` when neither the written nor the acknowledged count
-  grew for ``stall_timeout_s`` (waiting for our own cap is not a stall), or when it runs past the tap's
-  deadline; it raises ``Stopped`` as soon as the tap says the part is cancelled.
+  where that is unavailable a byte counts as acknowledged once written) and fails the request with
+  :class:`Stalled` when neither the written nor the acknowledged count grew for ``stall_timeout_s`` (waiting
+  for our own cap is not a stall), or when it runs past the tap's deadline; it raises ``Stopped`` as soon as
+  the tap says the part is cancelled;
+- once the whole request is written and every byte of it acknowledged, the wait for the answer is the
+  deadline's alone when the request has one (a part): the next hop may be a buffering middlebox (a satellite
+  link's performance-enhancing proxy) that took the whole part at once and passes it on at the link's pace, so
+  nothing moving here for a stall timeout says nothing about the link. A request without a deadline (create,
+  complete, list, HEAD) keeps the stall timer for its answer too.
 
 Outside a watch the connections behave as urllib3's. Connect and response reads use ``stall_timeout_s`` per
 socket operation (a recv that waits that long for a byte is a stall as well).
@@ -74,6 +79,7 @@ class Watch:
         self.written = 0
         self.acked = 0
         self.fault: str | None = None  # why the watch failed the request
+        self.awaiting = False  # the request is written: waiting for its answer
         self.last_write_at: float | None = None
         self._written_before = 0  # bytes written before the current request
         #: the last small request's time to first byte: from its last byte written to its answer's first byte
@@ -91,11 +97,17 @@ class Watch:
 
     def wrote(self, nbytes: int, unacked: int | None) -> None:
         self.written += nbytes
+        self.awaiting = False
         self._progress_at = self.last_write_at = self._clock()
         self.heard(unacked)
 
+    def await_answer(self) -> None:
+        """The request is written; its answer is awaited from now."""
+        self.awaiting = True
+
     def answered(self) -> None:
         """The answer to the request written started: its time to first byte, if the request was small."""
+        self.awaiting = False
         sent, self._written_before = self.written - self._written_before, self.written
         if self.last_write_at is not None and 0 < sent <= SMALL_REQUEST_BYTES:
             self.first_byte_s = self._clock() - self.last_write_at
@@ -104,8 +116,6 @@ class Watch:
         """The kernel holds ``unacked`` bytes not yet acknowledged (None: unknown, count what was written)."""
         acked = self.written if unacked is None else max(self.acked, self.written - unacked)
         if acked > self.acked:
-            if self.tap is not None:
-                self.tap.acknowledged(acked - self.acked)
             self.acked = acked
             self._progress_at = self._clock()
 
@@ -114,16 +124,18 @@ class Watch:
         if self.tap is not None and self.tap.cancelled():
             raise Stopped
         now = self._clock()
-        if now - self._progress_at > self.stall_timeout_s:
+        deadline = self.tap.deadline_s if self.tap is not None else None
+        handed_on = self.awaiting and self.acked >= self.written and deadline is not None
+        if now - self._progress_at > self.stall_timeout_s and not handed_on:
             self._fail(
                 f"stalled: nothing written or acknowledged for {self.stall_timeout_s:g} s "
                 f"({self.acked} of {self.written} bytes acknowledged)"
             )
-        deadline = self.tap.deadline_s if self.tap is not None else None
         if deadline is not None and now - self.started > deadline:
+            waiting = f"; no answer for {now - self._progress_at:.0f} s after the last byte" if handed_on else ""
             self._fail(
-                f"too slow: not done within its deadline of {deadline:.0f} s from the measured link rate "
-                f"({self.acked} of {self.written} bytes acknowledged)"
+                f"too slow: not done within its deadline of {deadline:.0f} s from the link rate and its size "
+                f"({self.acked} of {self.written} bytes acknowledged{waiting})"
             )
 
     def _fail(self, why: str) -> None:
@@ -213,6 +225,7 @@ def _await_answer(sock: socket.socket | None) -> bytes:
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP)
     first = b""
+    watch.await_answer()
     while True:
         if isinstance(sock, ssl.SSLSocket) and sock.pending():
             break

@@ -118,6 +118,8 @@ class Run:
     outcome: list[str] = field(default_factory=list)  # edgefleet's "stored ..." lines / rclone's exit
     plan: list[str] = field(default_factory=list)  # edgefleet's "compression: REASON" log lines (the level chosen)
     tail: str = ""  # the end of stderr when the run failed
+    link_head_s: float | None = None  # with a timeline: from the start to the link's first 64 kB
+    link_tail_s: float | None = None  # with a timeline: from the link's last byte to the exit
 
 
 def rclone_config(s3: SeaweedS3, directory: Path, endpoint: str | None = None) -> Path:
@@ -150,6 +152,39 @@ def stored_bytes(s3: SeaweedS3, prefix: str) -> int:
     return sum(o.size or 0 for o in s3.client().list_objects(s3.bucket, prefix=f"{prefix}/", recursive=True))
 
 
+class LinkTimeline:
+    """The shaped link's byte counter, polled every ``every_s`` while a run lasts (``tc -s``): when the run's
+    first bytes went through the link and when its last did."""
+
+    def __init__(self, plan: LinkPlan, every_s: float = 0.1) -> None:
+        self._plan = plan
+        self._every = every_s
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while True:
+            self.samples.append((time.perf_counter(), sent_bytes(self._plan)))
+            if self._stop.wait(self._every):
+                return
+
+    def __enter__(self) -> LinkTimeline:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def head_tail(self, start: float, seconds: float) -> tuple[float, float]:
+        """(seconds from ``start`` to the first 64 kB through the link, seconds from its last byte to the end)."""
+        base, last = self.samples[0][1], self.samples[-1][1]
+        first = next((t for t, n in self.samples if n - base >= 64_000), start)
+        done = next((t for t, n in self.samples if n >= last), start + seconds)
+        return round(first - start, 2), round(max(0.0, start + seconds - done), 2)
+
+
 def upload(
     who: Uploader,
     files: Sequence[Path],
@@ -160,14 +195,20 @@ def upload(
     group: Path | None = None,
     endpoint: str | None = None,
     ceiling_s: float = 3600,
+    timeline: bool = False,
 ) -> Run:
-    """One timed upload of ``files`` by ``who`` (inside ``group`` when given) into a fresh prefix."""
+    """One timed upload of ``files`` by ``who`` (inside ``group`` when given) into a fresh prefix; with
+    ``timeline`` (and ``plan``), when the link's first and last bytes of the run went through."""
     prefix = f"{who.name}-{time.time_ns()}"
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"} | s3.env()
     cmd = command(who, files, prefix, work, s3, endpoint or s3.endpoint)
     join = (lambda: (group / "cgroup.procs").write_text(str(os.getpid()))) if group else None
     sent0, held0 = (sent_bytes(plan) if plan else 0), (throttled_s(group) if group else 0.0)
-    ok, seconds, cpu, out, err = timed(cmd, env, work / f"{prefix}.log", ceiling_s, join)
+    watch = LinkTimeline(plan) if timeline and plan else None
+    with watch or contextlib.nullcontext():
+        start = time.perf_counter()
+        ok, seconds, cpu, out, err = timed(cmd, env, work / f"{prefix}.log", ceiling_s, join)
+    head, tail = watch.head_tail(start, seconds) if watch else (None, None)
     retried = RETRY.findall(err)
     return Run(
         uploader=who.name,
@@ -184,6 +225,8 @@ def upload(
         outcome=[ln for ln in out.splitlines() if ln.startswith(("stored", "FAILED"))],
         plan=[ln.split("compression: ", 1)[1] for ln in err.splitlines() if "compression: " in ln][:50],
         tail="" if ok else err[-3000:],
+        link_head_s=head,
+        link_tail_s=tail,
     )
 
 

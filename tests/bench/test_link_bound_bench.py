@@ -43,14 +43,19 @@ def efficiency(run: Run) -> float:
 def test_link_bound(link: tuple[SeaweedS3, LinkPlan], tmp_path: Path) -> None:
     s3, plan = link
     files = wav_batch(BATCH_MB)
-    runs = [upload(who, files, s3, tmp_path, plan=plan) for who in (ADAPTIVE, FLAC5, FLAC8)]
+    runs = [upload(who, files, s3, tmp_path, plan=plan, timeline=True) for who in (ADAPTIVE, FLAC5, FLAC8)]
     eff = {r.uploader: round(efficiency(r), 3) for r in runs}
     record("link_bound", rate_mbit=RATE_MBIT, batch_mb=BATCH_MB, runs=runs, efficiency=eff, machine=machine())
-    print("\n| uploader | stored MB | stored ÷ WAV | wall s | stored ÷ link rate s | efficiency |")
-    print("|---|---:|---:|---:|---:|---:|")
+    # where the wall time goes: before the link's first bytes, the link's bytes at its rate (framing included),
+    # the link not full in the middle of the run, after its last byte
+    print("\n| uploader | stored MB | stored ÷ WAV | wall s | stored ÷ link rate s | efficiency | link bytes ÷ stored "
+          "| head s | link bytes ÷ rate s | under-used middle s | tail s |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
-        ideal = r.stored_bytes / (RATE_MBIT * 1e6 / 8)
+        ideal, busy = r.stored_bytes / (RATE_MBIT * 1e6 / 8), r.link_bytes / (RATE_MBIT * 1e6 / 8)
+        head, tail = r.link_head_s or 0.0, r.link_tail_s or 0.0
         print(f"| {r.uploader} | {r.stored_bytes / 1e6:.1f} | {r.stored_bytes / r.wav_bytes:.3f} | {r.seconds:.1f} | "
-              f"{ideal:.1f} | {eff[r.uploader]:.1%} |")  # fmt: skip
+              f"{ideal:.1f} | {eff[r.uploader]:.1%} | {r.link_bytes / max(1, r.stored_bytes):.4f} | {head:.2f} | "
+              f"{busy:.1f} | {r.seconds - head - tail - busy:.2f} | {tail:.2f} |")  # fmt: skip
     assert all(r.ok for r in runs), [r.tail for r in runs if not r.ok]
     assert eff[ADAPTIVE.name] >= 0.95

@@ -1,8 +1,10 @@
 """A link that changes speed in the middle of an upload (``tc tbf`` on a veth pair to SeaweedFS in its own
 network namespace, tests/shapedlink.py; needs root): 16 Mbit/s, then 2 Mbit/s, then 16 Mbit/s again, while one
-128 MiB file is on its way with an assignment of 8 parts of 8 MiB in flight. The engine's measured rate follows
-each step, the thin-link guard lowers the parts in flight when 8 parts could no longer finish in time and gives
-them back when the link is fast again, and the whole file arrives with no part sent twice."""
+320 MiB file is on its way with an assignment of 8 parts of 8 MiB in flight. The engine's measured rate (from
+completed parts, and bounded by the parts still on the wire) follows each step, the thin-link guard lowers the
+parts in flight when 8 parts could no longer finish in time and gives them back when the link is fast again, and
+the whole file arrives with no part sent twice. The file is long enough for parts to be on the wire through all
+three steps (at 2 Mbit/s a round of 8 parts of 8 MiB takes 4.5 min)."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from tests.integration.edge_agent.transfer.test_faults import Make
 from tests.shapedlink import LinkPlan, change_rate, s3_behind_shaped_link
 from tests.waiting import wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]  # ~2 min over a real tc tbf link: -m slow
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]  # ~8 min over tc tbf: -m slow
 FAST_MBIT, SLOW_MBIT = 16.0, 2.0
 LIMITS = Limits(concurrency=8, part_size=8 * MiB, compression_level=-1)
 
@@ -47,14 +49,15 @@ def link() -> Iterator[tuple[SeaweedS3, LinkPlan]]:
 
 def follows(engine: Engine, mbit: float, what: str) -> None:
     """The measured rate comes within 30 % of ``mbit`` and the guard's parts in flight are what that rate
-    allows (generous ceiling: the estimate follows a step to 95 % in 30 s of busy time)."""
+    allows (generous ceiling: a step down is seen as the parts on the wire overrun, which at 2 Mbit/s takes
+    minutes for 8 MiB parts; the estimate then follows to 95 % in 30 s of busy time)."""
 
     def settled() -> bool:
         s = engine.stats()
         expected = guard(LIMITS, s.throughput_bps).concurrency if s.throughput_bps else -1
         return 0.7 * bps(mbit) < s.throughput_bps < 1.3 * bps(mbit) and s.effective_concurrency == expected
 
-    wait_for(settled, timeout=240, what=lambda: f"{what}: {engine.stats()}", interval=0.2)
+    wait_for(settled, timeout=600, what=lambda: f"{what}: {engine.stats()}", interval=0.2)
 
 
 def test_the_plan_follows_a_link_that_changes_speed(
@@ -62,7 +65,10 @@ def test_the_plan_follows_a_link_that_changes_speed(
 ) -> None:
     s3, plan = link
     path = tmp_path / "long.bin"  # raw bytes: what goes over the link is the file, nothing to estimate
-    path.write_bytes(random.Random(16).randbytes(128 * MiB))
+    rng = random.Random(16)
+    with path.open("wb") as f:
+        for _ in range(20):  # (randbytes takes at most 256 MiB at once)
+            f.write(rng.randbytes(16 * MiB))
     engine, _ = make_engine(settings_via(s3), LIMITS, stall_timeout_s=30.0)
     engine.enqueue(path)
     result: list[object] = []
@@ -72,11 +78,12 @@ def test_the_plan_follows_a_link_that_changes_speed(
     assert engine.stats().effective_concurrency == 8  # 8 x 8 MiB finish in time at 2 MB/s
     change_rate(plan, SLOW_MBIT)
     follows(engine, SLOW_MBIT, "slow link measured")
-    assert engine.stats().effective_concurrency == 3  # 250 kB/s x 80 s holds three 5 MiB parts
+    # 250 kB/s x 80 s holds three 5 MiB parts; an estimate up to 30 % above it (what follows() accepts), four
+    assert engine.stats().effective_concurrency in (3, 4)
     change_rate(plan, FAST_MBIT)
     follows(engine, FAST_MBIT, "fast again")
     assert engine.stats().effective_concurrency == 8
-    runner.join(timeout=600)
+    runner.join(timeout=900)
     report = result[0]
     assert getattr(report, "ok", False), report
     assert engine.stats().retries_total == 0

@@ -137,10 +137,9 @@ def test_the_thin_link_guard_sets_the_part_size_of_new_uploads_and_the_parts_in_
     ctx, clock = engine._ctx, StillClock()
     ctx.link = Link(0, 10.0, ctx.sleep, clock=clock)  # the link's time stands still while the test runs
     if rate is not None:
-        ctx.link.begin()
+        handle = ctx.link.begin(10 * rate)
         clock.t += 10.0
-        ctx.link.acknowledged(10 * rate)
-        ctx.link.end()
+        ctx.link.end(handle, completed=True)
     ctx.apply_guard()
     assert ctx.gate.in_use == 0
     engine.enqueue(rec)
