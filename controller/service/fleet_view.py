@@ -37,7 +37,8 @@ def _override(row: OperatorOverride) -> OverrideView:
     )
 
 
-def build_fleet_view(rows: FleetRows) -> FleetView:
+def build_fleet_view(rows: FleetRows, transcoders: int = 0) -> FleetView:
+    """``transcoders``: the central transcoder workers alive (the policy may send a hot Pi's files raw)."""
     views = []
     for agent in rows.agents:
         current = rows.current.get(agent.id)
@@ -56,6 +57,7 @@ def build_fleet_view(rows: FleetRows) -> FleetView:
                 telemetry=_telemetry(agent),
                 state=state_of(current) if current else PolicyState(),
                 previous=settings_of(current) if current else None,
+                transcoder_capacity=transcoders,
             )
         )
     return FleetView(

@@ -41,10 +41,13 @@ from controller.store.assignments import (
 from controller.store.housekeeping import mark_stale_offline
 from controller.store.instances import heartbeat, sites_for
 from controller.store.models import CurrentAssignment
+from controller.transcoder.jobs import alive_workers
 from fleet_plan.thermal import level_for
 from fleet_protocol.messages import Assignment, Telemetry
 
 log = logging.getLogger(__name__)
+#: a transcoder worker heard from this recently counts as capacity (its default ``alive_after_s``)
+TRANSCODER_ALIVE_S = 120.0
 
 CONFLICT_RETRIES = 5
 
@@ -186,7 +189,8 @@ class Ticker:
     def _load(self, session: Session, sites: set[str] | None, now: datetime) -> Loaded:
         stored = load_fleet(session, sites)
         mine = stored if sites is not None else self._my_share(stored)
-        return Loaded(stored, mine, self.usage.attach(session, build_fleet_view(mine), now))
+        transcoders = alive_workers(session, now, TRANSCODER_ALIVE_S)
+        return Loaded(stored, mine, self.usage.attach(session, build_fleet_view(mine, transcoders), now))
 
     def _my_share(self, rows: FleetRows) -> FleetRows:
         """With several live controllers, only the sites dealt to this one (``instances.sites_for``)."""

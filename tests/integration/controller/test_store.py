@@ -14,12 +14,14 @@ from sqlmodel import Session
 from controller.policy import Decision, PolicyState
 from controller.service.fleet_view import build_fleet_view
 from controller.service.janitor import active_keys
+from controller.service.ticker import TRANSCODER_ALIVE_S
 from controller.store import repo
 from controller.store.agent_writes import IngestBatch, write_batch, write_dead_letter
 from controller.store.assignments import Proposal, VersionConflict, commit_decisions, load_fleet
 from controller.store.database import create_all, make_engine
 from controller.store.errors import is_outage
 from controller.store.housekeeping import mark_stale_offline, prune_telemetry, sync_sites
+from controller.transcoder.jobs import alive_workers, heartbeat
 from fleet_protocol.assignment import AssignmentSettings
 from fleet_protocol.messages import Birth, Event, State, Telemetry
 from fleet_protocol.vocabulary import EventKind
@@ -406,3 +408,15 @@ def test_a_zstd_upload_is_stored_as_zstd_and_a_raw_one_as_raw(engine: Engine) ->
         write_batch(session, IngestBatch(events=[completed(1, "k/bat.wav.zst", "zstd"), completed(2, "k/x.bin", "")]))
         events = repo.recent_events(session, agent_id="pi-1")
     assert sorted((e.key, e.stored_as) for e in events) == [("k/bat.wav.zst", "zstd"), ("k/x.bin", "raw")]
+
+
+def test_live_transcoder_workers_are_the_policys_transcoder_capacity(engine: Engine) -> None:
+    """The tick counts the workers heard within ``TRANSCODER_ALIVE_S`` and hands that to every agent's view."""
+    with Session(engine) as session:
+        write_batch(session, IngestBatch(births=[(birth("pi-1", site="north"), T0)]))
+        heartbeat(session, "tc-old", T0 - timedelta(seconds=TRANSCODER_ALIVE_S + 1), 0)
+        heartbeat(session, "tc-1", T0, 3)
+        heartbeat(session, "tc-2", T0 - timedelta(seconds=5), 0)
+        workers = alive_workers(session, T0, TRANSCODER_ALIVE_S)
+        (view,) = build_fleet_view(load_fleet(session), workers).agents
+    assert (workers, view.transcoder_capacity) == (2, 2)
