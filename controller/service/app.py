@@ -200,7 +200,8 @@ class Controller:
             self.stop()
 
     def request_tick(self) -> None:
-        """Tick as soon as possible (tests, operator changes)."""
+        """A full tick as soon as possible (tests, operator changes)."""
+        self.ticker.request_full()
         self._wake.set()
 
     # -- storing ---------------------------------------------------------------------------------
@@ -237,7 +238,7 @@ class Controller:
         self.link.publish_assignment(assignment)
 
     def _reconnected(self) -> None:
-        self.ticker.republish_all = True
+        self.ticker.republish_all = True  # (a full tick: it republishes)
         self._wake.set()
 
     def _ingest_loop(self) -> None:
@@ -258,6 +259,7 @@ class Controller:
         if not len(batch):
             return
         self.writer.write(batch)
+        self.ticker.note(batch)
         if self.ticker.needs_fast_tick(batch.telemetry):
             self._hot_path(batch)
 
@@ -277,14 +279,14 @@ class Controller:
         """A hotter reading: decide for its site(s) right here, without waiting for the next full tick."""
         sites = self.ticker.hot_sites(batch.telemetry)
         if sites is None:
-            self._wake.set()
+            self.request_tick()
             return
         try:
             result = self.ticker.tick(datetime.now(UTC), sites=sites)
             self.metrics.tick.labels("hot").observe(result.seconds)
         except Exception as exc:
             log.error("hot-path tick failed (the next full tick decides): %s", exc, exc_info=not is_outage(exc))
-            self._wake.set()
+            self.request_tick()
 
     def _tick_loop(self) -> None:
         while not self._stop.is_set():
@@ -293,8 +295,11 @@ class Controller:
             self._wake.clear()
 
     def _tick(self) -> None:
+        rounds = self.ticker.changed_rounds
         try:
-            result = self.ticker.tick(datetime.now(UTC))
+            result = self.ticker.round(
+                datetime.now(UTC), tick_seconds=self.config.tick_seconds, full_every_s=self.config.full_tick_seconds
+            )
         except Exception as exc:
             self.tick_errors += 1
             log.error(
@@ -302,9 +307,12 @@ class Controller:
             )
             return
         self.ticks += 1
-        self.metrics.tick.labels("full").observe(result.seconds)
-        self.tick_seconds.append(result.seconds)
-        del self.tick_seconds[:-1000]
+        if self.ticker.changed_rounds != rounds:
+            self.metrics.tick.labels("changed").observe(result.seconds)
+        else:
+            self.metrics.tick.labels("full").observe(result.seconds)
+            self.tick_seconds.append(result.seconds)
+            del self.tick_seconds[:-1000]
         if result.published or result.went_offline:
             log.info(
                 "tick: %d live, %d assignments published, %d went offline (%.0f ms)",
