@@ -37,6 +37,8 @@ from controller.central.monitor import CentralMonitor, build_monitor
 from controller.central.readings import CentralStatus
 from controller.central.sysreader import SysReader
 from controller.config import ControllerConfig
+from controller.recordings.events import TOPIC as EVENTS_TOPIC
+from controller.recordings.events import RecordingEvents
 from controller.service.broker import BrokerConnection
 from controller.service.health import ControllerStatus, HealthServer
 from controller.service.inbox import Ingestor, Received
@@ -111,6 +113,13 @@ class Controller:
         self.janitor_aborts = 0
         self._mqtt_down_since: datetime | None = None
         self.alerts, self.notifier = self._alerting(config)
+        events = config.recordings_events
+        self.recording_events = RecordingEvents(
+            self.engine,
+            events,
+            bucket=config.s3.bucket if config.s3 is not None else "",
+            publish=lambda sent: self.link.publish_event(EVENTS_TOPIC, sent),
+        )
         self._alerts_firing: dict[str, int] = {}
         #: the central node monitor (``[central]``); ``central.latest`` is its last round (plain values)
         self.central: CentralMonitor | None = None
@@ -138,6 +147,8 @@ class Controller:
         if self.config.alerts.enabled:
             self.supervisor.spawn("alerts", self._alerts_loop)
             self.supervisor.spawn("notify", self._notify_loop)
+        if self.config.recordings_events.enabled:
+            self.supervisor.spawn("recordings_events", self._recording_events_loop)
         if self.central is not None:
             self.supervisor.spawn("central", lambda: self._central_loop())
             if self.sys_reader is not None:
@@ -400,6 +411,16 @@ class Controller:
                 log.error("alert delivery round failed: %s", exc, exc_info=not is_outage(exc))
             self._notify.wait(NOTIFY_EVERY_S)
             self._notify.clear()
+
+    def _recording_events_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with self.metrics.timed("recording_events"):
+                    self.recording_events.run_once(lambda: datetime.now(UTC))
+            except Exception as exc:  # the database away, or a bug: the next round tries again
+                self.loop_errors["recordings_events"] += 1
+                log.error("recording events round failed: %s", exc, exc_info=not is_outage(exc))
+            self._stop.wait(self.config.recordings_events.interval_s)
 
     def _observe_stored(self, batch: IngestBatch, stored_at: float) -> None:
         self.metrics.stored(batch, stored_at)
