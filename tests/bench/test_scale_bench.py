@@ -245,7 +245,7 @@ def _start_controller(name: str, broker: Mosquitto, database_url: str, workdir: 
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / f"{name}.toml"
     config.write_text(
-        f'controller_id = "{name}"\ndatabase_url = "{database_url}"\ntick_seconds = 1.0\n'
+        f'controller_id = "{name}"\ndatabase_url = "{database_url}"\ntick_seconds = 1.0\ndatabase_migrate = true\n'
         'shared_group = "controllers"\n'
         f'[mqtt]\nurl = "{broker.url_for(f"controller-{name}")}"\n'
         f'telemetry_url = "{broker.url_for(f"controller-{name}-telemetry")}"\n'
