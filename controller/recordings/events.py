@@ -250,6 +250,7 @@ class RecordingEvents:
         retry = RetryPolicy(config.retry_first_s, config.retry_max_s, config.give_up_after_h * 3600)
         self.deliveries = Deliveries("recording event", retry, self._record)
         self.enqueued = 0
+        self.rounds = 0
 
     def run_once(self, now: Callable[[], datetime]) -> int:
         """Enqueue what is new, then try every due delivery once; returns how many were delivered."""
@@ -258,7 +259,9 @@ class RecordingEvents:
             pending = due(session, self.targets, now())
             session.expunge_all()
             pending = claim(session, pending, now(), timedelta(seconds=CLAIM_S))
-        return sum(self._attempt(item, now) for item in pending)
+        delivered = sum(self._attempt(item, now) for item in pending)
+        self.rounds += 1
+        return delivered
 
     def _attempt(self, item: RecordingDelivery, now: Callable[[], datetime]) -> int:
         assert item.id is not None

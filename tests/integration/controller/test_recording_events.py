@@ -1,0 +1,131 @@
+"""Recording events end to end: two controllers, a webhook receiver written for the test that is down first, then
+up; recordings made 'cataloged' directly in the real database (the catalog worker is not under test). Each
+recording's event arrives once, signed, after retries; a 'pending' recording sends none."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from sqlmodel import Session, select
+
+from controller.recordings.events import (
+    EVENT_ID_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    event_id,
+    verify,
+)
+from controller.service.app import Controller
+from controller.store.models import Recording, RecordingDelivery
+from tests.integration.controller.test_alert_delivery import free_port
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+SECRET = "pipeline-secret-0123456789"
+
+
+class RawReceiver:
+    """Records each POST's headers and raw body (the signature is over the bytes)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self._server: ThreadingHTTPServer | None = None
+
+    def start(self) -> RawReceiver:
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[RawReceiver]:
+    r = RawReceiver(free_port())  # not started: down until the test starts it
+    yield r
+    r.stop()
+
+
+def _recording(tag: str, n: int, status: str) -> Recording:
+    key = f"field/pi-{tag}/rec-{n}.flac"
+    now = datetime.now(UTC)
+    return Recording(
+        key=key, agent_id=f"pi-{tag}", site="garden", file=f"rec-{n}.wav", uploaded_at=now, sha256=f"{n:064x}",
+        original_bytes=1000 + n, stored_bytes=700 + n, codec="flac", status=status,
+        cataloged_at=now if status == "cataloged" else None,
+    )  # fmt: skip
+
+
+def _deliveries(controller: Controller, ids: set[int]) -> list[RecordingDelivery]:
+    with Session(controller.engine) as session:
+        rows = session.exec(select(RecordingDelivery)).all()
+        return [d for d in rows if d.recording_id in ids]
+
+
+@pytest.mark.timeout(240)
+def test_each_cataloged_recording_is_delivered_once_signed_after_the_receiver_was_down(
+    database_url: str, start_controller: Callable[..., Controller], receiver: RawReceiver
+) -> None:
+    url = f"http://127.0.0.1:{receiver.port}/recordings"
+    events = {"webhooks": [{"url": url, "secret": SECRET}], "interval_s": 0.2, "retry_first_s": 0.2, "retry_max_s": 0.5}
+    first = start_controller(database_url, recordings_events=events, alerts={"enabled": False})
+    second = start_controller(
+        database_url, recordings_events=events, alerts={"enabled": False}, controller_id="ctl-ev2"
+    )
+    tag = uuid.uuid4().hex[:8]
+    rows = [_recording(tag, n, "cataloged") for n in range(3)] + [_recording(tag, 9, "pending")]
+    with Session(first.engine, expire_on_commit=False) as session:
+        session.add_all(rows)
+        session.commit()
+    cataloged = {r.id for r in rows[:3] if r.id is not None}
+    every = cataloged | {rows[3].id or 0}
+
+    # the receiver is down: one row per cataloged recording (two controllers, created once), retried
+    wait_for(lambda: all(d.attempts >= 2 for d in _deliveries(first, every)) and _deliveries(first, every), 90,
+             "retries while the receiver is down")  # fmt: skip
+    queued = _deliveries(first, every)
+    assert sorted(d.recording_id for d in queued) == sorted(cataloged)
+    assert all(d.delivered_at is None and d.last_error for d in queued), [
+        (d.delivered_at, d.last_error, d.attempts) for d in queued
+    ]
+
+    receiver.start()
+    wait_for(lambda: all(d.delivered_at for d in _deliveries(first, every)), 90, "delivery after the receiver is up")
+    rounds = (first.recording_events.rounds, second.recording_events.rounds)
+    wait_for(lambda: first.recording_events.rounds > rounds[0] + 3 and second.recording_events.rounds > rounds[1] + 3,
+             60, "more delivery rounds")  # fmt: skip
+
+    mine = [(h, b) for h, b in receiver.received if json.loads(b)["recording"]["agent_id"] == f"pi-{tag}"]
+    by_key = {r.key: r for r in rows}
+    ids = sorted(h[EVENT_ID_HEADER] for h, _b in mine)
+    assert ids == sorted(event_id(r.key, r.sha256) for r in rows[:3])  # each once; none for the pending one
+    for headers, sent in mine:
+        assert verify(SECRET, headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER], sent, time.time())
+        event = json.loads(sent)
+        assert event["type"] == "recording.stored"
+        assert event["id"] == headers[EVENT_ID_HEADER]
+        assert event["recording"]["sha256"] == by_key[event["recording"]["key"]].sha256
