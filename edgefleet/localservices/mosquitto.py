@@ -39,7 +39,7 @@ from fleet_protocol.topics import AGENT_PUBLISHES, CONTROLLER_STATE_TOPIC, NAMES
 if TYPE_CHECKING:
     from edgefleet.localservices.tls import CertFiles, CertificateAuthority
 
-Role = Literal["agent", "controller", "monitor"]
+Role = Literal["agent", "controller", "monitor", "pipeline"]
 
 #: the broker refuses larger publishes; four times the protocol's payload limit leaves room for headers
 MESSAGE_SIZE_LIMIT = 4 * MAX_PAYLOAD_BYTES
@@ -66,7 +66,8 @@ def password_line(name: str, password: str, salt: bytes | None = None) -> str:
 def acl_lines(users: list[MqttUser]) -> list[str]:
     """The ACL: an agent writes only its own birth/state/telemetry/events and reads only its own
     assignment and the controller state; a controller reads and writes the whole namespace; a monitor (the
-    controller's central monitor) only reads the broker's own ``$SYS`` figures."""
+    controller's central monitor) only reads the broker's own ``$SYS`` figures; a pipeline (an analysis pipeline)
+    only reads the recording events."""
     lines: list[str] = []
     for user in users:
         lines.append(f"user {user.name}")
@@ -75,6 +76,8 @@ def acl_lines(users: list[MqttUser]) -> list[str]:
             lines.append("topic read $share/#")
         elif user.role == "monitor":
             lines.append("topic read $SYS/#")
+        elif user.role == "pipeline":
+            lines.append(f"topic read {NAMESPACE}/recordings/stored")
         else:
             base = f"{NAMESPACE}/agents/{user.name}"
             lines += [f"topic write {base}/{channel.value}" for channel in sorted(AGENT_PUBLISHES)]
