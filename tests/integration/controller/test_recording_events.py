@@ -13,18 +13,24 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlmodel import Session, select
 
 from controller.recordings.events import (
     EVENT_ID_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    TOPIC,
     event_id,
     verify,
 )
 from controller.service.app import Controller
 from controller.store.models import Recording, RecordingDelivery
+from edgefleet.localservices import Mosquitto
+from fleet_base.mqtt_url import MqttUrl
+from tests.integration.controller.fakes import add_user_and_wait, connect_retrying
 from tests.integration.controller.test_alert_delivery import free_port
 from tests.waiting import wait_for
 
@@ -129,3 +135,40 @@ def test_each_cataloged_recording_is_delivered_once_signed_after_the_receiver_wa
         assert event["type"] == "recording.stored"
         assert event["id"] == headers[EVENT_ID_HEADER]
         assert event["recording"]["sha256"] == by_key[event["recording"]["key"]].sha256
+
+
+@pytest.mark.timeout(180)
+def test_with_mqtt_on_the_event_is_published_for_a_pipeline_user_who_can_only_read_it(
+    database_url: str, start_controller: Callable[..., Controller], mqtt_broker: Mosquitto
+) -> None:
+    user = f"pipeline-{uuid.uuid4().hex[:6]}"
+    add_user_and_wait(mqtt_broker, user, role="pipeline")
+    got: list[bytes] = []
+    url = MqttUrl.parse(mqtt_broker.url_for(user))
+    pipeline = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv5)
+    pipeline.username_pw_set(url.username, url.password)
+    pipeline.on_message = lambda _c, _u, message: got.append(bytes(message.payload))
+    subscribed: list[object] = []
+    pipeline.on_subscribe = lambda *args: subscribed.append(args)
+    connect_retrying(pipeline, url)
+    pipeline.subscribe(TOPIC, qos=1)
+    pipeline.loop_start()
+    wait_for(lambda: subscribed, 20, "the pipeline's subscription")
+    try:
+        controller = start_controller(
+            database_url, recordings_events={"mqtt": True, "interval_s": 0.2}, alerts={"enabled": False}
+        )
+        tag = uuid.uuid4().hex[:8]
+        row = _recording(tag, 1, "cataloged")
+        with Session(controller.engine, expire_on_commit=False) as session:
+            session.add(row)
+            session.commit()
+        wanted = event_id(row.key, row.sha256)
+        wait_for(lambda: any(json.loads(p)["id"] == wanted for p in got), 60, "the event on the topic")
+        wait_for(lambda: all(d.delivered_at for d in _deliveries(controller, {row.id or 0})), 60, "recorded")
+        (delivery,) = _deliveries(controller, {row.id or 0})
+        assert (delivery.target, delivery.attempts) == (f"mqtt:{TOPIC}", 1)
+        assert [json.loads(p)["id"] for p in got].count(wanted) == 1
+    finally:
+        pipeline.loop_stop()
+        pipeline.disconnect()
