@@ -104,8 +104,7 @@ class Controller:
         self.supervisor = Supervisor(self._stop, backoff=restart_backoff or Backoff())
         self.health: HealthServer | None = None
         self.tick_seconds: list[float] = []
-        self.ticks = 0
-        self.tick_errors = 0
+        self.ticks = self.tick_errors = 0
         #: rounds of a loop that raised and were skipped, by thread
         self.loop_errors: Counter[str] = Counter()
         self.sites_synced = False
@@ -113,13 +112,7 @@ class Controller:
         self.janitor_aborts = 0
         self._mqtt_down_since: datetime | None = None
         self.alerts, self.notifier = self._alerting(config)
-        events = config.recordings_events
-        self.recording_events = RecordingEvents(
-            self.engine,
-            events,
-            bucket=config.s3.bucket if config.s3 is not None else "",
-            publish=lambda sent: self.link.publish_event(EVENTS_TOPIC, sent),
-        )
+        self.recording_events = self._recording_events_of(config)
         self._alerts_firing: dict[str, int] = {}
         #: the central node monitor (``[central]``); ``central.latest`` is its last round (plain values)
         self.central: CentralMonitor | None = None
@@ -411,6 +404,14 @@ class Controller:
                 log.error("alert delivery round failed: %s", exc, exc_info=not is_outage(exc))
             self._notify.wait(NOTIFY_EVERY_S)
             self._notify.clear()
+
+    def _recording_events_of(self, config: ControllerConfig) -> RecordingEvents:
+        return RecordingEvents(
+            self.engine,
+            config.recordings_events,
+            bucket=config.s3.bucket if config.s3 is not None else "",
+            publish=lambda sent: self.link.publish_event(EVENTS_TOPIC, sent),
+        )
 
     def _recording_events_loop(self) -> None:
         while not self._stop.is_set():
