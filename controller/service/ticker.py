@@ -151,14 +151,15 @@ class Ticker:
 
     # -- what changed (the ingest thread and the dashboard's overrides) ----------------------------
     def note(self, batch: IngestBatch) -> None:
-        """What a stored batch changes for the policy: the sites of agents born or changing state, and of agents
-        reading cooler than their thermal step in force (its cool-down timer starts or runs; a hotter reading is
-        the hot path's); an agent the last full tick did not know asks for a full tick. Other changes in telemetry
+        """What a stored batch changes for the policy: the sites of agents born or changing state, of agents with
+        no assignment yet sending telemetry (they become live), and of agents reading cooler than their thermal
+        step in force (its cool-down timer starts or runs; a hotter reading is the hot path's); an agent the last
+        full tick did not know asks for a full tick. Other changes in telemetry
         (rates, backlog) wait for the next full tick."""
         in_force = self.in_force
         sites, levels = in_force.sites, in_force.levels
         agents = [m.agent_id for m, _at in batch.births] + [m.agent_id for m, _at in batch.states]
-        agents += [m.agent_id for m, _at in batch.telemetry if m.agent_id not in sites or self._cooler(m, levels)]
+        agents += [m.agent_id for m, _at in batch.telemetry if m.agent_id not in levels or self._cooler(m, levels)]
         self._changes.add({sites[a] for a in agents if a in sites}, full=any(a not in sites for a in agents))
 
     def _cooler(self, message: Telemetry, levels: Mapping[str, int]) -> bool:
