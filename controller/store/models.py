@@ -353,7 +353,20 @@ class AlertRecord(SQLModel, table=True):
     notified_at: datetime | None = Field(default=None, sa_type=TZ)
 
 
-class AlertNotification(SQLModel, table=True):
+class OutboxState(SQLModel):
+    """The delivery state of an outbox row (``controller.webhooks``): the message, when it was queued, when it is
+    next due, and what the attempts did."""
+
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_type=TZ)
+    next_attempt_at: datetime = Field(sa_type=TZ)
+    attempts: int = 0
+    delivered_at: datetime | None = Field(default=None, sa_type=TZ)
+    given_up: bool = False
+    last_error: str = Field(default="", max_length=500)
+
+
+class AlertNotification(OutboxState, table=True):
     """The webhook outbox: a notification waits here until delivered (or given up), so a restart loses none."""
 
     __tablename__ = "alert_notification"
@@ -364,13 +377,6 @@ class AlertNotification(SQLModel, table=True):
     scope: str = Field(max_length=64, description="the alert's scope: who delivers it")
     webhook: str = Field(max_length=1024, description="the receiver's URL, as configured")
     status: str = Field(max_length=16, description="'firing' or 'resolved'")
-    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(sa_type=TZ)
-    next_attempt_at: datetime = Field(sa_type=TZ)
-    attempts: int = 0
-    delivered_at: datetime | None = Field(default=None, sa_type=TZ)
-    given_up: bool = False
-    last_error: str = Field(default="", max_length=500)
 
 
 # --- the recordings catalog --------------------------------------------------------------------
@@ -423,7 +429,7 @@ class Recording(RecordingBase, table=True):
     cataloged_at: datetime | None = Field(default=None, sa_type=TZ)
 
 
-class RecordingDelivery(SQLModel, table=True):
+class RecordingDelivery(OutboxState, table=True):
     """The recording events' outbox (``controller.recordings.events``): one row per cataloged recording and
     receiver (a webhook URL, or ``mqtt:`` + topic), created once (unique: two controllers cannot both create it),
     until delivered or given up."""
@@ -438,13 +444,6 @@ class RecordingDelivery(SQLModel, table=True):
     recording_id: int = Field(sa_type=BigInteger)
     target: str = Field(max_length=1024, description="the webhook URL as configured, or 'mqtt:<topic>'")
     event_id: str = Field(max_length=64, description="the event's id: receivers de-duplicate on it")
-    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(sa_type=TZ)
-    next_attempt_at: datetime = Field(sa_type=TZ)
-    attempts: int = 0
-    delivered_at: datetime | None = Field(default=None, sa_type=TZ)
-    given_up: bool = False
-    last_error: str = Field(default="", max_length=500)
 
 
 # --- the central node ---------------------------------------------------------------------------

@@ -5,13 +5,10 @@ recording's event arrives once, signed, after retries; a 'pending' recording sen
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -31,7 +28,7 @@ from controller.store.models import Recording, RecordingDelivery
 from edgefleet.localservices import Mosquitto
 from fleet_base.mqtt_url import MqttUrl
 from tests.integration.controller.fakes import add_user_and_wait, connect_retrying
-from tests.integration.controller.test_alert_delivery import free_port
+from tests.integration.controller.test_alert_delivery import Receiver, free_port
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -39,39 +36,9 @@ pytestmark = pytest.mark.integration
 SECRET = "pipeline-secret-0123456789"
 
 
-class RawReceiver:
-    """Records each POST's headers and raw body (the signature is over the bytes)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self._server: ThreadingHTTPServer | None = None
-
-    def start(self) -> RawReceiver:
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                received.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[RawReceiver]:
-    r = RawReceiver(free_port())  # not started: down until the test starts it
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(free_port())  # not started: down until the test starts it
     yield r
     r.stop()
 
@@ -94,7 +61,7 @@ def _deliveries(controller: Controller, ids: set[int]) -> list[RecordingDelivery
 
 @pytest.mark.timeout(240)
 def test_each_cataloged_recording_is_delivered_once_signed_after_the_receiver_was_down(
-    database_url: str, start_controller: Callable[..., Controller], receiver: RawReceiver
+    database_url: str, start_controller: Callable[..., Controller], receiver: Receiver
 ) -> None:
     url = f"http://127.0.0.1:{receiver.port}/recordings"
     events = {"webhooks": [{"url": url, "secret": SECRET}], "interval_s": 0.2, "retry_first_s": 0.2, "retry_max_s": 0.5}
@@ -128,7 +95,7 @@ def test_each_cataloged_recording_is_delivered_once_signed_after_the_receiver_wa
     wait_for(lambda: first.recording_events.rounds > rounds[0] + 3 and second.recording_events.rounds > rounds[1] + 3,
              60, "more delivery rounds")  # fmt: skip
 
-    mine = [(h, b) for h, b in receiver.received if json.loads(b)["recording"]["agent_id"] == f"pi-{tag}"]
+    mine = [(h, b) for h, b in receiver.raw if json.loads(b)["recording"]["agent_id"] == f"pi-{tag}"]
     by_key = {r.key: r for r in rows}
     ids = sorted(h[EVENT_ID_HEADER] for h, _b in mine)
     assert ids == sorted(event_id(r.key, r.sha256) for r in rows[:3])  # each once; none for the pending one
