@@ -355,9 +355,9 @@ class AlertRecord(SQLModel, table=True):
 
 class OutboxState(SQLModel):
     """The delivery state of an outbox row (``controller.webhooks``): the message, when it was queued, when it is
-    next due, and what the attempts did."""
+    next due, and what the attempts did. (No ``sa_column`` here: a Column object cannot be shared by tables.)"""
 
-    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
     created_at: datetime = Field(sa_type=TZ)
     next_attempt_at: datetime = Field(sa_type=TZ)
     attempts: int = 0
