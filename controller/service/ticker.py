@@ -2,7 +2,7 @@
 
     round(now, ...)              the tick thread's round: a full tick when one is due, else a tick of the sites whose
                                  inputs changed (``note``: births, states, cooler readings, unknown agents;
-                                 overrides; agents going offline)
+                                 overrides); stale agents go offline at full ticks
     tick(now, sites=None)        a full tick, or only ``sites`` (the hot path: sites are independent in the policy)
      ├── upkeep   full tick only: stale agents → offline; heartbeat (which controllers are alive)
      ├── load     the stored rows (every site, or ``sites``) → this controller's share → ``FleetView``
@@ -193,21 +193,24 @@ class Ticker:
         started = time.perf_counter()
         live_before = list(self.live_controllers)
         with Session(self.engine, expire_on_commit=False) as session:
-            offline = self._upkeep(session, now)
+            # the heartbeat only: marking stale agents offline is an UPDATE over the agent table that collides
+            # with the ingest's writes (deadlocks at 10,000 agents on PostgreSQL): full ticks do it
+            self.live_controllers = heartbeat(
+                session, self.controller_id, now=now, started_at=self.started_at, ttl_s=self.heartbeat_ttl_s
+            )
             overridden = self._overrides_changed(list(session.scalars(select(OperatorOverride))))
         if self.live_controllers != live_before:
             self.request_full()
-        in_force = self.in_force
         sites, full = self._changes.take()
-        sites |= overridden | {in_force.sites[a] for a in offline if a in in_force.sites}
-        if full or any(a not in in_force.sites for a in offline):
+        sites |= overridden
+        if full:
             self.request_full()
         mine = sites & self._my_sites
         self.changed_rounds += 1
         if not mine:
-            return TickResult(0, 0, len(offline), time.perf_counter() - started)
+            return TickResult(0, 0, 0, time.perf_counter() - started)
         done = self.tick(now, sites=mine)
-        return TickResult(done.live, done.published, len(offline), time.perf_counter() - started)
+        return TickResult(done.live, done.published, 0, time.perf_counter() - started)
 
     def _overrides_changed(self, overrides: list[OperatorOverride]) -> set[str]:
         """The sites whose overrides (their own or their agents') were set, changed or cleared since the last look;
