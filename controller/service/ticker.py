@@ -184,7 +184,7 @@ class Ticker:
         return self._tick_changed(now)
 
     def _full_due(self, now: float, tick_seconds: float, full_every_s: float) -> bool:
-        if self._last_full is None or self.republish_all or self._changes.full:
+        if full_every_s <= 0 or self._last_full is None or self.republish_all or self._changes.full:
             return True
         at, seconds = self._last_full
         return seconds <= FULL_TICK_BUDGET * tick_seconds or now - at >= full_every_s

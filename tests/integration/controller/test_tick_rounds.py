@@ -68,5 +68,6 @@ def test_rounds_decide_only_what_changed(database_url: str) -> None:
     ticker.round(datetime.now(UTC), tick_seconds=EXPENSIVE, full_every_s=NEVER)
     assert ticker.changed_rounds == 3
     ticker.round(datetime.now(UTC), tick_seconds=1.0, full_every_s=NEVER)  # full ticks cheap: every round is one
+    ticker.round(datetime.now(UTC), tick_seconds=EXPENSIVE, full_every_s=0)  # 0: rounds off
     assert ticker.changed_rounds == 3
     engine.dispose()
