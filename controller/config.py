@@ -145,6 +145,40 @@ class AlertsSection(Section):
     webhooks: list[WebhookSection] = Field(default_factory=list)
 
 
+class EventWebhookSection(Section):
+    """One receiver of recording events: POSTed JSON, signed with ``secret`` (HMAC-SHA256)."""
+
+    url: str = Field(min_length=1, max_length=1024, pattern=r"^https?://")
+    secret: str = Field(min_length=16, max_length=4096)
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class RecordingsEventsSection(Section):
+    """``[recordings_events]``: an event for every recording stored and verified (cataloged), to webhooks and
+    optionally an MQTT topic (docs/recordings-events.md)."""
+
+    webhooks: list[EventWebhookSection] = Field(default_factory=list)
+    #: also publish each event on ``edgefleet/v1/recordings/stored`` (QoS 1, not retained)
+    mqtt: bool = False
+    #: recordings cataloged longer ago than this when first seen get no event (a new webhook is not flooded)
+    lookback_h: float = Field(default=24.0, gt=0, le=24 * 365)
+    interval_s: float = Field(default=5.0, gt=0, le=3600)
+    retry_first_s: float = Field(default=5.0, gt=0)
+    retry_max_s: float = Field(default=600.0, gt=0)
+    give_up_after_h: float = Field(default=72.0, gt=0)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> RecordingsEventsSection:
+        urls = [w.url for w in self.webhooks]
+        if len(set(urls)) != len(urls):
+            raise ValueError("each recordings_events webhook url once")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.webhooks) or self.mqtt
+
+
 class ControllerS3Section(S3Section):
     stale_upload_hours: float = Field(default=24.0, gt=0)
     janitor_interval_s: float = Field(default=3600.0, gt=0)
@@ -307,6 +341,10 @@ class ControllerConfig(PolicyPart):
     #: migrate the database to this release's schema at start (under a lock); else refuse an outdated one
     database_migrate: bool = False
     tick_seconds: float = Field(default=1.0, gt=0)
+    #: > 0: between full ticks a round decides only the sites whose inputs changed, a full tick at least this
+    #: often (and every round while a full tick costs under a tenth of tick_seconds); 0: every round is a full
+    #: tick (the default until a scale run confirms the rounds: docs/bench/scale.md)
+    full_tick_seconds: float = Field(default=0.0, ge=0, le=3600)
     shared_group: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]*$")
     flush_interval_s: float = Field(default=0.2, gt=0)
     telemetry_retention_days: float = Field(default=30.0, gt=0)
@@ -318,6 +356,7 @@ class ControllerConfig(PolicyPart):
     s3: ControllerS3Section | None = None
     metrics: MetricsSection = Field(default_factory=MetricsSection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
+    recordings_events: RecordingsEventsSection = Field(default_factory=RecordingsEventsSection)
     central: CentralSection = Field(default_factory=CentralSection)
     catalog: CatalogSection = Field(default_factory=CatalogSection)
     #: provisioning: agent id → site name; an agent not listed has no site ("")

@@ -190,7 +190,7 @@ def create_app(
         with Session(engine) as session:
             return queries.fleet_snapshot(session, clock(), config.offline_after_s, ctx.limits)
 
-    snapshots = SnapshotCache(read_snapshot, config.snapshot_max_age_s, time.monotonic)
+    snapshots = SnapshotCache(read_snapshot, config.snapshot_max_age_s, time.monotonic, config.snapshot_stale_s)
 
     registry = CollectorRegistry()
     ctx = AppContext(

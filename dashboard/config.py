@@ -120,6 +120,8 @@ class DashboardConfig(Section):
     login_backoff_max_s: Annotated[float, Field(gt=0, le=86_400)] = 900.0  # longest wait; quiet this long: forgotten
     live_interval_s: Annotated[float, Field(gt=0, le=60)] = 2.0
     snapshot_max_age_s: Annotated[float, Field(ge=0, le=60)] = 1.0  # pages reuse a fleet read this young
+    #: older than snapshot_max_age_s by less than this: served as it is while one background read renews it
+    snapshot_stale_s: Annotated[float, Field(ge=0, le=300)] = 10.0
     page_size: Annotated[int, Field(ge=10, le=10_000)] = 200  # fleet table rows per page
     metrics_cache_s: Annotated[float, Field(ge=0)] = 5.0  # /metrics is formatted at most this often
     offline_after_s: Annotated[float, Field(gt=0)] = 60.0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import func
@@ -21,7 +23,6 @@ from controller.store.assignments import settings_of
 from controller.store.database import as_utc, to_db_time
 from controller.store.models import (
     Agent,
-    AlertRecord,
     AuditEntry,
     CurrentAssignment,
     OperatorOverride,
@@ -105,7 +106,24 @@ def _fleet_query() -> Any:
 
 def _assignment(row: Any) -> AssignmentView:
     """A stored assignment (anything with its columns as attributes): the store's settings, and the rest."""
-    return AssignmentView(**settings_of(row).as_dict(), version=row.version, reason=row.reason, at=as_utc(row.at))
+    return _assignment_of((row.version, *(getattr(row, name) for name in SETTINGS_FIELDS), row.reason, row.at))
+
+
+def _assignment_of(values: Sequence[Any]) -> AssignmentView:
+    """An assignment from its columns in ``_ASSIGNMENT_FIELDS`` order (a fleet row's tail: by position, as
+    reading a row's columns by name costs more than the rest of the row)."""
+    version, *settings_values, reason, at = values
+    settings, windows = _settings(tuple(tuple(v) if isinstance(v, list) else v for v in settings_values))
+    return AssignmentView(**settings, windows=windows, version=version, reason=reason, at=as_utc(at))
+
+
+@lru_cache(maxsize=1024)
+def _settings(values: tuple[Any, ...]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """``settings_of`` for one combination of stored values (a fleet shares a few: checked once, not per agent):
+    the settings but the windows, and the windows (a tuple). Callers spread the dict and never change it."""
+    settings = settings_of(SimpleNamespace(**dict(zip(SETTINGS_FIELDS, values, strict=True)))).as_dict()
+    windows = tuple(settings.pop("windows"))
+    return settings, windows
 
 
 def _agent_row(r: Any, overridden: bool, now: datetime, offline_after_s: float) -> AgentRow:
@@ -127,7 +145,7 @@ def _agent_row(r: Any, overridden: bool, now: datetime, offline_after_s: float) 
         since = last_seen
     else:
         since = as_utc(offline_since) or last_seen
-    assignment = None if a[0] is None else _assignment(r)  # (the assignment's columns are labelled by name)
+    assignment = None if a[0] is None else _assignment_of(a)
     return AgentRow(
         agent_id, site, model, online, since, last_seen, temperature_c, throttled, throttle_words(throttled),
         backlog_files, backlog_bytes, backlog_oldest_age_s, throughput_bps, active_uploads, errors_total,
@@ -181,21 +199,21 @@ def upload_totals(session: Session, since: datetime) -> UploadTotals:
     )
 
 
-def _alert(record: AlertRecord) -> Alert:
+def _alert(listed: alert_store.Listed) -> Alert:
     return Alert(
-        agent_id=record.agent_id,
-        kind=record.kind,
-        message=str(record.annotations.get("summary", record.alertname)),
-        since=as_utc(record.started_at),
-        severity=record.severity,
-        resolved_at=as_utc(record.resolved_at),
+        agent_id=listed.agent_id,
+        kind=listed.kind,
+        message=listed.summary if listed.summary is not None else listed.alertname,
+        since=as_utc(listed.started_at),
+        severity=listed.severity,
+        resolved_at=as_utc(listed.resolved_at),
     )
 
 
 def stored_alerts(session: Session, now: datetime, agent_id: str | None = None) -> tuple[list[Alert], list[Alert]]:
-    """The controller's alerts: (open, resolved within ``RECENTLY_RESOLVED``), of one agent or all."""
-    records = alert_store.recent(session, now, RECENTLY_RESOLVED)
-    alerts = [_alert(r) for r in records if agent_id is None or r.agent_id == agent_id]
+    """The controller's alerts: (open, resolved within ``RECENTLY_RESOLVED``), of one agent (filtered in the
+    database) or all."""
+    alerts = [_alert(listed) for listed in alert_store.recent(session, now, RECENTLY_RESOLVED, agent_id)]
     return [a for a in alerts if a.resolved_at is None], [a for a in alerts if a.resolved_at is not None]
 
 

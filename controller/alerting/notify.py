@@ -9,12 +9,8 @@ the tick, ingest and evaluation never wait for a webhook.
 from __future__ import annotations
 
 import json
-import logging
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Collection, Mapping
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -22,30 +18,14 @@ from sqlmodel import Session
 from controller.alerting import store
 from controller.alerting.state import RetryPolicy
 from controller.config import AlertsSection, WebhookSection
-from controller.store.database import to_db_time
 from controller.store.models import AlertNotification
-
-log = logging.getLogger(__name__)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is not followed (it would carry the secret header elsewhere): it fails like any non-2xx."""
-
-    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
+from controller.webhooks import Deliveries, Due, post
 
 
 def post_json(webhook: WebhookSection, body: Mapping[str, object]) -> None:
-    """POST ``body`` to the webhook; raises on anything but a 2xx answer (a redirect too)."""
-    headers = {"Content-Type": "application/json", "User-Agent": "edgefleet-controller"}
-    if webhook.header:
-        headers[webhook.header] = webhook.secret
-    request = urllib.request.Request(webhook.url, data=json.dumps(body).encode(), headers=headers, method="POST")
-    with _OPENER.open(request, timeout=webhook.timeout_s) as response:
-        response.read(65536)
+    """POST ``body`` to the webhook (with its header, if it has one); raises on anything but a 2xx answer."""
+    headers = {webhook.header: webhook.secret} if webhook.header else {}
+    post(webhook.url, json.dumps(body).encode(), headers, webhook.timeout_s)
 
 
 class Notifier:
@@ -59,67 +39,37 @@ class Notifier:
     ) -> None:
         self.engine = engine
         self.webhooks = {w.url: w for w in config.webhooks}
-        self.retry = RetryPolicy(config.retry_first_s, config.retry_max_s, config.give_up_after_h * 3600)
+        retry = RetryPolicy(config.retry_first_s, config.retry_max_s, config.give_up_after_h * 3600)
+        self.deliveries = Deliveries("alert notification", retry, self._record)
         self.scopes = scopes
         self.post = post
-        self.delivered = 0
-        self.failed_attempts = 0
-        self.given_up = 0
+
+    @property
+    def delivered(self) -> int:
+        return self.deliveries.delivered
+
+    @property
+    def failed_attempts(self) -> int:
+        return self.deliveries.failed_attempts
+
+    @property
+    def given_up(self) -> int:
+        return self.deliveries.given_up
 
     def deliver_due(self, now: Callable[[], datetime]) -> int:
         """Try every due notification once; returns how many were delivered."""
         with Session(self.engine) as session:
             pending = store.due(session, self.scopes(), now())
             session.expunge_all()
-        delivered = 0
-        for item in pending:
-            delivered += self._attempt(item, now)
-        return delivered
+        return sum(self._attempt(item, now) for item in pending)
 
     def _attempt(self, item: AlertNotification, now: Callable[[], datetime]) -> int:
         assert item.id is not None
         webhook = self.webhooks.get(item.webhook)
-        if webhook is None:
-            self._record(item.id, {"given_up": True, "last_error": "webhook no longer configured"})
-            self.given_up += 1
-            return 0
-        try:
-            self.post(webhook, item.payload)
-        except Exception as exc:  # refused, timeout, an HTTP error status: try again later
-            self._failed(item, now(), _describe(exc))
-            return 0
-        self._record(item.id, {"delivered_at": to_db_time(now()), "attempts": item.attempts + 1, "last_error": ""})
-        self.delivered += 1
-        log.info("alert notification %d (%s) delivered to %s", item.id, item.status, item.webhook)
-        return 1
-
-    def _failed(self, item: AlertNotification, at: datetime, error: str) -> None:
-        assert item.id is not None
-        attempts = item.attempts + 1
-        self.failed_attempts += 1
-        age = (at - to_db_time(item.created_at)).total_seconds()
-        if age >= self.retry.give_up_after_s:
-            self.given_up += 1
-            log.error("alert notification %d to %s given up after %d attempts: %s", item.id, item.webhook,
-                      attempts, error)  # fmt: skip
-            self._record(item.id, {"attempts": attempts, "given_up": True, "last_error": error})
-            return
-        delay = self.retry.delay(attempts)
-        log.warning("alert notification %d to %s failed (attempt %d, next in %.0f s): %s", item.id, item.webhook,
-                    attempts, delay, error)  # fmt: skip
-        values = {
-            "attempts": attempts,
-            "last_error": error,
-            "next_attempt_at": to_db_time(at + timedelta(seconds=delay)),
-        }
-        self._record(item.id, values)
+        send = None if webhook is None else (lambda: self.post(webhook, item.payload))
+        due = Due(item.id, item.webhook, item.attempts, item.created_at)
+        return int(self.deliveries.attempt(due, send, now))
 
     def _record(self, notification_id: int, values: Mapping[str, object]) -> None:
         with Session(self.engine) as session:
             store.record_attempt(session, notification_id, values)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code}"
-    return f"{type(exc).__name__}: {exc}"[:500]

@@ -111,15 +111,36 @@ def apply(session: Session, changes: Changes, now: datetime, outbox: Outbox) -> 
     session.commit()
 
 
-def recent(session: Session, now: datetime, resolved_within: timedelta) -> list[AlertRecord]:
-    """Open alerts, then those resolved within ``resolved_within``; newest first in each."""
+@dataclass(frozen=True)
+class Listed:
+    """An alert as lists show it: a few plain columns, read without its labels and annotations as a whole."""
+
+    agent_id: str
+    kind: str
+    alertname: str
+    severity: str
+    summary: str | None
+    started_at: datetime | None
+    resolved_at: datetime | None
+
+
+def recent(session: Session, now: datetime, resolved_within: timedelta, agent_id: str | None = None) -> list[Listed]:
+    """Open alerts, then those resolved within ``resolved_within``; newest first in each; of one agent or all.
+
+    Columns only (the summary read out of the annotations by the database): at 10,000 alerts this is the
+    difference between milliseconds and a second for every fleet read."""
     cutoff = to_db_time(now - resolved_within)
+    agent, resolved = column(AlertRecord.agent_id), column(AlertRecord.resolved_at)
+    summary = column(AlertRecord.annotations)["summary"].as_string()
     query = (
-        select(AlertRecord)
-        .where(or_(RESOLVED.is_(None), column(AlertRecord.resolved_at) >= cutoff))
+        select(agent, column(AlertRecord.kind), column(AlertRecord.alertname), column(AlertRecord.severity), summary,
+               column(AlertRecord.started_at), resolved)
+        .where(or_(resolved.is_(None), resolved >= cutoff))
         .order_by(RESOLVED.is_not(None), column(AlertRecord.started_at).desc(), column(AlertRecord.id).desc())
-    )
-    return list(session.scalars(query).all())
+    )  # fmt: skip
+    if agent_id is not None:
+        query = query.where(agent == agent_id)
+    return [Listed(*row) for row in session.execute(query)]
 
 
 def live_controllers(session: Session, now: datetime, ttl_s: float) -> list[str]:

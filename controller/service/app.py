@@ -38,6 +38,8 @@ from controller.central.readings import CentralStatus
 from controller.central.sysreader import SysReader
 from controller.config import ControllerConfig
 from controller.recordings.service import catalog_loop
+from controller.recordings.events import TOPIC as EVENTS_TOPIC
+from controller.recordings.events import RecordingEvents
 from controller.service.broker import BrokerConnection
 from controller.service.health import ControllerStatus, HealthServer
 from controller.service.inbox import Ingestor, Received
@@ -104,8 +106,7 @@ class Controller:
         self.supervisor = Supervisor(self._stop, backoff=restart_backoff or Backoff())
         self.health: HealthServer | None = None
         self.tick_seconds: list[float] = []
-        self.ticks = 0
-        self.tick_errors = 0
+        self.ticks = self.tick_errors = 0
         #: rounds of a loop that raised and were skipped, by thread
         self.loop_errors: Counter[str] = Counter()
         self.sites_synced = False
@@ -113,6 +114,7 @@ class Controller:
         self.janitor_aborts = 0
         self._mqtt_down_since: datetime | None = None
         self.alerts, self.notifier = self._alerting(config)
+        self.recording_events = self._recording_events_of(config)
         self._alerts_firing: dict[str, int] = {}
         #: the central node monitor (``[central]``); ``central.latest`` is its last round (plain values)
         self.central: CentralMonitor | None = None
@@ -142,6 +144,8 @@ class Controller:
         if self.config.alerts.enabled:
             self.supervisor.spawn("alerts", self._alerts_loop)
             self.supervisor.spawn("notify", self._notify_loop)
+        if self.config.recordings_events.enabled:
+            self.supervisor.spawn("recordings_events", self._recording_events_loop)
         if self.central is not None:
             self.supervisor.spawn("central", lambda: self._central_loop())
             if self.sys_reader is not None:
@@ -204,7 +208,8 @@ class Controller:
             self.stop()
 
     def request_tick(self) -> None:
-        """Tick as soon as possible (tests, operator changes)."""
+        """A full tick as soon as possible (tests, operator changes)."""
+        self.ticker.request_full()
         self._wake.set()
 
     # -- storing ---------------------------------------------------------------------------------
@@ -241,7 +246,7 @@ class Controller:
         self.link.publish_assignment(assignment)
 
     def _reconnected(self) -> None:
-        self.ticker.republish_all = True
+        self.ticker.republish_all = True  # (a full tick: it republishes)
         self._wake.set()
 
     def _ingest_loop(self) -> None:
@@ -262,6 +267,7 @@ class Controller:
         if not len(batch):
             return
         self.writer.write(batch)
+        self.ticker.note(batch)
         if self.ticker.needs_fast_tick(batch.telemetry):
             self._hot_path(batch)
 
@@ -281,14 +287,14 @@ class Controller:
         """A hotter reading: decide for its site(s) right here, without waiting for the next full tick."""
         sites = self.ticker.hot_sites(batch.telemetry)
         if sites is None:
-            self._wake.set()
+            self.request_tick()
             return
         try:
             result = self.ticker.tick(datetime.now(UTC), sites=sites)
             self.metrics.tick.labels("hot").observe(result.seconds)
         except Exception as exc:
             log.error("hot-path tick failed (the next full tick decides): %s", exc, exc_info=not is_outage(exc))
-            self._wake.set()
+            self.request_tick()
 
     def _tick_loop(self) -> None:
         while not self._stop.is_set():
@@ -297,8 +303,11 @@ class Controller:
             self._wake.clear()
 
     def _tick(self) -> None:
+        rounds = self.ticker.changed_rounds
         try:
-            result = self.ticker.tick(datetime.now(UTC))
+            result = self.ticker.round(
+                datetime.now(UTC), tick_seconds=self.config.tick_seconds, full_every_s=self.config.full_tick_seconds
+            )
         except Exception as exc:
             self.tick_errors += 1
             log.error(
@@ -306,9 +315,12 @@ class Controller:
             )
             return
         self.ticks += 1
-        self.metrics.tick.labels("full").observe(result.seconds)
-        self.tick_seconds.append(result.seconds)
-        del self.tick_seconds[:-1000]
+        if self.ticker.changed_rounds != rounds:
+            self.metrics.tick.labels("changed").observe(result.seconds)
+        else:
+            self.metrics.tick.labels("full").observe(result.seconds)
+            self.tick_seconds.append(result.seconds)
+            del self.tick_seconds[:-1000]
         if result.published or result.went_offline:
             log.info(
                 "tick: %d live, %d assignments published, %d went offline (%.0f ms)",
@@ -397,6 +409,24 @@ class Controller:
                 log.error("alert delivery round failed: %s", exc, exc_info=not is_outage(exc))
             self._notify.wait(NOTIFY_EVERY_S)
             self._notify.clear()
+
+    def _recording_events_of(self, config: ControllerConfig) -> RecordingEvents:
+        return RecordingEvents(
+            self.engine,
+            config.recordings_events,
+            bucket=config.s3.bucket if config.s3 is not None else "",
+            publish=lambda sent: self.link.publish_event(EVENTS_TOPIC, sent),
+        )
+
+    def _recording_events_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with self.metrics.timed("recording_events"):
+                    self.recording_events.run_once(lambda: datetime.now(UTC))
+            except Exception as exc:  # the database away, or a bug: the next round tries again
+                self.loop_errors["recordings_events"] += 1
+                log.error("recording events round failed: %s", exc, exc_info=not is_outage(exc))
+            self._stop.wait(self.config.recordings_events.interval_s)
 
     def _observe_stored(self, batch: IngestBatch, stored_at: float) -> None:
         self.metrics.stored(batch, stored_at)

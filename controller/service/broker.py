@@ -164,6 +164,16 @@ class BrokerConnection:
         topic = agent_topic(assignment.agent_id, AgentChannel.ASSIGNMENT)
         self.client.publish(topic, encode(assignment), qos=1, retain=True)
 
+    def publish_event(self, topic: str, payload: bytes, timeout_s: float = 10.0) -> None:
+        """Publish ``payload`` (QoS 1, not retained) and return once the broker acknowledged it; raises if it
+        did not within ``timeout_s`` (not connected, or no PUBACK): the caller's outbox tries again."""
+        if not self.connected.is_set():
+            raise ConnectionError("not connected to the broker")
+        info = self.client.publish(topic, payload, qos=1, retain=False)
+        info.wait_for_publish(timeout_s)
+        if not info.is_published():
+            raise TimeoutError(f"no PUBACK for {topic} within {timeout_s} s")
+
     # -- paho callbacks (network thread) -----------------------------------------------------------
     def _connected(
         self,

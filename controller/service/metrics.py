@@ -24,8 +24,8 @@ LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.
 TICK_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DB_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 LAG_STAGES = ("sent_to_received", "received_to_stored", "sent_to_stored")
-TICK_KINDS = ("full", "hot")
-DB_OPERATIONS = ("ingest_batch", "dead_letter", "prune", "alerts_evaluate", "alerts_deliver")
+TICK_KINDS = ("full", "changed", "hot")
+DB_OPERATIONS = ("ingest_batch", "dead_letter", "prune", "alerts_evaluate", "alerts_deliver", "recording_events")
 
 
 class ControllerMetrics:
@@ -40,7 +40,8 @@ class ControllerMetrics:
         )
         self.tick = Histogram(
             "edgefleet_controller_tick_duration_seconds",
-            "policy tick duration (full: the whole fleet share; hot: one site at once on a hotter reading)",
+            "policy tick duration (full: the whole fleet share; changed: the sites whose inputs changed, between full "
+            "ticks; hot: one site at once on a hotter reading)",
             ["kind"],
             buckets=TICK_BUCKETS,
             registry=self.registry,

@@ -337,6 +337,7 @@ class AlertRecord(SQLModel, table=True):
     __table_args__ = (
         Index("uq_alert_active", "fingerprint", unique=True, sqlite_where=_ACTIVE, postgresql_where=_ACTIVE),
         Index("ix_alert_resolved_at", "resolved_at"),
+        Index("ix_alert_agent_id", "agent_id"),  # the agent page's alerts
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
@@ -354,7 +355,20 @@ class AlertRecord(SQLModel, table=True):
     notified_at: datetime | None = Field(default=None, sa_type=TZ)
 
 
-class AlertNotification(SQLModel, table=True):
+class OutboxState(SQLModel):
+    """The delivery state of an outbox row (``controller.webhooks``): the message, when it was queued, when it is
+    next due, and what the attempts did. (No ``sa_column`` here: a Column object cannot be shared by tables.)"""
+
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
+    created_at: datetime = Field(sa_type=TZ)
+    next_attempt_at: datetime = Field(sa_type=TZ)
+    attempts: int = 0
+    delivered_at: datetime | None = Field(default=None, sa_type=TZ)
+    given_up: bool = False
+    last_error: str = Field(default="", max_length=500)
+
+
+class AlertNotification(OutboxState, table=True):
     """The webhook outbox: a notification waits here until delivered (or given up), so a restart loses none."""
 
     __tablename__ = "alert_notification"
@@ -365,13 +379,6 @@ class AlertNotification(SQLModel, table=True):
     scope: str = Field(max_length=64, description="the alert's scope: who delivers it")
     webhook: str = Field(max_length=1024, description="the receiver's URL, as configured")
     status: str = Field(max_length=16, description="'firing' or 'resolved'")
-    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(sa_type=TZ)
-    next_attempt_at: datetime = Field(sa_type=TZ)
-    attempts: int = 0
-    delivered_at: datetime | None = Field(default=None, sa_type=TZ)
-    given_up: bool = False
-    last_error: str = Field(default="", max_length=500)
 
 
 # --- the recordings catalog --------------------------------------------------------------------
@@ -428,6 +435,23 @@ class Recording(RecordingBase, table=True):
     status: str = Field(default="pending", max_length=16)
     error: str = Field(default="", max_length=500)
     cataloged_at: datetime | None = Field(default=None, sa_type=TZ)
+
+
+class RecordingDelivery(OutboxState, table=True):
+    """The recording events' outbox (``controller.recordings.events``): one row per cataloged recording and
+    receiver (a webhook URL, or ``mqtt:`` + topic), created once (unique: two controllers cannot both create it),
+    until delivered or given up."""
+
+    __tablename__ = "recording_delivery"
+    __table_args__ = (
+        Index("uq_recording_delivery", "recording_id", "target", unique=True),
+        Index("ix_recording_delivery_due", "delivered_at", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
+    recording_id: int = Field(sa_type=BigInteger)
+    target: str = Field(max_length=1024, description="the webhook URL as configured, or 'mqtt:<topic>'")
+    event_id: str = Field(max_length=64, description="the event's id: receivers de-duplicate on it")
 
 
 # --- the central node ---------------------------------------------------------------------------

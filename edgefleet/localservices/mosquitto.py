@@ -46,7 +46,7 @@ from fleet_protocol.topics import (
 if TYPE_CHECKING:
     from edgefleet.localservices.tls import CertFiles, CertificateAuthority
 
-Role = Literal["agent", "controller", "monitor", "dashboard"]
+Role = Literal["agent", "controller", "monitor", "dashboard", "pipeline"]
 
 #: the broker refuses larger publishes; four times the protocol's payload limit leaves room for headers
 MESSAGE_SIZE_LIMIT = 4 * MAX_PAYLOAD_BYTES
@@ -75,7 +75,8 @@ def acl_lines(users: list[MqttUser]) -> list[str]:
     assignment and the controller state; a controller reads and writes the whole namespace; a monitor (the
     controller's central monitor) only reads the broker's own ``$SYS`` figures. Queue control: a dashboard writes
     queue requests to any agent and reads only the replies to itself; an agent reads only its own requests and
-    writes replies that carry its own id, to any requester, and reads none (docs/security.md, "Queue control")."""
+    writes replies that carry its own id, to any requester, and reads none (docs/security.md, "Queue control"); a pipeline (an analysis pipeline) only reads the recording
+    events."""
     lines: list[str] = []
     for user in users:
         lines.append(f"user {user.name}")
@@ -87,6 +88,8 @@ def acl_lines(users: list[MqttUser]) -> list[str]:
         elif user.role == "dashboard":
             lines.append(f"topic write {NAMESPACE}/agents/+/queue/request")
             lines.append(f"topic read {REPLIES_PREFIX}/{user.name}/+/{QUEUE_REPLY_LEVEL}")
+        elif user.role == "pipeline":
+            lines.append(f"topic read {NAMESPACE}/recordings/stored")
         else:
             base = f"{NAMESPACE}/agents/{user.name}"
             lines += [f"topic write {base}/{channel.value}" for channel in sorted(AGENT_PUBLISHES)]

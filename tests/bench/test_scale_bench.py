@@ -52,6 +52,7 @@ from dashboard.app import create_app
 from dashboard.config import parse_config
 from edgefleet.localservices import Mosquitto, Postgres
 from edgefleet.localservices.process import start_process, stop_process
+from fleet_base import __version__
 from fleet_base.mqtt_url import MqttUrl
 from fleet_protocol.codec import encode
 from fleet_protocol.messages import Birth, Event, State
@@ -110,7 +111,7 @@ class _Fleet:
                 model="Raspberry Pi 4 Model B",
                 cores=4,
                 ram_bytes=int(base["ram"]),
-                software_version="bench",
+                software_version=__version__,  # the release's: else version drift alerts for every agent
                 flac_encode_bps=2e7,
                 site=_site(index),
                 simulated=True,
@@ -244,7 +245,7 @@ def _start_controller(name: str, broker: Mosquitto, database_url: str, workdir: 
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / f"{name}.toml"
     config.write_text(
-        f'controller_id = "{name}"\ndatabase_url = "{database_url}"\ntick_seconds = 1.0\n'
+        f'controller_id = "{name}"\ndatabase_url = "{database_url}"\ntick_seconds = 1.0\ndatabase_migrate = true\n'
         'shared_group = "controllers"\n'
         f'[mqtt]\nurl = "{broker.url_for(f"controller-{name}")}"\n'
         f'telemetry_url = "{broker.url_for(f"controller-{name}-telemetry")}"\n'

@@ -35,14 +35,16 @@ class Receiver:
         self.port = port
         self.answer, self.headers = answer, headers or {}
         self.received: list[tuple[dict[str, str], dict[str, Any]]] = []
+        self.raw: list[tuple[dict[str, str], bytes]] = []  # the same requests, the body as received
         self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> Receiver:
-        received, answer, extra = self.received, self.answer, self.headers
+        received, raw, answer, extra = self.received, self.raw, self.answer, self.headers
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                raw.append((dict(self.headers), body))
                 received.append((dict(self.headers), json.loads(body)))
                 self.send_response(answer)
                 for name, value in extra.items():

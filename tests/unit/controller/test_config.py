@@ -88,6 +88,8 @@ def test_the_new_sections_are_off_or_empty_by_default() -> None:
     assert config.alerts.enabled
     assert config.alerts.webhooks == []
     assert (config.alerts.evaluate_interval_s, config.alerts.repeat_interval_s) == (15.0, 14_400.0)
+    assert not config.recordings_events.enabled  # no webhook, no MQTT: the events thread does not run
+    assert config.full_tick_seconds == 0.0  # every round a full tick unless configured
 
 
 def test_alert_webhooks_with_a_secret_header() -> None:
@@ -129,6 +131,13 @@ def test_alert_webhooks_with_a_secret_header() -> None:
         ({**MINIMAL, "alerts": {"webhooks": [{"url": "ftp://x"}]}}, "alerts.webhooks.0.url"),
         ({**MINIMAL, "alerts": {"webhooks": [{"url": "http://x", "header": "Authorization"}]}}, "header and secret"),
         ({**MINIMAL, "alerts": {"webhooks": [{"url": "http://x", "header": "A: b", "secret": "s"}]}}, "header"),
+        ({**MINIMAL, "recordings_events": {"webhooks": [{"url": "http://x"}]}}, "recordings_events.webhooks.0.secret"),
+        ({**MINIMAL, "recordings_events": {"webhooks": [{"url": "http://x", "secret": "short"}]}}, "at least 16"),
+        (
+            {**MINIMAL, "recordings_events": {"webhooks": [{"url": "http://x", "secret": "s" * 16}] * 2}},
+            "each recordings_events webhook url once",
+        ),
+        ({**MINIMAL, "full_tick_seconds": -1}, "full_tick_seconds"),
     ],
 )
 def test_bad_configuration_is_a_clear_error(data: dict[str, object], message: str) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -8,6 +9,7 @@ from hypothesis import strategies as st
 from dashboard.live import LiveHub, SnapshotCache, fleet_delta
 from dashboard.readmodel import FleetSnapshot, FleetTotals
 from tests.unit.dashboard.factories import NOW, row
+from tests.waiting import wait_for
 
 TOTALS = FleetTotals(
     agents=0,
@@ -106,3 +108,41 @@ def test_snapshot_cache_reads_again_only_when_old() -> None:
     always.get()
     always.get()
     assert len(reads) == 4
+
+
+def test_snapshot_cache_serves_a_stale_snapshot_while_one_background_read_renews_it() -> None:
+    release = threading.Event()
+    reads: list[int] = []
+
+    def load() -> FleetSnapshot:
+        reads.append(1)
+        if len(reads) > 1:  # the background read waits until the test has seen the stale answers
+            assert release.wait(60)
+        return FleetSnapshot(rows=[], totals=TOTALS, alerts=[], at=NOW)
+
+    now = [10.0]
+    cache = SnapshotCache(load, max_age_s=1.0, clock=lambda: now[0], stale_s=5.0)
+    first = cache.get()
+    now[0] += 2.0  # stale, within the grace
+    assert cache.get() is first
+    assert cache.get() is first  # one background read, not one per caller
+    release.set()
+    wait_for(lambda: cache.background_reads == 1, 60, "the background read")
+    renewed = cache.get()
+    assert renewed is not first
+    assert len(reads) == 2
+    now[0] += 1.0 + 5.0  # beyond the grace: read inline
+    assert cache.get() is not renewed
+    assert len(reads) == 3
+
+
+def test_snapshot_cache_without_max_age_never_serves_stale() -> None:
+    reads: list[int] = []
+
+    def load() -> FleetSnapshot:
+        reads.append(1)
+        return FleetSnapshot(rows=[], totals=TOTALS, alerts=[], at=NOW)
+
+    cache = SnapshotCache(load, max_age_s=0.0, clock=lambda: 10.0, stale_s=5.0)
+    assert cache.get() is not cache.get()
+    assert len(reads) == 2
