@@ -37,9 +37,9 @@ from controller.central.monitor import CentralMonitor, build_monitor
 from controller.central.readings import CentralStatus
 from controller.central.sysreader import SysReader
 from controller.config import ControllerConfig
-from controller.recordings.service import catalog_loop
 from controller.recordings.events import TOPIC as EVENTS_TOPIC
 from controller.recordings.events import RecordingEvents
+from controller.recordings.service import catalog_loop
 from controller.service.broker import BrokerConnection
 from controller.service.health import ControllerStatus, HealthServer
 from controller.service.inbox import Ingestor, Received
