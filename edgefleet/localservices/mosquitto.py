@@ -75,8 +75,8 @@ def acl_lines(users: list[MqttUser]) -> list[str]:
     assignment and the controller state; a controller reads and writes the whole namespace; a monitor (the
     controller's central monitor) only reads the broker's own ``$SYS`` figures. Queue control: a dashboard writes
     queue requests to any agent and reads only the replies to itself; an agent reads only its own requests and
-    writes replies that carry its own id, to any requester, and reads none (docs/security.md, "Queue control"); a pipeline (an analysis pipeline) only reads the recording
-    events."""
+    writes replies that carry its own id, to any requester, and reads none (docs/security.md, "Queue control").
+    A pipeline (an analysis pipeline) only reads the recording events."""
     lines: list[str] = []
     for user in users:
         lines.append(f"user {user.name}")
