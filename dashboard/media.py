@@ -31,7 +31,7 @@ from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError
 
 from dashboard.spectrogram import SpectrogramAccumulator, png_bytes, render
-from fleet_audio import flacmeta, pcm, wav
+from fleet_audio import flacmeta, packed, pcm, wav
 from fleet_audio.decoder import FlacDecoder, Frame
 from fleet_audio.errors import RestoreError
 from fleet_audio.rebuild import StreamReader
@@ -242,6 +242,10 @@ def _wav_spectrogram(reader: StreamReader, deadline: float, width: int, height: 
     return png_bytes(render(acc, height=height))
 
 
+#: the first bytes of a zstd frame
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
 class MediaStore:
     """The dashboard's read access to the bucket."""
 
@@ -281,6 +285,10 @@ class MediaStore:
                 reader = StreamReader(blocks)
                 if flac:
                     return _flac_spectrogram(reader, deadline, width, height)
+                head = reader.read(len(ZSTD_MAGIC))
+                reader.unread(head)
+                if head == ZSTD_MAGIC:  # a float WAV stored as zstd (fleet_audio.packed): its WAV, as it streams
+                    reader = StreamReader(packed.decompress(reader.read))
                 return _wav_spectrogram(reader, deadline, width, height)
             finally:
                 blocks.close()  # type: ignore[attr-defined]

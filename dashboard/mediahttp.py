@@ -118,6 +118,14 @@ def play_type(codec: str, key: str) -> str | None:
     return None
 
 
+def spectrogram_type(codec: str, key: str, file: str) -> str | None:
+    """What a spectrogram decodes: what plays, and also a WAV stored as zstd, told by the original ``file`` name
+    (a browser cannot play it; the dashboard decompresses it as it streams)."""
+    if codec == "zstd" and file.lower().endswith((".wav", ".wave")):
+        return WAV_TYPE
+    return play_type(codec, key)
+
+
 class TransferSlots:
     """Counts running transfers per user; ``acquire`` says no rather than wait (the route answers 429)."""
 

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError
 
-from fleet_audio import flacmeta, recmeta, wav
+from fleet_audio import flacmeta, packed, recmeta, wav
 from fleet_audio.errors import RestoreError
 from fleet_audio.restore import user_metadata
-from fleet_audio.source import FLAC_FORMAT, META_FORMAT, META_MTIME, META_SHA256, META_SIZE, RAW_FORMAT
+from fleet_audio.source import FLAC_FORMAT, META_FORMAT, META_MTIME, META_SHA256, META_SIZE, RAW_FORMAT, ZSTD_FORMAT
 
 if TYPE_CHECKING:
     from minio import Minio
@@ -177,12 +177,57 @@ def _raw_wav_chunks(obj: RangedObject) -> tuple[list[recmeta.Chunk], int]:
     return chunks, data_size
 
 
-def _raw_facts(obj: RangedObject, meta: Mapping[str, str], expected: Expected) -> ObjectFacts:
+def _check_original(meta: Mapping[str, str], expected: Expected) -> None:
     if meta.get(META_SIZE) is None or not meta.get(META_SHA256):
-        raise CatalogError("not_ours", "a raw object without edgefleet size and sha256 metadata")
+        raise CatalogError("not_ours", "a raw or zstd object without edgefleet size and sha256 metadata")
     _check("original size", meta.get(META_SIZE), str(expected.original_bytes))
     _check("original sha256", meta.get(META_SHA256), expected.sha256)
+
+
+class _Prefix:
+    """The first ``ZSTD_PREFIX`` bytes of a zstd object's original, read like a ``RangedObject`` (its chunk table
+    up to the ``data`` chunk's header; chunks after the audio are not seen)."""
+
+    def __init__(self, obj: RangedObject) -> None:
+        pos = 0
+
+        def read(n: int) -> bytes:
+            nonlocal pos
+            data = obj.range(pos, n)
+            pos += len(data)
+            return data
+
+        out = bytearray()
+        try:
+            for block in packed.decompress(read):
+                out += block
+                if len(out) >= ZSTD_PREFIX:
+                    break
+        except RestoreError as exc:
+            raise CatalogError("damaged", str(exc)) from None
+        self.data = bytes(out[:ZSTD_PREFIX])
+        self.size = len(self.data)
+
+    def range(self, offset: int, length: int) -> bytes:
+        return self.data[offset : offset + length]
+
+
+#: how much of a zstd object's original the catalog decompresses to find its chunks
+ZSTD_PREFIX = 1 << 20
+
+
+def _zstd_facts(obj: RangedObject, meta: Mapping[str, str], expected: Expected) -> ObjectFacts:
+    _check_original(meta, expected)
+    return _wav_facts(_Prefix(obj))  # type: ignore[arg-type]  # reads like a RangedObject
+
+
+def _raw_facts(obj: RangedObject, meta: Mapping[str, str], expected: Expected) -> ObjectFacts:
+    _check_original(meta, expected)
     _check("stored size", obj.size, expected.original_bytes)
+    return _wav_facts(obj)
+
+
+def _wav_facts(obj: RangedObject) -> ObjectFacts:
     head = obj.range(0, 12)
     if head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
         return ObjectFacts()
@@ -206,7 +251,9 @@ def read_facts(client: Minio, bucket: str, expected: Expected) -> ObjectFacts:
         _check("stored size", size, expected.stored_bytes)
     obj = RangedObject(client, bucket, expected.key, size)
     fmt = meta.get(META_FORMAT, "")
-    if expected.codec == "raw" or fmt == RAW_FORMAT:
+    if fmt == ZSTD_FORMAT or expected.codec == "zstd":
+        facts = _zstd_facts(obj, meta, expected)
+    elif expected.codec == "raw" or fmt == RAW_FORMAT:
         facts = _raw_facts(obj, meta, expected)
     elif fmt in ("", FLAC_FORMAT):
         facts = _flac_facts(obj, expected)

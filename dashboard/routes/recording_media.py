@@ -36,6 +36,7 @@ from dashboard.mediahttp import (
     download_name,
     parse_range,
     play_type,
+    spectrogram_type,
 )
 from dashboard.metrics import LabelledCounter
 from dashboard.rendering import render
@@ -245,7 +246,7 @@ async def recording_spectrogram(
     """The spectrogram image, computed once per recording in the worker pool and cached on disk."""
     listening = _listening(request)
     row = await run_in_threadpool(_recording, ctx.engine, recording_id)
-    media_type = play_type(row.codec, row.key)
+    media_type = spectrogram_type(row.codec, row.key, row.file)
     if media_type is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "this recording is not audio: no spectrogram")
     s3 = listening.settings

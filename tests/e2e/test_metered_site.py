@@ -34,7 +34,8 @@ def test_a_spent_budget_holds_the_queue_and_the_dashboard_shows_it(tmp_path: Pat
             "sites": {SITE: {"monthly_budget_bytes": BUDGET, "month_start_day": month_start_day()}},
         },
     }
-    agent = {"settle_seconds": 1, "scan_interval_s": 0.5, "telemetry_interval_s": 1}
+    # the agent waits for its first assignment (which already knows the budget): nothing goes out unpaced
+    agent = {"settle_seconds": 1, "scan_interval_s": 0.5, "telemetry_interval_s": 1, "defaults": {"paused": True}}
     system = System(tmp_path / "fleet", [AGENT], agent, controller)
     try:
         system.start()

@@ -64,8 +64,8 @@ def test_each_agent_s3_policy_covers_its_own_prefix_only(deployment: Deployment)
     config = json.loads(deployment.path(CENTRAL, "/etc/edgefleet/seaweedfs-s3.json").read_text())
     identities = {i["name"]: i for i in config["identities"]}
     policies = {p["name"]: json.loads(p["content"]) for p in config["policies"]}
-    # the central monitor's probe identity is there because the deployment sets its optional keys
-    assert set(identities) == {"admin", "controller", "central-probe", *(f"agent-{a}" for a in AGENTS)}
+    # the central monitor's probe and the catalog's identities are there because the deployment sets their keys
+    assert set(identities) == {"admin", "controller", "central-probe", "catalog", *(f"agent-{a}" for a in AGENTS)}
     assert identities["admin"]["actions"] == ["Admin", "Read", "List", "Tagging", "Write"]
     for agent in AGENTS:
         identity = identities[f"agent-{agent}"]

@@ -19,6 +19,7 @@ from dashboard.mediahttp import (
     download_name,
     parse_range,
     play_type,
+    spectrogram_type,
 )
 from dashboard.spectrocache import Busy, DiskCache, SpectrogramService, cache_name
 
@@ -198,3 +199,16 @@ def test_a_failed_computation_is_not_cached(tmp_path: Path) -> None:
     assert service.get(NAME, flaky).result(60) == b"png"
     assert len(attempts) == 2
     service.close()
+
+
+@pytest.mark.parametrize(
+    ("codec", "key", "file", "expected"),
+    [
+        ("zstd", "a/b/f.wav__0123.zst", "f ü.wav", "audio/wav"),  # a float WAV stored as zstd: decoded centrally
+        ("zstd", "a/b/notes.txt.zst", "notes.txt", None),  # not audio
+        ("flac", "a/b/f.flac", "f.wav", "audio/flac"),
+        ("raw", "a/b/f.wav", "f.wav", "audio/wav"),
+    ],
+)
+def test_what_a_spectrogram_decodes(codec: str, key: str, file: str, expected: str | None) -> None:
+    assert spectrogram_type(codec, key, file) == expected

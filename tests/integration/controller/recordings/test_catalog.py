@@ -70,7 +70,8 @@ def _store(s3: SeaweedS3, prefix: str, agent: str, path: Path, level: int = 5, *
             original_bytes=source.original_size,
             stored_bytes=len(obj),
             original_sha256=source.original_sha256(),
-            stored_as=source.kind,
+            stored_as="raw" if source.kind == "zstd" else source.kind,  # zstd travels as raw + stored_codec
+            stored_codec="zstd" if source.kind == "zstd" else "",
         )
     finally:
         source.close()
@@ -175,8 +176,8 @@ def test_catalog_reads_every_kind_of_object(
     assert (as_utc(moth.recorded_at), moth.recorded_at_source) == (T0, "filename")
     assert moth.recorder_metadata["info"]["IART"] == "AudioMoth 24F319055F5BE2B8"
 
-    floating = rows["float.wav"]  # raw WAV: the chunk table read by ranged GETs
-    assert (floating.status, floating.codec, floating.recorded_at_source) == ("cataloged", "raw", "bext")
+    floating = rows["float.wav"]  # float: zstd, its chunk table read from the start of the decompressed stream
+    assert (floating.status, floating.codec, floating.recorded_at_source) == ("cataloged", "zstd", "bext")
     assert (floating.sample_rate, floating.channels, floating.bits_per_sample, floating.duration_s) == (
         16000, 1, 32, 0.25,
     )  # fmt: skip
@@ -185,8 +186,8 @@ def test_catalog_reads_every_kind_of_object(
     assert (as_utc(plain.recorded_at), plain.recorded_at_source) == (MTIME, "mtime")
     assert not plain.clock_suspect
 
-    notes = rows["notes.txt"]
-    assert (notes.status, notes.codec, notes.sample_rate) == ("cataloged", "raw", None)
+    notes = rows["notes.txt"]  # text compresses: zstd, no audio facts
+    assert (notes.status, notes.codec, notes.sample_rate) == ("cataloged", "zstd", None)
     assert notes.recorded_at_source == "mtime"
 
     assert rows["damaged.wav"].status == "failed"

@@ -56,8 +56,8 @@ def test_cli_contract(s3_server: SeaweedS3, wavs: dict[str, Path], tmp_path: Pat
     assert len(lines) == 2
     assert lines[0].startswith(f"stored  {wavs['small24']} -> cli/{tmp_path.name}/pi-c/")
     assert lines[0].split(" -> ")[1].split()[0].endswith("/small24.flac")
-    assert "/float.wav" in lines[1]
-    assert "raw" in lines[1]
+    assert "/float.wav.zst" in lines[1]  # FLAC cannot hold float: zstd, which saves more than 5 % here
+    assert "zstd, not FLAC: 32-bit float PCM" in lines[1]
     missing = tmp_path / "missing.wav"
     bad = run_upload_cli([str(wavs["small24"]), str(missing), *common], env)
     assert bad.returncode == 1
