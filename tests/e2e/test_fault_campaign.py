@@ -71,6 +71,8 @@ def system(tmp_path: Path) -> Iterator[System]:
 
 
 def bad_files(system: System) -> None:
+    for agent in AGENTS[:2]:  # an agent that has not made its spool folder yet (a slow start) gets them all the same
+        system.spool(agent).mkdir(parents=True, exist_ok=True)
     write_truncated(system.spool(AGENTS[0]) / TRUNCATED)
     write_not_wav(system.spool(AGENTS[1]) / NOT_WAV)
 

@@ -136,7 +136,7 @@ def parts_in_journal(state: Path, path: Path) -> int:
 
 
 def test_ctrl_c_stops_saying_how_to_resume_and_the_same_command_resumes(s3_server: SeaweedS3, tmp_path: Path) -> None:
-    wav = write_wav(tmp_path / "long.wav", seconds=120, channels=2, kind="noise", seed=5)  # ~4 parts of FLAC
+    wav = write_wav(tmp_path / "long.wav", seconds=240, channels=2, kind="noise", seed=5)  # ~8 parts of FLAC
     args = [str(wav), "--part-size", str(5 * MiB), *common(tmp_path)]
     env = {**os.environ, **s3_server.env()}
     proc = subprocess.Popen(
