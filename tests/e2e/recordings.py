@@ -125,7 +125,9 @@ class Recorder(threading.Thread):
                 assert self._spool_of is not None
                 time.sleep(max(0.0, self._began + wave * self.wave_s - time.monotonic()))
                 for rec in batch:
-                    os.rename(self.folder / rec.name, self._spool_of(rec.agent_id) / rec.name)
+                    spool = self._spool_of(rec.agent_id)
+                    spool.mkdir(parents=True, exist_ok=True)  # the agent may not have made it yet (a slow start)
+                    os.rename(self.folder / rec.name, spool / rec.name)
                 self.landed.append((time.monotonic() - self._began, wave))
         except BaseException as exc:
             self.error = exc
