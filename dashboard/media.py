@@ -242,9 +242,6 @@ def _wav_spectrogram(reader: StreamReader, deadline: float, width: int, height: 
     return png_bytes(render(acc, height=height))
 
 
-#: the first bytes of a zstd frame
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-
 
 class MediaStore:
     """The dashboard's read access to the bucket."""
@@ -285,9 +282,9 @@ class MediaStore:
                 reader = StreamReader(blocks)
                 if flac:
                     return _flac_spectrogram(reader, deadline, width, height)
-                head = reader.read(len(ZSTD_MAGIC))
+                head = reader.read(len(packed.MAGIC))
                 reader.unread(head)
-                if head == ZSTD_MAGIC:  # a float WAV stored as zstd (fleet_audio.packed): its WAV, as it streams
+                if head == packed.MAGIC:  # a WAV stored as zstd (fleet_audio.packed): decompressed as it streams
                     reader = StreamReader(packed.decompress(reader.read))
                 return _wav_spectrogram(reader, deadline, width, height)
             finally:

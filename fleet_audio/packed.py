@@ -19,9 +19,21 @@ import zstandard
 
 from fleet_audio.errors import RestoreError
 
-__all__ = ["LEVEL", "MIN_SAVING", "SAMPLE_BYTES", "ZSTD_FORMAT", "compress", "decompress", "saves_enough", "size_bound"]
+__all__ = [
+    "LEVEL",
+    "MAGIC",
+    "MIN_SAVING",
+    "SAMPLE_BYTES",
+    "ZSTD_FORMAT",
+    "compress",
+    "decompress",
+    "saves_enough",
+    "size_bound",
+]
 
 ZSTD_FORMAT = "zstd-v1"
+#: the first bytes of every zstd frame (so of every zstd object)
+MAGIC: bytes = zstandard.FRAME_HEADER
 LEVEL = 3
 MIN_SAVING = 0.05
 SAMPLE_BYTES = 4 * 1024 * 1024
