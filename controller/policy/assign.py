@@ -187,8 +187,19 @@ def _budget_site(
             cap = draft.bandwidth_cap
             pace = allowance.bandwidth_bps if cap is None or cap <= 0 else min(cap, allowance.bandwidth_bps)
             why = budget.pace_reason(site, plan, allowance)
-            result.append(replace(draft, bandwidth_cap=pace, reasons=(*draft.reasons, why)))
+            settings = _fit_in_flight(draft.settings, allowance.allowance_bytes)
+            if settings != draft.settings:
+                why += (
+                    f"; in flight within it: concurrency {draft.settings.concurrency} → {settings.concurrency}, "
+                    f"part {draft.settings.part_size // MiB} → {settings.part_size // MiB} MiB"
+                )
+            result.append(replace(draft, settings=settings, bandwidth_cap=pace, reasons=(*draft.reasons, why)))
     return result
+
+
+def _fit_in_flight(settings: AssignmentSettings, allowance_bytes: int) -> AssignmentSettings:
+    concurrency, part = budget.in_flight_fit(settings.concurrency, settings.part_size, allowance_bytes)
+    return replace(settings, concurrency=concurrency, part_size=part)
 
 
 def _claims(drafts: list[_Draft], uplink: int) -> dict[str, Claim]:

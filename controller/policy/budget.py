@@ -25,6 +25,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from controller.policy.bandwidth import Claim, max_min_share
+from fleet_protocol.assignment import MIN_PART_SIZE
 
 #: a budget month starts on a day every month has
 MAX_MONTH_START_DAY = 28
@@ -224,6 +225,21 @@ def allowances(plan: SitePlan, needs: Mapping[str, AgentNeed]) -> dict[str, Agen
         held = pace < MIN_PACE_BPS
         result[key] = AgentAllowance(share, 0 if held else pace, held=held, capped=own[key] == 0)
     return result
+
+
+def in_flight_fit(concurrency: int, part_size: int, allowance_bytes: int) -> tuple[int, int]:
+    """(concurrency, part size) so the bytes in flight fit what the agent may still send.
+
+    A part's bytes are measured when the part completes and a hold stops only *new* parts, so whatever is in
+    flight when the allowance runs out goes out on top of it. Keep concurrency × part size within the
+    allowance, never below one part of the smallest size S3 takes (``MIN_PART_SIZE``): the overshoot of a
+    hold is then at most one small part instead of concurrency × part size."""
+    if concurrency <= 1 and part_size <= MIN_PART_SIZE:
+        return concurrency, part_size
+    if concurrency * part_size <= allowance_bytes:
+        return concurrency, part_size
+    part = max(MIN_PART_SIZE, min(part_size, allowance_bytes))
+    return max(1, min(concurrency, allowance_bytes // part)), part
 
 
 def _demand(need: AgentNeed) -> int:

@@ -48,6 +48,16 @@ def test_a_spent_budget_holds_the_site(month_gb: float, today_gb: float, paused:
         assert decision.settings.bandwidth_bps == 600_000
 
 
+def test_a_small_allowance_keeps_the_bytes_in_flight_within_it() -> None:
+    """A hold stops only new parts: with 1 MB left, one small part in flight, not 8 × 16 MiB."""
+    usage = Usage(GB - 10**6, 0)
+    fleet = FleetView((agent("a", backlog_bytes=GB),), agent_usage={"a": usage}, site_usage={"north": usage})
+    decision = assign(fleet, metered(SiteBudget(monthly_bytes=GB, horizon_s=10)), NOW)["a"]
+    assert not decision.settings.paused
+    assert (decision.settings.concurrency, decision.settings.part_size) == (1, 5 * 2**20)
+    assert "in flight within it: concurrency" in decision.reason
+
+
 def test_the_pace_splits_today_among_agents_and_other_sites_are_untouched() -> None:
     fleet = FleetView(
         (agent("a", backlog_bytes=10 * GB), agent("b", backlog_bytes=10 * GB), agent("s", site="south")),

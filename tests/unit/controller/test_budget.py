@@ -19,6 +19,7 @@ from controller.policy.budget import (
     day_of,
     days_left,
     hold_reason,
+    in_flight_fit,
     month_of,
     site_plan,
     site_usage,
@@ -262,3 +263,34 @@ def test_a_simulated_month_never_exceeds_the_budget(case: tuple[SiteBudget, date
         if budget.agent_daily_bytes:
             assert all(u.today_bytes <= budget.agent_daily_bytes for u in used.values())
     assert sum(u.month_bytes for u in used.values()) <= budget.monthly_bytes
+
+
+MIB = 1 << 20
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "part", "allowance", "fitted"),
+    [
+        (8, 16 * MIB, 10**9, (8, 16 * MIB)),  # 128 MiB in flight fit 1 GB: unchanged
+        (4, 8 * MIB, 1_000_000, (1, 5 * MIB)),  # a tiny allowance: one part of the smallest size
+        (4, 8 * MIB, 20 * MIB, (2, 8 * MIB)),  # two parts fit
+        (8, 16 * MIB, 12 * MIB, (1, 12 * MIB)),  # one part, no bigger than what is left
+        (1, 5 * MIB, 0, (1, 5 * MIB)),  # already the least
+        (0, 8 * MIB, 0, (0, 8 * MIB)),  # 0 (no new parts) puts nothing in flight
+    ],
+)
+def test_bytes_in_flight_fit_the_allowance(
+    concurrency: int, part: int, allowance: int, fitted: tuple[int, int]
+) -> None:
+    assert in_flight_fit(concurrency, part, allowance) == fitted
+
+
+@given(st.integers(0, 64), st.integers(5 * MIB, 5 * 1024 * MIB), st.integers(0, 10**12))
+def test_in_flight_never_exceeds_the_allowance_by_more_than_one_small_part(
+    concurrency: int, part: int, allowance: int
+) -> None:
+    got_concurrency, got_part = in_flight_fit(concurrency, part, allowance)
+    assert got_concurrency <= concurrency
+    assert 5 * MIB <= got_part <= part
+    assert got_concurrency >= min(1, concurrency)
+    assert got_concurrency * got_part <= max(allowance, 5 * MIB)
