@@ -234,9 +234,7 @@ def in_flight_fit(concurrency: int, part_size: int, allowance_bytes: int) -> tup
     flight when the allowance runs out goes out on top of it. Keep concurrency × part size within the
     allowance, never below one part of the smallest size S3 takes (``MIN_PART_SIZE``): the overshoot of a
     hold is then at most one small part instead of concurrency × part size."""
-    if concurrency <= 1 and part_size <= MIN_PART_SIZE:
-        return concurrency, part_size
-    if concurrency * part_size <= allowance_bytes:
+    if concurrency * part_size <= allowance_bytes:  # also 0 (no new parts): nothing in flight
         return concurrency, part_size
     part = max(MIN_PART_SIZE, min(part_size, allowance_bytes))
     return max(1, min(concurrency, allowance_bytes // part)), part
