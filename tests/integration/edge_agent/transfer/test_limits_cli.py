@@ -22,8 +22,9 @@ REPO = Path(__file__).resolve().parents[4]
 
 def closed_window_now() -> str:
     """A one-minute window that starts two hours from now (local time): closed now."""
-    t = time.localtime(time.time() + 2 * 3600)
-    return f"{t.tm_hour:02d}:{t.tm_min:02d}-{t.tm_hour:02d}:{(t.tm_min + 1) % 60:02d}"
+    start = time.localtime(time.time() + 2 * 3600)
+    end = time.localtime(time.time() + 2 * 3600 + 60)  # 02:59 ends at 03:00, not 02:00 (which would wrap a day)
+    return f"{start.tm_hour:02d}:{start.tm_min:02d}-{end.tm_hour:02d}:{end.tm_min:02d}"
 
 
 @pytest.mark.parametrize(
