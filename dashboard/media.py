@@ -242,7 +242,6 @@ def _wav_spectrogram(reader: StreamReader, deadline: float, width: int, height: 
     return png_bytes(render(acc, height=height))
 
 
-
 class MediaStore:
     """The dashboard's read access to the bucket."""
 

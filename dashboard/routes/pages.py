@@ -130,6 +130,8 @@ class OverrideForm(BaseModel):
     max_concurrency: str = ""
     bandwidth_bps: str = ""
     upload_now: str = ""
+    monthly_budget: str = ""
+    daily_cap: str = ""
     note: str = ""
 
 
