@@ -122,7 +122,8 @@ def test_an_operator_budget_override_releases_and_sets_the_hold(engine: Engine) 
     reader = UsageReader(config)
     now = T0 + timedelta(seconds=1)
     held = decide(engine, config, reader, now)
-    assert held["a"][0] and held["b"][0]
+    assert held["a"][0]
+    assert held["b"][0]
     assert "monthly budget of site north spent: 1.20 GB of 1.00 GB" in held["a"][1]
 
     with Session(engine) as session:
@@ -144,7 +145,8 @@ def test_an_operator_budget_override_releases_and_sets_the_hold(engine: Engine) 
         repo.clear_override(session, who="olga", site="north")
         repo.clear_override(session, who="olga", agent_id="b")
     again = decide(engine, config, reader, now + timedelta(seconds=2 * reader.refresh_s))
-    assert again["a"][0] and again["b"][0]
+    assert again["a"][0]
+    assert again["b"][0]
 
 
 def test_an_override_meters_a_site_the_config_does_not(engine: Engine) -> None:
