@@ -1,6 +1,7 @@
 """A recording's page in a real Chromium under the Content-Security-Policy: the player reaches a playable state
 with the recording's duration (a FLAC object from the codec, a raw WAV, a float WAV stored as zstd and served
-decompressed; in a real S3 server, played through the dashboard's range route), the spectrogram loads, and the download link names the original file."""
+decompressed; in a real S3 server, played through the dashboard's range route), the spectrogram loads, and the
+download link names the original file."""
 
 from __future__ import annotations
 
