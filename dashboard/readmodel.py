@@ -271,8 +271,9 @@ _BUDGET_FIELDS = {"monthly_budget_bytes": "monthly budget", "daily_cap_bytes": "
 
 
 def _describe_budget(what: str, value: Any) -> str:
+    """A budget field in words; not overridden (``None``, which every form change sends) reads as nothing."""
     if value is None:
-        return f"{what}: as configured"
+        return ""
     return f"{what} {human_bytes(value)}" if value else f"no {what}"
 
 
