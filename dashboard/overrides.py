@@ -138,6 +138,24 @@ def change_from_form(form: Mapping[str, str]) -> OverrideChange:
         raise OverrideError("; ".join(str(e["msg"]) for e in exc.errors())) from exc
 
 
+def budget_from_form(form: Mapping[str, str]) -> OverrideChange:
+    """The budgets table's form: a site's monthly budget and each agent's daily cap, nothing else of the override
+    changes. An empty field leaves that budget as it is, ``-`` sets it back to the configured one."""
+    fields = {
+        "monthly_budget_bytes": ("monthly_budget", "monthly data budget"),
+        "daily_cap_bytes": ("daily_cap", "daily cap"),
+    }
+    given: dict[str, int | None] = {}
+    for name, (key, words) in fields.items():
+        text = form.get(key, "").strip()
+        if text:
+            given[name] = None if text == "-" else _parse_bytes(text, words)
+    try:
+        return OverrideChange.model_validate(given)
+    except ValidationError as exc:
+        raise OverrideError("; ".join(str(e["msg"]) for e in exc.errors())) from exc
+
+
 def apply_change(
     session: Session,
     *,

@@ -120,3 +120,27 @@ def test_an_operator_raises_a_spent_budget_and_sets_a_daily_cap_a_viewer_may_not
     assert 'id="ov-monthly-budget"' in client.get("/").text
     assert client.delete("/api/sites/lte/override", headers=headers).status_code == 204
     assert client.get("/api/sites/budgets").json()[0]["budget_bytes"] == 10 * GB
+
+
+def test_the_budgets_table_form_changes_only_the_budget(engine: Engine, client: TestClient) -> None:
+    now = datetime.now(UTC)
+    put_agents(engine, [AgentSpec("pi-a", site="lte")], now)
+    assert 'class="budget"' not in client.get("/").text  # the viewer (vic) gets no form
+    csrf = login(client, "olga")
+    headers = {"X-CSRF-Token": csrf}
+    assert client.post("/api/sites/lte/override", json={"paused": True}, headers=headers).status_code == 204
+    assert '/sites/lte/budget"' in client.get("/").text
+    form = {"csrf_token": csrf, "monthly_budget": "20 GB", "daily_cap": ""}
+    assert client.post("/sites/lte/budget", data=form, follow_redirects=False).status_code == 303
+    (override,) = client.get("/api/overrides").json()
+    assert (override["paused"], override["monthly_budget_bytes"], override["daily_cap_bytes"]) == (True, 20 * GB, None)
+    form = {"csrf_token": csrf, "monthly_budget": "", "daily_cap": "3 GB"}  # empty: unchanged
+    assert client.post("/sites/lte/budget", data=form, follow_redirects=False).status_code == 303
+    (override,) = client.get("/api/overrides").json()
+    assert (override["monthly_budget_bytes"], override["daily_cap_bytes"]) == (20 * GB, 3 * GB)
+    assert client.get("/api/sites/budgets").json()[0]["agent_daily_cap_bytes"] == 3 * GB
+    form = {"csrf_token": csrf, "monthly_budget": "-", "daily_cap": ""}  # "-": as configured again
+    assert client.post("/sites/lte/budget", data=form, follow_redirects=False).status_code == 303
+    assert client.get("/api/sites/budgets").json()[0]["budget_bytes"] == 10 * GB
+    bad = {"csrf_token": csrf, "monthly_budget": "lots"}
+    assert client.post("/sites/lte/budget", data=bad, follow_redirects=False).status_code == 422
