@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controller.policy import FleetView, OverrideView, PolicyConfig, assign
 from controller.policy.budget import SiteBudget, Usage, overridden
@@ -122,3 +124,33 @@ def test_the_fleet_view_names_the_effective_budget() -> None:
     assert fleet.budget_for("north", config(CONFIGURED)).monthly_bytes == 9 * GB
     assert fleet.budget_for("south", config(CONFIGURED)) == SiteBudget()
     assert not FleetView(site_overrides={"north": OverrideView(paused=True)}).budget_overridden
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    month=st.integers(0, 50 * GB),
+    today=st.integers(0, 5 * GB),
+    low=st.integers(0, 40 * GB),
+    raise_by=st.integers(0, 40 * GB),
+    backlog=st.integers(0, 10 * GB),
+)
+def test_raising_a_budget_never_holds_more_or_paces_slower(
+    month: int, today: int, low: int, raise_by: int, backlog: int
+) -> None:
+    usage = Usage(max(month, today), today)
+
+    def decide(monthly: int) -> tuple[bool, int]:
+        fleet = FleetView(
+            (agent("a", backlog_bytes=backlog),),
+            site_overrides={"north": OverrideView(who="olga", monthly_budget_bytes=monthly)},
+            agent_usage={"a": usage},
+            site_usage={"north": usage},
+        )
+        decision = assign(fleet, config(CONFIGURED), NOW)["a"]
+        return decision.settings.paused, decision.settings.bandwidth_bps
+
+    paused_low, pace_low = decide(max(1, low))
+    paused_high, pace_high = decide(max(1, low) + raise_by)
+    assert paused_low or not paused_high  # held with more budget → held with less
+    if not paused_low:
+        assert pace_high >= pace_low
