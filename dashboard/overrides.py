@@ -62,9 +62,8 @@ class OverrideChange(BaseModel):
     max_concurrency: Annotated[int, Field(ge=CONCURRENCY.low, le=CONCURRENCY.high), NOT_TEXT_OR_BOOL] | None = None
     bandwidth_bps: Annotated[int, Field(ge=0, le=MAX_BANDWIDTH_BPS), NOT_TEXT_OR_BOOL] | None = None
     upload_now: StrictBool = False
-    #: metered links: a site's monthly data budget (site overrides only) and a daily cap (an agent's own, or each
-    #: agent's of the site), in bytes; 0 = none; beat the controller's ``[policy.sites]``; ``null`` clears
-    monthly_budget_bytes: Annotated[int, Field(ge=0, le=MAX_BUDGET_BYTES), NOT_TEXT_OR_BOOL] | None = None
+    #: metered links: a daily cap in bytes (an agent's own, or each agent's of the site); 0 = none; beats the
+    #: controller's ``[policy.sites]``; ``null`` clears
     daily_cap_bytes: Annotated[int, Field(ge=0, le=MAX_BUDGET_BYTES), NOT_TEXT_OR_BOOL] | None = None
     note: Annotated[str, Field(max_length=500, pattern=r"^[^\x00]*$")] = ""
 
@@ -82,6 +81,13 @@ class OverrideChange(BaseModel):
         """The explicitly given fields, under the store's names (the API's names are a contract of their own)."""
         names = {"max_concurrency": "concurrency_cap", "bandwidth_bps": "bandwidth_cap_bps"}
         return {names.get(k, k): getattr(self, k) for k in self.model_fields_set}
+
+
+class SiteOverrideChange(OverrideChange):
+    """A site's override: also its monthly data budget in bytes (0 = none; ``null``: as configured). An agent's
+    override has none (a budget belongs to a site): its body refuses the field."""
+
+    monthly_budget_bytes: Annotated[int, Field(ge=0, le=MAX_BUDGET_BYTES), NOT_TEXT_OR_BOOL] | None = None
 
 
 def _parse_windows(text: str) -> list[str] | None:
@@ -118,13 +124,13 @@ def _parse_bytes(text: str, name: str) -> int | None:
         raise OverrideError(f"{name}: not a size like 5 GB or 500 MiB: {text!r}") from None
 
 
-def change_from_form(form: Mapping[str, str]) -> OverrideChange:
+def change_from_form(form: Mapping[str, str]) -> SiteOverrideChange:
     """The form sets the whole override: an empty field means "not overridden"."""
     paused_text = form.get("paused", "").strip().lower()
     if paused_text not in {"", "true", "false"}:
         raise OverrideError(f"paused: expected true, false or empty, got {paused_text!r}")
     try:
-        return OverrideChange(
+        return SiteOverrideChange(
             paused=None if not paused_text else paused_text == "true",
             windows=_parse_windows(form.get("windows", "")),
             max_concurrency=_parse_int(form.get("max_concurrency", ""), "concurrency cap"),
@@ -138,7 +144,7 @@ def change_from_form(form: Mapping[str, str]) -> OverrideChange:
         raise OverrideError("; ".join(str(e["msg"]) for e in exc.errors())) from exc
 
 
-def budget_from_form(form: Mapping[str, str]) -> OverrideChange:
+def budget_from_form(form: Mapping[str, str]) -> SiteOverrideChange:
     """The budgets table's form: a site's monthly budget and each agent's daily cap, nothing else of the override
     changes. An empty field leaves that budget as it is, ``-`` sets it back to the configured one."""
     fields = {
@@ -151,7 +157,7 @@ def budget_from_form(form: Mapping[str, str]) -> OverrideChange:
         if text:
             given[name] = None if text == "-" else _parse_bytes(text, words)
     try:
-        return OverrideChange.model_validate(given)
+        return SiteOverrideChange.model_validate(given)
     except ValidationError as exc:
         raise OverrideError("; ".join(str(e["msg"]) for e in exc.errors())) from exc
 
