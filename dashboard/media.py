@@ -118,9 +118,10 @@ class UnpackedBody:
     the ``length`` after them sent, and the read stops there.
 
     Cost: a range at offset *o* decompresses *o* + length bytes and reads the compressed bytes up to there from S3
-    (zstd decompresses at roughly 1 GB/s per core; a seek to the end of a 500 MB recording costs about half a
-    second of one core). Memory: the decompressor's window (at most ``2**packed.MAX_WINDOW_LOG`` bytes, 2 MiB at
-    the level the agents write) and one ``packed.OUT_BLOCK`` of output; nothing is buffered beyond that. Streams
+    (measured 0.76 GB of original per CPU second, docs/bench/dashboard.md: a seek near the end of a 500 MB
+    recording costs about 0.65 s of one core). Memory: the decompressor's window (at most
+    ``2**packed.MAX_WINDOW_LOG`` bytes, 2 MiB at the level the agents write) and one ``packed.OUT_BLOCK`` of
+    output; nothing is buffered beyond that. Streams
     per user are limited like any other (``streams_per_user``). A corrupt object or one shorter than its recorded
     size ends the response short of its ``Content-Length`` (``DownloadFailed``): the player sees a cut transfer.
     """
