@@ -11,7 +11,7 @@ from datetime import date, datetime
 from sqlmodel import Session
 
 from controller.policy import PolicyConfig
-from controller.policy.budget import SitePlan, agent_left
+from controller.policy.budget import SitePlan, agent_left, daily_cap
 from controller.store.usage import metered_usage
 
 
@@ -75,13 +75,14 @@ def site_budgets(db: Session, policy: PolicyConfig, now: datetime) -> list[SiteB
 
 
 def agent_budget(db: Session, policy: PolicyConfig, agent_id: str, site: str, now: datetime) -> AgentBudgetView | None:
-    """``agent_id``'s use if its site is metered (a monthly budget or a daily cap), else ``None``."""
-    budget = policy.budget_for(site)
-    if not budget.metered:
-        return None
+    """``agent_id``'s use if its site is metered (a monthly budget or a daily cap, configured or an operator's
+    override), else ``None``."""
     metered = metered_usage(db, policy, now)
-    usage = metered.agents.get(agent_id)
     plan = metered.sites.get(site)
+    if plan is None:
+        return None
+    budget, own = plan.budget, metered.caps.get(agent_id)
+    usage = metered.agents.get(agent_id)
     month = usage.month_bytes if usage else 0
     today = usage.today_bytes if usage else 0
     return AgentBudgetView(
@@ -89,7 +90,7 @@ def agent_budget(db: Session, policy: PolicyConfig, agent_id: str, site: str, no
         site=site,
         used_month_bytes=budget.billed(month),
         used_today_bytes=budget.billed(today),
-        daily_cap_bytes=budget.agent_daily_bytes,
-        left_today_bytes=agent_left(budget, today),
-        site_budget=site_view(site, plan) if plan is not None and budget.monthly_bytes > 0 else None,
+        daily_cap_bytes=daily_cap(budget, own),
+        left_today_bytes=agent_left(budget, today, own),
+        site_budget=site_view(site, plan) if budget.monthly_bytes > 0 else None,
     )

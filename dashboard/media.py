@@ -10,8 +10,11 @@ Every call takes a key the route read from a catalog row (``Recording.key``) and
   rebuild). The last piece (up to ``piece`` bytes) is held back until the size and sha256 of everything have
   been checked: a mismatch ends the stream with ``DownloadFailed`` before that piece, so the client never gets
   a complete file that is wrong.
-- ``MediaStore.spectrogram``: the object decoded as it streams (FLAC through libFLAC, a raw WAV's PCM data
-  directly) into ``dashboard.spectrogram``; raises ``SpectrogramTimeout`` past its deadline.
+- ``MediaStore.open_unpacked``: one byte range of the original file a zstd object holds (``UnpackedBody``:
+  decompressed from the start, the bytes before the range skipped; its cost is documented there).
+- ``MediaStore.spectrogram``: the object decoded as it streams (FLAC through libFLAC, a WAV's PCM data directly,
+  decompressed first if the catalog says zstd) into ``dashboard.spectrogram``; raises ``SpectrogramTimeout`` past
+  its deadline.
 """
 
 from __future__ import annotations
@@ -107,6 +110,45 @@ class ObjectBody:
     def close(self) -> None:
         self._response.close()  # type: ignore[attr-defined]
         self._response.release_conn()  # type: ignore[attr-defined]
+
+
+class UnpackedBody:
+    """One range of the original file a zstd object holds, for a player: the object is read and decompressed from
+    its start (a zstd frame cannot be entered in the middle), the ``start`` bytes before the range are dropped,
+    the ``length`` after them sent, and the read stops there.
+
+    Cost: a range at offset *o* decompresses *o* + length bytes and reads the compressed bytes up to there from S3
+    (measured 0.76 GB of original per CPU second, docs/bench/dashboard.md: a seek near the end of a 500 MB
+    recording costs about 0.65 s of one core). Memory: the decompressor's window (at most
+    ``2**packed.MAX_WINDOW_LOG`` bytes, 2 MiB at the level the agents write) and one ``packed.OUT_BLOCK`` of
+    output; nothing is buffered beyond that. Streams
+    per user are limited like any other (``streams_per_user``). A corrupt object or one shorter than its recorded
+    size ends the response short of its ``Content-Length`` (``DownloadFailed``): the player sees a cut transfer.
+    """
+
+    def __init__(self, body: ObjectBody, start: int, length: int) -> None:
+        self._body = body
+        self._start = start
+        self._length = length
+
+    def __iter__(self) -> Iterator[bytes]:
+        skip, left = self._start, self._length
+        try:
+            for block in packed.decompress(StreamReader(self._body).read):
+                if skip >= len(block):
+                    skip -= len(block)
+                    continue
+                piece = block[skip : skip + left]
+                skip, left = 0, left - len(piece)
+                yield piece
+                if left <= 0:
+                    return
+        except (RestoreError, MinioException, HTTPError, OSError) as exc:
+            raise DownloadFailed(f"the zstd object cannot be read: {exc}") from None
+        raise DownloadFailed(f"the zstd object ended {left} bytes before the range's end")
+
+    def close(self) -> None:
+        self._body.close()
 
 
 class RestoreStream:
@@ -272,8 +314,17 @@ class MediaStore:
         check_key(key)
         return RestoreStream(lambda write: rebuild_object(self.client, self.bucket, key, write))
 
-    def spectrogram(self, key: str, flac: bool, deadline: float, width: int, height: int) -> bytes:
-        """The PNG of the object's audio (FLAC, else a raw WAV), decoded as it streams."""
+    def open_unpacked(self, key: str, start: int, length: int) -> UnpackedBody:
+        """Bytes ``start`` .. ``start + length - 1`` of the original file a zstd object holds (see
+        ``UnpackedBody``: everything before ``start`` is decompressed too)."""
+        with s3_errors(key):
+            check_key(key)
+            response = self.client.get_object(self.bucket, key)
+        return UnpackedBody(ObjectBody(response), start, length)
+
+    def spectrogram(self, key: str, *, flac: bool, zstd: bool, deadline: float, width: int, height: int) -> bytes:
+        """The PNG of the object's audio (FLAC, else a WAV: raw, or stored as zstd when ``zstd``: decompressed as
+        it streams), decoded as it streams. The caller knows the codec (the catalog's): nothing is sniffed."""
         with s3_errors(key):
             check_key(key)
             blocks = object_blocks(self.client, self.bucket, key, BLOCK)
@@ -281,9 +332,7 @@ class MediaStore:
                 reader = StreamReader(blocks)
                 if flac:
                     return _flac_spectrogram(reader, deadline, width, height)
-                head = reader.read(len(packed.MAGIC))
-                reader.unread(head)
-                if head == packed.MAGIC:  # a WAV stored as zstd (fleet_audio.packed): decompressed as it streams
+                if zstd:
                     reader = StreamReader(packed.decompress(reader.read))
                 return _wav_spectrogram(reader, deadline, width, height)
             finally:

@@ -6,7 +6,8 @@ and per-user limits on concurrent transfers.
   range that starts beyond the end is ``Unsatisfiable`` (416).
 - ``content_disposition``: ``attachment`` with an ASCII ``filename`` (anything else becomes ``_``) and the exact
   name in ``filename*`` (UTF-8, percent-encoded); a name that is not valid UTF-8 has its odd bytes replaced.
-- ``play_type``: the ``Content-Type`` a browser can play an object as, or ``None`` (no player).
+- ``play_type``: the ``Content-Type`` a browser can play an object as, or ``None`` (no player); ``unpacked``:
+  whether it is served decompressed (a zstd object: its original bytes).
 - ``TransferSlots``: at most ``per_user`` transfers per user and ``total`` in all; ``acquire`` never waits.
 """
 
@@ -27,11 +28,14 @@ __all__ = [
     "download_name",
     "parse_range",
     "play_type",
+    "unpacked",
 ]
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 FLAC_TYPE = "audio/flac"
 WAV_TYPE = "audio/wav"
+#: the catalog's codec of an object stored as zstd (``fleet_audio.packed``, object format ``zstd-v1``)
+ZSTD_CODEC = "zstd"
 
 
 class Unsatisfiable(Exception):
@@ -108,22 +112,24 @@ def download_name(original: bytes | None, file: str, key: str) -> str:
     return name
 
 
-def play_type(codec: str, key: str) -> str | None:
-    """``audio/flac`` for our FLAC objects, ``audio/wav`` for a raw WAV, ``None`` for anything else."""
+def play_type(codec: str, key: str, file: str = "") -> str | None:
+    """``audio/flac`` for our FLAC objects, ``audio/wav`` for a raw WAV and for a WAV stored as zstd (told by the
+    original ``file`` name: the dashboard serves it decompressed, ``unpacked``), ``None`` for anything else (no
+    player, no spectrogram: download only)."""
     lower = key.lower()
     if codec == "flac" or (not codec and lower.endswith(".flac")):
         return FLAC_TYPE
+    if codec == ZSTD_CODEC:
+        return WAV_TYPE if file.lower().endswith((".wav", ".wave")) else None
     if codec in ("raw", "") and lower.endswith((".wav", ".wave")):
         return WAV_TYPE
     return None
 
 
-def spectrogram_type(codec: str, key: str, file: str) -> str | None:
-    """What a spectrogram decodes: what plays, and also a WAV stored as zstd, told by the original ``file`` name
-    (a browser cannot play it; the dashboard decompresses it as it streams)."""
-    if codec == "zstd" and file.lower().endswith((".wav", ".wave")):
-        return WAV_TYPE
-    return play_type(codec, key)
+def unpacked(codec: str) -> bool:
+    """Is the object zstd (``fleet_audio.packed``), so served and decoded decompressed? Decided from the catalog's
+    codec, once: the store never sniffs the bytes."""
+    return codec == ZSTD_CODEC
 
 
 class TransferSlots:

@@ -233,6 +233,8 @@ def _override_view(o: OperatorOverride) -> OverrideView:
         max_concurrency=o.concurrency_cap,
         bandwidth_bps=o.bandwidth_cap_bps,
         upload_now=o.upload_now,
+        monthly_budget_bytes=o.monthly_budget_bytes,
+        daily_cap_bytes=o.daily_cap_bytes,
         by=o.updated_by,
         at=as_utc(o.updated_at),
     )

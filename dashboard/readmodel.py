@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from controller.policy import PolicyConfig
-from dashboard.formatting import human_rate
+from dashboard.formatting import human_bytes, human_rate
 from fleet_plan.thermal import LEVEL_NAMES
 from fleet_protocol.assignment import AssignmentSettings
 from fleet_protocol.vocabulary import event_kind_label
@@ -267,6 +267,16 @@ def describe_audit(action: str, detail: Mapping[str, Any]) -> tuple[str, str]:
     return summary, "; ".join(w for w in words if w)
 
 
+_BUDGET_FIELDS = {"monthly_budget_bytes": "monthly budget", "daily_cap_bytes": "daily cap"}
+
+
+def _describe_budget(what: str, value: Any) -> str:
+    """A budget field in words; not overridden (``None``, which every form change sends) reads as nothing."""
+    if value is None:
+        return ""
+    return f"{what} {human_bytes(value)}" if value else f"no {what}"
+
+
 def _describe_field(name: str, value: Any) -> str:
     if name == "paused":
         words = {True: "pause", False: "never pause (resume)", None: "pause: the policy decides"}
@@ -285,6 +295,8 @@ def _describe_field(name: str, value: Any) -> str:
         return "upload now" if value else ""
     if name == "note":
         return f"note: {value}" if value else ""
+    if name in _BUDGET_FIELDS:
+        return _describe_budget(_BUDGET_FIELDS[name], value)
     return f"{name.replace('_', ' ')}: {'–' if value is None else value}"
 
 
@@ -299,6 +311,8 @@ class OverrideView:
     max_concurrency: int | None = None
     bandwidth_bps: int | None = None
     upload_now: bool = False
+    monthly_budget_bytes: int | None = None
+    daily_cap_bytes: int | None = None
     by: str = ""
     at: datetime | None = None
 
@@ -315,6 +329,12 @@ class OverrideView:
             parts.append(f"bandwidth ≤ {human_rate(cap)}" if cap else "bandwidth uncapped")
         if self.upload_now:
             parts.append("upload now")
+        for name, value in (
+            ("monthly_budget_bytes", self.monthly_budget_bytes),
+            ("daily_cap_bytes", self.daily_cap_bytes),
+        ):
+            if value is not None:
+                parts.append(_describe_budget(_BUDGET_FIELDS[name], value))
         return "; ".join(parts) or "no change"
 
 

@@ -158,8 +158,9 @@ def _budget_site(
     site: str, drafts: list[_Draft], snapshot: FleetView, config: PolicyConfig, now: datetime
 ) -> list[_Draft]:
     """A metered site's drafts: held when its allowance is spent, else paced (``controller.policy.budget``)."""
-    site_budget = config.budget_for(site)
-    if not site_budget.metered:
+    site_budget = snapshot.budget_for(site, config)
+    caps = {d.agent.agent_id: snapshot.daily_cap_for(d.agent.agent_id) for d in drafts}
+    if not budget.is_metered(site_budget, caps.values()):
         return drafts
     plan = budget.site_plan(site_budget, snapshot.site_usage.get(site, budget.Usage()), now)
     usage = {d.agent.agent_id: snapshot.agent_usage.get(d.agent.agent_id, budget.Usage()) for d in drafts}
@@ -168,6 +169,7 @@ def _budget_site(
             d.agent.telemetry.backlog_bytes if d.agent.telemetry else 0,
             age_weight(d.agent.telemetry.backlog_oldest_age_s if d.agent.telemetry else 0.0, d.has_backlog),
             usage[d.agent.agent_id].today_bytes,
+            caps[d.agent.agent_id],
         )
         for d in drafts
         if not d.settings.paused
@@ -176,11 +178,13 @@ def _budget_site(
     result = []
     for draft in drafts:
         allowance = given.get(draft.agent.agent_id)
+        set_by = budget.override_reason(snapshot.override_for(draft.agent))
+        draft = replace(draft, reasons=(*draft.reasons, set_by)) if set_by else draft
         if allowance is None or allowance.allowance_bytes is None:
             result.append(draft)
         elif allowance.held:
-            today = usage[draft.agent.agent_id].today_bytes
-            why = budget.cap_reason(plan, today) if allowance.capped else budget.hold_reason(site, plan)
+            today, own = usage[draft.agent.agent_id].today_bytes, caps[draft.agent.agent_id]
+            why = budget.cap_reason(plan, today, own) if allowance.capped else budget.hold_reason(site, plan)
             settings = replace(draft.settings, paused=True)
             result.append(replace(draft, settings=settings, reasons=(*draft.reasons, why)))
         else:

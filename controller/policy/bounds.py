@@ -75,7 +75,13 @@ def sane_override(override: OverrideView | None) -> OverrideView | None:
         concurrency_cap=None if cap is None else CONCURRENCY.fit(cap),
         bandwidth_cap_bps=None if bandwidth is None else BANDWIDTH.fit(bandwidth),
         windows=None if override.windows is None else fit_windows(override.windows),
+        monthly_budget_bytes=_bytes(override.monthly_budget_bytes),
+        daily_cap_bytes=_bytes(override.daily_cap_bytes),
     )
+
+
+def _bytes(value: int | None) -> int | None:
+    return None if value is None else clamp(value, 0, MAX_BYTES)
 
 
 def fit_reason(reason: str) -> str:

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from controller.policy.bandwidth import Claim, max_min_share
@@ -76,6 +77,21 @@ class SiteBudget:
     def billed(self, measured: int) -> int:
         """Measured bytes plus the overhead the measure does not see, rounded up."""
         return math.ceil(max(0, measured) * (1 + self.overhead_fraction))
+
+
+def overridden(budget: SiteBudget, monthly_bytes: int | None, agent_daily_bytes: int | None) -> SiteBudget:
+    """``budget`` (``[policy.sites]``) with an operator's override of the site: a value given (≥ 0, 0 = none)
+    beats the configured one, ``None`` keeps it. The month's start day, zone, overhead and horizon stay."""
+    if monthly_bytes is not None:
+        budget = replace(budget, monthly_bytes=max(0, monthly_bytes))
+    if agent_daily_bytes is not None:
+        budget = replace(budget, agent_daily_bytes=max(0, agent_daily_bytes))
+    return budget
+
+
+def is_metered(budget: SiteBudget, agent_caps: Iterable[int | None] = ()) -> bool:
+    """A site is metered by its budget or by an operator's daily cap on one of its agents."""
+    return budget.metered or any(cap for cap in agent_caps)
 
 
 @dataclass(frozen=True)
@@ -172,6 +188,8 @@ class AgentNeed:
     backlog_bytes: int
     weight: float
     today_bytes: int
+    #: the agent's own daily cap (an operator's override; 0 = none), ``None``: the site's ``agent_daily_bytes``
+    daily_cap_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -194,17 +212,23 @@ def _pace(allowance: int, horizon_s: float) -> int:
     return rate // scale * scale
 
 
-def agent_left(budget: SiteBudget, today_bytes: int) -> int | None:
-    """What an agent's own daily cap leaves it today (``None``: no cap)."""
-    if budget.agent_daily_bytes <= 0:
+def daily_cap(budget: SiteBudget, own: int | None = None) -> int:
+    """An agent's daily cap: its own (an operator's override) if given, else its site's; 0 = none."""
+    return max(0, own) if own is not None else budget.agent_daily_bytes
+
+
+def agent_left(budget: SiteBudget, today_bytes: int, own: int | None = None) -> int | None:
+    """What an agent's daily cap (``own``, else the site's) leaves it today (``None``: no cap)."""
+    cap = daily_cap(budget, own)
+    if cap <= 0:
         return None
-    return max(0, budget.agent_daily_bytes - budget.billed(today_bytes))
+    return max(0, cap - budget.billed(today_bytes))
 
 
 def allowances(plan: SitePlan, needs: Mapping[str, AgentNeed]) -> dict[str, AgentAllowance]:
     """Each agent's share of what the site has left today, limited by its own cap, and its pace."""
     budget = plan.budget
-    own = {key: agent_left(budget, need.today_bytes) for key, need in needs.items()}
+    own = {key: agent_left(budget, need.today_bytes, need.daily_cap_bytes) for key, need in needs.items()}
     if budget.monthly_bytes <= 0:
         shares: dict[str, int | None] = dict(own)
     else:
@@ -274,10 +298,33 @@ def hold_reason(site: str, plan: SitePlan) -> str:
     )
 
 
-def cap_reason(plan: SitePlan, today_bytes: int) -> str:
+class BudgetOverride(Protocol):
+    """What ``override_reason`` reads of an operator's override (``controller.policy.inputs.OverrideView``)."""
+
+    @property
+    def who(self) -> str: ...
+    @property
+    def monthly_budget_bytes(self) -> int | None: ...
+    @property
+    def daily_cap_bytes(self) -> int | None: ...
+
+
+def override_reason(override: BudgetOverride | None) -> str:
+    """What an operator set of an agent's budget (its site's monthly budget, its daily cap), "" if nothing."""
+    if override is None:
+        return ""
+    parts = [
+        f"{name} {gb(value) if value else 'none'}"
+        for name, value in (("monthly budget", override.monthly_budget_bytes), ("daily cap", override.daily_cap_bytes))
+        if value is not None
+    ]
+    return f"operator {override.who}: {', '.join(parts)}" if parts else ""
+
+
+def cap_reason(plan: SitePlan, today_bytes: int, own: int | None = None) -> str:
     budget = plan.budget
     return (
-        f"daily cap of the agent spent: {gb(budget.billed(today_bytes))} of {gb(budget.agent_daily_bytes)}; "
+        f"daily cap of the agent spent: {gb(budget.billed(today_bytes))} of {gb(daily_cap(budget, own))}; "
         f"resumes on {plan.day.end.date().isoformat()}"
     )
 

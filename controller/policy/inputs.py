@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from controller.policy.budget import SiteBudget, Usage, zone
+from controller.policy.budget import SiteBudget, Usage, overridden, zone
 from fleet_plan.thermal import DEFAULT_LIMITS, check_limits
 from fleet_protocol.assignment import (
     CONCURRENCY,
@@ -128,6 +128,10 @@ class OverrideView:
     concurrency_cap: int | None = None
     bandwidth_cap_bps: int | None = None
     upload_now: bool = False
+    #: metered links: a site's monthly data budget (site overrides only) and a daily cap (an agent's own, or each
+    #: agent's of the site); 0 = none; beat ``[policy.sites]`` (``FleetView.budget_for``)
+    monthly_budget_bytes: int | None = None
+    daily_cap_bytes: int | None = None
 
     def merged_over(self, base: OverrideView | None) -> OverrideView:
         """This (agent) override, falling back field by field to ``base`` (the site's)."""
@@ -142,6 +146,8 @@ class OverrideView:
                 self.bandwidth_cap_bps if self.bandwidth_cap_bps is not None else base.bandwidth_cap_bps
             ),
             upload_now=self.upload_now or base.upload_now,
+            monthly_budget_bytes=base.monthly_budget_bytes,
+            daily_cap_bytes=self.daily_cap_bytes if self.daily_cap_bytes is not None else base.daily_cap_bytes,
         )
 
 
@@ -160,6 +166,27 @@ class FleetView:
         if own is None:
             return site
         return own.merged_over(site)
+
+    def budget_for(self, site: str, config: PolicyConfig) -> SiteBudget:
+        """The site's budget: the configured one with the site's override (an operator's beats the config)."""
+        budget = config.budget_for(site)
+        override = self.site_overrides.get(site)
+        if override is None:
+            return budget
+        return overridden(budget, override.monthly_budget_bytes, override.daily_cap_bytes)
+
+    def daily_cap_for(self, agent_id: str) -> int | None:
+        """The agent's own daily cap (its override), ``None``: its site's."""
+        override = self.agent_overrides.get(agent_id)
+        return None if override is None else override.daily_cap_bytes
+
+    @property
+    def budget_overridden(self) -> bool:
+        """An operator set a data budget or a daily cap somewhere (a site may be metered the config does not)."""
+        return any(
+            o.monthly_budget_bytes is not None or o.daily_cap_bytes is not None
+            for o in (*self.agent_overrides.values(), *self.site_overrides.values())
+        )
 
 
 @dataclass(frozen=True)

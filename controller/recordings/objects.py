@@ -19,7 +19,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError
@@ -73,6 +73,16 @@ class ObjectFacts:
     duration_s: float | None = None
     mtime: datetime | None = None
     chunks: list[recmeta.Chunk] = field(default_factory=list)
+
+
+class Ranged(Protocol):
+    """What the WAV readers (``_wav_facts``, ``_raw_wav_chunks``) need: a size and reads by byte range. An object
+    in S3 (``RangedObject``) or the decompressed start of a zstd object's original (``_Prefix``)."""
+
+    @property
+    def size(self) -> int: ...
+
+    def range(self, offset: int, length: int) -> bytes: ...
 
 
 class RangedObject:
@@ -162,7 +172,7 @@ def _flac_facts(obj: RangedObject, expected: Expected) -> ObjectFacts:
     )
 
 
-def _raw_wav_chunks(obj: RangedObject) -> tuple[list[recmeta.Chunk], int]:
+def _raw_wav_chunks(obj: Ranged) -> tuple[list[recmeta.Chunk], int]:
     """The chunks of a raw WAV (``data`` without its body) and the size its ``data`` chunk declares."""
     chunks: list[recmeta.Chunk] = []
     pos, data_size = 12, 0
@@ -185,7 +195,7 @@ def _check_original(meta: Mapping[str, str], expected: Expected) -> None:
 
 
 class _Prefix:
-    """The first ``ZSTD_PREFIX`` bytes of a zstd object's original, read like a ``RangedObject`` (its chunk table
+    """The first ``ZSTD_PREFIX`` bytes of a zstd object's original, ``Ranged`` like a ``RangedObject`` (its chunk table
     up to the ``data`` chunk's header; chunks after the audio are not seen)."""
 
     def __init__(self, obj: RangedObject) -> None:
@@ -218,7 +228,7 @@ ZSTD_PREFIX = 1 << 20
 
 def _zstd_facts(obj: RangedObject, meta: Mapping[str, str], expected: Expected) -> ObjectFacts:
     _check_original(meta, expected)
-    return _wav_facts(_Prefix(obj))  # type: ignore[arg-type]  # reads like a RangedObject
+    return _wav_facts(_Prefix(obj))
 
 
 def _raw_facts(obj: RangedObject, meta: Mapping[str, str], expected: Expected) -> ObjectFacts:
@@ -227,7 +237,7 @@ def _raw_facts(obj: RangedObject, meta: Mapping[str, str], expected: Expected) -
     return _wav_facts(obj)
 
 
-def _wav_facts(obj: RangedObject) -> ObjectFacts:
+def _wav_facts(obj: Ranged) -> ObjectFacts:
     head = obj.range(0, 12)
     if head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
         return ObjectFacts()

@@ -34,6 +34,8 @@ def _override(row: OperatorOverride) -> OverrideView:
         concurrency_cap=row.concurrency_cap,
         bandwidth_cap_bps=row.bandwidth_cap_bps,
         upload_now=row.upload_now,
+        monthly_budget_bytes=row.monthly_budget_bytes,
+        daily_cap_bytes=row.daily_cap_bytes,
     )
 
 

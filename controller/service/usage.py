@@ -1,6 +1,7 @@
 """The tick's usage read: each agent's bytes sent in its site's budget month and local day, into the
 ``FleetView`` (``agent_usage``, ``site_usage``). Read only when a site is metered, and at most every
-``refresh_s``: between reads a metered agent sends at most its pace × the time since, which is a fraction of its
+``refresh_s``: a site is metered by its configured budget or an operator's override (``FleetView.budget_for``,
+``daily_cap_for``). Between reads a metered agent sends at most its pace × the time since, which is a fraction of its
 allowance as long as ``refresh_s`` is well below the pacing horizon (a quarter of it at most)."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from controller.policy.budget import Usage, day_of, month_of, site_usage
+from controller.policy.budget import Usage, day_of, is_metered, month_of, site_usage
 from controller.policy.inputs import FleetView, PolicyConfig
 from controller.store.usage import load_usage
 
@@ -31,12 +32,13 @@ class UsageReader:
 
     def attach(self, session: Session, fleet: FleetView, now: datetime) -> FleetView:
         """``fleet`` with the usage of the agents of its metered sites."""
-        if not self.metered:
+        if not self.metered and not fleet.budget_overridden:
             return fleet
         periods: dict[str, Periods] = {}
         for site in {agent.site for agent in fleet.agents}:
-            budget = self.config.budget_for(site)
-            if budget.metered:
+            budget = fleet.budget_for(site, self.config)
+            caps = (fleet.daily_cap_for(agent.agent_id) for agent in fleet.agents if agent.site == site)
+            if is_metered(budget, caps):
                 periods[site] = (month_of(now, budget).start, day_of(now, budget).start)
         usage = {key: self._usage(session, key, now) for key in set(periods.values())}
         agent_usage = {

@@ -10,7 +10,7 @@ Tables
     upload_event          upload started/completed/failed/resumed and rejected files
     current_assignment    the assignment in force per agent, plus the policy's hysteresis state
     assignment_history    every assignment ever published; unique (agent_id, version) guards versions
-    operator_override     pause / windows / caps / upload-now for an agent or a whole site
+    operator_override     pause / windows / caps / upload-now / data budgets for an agent or a whole site
     audit_entry           who changed what, when
     ingest_reject         counters of invalid messages, by channel and error kind
     dead_letter           the last messages that were valid but could not be stored (capped), for diagnosis
@@ -252,6 +252,10 @@ class OverrideBase(SQLModel):
     bandwidth_cap_bps: int | None = Field(default=None, sa_type=BigInteger)
     upload_now: bool = False
     note: str = ""
+    #: metered links (a site's override): the monthly data budget in bytes, 0 = none; beats ``[policy.sites]``
+    monthly_budget_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    #: metered links: the daily cap in bytes of the agent (agent override) or of each agent of the site, 0 = none
+    daily_cap_bytes: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class OperatorOverride(OverrideBase, table=True):
@@ -419,7 +423,6 @@ class Recording(RecordingBase, table=True):
         Index("uq_recording_upload_event", "upload_event_id", unique=True),
         Index("ix_recording_agent_recorded", "agent_id", "recorded_at"),
         Index("ix_recording_site_recorded", "site", "recorded_at"),
-        Index("ix_recording_recorded_at", "recorded_at"),
         Index("ix_recording_status", "status"),
         # the recordings page's keyset sorts: each sort column with the id that breaks its ties
         Index("ix_recording_recorded_id", "recorded_at", "id"),

@@ -89,6 +89,8 @@ def set_override(
     bandwidth_cap_bps: int | None = _UNSET,
     upload_now: bool = _UNSET,
     note: str = _UNSET,
+    monthly_budget_bytes: int | None = _UNSET,
+    daily_cap_bytes: int | None = _UNSET,
     now: datetime | None = None,
 ) -> OperatorOverride:
     """Create or update the override of one agent or site; only the fields passed change. Audited.
@@ -105,7 +107,11 @@ def set_override(
         bandwidth_cap_bps=bandwidth_cap_bps,
         upload_now=upload_now,
         note=note,
+        monthly_budget_bytes=monthly_budget_bytes,
+        daily_cap_bytes=daily_cap_bytes,
     )
+    if target.scope != "site" and changes.get("monthly_budget_bytes") is not None:
+        raise ValueError("a monthly data budget belongs to a site, not to one agent")
     row = _find_override(session, target) or OperatorOverride(
         scope=target.scope, target=target.target, created_by=who, created_at=at, updated_by=who, updated_at=at
     )
@@ -128,7 +134,7 @@ def _checked_changes(**given: Any) -> dict[str, Any]:
         if bad:
             raise ValueError(f"invalid window(s) {bad}: use 'HH:MM-HH:MM'")
         changes["windows"] = list(windows)
-    for cap in ("concurrency_cap", "bandwidth_cap_bps"):
+    for cap in ("concurrency_cap", "bandwidth_cap_bps", "monthly_budget_bytes", "daily_cap_bytes"):
         if (changes.get(cap) or 0) < 0:
             raise ValueError(f"{cap} must be ≥ 0")
     if "upload_now" in changes:

@@ -11,16 +11,26 @@ may count one growth twice (over-counting, which holds uploads early, never late
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, delete, func, select
 from sqlmodel import Session
 
-from controller.policy.budget import SitePlan, Usage, day_of, month_of, site_plan, site_usage
+from controller.policy.budget import (
+    SiteBudget,
+    SitePlan,
+    Usage,
+    day_of,
+    is_metered,
+    month_of,
+    overridden,
+    site_plan,
+    site_usage,
+)
 from controller.policy.inputs import PolicyConfig
 from controller.store.database import as_utc, to_db_time, upsert
-from controller.store.models import Agent, AgentUsage
+from controller.store.models import Agent, AgentUsage, OperatorOverride
 from controller.store.tables import column, table_of
 
 #: usage hours are kept at least this long (this and last budget month), longer with the telemetry's retention
@@ -84,22 +94,52 @@ def prune_usage(session: Session, *, before: datetime) -> int:
 
 @dataclass(frozen=True)
 class Metered:
-    """What metered sites used: each agent's usage (its site's month and day) and each metered site's plan."""
+    """What metered sites used: each agent's usage (its site's month and day), each metered site's plan (its
+    budget with the operator's override) and the agents' own daily caps an operator set (absent: the site's)."""
 
     agents: dict[str, Usage]
     sites: dict[str, SitePlan]
+    caps: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Budgets:
+    budgets: dict[str, SiteBudget]
+    caps: dict[str, int]
+    metered: set[str]
+
+
+def _budgets(session: Session, config: PolicyConfig, agent_sites: Mapping[str, str]) -> Budgets:
+    """Every site's budget (``[policy.sites]`` with its override), the agents' own caps, the metered sites."""
+    rows = [
+        o
+        for o in session.scalars(select(OperatorOverride))
+        if o.monthly_budget_bytes is not None or o.daily_cap_bytes is not None
+    ]
+    site_rows = {o.target: o for o in rows if o.scope == "site"}
+    caps = {o.target: o.daily_cap_bytes for o in rows if o.scope == "agent" and o.daily_cap_bytes is not None}
+    budgets = {
+        site: overridden(
+            config.budget_for(site),
+            site_rows[site].monthly_budget_bytes if site in site_rows else None,
+            site_rows[site].daily_cap_bytes if site in site_rows else None,
+        )
+        for site in {*config.site_budgets, *site_rows, *agent_sites.values()}
+    }
+    metered = {
+        site
+        for site, budget in budgets.items()
+        if is_metered(budget, (caps.get(agent) for agent, of in agent_sites.items() if of == site))
+    }
+    return Budgets(budgets, caps, metered)
 
 
 def metered_usage(session: Session, config: PolicyConfig, now: datetime) -> Metered:
-    """Usage of every agent of a metered site and the plan of every metered site (configured, or with agents),
-    as the policy computes it at ``now`` (for the alert rules and the dashboard). Nothing metered: no read."""
-    if not config.default_budget.metered and not any(b.metered for b in config.site_budgets.values()):
-        return Metered({}, {})
+    """Usage of every agent of a metered site and the plan of every metered site (configured or overridden, or
+    with agents), as the policy computes it at ``now`` (for the alert rules and the dashboard)."""
     agent_sites = {row.id: row.site or "" for row in session.execute(select(AGENT_ID, column(Agent.site)))}
-    sites = {site for site, b in config.site_budgets.items() if b.metered} | {
-        site for site in agent_sites.values() if config.budget_for(site).metered
-    }
-    budgets = {site: config.budget_for(site) for site in sites}
+    found = _budgets(session, config, agent_sites)
+    budgets = {site: found.budgets[site] for site in found.metered}
     periods = {site: (month_of(now, b).start, day_of(now, b).start) for site, b in budgets.items()}
     read = {key: load_usage(session, *key) for key in set(periods.values())}
     agents = {
@@ -108,5 +148,5 @@ def metered_usage(session: Session, config: PolicyConfig, now: datetime) -> Mete
         if site in periods
     }
     totals = site_usage(agents, agent_sites)
-    plans = {site: site_plan(budgets[site], totals.get(site, Usage()), now) for site in sorted(sites)}
-    return Metered(agents, plans)
+    plans = {site: site_plan(budgets[site], totals.get(site, Usage()), now) for site in sorted(budgets)}
+    return Metered(agents, plans, found.caps)

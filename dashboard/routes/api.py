@@ -21,7 +21,7 @@ from dashboard.deps import (
     WebSessionDep,
 )
 from dashboard.listing import view_page
-from dashboard.overrides import OverrideChange
+from dashboard.overrides import OverrideChange, SiteOverrideChange
 from dashboard.readmodel import (
     AgentDetail,
     AgentRow,
@@ -185,7 +185,7 @@ def clear_agent_override(ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfD
 
 @router.post("/sites/{site}/override", tags=["overrides"], status_code=status.HTTP_204_NO_CONTENT, responses=CHANGE)
 def set_site_override(
-    ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, site: SitePath, change: OverrideChange
+    ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, site: SitePath, change: SiteOverrideChange
 ) -> Response:
     """Change a whole site's override (every agent whose birth names that site)."""
     _apply(ctx, db, user.name, change, None, site)

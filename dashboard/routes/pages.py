@@ -130,6 +130,8 @@ class OverrideForm(BaseModel):
     max_concurrency: str = ""
     bandwidth_bps: str = ""
     upload_now: str = ""
+    monthly_budget: str = ""
+    daily_cap: str = ""
     note: str = ""
 
 
@@ -168,3 +170,25 @@ def site_override_form(
     ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, form: Annotated[OverrideForm, Form()], site: SitePath
 ) -> Response:
     return _form_override(ctx, db, user, form, "/", None, site)
+
+
+class BudgetForm(BaseModel):
+    """The budgets table's form (``overrides.budget_from_form``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    monthly_budget: str = ""
+    daily_cap: str = ""
+
+
+@router.post("/sites/{site}/budget", name="site_budget_form")
+def site_budget_form(
+    ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, form: Annotated[BudgetForm, Form()], site: SitePath
+) -> Response:
+    """Set, raise or clear (``-``: as configured) a site's data budget; the rest of its override stays."""
+    try:
+        change = overrides.budget_from_form(form.model_dump())
+        overrides.apply_change(db, who=user.name, change=change, site=site)
+    except overrides.OverrideError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    ctx.counters.overrides.inc("set")
+    return RedirectResponse("/?msg=override-set#budgets", status_code=status.HTTP_303_SEE_OTHER)

@@ -27,7 +27,7 @@ from starlette.types import Receive, Scope, Send
 from controller.store.models import Recording
 from dashboard.config import DashboardConfig, DashboardS3Section
 from dashboard.deps import CtxDep, DbDep, UserDep, WebSessionDep
-from dashboard.media import DownloadFailed, MediaError, MediaStore, SpectrogramTimeout
+from dashboard.media import DownloadFailed, MediaError, MediaStore, ObjectBody, SpectrogramTimeout, UnpackedBody
 from dashboard.mediahttp import (
     FLAC_TYPE,
     TransferSlots,
@@ -36,7 +36,7 @@ from dashboard.mediahttp import (
     download_name,
     parse_range,
     play_type,
-    spectrogram_type,
+    unpacked,
 )
 from dashboard.metrics import LabelledCounter
 from dashboard.rendering import render
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 RecordingIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="the recording's catalog id")]
-FAILURES = ("download_verify", "download_s3", "spectrogram_timeout", "spectrogram_error", "busy")
+FAILURES = ("download_verify", "download_s3", "stream_unpack", "spectrogram_timeout", "spectrogram_error", "busy")
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,8 @@ def listening_for(config: DashboardConfig, registry: CollectorRegistry) -> Liste
     failures = LabelledCounter(
         "edgefleet_dashboard_media_failures",
         "recordings that could not be served: download_verify (the rebuilt original did not match its size or "
-        "sha256, the download was cut), download_s3, spectrogram_timeout, spectrogram_error, busy (refused: limits)",
+        "sha256, the download was cut), download_s3, stream_unpack (a zstd object could not be decompressed while "
+        "played, the stream was cut), spectrogram_timeout, spectrogram_error, busy (refused: limits)",
         "what",
         FAILURES,
     )
@@ -162,7 +163,7 @@ def recording_page(
         user,
         "recording.html",
         rec=row,
-        play=play_type(row.codec, row.key),
+        play=play_type(row.codec, row.key, row.file),
         can_read=request.app.state.listening is not None,
         title=download_name(None, row.file, row.key),
         metadata=sorted(row.recorder_metadata.items())[:200],
@@ -171,36 +172,50 @@ def recording_page(
 
 @router.get("/recordings/{recording_id}/audio", name="recording_audio")
 def recording_audio(request: Request, ctx: CtxDep, user: UserDep, recording_id: RecordingIdPath) -> Response:
-    """The stored object (FLAC, or a raw WAV) as it is, with byte ranges so a player can seek."""
+    """The stored object (FLAC, or a raw WAV) as it is, or the original WAV a zstd object holds, decompressed
+    (``UnpackedBody``); with byte ranges so a player can seek."""
     listening = _listening(request)
     row = _recording(ctx.engine, recording_id)
-    media_type = play_type(row.codec, row.key)
+    media_type = play_type(row.codec, row.key, row.file)
     if media_type is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "this recording is not audio a browser can play")
     if not listening.streams.acquire(user.name):
         raise _refuse(listening, "streams")
     release = partial(listening.streams.release, user.name)
+    size = 0
     try:
         info = listening.store.stat(row.key)
-        wanted = parse_range(request.headers.get("range"), info.size)
-        start, length = (wanted.start, wanted.length) if wanted else (0, info.size)
-        body = listening.store.open_range(row.key, start, length if wanted else 0)
+        zstd = unpacked(row.codec)
+        size = (info.original_size or row.original_bytes) if zstd else info.size
+        wanted = parse_range(request.headers.get("range"), size)
+        start, length = (wanted.start, wanted.length) if wanted else (0, size)
+        if zstd:
+            body: ObjectBody | UnpackedBody = listening.store.open_unpacked(row.key, start, length)
+        else:
+            body = listening.store.open_range(row.key, start, length if wanted else 0)
     except Unsatisfiable:
         release()
-        return Response(status_code=416, headers={"Content-Range": f"bytes */{info.size}"})
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
     except MediaError as exc:
         release()
         raise _media_error(exc) from None
-    headers = {"Accept-Ranges": "bytes", "Content-Length": str(length), "ETag": f'"{info.etag}"'}
+    etag = f'"{info.etag}-original"' if zstd else f'"{info.etag}"'  # another representation, another tag
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(length), "ETag": etag}
     if wanted:
-        headers["Content-Range"] = wanted.content_range(info.size)
+        headers["Content-Range"] = wanted.content_range(size)
 
     def close() -> None:
         body.close()
         release()
 
+    def failed(exc: DownloadFailed) -> None:
+        listening.failures.inc("stream_unpack")
+        log.error("stream of %s cut short for %s: %s", safe_text(row.key), user.name, exc)
+
     code = 206 if wanted else 200
-    return ClosingStream(body, status_code=code, media_type=media_type, headers=headers, on_close=close)
+    return ClosingStream(
+        body, status_code=code, media_type=media_type, headers=headers, on_close=close, on_failure=failed
+    )
 
 
 @router.get("/recordings/{recording_id}/original", name="recording_original")
@@ -246,7 +261,7 @@ async def recording_spectrogram(
     """The spectrogram image, computed once per recording in the worker pool and cached on disk."""
     listening = _listening(request)
     row = await run_in_threadpool(_recording, ctx.engine, recording_id)
-    media_type = spectrogram_type(row.codec, row.key, row.file)
+    media_type = play_type(row.codec, row.key, row.file)
     if media_type is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "this recording is not audio: no spectrogram")
     s3 = listening.settings
@@ -256,7 +271,8 @@ async def recording_spectrogram(
         compute = partial(
             listening.store.spectrogram,
             row.key,
-            media_type == FLAC_TYPE,
+            flac=media_type == FLAC_TYPE,
+            zstd=unpacked(row.codec),
             width=s3.spectrogram_width,
             height=s3.spectrogram_height,
         )

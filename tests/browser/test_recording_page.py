@@ -1,6 +1,7 @@
 """A recording's page in a real Chromium under the Content-Security-Policy: the player reaches a playable state
-with the recording's duration (a FLAC object from the codec, in a real S3 server, played through the dashboard's
-range route), the spectrogram loads, and the download link names the original file."""
+with the recording's duration (a FLAC object from the codec, a raw WAV, a float WAV stored as zstd and served
+decompressed; in a real S3 server, played through the dashboard's range route), the spectrogram loads, and the
+download link names the original file."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ AUDIO_STATE = """() => {
 }"""
 
 
-@pytest.mark.parametrize(("level", "codec"), [(5, "flac"), (-1, "raw")])
+# a 32-bit float WAV is stored as zstd (FLAC cannot hold it): the route serves it decompressed, the original WAV
+@pytest.mark.parametrize(("level", "codec"), [(5, "flac"), (-1, "raw"), (5, "zstd")])
 def test_the_recording_plays_and_shows_its_spectrogram(
     tmp_path: Path,
     s3_server: SeaweedS3,
@@ -36,9 +38,10 @@ def test_the_recording_plays_and_shows_its_spectrogram(
     codec: str,
 ) -> None:
     dashboard = start_dashboard(f"sqlite:///{tmp_path / 'controller.db'}", s3=s3_section(s3_server, tmp_path / "c"))
-    wav = write_wav(tmp_path / "dawn chorus.wav", SECONDS, 44100, channels=2, bits=16, seed=7)
+    sample = {"float32": True} if codec == "zstd" else {"bits": 16}
+    wav = write_wav(tmp_path / "dawn chorus.wav", SECONDS, 44100, channels=2, seed=7, **sample)  # type: ignore[arg-type]
     rec_id, key, _ = store(s3_server, dashboard.engine, wav, level)
-    assert key.endswith(".flac" if codec == "flac" else ".wav")
+    assert key.endswith({"flac": ".flac", "raw": ".wav", "zstd": ".zst"}[codec])
     page = browser_page
     page.add_init_script(RECORD_VIOLATIONS)
     log_in(page, dashboard.url, "vic")  # a viewer listens too

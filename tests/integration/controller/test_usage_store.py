@@ -10,11 +10,13 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from controller.policy import AgentView, FleetView, PolicyConfig
+from controller.policy import AgentView, FleetView, PolicyConfig, assign
 from controller.policy.budget import SiteBudget, Usage
+from controller.service.fleet_view import build_fleet_view
 from controller.service.usage import UsageReader
 from controller.store import repo
 from controller.store.agent_writes import IngestBatch, write_batch
+from controller.store.assignments import load_fleet
 from controller.store.models import Agent
 from controller.store.usage import Metered, load_usage, metered_usage, prune_usage
 from fleet_protocol.messages import Telemetry
@@ -22,6 +24,7 @@ from fleet_protocol.messages import Telemetry
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 12, 10, 22, 30, tzinfo=UTC)
+MB, GB = 10**6, 10**9
 
 
 @pytest.fixture
@@ -97,3 +100,63 @@ def test_metered_usage_plans_the_metered_sites_for_alerts_and_the_dashboard(engi
     assert list(metered.sites) == ["north"]
     assert metered.sites["north"].used_month == 700
     assert not metered.sites["north"].month_spent
+
+
+def decide(engine: Engine, config: PolicyConfig, reader: UsageReader, now: datetime) -> dict[str, tuple[bool, str]]:
+    """The controller's path from the tables to the policy: fleet rows, overrides, usage, ``assign``."""
+    with Session(engine) as session:
+        fleet = reader.attach(session, build_fleet_view(load_fleet(session)), now)
+    return {key: (d.settings.paused, d.reason) for key, d in assign(fleet, config, now).items()}
+
+
+def test_an_operator_budget_override_releases_and_sets_the_hold(engine: Engine) -> None:
+    """A spent budget holds the site; the operator raises it (the dashboard's write: ``repo.set_override``) and
+    the next decision releases the hold; an agent's own daily cap holds that agent; clearing restores the config."""
+    for agent_id in ("a", "b"):
+        message = Telemetry(agent_id=agent_id, seq=0, sent_at=T0, bytes_uploaded_total=600 * MB, backlog_bytes=GB)
+        with Session(engine) as session:
+            write_batch(session, IngestBatch(telemetry=[(message, T0)]), skew=timedelta(days=365))
+            session.execute(Agent.__table__.update().where(Agent.__table__.c.id == agent_id).values(site="north"))  # type: ignore[attr-defined]
+            session.commit()
+    config = PolicyConfig(site_budgets={"north": SiteBudget(monthly_bytes=GB)})
+    reader = UsageReader(config)
+    now = T0 + timedelta(seconds=1)
+    held = decide(engine, config, reader, now)
+    assert held["a"][0]
+    assert held["b"][0]
+    assert "monthly budget of site north spent: 1.20 GB of 1.00 GB" in held["a"][1]
+
+    with Session(engine) as session:
+        repo.set_override(session, who="olga", site="north", monthly_budget_bytes=30 * GB)
+        repo.set_override(session, who="olga", agent_id="b", daily_cap_bytes=GB // 2)
+        assert [(e.target, e.detail) for e in repo.list_audit(session)][::-1] == [
+            ("site:north", {"monthly_budget_bytes": 30 * GB}),
+            ("agent:b", {"daily_cap_bytes": GB // 2}),
+        ]
+        plan = metered_usage(session, config, now).sites["north"]
+        assert (plan.budget.monthly_bytes, plan.used_month, plan.held) == (30 * GB, 1200 * MB, False)
+    released = decide(engine, config, reader, now + timedelta(seconds=reader.refresh_s))
+    assert not released["a"][0]
+    assert "operator olga: monthly budget 30.00 GB" in released["a"][1]
+    assert released["b"][0]  # its own cap: 0.6 GB sent today of 0.5 GB
+    assert "daily cap of the agent spent: 0.60 GB of 0.50 GB" in released["b"][1]
+
+    with Session(engine) as session:
+        repo.clear_override(session, who="olga", site="north")
+        repo.clear_override(session, who="olga", agent_id="b")
+    again = decide(engine, config, reader, now + timedelta(seconds=2 * reader.refresh_s))
+    assert again["a"][0]
+    assert again["b"][0]
+
+
+def test_an_override_meters_a_site_the_config_does_not(engine: Engine) -> None:
+    report(engine, ("a", 700, T0))
+    config = PolicyConfig()
+    with Session(engine) as session:
+        repo.set_override(session, who="olga", site="", monthly_budget_bytes=500)
+        metered = metered_usage(session, config, T0)
+    assert metered.agents == {"a": Usage(700, 700)}
+    assert metered.sites[""].month_spent
+    assert decide(engine, config, UsageReader(config), T0)["a"][0]
+    with Session(engine) as session, pytest.raises(ValueError, match="belongs to a site"):
+        repo.set_override(session, who="olga", agent_id="a", monthly_budget_bytes=500)

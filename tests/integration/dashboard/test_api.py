@@ -143,6 +143,9 @@ OPERATOR_ACTIONS = [
     ("POST", "/agents/pi-01/override", {"data": {"paused": "true"}}),
     ("POST", "/agents/pi-01/override", {"data": {"action": "clear"}}),
     ("POST", "/sites/garden/override", {"data": {"paused": "true"}}),
+    ("POST", "/api/sites/garden/override", {"json": {"monthly_budget_bytes": 10**12}}),
+    ("POST", "/api/agents/pi-01/override", {"json": {"daily_cap_bytes": 0}}),
+    ("POST", "/sites/garden/budget", {"data": {"monthly_budget": "1 TB"}}),
 ]
 
 

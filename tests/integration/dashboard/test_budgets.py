@@ -81,3 +81,66 @@ def test_a_site_within_its_budget_shows_what_is_left_today(engine: Engine, clien
     assert not site["held"]
     assert site["left_today_bytes"] == site["allowance_today_bytes"] > 0
     assert "left today" in client.get("/").text
+
+
+def test_an_operator_raises_a_spent_budget_and_sets_a_daily_cap_a_viewer_may_not(
+    engine: Engine, client: TestClient
+) -> None:
+    now = datetime.now(UTC)
+    put_agents(engine, [AgentSpec("pi-a", site="lte")], now)
+    use(engine, "pi-a", now, 11 * GB)
+    raise_it = {"monthly_budget_bytes": 1000 * GB}  # today's allowance ≥ 1000 GB ÷ 31 days > 11 GB
+    viewer = login(client, "vic")
+    assert client.post("/api/sites/lte/override", json=raise_it, headers={"X-CSRF-Token": viewer}).status_code == 403
+    assert client.post("/sites/lte/override", data={"monthly_budget": "40 GB", "csrf_token": viewer}).status_code == 403
+    (site,) = client.get("/api/sites/budgets").json()
+    assert (site["budget_bytes"], site["spent"]) == (10 * GB, True)
+
+    headers = {"X-CSRF-Token": login(client, "olga")}
+    assert client.post("/api/sites/lte/override", json=raise_it, headers=headers).status_code == 204
+    (site,) = client.get("/api/sites/budgets").json()
+    assert (site["budget_bytes"], site["spent"], site["held"]) == (1000 * GB, False, False)
+    cap = {"daily_cap_bytes": 20 * GB}
+    assert client.post("/api/agents/pi-a/override", json=cap, headers=headers).status_code == 204
+    agent = client.get("/api/agents/pi-a/budget").json()
+    assert (agent["daily_cap_bytes"], agent["left_today_bytes"]) == (20 * GB, 9 * GB)
+    # a monthly budget is a site's; nonsense is refused like any invalid body
+    for body in ({"monthly_budget_bytes": GB}, {"daily_cap_bytes": -1}, {"daily_cap_bytes": "5"}):
+        assert client.post("/api/agents/pi-a/override", json=body, headers=headers).status_code == 422
+    audit = client.get("/api/audit").json()
+    assert [(a["user"], a["action"], a["target"]) for a in audit[:2]] == [
+        ("olga", "override.set", "agent:pi-a"),
+        ("olga", "override.set", "site:lte"),
+    ]
+    assert "monthly budget 931.3 GiB" in audit[1]["details"]
+    # the page's form takes sizes with units; clearing the override brings the configured budget back
+    form = {"monthly_budget": "12.5 GB", "csrf_token": headers["X-CSRF-Token"]}
+    assert client.post("/sites/lte/override", data=form, follow_redirects=False).status_code == 303
+    assert client.get("/api/sites/budgets").json()[0]["budget_bytes"] == 12_500_000_000
+    assert 'id="ov-monthly-budget"' in client.get("/").text
+    assert client.delete("/api/sites/lte/override", headers=headers).status_code == 204
+    assert client.get("/api/sites/budgets").json()[0]["budget_bytes"] == 10 * GB
+
+
+def test_the_budgets_table_form_changes_only_the_budget(engine: Engine, client: TestClient) -> None:
+    now = datetime.now(UTC)
+    put_agents(engine, [AgentSpec("pi-a", site="lte")], now)
+    assert 'class="budget"' not in client.get("/").text  # the viewer (vic) gets no form
+    csrf = login(client, "olga")
+    headers = {"X-CSRF-Token": csrf}
+    assert client.post("/api/sites/lte/override", json={"paused": True}, headers=headers).status_code == 204
+    assert '/sites/lte/budget"' in client.get("/").text
+    form = {"csrf_token": csrf, "monthly_budget": "20 GB", "daily_cap": ""}
+    assert client.post("/sites/lte/budget", data=form, follow_redirects=False).status_code == 303
+    (override,) = client.get("/api/overrides").json()
+    assert (override["paused"], override["monthly_budget_bytes"], override["daily_cap_bytes"]) == (True, 20 * GB, None)
+    form = {"csrf_token": csrf, "monthly_budget": "", "daily_cap": "3 GB"}  # empty: unchanged
+    assert client.post("/sites/lte/budget", data=form, follow_redirects=False).status_code == 303
+    (override,) = client.get("/api/overrides").json()
+    assert (override["monthly_budget_bytes"], override["daily_cap_bytes"]) == (20 * GB, 3 * GB)
+    assert client.get("/api/sites/budgets").json()[0]["agent_daily_cap_bytes"] == 3 * GB
+    form = {"csrf_token": csrf, "monthly_budget": "-", "daily_cap": ""}  # "-": as configured again
+    assert client.post("/sites/lte/budget", data=form, follow_redirects=False).status_code == 303
+    assert client.get("/api/sites/budgets").json()[0]["budget_bytes"] == 10 * GB
+    bad = {"csrf_token": csrf, "monthly_budget": "lots"}
+    assert client.post("/sites/lte/budget", data=bad, follow_redirects=False).status_code == 422

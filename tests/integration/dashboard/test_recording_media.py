@@ -21,6 +21,7 @@ from controller.store.database import create_all, make_engine
 from dashboard.app import create_app
 from dashboard.config import parse_config
 from edgefleet.localservices import SeaweedS3
+from fleet_audio import packed
 from fleet_audio.source import META_FORMAT, META_SHA256, META_SIZE, RAW_FORMAT
 from tests.browser.conftest import free_port
 from tests.corpus import bext_payload, list_info_payload, write_wav
@@ -265,3 +266,81 @@ def test_a_spectrogram_past_its_time_limit_is_a_504_and_not_cached(
         assert c.get(f"/recordings/{rec_id}/spectrogram.png").status_code == 504
         assert c.app.state.listening.failures.value("spectrogram_timeout") == 1  # type: ignore[attr-defined]
         assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
+
+
+def _login(http: httpx.Client) -> None:
+    form = http.get("/login").text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+    http.post("/login", data={"username": "vic", "password": PASSWORDS["vic"], "csrf_token": form})
+
+
+def test_a_zstd_float_wav_plays_decompressed_with_byte_ranges(
+    served: tuple[str, FastAPI], engine: Engine, s3_server: SeaweedS3, tmp_path: Path
+) -> None:
+    """Under a real uvicorn: the original WAV a zstd object holds, whole and in ranges (across the decompressor's
+    output blocks, the last bytes, a suffix), with the original's length; beyond the end is 416."""
+    url, app = served
+    path = write_wav(tmp_path / "float owl.wav", 3.0, 48000, channels=2, kind="field", float32=True, seed=6)
+    rec_id, _, stored = store(s3_server, engine, path)
+    original = path.read_bytes()
+    size = len(original)
+    assert stored[:4] == packed.MAGIC
+    assert len(stored) < size
+    block = packed.OUT_BLOCK
+    cases = [
+        ("bytes=0-", 0, size - 1),
+        ("bytes=10-99", 10, 99),
+        (f"bytes={block - 5}-{block + 4}", block - 5, block + 4),  # across two output blocks
+        (f"bytes={3 * block + 7}-", 3 * block + 7, size - 1),
+        ("bytes=-50", size - 50, size - 1),
+        (f"bytes=5-{size + 100}", 5, size - 1),
+    ]
+    with httpx.Client(base_url=url, timeout=60) as http:
+        _login(http)
+        page = http.get(f"/recordings/{rec_id}").text
+        assert "<audio" in page
+        assert 'data-type="audio/wav"' in page
+        whole = http.get(f"/recordings/{rec_id}/audio")
+        assert whole.status_code == 200
+        assert whole.headers["content-type"] == "audio/wav"
+        assert int(whole.headers["content-length"]) == size
+        assert whole.content == original
+        for header, start, end in cases:
+            part = http.get(f"/recordings/{rec_id}/audio", headers={"Range": header})
+            assert part.status_code == 206, header
+            assert part.headers["content-range"] == f"bytes {start}-{end}/{size}", header
+            assert int(part.headers["content-length"]) == end - start + 1
+            assert part.content == original[start : end + 1], header
+        beyond = http.get(f"/recordings/{rec_id}/audio", headers={"Range": f"bytes={size}-"})
+        assert (beyond.status_code, beyond.headers["content-range"]) == (416, f"bytes */{size}")
+        assert http.get(f"/recordings/{rec_id}/spectrogram.png").status_code == 200
+    assert app.state.listening.streams.held() == 0
+
+
+def test_a_zstd_object_that_is_not_audio_only_downloads_and_a_corrupt_one_cuts_the_stream(
+    served: tuple[str, FastAPI], engine: Engine, s3_server: SeaweedS3, tmp_path: Path
+) -> None:
+    url, app = served
+    notes = tmp_path / "notes.csv"
+    notes.write_text("time,species,count\n" + "".join(f"{i},owl,{i % 7}\n" for i in range(20000)))
+    rec_id, _, stored = store(s3_server, engine, notes)
+    assert stored[:4] == packed.MAGIC
+    path = write_wav(tmp_path / "float cut.wav", 2.0, 48000, channels=2, kind="field", float32=True, seed=7)
+    key, data, metadata, codec = encode(path)
+    put_object(s3_server, key, data[: len(data) // 2], metadata)  # half the frame: it ends early
+    cut_id = catalog(engine, key, path, codec, len(data) // 2)
+    received = bytearray()
+    with httpx.Client(base_url=url, timeout=60) as http:
+        _login(http)
+        page = http.get(f"/recordings/{rec_id}").text
+        assert "<audio" not in page
+        assert "not audio a browser can play" in page
+        assert http.get(f"/recordings/{rec_id}/audio").status_code == 404
+        assert http.get(f"/recordings/{rec_id}/original").content == notes.read_bytes()
+        with pytest.raises(httpx.HTTPError), http.stream("GET", f"/recordings/{cut_id}/audio") as answer:  # noqa: PT012
+            assert int(answer.headers["content-length"]) == path.stat().st_size
+            for piece in answer.iter_raw():
+                received += piece
+    assert 0 < len(received) < path.stat().st_size
+    assert path.read_bytes().startswith(bytes(received))
+    assert app.state.listening.failures.value("stream_unpack") == 1
+    assert app.state.listening.streams.held() == 0

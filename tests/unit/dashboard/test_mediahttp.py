@@ -19,7 +19,7 @@ from dashboard.mediahttp import (
     download_name,
     parse_range,
     play_type,
-    spectrogram_type,
+    unpacked,
 )
 from dashboard.spectrocache import Busy, DiskCache, SpectrogramService, cache_name
 
@@ -116,6 +116,7 @@ def test_download_name(original: bytes | None, file: str, key: str, expected: st
         ("raw", "a/b.flac", None),  # a raw object named .flac is not ours to decode
         ("raw", "a/b.txt", None),
         ("opus", "a/b.opus", None),
+        ("zstd", "a/b/f.wav__0123.zst", None),  # a zstd object's original name is not known: not played
     ],
 )
 def test_play_type(codec: str, key: str, expected: str | None) -> None:
@@ -204,11 +205,13 @@ def test_a_failed_computation_is_not_cached(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("codec", "key", "file", "expected"),
     [
-        ("zstd", "a/b/f.wav__0123.zst", "f ü.wav", "audio/wav"),  # a float WAV stored as zstd: decoded centrally
+        ("zstd", "a/b/f.wav__0123.zst", "f ü.wav", "audio/wav"),  # a float WAV stored as zstd: served decompressed
+        ("zstd", "a/b/f.WAVE__0123.zst", "F.WAVE", "audio/wav"),
         ("zstd", "a/b/notes.txt.zst", "notes.txt", None),  # not audio
         ("flac", "a/b/f.flac", "f.wav", "audio/flac"),
         ("raw", "a/b/f.wav", "f.wav", "audio/wav"),
     ],
 )
-def test_what_a_spectrogram_decodes(codec: str, key: str, file: str, expected: str | None) -> None:
-    assert spectrogram_type(codec, key, file) == expected
+def test_what_plays_and_has_a_spectrogram(codec: str, key: str, file: str, expected: str | None) -> None:
+    assert play_type(codec, key, file) == expected
+    assert unpacked(codec) is (codec == "zstd")  # served decompressed; decided from the codec, once

@@ -11,6 +11,8 @@ EMPTY = {
     "concurrency_cap": None,
     "bandwidth_cap_bps": None,
     "upload_now": False,
+    "monthly_budget_bytes": None,
+    "daily_cap_bytes": None,
     "note": "",
 }
 
@@ -30,6 +32,18 @@ EMPTY = {
             EMPTY | {"concurrency_cap": 3, "bandwidth_cap_bps": 125000},
         ),
         ({"upload_now": "true", "note": "storm coming"}, EMPTY | {"upload_now": True, "note": "storm coming"}),
+        (
+            {"monthly_budget": "5 GB", "daily_cap": "1.5GiB"},
+            EMPTY | {"monthly_budget_bytes": 5 * 10**9, "daily_cap_bytes": 3 * 2**29},
+        ),
+        (
+            {"monthly_budget": "0", "daily_cap": "250000"},
+            EMPTY | {"monthly_budget_bytes": 0, "daily_cap_bytes": 250000},
+        ),
+        (
+            {"monthly_budget": "20 mb", "daily_cap": " 2 KiB "},
+            EMPTY | {"monthly_budget_bytes": 20 * 10**6, "daily_cap_bytes": 2048},
+        ),
     ],
 )
 def test_form_sets_the_whole_override(form: dict[str, str], fields: dict[str, object]) -> None:
@@ -59,3 +73,9 @@ def test_json_change_touches_only_given_fields() -> None:
     assert OverrideChange.model_validate({}).store_fields() == {}
     with pytest.raises(ValidationError):
         OverrideChange.model_validate({"pause": True})
+
+
+@pytest.mark.parametrize("text", ["5 GBs", "lots", "-1 GB", "GB", "1e400 GB", "2 PB"])
+def test_a_budget_the_form_cannot_take_is_refused(text: str) -> None:
+    with pytest.raises(OverrideError):
+        change_from_form({"monthly_budget": text})

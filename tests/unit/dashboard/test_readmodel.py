@@ -12,6 +12,7 @@ from dashboard.readmodel import (
     TelemetryPoint,
     UploadTotals,
     compression_ratio,
+    describe_audit,
     downsample,
     fleet_totals,
 )
@@ -81,3 +82,10 @@ def test_downsample_keeps_order_bound_and_newest(n: int, most: int) -> None:
 def test_assignment_applied(applied: int, current: int, expected: bool) -> None:
     assert row(applied_version=applied, assignment=assignment(version=current)).assignment_applied is expected
     assert row(applied_version=applied, assignment=None).assignment_applied is False
+
+
+def test_budget_overrides_read_as_words_in_the_audit() -> None:
+    _, words = describe_audit("override.set", {"monthly_budget_bytes": 40 * 10**9, "daily_cap_bytes": 0})
+    assert words == "monthly budget 37.3 GiB; no daily cap"
+    _, words = describe_audit("override.set", {"paused": True, "monthly_budget_bytes": None, "daily_cap_bytes": None})
+    assert words == "pause"  # not overridden (every form change sends it): nothing to say

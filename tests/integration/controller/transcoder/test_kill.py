@@ -5,7 +5,6 @@ worker's multipart upload, and every raw object ends up as an object that restor
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -20,13 +19,12 @@ from controller.transcoder.s3io import object_exists
 from controller.transcoder.work import HOLD_ENV
 from edgefleet.localservices import Postgres, SeaweedS3
 from tests.corpus import write_wav
+from tests.integration.controller.transcoder.conftest import StageRaw
 from tests.integration.controller.transcoder.helpers import (
     config,
     digest,
     jobs,
     pending_uploads,
-    put_raw,
-    record_raw_upload,
     restore_digest,
     toml,
 )
@@ -54,19 +52,21 @@ def _start(cfg_text: str, folder: Path, name: str, env: dict[str, str]) -> subpr
 
 
 def test_kill_9_mid_job_loses_nothing_and_leaves_no_orphan(
-    postgres: Postgres, s3_server: SeaweedS3, tmp_path: Path, workers: list[subprocess.Popen[bytes]]
+    postgres: Postgres,
+    s3_server: SeaweedS3,
+    tmp_path: Path,
+    workers: list[subprocess.Popen[bytes]],
+    stage_raw: StageRaw,
 ) -> None:
     url = postgres.create_database()
     engine = make_engine(url)
     migrate(engine)
-    client, bucket, prefix = s3_server.client(), s3_server.bucket, f"kill-{secrets.token_hex(4)}"
     # the first job is big enough for three 5 MiB parts: the victim is held after its first part
     files = [write_wav(tmp_path / "long.wav", 70.0, 48000, 2, kind="field", seed=7)]
     files += [write_wav(tmp_path / f"short-{i}.wav", 1.0, 44100, 2, kind="music", seed=i) for i in range(3)]
     files.append(write_wav(tmp_path / "bats.f32.wav", 2.0, 48000, 1, float32=True, seed=9))
-    keys = [put_raw(client, bucket, prefix, "pi-hot", path) for path in files]
-    for seq, (key, path) in enumerate(zip(keys, files, strict=True)):
-        record_raw_upload(engine, "pi-hot", key, path, seq)
+    staged = stage_raw(engine, {path.name: path for path in files})
+    client, bucket, prefix, keys = staged.client, staged.bucket, staged.prefix, list(staged.keys.values())
     hold = tmp_path / "hold"
     hold.mkdir()
     victim = _start(toml(config(url, s3_server, worker_id="victim")), tmp_path, "victim", {HOLD_ENV: str(hold)})

@@ -21,13 +21,12 @@ from controller.transcoder.s3io import object_exists
 from controller.transcoder.work import Worker
 from edgefleet.localservices import SeaweedS3
 from tests.corpus import write_wav
+from tests.integration.controller.transcoder.conftest import StageRaw
 from tests.integration.controller.transcoder.helpers import (
     config,
     digest,
     jobs,
     pending_uploads,
-    put_raw,
-    record_raw_upload,
     restore_digest,
 )
 
@@ -53,13 +52,11 @@ def _files(folder: Path) -> dict[str, Path]:
 
 
 def test_raw_objects_become_flac_or_zstd_verified_and_the_raw_ones_go(
-    engine: Engine, database_url: str, s3_server: SeaweedS3, tmp_path: Path
+    engine: Engine, database_url: str, s3_server: SeaweedS3, tmp_path: Path, stage_raw: StageRaw
 ) -> None:
-    client, bucket, prefix = s3_server.client(), s3_server.bucket, f"tc-{secrets.token_hex(4)}"
     files = _files(tmp_path)
-    keys = {name: put_raw(client, bucket, prefix, "pi-hot", path) for name, path in files.items()}
-    for seq, (name, key) in enumerate(keys.items()):
-        record_raw_upload(engine, "pi-hot", key, files[name], seq)
+    staged = stage_raw(engine, files)
+    client, bucket, prefix, keys = staged.client, staged.bucket, staged.prefix, staged.keys
     with Session(engine) as session:  # the catalog has a row for one of them
         session.add(Recording(key=keys["pcm16"], agent_id="pi-hot", uploaded_at=datetime.now(UTC), codec="raw"))
         session.commit()
