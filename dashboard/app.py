@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
+from pydantic import TypeAdapter
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
@@ -190,7 +191,13 @@ def create_app(
         with Session(engine) as session:
             return queries.fleet_snapshot(session, clock(), config.offline_after_s, ctx.limits)
 
-    snapshots = SnapshotCache(read_snapshot, config.snapshot_max_age_s, time.monotonic, config.snapshot_stale_s)
+    snapshots = SnapshotCache(
+        read_snapshot,
+        config.snapshot_max_age_s,
+        time.monotonic,
+        config.snapshot_stale_s,
+        encode=TypeAdapter(FleetSnapshot).dump_json,
+    )
 
     registry = CollectorRegistry()
     ctx = AppContext(
