@@ -342,9 +342,9 @@ class ControllerConfig(PolicyPart):
     database_migrate: bool = False
     tick_seconds: float = Field(default=1.0, gt=0)
     #: > 0: between full ticks a round decides only the sites whose inputs changed, a full tick at least this
-    #: often (and every round while a full tick costs under a tenth of tick_seconds); 0: every round is a full
-    #: tick (the default until a scale run confirms the rounds: docs/bench/scale.md)
-    full_tick_seconds: float = Field(default=0.0, ge=0, le=3600)
+    #: often (and every round while a full tick costs under a tenth of tick_seconds: a small fleet); 0: every round
+    #: is a full tick (docs/bench/scale.md)
+    full_tick_seconds: float = Field(default=10.0, ge=0, le=3600)
     shared_group: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]*$")
     flush_interval_s: float = Field(default=0.2, gt=0)
     telemetry_retention_days: float = Field(default=30.0, gt=0)

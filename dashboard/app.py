@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
+from pydantic import TypeAdapter
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
@@ -175,6 +176,22 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SQLAlchemyError, _database_error)
 
 
+def _snapshot_cache(config: DashboardConfig, engine: Engine, clock: Callable[[], datetime]) -> SnapshotCache:
+    """The shared fleet snapshot (``SnapshotCache``), and its JSON as ``/api/fleet`` sends it."""
+
+    def read_snapshot() -> FleetSnapshot:
+        with Session(engine) as session:
+            return queries.fleet_snapshot(session, clock(), config.offline_after_s, config.policy)
+
+    return SnapshotCache(
+        read_snapshot,
+        config.snapshot_max_age_s,
+        time.monotonic,
+        config.snapshot_stale_s,
+        encode=TypeAdapter(FleetSnapshot).dump_json,
+    )
+
+
 def create_app(
     config: DashboardConfig,
     *,
@@ -186,11 +203,7 @@ def create_app(
     engine = engine or make_engine(config.database_url)
     auth_ = Authenticator(config, monotonic)
 
-    def read_snapshot() -> FleetSnapshot:
-        with Session(engine) as session:
-            return queries.fleet_snapshot(session, clock(), config.offline_after_s, ctx.limits)
-
-    snapshots = SnapshotCache(read_snapshot, config.snapshot_max_age_s, time.monotonic, config.snapshot_stale_s)
+    snapshots = _snapshot_cache(config, engine, clock)
 
     registry = CollectorRegistry()
     ctx = AppContext(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -89,55 +90,115 @@ class LiveHub:
             self._subscribers -= 1
 
 
+#: a background or inline read of the fleet may take at most this share of one core: a snapshot is kept at least
+#: ``read CPU / READ_SHARE`` (at 10,000 agents a read costs ~0.5 s of CPU: kept ~5 s instead of 1 s)
+READ_SHARE = 0.1
+
+
 class SnapshotCache:
     """The latest fleet snapshot, read again once it is ``max_age_s`` old (0 = on every call).
 
-    Pages, the API, ``/metrics`` and the live poller share it, so a burst of requests costs one read of
+    Pages, the API, ``/metrics`` and the live stream share it, so a burst of requests costs one read of
     the fleet. Concurrent callers that find it stale wait for one read instead of each doing their own.
 
-    ``stale_s`` > 0: a snapshot older than ``max_age_s`` but not ``max_age_s + stale_s`` is returned at once
+    ``stale_s`` > 0: a snapshot older than its max age but not max age + ``stale_s`` is returned at once
     while one background thread reads the fleet again (stale-while-revalidate): at 10,000 agents a fleet read
     costs a few hundred ms of CPU, which then no request waits for. Older than that, or none yet, or
-    ``max_age_s`` = 0: read inline.
+    ``max_age_s`` = 0: read inline. The max age grows with what a read costs (``READ_SHARE``; CPU time of the
+    reading thread, ``cost_clock``), so a large fleet is not read over and over by a thread that then holds the
+    interpreter most of the time, which every request would wait for.
     A background read that fails is logged and leaves the snapshot as it was.
+
+    ``json()``: the snapshot as the JSON API sends it (``encode``), made once per snapshot; once asked for, the
+    background read makes it for each new snapshot too, so no request serializes the whole fleet.
     """
 
     def __init__(
-        self, load: Callable[[], FleetSnapshot], max_age_s: float, clock: Callable[[], float], stale_s: float = 0.0
+        self,
+        load: Callable[[], FleetSnapshot],
+        max_age_s: float,
+        clock: Callable[[], float],
+        stale_s: float = 0.0,
+        *,
+        encode: Callable[[FleetSnapshot], bytes] | None = None,
+        cost_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         self._load = load
+        self._encode = encode
         self._max_age_s = max_age_s
         self._stale_s = stale_s
         self._clock = clock
+        self._cost_clock = cost_clock
         self._lock = threading.Lock()
         self._snapshot: FleetSnapshot | None = None
+        self._json: tuple[FleetSnapshot, bytes] | None = None
+        self._json_wanted = False
         self._read_at = 0.0
+        self._read_cost = 0.0
         self._refreshing = False
         self.background_reads = 0
+
+    @property
+    def max_age_s(self) -> float:
+        """How long a snapshot is served as fresh: ``max_age_s``, or longer when a read costs more (0 stays 0)."""
+        if self._max_age_s <= 0:
+            return 0.0
+        return max(self._max_age_s, self._read_cost / READ_SHARE)
 
     def get(self) -> FleetSnapshot:
         with self._lock:
             now = self._clock()
-            age = now - self._read_at
-            if self._snapshot is not None and age < self._max_age_s:
+            age, max_age = now - self._read_at, self.max_age_s
+            if self._snapshot is not None and age < max_age:
                 return self._snapshot
-            if self._snapshot is not None and self._max_age_s > 0 and age < self._max_age_s + self._stale_s:
+            if self._snapshot is not None and max_age > 0 and age < max_age + self._stale_s:
                 if not self._refreshing:
                     self._refreshing = True
                     threading.Thread(target=self._refresh, name="fleet-snapshot", daemon=True).start()
                 return self._snapshot
-            self._snapshot, self._read_at = self._load(), now
+            self._snapshot, self._read_cost = self._timed(self._load)
+            self._read_at = now
             return self._snapshot
+
+    def json(self) -> bytes:
+        """The snapshot ``get`` returns, encoded (``encode``); the same bytes for the same snapshot."""
+        snapshot = self.get()
+        with self._lock:
+            self._json_wanted = True
+            if self._json is not None and self._json[0] is snapshot:
+                return self._json[1]
+        body = self._encoded(snapshot)
+        with self._lock:
+            if self._snapshot is snapshot:
+                self._json = (snapshot, body)
+        return body
+
+    def _encoded(self, snapshot: FleetSnapshot) -> bytes:
+        if self._encode is None:
+            raise RuntimeError("SnapshotCache.json needs an encode function")
+        return self._encode(snapshot)
+
+    def _timed(self, load: Callable[[], FleetSnapshot]) -> tuple[FleetSnapshot, float]:
+        started = self._cost_clock()
+        snapshot = load()
+        return snapshot, max(0.0, self._cost_clock() - started)
+
+    def _read_and_encode(self) -> tuple[FleetSnapshot, bytes | None]:
+        snapshot = self._load()
+        return snapshot, self._encoded(snapshot) if self._json_wanted and self._encode is not None else None
 
     def _refresh(self) -> None:
         started = self._clock()
+        cost_started = self._cost_clock()
         try:
-            snapshot = self._load()
+            snapshot, body = self._read_and_encode()
         except Exception:  # the database may be away: the next stale reader reads inline and says so
             log.exception("background fleet read failed; the snapshot stays as it was")
-            snapshot = None
+            snapshot, body = None, None
+        cost = max(0.0, self._cost_clock() - cost_started)
         with self._lock:
             if snapshot is not None:
-                self._snapshot, self._read_at = snapshot, started
+                self._snapshot, self._read_at, self._read_cost = snapshot, started, cost
+                self._json = None if body is None else (snapshot, body)
                 self.background_reads += 1
             self._refreshing = False

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import case, delete, func, or_, text
 from sqlmodel import Session, select
 
-from controller.store.database import to_db_time, upsert
+from controller.store.database import lock_agent_writes, to_db_time, upsert
 from controller.store.models import (
     DEAD_LETTERS_KEPT,
     Agent,
@@ -250,11 +250,13 @@ def write_batch(
 
     On PostgreSQL the commit does not wait for the WAL flush (``synchronous_commit = off`` for this
     transaction only): a crash of the database may lose the last fraction of a second of telemetry,
-    never consistency, and ingest does not queue behind fsyncs.
+    never consistency, and ingest does not queue behind fsyncs. Other controllers' batches wait for this one
+    (``lock_agent_writes``: no deadlocks between them).
     """
     ctx = _Context(sites or {}, skew)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    lock_agent_writes(session)
     if batch.births:
         _write_births(session, batch.births, ctx)
     for state, at in batch.states:
@@ -289,6 +291,7 @@ def write_dead_letter(
     oldest dead letters beyond ``keep`` (commits). Only bytes and escaped text: this write must not fail
     for the same data the message's own write failed for."""
     at = to_db_time(received)
+    lock_agent_writes(session)  # its ``ingest_reject`` row: the batches' order (``write_batch``)
     topic, reason, error = _printable(topic, 512), _printable(reason, 96), _printable(error, 2000)
     row = {
         "at": at,

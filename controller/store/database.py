@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, event
+from sqlalchemy import Engine, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
@@ -59,6 +59,21 @@ def as_utc(value: datetime | None) -> datetime | None:
 def to_db_time(value: datetime) -> datetime:
     """Store every time as UTC (naive values are taken as UTC)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: ``pg_advisory_xact_lock`` key that orders the transactions writing ``agent`` rows (any constant all agree on)
+AGENT_WRITES_LOCK_KEY = 0x6564_6765_666C_7402
+
+
+def lock_agent_writes(session: Session) -> None:
+    """On PostgreSQL, wait until no other transaction that writes many ``agent`` rows holds the agent-writes lock,
+    and hold it until this transaction ends. Two controllers write the same rows (both store every birth and
+    state; telemetry of one agent may reach either); a batch's statements each go in key order but one after
+    another, so two such transactions could each hold a row the other's next statement wants: a deadlock, which
+    PostgreSQL resolves by aborting one, whose whole batch is then retried. Taking this one lock first makes
+    them take turns instead. (SQLite has a single writer anyway.)"""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AGENT_WRITES_LOCK_KEY})
 
 
 #: an INSERT that knows ``on_conflict_do_update`` and ``excluded``

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import and_, delete, or_
 from sqlmodel import Session, select
 
-from controller.store.database import to_db_time
+from controller.store.database import lock_agent_writes, to_db_time
 from controller.store.models import Agent, TelemetrySample
 from controller.store.tables import AGENT, SAMPLE, column
 
@@ -18,6 +18,7 @@ from controller.store.tables import AGENT, SAMPLE, column
 def sync_sites(session: Session, sites: Mapping[str, str]) -> int:
     """Give every stored agent its provisioned site (not listed: no site); returns how many changed (commits).
     Run at start: the configuration may have moved agents since the rows were written."""
+    lock_agent_writes(session)
     agent_id, agent_site = column(Agent.id), column(Agent.site)
     by_site: dict[str, list[str]] = defaultdict(list)
     for agent, site in sites.items():
@@ -33,10 +34,15 @@ def sync_sites(session: Session, sites: Mapping[str, str]) -> int:
 
 
 def mark_stale_offline(session: Session, *, cutoff: datetime, now: datetime) -> list[str]:
-    """Agents marked online whose last message is older than ``cutoff`` go offline (commits)."""
+    """Agents marked online whose last message is older than ``cutoff`` go offline (commits).
+
+    Never waits for a row lock (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, in key order): a row locked now is being
+    written by an ingest batch, i.e. the agent was just heard from; if it is still stale, the next call takes it.
+    So this UPDATE cannot deadlock with the ingest's writes."""
     agent_id, online, last_seen = column(Agent.id), column(Agent.online), column(Agent.last_seen)
     stale = and_(online, or_(last_seen.is_(None), last_seen < to_db_time(cutoff)))
-    ids = list(session.exec(select(agent_id).where(stale)))
+    query = select(agent_id).where(stale).order_by(agent_id).with_for_update(skip_locked=True)
+    ids = list(session.exec(query))
     if ids:
         offline = {online: False, column(Agent.offline_since): to_db_time(now)}
         session.execute(AGENT.update().where(stale, agent_id.in_(ids)).values(offline))

@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from controller.store import repo
+from dashboard.readmodel import FleetSnapshot
 from tests.integration.dashboard.conftest import login
 from tests.integration.dashboard.seed import PASSWORDS, AgentSpec, MiB, put_agents, put_event, put_history
 
@@ -342,3 +344,28 @@ def test_agent_supplied_text_is_escaped(app_client: TestClient, engine: Engine) 
     agent_page = app_client.get("/agents/pi-01").text
     assert "<img src=x" not in agent_page
     assert "&lt;b&gt;bad&lt;/b&gt;" in agent_page
+
+
+def test_fleet_json_is_what_the_response_model_makes_of_the_snapshot(app_client: TestClient, engine: Engine) -> None:
+    """``/api/fleet`` sends the shared snapshot's JSON made once per snapshot, not validated and serialized per
+    request: the same document FastAPI makes from the ``FleetSnapshot`` response model, still documented as it."""
+    put_agents(
+        engine,
+        [
+            AgentSpec("pi-01", temperature_c=50.0, reason="ok"),
+            AgentSpec("pi-02", temperature_c=81.0, throttled=0x4, paused=True),
+            AgentSpec("pi-03", online=False, site="barn"),
+        ],
+    )
+    login(app_client, "vic")
+    answer = app_client.get("/api/fleet")
+    assert answer.headers["content-type"] == "application/json"
+    snapshot = app_client.app.state.ctx.snapshots.get()  # type: ignore[attr-defined]
+    adapter = TypeAdapter(FleetSnapshot)
+    expected = adapter.dump_python(adapter.validate_python(snapshot), mode="json")
+    sent = answer.json()
+    assert sent.pop("at") <= expected.pop("at")  # when each was read
+    assert sent == expected
+    assert [row["agent_id"] for row in sent["rows"]] == ["pi-01", "pi-02", "pi-03"]
+    schema = app_client.get("/openapi.json").json()["paths"]["/api/fleet"]["get"]["responses"]["200"]
+    assert schema["content"]["application/json"]["schema"]["$ref"].endswith("/FleetSnapshot")

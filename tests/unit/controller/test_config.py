@@ -89,7 +89,7 @@ def test_the_new_sections_are_off_or_empty_by_default() -> None:
     assert config.alerts.webhooks == []
     assert (config.alerts.evaluate_interval_s, config.alerts.repeat_interval_s) == (15.0, 14_400.0)
     assert not config.recordings_events.enabled  # no webhook, no MQTT: the events thread does not run
-    assert config.full_tick_seconds == 0.0  # every round a full tick unless configured
+    assert config.full_tick_seconds == 10.0  # changed-sites rounds between full ticks of a large fleet
 
 
 def test_alert_webhooks_with_a_secret_header() -> None:

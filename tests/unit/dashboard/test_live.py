@@ -3,10 +3,11 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dashboard.live import LiveHub, SnapshotCache, fleet_delta
+from dashboard.live import READ_SHARE, LiveHub, SnapshotCache, fleet_delta
 from dashboard.readmodel import FleetSnapshot, FleetTotals
 from tests.unit.dashboard.factories import NOW, row
 from tests.waiting import wait_for
@@ -146,3 +147,78 @@ def test_snapshot_cache_without_max_age_never_serves_stale() -> None:
     cache = SnapshotCache(load, max_age_s=0.0, clock=lambda: 10.0, stale_s=5.0)
     assert cache.get() is not cache.get()
     assert len(reads) == 2
+
+
+@pytest.mark.parametrize(
+    ("max_age_s", "read_cpu_s", "kept_s"),
+    [
+        (1.0, 0.0, 1.0),  # a cheap read: max_age_s as configured
+        (1.0, 0.05, 1.0),  # 0.05 s / READ_SHARE = 0.5 s < 1 s
+        (1.0, 0.5, 5.0),  # 10,000 agents: a read of 0.5 s of CPU is kept 5 s (at most a tenth of a core)
+        (10.0, 0.5, 10.0),  # configured longer than that: as configured
+        (0.0, 0.5, 0.0),  # 0: read on every call, whatever it costs
+    ],
+)
+def test_snapshot_cache_keeps_a_costly_read_longer(max_age_s: float, read_cpu_s: float, kept_s: float) -> None:
+    cpu, now, reads = [0.0], [10.0], []
+
+    def load() -> FleetSnapshot:
+        reads.append(1)
+        cpu[0] += read_cpu_s
+        return FleetSnapshot(rows=[], totals=TOTALS, alerts=[], at=NOW)
+
+    cache = SnapshotCache(load, max_age_s=max_age_s, clock=lambda: now[0], cost_clock=lambda: cpu[0])
+    first = cache.get()
+    assert cache.max_age_s == pytest.approx(kept_s)
+    assert kept_s == 0 or READ_SHARE * kept_s >= read_cpu_s - 1e-9
+    now[0] += kept_s * 0.99
+    assert (cache.get() is first) == (kept_s > 0)
+    now[0] += kept_s * 0.02 + 1e-6
+    assert cache.get() is not first
+
+
+def test_snapshot_cache_json_is_made_once_per_snapshot_and_by_the_background_read() -> None:
+    encoded: list[FleetSnapshot] = []
+    now = [10.0]
+
+    def load() -> FleetSnapshot:
+        return FleetSnapshot(rows=[row("a")], totals=TOTALS, alerts=[], at=NOW)
+
+    def encode(snapshot: FleetSnapshot) -> bytes:
+        encoded.append(snapshot)
+        return f"{len(encoded)}".encode()
+
+    cache = SnapshotCache(load, max_age_s=1.0, clock=lambda: now[0], stale_s=5.0, encode=encode)
+    assert cache.json() == b"1"
+    assert cache.json() == b"1"  # the same snapshot: not encoded again
+    assert encoded == [cache.get()]
+    now[0] += 2.0  # stale: served as it is, one background read renews it and encodes the new snapshot
+    assert cache.json() == b"1"
+    wait_for(lambda: cache.background_reads == 1, 60, "the background read")
+    assert len(encoded) == 2
+    assert encoded[-1] is cache.get()
+    assert cache.json() == b"2"  # made by the background read, not by this call
+    assert len(encoded) == 2
+
+
+def test_snapshot_cache_without_an_encoder_has_no_json() -> None:
+    cache = SnapshotCache(lambda: FleetSnapshot(rows=[], totals=TOTALS, alerts=[], at=NOW), 1.0, lambda: 0.0)
+    with pytest.raises(RuntimeError):
+        cache.json()
+
+
+@given(st.floats(0, 60), st.floats(0, 30))
+def test_snapshot_max_age_bounds_the_share_of_a_core_spent_reading(max_age_s: float, read_cpu_s: float) -> None:
+    cpu = [0.0]
+
+    def load() -> FleetSnapshot:
+        cpu[0] += read_cpu_s
+        return FleetSnapshot(rows=[], totals=TOTALS, alerts=[], at=NOW)
+
+    cache = SnapshotCache(load, max_age_s=max_age_s, clock=lambda: 0.0, cost_clock=lambda: cpu[0])
+    cache.get()
+    if max_age_s == 0:
+        assert cache.max_age_s == 0
+    else:
+        assert cache.max_age_s >= max_age_s
+        assert read_cpu_s <= READ_SHARE * cache.max_age_s * (1 + 1e-9)
