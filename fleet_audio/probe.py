@@ -29,9 +29,10 @@ def _probe_audio(seconds_of_audio: float, sample_rate: int) -> np.ndarray:
 
 def _encode_rate(samples: np.ndarray, sample_rate: int, level: int, min_seconds: float, share: float) -> float:
     """WAV bytes per second one libFLAC encoder reaches at ``level`` over at least ``min_seconds`` of wall clock and
-    at most 64 passes over ``samples`` (bounded time and memory): the wall-clock rate, but no more than the rate
-    per CPU second times ``share`` (a CPU quota's share of one core). A probe shorter than the quota's period
-    can run unthrottled and would promise the whole core (issue 10, run 3); the CPU time cannot."""
+    at most 64 passes over ``samples`` (bounded time and memory): the wall-clock rate (a loaded machine shows in
+    it), or under a CPU quota below one core (``share`` < 1) the rate per CPU second times ``share``: a probe
+    shorter than the quota's period runs either unthrottled (promising the whole core, issue 10, run 3) or in a
+    throttled gap (promising a fraction of the quota), and the CPU time does neither."""
     import pyflac
 
     encoder = pyflac.StreamEncoder(sample_rate, lambda buf, nbytes, _ns, _fr: None, compression_level=level)
@@ -43,7 +44,7 @@ def _encode_rate(samples: np.ndarray, sample_rate: int, level: int, min_seconds:
             break
     encoder.finish()
     wall_rate = fed / max(time.perf_counter() - start, 1e-6)
-    return min(wall_rate, fed / max(time.thread_time() - cpu, 1e-6) * share)
+    return wall_rate if share >= 1.0 else fed / max(time.thread_time() - cpu, 1e-6) * share
 
 
 def measure_encode_rates(

@@ -27,10 +27,10 @@ by the files in flight in proportion to their number; one file's pipeline uses a
 - a mix of raw and FLAC files must beat the best plan of one kind by ``MIX_MARGIN``;
 - **a measured link rate may be the CPU's limit, not the link's**: the sender measures the link from its own
   parts, and a starved sender sees a fast link as slow. When the measured rate is at least ``CPU_BOUND_LINK`` of
-  what one core could send at the default level, the link is only known to be *at least* that fast: the model
-  then weighs two links, the measured one and an unlimited one (the cap, if any), and takes the plan whose worst
-  ratio to the best plan of either link is least. Sending raw then shows the link's real rate, and the next file's
-  plan follows it.
+  what one thread sends (with ``ROBUST_CPU`` of the CPU) at the level the link was measured with, the link is
+  only known to be *at least* that fast: the model then weighs two links, the measured one and an unlimited one
+  (the cap, if any), and takes the plan whose worst ratio to the best plan of either link is least. Sending raw then shows the link's real
+  rate, and the next file's plan follows it (``link_level`` says what the rate was measured with).
 
 ``Plan.seconds_per_byte`` is the plan's time on the measured link (CPU derated), times its worst ratio when two
 links were weighed: comparable between calls, which is what the controller's stickiness compares.
@@ -44,7 +44,9 @@ links were weighed: comparable between calls, which is what the controller's sti
 - ``cores``: threads that can run at that rate side by side (≥ 1; a quota below one core is in the rate);
 - ``link_bps``: the measured link rate (stored bytes/s), ``None`` or ≤ 0 = unknown; ``bandwidth_cap_bps``
   (0 = none) lowers it. An unknown link or encode rate gives the safe default: FLAC ``DEFAULT_COMPRESSION_LEVEL``;
-- ``send_bps``: bytes/s one thread hashes and sends (raw); ``None`` = ``SEND_RELATIVE`` of level 5's encode cost.
+- ``send_bps``: bytes/s one thread hashes and sends (raw); ``None`` = ``SEND_RELATIVE`` of level 5's encode cost;
+- ``link_level``: the level (``RAW``: raw) of the files whose parts measured the link; ``None`` = the default
+  level (what the first file goes at). The doubt above compares the measured rate with that level's CPU rate.
 
 The defaults come from our real-audio measurements: level 8 is about 2 % smaller than level 5 for 1.75 × the
 CPU, level 0 about 23 % larger for half of it; the levels between are interpolated (documented guesses, replaced
@@ -69,9 +71,9 @@ RELATIVE_SIZE: Mapping[int, float] = {
 #: stored ÷ WAV bytes at level 5 on our real-audio corpus (64.9 %), until the agent has measured its own
 DEFAULT_RATIO_5 = 0.65
 #: CPU per byte sent raw (read, MD5 + SHA-256, the HTTP send) relative to level 5's encode CPU per WAV byte:
-#: measured with `edgefleet upload` of the 200 MB bench batch (docs/bench/plan.md): raw ~0.8 CPU s, FLAC 5
-#: ~2.3 CPU s beyond the interpreter's start, i.e. ~1.6 s of encoding and ~0.8 s of moving bytes
-SEND_RELATIVE = 0.5
+#: measured with `edgefleet upload` of the 200 MB bench batch (docs/bench/plan.md): raw ~0.8 CPU s beyond the
+#: interpreter's start (4 ns a byte), where the start-up probe's level 5 costs ~6 ns a byte of one core
+SEND_RELATIVE = 0.65
 #: of the cost of moving bytes, the share paid per WAV byte (SHA-256 of the original, reading); the rest is paid
 #: per stored byte (MD5, the send)
 HASH_SHARE = 0.5
@@ -79,8 +81,9 @@ HASH_SHARE = 0.5
 ROBUST_CPU = 0.7
 #: the cheapest plan within this fraction of the fastest one's time wins
 PREFER_CHEAPER = 0.03
-#: a measured link rate at least this share of what one core sends at the default level may be the CPU's limit
-CPU_BOUND_LINK = 0.7
+#: a measured link rate at least this share of what one thread sends (robustly: ``ROBUST_CPU`` of the measured
+#: CPU) at the level it was measured with may be the CPU's limit
+CPU_BOUND_LINK = 0.6
 #: a measured ratio is kept inside this range (FLAC of pure noise is slightly larger than the WAV)
 RATIO_RANGE = (0.01, 1.2)
 #: rates are kept below this (bytes/s): the protocol's bound on rates is far above any real machine
@@ -101,6 +104,7 @@ class Inputs:
     bandwidth_cap_bps: float = 0.0
     files: int = 1  # files in flight (the engine runs at most ``concurrency`` files at once)
     send_bps: float | None = None  # bytes/s one thread hashes and sends; None = SEND_RELATIVE of level 5
+    link_level: int | None = None  # the level of the bytes the link was measured with (RAW: raw); None: default
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,19 +242,28 @@ def score(m: Machine, level: int, flac: int, files: int, link: float) -> _Score:
 
 
 def one_core_send_rate(m: Machine, level: int) -> float:
-    """Stored bytes/s one thread sends at ``level`` when only the CPU limits it (nominal)."""
+    """Stored bytes/s one thread sends at ``level`` when only the CPU limits it."""
     return m.stored(level) / m.cost(level)
 
 
+def measured_with(inputs: Inputs, default: int = DEFAULT_COMPRESSION_LEVEL) -> int:
+    """The level the link rate was measured with: ``link_level`` if it is a level or raw, else ``default``."""
+    given = inputs.link_level
+    if isinstance(given, int) and not isinstance(given, bool) and (given == RAW or given in LEVELS):
+        return given
+    return max(0, min(default, MAX_COMPRESSION_LEVEL)) if isinstance(default, int) else DEFAULT_COMPRESSION_LEVEL
+
+
 def link_may_be_cpu_bound(inputs: Inputs, default: int = DEFAULT_COMPRESSION_LEVEL) -> bool:
-    """Whether the measured link rate is near what one thread sends at ``default`` (so may be the CPU's limit)."""
+    """Whether the measured link rate is near what one thread sends at the level it was measured with (so it
+    may be the CPU's limit, not the link's)."""
     link, m = _rate(inputs.link_bps), machine(inputs)
     if link is None or m is None:
         return False
     cap = _rate(inputs.bandwidth_cap_bps)
     if cap is not None and cap <= link:
         return False  # the cap, not the link, is what the plan must fit
-    return link >= CPU_BOUND_LINK * one_core_send_rate(m, max(0, min(default, MAX_COMPRESSION_LEVEL)))
+    return link >= CPU_BOUND_LINK * one_core_send_rate(m.derated(ROBUST_CPU), measured_with(inputs, default))
 
 
 Candidate = tuple[int, int]  # (level, flac files); level RAW with 0 FLAC files
@@ -271,8 +284,8 @@ def _reason(c: Candidate, files: int, m: Machine, s: _Score, link: float) -> str
         return f"raw: the CPU sends raw at {_mb(m.cores / m.cost(RAW))}, FLAC 0 at {fastest} of WAV; link {_mb(link)}"
     if flac < files:
         return (
-            f"{flac} of {files} files in flight FLAC {level}, rest raw: encoder {_mb(_flac_wav(m, level, flac))} < "
-            f"link {_mb(link)}, raw files fill the link"
+            f"{flac} of {files} files in flight FLAC {level}, rest raw: its encoders store "
+            f"{_mb(_flac_wav(m, level, flac) * m.ratio[level])} < link {_mb(link)}, raw files fill the link"
         )
     if s.cpu_bound:
         return f"FLAC {level}: CPU-bound, encoder {_mb(_flac_wav(m, level, files))}, link {_mb(link)}"
@@ -344,7 +357,8 @@ def choose(inputs: Inputs, levels: Sequence[int] = LEVELS, default: int = DEFAUL
     s = score(m, *chosen, files, link)
     why = _reason(chosen, files, m, s, link) + note
     if doubt:
-        one = one_core_send_rate(m, max(0, min(default, MAX_COMPRESSION_LEVEL)))
-        why += f"; the measured link may be the CPU's limit (one thread sends ≤ {_mb(one)} at FLAC {default})"
+        used = measured_with(inputs, default)
+        one, name = _mb(one_core_send_rate(m, used)), _name((used, int(used != RAW)))
+        why += f"; the measured link may be the CPU's limit (one thread sends ~{one} {name})"
     level, flac = chosen
     return Plan(level, flac, files, regret[chosen] * best_here, why)

@@ -54,6 +54,8 @@ class Compression:
         self._default = default_level
         self._flac_open = 0
         self._last_reason = ""
+        self._last_level: int | None = None  # the level of the last file started: what the link is measured with
+        self._file_rate: float | None = None  # stored bytes/s of the last file stored, start to answer
 
     @property
     def mode(self) -> Mode:
@@ -74,6 +76,18 @@ class Compression:
             return (level,)
         return LEVELS if level >= self._default else tuple(lv for lv in LEVELS if lv <= level)
 
+    def link_known(self, link_bps: float | None) -> bool:
+        """Whether the model has a link rate: the engine's measurement, or a whole file stored before it."""
+        with self._lock:
+            return link_bps is not None or self._file_rate is not None
+
+    def file_stored(self, stored_bytes: int, seconds: float) -> None:
+        """A file was stored: its stored bytes over its whole time is the link rate's first floor, for a fast
+        link that carries a whole file before the engine's estimate has its first second of busy time."""
+        if stored_bytes > 0 and seconds > 0:
+            with self._lock:
+                self._file_rate = stored_bytes / seconds
+
     def plan(self, limits: Limits, link_bps: float | None) -> Plan | None:
         """The model's plan for these limits and link (None in ``FORCED`` mode or when raw is assigned)."""
         with self._lock:
@@ -84,9 +98,10 @@ class Compression:
                 self._rates.rates(),
                 self._rates.ratios(),
                 self._cores,
-                link_bps,
+                link_bps if link_bps is not None else self._file_rate,
                 float(limits.bandwidth_bps),
                 max(1, limits.concurrency),
+                link_level=self._last_level,
             )
         return choose(inputs, levels, min(self._default, max(levels)))
 
@@ -97,6 +112,7 @@ class Compression:
             return limits.compression_level
         with self._lock:
             level = plan.level_for(self._flac_open)
+            self._last_level = level
             if plan.reason != self._last_reason:
                 self._last_reason = plan.reason
                 log.info("compression: %s", plan.reason)
