@@ -29,8 +29,9 @@ by the files in flight in proportion to their number; one file's pipeline uses a
   parts, and a starved sender sees a fast link as slow. When the measured rate is at least ``CPU_BOUND_LINK`` of
   what one thread sends (with ``ROBUST_CPU`` of the CPU) at the level the link was measured with, the link is
   only known to be *at least* that fast: the model then weighs two links, the measured one and an unlimited one
-  (the cap, if any), and takes the plan whose worst ratio to the best plan of either link is least. Sending raw then shows the link's real
-  rate, and the next file's plan follows it (``link_level`` says what the rate was measured with).
+  (the cap, if any), and takes the plan whose worst ratio to the best plan of either link is least. Sending raw
+  then shows the link's real rate, and the next file's plan follows it (``link_level``: what it was measured
+  with).
 
 ``Plan.seconds_per_byte`` is the plan's time on the measured link (CPU derated), times its worst ratio when two
 links were weighed: comparable between calls, which is what the controller's stickiness compares.
