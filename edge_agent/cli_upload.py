@@ -216,10 +216,12 @@ def _compression(level: int | None) -> Compression:
 
     if level is not None:
         return Compression(Mode.FORCED)
-    from fleet_audio.probe import encode_cores, measure_encode_rates
+    from edge_agent.transfer.encoding import CpuBusy
+    from fleet_audio.probe import encode_cores, measure_encode_rates, quota_share
 
     probed = measure_encode_rates(PROBE_LEVELS, seconds_per_level=0.05)
-    return Compression(Mode.MODEL, probed=probed, encode_cores=encode_cores())
+    busy = CpuBusy(quota_share())  # from here: the interpreter's start is not the sender's
+    return Compression(Mode.MODEL, probed=probed, encode_cores=encode_cores(), cpu_busy=busy)
 
 
 def _run_engine(engine: Engine, files: list[Path], progress: Progress) -> RunReport | None:

@@ -47,7 +47,10 @@ links were weighed: comparable between calls, which is what the controller's sti
   (0 = none) lowers it. An unknown link or encode rate gives the safe default: FLAC ``DEFAULT_COMPRESSION_LEVEL``;
 - ``send_bps``: bytes/s one thread hashes and sends (raw); ``None`` = ``SEND_RELATIVE`` of level 5's encode cost;
 - ``link_level``: the level (``RAW``: raw) of the files whose parts measured the link; ``None`` = the default
-  level (what the first file goes at). The doubt above compares the measured rate with that level's CPU rate.
+  level (what the first file goes at). The doubt above compares the measured rate with that level's CPU rate;
+- ``cpu_busy``: the sender's CPU seconds per wall second ÷ the share of a core one thread may use, while the link
+  was measured (``edge_agent.transfer.encoding.CpuBusy``); when given, it decides the doubt instead (≥
+  ``CPU_BUSY``): the CPU rates of the model are estimates, the sender's own CPU use is a measurement.
 
 The defaults come from our real-audio measurements: level 8 is about 2 % smaller than level 5 for 1.75 × the
 CPU, level 0 about 23 % larger for half of it; the levels between are interpolated (documented guesses, replaced
@@ -85,6 +88,8 @@ PREFER_CHEAPER = 0.03
 #: a measured link rate at least this share of what one thread sends (robustly: ``ROBUST_CPU`` of the measured
 #: CPU) at the level it was measured with may be the CPU's limit
 CPU_BOUND_LINK = 0.6
+#: a sender that kept its CPU at least this busy (``cpu_busy``) while measuring the link may be what limited it
+CPU_BUSY = 0.75
 #: a measured ratio is kept inside this range (FLAC of pure noise is slightly larger than the WAV)
 RATIO_RANGE = (0.01, 1.2)
 #: rates are kept below this (bytes/s): the protocol's bound on rates is far above any real machine
@@ -106,6 +111,7 @@ class Inputs:
     files: int = 1  # files in flight (the engine runs at most ``concurrency`` files at once)
     send_bps: float | None = None  # bytes/s one thread hashes and sends; None = SEND_RELATIVE of level 5
     link_level: int | None = None  # the level of the bytes the link was measured with (RAW: raw); None: default
+    cpu_busy: float | None = None  # the sender's CPU use ÷ one thread's share while the link was measured
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,14 +262,18 @@ def measured_with(inputs: Inputs, default: int = DEFAULT_COMPRESSION_LEVEL) -> i
 
 
 def link_may_be_cpu_bound(inputs: Inputs, default: int = DEFAULT_COMPRESSION_LEVEL) -> bool:
-    """Whether the measured link rate is near what one thread sends at the level it was measured with (so it
-    may be the CPU's limit, not the link's)."""
+    """Whether the measured link rate may be the CPU's limit, not the link's: the sender kept its CPU busy
+    (``cpu_busy`` ≥ ``CPU_BUSY``), or, where that is not measured, the rate is near what one thread sends at the
+    level it was measured with."""
     link, m = _rate(inputs.link_bps), machine(inputs)
     if link is None or m is None:
         return False
     cap = _rate(inputs.bandwidth_cap_bps)
     if cap is not None and cap <= link:
         return False  # the cap, not the link, is what the plan must fit
+    busy = _positive(inputs.cpu_busy, 1e6) if inputs.cpu_busy != 0 else 0.0
+    if busy is not None:
+        return busy >= CPU_BUSY
     return link >= CPU_BOUND_LINK * one_core_send_rate(m.derated(ROBUST_CPU), measured_with(inputs, default))
 
 
