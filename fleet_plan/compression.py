@@ -26,12 +26,11 @@ by the files in flight in proportion to their number; one file's pipeline uses a
   level 8 must save more than a few per cent over level 5 to be worth 1.75 × the CPU;
 - a mix of raw and FLAC files must beat the best plan of one kind by ``MIX_MARGIN``;
 - **a measured link rate may be the CPU's limit, not the link's**: the sender measures the link from its own
-  parts, and a starved sender sees a fast link as slow. When the measured rate is at least ``CPU_BOUND_LINK`` of
-  what one thread sends (with ``ROBUST_CPU`` of the CPU) at the level the link was measured with, the link is
-  only known to be *at least* that fast: the model then weighs two links, the measured one and an unlimited one
-  (the cap, if any), and takes the plan whose worst ratio to the best plan of either link is least. Sending raw
-  then shows the link's real rate, and the next file's plan follows it (``link_level``: what it was measured
-  with).
+  parts, and a starved sender sees a fast link as slow. When the sender kept its CPU share busy (``cpu_busy`` ≥
+  ``CPU_BUSY``) while measuring, the link is only known to be *at least* that fast: the model then weighs two
+  links, the measured one and an unlimited one (the cap, if any), and takes the plan whose worst ratio to the
+  best plan of either link is least (in practice: raw, the cheapest in CPU). Sending raw then measures the link
+  with less CPU, and the next file's plan follows it.
 
 ``Plan.seconds_per_byte`` is the plan's time on the measured link (CPU derated), times its worst ratio when two
 links were weighed: comparable between calls, which is what the controller's stickiness compares.
@@ -46,11 +45,10 @@ links were weighed: comparable between calls, which is what the controller's sti
 - ``link_bps``: the measured link rate (stored bytes/s), ``None`` or ≤ 0 = unknown; ``bandwidth_cap_bps``
   (0 = none) lowers it. An unknown link or encode rate gives the safe default: FLAC ``DEFAULT_COMPRESSION_LEVEL``;
 - ``send_bps``: bytes/s one thread hashes and sends (raw); ``None`` = ``SEND_RELATIVE`` of level 5's encode cost;
-- ``link_level``: the level (``RAW``: raw) of the files whose parts measured the link; ``None`` = the default
-  level (what the first file goes at). The doubt above compares the measured rate with that level's CPU rate;
 - ``cpu_busy``: the sender's CPU seconds per wall second ÷ the share of a core one thread may use, while the link
-  was measured (``edge_agent.transfer.encoding.CpuBusy``); when given, it decides the doubt instead (≥
-  ``CPU_BUSY``): the CPU rates of the model are estimates, the sender's own CPU use is a measurement.
+  was measured (``edge_agent.transfer.encoding.CpuBusy``); ``None`` (the controller: telemetry does not carry
+  it) = the link is what was measured. The model's own CPU rates are estimates from a short probe and were too
+  noisy (2 × under a quota) to tell a CPU-bound measurement from a link-bound one; the sender's CPU use is not.
 
 The defaults come from our real-audio measurements: level 8 is about 2 % smaller than level 5 for 1.75 × the
 CPU, level 0 about 23 % larger for half of it; the levels between are interpolated (documented guesses, replaced
@@ -85,9 +83,6 @@ HASH_SHARE = 0.5
 ROBUST_CPU = 0.7
 #: the cheapest plan within this fraction of the fastest one's time wins
 PREFER_CHEAPER = 0.03
-#: a measured link rate at least this share of what one thread sends (robustly: ``ROBUST_CPU`` of the measured
-#: CPU) at the level it was measured with may be the CPU's limit
-CPU_BOUND_LINK = 0.6
 #: a sender that kept its CPU at least this busy (``cpu_busy``) while measuring the link may be what limited it
 CPU_BUSY = 0.75
 #: a measured ratio is kept inside this range (FLAC of pure noise is slightly larger than the WAV)
@@ -110,7 +105,6 @@ class Inputs:
     bandwidth_cap_bps: float = 0.0
     files: int = 1  # files in flight (the engine runs at most ``concurrency`` files at once)
     send_bps: float | None = None  # bytes/s one thread hashes and sends; None = SEND_RELATIVE of level 5
-    link_level: int | None = None  # the level of the bytes the link was measured with (RAW: raw); None: default
     cpu_busy: float | None = None  # the sender's CPU use ÷ one thread's share while the link was measured
 
 
@@ -248,33 +242,16 @@ def score(m: Machine, level: int, flac: int, files: int, link: float) -> _Score:
     return _Score(1.0 / wav, stored, cpu / wav, stored * wav < link * (1 - 1e-9), cpu / cores)
 
 
-def one_core_send_rate(m: Machine, level: int) -> float:
-    """Stored bytes/s one thread sends at ``level`` when only the CPU limits it."""
-    return m.stored(level) / m.cost(level)
-
-
-def measured_with(inputs: Inputs, default: int = DEFAULT_COMPRESSION_LEVEL) -> int:
-    """The level the link rate was measured with: ``link_level`` if it is a level or raw, else ``default``."""
-    given = inputs.link_level
-    if isinstance(given, int) and not isinstance(given, bool) and (given == RAW or given in LEVELS):
-        return given
-    return max(0, min(default, MAX_COMPRESSION_LEVEL)) if isinstance(default, int) else DEFAULT_COMPRESSION_LEVEL
-
-
-def link_may_be_cpu_bound(inputs: Inputs, default: int = DEFAULT_COMPRESSION_LEVEL) -> bool:
+def link_may_be_cpu_bound(inputs: Inputs) -> bool:
     """Whether the measured link rate may be the CPU's limit, not the link's: the sender kept its CPU busy
-    (``cpu_busy`` ≥ ``CPU_BUSY``), or, where that is not measured, the rate is near what one thread sends at the
-    level it was measured with."""
-    link, m = _rate(inputs.link_bps), machine(inputs)
-    if link is None or m is None:
+    (``cpu_busy`` ≥ ``CPU_BUSY``) while it measured it. Not measured: the link is taken as measured."""
+    busy = inputs.cpu_busy
+    if busy is None or not isinstance(busy, int | float) or math.isnan(busy) or busy < CPU_BUSY:
         return False
-    cap = _rate(inputs.bandwidth_cap_bps)
-    if cap is not None and cap <= link:
-        return False  # the cap, not the link, is what the plan must fit
-    busy = _positive(inputs.cpu_busy, 1e6) if inputs.cpu_busy != 0 else 0.0
-    if busy is not None:
-        return busy >= CPU_BUSY
-    return link >= CPU_BOUND_LINK * one_core_send_rate(m.derated(ROBUST_CPU), measured_with(inputs, default))
+    if _rate(inputs.link_bps) is None:
+        return False
+    link, cap = _rate(inputs.link_bps), _rate(inputs.bandwidth_cap_bps)
+    return cap is None or link is None or cap > link  # at the cap, the cap is what the plan must fit
 
 
 Candidate = tuple[int, int]  # (level, flac files); level RAW with 0 FLAC files
@@ -359,7 +336,7 @@ def choose(inputs: Inputs, levels: Sequence[int] = LEVELS, default: int = DEFAUL
         level = max((lv for lv in allowed if lv <= default), default=allowed[0])
         missing = "link rate" if link is None else "encode rate"
         return Plan(level, files, files, math.inf, f"FLAC {level}: default ({missing} not measured yet)")
-    doubt = link_may_be_cpu_bound(inputs, default)
+    doubt = link_may_be_cpu_bound(inputs)
     links = [link, _rate(inputs.bandwidth_cap_bps) or MAX_RATE] if doubt else [link]
     regret = _regrets(m, links, _candidates(allowed, files), files)
     chosen, note = _pick(m, regret, files)
@@ -368,8 +345,6 @@ def choose(inputs: Inputs, levels: Sequence[int] = LEVELS, default: int = DEFAUL
     s = score(m, *chosen, files, link)
     why = _reason(chosen, files, m, s, link) + note
     if doubt:
-        used = measured_with(inputs, default)
-        one, name = _mb(one_core_send_rate(m, used)), _name((used, int(used != RAW)))
-        why += f"; the measured link may be the CPU's limit (one thread sends ~{one} {name})"
+        why += f"; the sender was {inputs.cpu_busy:.0%} busy measuring the link: it may be faster"
     level, flac = chosen
     return Plan(level, flac, files, regret[chosen] * best_here, why)

@@ -49,7 +49,6 @@ def inputs_of(agent: AgentView, files: int, bandwidth_cap: int | None) -> Inputs
         link_bps=telemetry.throughput_bps if telemetry else None,
         bandwidth_cap_bps=float(bandwidth_cap or 0),
         files=files,
-        link_level=agent.previous.compression_level if agent.previous is not None else None,
     )
 
 

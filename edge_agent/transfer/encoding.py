@@ -85,7 +85,6 @@ class Compression:
         self._default = default_level
         self._flac_open = 0
         self._last_reason = ""
-        self._last_level: int | None = None  # the level of the last file started: what the link is measured with
         self._file_rate: float | None = None  # stored bytes/s of the last file stored, start to answer
 
     @property
@@ -132,7 +131,6 @@ class Compression:
                 link_bps if link_bps is not None else self._file_rate,
                 float(limits.bandwidth_bps),
                 max(1, limits.concurrency),
-                link_level=self._last_level,
                 cpu_busy=self._busy.read() if self._busy is not None else None,
             )
         return choose(inputs, levels, min(self._default, max(levels)))
@@ -144,7 +142,6 @@ class Compression:
             return limits.compression_level
         with self._lock:
             level = plan.level_for(self._flac_open)
-            self._last_level = level
             if plan.reason != self._last_reason:
                 self._last_reason = plan.reason
                 log.info("compression: %s", plan.reason)
