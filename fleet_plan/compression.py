@@ -33,7 +33,8 @@ by the files in flight in proportion to their number; one file's pipeline uses a
   with less CPU, and the next file's plan follows it.
 
 ``Plan.seconds_per_byte`` is the plan's time on the measured link (CPU derated), times its worst ratio when two
-links were weighed: comparable between calls, which is what the controller's stickiness compares.
+links were weighed: comparable between calls, which is what the controller's stickiness compares. The rates in
+``Plan.reason`` are the derated ones the choice was made with.
 
 **Inputs** are measurements, any of which may be missing:
 
@@ -342,8 +343,8 @@ def choose(inputs: Inputs, levels: Sequence[int] = LEVELS, default: int = DEFAUL
     chosen, note = _pick(m, regret, files)
     robust = m.derated(ROBUST_CPU)
     best_here = min(score(robust, lv, f, files, link).seconds for lv, f in _candidates(LEVELS, files))
-    s = score(m, *chosen, files, link)
-    why = _reason(chosen, files, m, s, link) + note
+    s = score(robust, *chosen, files, link)
+    why = _reason(chosen, files, robust, s, link) + note
     if doubt:
         why += f"; the sender was {inputs.cpu_busy:.0%} busy measuring the link: it may be faster"
     level, flac = chosen
