@@ -5,8 +5,9 @@
   time, smoothed), the operator's bandwidth cap, and the concurrency (the engine runs at most that many files).
 - **Heat wins**: a cool agent may use any level; a warm or hot one only the levels up to what the thermal step
   allows (``fleet_plan.thermal.compression_for``: ≤ 1 warm, 0 hot); very hot is raw and critical is paused, as before.
-- **Sticky**: the level in force is kept while the model predicts it within ``STICKY`` of the best, so the
-  jitter of a measurement does not publish a new assignment every tick.
+- **Sticky**: the level in force is kept while the model predicts its time within ``STICKY`` of the chosen
+  plan's, either way (faster too: the model may prefer a cheaper plan that is slightly slower, and a faster
+  one kept forever would undo that), so the jitter of a measurement does not publish a new assignment every tick.
 - **The central transcoder**: a hot agent (not very hot: that is raw anyway) sends its files raw when the
   central side has transcoding capacity (``AgentView.transcoder_capacity`` workers alive): its CPU rests, the
   transcoder makes the same FLAC objects later. The reason says so.
@@ -67,9 +68,10 @@ def _sticky(best: Plan, inputs: Inputs, levels: tuple[int, ...], previous: Assig
     if level != RAW and level not in levels:
         return best
     kept = choose(inputs, (level,) if level != RAW else ())
-    if kept.level == level and kept.seconds_per_byte <= best.seconds_per_byte * (1 + STICKY):
+    near = best.seconds_per_byte / (1 + STICKY) <= kept.seconds_per_byte <= best.seconds_per_byte * (1 + STICKY)
+    if kept.level == level and near:
         other = best.reason.split(":", 1)[0]
-        return replace(kept, reason=f"{kept.reason} (kept: {other} would be < {STICKY:.1%} faster)")
+        return replace(kept, reason=f"{kept.reason} (kept: {other} is within {STICKY:.1%})")
     return best
 
 

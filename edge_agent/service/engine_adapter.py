@@ -10,10 +10,11 @@ from edge_agent.service.config import AgentConfig
 from edge_agent.service.ports import Capabilities
 from edge_agent.service.queue_control import ControlledJournal, QueueController, QueueMarks, Uploading
 from edge_agent.transfer.config import EngineConfig
-from edge_agent.transfer.encoding import Compression, Mode
+from edge_agent.transfer.encoding import Compression, CpuBusy, Mode
 from edge_agent.transfer.engine import Engine
 from edge_agent.transfer.journal import Journal
 from edge_agent.transfer.s3 import S3Store
+from fleet_audio.probe import quota_share
 
 MARKS_FILE = "queue_marks.db"
 
@@ -45,6 +46,7 @@ def build_engine(
         probed=capabilities.encode_bps_by_level if capabilities else None,
         encode_cores=capabilities.encode_cores if capabilities and capabilities.encode_cores > 0 else 1.0,
         default_level=config.defaults.compression_level,
+        cpu_busy=CpuBusy(quota_share()),
     )
     journal = ControlledJournal(Journal(engine_config.journal_path), QueueMarks(config.state_dir / MARKS_FILE))
     uploading = Uploading()

@@ -20,7 +20,8 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 from edge_agent.engine.encoderate import EncodeRates, as_list
 from edge_agent.engine.limits import Limits
@@ -37,6 +38,34 @@ class Mode(enum.Enum):
     WITHIN = "within"
 
 
+class CpuBusy:
+    """How busy this process keeps the CPU share ONE thread may use (1 = a whole core, or the whole quota below
+    one core): process CPU seconds over wall seconds ÷ that share, over the window since the last reading that is
+    at least ``window_s`` long (a shorter one keeps the last value). Near 1 or above while the link was measured:
+    the sender may be what limited the rate (``fleet_plan.compression``, ``Inputs.cpu_busy``). Not thread-safe."""
+
+    def __init__(
+        self,
+        share: float = 1.0,
+        window_s: float = 1.0,
+        cpu: Callable[[], float] = time.process_time,
+        wall: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._share = max(1e-3, min(1.0, share))
+        self._window = window_s
+        self._cpu, self._wall = cpu, wall
+        self._since = (cpu(), wall())
+        self._value: float | None = None
+
+    def read(self) -> float | None:
+        cpu, wall = self._cpu(), self._wall()
+        elapsed = wall - self._since[1]
+        if elapsed >= self._window:
+            self._value = max(0.0, cpu - self._since[0]) / (elapsed * self._share)
+            self._since = (cpu, wall)
+        return self._value
+
+
 class Compression:
     """Thread-safe: file jobs ask for a level, report what they encoded; telemetry reads the measurements."""
 
@@ -46,14 +75,17 @@ class Compression:
         probed: Mapping[int, float] | None = None,
         encode_cores: float = 1.0,
         default_level: int = DEFAULT_COMPRESSION_LEVEL,
+        cpu_busy: CpuBusy | None = None,
     ) -> None:
         self._lock = threading.Lock()
+        self._busy = cpu_busy
         self._rates = EncodeRates(probed)
         self._mode = mode
         self._cores = encode_cores
         self._default = default_level
         self._flac_open = 0
         self._last_reason = ""
+        self._file_rate: float | None = None  # stored bytes/s of the last file stored, start to answer
 
     @property
     def mode(self) -> Mode:
@@ -74,6 +106,18 @@ class Compression:
             return (level,)
         return LEVELS if level >= self._default else tuple(lv for lv in LEVELS if lv <= level)
 
+    def link_known(self, link_bps: float | None) -> bool:
+        """Whether the model has a link rate: the engine's measurement, or a whole file stored before it."""
+        with self._lock:
+            return link_bps is not None or self._file_rate is not None
+
+    def file_stored(self, stored_bytes: int, seconds: float) -> None:
+        """A file was stored: its stored bytes over its whole time is the link rate's first floor, for a fast
+        link that carries a whole file before the engine's estimate has its first second of busy time."""
+        if stored_bytes > 0 and seconds > 0:
+            with self._lock:
+                self._file_rate = stored_bytes / seconds
+
     def plan(self, limits: Limits, link_bps: float | None) -> Plan | None:
         """The model's plan for these limits and link (None in ``FORCED`` mode or when raw is assigned)."""
         with self._lock:
@@ -84,9 +128,10 @@ class Compression:
                 self._rates.rates(),
                 self._rates.ratios(),
                 self._cores,
-                link_bps,
+                link_bps if link_bps is not None else self._file_rate,
                 float(limits.bandwidth_bps),
                 max(1, limits.concurrency),
+                cpu_busy=self._busy.read() if self._busy is not None else None,
             )
         return choose(inputs, levels, min(self._default, max(levels)))
 

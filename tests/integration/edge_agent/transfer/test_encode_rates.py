@@ -61,7 +61,7 @@ def test_the_model_stores_raw_when_the_encoder_cannot_keep_up(
         assert [r.stored_as for r in report.results] == ["raw"], report
         plan = compression.plan(limits, engine.stats().throughput_bps)
         assert plan is not None
-        assert plan.reason.startswith("raw: encoder 0.0 MB/s at FLAC 0 < link ")
+        assert plan.reason.startswith("raw: the CPU sends raw at 0.0 MB/s, FLAC 0 at 0.0 MB/s of WAV; link ")
     finally:
         engine.close()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edge_agent.engine.limits import Limits
-from edge_agent.transfer.encoding import Compression, Mode
+from edge_agent.transfer.encoding import Compression, CpuBusy, Mode
 from fleet_protocol.assignment import RAW
 
 MB = 1e6
@@ -26,11 +26,46 @@ def test_forced_is_the_limits_level_whatever_is_measured() -> None:
     assert compression.plan(Limits(), 0.1 * MB) is None
 
 
+def _idle(share: float = 1.0) -> CpuBusy:
+    """A sender that used a fifth of its share: the measured link is the link's."""
+    ticks = iter(range(100))
+    return CpuBusy(share, 1.0, cpu=lambda: 0.2 * share * next(ticks), wall=lambda: float(next(ticks)))
+
+
 def test_the_model_chooses_until_assigned() -> None:
     compression = Compression(Mode.MODEL, SLOW_CPU)
-    assert _levels(compression, Limits(concurrency=2), 0.5 * MB, 1) == [8]  # thin link, idle CPU
+    assert _levels(compression, Limits(concurrency=2), 0.5 * MB, 1) == [5]  # thin link, idle CPU: level 8 saves 2 %
     assert compression.start_file(Limits(concurrency=1), 50 * MB) == RAW  # encoder far below the link
     assert compression.start_file(Limits(concurrency=1), None) == 5  # no link measured: the default
+
+
+def test_a_stored_file_is_the_first_floor_of_the_link_rate() -> None:
+    compression = Compression(Mode.MODEL, SLOW_CPU)
+    assert not compression.link_known(None)
+    compression.file_stored(30 * 2**20, 0.5)  # a whole file before the engine's first second of busy link
+    assert compression.link_known(None)
+    plan = compression.plan(Limits(concurrency=4), None)
+    assert plan is not None
+    assert "link 62.9 MB/s" in plan.reason
+
+
+def test_the_senders_cpu_use_reaches_the_model() -> None:
+    """A busy sender's rate may be its CPU's: raw; an idle one's is the link's: FLAC."""
+    busy = CpuBusy(0.25, 1.0, cpu=iter([0.0, 0.25, 0.5]).__next__, wall=iter([0.0, 1.0, 2.0]).__next__)
+    compression = Compression(Mode.MODEL, {5: 40 * MB}, cpu_busy=busy)
+    assert compression.start_file(Limits(concurrency=4), 14 * MB) == RAW  # 100 % busy at FLAC 5's first file
+    assert (plan := compression.plan(Limits(concurrency=4), 14 * MB)) is not None
+    assert "the sender was 100% busy measuring the link" in plan.reason
+    idle = Compression(Mode.MODEL, {5: 40 * MB}, cpu_busy=_idle(0.25))
+    assert idle.start_file(Limits(concurrency=4), 4.8 * MB) == 5
+
+
+def test_cpu_busy_is_cpu_over_wall_over_one_threads_share_per_window() -> None:
+    cpu, wall = iter([0.0, 0.1, 0.6, 1.1]).__next__, iter([0.0, 0.5, 2.0, 2.2]).__next__
+    busy = CpuBusy(0.5, 1.0, cpu=cpu, wall=wall)
+    assert busy.read() is None  # 0.5 s: shorter than the window
+    assert busy.read() == 0.6 / (2.0 * 0.5)
+    assert busy.read() == 0.6 / (2.0 * 0.5)  # 0.2 s more: the last value kept
 
 
 def test_unmeasured_is_the_configured_default() -> None:
@@ -45,12 +80,12 @@ def test_a_lowered_limit_caps_the_model() -> None:
 
 
 def test_within_an_assignment_raw_files_fill_the_link_while_the_cpu_encodes() -> None:
-    compression = Compression(Mode.WITHIN, SLOW_CPU, encode_cores=2)
+    compression = Compression(Mode.WITHIN, SLOW_CPU, encode_cores=2, cpu_busy=_idle())
     limits = Limits(concurrency=4, compression_level=3)
-    assert _levels(compression, limits, 20 * MB, 4) == [3, 3, RAW, RAW]
+    assert _levels(compression, limits, 4 * MB, 4) == [3, RAW, RAW, RAW]
     compression.close_file(3)
-    assert compression.start_file(limits, 20 * MB) == 3  # a FLAC slot came free
-    thin = Compression(Mode.WITHIN, SLOW_CPU)
+    assert compression.start_file(limits, 4 * MB) == 3  # the FLAC slot came free
+    thin = Compression(Mode.WITHIN, SLOW_CPU, cpu_busy=_idle())
     assert _levels(thin, Limits(concurrency=4, compression_level=6), 0.5 * MB, 4) == [6] * 4
 
 
