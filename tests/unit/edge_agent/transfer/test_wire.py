@@ -28,6 +28,7 @@ class Clock:
 class FakeTap:
     clock: Clock
     deadline_s: float | None = None
+    carry_bps: float | None = None
     step: int = 0  # quantum
     pace_takes_s: float = 0.0
     paced: list[int] = field(default_factory=list)
