@@ -14,7 +14,8 @@ and states each uploader's stored bytes ÷ that goodput ÷ wall time beside the 
 start-up (seconds from the process start to the milestones of its ``-vv`` log: first log line, plan, first S3
 answer, upload created, first part's connection) is printed too.
 
-Environment: ``EDGEFLEET_BENCH_MB`` (200; a bigger batch spreads the fixed start-up over more bytes).
+Environment: ``EDGEFLEET_BENCH_MB`` (200; a bigger batch spreads the fixed start-up over more bytes),
+``EDGEFLEET_BENCH_LB_UPLOADERS`` (``adaptive,flac5,flac8``: which of them run, in that order).
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
 RATE_MBIT = 16.0
 BATCH_MB = env_mb("EDGEFLEET_BENCH_MB", 200)
 FLAC8 = Uploader("flac8", "8")
+UPLOADERS = [
+    who
+    for who in (ADAPTIVE, FLAC5, FLAC8)
+    if who.name in os.environ.get("EDGEFLEET_BENCH_LB_UPLOADERS", "adaptive,flac5,flac8").split(",")
+]
 GOODPUT_MB = 16  # 8 s of the link
 SINK_PORT = 9099
 SINK = (
@@ -91,7 +97,7 @@ def test_link_bound(link: tuple[SeaweedS3, LinkPlan], tmp_path: Path) -> None:
     s3, plan = link
     files = wav_batch(BATCH_MB)
     goodput = [tcp_goodput(plan)]
-    runs = [upload(who, files, s3, tmp_path, plan=plan, timeline=True) for who in (ADAPTIVE, FLAC5, FLAC8)]
+    runs = [upload(who, files, s3, tmp_path, plan=plan, timeline=True) for who in UPLOADERS]
     goodput.append(tcp_goodput(plan))  # before and after: the link did not change meanwhile
     good = min(goodput)
     eff = {r.uploader: round(efficiency(r), 3) for r in runs}
