@@ -1,5 +1,6 @@
-"""What the measured link rate (:mod:`.linkrate`) decides: the thin-link guard, each part's deadline, the
-backlog's ETA. Pure functions; the rate is passed in (None = not measured yet: no guard, no deadline, no ETA).
+"""What the measured link rate (:mod:`.linkrate`) decides: the thin-link guard, each part's deadline, when a
+part's stall timer starts, the backlog's ETA. Pure functions; the rate is passed in (None = not measured yet:
+no guard and no ETA; deadlines and the stall rule assume ``UNMEASURED_BPS``).
 
 **The thin-link guard.** A part must be able to finish within ``SANE_PART_S`` (80 s) at its share of the
 link. With ``c`` parts in flight of ``s`` bytes on a link of ``R`` bytes/s each part moves at ``R / c``, so the
