@@ -1,5 +1,6 @@
-"""What the measured link rate (:mod:`.linkrate`) decides: the thin-link guard, each part's deadline, the
-backlog's ETA. Pure functions; the rate is passed in (None = not measured yet: no guard, no deadline, no ETA).
+"""What the measured link rate (:mod:`.linkrate`) decides: the thin-link guard, each part's deadline, when a
+part's stall timer starts, the backlog's ETA. Pure functions; the rate is passed in (None = not measured yet:
+no guard and no ETA; deadlines and the stall rule assume ``UNMEASURED_BPS``).
 
 **The thin-link guard.** A part must be able to finish within ``SANE_PART_S`` (80 s) at its share of the
 link. With ``c`` parts in flight of ``s`` bytes on a link of ``R`` bytes/s each part moves at ``R / c``, so the
@@ -17,6 +18,23 @@ long deadline, but one. The deadline is what bounds the wait for the server's an
 part was written and acknowledged by the next hop (a buffering middlebox may hold the whole part and pass it
 on at the link's pace): the stall timer does not (see :mod:`edge_agent.transfer.wire`).
 
+**When a request is stalled.** The stall timer (``stall_timeout_s``, default ``STALL_TIMEOUT_S``) runs from a
+part request's last progress (a byte written, or acknowledged by the next TCP hop), but never starts before
+``carried_by = start + written / carry``: the time the link would need to pass on every byte written for the
+request so far, at ``carry = CARRY_FRACTION * R / c`` (half the part's share of the measured rate; until the
+link is measured ``R`` is ``UNMEASURED_BPS``). Bytes written but not yet through the link sit in our kernel's
+send queue or in a middlebox ahead of the link; a middlebox whose buffer is smaller than a part closes its TCP
+window when it is full and opens it only after it has passed a good part of it on, and the kernel's zero-window
+probes back off up to 120 s, so no byte may be acknowledged for minutes while the link is busy with ours. That
+wait is the link's pace, not a stall. So a path that keeps moving at (at least half) the measured rate is never
+cut, and a dead path is cut ``stall_timeout_s`` after ``max(last progress, carried_by)``: at most
+``stall_timeout_s + written / carry`` after the request began, which is at most half of the part's deadline
+without its slack (``written`` is at most the part plus its headers). On a measured 2 MB/s link with one part of
+8 MiB in flight that is 8 s more than the stall timeout; on 64 kbit/s with one part of 5 MiB, 22 minutes;
+before anything is measured with 4 parts of 5 MiB in flight, the first parts' grace is up to 2.9 h (a path that
+answers nothing at all is still ended by the kernel's own retransmission limit, ``tcp_retries2``, ~15 min).
+Requests without a part (create, complete, list, HEAD) have no ``carry``: the plain stall timer.
+
 **ETA.** ``backlog bytes / R``: the queued recordings at their original size (FLAC stores fewer), so an upper
 bound while the link keeps its rate; idle time and closed windows are not in it.
 """
@@ -33,6 +51,7 @@ STALL_TIMEOUT_S = 60.0  # the default: a request that moves nothing this long is
 DEADLINE_FRACTION = 0.25
 MAX_DOUBLINGS = 10
 UNMEASURED_BPS = 8000.0  # the rate a deadline assumes before the link is measured: 64 kbit/s
+CARRY_FRACTION = 0.5  # the stall rule credits the link with half its measured share (the estimate may be high)
 
 
 def guard(limits: Limits, link_bps: float | None) -> Limits:
@@ -47,12 +66,32 @@ def guard(limits: Limits, link_bps: float | None) -> Limits:
     return replace(limits, concurrency=concurrency, part_size=MIN_PART_SIZE)  # (a valid part is never smaller)
 
 
+def _share(link_bps: float | None, streams: int) -> float:
+    """One of ``streams`` parts' share of the link (None or 0: not measured yet, ``UNMEASURED_BPS``)."""
+    rate = link_bps if link_bps is not None and link_bps > 0 else UNMEASURED_BPS
+    return rate / max(1, streams)
+
+
 def part_deadline_s(nbytes: int, link_bps: float | None, streams: int, attempt: int, slack_s: float) -> float:
     """How long one part request of ``nbytes`` may take, when ``streams`` parts share a link of ``link_bps``
     (None or 0: not measured yet, ``UNMEASURED_BPS`` is assumed)."""
-    rate = link_bps if link_bps is not None and link_bps > 0 else UNMEASURED_BPS
-    share = rate / max(1, streams)
+    share = _share(link_bps, streams)
     return slack_s + nbytes / (DEADLINE_FRACTION * share) * (1 << min(max(0, attempt), MAX_DOUBLINGS))
+
+
+def carry_bps(link_bps: float | None, streams: int) -> float:
+    """The rate at which the stall rule assumes a part request's written bytes leave the queues between it and
+    the link: ``CARRY_FRACTION`` of its share (``UNMEASURED_BPS`` before the link is measured)."""
+    return CARRY_FRACTION * _share(link_bps, streams)
+
+
+def stall_clock_start(progress_at: float, started: float, written: int, carry: float | None) -> float:
+    """When a request's stall timer starts running: at its last progress (a byte written or acknowledged), but
+    never before the link, carrying ``carry`` bytes/s from the request's start, could have passed on every byte
+    written so far (``carry`` None: at the last progress)."""
+    if carry is None or carry <= 0:
+        return progress_at
+    return max(progress_at, started + written / carry)
 
 
 def backlog_eta_s(backlog_bytes: int, link_bps: float | None) -> float | None:

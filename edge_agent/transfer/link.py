@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge_agent.engine.bucket import TokenBucket, pace_quantum
-from edge_agent.engine.linkguard import part_deadline_s
+from edge_agent.engine.linkguard import carry_bps, part_deadline_s
 from edge_agent.engine.linkrate import LinkEstimator
 from edge_agent.transfer.gate import Stopped
 
@@ -82,8 +82,9 @@ class Link:
 
     def tap(self, nbytes: int, attempt: int, streams: int, cancelled: Callable[[], bool]) -> LinkTap:
         """The tap of one request of a part of ``nbytes`` (``attempt`` 0 first), ``streams`` sharing the link."""
-        deadline = part_deadline_s(nbytes, self.rate(), streams, attempt, self._deadline_slack_s)
-        return LinkTap(self, deadline, cancelled)
+        rate = self.rate()
+        deadline = part_deadline_s(nbytes, rate, streams, attempt, self._deadline_slack_s)
+        return LinkTap(self, deadline, carry_bps(rate, streams), cancelled)
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class LinkTap:
 
     link: Link
     deadline_s: float
+    carry_bps: float
     is_cancelled: Callable[[], bool]
 
     def quantum(self) -> int:

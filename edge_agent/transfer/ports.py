@@ -52,6 +52,13 @@ class PartTap(Protocol):
         for the answer)."""
         ...
 
+    @property
+    def carry_bps(self) -> float | None:
+        """The rate at which the link is assumed to pass this request's written bytes on: the stall timer does
+        not start before it could have passed them all (:func:`edge_agent.engine.linkguard.stall_clock_start`);
+        None = the plain stall timer."""
+        ...
+
     def quantum(self) -> int: ...
     def pace(self, nbytes: int) -> None:
         """Returns when ``nbytes`` may be written (the engine's shared token bucket); raises ``Stopped``."""

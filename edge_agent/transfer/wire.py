@@ -17,8 +17,10 @@ calling thread):
 - at every step the watch reads how many bytes the kernel still holds unacknowledged (Linux ``SIOCOUTQ``;
   where that is unavailable a byte counts as acknowledged once written) and fails the request with
   :class:`Stalled` when neither the written nor the acknowledged count grew for ``stall_timeout_s`` (waiting
-  for our own cap is not a stall), or when it runs past the tap's deadline; it raises ``Stopped`` as soon as
-  the tap says the part is cancelled;
+  for our own cap is not a stall), counted from no earlier than the time the link, at the tap's ``carry_bps``,
+  could have passed on every byte written (a middlebox with a closed TCP window holds them meanwhile: the rule
+  and its bound are in :mod:`edge_agent.engine.linkguard`), or when it runs past the tap's deadline; it raises
+  ``Stopped`` as soon as the tap says the part is cancelled;
 - once the whole request is written and every byte of it acknowledged, the wait for the answer is the
   deadline's alone when the request has one (a part): the next hop may be a buffering middlebox (a satellite
   link's performance-enhancing proxy) that took the whole part at once and passes it on at the link's pace, so
@@ -50,6 +52,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.response import HTTPResponse
 
+from edge_agent.engine.linkguard import stall_clock_start
 from edge_agent.transfer.gate import Stopped
 from edge_agent.transfer.ports import PartTap
 
@@ -126,10 +129,13 @@ class Watch:
         now = self._clock()
         deadline = self.tap.deadline_s if self.tap is not None else None
         handed_on = self.awaiting and self.acked >= self.written and deadline is not None
-        if now - self._progress_at > self.stall_timeout_s and not handed_on:
+        carry = self.tap.carry_bps if self.tap is not None else None
+        since = stall_clock_start(self._progress_at, self.started, self.written, carry)
+        if now - since > self.stall_timeout_s and not handed_on:
             self._fail(
                 f"stalled: nothing written or acknowledged for {self.stall_timeout_s:g} s "
-                f"({self.acked} of {self.written} bytes acknowledged)"
+                f"({self.acked} of {self.written} bytes acknowledged"
+                + (f"; the link could have passed them on after {since - self.started:.0f} s)" if carry else ")")
             )
         if deadline is not None and now - self.started > deadline:
             waiting = f"; no answer for {now - self._progress_at:.0f} s after the last byte" if handed_on else ""

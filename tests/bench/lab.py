@@ -31,6 +31,15 @@ PERIOD_US = 100_000
 BYTES_PER_S_AUDIO = 48_000 * 2 * 2  # stereo 16-bit 48 kHz
 KINDS = ("field", "voice", "field", "music")  # the corpus mixes, in turn
 RETRY = re.compile(r"(upload of part \d+) of \S+ failed: .*; retry \d+ in")
+LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
+#: edgefleet's start-up, from its ``-vv`` log: (milestone, the first line that marks it)
+MILESTONES = (
+    ("first log line", ""),
+    ("plan chosen", "compression: "),
+    ("first S3 answer", '"HEAD /'),
+    ("upload created", '?uploads= HTTP/1.1" 200'),
+    ("first part connection", "Starting new HTTP connection (2)"),
+)
 
 
 def env_mb(name: str, default: float) -> float:
@@ -120,6 +129,22 @@ class Run:
     tail: str = ""  # the end of stderr when the run failed
     link_head_s: float | None = None  # with a timeline: from the start to the link's first 64 kB
     link_tail_s: float | None = None  # with a timeline: from the link's last byte to the exit
+    startup: dict[str, float] = field(default_factory=dict)  # edgefleet: seconds from start to MILESTONES
+
+
+def startup_milestones(err: str, started_at: float) -> dict[str, float]:
+    """Seconds from the process start (``started_at``, ``time.time()``) to each of :data:`MILESTONES` in an
+    edgefleet ``-vv`` log (its times are local wall-clock times with milliseconds)."""
+    found: dict[str, float] = {}
+    for line in err.splitlines():
+        stamp = LOG_TIME.match(line)
+        if stamp is None:
+            continue
+        at = datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        for name, mark in MILESTONES:
+            if name not in found and mark in line:
+                found[name] = round(at - started_at, 3)
+    return found
 
 
 def rclone_config(s3: SeaweedS3, directory: Path, endpoint: str | None = None) -> Path:
@@ -206,7 +231,7 @@ def upload(
     sent0, held0 = (sent_bytes(plan) if plan else 0), (throttled_s(group) if group else 0.0)
     watch = LinkTimeline(plan) if timeline and plan else None
     with watch or contextlib.nullcontext():
-        start = time.perf_counter()
+        start, started_at = time.perf_counter(), time.time()
         ok, seconds, cpu, out, err = timed(cmd, env, work / f"{prefix}.log", ceiling_s, join)
     head, tail = watch.head_tail(start, seconds) if watch else (None, None)
     retried = RETRY.findall(err)
@@ -227,6 +252,7 @@ def upload(
         tail="" if ok else err[-3000:],
         link_head_s=head,
         link_tail_s=tail,
+        startup={} if who.is_rclone else startup_milestones(err, started_at),
     )
 
 

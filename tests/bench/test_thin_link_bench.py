@@ -17,7 +17,9 @@ the kernel's buffers (MBs) and takes a part off the uploader long before the lin
 splitting proxy (a satellite PEP) does.
 
 Environment: ``EDGEFLEET_BENCH_THIN_MB`` (30), ``EDGEFLEET_BENCH_THIN_KBIT`` (64), ``EDGEFLEET_BENCH_THIN_DELAY_MS``
-(600), ``EDGEFLEET_BENCH_THIN_BUFFER`` (16384), ``EDGEFLEET_BENCH_DIR`` (/tmp/edgefleet-bench-plan).
+(600), ``EDGEFLEET_BENCH_THIN_BUFFER`` (16384), ``EDGEFLEET_BENCH_THIN_SUBNET`` (20: the two links' /30s are this and
+the next, so two variants can run side by side with different values), ``EDGEFLEET_BENCH_DIR``
+(/tmp/edgefleet-bench-plan).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ SIZE_MB = env_mb("EDGEFLEET_BENCH_THIN_MB", 30)
 KBIT = env_mb("EDGEFLEET_BENCH_THIN_KBIT", 64)
 DELAY_S = env_mb("EDGEFLEET_BENCH_THIN_DELAY_MS", 600) / 1000
 BUFFER = int(env_mb("EDGEFLEET_BENCH_THIN_BUFFER", 16 * 1024))  # the proxy's buffers; 0 = a splitting proxy
+SUBNET = int(env_mb("EDGEFLEET_BENCH_THIN_SUBNET", 20))  # the first leg's /30, the second's the next
 Leg = tuple[SeaweedS3, LinkPlan, FaultProxy]
 
 
@@ -58,7 +61,7 @@ def leg(tag: str, subnet: int) -> Iterator[Leg]:
 def legs() -> Iterator[tuple[Leg, Leg]]:
     if os.geteuid() != 0 or not shutil.which("tc") or not shutil.which("rclone"):
         pytest.skip("needs root, tc and rclone")
-    with leg("efthinA", 20) as a, leg("efthinB", 21) as b:
+    with leg("efthinA", SUBNET) as a, leg("efthinB", SUBNET + 1) as b:
         yield a, b
 
 

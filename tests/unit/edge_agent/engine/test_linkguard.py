@@ -7,7 +7,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.engine.limits import Limits, MiB
-from edge_agent.engine.linkguard import SANE_PART_S, backlog_eta_s, guard, part_deadline_s
+from edge_agent.engine.linkguard import (
+    CARRY_FRACTION,
+    SANE_PART_S,
+    UNMEASURED_BPS,
+    backlog_eta_s,
+    carry_bps,
+    guard,
+    part_deadline_s,
+    stall_clock_start,
+)
 from fleet_protocol.assignment import MIN_PART_SIZE
 
 KiB = 1024
@@ -99,3 +108,57 @@ def test_a_deadline_leaves_four_times_what_the_share_needs(
 )
 def test_backlog_eta(backlog: int, rate: float | None, eta: float | None) -> None:
     assert backlog_eta_s(backlog, rate) == eta
+
+
+@pytest.mark.parametrize(
+    ("rate", "streams", "carry"),
+    [
+        (2_000_000.0, 1, 1_000_000.0),  # half the measured rate
+        (2_000_000.0, 4, 250_000.0),  # half of one part's share
+        (None, 1, UNMEASURED_BPS / 2),  # not measured: 64 kbit/s assumed
+        (0.0, 2, UNMEASURED_BPS / 4),  # measured as nothing yet (failed parts only): the same
+    ],
+)
+def test_carry_table(rate: float | None, streams: int, carry: float) -> None:
+    assert carry_bps(rate, streams) == pytest.approx(carry)
+
+
+@pytest.mark.parametrize(
+    ("progress_at", "started", "written", "carry", "expected"),
+    [
+        (50.0, 0.0, 1000, None, 50.0),  # no carry (create, complete, list): the last progress
+        (50.0, 0.0, 1000, 0.0, 50.0),
+        (50.0, 0.0, 100_000, 1000.0, 100.0),  # the link needs 100 s for what was written: the timer waits
+        (150.0, 0.0, 100_000, 1000.0, 150.0),  # it could have passed them all by 100 s: from the last progress
+        # the thin-link case: 4.7 MB written at 64 kbit/s (carry 4 kB/s) is 20 minutes of link
+        (30.0, 0.0, 4_700_000, 4000.0, 1175.0),
+    ],
+)
+def test_stall_clock_start_table(
+    progress_at: float, started: float, written: int, carry: float | None, expected: float
+) -> None:
+    assert stall_clock_start(progress_at, started, written, carry) == pytest.approx(expected)
+
+
+@given(
+    started=st.floats(0, 1e4),
+    after=st.floats(0, 1e4),
+    written=st.integers(0, 64 * MiB),
+    rate=st.floats(100, 1e9),
+    streams=st.integers(1, 16),
+    stall=st.floats(0.5, 600),
+)
+def test_a_path_moving_at_half_the_measured_share_is_never_cut_and_a_dead_one_is_within_the_bound(
+    started: float, after: float, written: int, rate: float, streams: int, stall: float
+) -> None:
+    carry = carry_bps(rate, streams)
+    progress_at = started + after
+    start = stall_clock_start(progress_at, started, written, carry)
+    # never before the last progress; never cut while the link at half its share is still passing the bytes on
+    assert start >= progress_at
+    assert start >= started + written / (CARRY_FRACTION * rate / streams) - 1e-6 * max(1.0, start)
+    # a dead path (no progress after progress_at) is cut at start + stall: no later than the bound
+    assert start + stall <= max(progress_at, started + written / carry) + stall + 1e-6 * max(1.0, start)
+    # ... which, with every byte of a part written, is within half the part's deadline without its slack
+    deadline = part_deadline_s(written, rate, streams, 0, slack_s=0.0)
+    assert start - started <= max(after, deadline / 2) + 1e-6 * max(1.0, deadline)

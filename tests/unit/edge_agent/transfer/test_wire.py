@@ -28,6 +28,7 @@ class Clock:
 class FakeTap:
     clock: Clock
     deadline_s: float | None = None
+    carry_bps: float | None = None
     step: int = 0  # quantum
     pace_takes_s: float = 0.0
     paced: list[int] = field(default_factory=list)
@@ -54,6 +55,25 @@ def test_a_request_that_keeps_moving_never_stalls_however_long_it_takes() -> Non
         watch.wrote(64 * KiB, unacked=32 * KiB)
     assert watch.written == 100 * 64 * KiB
     assert watch.acked == watch.written - 32 * KiB
+
+
+def test_a_closed_window_is_no_stall_while_the_link_could_still_be_passing_the_bytes_on() -> None:
+    """The zero-window case: 3 MB written at once, 1 MB acknowledged, then nothing acknowledged for minutes (a
+    middlebox with a full buffer and a closed window) on a link measured at 8 kB/s (carry 4 kB/s): the stall
+    timer starts when the link could have passed on all 3 MB (750 s), and cuts a dead path 60 s later."""
+    clock = Clock()
+    watch = Watch(60.0, FakeTap(clock, carry_bps=4000.0), clock)
+    watch.wrote(3_000_000, unacked=2_000_000)
+    for _ in range(74):  # 740 s of nothing acknowledged, 12 stall timeouts: no stall
+        clock.t += 10.0
+        watch.heard(unacked=2_000_000)
+        watch.check()
+    watch.heard(unacked=1_500_000)  # the window opened: 0.5 MB acknowledged at once
+    clock.t = watch.started + 750.0 + 60.0  # the stall timeout after the link could have passed them all on
+    watch.check()
+    clock.t += 0.5
+    with pytest.raises(Stalled, match=r"nothing written or acknowledged for 60 s .* after 750 s"):
+        watch.check()
 
 
 def test_nothing_written_or_acknowledged_for_the_stall_timeout_is_a_stall() -> None:
