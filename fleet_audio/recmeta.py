@@ -320,4 +320,3 @@ def extract(chunks: Iterable[Chunk], *, file_name: str = "", mtime: datetime | N
     if mtime is not None:
         return RecorderMetadata(fields, mtime.astimezone(UTC) if mtime.tzinfo else mtime.replace(tzinfo=UTC), "mtime")
     return RecorderMetadata(fields, None, "")
-
