@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +40,7 @@ from controller.alerting.state import Changes, reconcile
 from controller.config import AlertsSection
 from controller.policy import PolicyConfig
 from controller.store.database import as_utc
+from controller.store.instances import heard_until
 from controller.store.models import Agent
 from controller.store.tables import column
 from controller.store.usage import metered_usage
@@ -106,7 +107,7 @@ class AlertEvaluator:
         with Session(self.engine) as session:
             live = store.live_controllers(session, now, self.heartbeat_ttl_s)
             self.leader = not live or min([*live, self.controller_id]) == self.controller_id
-            fleet = self.fleet_facts(session, now) if self.leader else None
+            fleet = self.fleet_facts(session, now, live) if self.leader else None
             sites = self.site_facts(session, now) if self.leader else []
             evaluation = evaluate(fleet, self.central(now), now, self.thresholds, sites)
             for agent_id, error in evaluation.failed:
@@ -123,13 +124,17 @@ class AlertEvaluator:
             log.info("alerts resolved: %d", len(changes.resolved))
         return Round(evaluation, changes, self.leader)
 
-    def fleet_facts(self, session: Session, now: datetime) -> list[AgentFacts]:
+    def fleet_facts(self, session: Session, now: datetime, live: Sequence[str] = ()) -> list[AgentFacts]:
+        """Every agent's facts. An agent is heard if something of it was stored within ``offline_after_s`` of the
+        ``live`` controllers' ingest watermark (as the ticker marks agents offline), not of ``now``: an ingest
+        that is behind does not make the fleet look silent."""
         completed = store.last_completed(session, now - timedelta(hours=self.config.no_upload_h))
+        until = heard_until(session, live, now)
         rows = session.execute(select(*(column(getattr(Agent, name)) for name in _AGENT_FIELDS))).all()
         facts = []
         for row in rows:
             try:
-                facts.append(self._facts(row, completed, now))
+                facts.append(self._facts(row, completed, now, until))
             except Exception as exc:  # one bad row must not stop the others' alerts
                 self.failed_agents += 1
                 log.error("alert facts failed for agent %s: %s", row[0], exc)
@@ -147,11 +152,11 @@ class AlertEvaluator:
             if plan.budget.monthly_bytes > 0
         ]
 
-    def _facts(self, row: Any, completed: dict[str, datetime], now: datetime) -> AgentFacts:
+    def _facts(self, row: Any, completed: dict[str, datetime], now: datetime, heard_until: datetime) -> AgentFacts:
         r = dict(zip(_AGENT_FIELDS, row, strict=True))
         agent_id: str = r["id"]
         last_seen = as_utc(r["last_seen"])
-        heard = last_seen is not None and (now - last_seen).total_seconds() <= self.policy.offline_after_s
+        heard = last_seen is not None and (heard_until - last_seen).total_seconds() <= self.policy.offline_after_s
         online = bool(r["online"]) and heard
         since = as_utc(r["online_since"]) if online else (last_seen if r["online"] else as_utc(r["offline_since"]))
         progress = self._progress(agent_id, r, now)

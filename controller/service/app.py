@@ -90,6 +90,7 @@ class Controller:
             controller_id=config.controller_id,
             publish=self._publish,
             heartbeat_ttl_s=max(5.0, 3 * config.tick_seconds),
+            stored_through=self._stored_through,
         )
         self.link = BrokerConnection(
             config.mqtt.parsed,
@@ -260,16 +261,26 @@ class Controller:
                 log.exception("ingest round failed; going on")
         last = self.ingestor.drain(timeout=0.001)  # a clean stop stores (and acknowledges) what it received
         if len(last):
-            self.writer.write(last)
+            self._write(last)
 
     def _ingest_once(self) -> None:
         batch = self.ingestor.drain(timeout=self.config.flush_interval_s)
         if not len(batch):
             return
-        self.writer.write(batch)
+        self._write(batch)
         self.ticker.note(batch)
         if self.ticker.needs_fast_tick(batch.telemetry):
             self._hot_path(batch)
+
+    def _stored_through(self, now: datetime) -> datetime:
+        return datetime.fromtimestamp(self.ingestor.stored_through(now.timestamp()), UTC)
+
+    def _write(self, batch: IngestBatch) -> None:
+        """Store ``batch`` (or dead-letter or defer its messages); either way it no longer holds the watermark."""
+        try:
+            self.writer.write(batch)
+        finally:
+            self.ingestor.settled(len(batch.raw))
 
     def _housekeeping(self, due: dict[str, float]) -> None:
         now = time.monotonic()

@@ -127,6 +127,8 @@ class Ingestor:
         """``sites``: the provisioned site per agent (to notice births that claim another); ``skew``: how far
         ahead of its arrival a message's ``sent_at`` may be (see ``controller.store.agent_writes.observed_at``)."""
         self._queue: queue.SimpleQueue[Received] = queue.SimpleQueue()
+        #: arrival times of the messages offered and not yet settled, oldest first (``stored_through``)
+        self._pending: deque[float] = deque()
         self.stats = IngestStats()
         self.sites = dict(sites or {})
         self.skew = skew
@@ -138,7 +140,25 @@ class Ingestor:
         self, topic: str, payload: bytes, received: float | None = None, ack: Callable[[], None] | None = None
     ) -> None:
         """Called from the MQTT thread: cheap, never raises. ``ack``: to call once the message is stored."""
-        self._queue.put(Received(topic, payload, time.time() if received is None else received, ack))
+        at = time.time() if received is None else received
+        self._pending.append(at)  # before the queue: a message in the queue is always pending
+        self._queue.put(Received(topic, payload, at, ack))
+
+    def settled(self, count: int) -> None:
+        """The ingest thread is done with the oldest ``count`` drained messages: stored, dead-lettered, or left
+        unacknowledged for the broker to deliver again (they come back as new messages)."""
+        for _ in range(min(count, len(self._pending))):
+            self._pending.popleft()
+
+    def stored_through(self, now: float) -> float:
+        """Every message that arrived before this time is settled (``now`` when nothing is pending): how far
+        the store is behind the wire. The ticker measures silence against it, so a stalled ingest does not make
+        agents look silent."""
+        try:
+            oldest = self._pending[0]
+        except IndexError:
+            return now
+        return min(now, oldest)
 
     def backlog(self) -> int:
         return self._queue.qsize()

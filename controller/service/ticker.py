@@ -51,7 +51,7 @@ from controller.store.assignments import (
     settings_of,
 )
 from controller.store.housekeeping import mark_stale_offline
-from controller.store.instances import heartbeat, sites_for
+from controller.store.instances import heard_until, heartbeat, sites_for
 from controller.store.models import CurrentAssignment, OperatorOverride
 from controller.transcoder.jobs import alive_workers
 from fleet_plan.thermal import level_for
@@ -131,8 +131,12 @@ class Ticker:
         controller_id: str,
         publish: Callable[[Assignment], None],
         heartbeat_ttl_s: float = 5.0,
+        stored_through: Callable[[datetime], datetime] | None = None,
     ) -> None:
+        """``stored_through(now)``: this controller's ingest watermark (every message received before it is
+        stored; ``Ingestor.stored_through``); None: always ``now`` (nothing is ever pending)."""
         self.engine = engine
+        self.stored_through = stored_through or (lambda now: now)
         self.config = config
         self.controller_id = controller_id
         self.publish = publish
@@ -200,9 +204,7 @@ class Ticker:
         with Session(self.engine, expire_on_commit=False) as session:
             # the heartbeat only: marking stale agents offline is an UPDATE over the agent table that collides
             # with the ingest's writes (deadlocks at 10,000 agents on PostgreSQL): full ticks do it
-            self.live_controllers = heartbeat(
-                session, self.controller_id, now=now, started_at=self.started_at, ttl_s=self.heartbeat_ttl_s
-            )
+            self.live_controllers = self._heartbeat(session, now)
             overridden = self._overrides_changed(list(session.scalars(select(OperatorOverride))))
         if self.live_controllers != live_before:
             self.request_full()
@@ -268,13 +270,28 @@ class Ticker:
         return TickResult(len(live), published, len(offline), time.perf_counter() - started)
 
     def _upkeep(self, session: Session, now: datetime) -> list[str]:
-        """Stale agents offline (returned), and this controller's heartbeat (who else is alive)."""
-        cutoff = now - timedelta(seconds=self.config.offline_after_s)
-        offline = mark_stale_offline(session, cutoff=cutoff, now=now)
-        self.live_controllers = heartbeat(
-            session, self.controller_id, now=now, started_at=self.started_at, ttl_s=self.heartbeat_ttl_s
+        """This controller's heartbeat (who else is alive), then stale agents offline (returned).
+
+        Silence is measured against what is stored, not the wall clock: an agent is stale when nothing of it
+        was stored for ``offline_after_s`` before the earliest watermark of the live controllers (every message
+        received before it is stored). A controller whose ingest is a minute behind (a database stall) then
+        does not mark the fleet offline, and reassign it when its messages land."""
+        self.live_controllers = self._heartbeat(session, now)
+        watermark = heard_until(session, self.live_controllers, now)
+        if now - watermark > timedelta(seconds=1):
+            log.info("ingest stored through %.1f s ago: silence measured from there", (now - watermark).total_seconds())
+        cutoff = watermark - timedelta(seconds=self.config.offline_after_s)
+        return mark_stale_offline(session, cutoff=cutoff, now=now)
+
+    def _heartbeat(self, session: Session, now: datetime) -> list[str]:
+        return heartbeat(
+            session,
+            self.controller_id,
+            now=now,
+            started_at=self.started_at,
+            ttl_s=self.heartbeat_ttl_s,
+            stored_through=self.stored_through(now),
         )
-        return offline
 
     def _decide_and_commit(self, session: Session, now: datetime, sites: set[str] | None) -> Round:
         """Load, decide, commit; another controller's version in between → load and decide again."""

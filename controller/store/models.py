@@ -326,6 +326,9 @@ class ControllerInstance(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     started_at: datetime = Field(sa_type=TZ)
     last_seen: datetime = Field(sa_type=TZ)
+    #: every message this controller received before this time is stored (its ingest's watermark; None: an
+    #: older controller that does not say)
+    stored_through: datetime | None = Field(default=None, sa_type=TZ, nullable=True)
 
 
 # --- alerts ---------------------------------------------------------------------------------------

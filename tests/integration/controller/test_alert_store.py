@@ -19,7 +19,7 @@ from controller.alerting.rules import CentralFacts, Kind
 from controller.config import AlertsSection, WebhookSection
 from controller.policy import PolicyConfig
 from controller.store.database import as_utc, create_all, make_engine
-from controller.store.instances import heartbeat
+from controller.store.instances import WATERMARK_HOLD_MAX, heard_until, heartbeat
 from controller.store.models import Agent, AlertNotification, AlertRecord, UploadEvent
 
 pytestmark = pytest.mark.integration
@@ -105,10 +105,10 @@ def test_a_bad_agent_row_does_not_stop_the_round(engine: Engine, monkeypatch: py
     ev = evaluator(engine)
     real = ev._facts
 
-    def facts(row: Any, completed: Mapping[str, datetime], now: datetime) -> Any:
+    def facts(row: Any, completed: Mapping[str, datetime], now: datetime, heard_until: datetime) -> Any:
         if row[0] == "pi-bad":
             raise ValueError("a row no rule can read")
-        return real(row, dict(completed), now)
+        return real(row, dict(completed), now, heard_until)
 
     monkeypatch.setattr(ev, "_facts", facts)
     ev.run_once(T0)
@@ -121,6 +121,26 @@ def test_an_offline_alert_starts_when_the_agent_went_offline(engine: Engine) -> 
     evaluator(engine).run_once(T0)
     (offline,) = alerts(engine)
     assert (offline.kind, as_utc(offline.started_at)) == ("offline", T0 - timedelta(minutes=10))
+
+
+def test_silence_is_measured_from_the_earliest_ingest_watermark_of_the_live_controllers(engine: Engine) -> None:
+    behind = T0 - timedelta(seconds=90)
+    with Session(engine) as session:
+        heartbeat(session, "ctl-1", now=T0, started_at=T0, ttl_s=30, stored_through=T0)
+        heartbeat(session, "ctl-2", now=T0, started_at=T0, ttl_s=30, stored_through=behind)  # 90 s behind
+        heartbeat(session, "ctl-old", now=T0, started_at=T0, ttl_s=30)  # an older controller: says nothing
+        assert heard_until(session, ["ctl-1", "ctl-2", "ctl-old"], T0) == behind
+        assert heard_until(session, ["ctl-1", "ctl-old"], T0) == T0
+        assert heard_until(session, ["ctl-old"], T0) == T0
+        heartbeat(session, "ctl-2", now=T0, started_at=T0, ttl_s=30, stored_through=T0 - timedelta(hours=1))
+        assert heard_until(session, ["ctl-1", "ctl-2"], T0) == T0 - WATERMARK_HOLD_MAX  # a stuck ingest: not waited for
+        heartbeat(session, "ctl-2", now=T0, started_at=T0, ttl_s=30, stored_through=behind)
+    # last heard 2 min ago, 30 s before the watermark: online for the alerts (offline after 60 s of silence)
+    put_agent(engine, "pi-01", T0 - timedelta(minutes=2))
+    (facts,) = evaluator(engine).fleet_facts(Session(engine), T0, ["ctl-1", "ctl-2"])
+    assert facts.online
+    (facts,) = evaluator(engine).fleet_facts(Session(engine), T0, ["ctl-1"])
+    assert not facts.online
 
 
 class Clock:

@@ -10,12 +10,14 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import text
 from sqlmodel import Session
 
 from controller.service.app import Controller
 from controller.store import repo
+from controller.store.database import AGENT_WRITES_LOCK_KEY
 from controller.store.models import Agent
-from edgefleet.localservices import Mosquitto
+from edgefleet.localservices import Mosquitto, Postgres
 from fleet_base.mqtt_url import MqttUrl
 from fleet_protocol.topics import AgentChannel, agent_topic
 from tests.integration.controller.fakes import FakeAgent, wait_for
@@ -96,6 +98,34 @@ def test_stale_telemetry_marks_agent_offline(
     agent.telemetry(50.0)
     wait_for(lambda: (r := agent_row(controller, agent.agent_id)) and r.online, what="agent online")
     wait_for(lambda: (r := agent_row(controller, agent.agent_id)) and not r.online, timeout=10, what="stale → offline")
+
+
+def test_a_stalled_ingest_does_not_mark_its_agents_offline(
+    postgres: Postgres, start_controller: StartController, make_agent: MakeAgent
+) -> None:
+    """Silence is measured against what is stored: while the ingest cannot store (here: another transaction holds
+    the agent-writes lock, as a long batch of the other controller would), an agent that keeps sending stays
+    online; once it really stops, it goes offline as before."""
+    controller = start_controller(postgres.create_database(), offline_after_s=2.0)
+    agent = make_agent(unique("pi-stall")).connect()
+    agent.telemetry(50.0)
+    wait_for(lambda: (r := agent_row(controller, agent.agent_id)) and r.online, what="agent online")
+
+    def behind() -> float:
+        now = time.time()
+        return now - controller.ingestor.stored_through(now)
+
+    with controller.engine.begin() as connection:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AGENT_WRITES_LOCK_KEY})
+        # the agent keeps talking; nothing of it is stored for twice the offline time
+        wait_for(lambda: agent.telemetry(50.0) and behind() > 4.0, timeout=60, interval=0.3, what="ingest stalled")
+        ticks = controller.ticks
+        wait_for(lambda: controller.ticks >= ticks + 3, timeout=60, what="three full ticks during the stall")
+        row = agent_row(controller, agent.agent_id)
+        assert row is not None
+        assert row.online, "an agent whose messages wait in the ingest was marked offline"
+    wait_for(lambda: behind() < 1.0, timeout=60, what="the ingest caught up")
+    wait_for(lambda: (r := agent_row(controller, agent.agent_id)) and not r.online, timeout=30, what="silent → offline")
 
 
 def test_hot_agent_is_throttled_and_restored_with_hysteresis(

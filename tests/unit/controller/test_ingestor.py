@@ -129,3 +129,18 @@ def test_lag_of_a_message_dated_in_the_future_counts_from_its_arrival() -> None:
     batch = ingestor.drain(timeout=0.1)
     ingestor.stored(batch, 1_001.0)
     assert ingestor.stats.lag_summary()["max_s"] == 1.0
+
+
+def test_the_watermark_holds_at_the_oldest_message_not_yet_settled() -> None:
+    ingestor = Ingestor()
+    assert ingestor.stored_through(now=500.0) == 500.0  # nothing pending: the store is not behind
+    for seq, received in enumerate([100.0, 101.0, 102.0]):
+        ingestor.offer(topic("pi-1", AgentChannel.TELEMETRY), encode(Telemetry(agent_id="pi-1", seq=seq)), received)
+    batch = ingestor.drain(timeout=0.1, max_items=2)
+    assert ingestor.stored_through(now=500.0) == 100.0  # drained but not yet stored still holds it
+    ingestor.settled(len(batch.raw))
+    assert ingestor.stored_through(now=500.0) == 102.0  # the one still queued
+    ingestor.settled(len(ingestor.drain(timeout=0.1).raw))
+    assert ingestor.stored_through(now=500.0) == 500.0
+    ingestor.settled(5)  # more than pending (never happens) does not raise
+    assert ingestor.stored_through(now=50.0) == 50.0
