@@ -49,7 +49,7 @@ from controller.service.supervisor import Backoff, Supervisor
 from controller.service.ticker import Ticker
 from controller.service.writer import BatchWriter
 from controller.store.agent_writes import IngestBatch, write_batch, write_dead_letter
-from controller.store.database import make_engine
+from controller.store.database import answers, make_engine
 from controller.store.errors import is_outage
 from controller.store.housekeeping import prune_telemetry, sync_sites
 from controller.store.instances import forget
@@ -62,6 +62,8 @@ log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 3600.0
 STATS_EVERY_S = 5.0
 SYNC_SITES_RETRY_S = 60.0
+#: how often a controller owing a redelivery asks whether its database answers again
+REDELIVERY_CHECK_S = 5.0
 #: the notifier looks at the outbox at least this often (and at once after each evaluation)
 NOTIFY_EVERY_S = 2.0
 #: tries to reach the database at start (backoff 0.5 s doubling to 10 s: about a minute and a half)
@@ -108,6 +110,7 @@ class Controller:
         self.health: HealthServer | None = None
         self.tick_seconds: list[float] = []
         self.ticks = self.tick_errors = 0
+        self.redeliveries = 0  # MQTT session reconnects to fetch messages an outage left unacknowledged
         #: rounds of a loop that raised and were skipped, by thread
         self.loop_errors: Counter[str] = Counter()
         self.sites_synced = False
@@ -251,7 +254,8 @@ class Controller:
         self._wake.set()
 
     def _ingest_loop(self) -> None:
-        due = {"prune": time.monotonic() + 60, "stats": time.monotonic() + STATS_EVERY_S, "sites": 0.0}
+        now = time.monotonic()
+        due = {"prune": now + 60, "stats": now + STATS_EVERY_S, "sites": 0.0, "redeliver": 0.0}
         while not self._stop.is_set():
             try:
                 self._ingest_once()
@@ -290,9 +294,23 @@ class Controller:
         if not self.sites_synced and now >= due["sites"]:
             due["sites"] = now + SYNC_SITES_RETRY_S
             self._sync_sites()
+        if self.writer.redelivery_owed and now >= due["redeliver"]:
+            due["redeliver"] = now + REDELIVERY_CHECK_S
+            self._redeliver()
         if self.stats_file is not None and now >= due["stats"]:
             due["stats"] = now + STATS_EVERY_S
             self._write_stats()
+
+    def _redeliver(self) -> None:
+        """Messages were left unacknowledged in a database outage: once the database answers, reconnect the MQTT
+        session so the broker sends them again (while disconnected, the coming reconnect does it anyway)."""
+        connected = self.link.connected.is_set()
+        if connected and not answers(self.engine):
+            return
+        self.writer.redelivery_owed = False
+        if connected:
+            self.redeliveries += 1
+            self.link.redeliver()
 
     def _hot_path(self, batch: IngestBatch) -> None:
         """A hotter reading: decide for its site(s) right here, without waiting for the next full tick."""
@@ -501,6 +519,7 @@ class Controller:
             "dropped": s.dropped,
             "dead_lettered": s.dead_lettered,
             "deferred": s.deferred,
+            "redeliveries": self.redeliveries,
             "site_mismatches": s.site_mismatches,
             "unknown_event_kinds": dict(s.unknown_event_kinds),
             "thread_restarts": {name: t.restarts for name, t in self.supervisor.status().items()},

@@ -120,15 +120,27 @@ class BrokerConnection:
         return encode(ControllerState(controller_id=self.controller_id, seq=next(self._seq), state=state))
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self.session_expiry_s
-        self.client.connect_async(self.url.host, self.url.port, keepalive=30, clean_start=False, properties=props)
-        self.client.loop_start()
+        self._connect_session()
         if self.telemetry_client is not None and self.telemetry_url is not None:
             self.telemetry_client.connect_async(
                 self.telemetry_url.host, self.telemetry_url.port, keepalive=30, clean_start=True
             )
             self.telemetry_client.loop_start()
+
+    def _connect_session(self) -> None:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.session_expiry_s
+        self.client.connect_async(self.url.host, self.url.port, keepalive=30, clean_start=False, properties=props)
+        self.client.loop_start()
+
+    def redeliver(self) -> None:
+        """Connect the persistent session again: the broker sends what this controller left unacknowledged (an
+        outage of its database) again only on a new connection of the session (MQTT 5, 4.4). A clean disconnect:
+        no Last Will, the session and its queue stay."""
+        log.info("MQTT session reconnects: the broker sends the unacknowledged messages again")
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._connect_session()
 
     @property
     def is_connected(self) -> bool:

@@ -87,7 +87,7 @@ _COUNTERS: tuple[tuple[str, str, Callable[[ControllerStatus], int]], ...] = (
     ),
     (
         "edgefleet_controller_messages_deferred",
-        "messages not stored while the database was away (not acknowledged: delivered again)",
+        "messages not stored while the database was away (not acknowledged: delivered again on a reconnect)",
         lambda s: s.deferred,
     ),
     (
@@ -115,7 +115,7 @@ _COUNTERS: tuple[tuple[str, str, Callable[[ControllerStatus], int]], ...] = (
     ),
     (
         "edgefleet_controller_mqtt_reconnects",
-        "MQTT connects after the first (the broker went away, or the connection dropped)",
+        "MQTT connects after the first (the broker went away, the connection dropped, or a redelivery)",
         lambda s: max(0, s.mqtt_connects - 1),
     ),
     ("edgefleet_controller_alert_evaluations", "alert evaluation rounds completed", lambda s: s.alert_rounds),

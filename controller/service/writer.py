@@ -3,7 +3,10 @@
     write(batch)
      ├── stored in one transaction ─────────────────────────────────▶ acknowledge all
      ├── database away (``is_outage``), after ``attempts`` tries ───▶ acknowledge none: the broker
-     │                                                                 delivers them again (deferred)
+     │                                                                 delivers them again (deferred) when
+     │                                                                 the session reconnects, which the
+     │                                                                 controller does once the database
+     │                                                                 answers (``redelivery_owed``)
      └── data error (anything else) ─▶ isolate: bisect the batch, store each half on its own
           ├── a half stored ─────────────────────────────────────────▶ acknowledge its messages
           ├── the database goes away meanwhile ──────────────────────▶ the rest is deferred
@@ -55,6 +58,9 @@ class BatchWriter:
     ) -> None:
         self.ingestor, self.store, self.dead_letter = ingestor, store, dead_letter
         self.retry, self.sleep, self.clock = retry, sleep, clock
+        #: messages were left unacknowledged: the broker sends them again only when the session reconnects
+        #: (``Controller._redeliver`` does once the database answers)
+        self.redelivery_owed = False
 
     def write(self, batch: IngestBatch) -> None:
         error = self._store(batch)
@@ -127,6 +133,7 @@ class BatchWriter:
 
     def _defer(self, items: Sequence[tuple[object, ...]]) -> None:
         self.ingestor.stats.deferred += len(items)
+        self.redelivery_owed = True
         log.error("database unavailable: %d messages not stored and not acknowledged (redelivered later)", len(items))
 
 

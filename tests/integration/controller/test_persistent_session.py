@@ -163,6 +163,39 @@ def test_messages_are_acknowledged_only_once_stored(
     wait_stored(database_url, again, agent.agent_id, [e.file for e in events])
 
 
+def test_messages_left_unacknowledged_in_an_outage_are_stored_once_the_database_is_back(
+    database_url: str,
+    start_controller: StartController,
+    make_agent: MakeAgent,
+    mqtt_broker_factory: Callable[[], Mosquitto],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The broker sends an unacknowledged message again only on a new connection of the session: a controller
+    that deferred messages in an outage reconnects once the database answers again, without a restart."""
+    broker = mqtt_broker_factory()
+    outage = [True]
+
+    def sometimes_failing(*args: object, **kw: object) -> None:
+        if outage[0]:
+            from sqlalchemy.exc import OperationalError
+
+            raise OperationalError("INSERT", {}, Exception("database away"))
+        write_batch(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("controller.service.app.write_batch", sometimes_failing)
+    controller = start_controller(database_url, broker=broker, controller_id=f"ctl-{uuid.uuid4().hex[:6]}")
+    controller.writer.retry = Retry(attempts=1)
+    agent = make_agent(f"pi-{uuid.uuid4().hex[:6]}", broker=broker).connect(subscribe=False, birth=False)
+    events = [completed(agent, f"deferred-{i}") for i in range(4)]
+    send(agent, events)
+    wait_for(lambda: controller.ingestor.stats.deferred >= len(events), 10, "the batches given up")
+    sessions = controller.link.sessions
+    outage[0] = False
+    wait_stored(database_url, controller, agent.agent_id, [e.file for e in events])
+    assert controller.link.sessions > sessions  # a reconnect fetched them, no restart
+    assert controller.redeliveries >= 1
+
+
 def test_a_message_that_cannot_be_stored_does_not_take_its_batch_down(
     postgres: Postgres, monkeypatch: pytest.MonkeyPatch
 ) -> None:
