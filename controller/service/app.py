@@ -103,19 +103,16 @@ class Controller:
             telemetry_url=config.mqtt.telemetry,
             session_expiry_s=config.session_expiry_s,
         )
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._notify = threading.Event()
+        self._stop, self._wake, self._notify = threading.Event(), threading.Event(), threading.Event()
         self.supervisor = Supervisor(self._stop, backoff=restart_backoff or Backoff())
         self.health: HealthServer | None = None
         self.tick_seconds: list[float] = []
-        self.ticks = self.tick_errors = 0
-        self.redeliveries = 0  # MQTT session reconnects to fetch messages an outage left unacknowledged
+        # ``redeliveries``: MQTT session reconnects that fetch the messages an outage left unacknowledged
+        self.ticks = self.tick_errors = self.janitor_aborts = self.redeliveries = 0
         #: rounds of a loop that raised and were skipped, by thread
         self.loop_errors: Counter[str] = Counter()
         self.sites_synced = False
         self.started = time.time()
-        self.janitor_aborts = 0
         self._mqtt_down_since: datetime | None = None
         self.alerts, self.notifier = self._alerting(config)
         self.recording_events = self._recording_events_of(config)
