@@ -28,12 +28,11 @@ from fleet_protocol.messages import Birth, Event
 from fleet_protocol.topics import AgentChannel, agent_topic
 from fleet_protocol.vocabulary import EventKind
 from tests.integration.controller.fakes import FakeAgent
+from tests.integration.controller.helpers import MakeAgent, StartController
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
-StartController = Callable[..., Controller]
-MakeAgent = Callable[..., FakeAgent]
 SHA = "ab" * 32
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from controller.store.database import create_all, make_engine
 from edgefleet.demo.tomlw import dumps as toml_dumps
+from tests.integration.dashboard.conftest import csrf_in
 from tests.integration.dashboard.seed import PASSWORDS, USERS
 from tests.waiting import wait_for
 
@@ -140,7 +141,7 @@ def test_login_over_https_sets_a_secure_cookie(https_dashboard: tuple[str, ssl.S
     with httpx.Client(base_url=url, verify=context, timeout=10) as client:
         page = client.get("/login")
         assert page.headers["strict-transport-security"].startswith("max-age=")
-        token = page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+        token = csrf_in(page.text)
         answer = client.post("/login", data={"username": "olga", "password": PASSWORDS["olga"], "csrf_token": token})
         assert answer.status_code == 303, answer.text
         cookie = answer.headers["set-cookie"]

@@ -17,7 +17,8 @@ from fleet_protocol.messages import Assignment, Birth, Telemetry
 from fleet_protocol.topics import AgentChannel, agent_topic
 from fleet_protocol.vocabulary import STICKY_SHIFT, EventKind
 from fleet_protocol.vocabulary import ThrottleBit as Bit
-from tests.integration.edge_agent.service.helpers import Observer, wait_for
+from tests.integration.edge_agent.service.helpers import Observer
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 MiB = 1024 * 1024

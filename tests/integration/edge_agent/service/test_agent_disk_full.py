@@ -19,8 +19,9 @@ from fleet_protocol.messages import Event
 from fleet_protocol.topics import AgentChannel, agent_topic
 from fleet_protocol.vocabulary import EventKind
 from tests.corpus import write_wav
-from tests.integration.edge_agent.service.helpers import Observer, wait_for
+from tests.integration.edge_agent.service.helpers import Observer
 from tests.integration.edge_agent.service.test_agent_process import write_config
+from tests.waiting import wait_for
 
 pytestmark = [
     pytest.mark.integration,

@@ -17,7 +17,8 @@ from fleet_protocol.messages import Event
 from fleet_protocol.topics import AgentChannel, agent_topic
 from fleet_protocol.vocabulary import AgentStatus, EventKind
 from tests.corpus import write_wav
-from tests.integration.edge_agent.service.helpers import Observer, wait_for
+from tests.integration.edge_agent.service.helpers import Observer
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
