@@ -1,5 +1,5 @@
 """What the controller's integration tests share: the types of the ``start_controller`` and ``make_agent``
-fixtures (conftest.py), unique names, and an agent's stored row."""
+fixtures (conftest.py), unique names, an agent's stored row and events."""
 
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ def agent_row(controller: Controller, agent_id: str) -> Agent | None:
     """The agent's row as the controller stored it (None: not stored yet)."""
     with Session(controller.engine) as session:
         return repo.get_agent(session, agent_id)
+
+
+def files_stored(controller: Controller, agent_id: str) -> list[str]:
+    """The file names of the agent's stored events (its last 1000), sorted."""
+    with Session(controller.engine) as session:
+        return sorted(e.file for e in repo.recent_events(session, agent_id=agent_id, limit=1000))
 
 
 def stored_agent(controller: Controller, agent_id: str) -> Agent:

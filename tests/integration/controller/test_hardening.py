@@ -27,7 +27,14 @@ from fleet_protocol.messages import Birth, Event, Telemetry
 from fleet_protocol.topics import AgentChannel
 from fleet_protocol.vocabulary import EventKind
 from tests.integration.controller.fakes import FakeAgent
-from tests.integration.controller.helpers import MakeAgent, StartController, agent_row, stored_agent, unique
+from tests.integration.controller.helpers import (
+    MakeAgent,
+    StartController,
+    agent_row,
+    files_stored,
+    stored_agent,
+    unique,
+)
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -46,11 +53,6 @@ def raw_telemetry(agent: FakeAgent, **fields: Any) -> bytes:
     data = json.loads(encode(Telemetry(agent_id=agent.agent_id, seq=agent._next(), temperature_c=50.0)))
     data.update(fields)
     return json.dumps(data).encode()
-
-
-def files_stored(controller: Controller, agent_id: str) -> list[str]:
-    with Session(controller.engine) as session:
-        return sorted(e.file for e in repo.recent_events(session, agent_id=agent_id, limit=1000))
 
 
 def dead_letters(controller: Controller) -> list[Any]:

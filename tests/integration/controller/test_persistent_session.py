@@ -28,7 +28,7 @@ from fleet_protocol.messages import Birth, Event
 from fleet_protocol.topics import AgentChannel, agent_topic
 from fleet_protocol.vocabulary import EventKind
 from tests.integration.controller.fakes import FakeAgent
-from tests.integration.controller.helpers import MakeAgent, StartController
+from tests.integration.controller.helpers import MakeAgent, StartController, files_stored
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -55,15 +55,10 @@ def send(agent: FakeAgent, events: list[Event]) -> None:
         agent.client.publish(agent.topic(AgentChannel.EVENTS), encode(event), qos=1).wait_for_publish(10)
 
 
-def stored_files(database_url: str, controller: Controller, agent_id: str) -> list[str]:
-    with Session(controller.engine) as session:
-        return sorted(e.file for e in repo.recent_events(session, agent_id=agent_id, limit=1000))
-
-
-def wait_stored(database_url: str, controller: Controller, agent_id: str, expected: list[str]) -> None:
+def wait_stored(controller: Controller, agent_id: str, expected: list[str]) -> None:
     want = sorted(expected)
-    wait_for(lambda: stored_files(database_url, controller, agent_id) == want, 20, f"{len(want)} events stored")
-    assert stored_files(database_url, controller, agent_id) == want  # exactly once each
+    wait_for(lambda: files_stored(controller, agent_id) == want, 20, f"{len(want)} events stored")
+    assert files_stored(controller, agent_id) == want  # exactly once each
 
 
 def test_events_sent_while_the_controller_and_the_broker_restart_are_stored_exactly_once(
@@ -94,7 +89,7 @@ def restart_scenario(
     agent = make_agent(f"pi-{uuid.uuid4().hex[:6]}", broker=broker).connect(subscribe=False)
     before = [completed(agent, f"before-{i}") for i in range(3)]
     send(agent, before)
-    wait_stored(database_url, controller, agent.agent_id, [e.file for e in before])
+    wait_stored(controller, agent.agent_id, [e.file for e in before])
 
     controller.stop()  # e.g. an upgrade: the broker keeps queueing for its session
     away = [completed(agent, f"away-{i}") for i in range(5)]
@@ -106,7 +101,7 @@ def restart_scenario(
     send(agent, after_restart)
 
     again = start_controller(database_url, broker=broker, controller_id=controller_id, shared_group=shared_group)
-    wait_stored(database_url, again, agent.agent_id, [e.file for e in before + away + after_restart])
+    wait_stored(again, agent.agent_id, [e.file for e in before + away + after_restart])
     assert again.link.sessions_resumed == 1
 
 
@@ -127,7 +122,7 @@ def test_a_message_delivered_twice_or_a_completion_reported_again_is_stored_once
     send(agent, [first, failed, first, failed, reported_again])
     marker = completed(agent, "marker")
     send(agent, [marker])
-    wait_stored(database_url, controller, agent.agent_id, ["f.wav", "marker.wav", "twice.wav"])
+    wait_stored(controller, agent.agent_id, ["f.wav", "marker.wav", "twice.wav"])
     assert controller.ingestor.stats.received >= 6
 
 
@@ -159,7 +154,7 @@ def test_messages_are_acknowledged_only_once_stored(
     monkeypatch.setattr("controller.service.app.write_batch", write_batch)
 
     again = start_controller(database_url, broker=broker, controller_id=controller_id)
-    wait_stored(database_url, again, agent.agent_id, [e.file for e in events])
+    wait_stored(again, agent.agent_id, [e.file for e in events])
 
 
 def test_a_message_that_cannot_be_stored_does_not_take_its_batch_down(

@@ -21,9 +21,9 @@ from controller.store.database import create_all, make_engine
 from dashboard.app import create_app
 from dashboard.config import parse_config
 from edgefleet.localservices import SeaweedS3
+from edgefleet.localservices.process import free_port
 from fleet_audio import packed
 from fleet_audio.source import META_FORMAT, META_SHA256, META_SIZE, RAW_FORMAT
-from tests.browser.conftest import free_port
 from tests.corpus import bext_payload, list_info_payload, write_wav
 from tests.integration.dashboard.conftest import login, page_csrf
 from tests.integration.dashboard.recordings import catalog, encode, put_object, s3_section, store

@@ -74,8 +74,7 @@ def test_a_hot_simulated_pi_heats_under_load_and_cools_when_throttled(mqtt_broke
         wait_for(applied, what=f"assignment v{version} applied")
 
     def telemetry(agent_id: str) -> list[Telemetry]:
-        topic = agent_topic(agent_id, AgentChannel.TELEMETRY)
-        return [decode(topic, p) for p in observer.payloads(topic)]  # type: ignore[misc]
+        return observer.messages_of(agent_id, AgentChannel.TELEMETRY, Telemetry)
 
     try:
         wait_for(lambda: all(observer.payloads(agent_topic(i, AgentChannel.BIRTH)) for i in ids), what="two births")

@@ -28,8 +28,7 @@ def states(observer: Observer, agent_id: str) -> list[AgentStatus]:
 
 
 def telemetry(observer: Observer, agent_id: str) -> list[Telemetry]:
-    topic = agent_topic(agent_id, AgentChannel.TELEMETRY)
-    return [decode(topic, p) for p in observer.payloads(topic)]  # type: ignore[misc]
+    return observer.messages_of(agent_id, AgentChannel.TELEMETRY, Telemetry)
 
 
 def assignment(agent_id: str, version: int, **kw: object) -> bytes:

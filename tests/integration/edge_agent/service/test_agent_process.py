@@ -80,8 +80,7 @@ def agent_process(
 
 
 def events(observer: Observer, agent_id: str) -> list[Event]:
-    topic = agent_topic(agent_id, AgentChannel.EVENTS)
-    return [decode(topic, p) for p in observer.payloads(topic)]  # type: ignore[misc]
+    return observer.messages_of(agent_id, AgentChannel.EVENTS, Event)
 
 
 def test_agent_uploads_a_spool_file_deletes_it_after_verification_and_dies_with_a_last_will(
