@@ -7,18 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from controller.store.database import create_all, make_engine
 from dashboard.app import create_app
 from dashboard.config import parse_config
 from tests.integration.dashboard.seed import PASSWORDS, config_data
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    eng = make_engine(database_url)
-    create_all(eng)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture
