@@ -23,6 +23,7 @@ from pydantic import (
 from sqlmodel import Session
 
 from controller.store import repo
+from dashboard.metrics import LabelledCounter
 from fleet_protocol.assignment import CONCURRENCY
 from fleet_protocol.windows import WINDOW_PATTERN, is_valid_window
 
@@ -164,6 +165,7 @@ def budget_from_form(form: Mapping[str, str]) -> SiteOverrideChange:
 
 def apply_change(
     session: Session,
+    counter: LabelledCounter,
     *,
     who: str,
     change: OverrideChange,
@@ -171,11 +173,18 @@ def apply_change(
     site: str | None = None,
     now: datetime | None = None,
 ) -> None:
+    """Write ``change`` (audited by the store) and count it in ``counter`` (by action: ``set``)."""
     try:
         repo.set_override(session, who=who, agent_id=agent_id, site=site, now=now, **change.store_fields())
     except ValueError as exc:
         raise OverrideError(str(exc)) from exc
+    counter.inc("set")
 
 
-def clear(session: Session, *, who: str, agent_id: str | None = None, site: str | None = None) -> bool:
-    return repo.clear_override(session, who=who, agent_id=agent_id, site=site)
+def clear(
+    session: Session, counter: LabelledCounter, *, who: str, agent_id: str | None = None, site: str | None = None
+) -> bool:
+    """Clear the agent's or the site's override (audited by the store) and count it (``clear``)."""
+    cleared = repo.clear_override(session, who=who, agent_id=agent_id, site=site)
+    counter.inc("clear")
+    return cleared

@@ -76,7 +76,9 @@ class S3Settings:
 
         return urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=self.ca_certs, **kwargs)
 
-    def client(self) -> Minio:
+    def client(self, http_client: urllib3.PoolManager | None = None) -> Minio:
+        """A client of this store; ``http_client``: its connection pool (default: for https, :meth:`http_pool`;
+        for http, minio's own)."""
         from minio import Minio
 
         return Minio(
@@ -85,7 +87,7 @@ class S3Settings:
             secret_key=self.secret_key,
             secure=self.secure,
             region=self.region,
-            http_client=self.http_pool() if self.secure else None,
+            http_client=http_client if http_client is not None else self.http_pool() if self.secure else None,
         )
 
     @classmethod

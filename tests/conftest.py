@@ -20,7 +20,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
+from controller.store.database import create_all, make_engine
 from edgefleet.localservices import Mosquitto, Postgres, SeaweedS3, ServiceError
 
 
@@ -94,3 +96,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'edgefleet.db'}"
     pg: Postgres = request.getfixturevalue("postgres")
     return pg.create_database()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A fresh database of each kind with the current schema (``create_all``; a module that needs another start,
+    e.g. the migrations, defines its own ``engine``)."""
+    eng = make_engine(database_url)
+    create_all(eng)
+    yield eng
+    eng.dispose()

@@ -9,27 +9,23 @@ import io
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.central.readings import ProbeResult
 from fleet_base.s3settings import S3Settings
 
+if TYPE_CHECKING:
+    from minio import Minio
+
 PROBE_BYTES = 1024
 
 
-def probe_client(settings: S3Settings, timeout_s: float) -> Any:
+def probe_client(settings: S3Settings, timeout_s: float) -> Minio:
+    """A client with short timeouts and no retries (for http too: the pool is always this one)."""
     import urllib3
-    from minio import Minio
 
     pool = settings.http_pool(timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s), retries=False)
-    return Minio(
-        settings.netloc,
-        access_key=settings.access_key,
-        secret_key=settings.secret_key,
-        secure=settings.secure,
-        region=settings.region,
-        http_client=pool,
-    )
+    return settings.client(http_client=pool)
 
 
 class S3Probe:

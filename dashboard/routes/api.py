@@ -154,11 +154,10 @@ def audit(db: DbDep, _user: UserDep, target: AuditTarget = None, limit: Limit = 
 
 def _apply(ctx: CtxDep, db: DbDep, who: str, change: OverrideChange, agent_id: str | None, site: str | None) -> None:
     try:
-        overrides.apply_change(db, who=who, change=change, agent_id=agent_id, site=site)
+        overrides.apply_change(db, ctx.counters.overrides, who=who, change=change, agent_id=agent_id, site=site)
     except overrides.OverrideError as exc:  # answered like any other invalid body (FastAPI's 422 shape)
         error = {"type": "value_error", "loc": ("body",), "msg": str(exc), "input": None}
         raise RequestValidationError([error]) from exc
-    ctx.counters.overrides.inc("set")
 
 
 @router.post(
@@ -180,8 +179,7 @@ def set_agent_override(
     "/agents/{agent_id}/override", tags=["overrides"], status_code=status.HTTP_204_NO_CONTENT, responses=errors(403)
 )
 def clear_agent_override(ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, agent_id: AgentIdPath) -> Response:
-    overrides.clear(db, who=user.name, agent_id=agent_id)
-    ctx.counters.overrides.inc("clear")
+    overrides.clear(db, ctx.counters.overrides, who=user.name, agent_id=agent_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -198,6 +196,5 @@ def set_site_override(
     "/sites/{site}/override", tags=["overrides"], status_code=status.HTTP_204_NO_CONTENT, responses=errors(403)
 )
 def clear_site_override(ctx: CtxDep, db: DbDep, user: OperatorDep, _csrf: CsrfDep, site: SitePath) -> Response:
-    overrides.clear(db, who=user.name, site=site)
-    ctx.counters.overrides.inc("clear")
+    overrides.clear(db, ctx.counters.overrides, who=user.name, site=site)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -139,15 +139,13 @@ def _form_override(
     ctx: CtxDep, db: DbDep, user: OperatorDep, form: OverrideForm, back: str, agent_id: str | None, site: str | None
 ) -> Response:
     if form.action == "clear":
-        overrides.clear(db, who=user.name, agent_id=agent_id, site=site)
-        ctx.counters.overrides.inc("clear")
+        overrides.clear(db, ctx.counters.overrides, who=user.name, agent_id=agent_id, site=site)
         return RedirectResponse(f"{back}?msg=override-cleared", status_code=status.HTTP_303_SEE_OTHER)
     try:
         change = overrides.change_from_form(form.model_dump())
-        overrides.apply_change(db, who=user.name, change=change, agent_id=agent_id, site=site)
+        overrides.apply_change(db, ctx.counters.overrides, who=user.name, change=change, agent_id=agent_id, site=site)
     except overrides.OverrideError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    ctx.counters.overrides.inc("set")
     return RedirectResponse(f"{back}?msg=override-set", status_code=status.HTTP_303_SEE_OTHER)
 
 
@@ -187,8 +185,7 @@ def site_budget_form(
     """Set, raise or clear (``-``: as configured) a site's data budget; the rest of its override stays."""
     try:
         change = overrides.budget_from_form(form.model_dump())
-        overrides.apply_change(db, who=user.name, change=change, site=site)
+        overrides.apply_change(db, ctx.counters.overrides, who=user.name, change=change, site=site)
     except overrides.OverrideError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    ctx.counters.overrides.inc("set")
     return RedirectResponse("/?msg=override-set#budgets", status_code=status.HTTP_303_SEE_OTHER)

@@ -24,7 +24,8 @@ from fleet_base.mqtt_url import MqttUrl
 from fleet_protocol.codec import encode
 from fleet_protocol.messages import Assignment
 from fleet_protocol.topics import AgentChannel, agent_topic
-from tests.integration.edge_agent.service.helpers import Observer, RunningAgent, agent_config, wait_for
+from tests.integration.edge_agent.service.helpers import Observer, RunningAgent, agent_config
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.bench
 FILES = 10_000

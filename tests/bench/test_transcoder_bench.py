@@ -17,6 +17,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from controller.store.schema import migrate
 from controller.transcoder.metrics import TranscoderMetrics
 from controller.transcoder.work import Worker
 from edgefleet.localservices import SeaweedS3
-from tests.corpus import write_wav
+from tests.corpus import Kind, write_wav
 from tests.integration.controller.transcoder.helpers import config, jobs, put_raw, record_raw_upload
 
 pytestmark = pytest.mark.bench
@@ -47,6 +48,10 @@ def _timed(work: Callable[[], object], who: int = resource.RUSAGE_SELF) -> tuple
     return time.perf_counter() - start, _cpu(who) - cpu
 
 
+def _pack_into(sizes: list[int], codec: Callable[[bytes], int], data: bytes) -> None:
+    sizes.append(codec(data))
+
+
 def _report(lines: list[str]) -> None:
     text = "\n".join(lines) + "\n"
     print("\n" + text)
@@ -62,18 +67,18 @@ def test_transcoder_throughput_against_the_flac_command(s3_server: SeaweedS3, tm
     migrate(engine)
     client, bucket = s3_server.client(), s3_server.bucket
     worker = Worker(config(url, s3_server, worker_id="bench", part_size_mb=8), engine, client, TranscoderMetrics())
-    kinds = ("field", "voice", "music", "field")
+    kinds: tuple[Kind, ...] = ("field", "voice", "music", "field")
     ours_cpu = ours_wall = flac_cpu = flac_wall = 0.0
     total = 0
     for i, kind in enumerate(kinds):
-        path = write_wav(tmp_path / f"{kind}-{i}.wav", SECONDS, 48000, 2, kind=kind, seed=100 + i)  # type: ignore[arg-type]
+        path = write_wav(tmp_path / f"{kind}-{i}.wav", SECONDS, 48000, 2, kind=kind, seed=100 + i)
         key = put_raw(client, bucket, "bench", "pi-hot", path)
         record_raw_upload(engine, "pi-hot", key, path, i)
         worker.poll()
         wall, cpu = _timed(worker.run_once)
         ours_wall, ours_cpu = ours_wall + wall, ours_cpu + cpu
         cmd = ["flac", "-5", "-s", "-f", "-o", str(tmp_path / "out.flac"), str(path)]
-        wall, cpu = _timed(lambda cmd=cmd: subprocess.run(cmd, check=True), resource.RUSAGE_CHILDREN)
+        wall, cpu = _timed(partial(subprocess.run, cmd, check=True), resource.RUSAGE_CHILDREN)
         flac_wall, flac_cpu = flac_wall + wall, flac_cpu + cpu
         total += path.stat().st_size
     done = jobs(engine)
@@ -117,7 +122,7 @@ def _gzip(level: int) -> Callable[[bytes], int]:
 def test_float_compression_zstd_levels_against_gzip(tmp_path: Path) -> None:
     codecs = {f"zstd {n}": _zstd(n) for n in (1, 3, 9, 19)} | {f"gzip {n}": _gzip(n) for n in (1, 6, 9)}
     files = [
-        write_wav(tmp_path / f"{kind}.f32.wav", SECONDS, 48000, 2, kind=kind, float32=True, seed=7)  # type: ignore[arg-type]
+        write_wav(tmp_path / f"{kind}.f32.wav", SECONDS, 48000, 2, kind=kind, float32=True, seed=7)
         for kind in ("field", "voice", "music")
     ]
     stored = dict.fromkeys(codecs, 0)
@@ -128,7 +133,7 @@ def test_float_compression_zstd_levels_against_gzip(tmp_path: Path) -> None:
         total += len(data)
         for name, codec in codecs.items():  # interleaved: every codec on this file before the next file
             sizes: list[int] = []
-            cpu[name] += _timed(lambda codec=codec, sizes=sizes, data=data: sizes.append(codec(data)))[1]
+            cpu[name] += _timed(partial(_pack_into, sizes, codec, data))[1]
             stored[name] += sizes[0]
     lines = [
         f"### float32 recordings: {len(files)} files (field, voice, music), {total / MB:.1f} MB, 256 KiB blocks",

@@ -39,7 +39,7 @@ def test_the_recording_plays_and_shows_its_spectrogram(
 ) -> None:
     dashboard = start_dashboard(f"sqlite:///{tmp_path / 'controller.db'}", s3=s3_section(s3_server, tmp_path / "c"))
     sample = {"float32": True} if codec == "zstd" else {"bits": 16}
-    wav = write_wav(tmp_path / "dawn chorus.wav", SECONDS, 44100, channels=2, seed=7, **sample)  # type: ignore[arg-type]
+    wav = write_wav(tmp_path / "dawn chorus.wav", SECONDS, 44100, channels=2, seed=7, **sample)
     rec_id, key, _ = store(s3_server, dashboard.engine, wav, level)
     assert key.endswith({"flac": ".flac", "raw": ".wav", "zstd": ".zst"}[codec])
     page = browser_page

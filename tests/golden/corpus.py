@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -25,6 +25,9 @@ from fleet_protocol.codec import encode
 from fleet_protocol.messages import Assignment, Birth, ControllerState, Event, State, Telemetry
 from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, agent_topic
 from fleet_protocol.vocabulary import AgentStatus, EventKind
+
+if TYPE_CHECKING:  # only for the annotations: an older release's fleet_protocol has no queue messages
+    from fleet_protocol.messages import Message, QueueReply, QueueRequest
 
 GOLDEN_DIR = Path(__file__).parent
 CONTROLLER_STATE = "controller_state"
@@ -184,7 +187,7 @@ def topic_of(name: str, payload: bytes) -> str:
     return agent_topic(json.loads(payload)["agent_id"], channel)
 
 
-def decode_any(name: str, payload: bytes) -> object:
+def decode_any(name: str, payload: bytes) -> Message | ControllerState | QueueRequest | QueueReply:
     """Decode a corpus message with this release's decoder for its kind (not for older releases: see
     ``tests.golden.decode``)."""
     from fleet_protocol.codec import decode, decode_controller_state, decode_queue_reply, decode_queue_request

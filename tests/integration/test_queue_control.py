@@ -55,8 +55,9 @@ def dashboard(mqtt_broker: Mosquitto, tmp_path: Path) -> Iterator[TestClient]:
     create_all(engine)
     put_agents(engine, [AgentSpec(AGENT)])
     config = parse_config(config_data(database_url, mqtt={"url": mqtt_url, "reply_timeout_s": 30}))
-    with TestClient(create_app(config, engine=engine)) as client:
-        client.app.state.db_engine = engine
+    app = create_app(config, engine=engine)
+    with TestClient(app) as client:
+        app.state.db_engine = engine
         yield client
     engine.dispose()
 

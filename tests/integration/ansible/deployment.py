@@ -124,7 +124,8 @@ class Deployment:
 
     def observer_url(self) -> str:
         """The controller's MQTT URL with the test observer's user (same broker, same TLS options)."""
-        parts = urlsplit(self.toml(CENTRAL, "/etc/edgefleet/controller.toml")["mqtt"]["url"])
+        url: str = self.toml(CENTRAL, "/etc/edgefleet/controller.toml")["mqtt"]["url"]
+        parts = urlsplit(url)
         netloc = f"{OBSERVER['name']}:{OBSERVER['password']}@{parts.hostname}:{parts.port}"
         return urlunsplit(parts._replace(netloc=netloc))
 

@@ -6,7 +6,7 @@ with a shared group the telemetry connection as ``<that user>-telemetry``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -16,11 +16,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from controller.config import parse_config
 from controller.service.app import Controller
 from edgefleet.localservices import Mosquitto
+from edgefleet.localservices.process import free_port
 from tests.integration.controller.fakes import FakeAgent, add_user_and_wait
+from tests.integration.controller.helpers import MakeAgent, StartController
+from tests.integration.controller.webhook import Receiver
 
 
 @pytest.fixture
-def start_controller(mqtt_broker: Mosquitto) -> Iterator[Callable[..., Controller]]:
+def start_controller(mqtt_broker: Mosquitto) -> Iterator[StartController]:
     started: list[Controller] = []
 
     def start(
@@ -77,7 +80,7 @@ def end_session(controller: Controller) -> None:
 
 
 @pytest.fixture
-def make_agent(mqtt_broker: Mosquitto) -> Iterator[Callable[..., FakeAgent]]:
+def make_agent(mqtt_broker: Mosquitto) -> Iterator[MakeAgent]:
     agents: list[FakeAgent] = []
 
     def make(agent_id: str, *, broker: Mosquitto | None = None, **kw: Any) -> FakeAgent:
@@ -91,3 +94,11 @@ def make_agent(mqtt_broker: Mosquitto) -> Iterator[Callable[..., FakeAgent]]:
     yield make
     for agent in agents:
         agent.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on a free port, not started: down until the test starts it."""
+    r = Receiver(free_port())
+    yield r
+    r.stop()

@@ -50,15 +50,17 @@ def test_an_agents_own_measurements_reach_the_store_and_the_dashboard(
                     row = session.get(Agent, AGENT)
                     return row if row is not None and all(getattr(row, k) is not None for k in OWN) else None
 
-            log_tail = lambda: (tmp_path / "agent.log").read_text()[-2000:]  # noqa: E731
+            def log_tail() -> str:
+                return (tmp_path / "agent.log").read_text()[-2000:]
+
             row = wait_for(measured, 90, lambda: f"all four measurements stored ({log_tail()})")
         finally:
             agent.kill()
             agent.wait(10)
-    assert 0 < row.mqtt_rtt_s < 10  # type: ignore[operator]
-    assert 0 < row.s3_ttfb_s < 30  # type: ignore[operator]
-    assert row.process_cpu_percent >= 0  # type: ignore[operator]
-    assert row.process_rss_bytes > 10 << 20  # type: ignore[operator]  # a Python process with numpy and pyflac
+    assert 0 < row.mqtt_rtt_s < 10
+    assert 0 < row.s3_ttfb_s < 30
+    assert row.process_cpu_percent >= 0
+    assert row.process_rss_bytes > 10 << 20  # a Python process with numpy and pyflac
     now = datetime.now(UTC)
     with Session(controller.engine) as session:
         history = queries.telemetry(session, AGENT, now - timedelta(minutes=10))

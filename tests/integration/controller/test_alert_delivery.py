@@ -4,14 +4,9 @@ outbox), one firing and one resolved notification per alert instance."""
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 import urllib.error
 import uuid
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from sqlmodel import Session, select
@@ -20,71 +15,14 @@ from controller.alerting.notify import post_json
 from controller.config import WebhookSection
 from controller.service.app import Controller
 from controller.store.models import AlertNotification, AlertRecord
+from edgefleet.localservices.process import free_port
 from tests.integration.controller.fakes import FakeAgent
+from tests.integration.controller.webhook import Receiver
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 SECRET = "Bearer test-token-0123"
-
-
-class Receiver:
-    """A webhook receiver on ``port``: records each POST (its headers and JSON body)."""
-
-    def __init__(self, port: int, answer: int = 200, headers: dict[str, str] | None = None) -> None:
-        self.port = port
-        self.answer, self.headers = answer, headers or {}
-        self.received: list[tuple[dict[str, str], dict[str, Any]]] = []
-        self.raw: list[tuple[dict[str, str], bytes]] = []  # the same requests, the body as received
-        self._server: ThreadingHTTPServer | None = None
-
-    def start(self) -> Receiver:
-        received, raw, answer, extra = self.received, self.raw, self.answer, self.headers
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                raw.append((dict(self.headers), body))
-                received.append((dict(self.headers), json.loads(body)))
-                self.send_response(answer)
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def of(self, agent_id: str) -> list[tuple[str, str]]:
-        """(status, alertname) of every notification about ``agent_id``."""
-        return [
-            (body["status"], alert["labels"]["alertname"])
-            for _headers, body in self.received
-            for alert in body["alerts"]
-            if alert["labels"].get("agent") == agent_id
-        ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver(free_port())  # not started: down until the test starts it
-    yield r
-    r.stop()
 
 
 def notifications(controller: Controller, agent_id: str) -> list[AlertNotification]:

@@ -4,7 +4,7 @@ backoff, gives up, and drops webhooks no longer configured."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ from controller.alerting.notify import Notifier
 from controller.alerting.rules import CentralFacts, Kind
 from controller.config import AlertsSection, WebhookSection
 from controller.policy import PolicyConfig
-from controller.store.database import as_utc, create_all, make_engine
+from controller.store.database import as_utc
 from controller.store.instances import WATERMARK_HOLD_MAX, heard_until, heartbeat
 from controller.store.models import Agent, AlertNotification, AlertRecord, UploadEvent
 
@@ -26,14 +26,6 @@ pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 6, 2, 12, 0, tzinfo=UTC)
 HOOK = "http://127.0.0.1:9/hook"
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    create_all(engine)
-    yield engine
-    engine.dispose()
 
 
 def put_agent(engine: Engine, agent_id: str, at: datetime, **values: Any) -> None:

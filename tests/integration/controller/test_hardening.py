@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,16 +27,17 @@ from fleet_protocol.messages import Birth, Event, Telemetry
 from fleet_protocol.topics import AgentChannel
 from fleet_protocol.vocabulary import EventKind
 from tests.integration.controller.fakes import FakeAgent
+from tests.integration.controller.helpers import (
+    MakeAgent,
+    StartController,
+    agent_row,
+    files_stored,
+    stored_agent,
+    unique,
+)
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-StartController = Callable[..., Controller]
-MakeAgent = Callable[..., FakeAgent]
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 def event(agent: FakeAgent, name: str) -> bytes:
@@ -55,23 +55,13 @@ def raw_telemetry(agent: FakeAgent, **fields: Any) -> bytes:
     return json.dumps(data).encode()
 
 
-def files_stored(controller: Controller, agent_id: str) -> list[str]:
-    with Session(controller.engine) as session:
-        return sorted(e.file for e in repo.recent_events(session, agent_id=agent_id, limit=1000))
-
-
 def dead_letters(controller: Controller) -> list[Any]:
     with Session(controller.engine) as session:
         return repo.dead_letters(session, limit=1000)
 
 
-def agent_row(controller: Controller, agent_id: str) -> Any:
-    with Session(controller.engine) as session:
-        return repo.get_agent(session, agent_id)
-
-
 @pytest.fixture
-def poison_agent_writes(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]]:
+def poison_agent_writes(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     """Every store write that holds a message of one of these agents raises (a bug their values trigger)."""
     poisoned: set[str] = set()
 
@@ -145,10 +135,12 @@ def test_values_the_database_cannot_hold_are_isolated_and_the_agent_recovers(
         20,
         lambda: f"the agent's honest reading stored: {agent_row(controller, agent.agent_id)}",
     )
-    row = agent_row(controller, agent.agent_id)
+    row = stored_agent(controller, agent.agent_id)
     assert row.backlog_bytes < 2**63
-    assert repo.as_utc(row.telemetry_at) <= datetime.now(UTC) + timedelta(seconds=5)
-    assert agent_row(controller, neighbour.agent_id).temperature_c == 51.0
+    telemetry_at = repo.as_utc(row.telemetry_at)
+    assert telemetry_at is not None
+    assert telemetry_at <= datetime.now(UTC) + timedelta(seconds=5)
+    assert stored_agent(controller, neighbour.agent_id).temperature_c == 51.0
     stats = controller.ingestor.stats
     assert sum(stats.rejected_by.values()) >= 1  # the overflow: rejected by the protocol or dead-lettered
     assert all(status.alive for status in controller.supervisor.status().values())
@@ -164,10 +156,12 @@ def test_telemetry_dated_in_the_future_does_not_freeze_an_agent(
     tomorrow = datetime.now(UTC) + timedelta(days=1)
     publish(agent, AgentChannel.TELEMETRY, encode(Telemetry(agent_id=agent.agent_id, seq=1, sent_at=tomorrow)))
     row = wait_for(lambda: (r := agent_row(controller, agent.agent_id)) and r.telemetry_at and r, 20, "stored")
-    assert repo.as_utc(row.telemetry_at) <= datetime.now(UTC)  # taken as sent on arrival
+    telemetry_at = repo.as_utc(row.telemetry_at)
+    assert telemetry_at is not None
+    assert telemetry_at <= datetime.now(UTC)  # taken as sent on arrival
     agent.telemetry(85.0)  # an honest hot reading after it must still pause the agent
     agent.next_assignment(where=lambda a: a["paused"])
-    assert agent_row(controller, agent.agent_id).temperature_c == 85.0
+    assert stored_agent(controller, agent.agent_id).temperature_c == 85.0
 
 
 def get(url: str) -> tuple[int, bytes]:
@@ -263,7 +257,7 @@ def test_a_pi_cannot_leave_a_site_wide_pause_by_claiming_another_site(
     wait_for(lambda: controller.ticks >= ticks + 3, 10, "three full ticks after the new birth")
     assert all(a["paused"] for _t, a in agent.received if a["version"] >= paused["version"]), agent.received
     # the stranger claimed north in its birth, but the site-wide pause is not for it
-    assert agent_row(controller, stranger).site == ""
+    assert stored_agent(controller, stranger).site == ""
     assert not other.next_assignment()["paused"]
     assert not any(a["paused"] for _t, a in other.received)
 
@@ -278,7 +272,7 @@ def test_sites_follow_the_configuration_across_a_restart(
     controller.stop()
     again = start_controller(database_url, controller_id=unique("ctl"), agent_sites={pi: "south"})
     assert again.sites_synced
-    assert agent_row(again, pi).site == "south"
+    assert stored_agent(again, pi).site == "south"
 
 
 def test_the_controller_logs_in_as_its_own_users(

@@ -32,11 +32,11 @@ from fleet_protocol.messages import AGENT_MESSAGES, Assignment, Birth, Event, St
 from fleet_protocol.topics import AgentChannel, agent_topic
 from tests.hostile import Hostile, burst, collect, dumps, extreme_data
 from tests.integration.controller.fakes import FakeAgent
+from tests.integration.controller.helpers import StartController
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
-StartController = Callable[..., Controller]
 HOSTILE = tuple(f"hostile-{i}" for i in range(8))
 NORMAL = "pi-normal"
 PUBLISHED = (AgentChannel.BIRTH, AgentChannel.STATE, AgentChannel.TELEMETRY, AgentChannel.EVENTS)

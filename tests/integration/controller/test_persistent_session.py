@@ -28,12 +28,11 @@ from fleet_protocol.messages import Birth, Event
 from fleet_protocol.topics import AgentChannel, agent_topic
 from fleet_protocol.vocabulary import EventKind
 from tests.integration.controller.fakes import FakeAgent
+from tests.integration.controller.helpers import MakeAgent, StartController, files_stored
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
-StartController = Callable[..., Controller]
-MakeAgent = Callable[..., FakeAgent]
 SHA = "ab" * 32
 
 
@@ -56,15 +55,10 @@ def send(agent: FakeAgent, events: list[Event]) -> None:
         agent.client.publish(agent.topic(AgentChannel.EVENTS), encode(event), qos=1).wait_for_publish(10)
 
 
-def stored_files(database_url: str, controller: Controller, agent_id: str) -> list[str]:
-    with Session(controller.engine) as session:
-        return sorted(e.file for e in repo.recent_events(session, agent_id=agent_id, limit=1000))
-
-
 def wait_stored(database_url: str, controller: Controller, agent_id: str, expected: list[str]) -> None:
     want = sorted(expected)
-    wait_for(lambda: stored_files(database_url, controller, agent_id) == want, 20, f"{len(want)} events stored")
-    assert stored_files(database_url, controller, agent_id) == want  # exactly once each
+    wait_for(lambda: files_stored(controller, agent_id) == want, 20, f"{len(want)} events stored")
+    assert files_stored(controller, agent_id) == want  # exactly once each
 
 
 def test_events_sent_while_the_controller_and_the_broker_restart_are_stored_exactly_once(

@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edgefleet.localservices import Mosquitto
 from fleet_base.mqtt_url import MqttUrl
 from fleet_protocol.topics import CONTROLLER_STATE_TOPIC
-from tests.integration.controller.fakes import wait_for
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

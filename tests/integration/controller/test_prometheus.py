@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from controller.service.app import Controller
-from tests.browser.conftest import RunningDashboard, free_port, start_dashboard
+from edgefleet.localservices.process import free_port
+from tests.browser.conftest import RunningDashboard, start_dashboard
 from tests.integration.controller.fakes import FakeAgent
 from tests.waiting import wait_for
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
@@ -28,19 +28,12 @@ from controller.store.models import Recording, RecordingDelivery
 from edgefleet.localservices import Mosquitto
 from fleet_base.mqtt_url import MqttUrl
 from tests.integration.controller.fakes import add_user_and_wait, connect_retrying
-from tests.integration.controller.test_alert_delivery import Receiver, free_port
+from tests.integration.controller.webhook import Receiver
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 SECRET = "pipeline-secret-0123456789"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver(free_port())  # not started: down until the test starts it
-    yield r
-    r.stop()
 
 
 def _recording(tag: str, n: int, status: str) -> Recording:

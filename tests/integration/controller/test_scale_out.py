@@ -16,7 +16,8 @@ from sqlmodel import Session
 from controller.service.app import Controller
 from controller.store.models import AssignmentHistory
 from edgefleet.localservices import Mosquitto, Postgres
-from tests.integration.controller.fakes import FakeAgent, wait_for
+from tests.integration.controller.fakes import FakeAgent
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +42,8 @@ def test_two_controllers_share_the_fleet_without_version_conflicts(
     # each controller connection logs in with its own broker user (the broker ties client ids to user names)
     a = start_controller(url, controller_id="ctl-a", shared_group="controllers", broker=broker, agent_sites=sites)
     b = start_controller(url, controller_id="ctl-b", shared_group="controllers", broker=broker, agent_sites=sites)
-    assert len({a.link.client_id, b.link.client_id, *(c.link.telemetry_url.username for c in (a, b))}) == 4
+    telemetry_users = [c.link.telemetry_url.username for c in (a, b) if c.link.telemetry_url is not None]
+    assert len({a.link.client_id, b.link.client_id, *telemetry_users}) == 4
     agents = [make_agent(agent_id, site="elsewhere", broker=broker).connect() for agent_id in sites]
     for agent in agents:
         agent.telemetry(50.0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,28 +12,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import text
 from sqlmodel import Session
 
-from controller.service.app import Controller
 from controller.store import repo
 from controller.store.database import AGENT_WRITES_LOCK_KEY
-from controller.store.models import Agent
 from edgefleet.localservices import Mosquitto, Postgres
 from fleet_base.mqtt_url import MqttUrl
 from fleet_protocol.topics import AgentChannel, agent_topic
-from tests.integration.controller.fakes import FakeAgent, wait_for
+from tests.integration.controller.helpers import MakeAgent, StartController, agent_row, unique
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-StartController = Callable[..., Controller]
-MakeAgent = Callable[..., FakeAgent]
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def agent_row(controller: Controller, agent_id: str) -> Agent | None:
-    with Session(controller.engine) as session:
-        return repo.get_agent(session, agent_id)
 
 
 def test_invalid_payloads_are_counted_and_never_fatal(

@@ -261,7 +261,7 @@ def test_overrides_and_audit(engine: Engine) -> None:
 def test_active_keys_for_the_janitor(engine: Engine) -> None:
     def event(agent: str, kind: str, key: str, seconds: int) -> tuple[Event, datetime]:
         at = T0 + timedelta(seconds=seconds)
-        return Event(agent_id=agent, seq=seconds, sent_at=at, kind=kind, file="f.wav", key=key), at  # type: ignore[arg-type]
+        return Event(agent_id=agent, seq=seconds, sent_at=at, kind=kind, file="f.wav", key=key), at
 
     batch = IngestBatch(
         states=[(State(agent_id="on", seq=0, state="online"), T0)],  # type: ignore[arg-type]

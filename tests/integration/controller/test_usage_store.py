@@ -3,7 +3,6 @@ and through the tick's usage reader into the policy's view."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,14 +24,6 @@ pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 12, 10, 22, 30, tzinfo=UTC)
 MB, GB = 10**6, 10**9
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = repo.make_engine(database_url)
-    repo.create_all(engine)
-    yield engine
-    engine.dispose()
 
 
 def report(engine: Engine, *readings: tuple[str, int, datetime]) -> None:

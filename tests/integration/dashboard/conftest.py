@@ -2,22 +2,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from controller.store.database import create_all, make_engine
 from dashboard.app import create_app
 from dashboard.config import parse_config
 from tests.integration.dashboard.seed import PASSWORDS, config_data
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    eng = make_engine(database_url)
-    create_all(eng)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture
@@ -27,10 +19,20 @@ def app_client(engine: Engine, database_url: str) -> Iterator[TestClient]:
         yield client
 
 
+def csrf_in(html: str) -> str:
+    """The CSRF token a page carries (its ``csrf-token`` meta tag)."""
+    return html.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+
+
+def page_csrf(client: httpx.Client) -> str:
+    """The login page's CSRF token, for the login form. ``client``: a ``TestClient`` (an ``httpx.Client``) or an
+    ``httpx.Client`` on a running dashboard."""
+    return csrf_in(client.get("/login").text)
+
+
 def login(client: TestClient, user: str) -> str:
     """Log in through the form (with the login page's CSRF token); returns the new session's CSRF token."""
-    page = client.get("/login")
-    token = page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+    token = page_csrf(client)
     answer = client.post(
         "/login", data={"username": user, "password": PASSWORDS[user], "csrf_token": token}, follow_redirects=False
     )

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, insert
 
 from controller.store.models import Recording
+from controller.store.tables import column
 
 T0 = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
 
@@ -48,5 +49,7 @@ def put_recordings(engine: Engine, rows: Sequence[dict[str, Any]]) -> list[int]:
     ids: list[int] = []
     with engine.begin() as connection:
         for row in rows:
-            ids.append(int(connection.execute(insert(Recording).values(**row).returning(Recording.id)).scalar_one()))
+            row_id = connection.execute(insert(Recording).values(**row).returning(column(Recording.id))).scalar_one()
+            assert row_id is not None
+            ids.append(row_id)
     return ids

@@ -8,6 +8,7 @@ would on its next round: the dashboard lists the alerts the controller stored.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,7 +54,7 @@ class AgentSpec:
     reason: str = "normal: 4 cores, 55.0 °C"
     thermal_level: int = 0  # the controller's thermal step (current_assignment.thermal_level)
     backlog_eta_s: float | None = None  # the agent's time to drain; None = unknown
-    extra: dict[str, object] = field(default_factory=dict)
+    extra: Mapping[str, object] = field(default_factory=dict)
 
 
 def put_agent(session: Session, spec: AgentSpec, now: datetime) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,7 +14,7 @@ from sqlmodel import Session
 
 from controller.store import repo
 from dashboard.readmodel import FleetSnapshot
-from tests.integration.dashboard.conftest import login
+from tests.integration.dashboard.conftest import login, page_csrf
 from tests.integration.dashboard.seed import PASSWORDS, AgentSpec, MiB, put_agents, put_event, put_history
 
 pytestmark = pytest.mark.integration
@@ -35,9 +36,9 @@ def test_pages_redirect_to_login(app_client: TestClient, path: str) -> None:
 
 
 def test_wrong_password_is_refused(app_client: TestClient) -> None:
-    page = app_client.get("/login")
-    token = page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
-    answer = app_client.post("/login", data={"username": "olga", "password": "nope", "csrf_token": token})
+    answer = app_client.post(
+        "/login", data={"username": "olga", "password": "nope", "csrf_token": page_csrf(app_client)}
+    )
     assert answer.status_code == 401
     assert app_client.get("/api/fleet").status_code == 401
 
@@ -137,7 +138,14 @@ def test_agent_detail_history_uploads_failures(app_client: TestClient, engine: E
     assert app_client.get("/api/agents/pi-07/telemetry", params={"range": "2y"}).status_code == 422
 
 
-OPERATOR_ACTIONS = [
+class Body(TypedDict, total=False):
+    """What an operator action sends: a JSON body (the API) or a form (the pages)."""
+
+    json: dict[str, object]
+    data: dict[str, str]
+
+
+OPERATOR_ACTIONS: list[tuple[str, str, Body]] = [
     ("POST", "/api/agents/pi-01/override", {"json": {"paused": True}}),
     ("DELETE", "/api/agents/pi-01/override", {}),
     ("POST", "/api/sites/garden/override", {"json": {"paused": True}}),
@@ -152,9 +160,7 @@ OPERATOR_ACTIONS = [
 
 
 @pytest.mark.parametrize(("method", "path", "body"), OPERATOR_ACTIONS)
-def test_viewer_cannot_change(
-    app_client: TestClient, engine: Engine, method: str, path: str, body: dict[str, dict[str, object]]
-) -> None:
+def test_viewer_cannot_change(app_client: TestClient, engine: Engine, method: str, path: str, body: Body) -> None:
     put_agents(engine, [AgentSpec("pi-01")])
     with Session(engine) as s:  # something a clear could remove
         repo.set_override(s, who="olga", agent_id="pi-01", paused=True)

@@ -21,11 +21,11 @@ from controller.store.database import create_all, make_engine
 from dashboard.app import create_app
 from dashboard.config import parse_config
 from edgefleet.localservices import SeaweedS3
+from edgefleet.localservices.process import free_port
 from fleet_audio import packed
 from fleet_audio.source import META_FORMAT, META_SHA256, META_SIZE, RAW_FORMAT
-from tests.browser.conftest import free_port
 from tests.corpus import bext_payload, list_info_payload, write_wav
-from tests.integration.dashboard.conftest import login
+from tests.integration.dashboard.conftest import login, page_csrf
 from tests.integration.dashboard.recordings import catalog, encode, put_object, s3_section, store
 from tests.integration.dashboard.seed import PASSWORDS, config_data
 from tests.unit.dashboard.test_spectrogram import read_png
@@ -231,8 +231,7 @@ def test_a_tampered_object_cuts_the_download_short(
     rec_id = catalog(engine, key, path, codec, len(data))
     received = bytearray()
     with httpx.Client(base_url=url, timeout=60) as http:
-        form = http.get("/login").text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
-        http.post("/login", data={"username": "vic", "password": PASSWORDS["vic"], "csrf_token": form})
+        _login(http)
         with pytest.raises(httpx.HTTPError), http.stream("GET", f"/recordings/{rec_id}/original") as answer:  # noqa: PT012
             assert answer.status_code == 200
             assert int(answer.headers["content-length"]) == path.stat().st_size
@@ -269,8 +268,7 @@ def test_a_spectrogram_past_its_time_limit_is_a_504_and_not_cached(
 
 
 def _login(http: httpx.Client) -> None:
-    form = http.get("/login").text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
-    http.post("/login", data={"username": "vic", "password": PASSWORDS["vic"], "csrf_token": form})
+    http.post("/login", data={"username": "vic", "password": PASSWORDS["vic"], "csrf_token": page_csrf(http)})
 
 
 def test_a_zstd_float_wav_plays_decompressed_with_byte_ranges(

@@ -141,7 +141,7 @@ BAD_INPUT: list[tuple[dict[str, object], int, str]] = [
 def test_api_refuses_bad_input_clearly(app_client: TestClient, ids: list[int]) -> None:
     login(app_client, "vic")
     for params, status, says in BAD_INPUT:
-        answer = app_client.get("/api/recordings", params=params)  # type: ignore[arg-type]
+        answer = app_client.get("/api/recordings", params=params)
         assert answer.status_code == status, (params, answer.text)
         assert says in answer.text, params
 

@@ -21,7 +21,7 @@ from dashboard.app import create_app
 from dashboard.auth import SESSION_COOKIE
 from dashboard.config import parse_config
 from dashboard.security import CONTENT_SECURITY_POLICY
-from tests.integration.dashboard.conftest import login
+from tests.integration.dashboard.conftest import login, page_csrf
 from tests.integration.dashboard.seed import PASSWORDS, AgentSpec, config_data, put_agents
 from tests.integration.dashboard.test_stream import events
 
@@ -59,11 +59,6 @@ def make_client(engine: Engine, database_url: str) -> Iterator[MakeClient]:
     yield make
     for client in clients:
         client.__exit__(None, None, None)
-
-
-def page_csrf(client: TestClient) -> str:
-    page = client.get("/login")
-    return page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
 
 
 def form_login(client: TestClient, user: str, password: str) -> object:

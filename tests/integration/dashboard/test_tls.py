@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -18,6 +17,8 @@ import pytest
 
 from controller.store.database import create_all, make_engine
 from edgefleet.demo.tomlw import dumps as toml_dumps
+from edgefleet.localservices.process import free_port
+from tests.integration.dashboard.conftest import csrf_in
 from tests.integration.dashboard.seed import PASSWORDS, USERS
 from tests.waiting import wait_for
 
@@ -70,13 +71,6 @@ def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
     )
     paths[2].chmod(0o600)
     return paths
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -140,7 +134,7 @@ def test_login_over_https_sets_a_secure_cookie(https_dashboard: tuple[str, ssl.S
     with httpx.Client(base_url=url, verify=context, timeout=10) as client:
         page = client.get("/login")
         assert page.headers["strict-transport-security"].startswith("max-age=")
-        token = page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+        token = csrf_in(page.text)
         answer = client.post("/login", data={"username": "olga", "password": PASSWORDS["olga"], "csrf_token": token})
         assert answer.status_code == 303, answer.text
         cookie = answer.headers["set-cookie"]

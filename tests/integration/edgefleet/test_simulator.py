@@ -17,7 +17,8 @@ from fleet_protocol.messages import Assignment, Birth, Telemetry
 from fleet_protocol.topics import AgentChannel, agent_topic
 from fleet_protocol.vocabulary import STICKY_SHIFT, EventKind
 from fleet_protocol.vocabulary import ThrottleBit as Bit
-from tests.integration.edge_agent.service.helpers import Observer, wait_for
+from tests.integration.edge_agent.service.helpers import Observer
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 MiB = 1024 * 1024
@@ -73,8 +74,7 @@ def test_a_hot_simulated_pi_heats_under_load_and_cools_when_throttled(mqtt_broke
         wait_for(applied, what=f"assignment v{version} applied")
 
     def telemetry(agent_id: str) -> list[Telemetry]:
-        topic = agent_topic(agent_id, AgentChannel.TELEMETRY)
-        return [decode(topic, p) for p in observer.payloads(topic)]  # type: ignore[misc]
+        return observer.messages_of(agent_id, AgentChannel.TELEMETRY, Telemetry)
 
     try:
         wait_for(lambda: all(observer.payloads(agent_topic(i, AgentChannel.BIRTH)) for i in ids), what="two births")

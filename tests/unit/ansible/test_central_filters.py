@@ -88,7 +88,7 @@ prefixes = st.from_regex(r"/?([a-z0-9_.-]{1,8}/){0,2}[a-z0-9_.-]{0,8}/?", fullma
 def test_an_agents_policy_prefix_is_where_the_agent_writes(agent_id: str, prefix: str, mtime_ns: int) -> None:
     """The prefix the S3 policies allow is the one ``object_key`` builds every key of this agent under."""
     source = SimpleNamespace(fingerprint=SimpleNamespace(mtime_ns=mtime_ns), kind="flac")
-    key = object_key(prefix, agent_id, Path("dawn.wav"), source)  # type: ignore[arg-type]
+    key = object_key(prefix, agent_id, Path("dawn.wav"), source)
     own = filters.edgefleet_agent_key_prefix({"id": agent_id, "s3_prefix": prefix})
     assert key.startswith(own)
     assert own.endswith(f"{agent_id}/")  # "pi-1/" never covers "pi-10/..."
@@ -157,7 +157,7 @@ def test_the_catalog_identity_is_there_when_it_has_a_key_and_only_reads() -> Non
     catalog = {"access_key": "R", "secret_key": "r"}
     identities = filters.edgefleet_s3_identities([], "b", "minio", controller, None, catalog)
     assert [(i["name"], i["access_key"]) for i in identities] == [("controller", "C"), ("catalog", "R")]
-    (statement,) = identities[1]["policy"]["Statement"]  # type: ignore[index]
+    (statement,) = identities[1]["policy"]["Statement"]
     assert (statement["Action"], statement["Resource"]) == (["s3:GetObject"], ["arn:aws:s3:::b/*"])
     without = filters.edgefleet_s3_identities([], "b", "minio", controller, None, {})
     assert [i["name"] for i in without] == ["controller"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.service.inbox import OTHER_KINDS, UNKNOWN_KINDS_TRACKED, Ingestor, percentile
+from controller.service.inbox import OTHER_KINDS, UNKNOWN_KINDS_TRACKED, Ingestor, Received, percentile
 from fleet_protocol.codec import encode
 from fleet_protocol.messages import Birth, Event, State, Telemetry
 from fleet_protocol.topics import AgentChannel, agent_topic
@@ -54,7 +54,9 @@ def test_an_event_of_an_unknown_kind_is_kept_and_counted_by_kind() -> None:
     assert [str(e.kind) for e, _ in batch.events] == ["battery_low", "upload_started", "battery_low", "lid_open"]
     assert batch.rejects == {}
     assert ingestor.stats.unknown_event_kinds == {"battery_low": 2, "lid_open": 1}
-    ingestor.rebatch(batch.raw)  # decoding a batch again (after a failed write) counts nothing twice
+    ingestor.rebatch(
+        [Received(*item) for item in batch.raw]
+    )  # decoding a batch again (after a failed write) counts nothing twice
     assert ingestor.stats.unknown_event_kinds == {"battery_low": 2, "lid_open": 1}
 
 

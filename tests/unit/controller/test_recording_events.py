@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -28,8 +29,8 @@ NOW = 1_800_000_000.0
 SECRET = "s3cret-s3cret-s3cret"
 
 
-def recording(**changes: object) -> Recording:
-    values: dict[str, object] = {
+def recording(**changes: Any) -> Recording:
+    values: dict[str, Any] = {
         "id": 7,
         "key": "field/pi-01/2026/12/03/rec-0001.flac",
         "agent_id": "pi-01",

@@ -71,7 +71,7 @@ class Setup:
             self.ingestor.offer(agent_topic("pi-1", event.channel), encode(event), 1_000.0, self._ack(name))
         return self.ingestor.drain(timeout=0.1)
 
-    def _ack(self, name: str) -> object:
+    def _ack(self, name: str) -> Callable[[], None]:
         return lambda: self.acked.append(name)
 
     def dead_files(self) -> list[str]:

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet_audio.objectkey import MAX_KEY_BYTES, key_name, object_key_for
+from fleet_audio.objectkey import MAX_KEY_BYTES, Kind, key_name, object_key_for
 from tests.oddnames import ODD_NAMES
 
-KINDS = ("flac", "raw")
+KINDS: tuple[Kind, ...] = ("flac", "raw")
 DIRECTORY = "recordings/pi-garden-01/2026/05/28"
 LONG_DIRECTORY = "p" * 700 + "/" + "a" * 64 + "/2026/05/28"
 

@@ -65,7 +65,7 @@ def test_without_hard_links_a_file_that_appeared_meanwhile_is_still_not_replaced
     def no_links(*_args):
         raise OSError(errno.EPERM, "Operation not permitted")
 
-    monkeypatch.setattr(restore.os, "link", no_links)
+    monkeypatch.setattr(os, "link", no_links)  # the os module restore links with
     tmp = tmp_path / "tmp"
     tmp.write_bytes(b"new")
     target = tmp_path / "out.wav"

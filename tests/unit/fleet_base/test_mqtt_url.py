@@ -54,8 +54,8 @@ def test_redacted_hides_the_password_and_keeps_the_tls_files() -> None:
     assert MqttUrl.parse(redacted) == MqttUrl("h", 1, "u", "***", True, "/etc/ca.pem", "/etc/c.pem", "/etc/c.key")
 
 
-paths = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=30)
-names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20)
+paths = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), min_size=1, max_size=30)
+names = st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=20)
 
 
 @st.composite

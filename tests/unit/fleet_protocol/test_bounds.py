@@ -18,11 +18,7 @@ from fleet_protocol.codec import decode, decode_controller_state, encode
 from fleet_protocol.errors import PayloadError, ProtocolError
 from fleet_protocol.messages import (
     AGENT_MESSAGES,
-    MAX_BYTES,
-    MAX_EXACT,
-    MAX_INT32,
     MAX_PAYLOAD_BYTES,
-    MAX_VERSION,
     SENT_AT_MAX,
     SENT_AT_MIN,
     Assignment,
@@ -32,6 +28,7 @@ from fleet_protocol.messages import (
     Message,
     Telemetry,
 )
+from fleet_protocol.numbers import MAX_BYTES, MAX_EXACT, MAX_INT32, MAX_VERSION
 from fleet_protocol.schemas import all_models
 from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, agent_topic
 from tests.hostile import ANY_FLOAT, ANY_INT, dumps, extreme_data, invalid_payload, valid_payload
@@ -217,7 +214,7 @@ SAMPLES: dict[type[BaseModel], Message] = {
     Birth: Birth(
         agent_id=AGENT, seq=0, sent_at=NOW, model="Pi", cores=4, ram_bytes=1, software_version="1", flac_encode_bps=1
     ),
-    Event: Event(agent_id=AGENT, seq=0, sent_at=NOW, kind="upload_started", file="a.wav"),  # type: ignore[arg-type]
+    Event: Event(agent_id=AGENT, seq=0, sent_at=NOW, kind="upload_started", file="a.wav"),
     Assignment: Assignment(agent_id=AGENT, seq=0, sent_at=NOW, version=1, concurrency=1, part_size=8 << 20),
 }
 
@@ -267,7 +264,7 @@ def test_fit_keeps_exact_integer_bounds() -> None:
 def test_clean_text_makes_any_file_name_valid(name: str, raw: bytes) -> None:
     undecodable = raw.decode("utf-8", "surrogateescape")  # how Python hands out a non-UTF-8 file name
     for text in (name, undecodable):
-        event = Event(agent_id=AGENT, seq=0, kind="file_rejected", file=clean_text(text, 1024))  # type: ignore[arg-type]
+        event = Event(agent_id=AGENT, seq=0, kind="file_rejected", file=clean_text(text, 1024))
         assert decode(agent_topic(AGENT, AgentChannel.EVENTS), encode(event)) == event
     assert clean_text("a\udcffb.wav") == "a\\xffb.wav"
 

@@ -13,8 +13,6 @@ from hypothesis import strategies as st
 from fleet_protocol.codec import decode, decode_controller_state, encode
 from fleet_protocol.errors import PayloadError, ProtocolError, TopicError
 from fleet_protocol.messages import (
-    MAX_BYTES,
-    MAX_COUNT,
     MAX_PAYLOAD_BYTES,
     Assignment,
     Birth,
@@ -24,6 +22,7 @@ from fleet_protocol.messages import (
     State,
     Telemetry,
 )
+from fleet_protocol.numbers import MAX_BYTES, MAX_COUNT
 from fleet_protocol.topics import CONTROLLER_STATE_TOPIC, AgentChannel, AgentTopic, agent_filter, agent_topic
 from fleet_protocol.vocabulary import AgentStatus, EventKind
 

@@ -22,7 +22,7 @@ import pytest
 
 from fleet_base import __version__
 from fleet_protocol.codec import encode
-from fleet_protocol.messages import Event
+from fleet_protocol.messages import ControllerState, Event, Message, QueueReply, QueueRequest
 from fleet_protocol.vocabulary import EventKind
 from tests.golden.corpus import corpus_files, decode_any, encoded, messages, release_dir, releases
 
@@ -81,7 +81,7 @@ def test_the_corpus_holds_nothing_this_release_does_not_send() -> None:
     assert not stray, f"golden messages this release no longer sends (a removal breaks older receivers): {stray}"
 
 
-def _decode(path: Path) -> object:
+def _decode(path: Path) -> Message | ControllerState | QueueRequest | QueueReply:
     return decode_any(path.stem, path.read_bytes())
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from minio.error import S3Error
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from controller.central.probe import probe_client
@@ -78,19 +79,19 @@ def _store(s3: SeaweedS3, prefix: str, agent: str, path: Path, level: int = 5, *
     return Stored(path.name, key, event)
 
 
-def _report(engine: object, stored: list[Stored], sites: dict[str, str]) -> None:
+def _report(engine: Engine, stored: list[Stored], sites: dict[str, str]) -> None:
     """The agents (with their provisioned sites) and the events, as the ingest thread stores them."""
     now = datetime.now(UTC)
     events = [(s.event.model_copy(update={"seq": i}), now) for i, s in enumerate(stored)]
-    with Session(engine) as session:  # type: ignore[call-overload]
+    with Session(engine) as session:
         for agent_id, site in sites.items():
             session.merge(Agent(id=agent_id, site=site))
         session.commit()
-        write_batch(session, IngestBatch(events=events), 1, sites=sites)
+        write_batch(session, IngestBatch(events=events), sites=sites)
 
 
-def _rows(engine: object) -> dict[str, Recording]:
-    with Session(engine) as session:  # type: ignore[call-overload]
+def _rows(engine: Engine) -> dict[str, Recording]:
+    with Session(engine) as session:
         return {r.file: r for r in session.exec(select(Recording)).all()}
 
 

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -16,8 +16,13 @@ from edge_agent.service.config import AgentConfig, parse_config
 from edge_agent.service.ports import Capabilities, Verdict
 from edge_agent.service.runtime import AgentRuntime, EngineFactory
 from fleet_base.mqtt_url import MqttUrl
+from fleet_protocol.codec import decode
+from fleet_protocol.messages import Message
+from fleet_protocol.topics import AgentChannel, agent_topic
 from tests.unit.edge_agent.service.fakes import FakeEngine, FakeHost
 from tests.waiting import wait_for
+
+M = TypeVar("M", bound=Message)
 
 
 class Observer:
@@ -53,6 +58,16 @@ class Observer:
     def payloads(self, topic_suffix: str) -> list[bytes]:
         with self._lock:
             return [p for t, p, _ in self.messages if t.endswith(topic_suffix)]
+
+    def messages_of(self, agent_id: str, channel: AgentChannel, kind: type[M]) -> list[M]:
+        """The agent's messages on ``channel`` received so far, decoded (each must be a ``kind``)."""
+        topic = agent_topic(agent_id, channel)
+        found: list[M] = []
+        for payload in self.payloads(topic):
+            message = decode(topic, payload)
+            assert isinstance(message, kind), message
+            found.append(message)
+        return found
 
     def publish(self, topic: str, payload: bytes, retain: bool = True) -> None:
         wait_for(self.client.is_connected, what="observer connected")

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from fleet_protocol.codec import decode
 from fleet_protocol.messages import Event
 from fleet_protocol.topics import AgentChannel, agent_topic
 from fleet_protocol.vocabulary import EventKind
 from tests.corpus import write_wav
-from tests.integration.edge_agent.service.helpers import Observer, wait_for
+from tests.integration.edge_agent.service.helpers import Observer
 from tests.integration.edge_agent.service.test_agent_process import write_config
+from tests.waiting import wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -73,10 +73,9 @@ def test_full_state_disk_loses_nothing_and_uploads_once_there_is_room(tmp_path, 
             stderr=subprocess.STDOUT,
             env=env,
         )
-    events_topic = agent_topic(agent_id, AgentChannel.EVENTS)
 
     def events() -> list[Event]:
-        return [decode(events_topic, p) for p in observer.payloads(events_topic)]  # type: ignore[misc]
+        return observer.messages_of(agent_id, AgentChannel.EVENTS, Event)
 
     try:
         wait_for(lambda: observer.payloads(agent_topic(agent_id, AgentChannel.STATE)), timeout=30, what="online")

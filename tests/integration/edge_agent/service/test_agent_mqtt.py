@@ -15,7 +15,8 @@ from fleet_protocol.codec import decode, encode
 from fleet_protocol.messages import Assignment, Birth, State, Telemetry
 from fleet_protocol.topics import AgentChannel, agent_topic
 from fleet_protocol.vocabulary import AgentStatus, EventKind
-from tests.integration.edge_agent.service.helpers import Observer, RunningAgent, agent_config, wait_for
+from tests.integration.edge_agent.service.helpers import Observer, RunningAgent, agent_config
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 MiB = 1024 * 1024
@@ -27,8 +28,7 @@ def states(observer: Observer, agent_id: str) -> list[AgentStatus]:
 
 
 def telemetry(observer: Observer, agent_id: str) -> list[Telemetry]:
-    topic = agent_topic(agent_id, AgentChannel.TELEMETRY)
-    return [decode(topic, p) for p in observer.payloads(topic)]  # type: ignore[misc]
+    return observer.messages_of(agent_id, AgentChannel.TELEMETRY, Telemetry)
 
 
 def assignment(agent_id: str, version: int, **kw: object) -> bytes:

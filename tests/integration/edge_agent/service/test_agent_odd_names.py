@@ -25,9 +25,10 @@ from fleet_protocol.messages import Telemetry
 from fleet_protocol.topics import AgentChannel, agent_topic
 from fleet_protocol.vocabulary import EventKind
 from tests.corpus import write_wav
-from tests.integration.edge_agent.service.helpers import Observer, wait_for
+from tests.integration.edge_agent.service.helpers import Observer
 from tests.integration.edge_agent.service.test_agent_process import events, write_config
 from tests.oddnames import ODD_NAMES, odd_str
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,8 @@ from fleet_protocol.messages import Event
 from fleet_protocol.topics import AgentChannel, agent_topic
 from fleet_protocol.vocabulary import AgentStatus, EventKind
 from tests.corpus import write_wav
-from tests.integration.edge_agent.service.helpers import Observer, wait_for
+from tests.integration.edge_agent.service.helpers import Observer
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -79,8 +80,7 @@ def agent_process(
 
 
 def events(observer: Observer, agent_id: str) -> list[Event]:
-    topic = agent_topic(agent_id, AgentChannel.EVENTS)
-    return [decode(topic, p) for p in observer.payloads(topic)]  # type: ignore[misc]
+    return observer.messages_of(agent_id, AgentChannel.EVENTS, Event)
 
 
 def test_agent_uploads_a_spool_file_deletes_it_after_verification_and_dies_with_a_last_will(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -40,7 +41,8 @@ def agent(tmp_path: Path) -> Iterator[tuple[ControlledJournal, QueueRequests, Up
     journal.close()
 
 
-def _ask(requests: QueueRequests, action: QueueAction, file: str = "") -> dict[str, object]:
+def _ask(requests: QueueRequests, action: QueueAction, file: str = "") -> dict[str, Any]:
+    """The reply as JSON (``model_dump(mode="json")``)."""
     request = QueueRequest(request_id="r1", action=action, file=file)
     reply = requests.handle(encode(request), REPLY_TO, b"corr")
     assert reply is not None
@@ -48,8 +50,8 @@ def _ask(requests: QueueRequests, action: QueueAction, file: str = "") -> dict[s
     return decode_queue_reply(reply.payload, AGENT).model_dump(mode="json")
 
 
-def _states(reply: dict[str, object]) -> list[tuple[str, str]]:
-    return [(e["file"], e["state"]) for e in reply["entries"]]  # type: ignore[attr-defined, index]
+def _states(reply: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(e["file"], e["state"]) for e in reply["entries"]]
 
 
 def test_list_retry_hold_release(agent: tuple[ControlledJournal, QueueRequests, Uploading]) -> None:
@@ -59,8 +61,8 @@ def test_list_retry_hold_release(agent: tuple[ControlledJournal, QueueRequests, 
     uploading.observe(EngineEvent(EventKind.UPLOAD_STARTED, "/spool/c.wav"))
     listed = _ask(requests, QueueAction.LIST)
     assert _states(listed) == [("c.wav", "uploading"), ("a.wav", "queued"), ("b.wav", "waiting")]
-    assert listed["entries"][2]["last_error"] == "S3 unreachable"  # type: ignore[index]
-    assert listed["entries"][2]["retries"] == 1  # type: ignore[index]
+    assert listed["entries"][2]["last_error"] == "S3 unreachable"
+    assert listed["entries"][2]["retries"] == 1
     assert _states(_ask(requests, QueueAction.RETRY, "b.wav"))[1:] == [("a.wav", "queued"), ("b.wav", "queued")]
     assert _states(_ask(requests, QueueAction.HOLD, "a.wav"))[-1] == ("a.wav", "held")
     uploading.observe(EngineEvent(EventKind.UPLOAD_COMPLETED, "/spool/c.wav"))
