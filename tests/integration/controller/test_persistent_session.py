@@ -55,7 +55,7 @@ def send(agent: FakeAgent, events: list[Event]) -> None:
         agent.client.publish(agent.topic(AgentChannel.EVENTS), encode(event), qos=1).wait_for_publish(10)
 
 
-def wait_stored(database_url: str, controller: Controller, agent_id: str, expected: list[str]) -> None:
+def wait_stored(controller: Controller, agent_id: str, expected: list[str]) -> None:
     want = sorted(expected)
     wait_for(lambda: files_stored(controller, agent_id) == want, 20, f"{len(want)} events stored")
     assert files_stored(controller, agent_id) == want  # exactly once each
@@ -89,7 +89,7 @@ def restart_scenario(
     agent = make_agent(f"pi-{uuid.uuid4().hex[:6]}", broker=broker).connect(subscribe=False)
     before = [completed(agent, f"before-{i}") for i in range(3)]
     send(agent, before)
-    wait_stored(database_url, controller, agent.agent_id, [e.file for e in before])
+    wait_stored(controller, agent.agent_id, [e.file for e in before])
 
     controller.stop()  # e.g. an upgrade: the broker keeps queueing for its session
     away = [completed(agent, f"away-{i}") for i in range(5)]
@@ -101,7 +101,7 @@ def restart_scenario(
     send(agent, after_restart)
 
     again = start_controller(database_url, broker=broker, controller_id=controller_id, shared_group=shared_group)
-    wait_stored(database_url, again, agent.agent_id, [e.file for e in before + away + after_restart])
+    wait_stored(again, agent.agent_id, [e.file for e in before + away + after_restart])
     assert again.link.sessions_resumed == 1
 
 
@@ -122,7 +122,7 @@ def test_a_message_delivered_twice_or_a_completion_reported_again_is_stored_once
     send(agent, [first, failed, first, failed, reported_again])
     marker = completed(agent, "marker")
     send(agent, [marker])
-    wait_stored(database_url, controller, agent.agent_id, ["f.wav", "marker.wav", "twice.wav"])
+    wait_stored(controller, agent.agent_id, ["f.wav", "marker.wav", "twice.wav"])
     assert controller.ingestor.stats.received >= 6
 
 
@@ -154,7 +154,7 @@ def test_messages_are_acknowledged_only_once_stored(
     monkeypatch.setattr("controller.service.app.write_batch", write_batch)
 
     again = start_controller(database_url, broker=broker, controller_id=controller_id)
-    wait_stored(database_url, again, agent.agent_id, [e.file for e in events])
+    wait_stored(again, agent.agent_id, [e.file for e in events])
 
 
 def test_messages_left_unacknowledged_in_an_outage_are_stored_once_the_database_is_back(
@@ -185,7 +185,7 @@ def test_messages_left_unacknowledged_in_an_outage_are_stored_once_the_database_
     wait_for(lambda: controller.ingestor.stats.deferred >= len(events), 10, "the batches given up")
     sessions = controller.link.sessions
     outage[0] = False
-    wait_stored(database_url, controller, agent.agent_id, [e.file for e in events])
+    wait_stored(controller, agent.agent_id, [e.file for e in events])
     assert controller.link.sessions > sessions  # a reconnect fetched them, no restart
     assert controller.redeliveries >= 1
 
