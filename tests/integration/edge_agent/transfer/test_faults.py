@@ -89,10 +89,13 @@ def test_stall_times_out_and_retries(
     assert report.ok, report
     assert time.monotonic() - started >= 1.5
     assert engine.stats().retries_total >= 1
-    # a stall while a part is being written is the wire's; one after the last byte, while the answer is awaited,
-    # is the socket's read timeout (same stall_timeout_s): which one depends on where the proxy froze
+    # which guard cuts it depends on where the proxy froze: a stall while a part is being written is the wire's
+    # stall timer; once every byte of the part was written and acknowledged by the proxy's kernel, the wait for
+    # the answer is bounded by the part's deadline from the measured link (the stall timer does not run then: a
+    # buffering middlebox may legitimately hold the whole part); a read after that is the socket's timeout
     errors = [n.error.lower() for n in notices if n.error]
-    assert any("stalled: nothing written or acknowledged for 1.5 s" in e or "timed out" in e for e in errors), errors
+    cut = ("stalled: nothing written or acknowledged for 1.5 s", "no answer for", "timed out")
+    assert any(any(reason in e for reason in cut) for e in errors), errors
 
 
 def test_slow_link_and_token_bucket(
