@@ -67,7 +67,7 @@ def test_an_alert_fires_and_resolves_through_a_webhook_retried_across_a_restart(
     controller = start_controller(database_url, alerts=alerts, offline_after_s=3600)
     wait_for(lambda: receiver.of(agent_id), 60, "the firing notification after the restart")
     assert receiver.of(agent_id) == [("firing", "EdgefleetAgentHot")]
-    headers, body = receiver.received[-1]
+    ((headers, body),) = receiver.about(agent_id)
     assert headers["Authorization"] == SECRET
     assert body["version"] == "4"
     (alert,) = body["alerts"]
@@ -82,7 +82,7 @@ def test_an_alert_fires_and_resolves_through_a_webhook_retried_across_a_restart(
     rounds = controller.alerts.rounds
     wait_for(lambda: controller.alerts.rounds >= rounds + 5, 60, "more evaluation rounds")
     assert receiver.of(agent_id) == [("firing", "EdgefleetAgentHot"), ("resolved", "EdgefleetAgentHot")]
-    resolved = receiver.received[-1][1]["alerts"][0]
+    resolved = receiver.about(agent_id)[-1][1]["alerts"][0]
     assert resolved["fingerprint"] == alert["fingerprint"]
     assert resolved["endsAt"] != "0001-01-01T00:00:00Z"
     # every delivery counted (other agents' alerts in a shared database are delivered too: count them all)

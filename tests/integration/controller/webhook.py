@@ -44,11 +44,20 @@ class Receiver:
             self._server.shutdown()
             self._server.server_close()
 
+    def about(self, agent_id: str) -> list[tuple[dict[str, str], dict[str, Any]]]:
+        """(headers, body) of every notification about ``agent_id``, in the order received (the controller's own
+        alerts, e.g. a thread that is not running yet, are delivered to the same receiver)."""
+        return [
+            (headers, body)
+            for headers, body in list(self.received)
+            if any(alert["labels"].get("agent") == agent_id for alert in body["alerts"])
+        ]
+
     def of(self, agent_id: str) -> list[tuple[str, str]]:
         """(status, alertname) of every notification about ``agent_id``."""
         return [
             (body["status"], alert["labels"]["alertname"])
-            for _headers, body in self.received
+            for _headers, body in self.about(agent_id)
             for alert in body["alerts"]
             if alert["labels"].get("agent") == agent_id
         ]
