@@ -43,8 +43,12 @@ def test_the_probe_runs_beside_the_caller_and_hands_its_rates_on() -> None:
             pass
         return {5: 3e6}
 
+    def on_done(rates: dict[int, float]) -> None:
+        got.append(rates)
+        handed.set()
+
     probe = EncodeProbe(measure)
-    probe.start(lambda rates: (got.append(rates), handed.set()))  # returns while the measurement waits
+    probe.start(on_done)  # returns while the measurement waits
     assert probe.wait(0.01) is None
     assert got == []
     release.set()
