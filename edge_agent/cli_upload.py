@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -211,17 +212,24 @@ def _upload(args: argparse.Namespace, config: EngineConfig, limits: Limits) -> i
 
 
 def _compression(level: int | None) -> Compression:
-    """The level as given (``FORCED``), or the cost model on a quick probe of this machine (``MODEL``)."""
+    """The level as given (``FORCED``), or the cost model on a quick probe of this machine (``MODEL``). The probe
+    runs beside the upload, not before it: until it hands its rates on (~0.1 s, while the engine sets up and the
+    first file opens) the model has no encode rate and keeps the default level, as it does anyway until the link
+    is measured."""
     from edge_agent.transfer.encoding import Compression, Mode
 
     if level is not None:
         return Compression(Mode.FORCED)
     from edge_agent.transfer.encoding import CpuBusy
-    from fleet_audio.probe import encode_cores, measure_encode_rates, quota_share
+    from fleet_audio.probe import EncodeProbe, encode_cores, measure_encode_rates, quota_share
 
-    probed = measure_encode_rates(PROBE_LEVELS, seconds_per_level=0.05)
-    busy = CpuBusy(quota_share())  # from here: the interpreter's start is not the sender's
-    return Compression(Mode.MODEL, probed=probed, encode_cores=encode_cores(), cpu_busy=busy)
+    share = quota_share()
+    probe = EncodeProbe(lambda: measure_encode_rates(PROBE_LEVELS, seconds_per_level=0.05, cpu_share=share))
+    # from here: the interpreter's start is not the sender's, and neither is the probe's CPU
+    busy = CpuBusy(share, cpu=lambda: time.process_time() - probe.cpu_seconds())
+    compression = Compression(Mode.MODEL, encode_cores=encode_cores(), cpu_busy=busy)
+    probe.start(compression.add_probed)
+    return compression
 
 
 def _run_engine(engine: Engine, files: list[Path], progress: Progress) -> RunReport | None:

@@ -6,17 +6,25 @@ the ``agent`` extra never imports FastAPI or SQLModel. A command module provides
 
     def configure(parser: argparse.ArgumentParser) -> None   # add its arguments
     def run(args: argparse.Namespace) -> int                  # do the work, return the exit code
+
+As a program (``main()`` without arguments: the ``edgefleet`` script, ``python -m edgefleet``), numpy's
+OpenBLAS gets one thread (``OPENBLAS_NUM_THREADS``, unless set: its import would start one per core, and
+nothing here multiplies matrices), and a ``quick_exit`` command ends with ``os._exit`` once ``run`` has
+returned and the output is flushed: the interpreter's teardown is not in its wall time.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
+from typing import NoReturn
 
 from fleet_base import __version__
 
@@ -29,6 +37,9 @@ class Command:
     module: str
     help: str
     extra: str  # the optional dependencies it needs: pip install 'edgefleet[EXTRA]'
+    #: as a program, end with ``os._exit`` once ``run`` returned: only for a command whose ``run`` leaves
+    #: everything durable (closed) when it returns, and has no threads whose end matters
+    quick_exit: bool = False
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -36,7 +47,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("agent", "edge_agent.service.main", "run the edge agent service (on a Pi)", "agent"),
     Command("controller", "controller.service.main", "run the fleet controller service", "controller"),
     Command("dashboard", "dashboard.main", "run the operators' dashboard", "dashboard"),
-    Command("upload", "edge_agent.cli_upload", "compress and upload recordings once, resumably", "agent"),
+    Command("upload", "edge_agent.cli_upload", "compress and upload recordings once, resumably", "agent", True),
     Command("restore", "edge_agent.cli_restore", "download an object and rebuild the original WAV", "agent"),
     Command("verify", "edge_agent.cli_verify", "check a stored object against the original file", "agent"),
     Command("simulate", "edgefleet.simulate", "run simulated Raspberry Pi agents", "agent"),
@@ -92,6 +103,10 @@ def build_command_parser(command: Command, module: ModuleType) -> argparse.Argum
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command in ``argv``; without ``argv``, as a program (see the module's docstring)."""
+    as_program = argv is None
+    if as_program:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before any command module imports numpy
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     top, rest = parser.parse_known_args(argv)
@@ -111,9 +126,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_command_parser(command, module).parse_args(rest)
     args.verbose = top.verbose
     try:
-        return int(module.run(args))
+        code = int(module.run(args))
     except KeyboardInterrupt:
         return 130
+    if as_program and command.quick_exit:
+        quick_exit(code)
+    return code
+
+
+def quick_exit(code: int) -> NoReturn:
+    """End the process now with ``code``: log handlers and the standard streams flushed, no interpreter teardown
+    (module clean-up, joining threads, the garbage collector's last pass)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more can be said
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

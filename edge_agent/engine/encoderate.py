@@ -41,8 +41,15 @@ class EncodeRates:
         if weight_bytes <= 0:
             raise ValueError(f"weight_bytes must be > 0, got {weight_bytes}")
         self._weight = weight_bytes
-        self._rate = {k: float(v) for k, v in (probed or {}).items() if k in LEVELS and _usable(v)}
+        self._rate: dict[int, float] = {}
         self._ratio: dict[int, float] = {}
+        self.add_probed(probed or {})
+
+    def add_probed(self, probed: Mapping[int, float]) -> None:
+        """A probe's speeds, for the levels no real encode has measured yet (a probe can end after a file)."""
+        for level, rate in probed.items():
+            if level in LEVELS and _usable(rate):
+                self._rate.setdefault(level, float(rate))
 
     def observe(self, level: int, wav_bytes: int, seconds: float, stored_bytes: int, original_bytes: int) -> None:
         """One file encoded at ``level``: ``wav_bytes`` fed to the encoder in ``seconds``; stored size vs original."""

@@ -5,6 +5,9 @@ S3 rules (``fleet_protocol.assignment``): every part but the last is >= 5 MiB, a
 - part 1 holds the object's header, which is final only at the end, so part 1 is held in memory for the
   whole file and uploaded last. It is kept as small as S3 allows (5 MiB, or the header plus 1 MiB when the
   header is bigger) so holding it costs little; a raw upload (no header) has no held part;
+- part 2, the first part sent when part 1 is held, is as small as S3 allows too (5 MiB): the link gets its
+  first bytes after 10 MiB of output, not 5 MiB + a whole part (issue 10, the link-bound run). A plan
+  journaled before ``second`` existed reads with ``second=0``: part 2 at ``size``, as it was started;
 - the other parts use the requested size (a valid ``part_size``: the assignment's, or the size a resumed upload
   was started with), raised, from ``size_bound`` with a margin (FLAC can come out a little bigger than its WAV),
   to whatever keeps the count <= 10,000;
@@ -30,10 +33,17 @@ class PartPlan:
     first: int  # size of part 1 (object bytes [0, first)), the held part when ``held``
     size: int  # size of parts 2..N (the last one may be smaller)
     held: bool  # part 1 waits for the header and goes last
+    second: int = 0  # size of part 2; 0: ``size`` (a plan journaled before part 2 had its own size)
+
+    def part_size(self, number: int) -> int:
+        """The size of part ``number`` (the object's last part may be smaller)."""
+        if number == 1:
+            return self.first
+        return self.second or self.size if number == 2 else self.size
 
     def capacity(self) -> int:
         """The largest object this plan can store."""
-        return self.first + (MAX_PARTS - 1) * self.size
+        return self.first + self.part_size(2) + (MAX_PARTS - 2) * self.size
 
 
 def _ceil_mib(n: int) -> int:
@@ -48,10 +58,10 @@ def plan_parts(requested: int, size_bound: int, header_size: int) -> PartPlan:
     held = header_size > 0
     size = _ceil_mib(requested)  # (5 GiB is whole MiB: still a valid part size)
     first = max(MIN_PART_SIZE, _ceil_mib(header_size + MiB)) if held else size
-    needed = _ceil_mib(-(-max(0, bound - first) // (MAX_PARTS - 1)))
+    fixed = (first, MIN_PART_SIZE) if held else (size,)  # the parts whose size does not grow
+    needed = _ceil_mib(-(-max(0, bound - sum(fixed)) // (MAX_PARTS - len(fixed))))
     size = max(size, needed)
-    if not held:
-        first = size
+    first, second = (first, MIN_PART_SIZE) if held else (size, size)
     if size > MAX_PART_SIZE or first > MAX_PART_SIZE:
         raise ObjectTooLarge(f"an object of up to {size_bound} bytes does not fit in {MAX_PARTS} parts of 5 GiB")
-    return PartPlan(first=first, size=size, held=held)
+    return PartPlan(first=first, size=size, held=held, second=second)

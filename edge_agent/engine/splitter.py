@@ -1,9 +1,9 @@
 """Object bytes in, numbered parts out.
 
 The body (object bytes after the header) arrives in blocks of any size; parts come out as soon as they are
-full, numbered 2, 3, ... . Part 1 (the header plus the first body bytes) is held and comes out last, from
-:meth:`PartSplitter.finish`, once the header is known. Without a header (raw upload) part 1 is an ordinary
-part and comes out first.
+full, numbered 2, 3, ..., each of its plan's size (``PartPlan.part_size``). Part 1 (the header plus the first
+body bytes) is held and comes out last, from :meth:`PartSplitter.finish`, once the header is known. Without a
+header (raw upload) part 1 is an ordinary part and comes out first.
 
 Memory: one part buffer being filled plus, when held, part 1's body bytes. A full buffer is handed out as is
 (no copy); the next one is allocated only when the next byte arrives.
@@ -44,9 +44,6 @@ class PartSplitter:
         self.body_bytes = 0
         self._finished = False
 
-    def _part_len(self, number: int) -> int:
-        return self._plan.first if number == 1 else self._plan.size
-
     def feed(self, block: bytes) -> Iterator[Part]:
         """Take the next body block; yields the parts it completes."""
         if self._finished:
@@ -61,7 +58,7 @@ class PartSplitter:
             if self._buf is None:
                 if self._number > MAX_PARTS:
                     raise TooManyParts(f"object needs more than {MAX_PARTS} parts with plan {self._plan}")
-                self._buf = bytearray(self._part_len(self._number))
+                self._buf = bytearray(self._plan.part_size(self._number))
                 self._fill = 0
             take = min(len(view), len(self._buf) - self._fill)
             self._buf[self._fill : self._fill + take] = view[:take]

@@ -91,6 +91,11 @@ class Compression:
     def mode(self) -> Mode:
         return self._mode
 
+    def add_probed(self, probed: Mapping[int, float]) -> None:
+        """The start-up probe's speeds, when it ran beside the first file (``fleet_audio.probe.EncodeProbe``)."""
+        with self._lock:
+            self._rates.add_probed(probed)
+
     def set_assigned(self, assigned: bool) -> None:
         """The controller's level (``WITHIN``) or the agent's own choice (``MODEL``); ``FORCED`` stays forced."""
         with self._lock:

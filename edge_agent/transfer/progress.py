@@ -68,7 +68,7 @@ class Progress:
     def __init__(
         self,
         sizes: dict[str, int],
-        stream: TextIO = sys.stderr,
+        stream: TextIO | None = None,
         tty: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -76,8 +76,9 @@ class Progress:
         self._est = dict(sizes)  # path -> estimated stored bytes
         self._sent: dict[str, int] = dict.fromkeys(sizes, 0)
         self._done = 0
-        self._stream = stream
-        self._tty = stream.isatty() if tty is None else tty
+        # stderr as it is now (not as it was when this module loaded: it may have been replaced since)
+        self._stream = sys.stderr if stream is None else stream
+        self._tty = self._stream.isatty() if tty is None else tty
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._clock = clock

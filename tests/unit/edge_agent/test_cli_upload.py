@@ -1,9 +1,16 @@
-"""``edgefleet upload``'s compression: the level given is forced; without one, the cost model on a quick probe."""
+"""``edgefleet upload``'s compression: the level given is forced; without one, the cost model on a quick probe
+that runs beside the upload."""
 
 from __future__ import annotations
 
+import threading
+import time
+
+import pytest
+
 from edge_agent.cli_upload import PROBE_LEVELS, _compression
-from edge_agent.transfer.encoding import Mode
+from edge_agent.engine.limits import Limits
+from edge_agent.transfer.encoding import Compression, Mode
 
 
 def test_a_given_level_is_forced() -> None:
@@ -11,9 +18,40 @@ def test_a_given_level_is_forced() -> None:
     assert _compression(-1).mode is Mode.FORCED
 
 
+def _probed(compression: Compression, ceiling_s: float = 60.0) -> list[int]:
+    """The levels with an encode rate, once there are some (the probe runs in its own thread)."""
+    deadline = time.monotonic() + ceiling_s
+    while time.monotonic() < deadline:
+        rates, _ratios = compression.measured()
+        if rates:
+            return [level for level, rate in enumerate(rates) if rate > 0]
+        time.sleep(0.01)
+    raise AssertionError("the probe handed no rates on")
+
+
 def test_no_level_is_the_model_on_measured_rates() -> None:
     compression = _compression(None)
     assert compression.mode is Mode.MODEL
-    rates, _ratios = compression.measured()
-    assert len(rates) == 9
-    assert [level for level, rate in enumerate(rates) if rate > 0] == list(PROBE_LEVELS)  # the model scales the rest
+    assert _probed(compression) == list(PROBE_LEVELS)  # the model scales the rest
+
+
+def test_the_model_does_not_wait_for_the_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+
+    def slow_probe(levels: object, **_: object) -> dict[int, float]:
+        assert release.wait(60)
+        return {5: 20e6}
+
+    monkeypatch.setattr("fleet_audio.probe.measure_encode_rates", slow_probe)
+    compression = _compression(None)  # returns while the probe still measures
+    limits = Limits(compression_level=5)
+    assert compression.measured() == ([], [])
+    plan = compression.plan(limits, 2e6)
+    assert plan is not None
+    assert "encode rate not measured yet" in plan.reason  # the first file at the default level
+    assert compression.start_file(limits, 2e6) == 5
+    release.set()
+    assert _probed(compression) == [5]
+    plan = compression.plan(limits, 2e6)
+    assert plan is not None
+    assert "not measured yet" not in plan.reason

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from fleet_audio.probe import encode_cores, measure_encode_rates
+from fleet_audio.probe import EncodeProbe, encode_cores, measure_encode_rates
 
 
 def test_every_level_is_measured_in_bounded_time() -> None:
@@ -29,6 +30,46 @@ def _cgroup(tmp_path: Path, proc: str, files: dict[str, str]) -> tuple[Path, Pat
 
 
 CPUS = float(len(os.sched_getaffinity(0)))
+
+
+def test_the_probe_runs_beside_the_caller_and_hands_its_rates_on() -> None:
+    release, handed = threading.Event(), threading.Event()
+    got: list[dict[int, float]] = []
+
+    def measure() -> dict[int, float]:
+        assert release.wait(60)
+        spin = time.thread_time() + 0.02  # some CPU of its own
+        while time.thread_time() < spin:
+            pass
+        return {5: 3e6}
+
+    def on_done(rates: dict[int, float]) -> None:
+        got.append(rates)
+        handed.set()
+
+    probe = EncodeProbe(measure)
+    probe.start(on_done)  # returns while the measurement waits
+    assert probe.wait(0.01) is None
+    assert got == []
+    release.set()
+    assert handed.wait(60)
+    assert probe.wait(60) == {5: 3e6}
+    assert got == [{5: 3e6}]
+    assert probe.cpu_seconds() >= 0.02  # the probe's CPU, which the sender's busy figure leaves out
+    with pytest.raises(RuntimeError, match="once"):
+        probe.start(got.append)
+
+
+def test_a_probe_that_fails_hands_on_nothing_measured() -> None:
+    got: list[dict[int, float]] = []
+
+    def broken() -> dict[int, float]:
+        raise OSError("no libFLAC")
+
+    probe = EncodeProbe(broken)
+    probe.start(got.append)
+    assert probe.wait(60) == {}
+    assert got == [{}]
 
 
 @pytest.mark.parametrize(

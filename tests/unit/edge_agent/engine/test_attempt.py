@@ -4,6 +4,7 @@ resume from the journal, lost responses; and random fault sequences (hypothesis)
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -87,6 +88,21 @@ def test_resume_from_the_journal_sends_only_what_the_server_lacks() -> None:
     assert world.store.completions[0][1] == upload_id
     assert world.store.objects[KEY].data == world.object_bytes()
     assert world.journal.upload(PATH) is None
+
+
+def test_an_upload_journaled_before_part_2_had_its_own_size_resumes_with_its_plan() -> None:
+    world = World(parts=4)
+    upload_id = world.recorded(stored=(2, 3))
+    record = world.journal.upload(PATH)
+    assert record is not None
+    old_plan = replace(record.settings.plan, second=0)  # what an older version journaled: part 2 at ``size``
+    world.journal.start_upload(PATH, upload_id, replace(record.settings, plan=old_plan), 0.0)
+    finish = world.run()
+    assert finish.disposition is Disposition.DONE
+    assert world.announced() == [EventKind.UPLOAD_RESUMED]
+    assert [cmd.plan for cmd in world.commands(c.OpenParts)] == [old_plan]
+    assert not world.commands(c.CreateUpload)
+    assert world.sent() == [4, 1]
 
 
 def test_a_changed_file_aborts_the_recorded_upload_and_goes_fresh() -> None:

@@ -25,6 +25,13 @@ def test_the_probe_seeds_and_real_encodes_refine() -> None:
     assert rates.ratios()[5] == pytest.approx(0.6 + moved * 0.2)
 
 
+def test_a_probe_that_ends_after_a_real_encode_fills_only_the_levels_not_measured() -> None:
+    rates = EncodeRates()
+    rates.observe(5, WEIGHT_BYTES, WEIGHT_BYTES / 20e6, stored_bytes=60, original_bytes=100)
+    rates.add_probed({5: 1.0, 8: 5e6, 12: 1.0, 3: math.nan})
+    assert rates.rates() == {5: pytest.approx(20e6), 8: 5e6}  # the real encode of level 5 stays
+
+
 @pytest.mark.parametrize(
     ("name", "level", "wav", "seconds", "stored", "original"),
     [

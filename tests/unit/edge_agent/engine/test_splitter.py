@@ -23,10 +23,13 @@ def split(plan: PartPlan, header: bytes, body: bytes, cuts: list[int]) -> tuple[
     cuts=st.lists(st.integers(0, 10_000), max_size=20),
     first_extra=st.integers(1, 10),
     size=st.integers(1, 30),
+    second=st.integers(0, 30),  # 0: a plan journaled before part 2 had its own size (part 2 at ``size``)
 )
-def test_parts_rebuild_the_object(header: bytes, body: bytes, cuts: list[int], first_extra: int, size: int) -> None:
+def test_parts_rebuild_the_object(
+    header: bytes, body: bytes, cuts: list[int], first_extra: int, size: int, second: int
+) -> None:
     held = bool(header)
-    plan = PartPlan(first=len(header) + first_extra if held else size, size=size, held=held)
+    plan = PartPlan(first=len(header) + first_extra if held else size, size=size, held=held, second=second)
     s, parts = split(plan, header, body, cuts)
     numbers = [p.number for p in parts]
     assert sorted(numbers) == list(range(1, len(parts) + 1))
@@ -36,7 +39,8 @@ def test_parts_rebuild_the_object(header: bytes, body: bytes, cuts: list[int], f
     assert b"".join(p.data for p in ordered) == header + body
     assert [p.offset for p in ordered] == [sum(len(q.data) for q in ordered[:i]) for i in range(len(ordered))]
     for p in ordered[:-1]:
-        assert len(p.data) == (plan.first if p.number == 1 else plan.size)  # only the last may be short
+        want = plan.first if p.number == 1 else (second or size) if p.number == 2 else size
+        assert len(p.data) == want  # only the last may be short
     assert s.object_size() == len(header) + len(body)
 
 
@@ -72,3 +76,14 @@ def test_feed_after_finish() -> None:
     list(s.finish(b""))
     with pytest.raises(ValueError, match="after finish"):
         list(s.feed(b"x"))
+
+
+def test_part_2_has_its_own_size() -> None:
+    s = PartSplitter(PartPlan(first=4, size=6, held=True, second=3), 2)
+    parts = [*s.feed(b"0123456789abcdef"), *s.finish(b"HH")]
+    assert [(p.number, p.offset, bytes(p.data)) for p in parts] == [
+        (2, 4, b"234"),  # part 1 holds the header and the first 2 body bytes
+        (3, 7, b"56789a"),
+        (4, 13, b"bcdef"),
+        (1, 0, b"HH01"),
+    ]

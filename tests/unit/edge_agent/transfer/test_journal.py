@@ -94,6 +94,20 @@ def test_a_journal_written_before_names_could_be_bytes_reads_the_same(tmp_path: 
     assert j.queued() == [QueueEntry("/spool/café.wav", 10, 2.0)]
 
 
+def test_a_plan_journaled_before_part_2_had_its_own_size_reads_as_it_was_started(tmp_path: Path) -> None:
+    old = '{"compression_level": 5, "fingerprint": [10, 20, 30], "header_size": 42, "key": "p/a/x.flac", ' \
+        '"plan": {"first": 5242880, "held": true, "size": 16777216}}'  # fmt: skip
+    j = Journal(tmp_path / "j.sqlite3")
+    j._db.execute("INSERT INTO uploads VALUES ('/a.wav', 'uid', 'p/a/x.flac', ?, 3.0)", (old,))
+    record = j.upload("/a.wav")
+    assert record is not None
+    assert record.settings.plan == PartPlan(5 * 1024 * 1024, 16 * 1024 * 1024, True)
+    assert record.settings.plan.part_size(2) == 16 * 1024 * 1024  # part 2 as the upload was started with
+    j.start_upload("/b.wav", "uid2", SETTINGS, now=1.0)
+    j.start_upload("/c.wav", "uid3", SETTINGS.__class__(**{**SETTINGS.__dict__, "plan": PartPlan(5, 8, True, 5)}), 1.0)
+    assert [r.settings.plan.second for r in (j.upload("/b.wav"), j.upload("/c.wav")) if r] == [0, 5]
+
+
 def test_a_write_that_fails_inside_a_transaction_leaves_none_open(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.sqlite3")
     bad = UploadSettings("k", PartPlan(5, 8, True), 42, 5, (object(), 2, 3))  # type: ignore[arg-type]

@@ -146,3 +146,15 @@ def test_on_a_terminal_a_resume_gets_a_line_and_the_rest_is_the_bar() -> None:
     p.on_event(EngineEvent(EventKind.UPLOAD_RESUMED, "/b.wav", key="k/b.flac", reason="2 parts already stored"))
     p.on_event(EngineEvent(EventKind.UPLOAD_COMPLETED, "/a.wav", key="k/a.flac", stored_bytes=1))
     assert out.getvalue() == "\r\033[Kupload_resumed: /b.wav -> k/b.flac (2 parts already stored)\n"
+
+
+def test_everything_goes_to_stderr_as_it_is_when_the_command_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    p = Progress({"/a.wav": MiB})  # the command's own: stderr, whatever sys.stderr is by then
+    p.start()
+    p.on_event(EngineEvent(EventKind.UPLOAD_STARTED, "/a.wav", key="k/a.flac"))
+    p.say("a notice")
+    p.close()
+    out, err = capsys.readouterr()
+    assert out == ""  # stdout carries the outcome lines only
+    assert "upload_started: /a.wav -> k/a.flac" in err
+    assert "a notice" in err

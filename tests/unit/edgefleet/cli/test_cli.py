@@ -40,6 +40,47 @@ def test_any_other_import_failure_is_a_bug_and_propagates(monkeypatch: pytest.Mo
         cli.main(["demo"])
 
 
+STAND_IN = "tests.unit.edgefleet.cli.stand_in_command"
+AS_PROGRAM = (
+    "import sys\n"
+    "from edgefleet import cli\n"
+    f"cli.COMMANDS = (cli.Command('quick', {STAND_IN!r}, 'x', 'agent', True),\n"
+    f"                cli.Command('slow', {STAND_IN!r}, 'x', 'agent'))\n"
+    "sys.exit(cli.main())\n"
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(("command", "teardown"), [("quick", False), ("slow", True)])
+def test_a_quick_exit_command_run_as_a_program_skips_the_teardown_after_flushing(
+    command: str, teardown: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    done = subprocess.run(
+        [sys.executable, "-c", AS_PROGRAM, command, "3"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 3
+    assert done.stdout == "result OPENBLAS_NUM_THREADS=1"  # flushed before the end, set before the command
+    assert "logged" in done.stderr
+    assert ("teardown ran" in done.stderr) is teardown
+
+
+def test_a_quick_exit_command_called_with_arguments_returns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "COMMANDS", (cli.Command("quick", STAND_IN, "x", "agent", True),))
+    monkeypatch.setattr("atexit.register", lambda *_: None)  # not this test process's teardown
+    assert cli.main(["quick", "4"]) == 4  # in process (tests, other callers): never os._exit
+
+
+def test_python_m_edgefleet_is_the_program() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "edgefleet", "--version"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, f"edgefleet {__version__}")
+
+
+def test_only_upload_ends_quickly() -> None:
+    assert [c.name for c in cli.COMMANDS if c.quick_exit] == ["upload"]
+
+
 def test_version_is_the_release_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
         cli.main(["--version"])
