@@ -73,6 +73,7 @@ def s3_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Call
 
     yield make
     for server in started:
+        server.stop(hard=True)  # its data goes with it: no need for the ~2 s of a graceful SeaweedFS shutdown
         server.close()
 
 
