@@ -7,7 +7,7 @@
   ``settings(identity)``; ``add_agent_identity(agent_id, prefix)`` gives a least-privilege identity (on the
   running session server it restarts it: prefer a private server from ``s3_server_factory`` or add it early).
 - ``postgres``: the machine's PostgreSQL cluster, started when absent.
-- ``database_url``: parametrised over SQLite (a fresh file) and PostgreSQL (a fresh database).
+- ``database_url``: parametrised over SQLite (a fresh file) and PostgreSQL (an empty database, reused).
 
 Session-scoped servers are shared by the tests of one run; tests that restart or break a server make their
 own with the ``*_factory`` fixtures. Nothing uses fixed ports, so two runs side by side do not collide.
@@ -91,12 +91,18 @@ def postgres() -> Iterator[Postgres]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """One SQLAlchemy URL per database kind: the same test runs on SQLite and on real PostgreSQL."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """One SQLAlchemy URL per database kind: the same test runs on SQLite and on real PostgreSQL. Either is
+    empty: a new SQLite file; a PostgreSQL database of an earlier test, emptied when this test takes it (every
+    connection to it closed, everything in it dropped), or a new one: ~0.1 s instead of a CREATE DATABASE and,
+    at the end of the run, a DROP DATABASE (a checkpoint each) per test."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'edgefleet.db'}"
+        yield f"sqlite:///{tmp_path / 'edgefleet.db'}"
+        return
     pg: Postgres = request.getfixturevalue("postgres")
-    return pg.create_database()
+    url = pg.empty_database()
+    yield url
+    pg.release(url)  # emptied by the next test that takes it, once everything of this test is torn down
 
 
 @pytest.fixture
