@@ -6,7 +6,7 @@ with a shared group the telemetry connection as ``<that user>-telemetry``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -23,10 +23,7 @@ from tests.integration.controller.webhook import Receiver
 
 
 @pytest.fixture
-def start_controller(mqtt_broker: Mosquitto, mqtt_broker_factory: Callable[[], Mosquitto]) -> Iterator[StartController]:
-    """Starts controllers and stops them after the test. Set up after ``mqtt_broker_factory``, so torn down before
-    it: a controller of a private broker is stopped while that broker still answers (not against a dead port,
-    which costs seconds of timeouts at every teardown)."""
+def start_controller(mqtt_broker: Mosquitto) -> Iterator[StartController]:
     started: list[Controller] = []
 
     def start(
@@ -83,8 +80,7 @@ def end_session(controller: Controller) -> None:
 
 
 @pytest.fixture
-def make_agent(mqtt_broker: Mosquitto, mqtt_broker_factory: Callable[[], Mosquitto]) -> Iterator[MakeAgent]:
-    """Fake agents, closed after the test (before the private brokers: see ``start_controller``)."""
+def make_agent(mqtt_broker: Mosquitto) -> Iterator[MakeAgent]:
     agents: list[FakeAgent] = []
 
     def make(agent_id: str, *, broker: Mosquitto | None = None, **kw: Any) -> FakeAgent:
