@@ -7,7 +7,7 @@
   ``settings(identity)``; ``add_agent_identity(agent_id, prefix)`` gives a least-privilege identity (on the
   running session server it restarts it: prefer a private server from ``s3_server_factory`` or add it early).
 - ``postgres``: the machine's PostgreSQL cluster, started when absent.
-- ``database_url``: parametrised over SQLite (a fresh file) and PostgreSQL (a fresh database).
+- ``database_url``: parametrised over SQLite (a fresh file) and PostgreSQL (an empty database, reused).
 
 Session-scoped servers are shared by the tests of one run; tests that restart or break a server make their
 own with the ``*_factory`` fixtures. Nothing uses fixed ports, so two runs side by side do not collide.
@@ -56,6 +56,7 @@ def mqtt_broker_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ca
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
     with SeaweedS3(directory=tmp_path_factory.mktemp("s3")) as server:
         yield server
+        server.stop(hard=True)  # the end of the run: its data goes with it, no ~2 s graceful shutdown
 
 
 @pytest.fixture
@@ -73,6 +74,7 @@ def s3_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Call
 
     yield make
     for server in started:
+        server.stop(hard=True)  # its data goes with it: no need for the ~2 s of a graceful SeaweedFS shutdown
         server.close()
 
 
@@ -90,12 +92,18 @@ def postgres() -> Iterator[Postgres]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """One SQLAlchemy URL per database kind: the same test runs on SQLite and on real PostgreSQL."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """One SQLAlchemy URL per database kind: the same test runs on SQLite and on real PostgreSQL. Either is
+    empty: a new SQLite file; a PostgreSQL database of an earlier test, emptied when this test takes it (every
+    connection to it closed, everything in it dropped), or a new one: ~0.1 s instead of a CREATE DATABASE and,
+    at the end of the run, a DROP DATABASE (a checkpoint each) per test."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'edgefleet.db'}"
+        yield f"sqlite:///{tmp_path / 'edgefleet.db'}"
+        return
     pg: Postgres = request.getfixturevalue("postgres")
-    return pg.create_database()
+    url = pg.empty_database()
+    yield url
+    pg.release(url)  # emptied by the next test that takes it, once everything of this test is torn down
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ is a worst case at ~85 %. tests/unit/fleet_audio/test_corpus.py keeps 16-bit wit
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,15 @@ def list_info_payload(**fields: str) -> bytes:
     return b"".join(parts)
 
 
+@functools.cache
+def _held_index(n: int, k: int, phase: int) -> npt.NDArray[np.int64]:
+    """For samples ``t0 .. t0+n-1`` with ``t0 % 2**k == phase``: which value of octave ``k`` (one per ``2**k``
+    samples, counted from the one of ``t0``) each of them holds. Blocks start at multiples of ``BLOCK``: a
+    handful of phases, so the arrays are made once."""
+    index: npt.NDArray[np.int64] = (phase + np.arange(n)) >> k
+    return index
+
+
 @dataclass
 class _Octaves:
     """Voss-McCartney noise: one random value per octave, held for 2**k samples; weights shape the spectrum."""
@@ -71,15 +81,14 @@ class _Octaves:
 
     def render(self, rng: np.random.Generator, t0: int, n: int) -> npt.NDArray[np.float64]:
         out = np.zeros(n)
-        pos = t0 + np.arange(n)
         for k, weight in enumerate(self.weights):
-            idx = pos >> k
-            first, last = int(idx[0]), int(idx[-1])
+            first, last = t0 >> k, (t0 + n - 1) >> k
             values = rng.standard_normal(last - first + 1)
             if self.last_index[k] == first:
                 values[0] = self.last_value[k]
             self.last_index[k], self.last_value[k] = last, values[-1]
-            out += weight * values[idx - first]
+            # each value weighted once, then held: the same products, so the same bytes, as weighting every sample
+            out += (weight * values)[_held_index(n, k, t0 & ((1 << k) - 1))]
         return out
 
 

@@ -13,12 +13,15 @@ from edgefleet.localservices.process import ServiceError, wait_until
 _SAFE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-def _psql(sql: str, database: str = "postgres") -> str:
+def _psql(sql: str, database: str = "postgres", timeout: float = 60) -> str:
+    """Run ``sql`` as ``postgres``; several statements, one a line, run one after another outside any transaction
+    block (``CREATE``/``DROP DATABASE`` allow no other), in one psql process (each process costs ~50 ms)."""
     result = subprocess.run(
-        _as_postgres(["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql]),
+        _as_postgres(["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", database, "-f", "-"]),
+        input=sql,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
     if result.returncode != 0:
         raise ServiceError(f"psql failed: {result.stderr.strip()}")
@@ -41,6 +44,8 @@ class Postgres:
     version: str = "15"
     cluster: str = "main"
     created: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)  # URLs of databases given back with ``release``
+    _port: int | None = field(default=None, init=False, repr=False)
 
     def ensure_running(self) -> None:
         if shutil.which("pg_ctlcluster") is None:
@@ -60,6 +65,12 @@ class Postgres:
 
     @property
     def port(self) -> int:
+        """The cluster's port (read once: ``pg_lsclusters`` takes ~50 ms and the port never changes under us)."""
+        if self._port is None:
+            self._port = self._read_port()
+        return self._port
+
+    def _read_port(self) -> int:
         status = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True).stdout
         for line in status.splitlines():
             cols = line.split()
@@ -73,13 +84,42 @@ class Postgres:
         if not _SAFE.match(name):
             raise ValueError(f"unsafe database name {name!r}")
         password = secrets.token_hex(12)
-        _psql(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
-        _psql(f"CREATE DATABASE {name} OWNER {name}")
+        _psql(f"CREATE ROLE {name} LOGIN PASSWORD '{password}';\nCREATE DATABASE {name} OWNER {name};")
         self.created.append(name)
         return f"postgresql+psycopg://{name}:{password}@127.0.0.1:{self.port}/{name}"
 
+    def empty_database(self) -> str:
+        """A database with nothing in it: one given back with ``release``, emptied (its connections closed, every
+        object its owner made dropped), else a new one. Cheaper than ``create_database`` and a drop at the end:
+        ``CREATE DATABASE`` copies and logs a template, and every ``DROP DATABASE`` forces a checkpoint."""
+        if not self.released:
+            return self.create_database()
+        url = self.released.pop()
+        name = url.rsplit("/", 1)[1]
+        if not _SAFE.match(name):
+            raise ValueError(f"unsafe database name {name!r}")
+        # one psql: end every connection to it (DROP OWNED then waits for the locks they held), connect to it,
+        # drop everything its owner made there, and count who else is connected by then
+        others = f"FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        out = _psql(
+            f"SELECT count(pg_terminate_backend(pid)) {others};\n"
+            f"\\c {name}\nDROP OWNED BY {name} CASCADE;\nSELECT count(*) {others};\n"
+        )
+        if out.splitlines()[-1] != "0":  # something of an earlier test connected again: leave it that database
+            return self.create_database()
+        return url
+
+    def release(self, url: str) -> None:
+        """Give back a database of ``create_database`` or ``empty_database`` whose user is done with it: the next
+        ``empty_database`` empties and reuses it (``drop_databases`` drops it with the others)."""
+        self.released.append(url)
+
     def drop_databases(self) -> None:
-        for name in self.created:
-            _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            _psql(f"DROP ROLE IF EXISTS {name}")
+        """Every database made here and its role, in one psql process (a test run makes hundreds)."""
+        if self.created:
+            sql = "".join(
+                f"DROP DATABASE IF EXISTS {n} WITH (FORCE);\nDROP ROLE IF EXISTS {n};\n" for n in self.created
+            )
+            _psql(sql, timeout=60 + len(self.created))
         self.created.clear()
+        self.released.clear()

@@ -91,6 +91,7 @@ class System:
         self.supervisor.stop_all()
         for proxy in self.proxies.values():
             proxy.close()
+        self.s3.stop(hard=True)  # the end of the scenario: its data goes with it, no ~2 s graceful shutdown
         self.s3.close()
         self.broker.close()
 

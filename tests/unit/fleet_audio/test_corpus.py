@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.corpus import write_wav
+from tests.corpus import Kind, write_wav
 from tests.unit.fleet_audio.flactool import encode_file
 
 # FLAC level 5 on real field/voice/music recordings at 16 bits: roughly 55-75 % of the WAV.
@@ -28,6 +28,17 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
         for i, seed in enumerate((1, 1, 2))
     ]
     assert digests[0] == digests[1] != digests[2]
+
+
+def test_the_bytes_of_each_kind_are_pinned(tmp_path: Path) -> None:
+    """The sizes and ratios other tests rely on come from these exact bytes: a faster synthesis must not change
+    them (2 s of 48 kHz covers every hold phase of the slowest octave, 2**16 samples). Changing the mix on
+    purpose means a new digest here."""
+    digest = hashlib.sha256()
+    kinds: tuple[Kind, ...] = ("field", "voice", "music", "noise")
+    for seed, kind in enumerate(kinds):
+        digest.update(write_wav(tmp_path / f"{kind}.wav", 2.0, 48000, 2, 16, kind, seed=seed).read_bytes())
+    assert digest.hexdigest() == "5f1028ea6b03b4dca2035b582ceb1fed3031f25b3091ec5b61420bb24d150db3"
 
 
 def test_exact_length_and_sizes(tmp_path: Path) -> None:
