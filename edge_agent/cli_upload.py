@@ -21,13 +21,16 @@ from typing import TYPE_CHECKING
 from edge_agent.engine.events import FileResult, RunReport
 from edge_agent.engine.limits import Limits, MiB
 from edge_agent.engine.linkguard import STALL_TIMEOUT_S
-from fleet_base.s3settings import S3SettingsError, add_s3_arguments, s3_settings_from_args
-from fleet_protocol.assignment import DEFAULT_COMPRESSION_LEVEL, DEFAULT_PART_SIZE
+from edge_agent.engine.partsize import plan_parts
+from fleet_base.s3settings import S3Settings, S3SettingsError, add_s3_arguments, s3_settings_from_args
+from fleet_protocol.assignment import DEFAULT_COMPRESSION_LEVEL, DEFAULT_PART_SIZE, RAW
 
-if TYPE_CHECKING:  # the engine loads minio: only when a command runs
+if TYPE_CHECKING:  # the engine loads minio, the codec numpy: only when a command runs, the codec first
     from edge_agent.transfer import Engine, EngineConfig
     from edge_agent.transfer.encoding import Compression
     from edge_agent.transfer.progress import Progress
+    from fleet_audio.headstart import HeadStart
+    from fleet_audio.source import ObjectSource
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -152,8 +155,6 @@ class _AlsoReported(logging.Filter):
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_agent.transfer import EngineConfig
-
     try:
         settings = s3_settings_from_args(args)
         limits = Limits(
@@ -170,7 +171,18 @@ def run(args: argparse.Namespace) -> int:
     except (S3SettingsError, ValueError) as exc:
         print(f"edgefleet upload: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    config = EngineConfig(
+    head = _head_start(args.files, limits)  # before the S3 client's modules load
+    try:
+        return _upload(args, _engine_config(args, settings), limits, head)
+    finally:
+        if head is not None:
+            head.close()
+
+
+def _engine_config(args: argparse.Namespace, settings: S3Settings) -> EngineConfig:
+    from edge_agent.transfer import EngineConfig
+
+    return EngineConfig(
         s3=settings,
         prefix=args.prefix,
         agent_id=args.agent_id,
@@ -179,10 +191,25 @@ def run(args: argparse.Namespace) -> int:
         give_up_after_s=args.give_up_after,
         settle_s=0.0,  # files named on the command line are finished
     )
-    return _upload(args, config, limits)
 
 
-def _upload(args: argparse.Namespace, config: EngineConfig, limits: Limits) -> int:
+def _head_start(files: list[Path], limits: Limits) -> HeadStart | None:
+    """The file the engine starts first (the smallest: ``edge_agent.engine.queue``), opened at the level it will
+    ask for (the default until the link is measured), its first two parts encoding in a thread while the S3
+    client loads and the upload is set up (``fleet_audio.headstart``). None for raw uploads."""
+    readable = [f for f in files if f.is_file()]
+    if not readable or limits.compression_level == RAW:
+        return None
+    from fleet_audio.headstart import HeadStart
+
+    def head_bytes(src: ObjectSource) -> int:
+        plan = plan_parts(limits.part_size, src.size_bound, src.header_size)
+        return plan.first + plan.part_size(2)
+
+    return HeadStart(min(readable, key=lambda f: f.stat().st_size), limits.compression_level, head_bytes)
+
+
+def _upload(args: argparse.Namespace, config: EngineConfig, limits: Limits, head: HeadStart | None) -> int:
     from edge_agent.transfer import open_engine
     from edge_agent.transfer.progress import Progress
 
@@ -194,7 +221,8 @@ def _upload(args: argparse.Namespace, config: EngineConfig, limits: Limits) -> i
         for handler in logging.getLogger().handlers:
             handler.addFilter(_AlsoReported())
     progress = Progress({str(f): f.stat().st_size for f in files})
-    engine = open_engine(config, limits, on_event=progress.on_event, compression=_compression(args.compression_level))
+    compression = _compression(args.compression_level)
+    engine = open_engine(config, limits, on_event=progress.on_event, codec=head, compression=compression)
     report = _run_engine(engine, files, progress)
     if report is None:  # Ctrl-C
         print(

@@ -19,6 +19,7 @@ from typing import BinaryIO, Literal, Protocol, cast
 from urllib.parse import quote
 
 from fleet_audio import flacmeta, packed, pcm, recmeta, wav
+from fleet_audio.ahead import Ahead
 from fleet_audio.encoder import EncoderError, FrameEncoder
 from fleet_audio.errors import RecordingNotReady, RecordingRejected, SourceChanged
 from fleet_audio.objectkey import object_key_for
@@ -180,6 +181,13 @@ class FlacSource:
         # the encode rate of this file (edge_agent.engine.encoderate): WAV bytes fed, wall time converting+encoding
         self.encoded_bytes = 0
         self.encode_seconds = 0.0
+        self._ahead: Ahead | None = None  # a head encoded in a thread (``encode_ahead``), stopped by close()
+
+    def encode_ahead(self, limit: int) -> None:
+        """Start encoding now, in a thread, up to ``limit`` bytes of the body: the first ``body()`` begins with
+        them (``fleet_audio.ahead``)."""
+        if self._ahead is None:
+            self._ahead = Ahead(self._body(), limit, name=f"encode-ahead-{self._reader.label}")
 
     def _encode(self, encoder: FrameEncoder, buf: bytes) -> bytes:
         started = time.perf_counter()
@@ -189,6 +197,13 @@ class FlacSource:
         return out
 
     def body(self) -> Iterator[bytes]:
+        if self._ahead is not None:
+            if not self._ahead.taken:
+                return iter(self._ahead)
+            self._ahead.close()  # a new pass: the last one's head thread must not run beside it
+        return self._body()
+
+    def _body(self) -> Iterator[bytes]:
         self._reader.check_unchanged()
         fmt, data = self._fmt, self._data
         hasher = hashlib.sha256()
@@ -227,6 +242,8 @@ class FlacSource:
         return self._sha256
 
     def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()
         self._reader.close()
 
 
