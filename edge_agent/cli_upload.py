@@ -171,12 +171,7 @@ def run(args: argparse.Namespace) -> int:
     except (S3SettingsError, ValueError) as exc:
         print(f"edgefleet upload: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    head = _head_start(args.files, limits)  # before the S3 client's modules load
-    try:
-        return _upload(args, _engine_config(args, settings), limits, head)
-    finally:
-        if head is not None:
-            head.close()
+    return _upload(args, _engine_config(args, settings), limits)
 
 
 def _engine_config(args: argparse.Namespace, settings: S3Settings) -> EngineConfig:
@@ -195,8 +190,13 @@ def _engine_config(args: argparse.Namespace, settings: S3Settings) -> EngineConf
 
 def _head_start(files: list[Path], limits: Limits) -> HeadStart | None:
     """The file the engine starts first (the smallest: ``edge_agent.engine.queue``), opened at the level it will
-    ask for (the default until the link is measured), its first two parts encoding in a thread while the S3
-    client loads and the upload is set up (``fleet_audio.headstart``). None for raw uploads."""
+    ask for (the default until the link is measured), its first two parts encoding in a thread while the engine
+    opens its journal and sets the upload up with S3 (``fleet_audio.headstart``). None for raw uploads.
+
+    Called once the modules are loaded, not before: an encoder thread beside the imports made the start slower
+    in the link-bound benchmark (docs/bench/plan.md, "Run 6": the first S3 request 0.9 s later, the link's first
+    bytes 0.7 s later). The imports are Python code that gives the GIL up at every file read, and the encoder
+    thread, between its calls into libFLAC, takes it each time."""
     readable = [f for f in files if f.is_file()]
     if not readable or limits.compression_level == RAW:
         return None
@@ -209,7 +209,7 @@ def _head_start(files: list[Path], limits: Limits) -> HeadStart | None:
     return HeadStart(min(readable, key=lambda f: f.stat().st_size), limits.compression_level, head_bytes)
 
 
-def _upload(args: argparse.Namespace, config: EngineConfig, limits: Limits, head: HeadStart | None) -> int:
+def _upload(args: argparse.Namespace, config: EngineConfig, limits: Limits) -> int:
     from edge_agent.transfer import open_engine
     from edge_agent.transfer.progress import Progress
 
@@ -222,8 +222,13 @@ def _upload(args: argparse.Namespace, config: EngineConfig, limits: Limits, head
             handler.addFilter(_AlsoReported())
     progress = Progress({str(f): f.stat().st_size for f in files})
     compression = _compression(args.compression_level)
-    engine = open_engine(config, limits, on_event=progress.on_event, codec=head, compression=compression)
-    report = _run_engine(engine, files, progress)
+    head = _head_start(files, limits)
+    try:
+        engine = open_engine(config, limits, on_event=progress.on_event, codec=head, compression=compression)
+        report = _run_engine(engine, files, progress)
+    finally:
+        if head is not None:
+            head.close()
     if report is None:  # Ctrl-C
         print(
             f"edgefleet upload: stopped; what was sent is kept in {args.state_dir}: the same command resumes",

@@ -8,16 +8,18 @@ recordings both save about 8 %, zstd level 3 an order of magnitude faster.
 The choice to compress at all is made before the upload starts, from a sample (the first ``SAMPLE_BYTES`` of the
 file, all of a smaller file): it must shrink by at least ``MIN_SAVING``; otherwise the file is stored raw.
 Decompression is bounded: at most ``2**MAX_WINDOW_LOG`` bytes of window and ``OUT_BLOCK`` bytes per block out.
+``zstandard`` loads when it is first used: most uploads are FLAC and never need it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO, cast
-
-import zstandard
+from typing import IO, TYPE_CHECKING, cast
 
 from fleet_audio.errors import RestoreError
+
+if TYPE_CHECKING:
+    import zstandard
 
 __all__ = [
     "LEVEL",
@@ -33,7 +35,7 @@ __all__ = [
 
 ZSTD_FORMAT = "zstd-v1"
 #: the first bytes of every zstd frame (so of every zstd object)
-MAGIC: bytes = zstandard.FRAME_HEADER
+MAGIC: bytes = b"\x28\xb5\x2f\xfd"  # zstandard.FRAME_HEADER
 LEVEL = 3
 MIN_SAVING = 0.05
 SAMPLE_BYTES = 4 * 1024 * 1024
@@ -43,6 +45,8 @@ _FRAME_OVERHEAD = 64  # frame header, block headers of a tiny input, checksum
 
 
 def _compressor() -> zstandard.ZstdCompressor:
+    import zstandard
+
     return zstandard.ZstdCompressor(level=LEVEL, write_content_size=True, write_checksum=True, threads=0)
 
 
@@ -79,6 +83,8 @@ class _Reader:
 def decompress(read: Callable[[int], bytes]) -> Iterator[bytes]:
     """The bytes of the zstd frame ``read`` gives, in blocks of at most ``OUT_BLOCK`` (the caller checks the size
     and sha256 of what comes out against the object's metadata)."""
+    import zstandard
+
     unpacker = zstandard.ZstdDecompressor(max_window_size=1 << MAX_WINDOW_LOG)
     try:
         yield from unpacker.read_to_iter(cast(IO[bytes], _Reader(read)), read_size=OUT_BLOCK, write_size=OUT_BLOCK)

@@ -5,7 +5,6 @@ reports ``None`` (not measured) rather than an old figure."""
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 from collections import deque
@@ -31,4 +30,11 @@ class RecentLatency:
         since = self._clock() - self.window_s
         with self._lock:
             recent = [seconds for at, seconds in self._samples if at >= since]
-        return statistics.median(recent) if recent else None
+        return _median(recent) if recent else None
+
+
+def _median(values: list[float]) -> float:
+    """``statistics.median``, without loading ``statistics`` (and ``decimal``, ``fractions``) on the upload path."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2

@@ -111,3 +111,9 @@ def test_a_raw_file_named_like_a_zstd_key_cannot_take_it() -> None:
     assert raw != key_name(b"dawn.wav", "zstd")
     assert raw.startswith("dawn.wav__")
     assert raw.endswith(".zst")
+
+
+def test_the_magic_is_zstandards_frame_header() -> None:
+    import zstandard  # packed loads it only when it compresses or decompresses
+
+    assert packed.MAGIC == zstandard.FRAME_HEADER
