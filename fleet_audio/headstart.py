@@ -64,7 +64,9 @@ class HeadStart:
                 self._early = None
         if early is not None:
             if compression_level == self._level:
+                log.debug("%s: the head start is used", path)
                 return early
+            log.debug("%s: the head start is dropped: level %d, not %d", path, compression_level, self._level)
             early.close()
         return codec.open_source(path, compression_level)
 
