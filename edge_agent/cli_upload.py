@@ -193,10 +193,9 @@ def _head_start(files: list[Path], limits: Limits) -> HeadStart | None:
     ask for (the default until the link is measured), its first two parts encoding in a thread while the engine
     opens its journal and sets the upload up with S3 (``fleet_audio.headstart``). None for raw uploads.
 
-    Called once the modules are loaded, not before: an encoder thread beside the imports made the start slower
-    in the link-bound benchmark (docs/bench/plan.md, "Run 6": the first S3 request 0.9 s later, the link's first
-    bytes 0.7 s later). The imports are Python code that gives the GIL up at every file read, and the encoder
-    thread, between its calls into libFLAC, takes it each time."""
+    Called once the modules are loaded, not before: beside the imports the encoder thread competes with them for
+    the GIL (it needs it between its calls into libFLAC: a Python write callback per FLAC frame), and the
+    link-bound benchmark's run with it there was no faster (docs/bench/plan.md, "Run 6")."""
     readable = [f for f in files if f.is_file()]
     if not readable or limits.compression_level == RAW:
         return None
