@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import stat
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.integration.ansible.deployment import GROUP, USER, run_local_play
+from tests.integration.ansible.deployment import GROUP, USER, host_python, run_local_play
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +40,7 @@ def test_minio_settings_unit_and_one_policy_per_identity(tmp_path: Path) -> None
             "name": "MinIO tasks of the central role",
             "hosts": "localhost",
             "gather_facts": False,
-            "vars": {"ansible_python_interpreter": sys.executable},
+            "vars": {"ansible_python_interpreter": host_python()},
             "tasks": [
                 {
                     "name": "Folders the role's main task list would have made",

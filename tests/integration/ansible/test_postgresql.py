@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -11,7 +10,7 @@ import psycopg
 import pytest
 
 from edgefleet.localservices import Postgres
-from tests.integration.ansible.deployment import recap, run_local_play
+from tests.integration.ansible.deployment import host_python, recap, run_local_play
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +24,7 @@ def test_role_and_database_are_created_once_and_accept_the_password(postgres: Po
             "name": "PostgreSQL tasks of the central role",
             "hosts": "localhost",
             "gather_facts": False,
-            "vars": {"ansible_python_interpreter": sys.executable},
+            "vars": {"ansible_python_interpreter": host_python()},
             "tasks": [
                 {
                     "name": "Run them",

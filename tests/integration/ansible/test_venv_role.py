@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,15 @@ from typing import Any
 import pytest
 
 from fleet_base import __version__
-from tests.integration.ansible.deployment import AGENTS, GROUP, USER, Deployment, base_python, run_local_play
+from tests.integration.ansible.deployment import (
+    AGENTS,
+    GROUP,
+    USER,
+    Deployment,
+    base_python,
+    host_python,
+    run_local_play,
+)
 from tests.integration.ansible.wheelhouse import LOCKS, Wheels, index_reachable
 
 pytestmark = pytest.mark.integration
@@ -46,7 +53,7 @@ def _play(root: Path, **settings: Any) -> list[dict[str, Any]]:
         **settings,
     }
     return [{"name": "edgefleet_venv alone", "hosts": "localhost", "gather_facts": False,
-             "vars": {"ansible_python_interpreter": sys.executable}, "roles": [role]}]  # fmt: skip
+             "vars": {"ansible_python_interpreter": host_python()}, "roles": [role]}]  # fmt: skip
 
 
 def _probe(root: Path) -> str:
