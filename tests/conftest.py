@@ -11,11 +11,18 @@
 
 Session-scoped servers are shared by the tests of one run; tests that restart or break a server make their
 own with the ``*_factory`` fixtures. Nothing uses fixed ports, so two runs side by side do not collide.
+
+Parallel workers (pytest-xdist, ``-n``): each worker is a session of its own (its own servers, its own
+PostgreSQL databases, named after the worker, and only those dropped at its end). ``--dist loadgroup`` keeps
+the tests of a module that has a module-scoped fixture on one worker (``pytest_collection_modifyitems``), so an
+expensive module fixture (the hostile corpora) is built once; ``tests.workers.shared_path`` gives the workers
+of one run a folder to build something once for all of them.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -24,6 +31,34 @@ from sqlalchemy import Engine
 
 from controller.store.database import create_all, make_engine
 from edgefleet.localservices import Mosquitto, Postgres, SeaweedS3, ServiceError
+from tests.workers import worker_id
+
+WORKERS = 2  # parallel workers of the default run (docs/benchmarks.md "Test suite time": how it was chosen)
+_BENCHMARKS = re.compile(r"(?<!not )\b(bench|slow)\b")
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """The workers of ``-n auto`` (the default, pyproject addopts): ``WORKERS``; none (one process, as without
+    xdist) for benchmarks and slow scenarios (``-m bench``, ``-m slow``: they measure, or load, the machine)
+    and for a single file or test named on the command line. ``PYTEST_XDIST_AUTO_NUM_WORKERS`` overrides it."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
+    if _BENCHMARKS.search(config.option.markexpr or ""):
+        return 0
+    if len(config.args) == 1 and ("::" in config.args[0] or config.args[0].endswith(".py")):
+        return 0
+    return WORKERS
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the xdist_group marks into work units
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test of a module with a module-scoped fixture in one xdist group: one worker builds it once."""
+    for item in items:
+        if not isinstance(item, pytest.Function) or item.get_closest_marker("xdist_group") is not None:
+            continue
+        defs = item._fixtureinfo.name2fixturedefs.values()
+        if any(d.scope in ("module", "package") for chain in defs for d in chain):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +115,7 @@ def s3_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Call
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
-    pg = Postgres()
+    pg = Postgres(prefix=f"edgefleet_test_{worker_id()}")  # a worker drops only its own at the end
     try:
         pg.ensure_running()
     except ServiceError as exc:
