@@ -22,7 +22,6 @@ of one run a folder to build something once for all of them.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -31,23 +30,12 @@ from sqlalchemy import Engine
 
 from controller.store.database import create_all, make_engine
 from edgefleet.localservices import Mosquitto, Postgres, SeaweedS3, ServiceError
-from tests.workers import worker_id
-
-WORKERS = 2  # parallel workers of the default run (docs/benchmarks.md "Test suite time": how it was chosen)
-_BENCHMARKS = re.compile(r"(?<!not )\b(bench|slow)\b")
+from tests.workers import worker_id, workers_for
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """The workers of ``-n auto`` (the default, pyproject addopts): ``WORKERS``; none (one process, as without
-    xdist) for benchmarks and slow scenarios (``-m bench``, ``-m slow``: they measure, or load, the machine)
-    and for a single file or test named on the command line. ``PYTEST_XDIST_AUTO_NUM_WORKERS`` overrides it."""
-    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
-        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
-    if _BENCHMARKS.search(config.option.markexpr or ""):
-        return 0
-    if len(config.args) == 1 and ("::" in config.args[0] or config.args[0].endswith(".py")):
-        return 0
-    return WORKERS
+    """The workers of ``-n auto`` (pyproject addopts): ``tests.workers.workers_for``."""
+    return workers_for(config.option.markexpr or "", [str(a) for a in config.args], os.environ)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the xdist_group marks into work units

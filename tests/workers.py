@@ -3,9 +3,27 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
+
+WORKERS = 2  # parallel workers of the default run (docs/benchmarks.md "Test suite time": how it was chosen)
+_MEASURING = re.compile(r"(?<!not )\b(bench|slow)\b")
+
+
+def workers_for(markexpr: str, args: Sequence[str], env: Mapping[str, str]) -> int:
+    """How many workers ``-n auto`` starts: ``WORKERS``; none (one process, as without xdist) for benchmarks and
+    slow scenarios (``-m bench``, ``-m slow``: they measure, or load, the machine) and for a single file or test
+    named on the command line; ``PYTEST_XDIST_AUTO_NUM_WORKERS`` overrides it."""
+    if env.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return int(env["PYTEST_XDIST_AUTO_NUM_WORKERS"])
+    if _MEASURING.search(markexpr):
+        return 0
+    if len(args) == 1 and ("::" in args[0] or args[0].endswith(".py")):
+        return 0
+    return WORKERS
 
 
 def worker_id() -> str:
