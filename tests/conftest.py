@@ -13,10 +13,10 @@ Session-scoped servers are shared by the tests of one run; tests that restart or
 own with the ``*_factory`` fixtures. Nothing uses fixed ports, so two runs side by side do not collide.
 
 Parallel workers (pytest-xdist, ``-n``): each worker is a session of its own (its own servers, its own
-PostgreSQL databases, named after the worker, and only those dropped at its end). ``--dist loadgroup`` keeps
-the tests of a module that has a module-scoped fixture on one worker (``pytest_collection_modifyitems``), so an
-expensive module fixture (the hostile corpora) is built once; ``tests.workers.shared_path`` gives the workers
-of one run a folder to build something once for all of them.
+PostgreSQL databases, named after the worker, and only those dropped at its end). ``--dist loadgroup`` is
+``tests.workers.GroupScheduling``: the Ansible tests on one worker (one session deployment), the tests of a
+module with a module-scoped fixture on one worker (the hostile corpora are built once), every other test on
+its own; ``tests.workers.shared_path`` gives the workers of one run a folder to build something once for all.
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from xdist.remote import Producer
 
 from controller.store.database import create_all, make_engine
 from edgefleet.localservices import Mosquitto, Postgres, SeaweedS3, ServiceError
-from tests.workers import worker_id, workers_for
+from tests.workers import GroupScheduling, worker_id, workers_for
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
@@ -38,15 +39,10 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return workers_for(config.option.markexpr or "", [str(a) for a in config.args], os.environ)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the xdist_group marks into work units
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test of a module with a module-scoped fixture in one xdist group: one worker builds it once."""
-    for item in items:
-        if not isinstance(item, pytest.Function) or item.get_closest_marker("xdist_group") is not None:
-            continue
-        defs = item._fixtureinfo.name2fixturedefs.values()
-        if any(d.scope in ("module", "package") for chain in defs for d in chain):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> GroupScheduling | None:
+    """``--dist loadgroup`` (the default, pyproject addopts): ``tests.workers.GroupScheduling``; any other
+    ``--dist`` is xdist's own."""
+    return GroupScheduling(config, log) if config.getvalue("dist") == "loadgroup" else None
 
 
 @pytest.fixture(scope="session")

@@ -22,14 +22,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "network: needs the package index (skipped when it cannot be reached)")
 
 
-@pytest.hookimpl(tryfirst=True)  # before tests/conftest.py's and xdist's: one group for all of them
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
-        if here in Path(str(item.path)).parents:
-            item.add_marker(pytest.mark.xdist_group("ansible"))  # one worker builds the session deployment once
-            if item.get_closest_marker("timeout") is None:
-                item.add_marker(pytest.mark.timeout(ANSIBLE_TIMEOUT_S))
+        if here in Path(str(item.path)).parents and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(ANSIBLE_TIMEOUT_S))
 
 
 @pytest.fixture(scope="session")
