@@ -11,6 +11,12 @@
 
 Session-scoped servers are shared by the tests of one run; tests that restart or break a server make their
 own with the ``*_factory`` fixtures. Nothing uses fixed ports, so two runs side by side do not collide.
+
+Parallel workers (pytest-xdist, ``-n``): each worker is a session of its own (its own servers, its own
+PostgreSQL databases, named after the worker, and only those dropped at its end). ``--dist loadgroup`` is
+``tests.workers.GroupScheduling``: the Ansible tests on one worker (one session deployment), the tests of a
+module with a module-scoped fixture on one worker (the hostile corpora are built once), every other test on
+its own; ``tests.workers.shared_path`` gives the workers of one run a folder to build something once for all.
 """
 
 from __future__ import annotations
@@ -21,9 +27,22 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from xdist.remote import Producer
 
 from controller.store.database import create_all, make_engine
 from edgefleet.localservices import Mosquitto, Postgres, SeaweedS3, ServiceError
+from tests.workers import GroupScheduling, worker_id, workers_for
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """The workers of ``-n auto`` (pyproject addopts): ``tests.workers.workers_for``."""
+    return workers_for(config.option.markexpr or "", [str(a) for a in config.args], os.environ)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> GroupScheduling | None:
+    """``--dist loadgroup`` (the default, pyproject addopts): ``tests.workers.GroupScheduling``; any other
+    ``--dist`` is xdist's own."""
+    return GroupScheduling(config, log) if config.getvalue("dist") == "loadgroup" else None
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +99,7 @@ def s3_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Call
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
-    pg = Postgres()
+    pg = Postgres(prefix=f"edgefleet_test_{worker_id()}")  # a worker drops only its own at the end
     try:
         pg.ensure_running()
     except ServiceError as exc:

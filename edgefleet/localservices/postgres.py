@@ -6,11 +6,14 @@ import re
 import secrets
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from edgefleet.localservices.process import ServiceError, wait_until
+from edgefleet.localservices.process import ServiceError, exclusive, wait_until
 
 _SAFE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_START_LOCK = Path(tempfile.gettempdir()) / "edgefleet-postgres-start.lock"
 
 
 def _psql(sql: str, database: str = "postgres", timeout: float = 60) -> str:
@@ -39,10 +42,13 @@ class Postgres:
     """Connects as ``postgres`` over the local socket (peer auth for the OS user ``postgres``).
 
     Databases are made with a password-authenticated role, so the app connects by URL like in production.
+    Each instance drops only the databases it made: parallel test workers (one instance each, their own
+    ``prefix``) share the cluster and never drop each other's.
     """
 
     version: str = "15"
     cluster: str = "main"
+    prefix: str = "edgefleet_test"  # the default name prefix of ``create_database``
     created: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)  # URLs of databases given back with ``release``
     _port: int | None = field(default=None, init=False, repr=False)
@@ -50,18 +56,29 @@ class Postgres:
     def ensure_running(self) -> None:
         if shutil.which("pg_ctlcluster") is None:
             raise ServiceError("PostgreSQL is not installed (pg_ctlcluster missing)")
+        if "online" not in self._cluster_line():
+            self._start()
+        wait_until(lambda: _psql("select 1") == "1", 30, "PostgreSQL")
+
+    def _cluster_line(self) -> str:
+        """This cluster's line of ``pg_lsclusters -h``: version, name, port, status, ..."""
         status = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True).stdout
         line = next((ln for ln in status.splitlines() if ln.split()[:2] == [self.version, self.cluster]), "")
         if not line:
             raise ServiceError(f"no PostgreSQL cluster {self.version}/{self.cluster}: {status!r}")
-        if "online" not in line:
+        return line
+
+    def _start(self) -> None:
+        """Start the cluster unless another process (a parallel test worker) did while this one waited."""
+        with exclusive(_START_LOCK):
+            if "online" in self._cluster_line():
+                return
             subprocess.run(
                 ["pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.cluster, "start"],
                 check=True,
                 capture_output=True,
                 timeout=60,
             )
-        wait_until(lambda: _psql("select 1") == "1", 30, "PostgreSQL")
 
     @property
     def port(self) -> int:
@@ -71,16 +88,11 @@ class Postgres:
         return self._port
 
     def _read_port(self) -> int:
-        status = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True).stdout
-        for line in status.splitlines():
-            cols = line.split()
-            if cols[:2] == [self.version, self.cluster]:
-                return int(cols[2])
-        raise ServiceError("cluster not found")
+        return int(self._cluster_line().split()[2])
 
-    def create_database(self, prefix: str = "edgefleet_test") -> str:
+    def create_database(self, prefix: str | None = None) -> str:
         """A fresh database and owner role; returns a SQLAlchemy URL (psycopg 3 driver)."""
-        name = f"{prefix}_{secrets.token_hex(4)}"
+        name = f"{prefix or self.prefix}_{secrets.token_hex(4)}"
         if not _SAFE.match(name):
             raise ValueError(f"unsafe database name {name!r}")
         password = secrets.token_hex(12)

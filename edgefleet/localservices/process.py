@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import random
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 
 class ServiceError(RuntimeError):
     """A local service could not be started or did not become ready."""
+
+
+@contextlib.contextmanager
+def exclusive(lock_file: Path) -> Iterator[None]:
+    """Held by one process of the machine at a time (an advisory ``flock`` on ``lock_file``, made if absent):
+    for what parallel test workers must not do together, e.g. start PostgreSQL or fill a shared cache."""
+    with lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -13,22 +13,27 @@ from edge_agent.engine.limits import Limits
 from edge_agent.transfer import Engine, EngineConfig, open_engine
 from edge_agent.transfer.context import Codec
 from edgefleet.localservices import SeaweedS3
+from edgefleet.localservices.process import exclusive
 from fleet_base.s3settings import S3Settings
 from tests.corpus import write_wav
 from tests.faultproxy import FaultProxy
 from tests.integration.edge_agent.transfer.helpers import PART, Recorder
+from tests.workers import shared_path
 
 
 @pytest.fixture(scope="session")
 def wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Realistic recordings: 'big' is ~38 MB of WAV (~6 parts of FLAC), the others are small."""
-    d = tmp_path_factory.mktemp("wavs")
-    return {
-        "big": write_wav(d / "big.wav", seconds=200, rate=48000, channels=2, bits=16, kind="field", seed=11),
-        "mid": write_wav(d / "mid.wav", seconds=90, rate=48000, channels=2, bits=16, kind="voice", seed=12),
-        "small24": write_wav(d / "small24.wav", seconds=20, rate=48000, channels=1, bits=24, kind="music", seed=13),
-        "float": write_wav(d / "float.wav", seconds=5, rate=48000, channels=1, float32=True, seed=14),
-    }
+    """Realistic recordings: 'big' is ~38 MB of WAV (~6 parts of FLAC), the others are small. Written once per
+    run: parallel workers share them (the first writes, the others wait for it and read)."""
+    d = shared_path(tmp_path_factory, "wavs")
+    with exclusive(d / ".lock"):
+        if not (d / ".complete").exists():
+            write_wav(d / "big.wav", seconds=200, rate=48000, channels=2, bits=16, kind="field", seed=11)
+            write_wav(d / "mid.wav", seconds=90, rate=48000, channels=2, bits=16, kind="voice", seed=12)
+            write_wav(d / "small24.wav", seconds=20, rate=48000, channels=1, bits=24, kind="music", seed=13)
+            write_wav(d / "float.wav", seconds=5, rate=48000, channels=1, float32=True, seed=14)
+            (d / ".complete").touch()
+    return {name: d / f"{name}.wav" for name in ("big", "mid", "small24", "float")}
 
 
 @pytest.fixture
