@@ -13,7 +13,7 @@ import pytest
 from xdist.remote import Producer
 from xdist.scheduler import LoadScopeScheduling
 
-# Parallel workers of the default run. 0 (one process) until a whole parallel run is green: the first one
+# Parallel workers of the default run. 0 (one process) until a whole parallel run is green: the first
 # whole one (2 workers: 1098 s against 1904 s serial) had one failing test, not yet understood
 # (docs/benchmarks.md "Test suite time").
 # PYTEST_XDIST_AUTO_NUM_WORKERS=2 runs in parallel.
