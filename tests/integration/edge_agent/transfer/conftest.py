@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,18 @@ def wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = shared_path(tmp_path_factory, "wavs")
     with exclusive(d / ".lock"):
         if not (d / ".complete").exists():
-            write_wav(d / "big.wav", seconds=200, rate=48000, channels=2, bits=16, kind="field", seed=11)
-            write_wav(d / "mid.wav", seconds=90, rate=48000, channels=2, bits=16, kind="voice", seed=12)
-            write_wav(d / "small24.wav", seconds=20, rate=48000, channels=1, bits=24, kind="music", seed=13)
-            write_wav(d / "float.wav", seconds=5, rate=48000, channels=1, float32=True, seed=14)
+            for name, write in _WAVS.items():
+                write(d / f"{name}.wav")
             (d / ".complete").touch()
-    return {name: d / f"{name}.wav" for name in ("big", "mid", "small24", "float")}
+    return {name: d / f"{name}.wav" for name in _WAVS}
+
+
+_WAVS: dict[str, Callable[[Path], Path]] = {
+    "big": partial(write_wav, seconds=200, rate=48000, channels=2, bits=16, kind="field", seed=11),
+    "mid": partial(write_wav, seconds=90, rate=48000, channels=2, bits=16, kind="voice", seed=12),
+    "small24": partial(write_wav, seconds=20, rate=48000, channels=1, bits=24, kind="music", seed=13),
+    "float": partial(write_wav, seconds=5, rate=48000, channels=1, float32=True, seed=14),
+}
 
 
 @pytest.fixture
