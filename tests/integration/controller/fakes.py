@@ -118,7 +118,7 @@ class FakeAgent:
         return message.sent_at.timestamp()
 
     def next_assignment(
-        self, timeout: float = 10.0, where: Callable[[dict[str, Any]], bool] = lambda a: True
+        self, timeout: float = 60.0, where: Callable[[dict[str, Any]], bool] = lambda a: True
     ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:

@@ -167,7 +167,7 @@ def test_reconnecting_agent_gets_its_retained_assignment(
     again.client.connect(again.url.host, again.url.port)
     again.client.loop_start()
     again.client.subscribe(again.topic(AgentChannel.ASSIGNMENT), qos=1)
-    retained = again.next_assignment(timeout=5)
+    retained = again.next_assignment()
     assert retained["version"] == assignment["version"]
     assert retained["concurrency"] == assignment["concurrency"]
 
@@ -227,5 +227,5 @@ def test_controller_survives_a_broker_restart(
     wait_for(lambda: controller.link.sessions >= 2, timeout=30, what="controller reconnected and resubscribed")
     again = make_agent(agent_id, broker=broker).connect()
     again.telemetry(85.0)
-    hot = again.next_assignment(timeout=20, where=lambda a: a["paused"])
+    hot = again.next_assignment(where=lambda a: a["paused"])
     assert hot["version"] > first["version"]
