@@ -139,8 +139,12 @@ def test_ctrl_c_stops_saying_how_to_resume_and_the_same_command_resumes(s3_serve
     wav = write_wav(tmp_path / "long.wav", seconds=240, channels=2, kind="noise", seed=5)  # ~8 parts of FLAC
     args = [str(wav), "--part-size", str(5 * MiB), *common(tmp_path)]
     env = {**os.environ, **s3_server.env()}
+    # One part at a time at 1 MB/s: measured here, the first part is in the journal after 6.6 s and the upload
+    # ends at 41 s, so the interrupt has ~34 s to land. (4 parts at 2 MB/s: 11.3 s and 21 s; under two test
+    # workers the interrupt once came too late and the upload had finished.)
+    paced = ["--bandwidth", "1000000", "--concurrency", "1"]
     proc = subprocess.Popen(
-        upload_argv(*args, "--bandwidth", "2000000"), env=env, cwd=REPO, stdout=subprocess.PIPE,
+        upload_argv(*args, *paced), env=env, cwd=REPO, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
