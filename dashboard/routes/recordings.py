@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import Response
+from pydantic import BeforeValidator
 
 from dashboard.deps import CtxDep, DbDep, UserDep, WebSessionDep
 from dashboard.recordings_query import recording_detail, recordings_page
@@ -46,6 +47,24 @@ BAD_CURSOR: dict[int | str, dict[str, Any]] = {
 NO_RECORDING: dict[int | str, dict[str, Any]] = {404: {"model": ErrorDetail, "description": "no such recording"}}
 
 
+def _not_a_number(value: object) -> object:
+    """Pydantic reads a number (``?from=5865559``) as Unix seconds; the API documents ISO 8601 text and keeps to
+    it, so a number is a 422, not a time the user did not mean."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("an ISO 8601 date and time, not a number")
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("an ISO 8601 date and time, not a number")
+    return value
+
+
+#: a query parameter's time: ISO 8601 only
+IsoTime = Annotated[datetime | None, BeforeValidator(_not_a_number)]
+
+
 def _utc(value: datetime | None) -> datetime | None:
     """A time as UTC (one without a zone is taken as UTC; one beyond year 1 or 9999 in UTC is clamped there)."""
     if value is None:
@@ -64,11 +83,9 @@ def recording_filter(
     codec: Annotated[str, Query(max_length=16, pattern=_TEXT, description="how it is stored: flac, raw, …")] = "",
     state: Annotated[RecordingStatus | None, Query(alias="status", description="only rows in this state")] = None,
     recorded_from: Annotated[
-        datetime | None, Query(alias="from", description="recorded at or after (ISO 8601; no zone = UTC)")
+        IsoTime, Query(alias="from", description="recorded at or after (ISO 8601; no zone = UTC)")
     ] = None,
-    recorded_to: Annotated[
-        datetime | None, Query(alias="to", description="recorded before (ISO 8601; no zone = UTC)")
-    ] = None,
+    recorded_to: Annotated[IsoTime, Query(alias="to", description="recorded before (ISO 8601; no zone = UTC)")] = None,
     min_duration_s: Annotated[float | None, Query(ge=0, le=1e9, allow_inf_nan=False)] = None,
     max_duration_s: Annotated[float | None, Query(ge=0, le=1e9, allow_inf_nan=False)] = None,
 ) -> RecordingFilter:
