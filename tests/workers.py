@@ -13,11 +13,10 @@ import pytest
 from xdist.remote import Producer
 from xdist.scheduler import LoadScopeScheduling
 
-# Parallel workers of the default run. 0 (one process) until a whole parallel run is green: the first
-# whole one (2 workers: 1098 s against 1904 s serial) had one failing test, not yet understood
-# (docs/benchmarks.md "Test suite time").
-# PYTEST_XDIST_AUTO_NUM_WORKERS=2 runs in parallel.
-WORKERS = 0
+# Parallel workers of the default run: the cores of the CI machine. Two whole runs (1098 s and 1049 s against
+# 1904 s in one process) had no parallel-safety failure (docs/benchmarks.md "Test suite time").
+# -n 0 runs in one process; PYTEST_XDIST_AUTO_NUM_WORKERS=N in N.
+WORKERS = 2
 _MEASURING = re.compile(r"(?<!not )\b(bench|slow)\b")
 
 
