@@ -244,7 +244,7 @@ def test_fault_campaign_loses_nothing_and_duplicates_nothing(
 
     # the dashboard reports the same counts: one completed upload per recording, none missing, none twice
     client = system.dashboard()
-    wait_for(lambda: fleet_json(client)["totals"]["uploaded_today_files"] > len(recordings), timeout=20)
+    wait_for(lambda: fleet_json(client)["totals"]["uploaded_today_files"] > len(recordings), timeout=60)
     reported = Counter(Path(r["key"]).stem for agent_id in AGENTS for r in completed_uploads(client, agent_id))
     stored = Counter(Path(k).stem for k in keys)
     missing_in_dashboard = sorted((stored - reported).elements())

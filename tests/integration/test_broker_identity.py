@@ -43,7 +43,7 @@ class Probe:
         self.client.on_subscribe = self._on_subscribe
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
-        wait_for(self.connected.is_set, 10, f"{user} connected")
+        wait_for(self.connected.is_set, 60, f"{user} connected")
 
     def _on_connect(self, _c: mqtt.Client, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
         if rc.value == 0:
@@ -68,12 +68,12 @@ class Probe:
     def publish_acked(self, topic: str, payload: bytes = b"{}", retain: bool = False) -> int:
         """Publish with QoS 1 and return the broker's PUBACK reason code."""
         mid = self.client.publish(topic, payload, qos=1, retain=retain).mid
-        return int(wait_for(lambda: mid in self.pubacks, 10, f"PUBACK for {topic}") and self.pubacks[mid])
+        return int(wait_for(lambda: mid in self.pubacks, 60, f"PUBACK for {topic}") and self.pubacks[mid])
 
     def subscribe(self, *topics: str) -> None:
         before = len(self.subacks)
         self.client.subscribe([(t, 1) for t in topics])
-        wait_for(lambda: len(self.subacks) > before, 10, "SUBACK")
+        wait_for(lambda: len(self.subacks) > before, 60, "SUBACK")
 
     def received(self, topic: str) -> list[bytes]:
         with self._lock:
@@ -103,7 +103,7 @@ def test_a_second_connection_of_the_same_user_takes_over_the_first(mqtt_broker: 
     first = Probe(mqtt_broker, user, "whatever-1")
     probes.append(first)
     probes.append(Probe(mqtt_broker, user, "whatever-2"))
-    wait_for(lambda: first.disconnects, 10, "the first connection to be taken over")
+    wait_for(lambda: first.disconnects, 60, "the first connection to be taken over")
 
 
 def test_an_agent_cannot_take_another_agents_client_id(mqtt_broker: Mosquitto, probes: list[Probe]) -> None:
@@ -189,7 +189,7 @@ def test_an_agent_receives_nothing_outside_its_own_topics(mqtt_broker: Mosquitto
     assert other_probe.publish_acked(agent_topic(OTHER, AgentChannel.TELEMETRY), b"other-telemetry") in ACCEPTED
     assert ctl.publish_acked(agent_topic(AGENT, AgentChannel.ASSIGNMENT), b"to-agent") in ACCEPTED
     # the broker delivers to one client in order: once the agent's own message is in, the others would be too
-    wait_for(lambda: agent.received(agent_topic(AGENT, AgentChannel.ASSIGNMENT)), 10, "the agent's own assignment")
+    wait_for(lambda: agent.received(agent_topic(AGENT, AgentChannel.ASSIGNMENT)), 60, "the agent's own assignment")
     # (a copy per matching subscription: the filters overlap; the retained controller state is readable by all)
     assert {t for t, _ in agent.messages} <= {agent_topic(AGENT, AgentChannel.ASSIGNMENT), CONTROLLER_STATE_TOPIC}
     ctl.publish_acked(agent_topic(OTHER, AgentChannel.ASSIGNMENT), b"", retain=True)  # clear the retained message
@@ -207,12 +207,12 @@ def test_oversized_publishes_are_refused(mqtt_broker: Mosquitto, probes: list[Pr
     oversized = Probe(mqtt_broker, sender, sender)
     try:
         oversized.client.publish(topic, b"x" * (MESSAGE_SIZE_LIMIT + 1), qos=1)
-        wait_for(lambda: oversized.disconnects, 10, "the broker's answer to the oversized publish")
+        wait_for(lambda: oversized.disconnects, 60, "the broker's answer to the oversized publish")
     finally:
         oversized.close()  # paho would send the in-flight message again on every reconnect
     probes.append(agent := Probe(mqtt_broker, sender, sender))
     assert agent.publish_acked(topic, b"y" * MAX_PAYLOAD_BYTES) == 0
-    wait_for(lambda: ctl.received(topic), 10, "the protocol-sized message")
+    wait_for(lambda: ctl.received(topic), 60, "the protocol-sized message")
     # the broker handled the oversized publish first: had it forwarded it, it would have arrived first
     assert [len(p) for p in ctl.received(topic)] == [MAX_PAYLOAD_BYTES]
     assert ctl.disconnects == []

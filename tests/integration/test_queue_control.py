@@ -237,11 +237,11 @@ def test_the_acl_keeps_replies_to_their_requester(mqtt_broker: Mosquitto) -> Non
         victim.send(queue_reply_topic("q-dash-acl", "q-victim"), b"honest")
         spy.send(queue_reply_topic("q-dash-acl", "q-victim"), b"spoof")  # denied: not its id
         spy.send(queue_reply_topic("q-dash-acl", "q-spy"), b"its own")
-        wait_for(lambda: len(requester.messages()) >= 2, 20, "the requester's two replies")
+        wait_for(lambda: len(requester.messages()) >= 2, 60, "the requester's two replies")
         controller.send(queue_request_topic("q-victim"), b"request")
         for topic in sentinel.values():
             controller.send(topic, b"sentinel")
-        wait_for(lambda: spy.messages() and snoop.messages(), 20, "the sentinels")
+        wait_for(lambda: spy.messages() and snoop.messages(), 60, "the sentinels")
     finally:
         for client in clients:
             client.close()

@@ -139,7 +139,7 @@ def test_an_agent_and_a_controller_work_over_tls(tmp_path: Path) -> None:
                 tmp_path, AGENT, broker.url_for(AGENT), s3={**settings.as_dict(), "prefix": "tls"}, site="tls"
             )
             agent = running = RunningAgent(config, engine_factory=build_engine)
-            wait_for(lambda: running.runtime.service.assignment, 30, "an assignment over mqtts")
+            wait_for(lambda: running.runtime.service.assignment, 60, "an assignment over mqtts")
             recording = write_wav(config.spool_dir / "dusk.wav", seconds=6, seed=3)
             stored = wait_for(lambda: _completed(controller, AGENT), 60, "the upload's completion event stored")
             assert stored[0].key.startswith(f"tls/{AGENT}/")

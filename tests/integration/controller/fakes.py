@@ -39,7 +39,7 @@ def connect_retrying(client: mqtt.Client, url: MqttUrl) -> None:
                 break
         return outcome[:1] == [0]
 
-    wait_for(connected, 20, f"the broker accepts user {url.username}")
+    wait_for(connected, 60, f"the broker accepts user {url.username}")
 
 
 def add_user_and_wait(broker: Mosquitto, name: str, role: Role = "agent") -> None:
@@ -93,7 +93,7 @@ class FakeAgent:
         self.client.loop_start()
         if subscribe:
             self.client.subscribe(self.topic(AgentChannel.ASSIGNMENT), qos=1)
-            wait_for(self._subscribed.is_set, 5, "SUBACK")
+            wait_for(self._subscribed.is_set, 60, "SUBACK")
         self.client.publish(self.topic(AgentChannel.STATE), self._state("online"), qos=1, retain=True)
         if birth:
             self.birth()

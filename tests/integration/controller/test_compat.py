@@ -48,7 +48,7 @@ def test_an_unknown_event_kind_is_stored_counted_and_shown(
         with Session(controller.engine) as session:
             return sorted((e.kind, e.reason) for e in repo.recent_events(session, agent_id=pi))
 
-    assert wait_for(lambda: len(stored()) == 3, 30, what="the three events stored")
+    assert wait_for(lambda: len(stored()) == 3, 60, what="the three events stored")
     assert stored() == [
         ("battery_low", "battery at 11 %"),
         ("battery_low", "battery at 9 %"),

@@ -55,15 +55,15 @@ def test_the_level_follows_the_measured_link(
     caps = Capabilities("Test Pi", 1, 2**30, 2**34, slow_cpu[5], encode_bps_by_level=slow_cpu, encode_cores=1.0)
     running = RunningAgent(agent_config(tmp_path, agent_id, mqtt_broker.url_for(agent_id)), capabilities=caps)
     try:
-        stored = wait_for(lambda: _stored_rates(controller, agent_id), 30, "the birth's encode rates stored")
+        stored = wait_for(lambda: _stored_rates(controller, agent_id), 60, "the birth's encode rates stored")
         assert stored == pytest.approx([slow_cpu[level] for level in range(9)])
         thin = slow_cpu[8] / 20  # a link far slower than even level 8 encodes: FLAC, level 8's 2 % not worth it
         running.engine.snapshot = replace(EngineStats(), throughput_bps=thin)
-        wait_for(lambda: "FLAC 5: link-bound" in _reason(running), 30, "the model's FLAC 5 on a thin link")
+        wait_for(lambda: "FLAC 5: link-bound" in _reason(running), 60, "the model's FLAC 5 on a thin link")
         assert _level(running) == 5
         fast = probed[0] * 10  # a link far faster than the encoder: raw
         running.engine.snapshot = replace(EngineStats(), throughput_bps=fast)
-        wait_for(lambda: _level(running) == RAW, 30, "raw on a fast link")
+        wait_for(lambda: _level(running) == RAW, 60, "raw on a fast link")
         assert "compression raw: the CPU sends raw at" in _reason(running)
     finally:
         running.stop()

@@ -91,8 +91,8 @@ def test_a_poison_message_is_dead_lettered_acknowledged_and_never_comes_back_aft
     publish(good, AgentChannel.EVENTS, event(good, "before.wav"))
     publish(poison, AgentChannel.EVENTS, event(poison, "poison.wav"))  # QoS 1: acknowledged only once settled
     publish(good, AgentChannel.EVENTS, event(good, "after.wav"))
-    wait_for(lambda: files_stored(controller, good.agent_id) == ["after.wav", "before.wav"], 20, "good events")
-    wait_for(lambda: len(dead_letters(controller)) == 1, 20, "the poison message dead-lettered")
+    wait_for(lambda: files_stored(controller, good.agent_id) == ["after.wav", "before.wav"], 60, "good events")
+    wait_for(lambda: len(dead_letters(controller)) == 1, 60, "the poison message dead-lettered")
     (dead,) = dead_letters(controller)
     assert (dead.topic, dead.reason) == (poison.topic(AgentChannel.EVENTS), "events:Unstorable")
     assert "ValueError: cannot store a message of" in dead.error
@@ -104,7 +104,7 @@ def test_a_poison_message_is_dead_lettered_acknowledged_and_never_comes_back_aft
     again = start_controller(database_url, broker=broker, controller_id=controller_id)
     assert again.link.sessions_resumed == 1
     publish(good, AgentChannel.EVENTS, event(good, "marker.wav"))  # queued behind anything redelivered
-    wait_for(lambda: "marker.wav" in files_stored(again, good.agent_id), 20, "the marker after the restart")
+    wait_for(lambda: "marker.wav" in files_stored(again, good.agent_id), 60, "the marker after the restart")
     assert again.ingestor.stats.dead_lettered == 0
     assert len(dead_letters(again)) == 1
     assert files_stored(again, poison.agent_id) == []
@@ -128,7 +128,7 @@ def test_values_the_database_cannot_hold_are_isolated_and_the_agent_recovers(
         publish(agent, AgentChannel.TELEMETRY, raw_telemetry(agent, **fields))
         neighbour.telemetry(51.0)
     # a reading dated in the future counts as sent on arrival: the next one must be sent after that arrival
-    wait_for(lambda: controller.ingestor.stats.received >= received + 6, 20, "the six readings received")
+    wait_for(lambda: controller.ingestor.stats.received >= received + 6, 60, "the six readings received")
     agent.telemetry(62.5)
     wait_for(
         lambda: (row := agent_row(controller, agent.agent_id)) is not None and row.temperature_c == 62.5,
@@ -155,7 +155,7 @@ def test_telemetry_dated_in_the_future_does_not_freeze_an_agent(
     agent = make_agent(unique("pi-clock")).connect()
     tomorrow = datetime.now(UTC) + timedelta(days=1)
     publish(agent, AgentChannel.TELEMETRY, encode(Telemetry(agent_id=agent.agent_id, seq=1, sent_at=tomorrow)))
-    row = wait_for(lambda: (r := agent_row(controller, agent.agent_id)) and r.telemetry_at and r, 20, "stored")
+    row = wait_for(lambda: (r := agent_row(controller, agent.agent_id)) and r.telemetry_at and r, 60, "stored")
     telemetry_at = repo.as_utc(row.telemetry_at)
     assert telemetry_at is not None
     assert telemetry_at <= datetime.now(UTC)  # taken as sent on arrival
@@ -183,7 +183,7 @@ def test_a_dead_thread_shows_on_healthz_and_metrics_and_comes_back(
     assert controller.health is not None
     base = f"http://127.0.0.1:{controller.health.port}"
     controller.supervisor.backoff = Backoff(first_s=0.5, max_s=2.0)
-    wait_for(lambda: get(f"{base}/healthz")[0] == 200, 20, "healthy after the start")
+    wait_for(lambda: get(f"{base}/healthz")[0] == 200, 60, "healthy after the start")
 
     killing = True
     real_tick = controller.ticker.tick
@@ -194,14 +194,14 @@ def test_a_dead_thread_shows_on_healthz_and_metrics_and_comes_back(
         return real_tick(now, sites)
 
     controller.ticker.tick = tick  # type: ignore[method-assign]
-    _code, body = wait_for(lambda: (r := get(f"{base}/healthz"))[0] == 503 and r, 20, "503 while the tick is dead")
+    _code, body = wait_for(lambda: (r := get(f"{base}/healthz"))[0] == 503 and r, 60, "503 while the tick is dead")
     detail = json.loads(body)
     assert detail["problems"] == ["thread tick is not running"]
     assert detail["threads"]["tick"]["last_error"] == "ThreadKill: injected"
     assert detail["threads"]["ingest"]["alive"]
 
     killing = False
-    wait_for(lambda: get(f"{base}/healthz")[0] == 200, 30, "200 once the supervisor restarted the tick thread")
+    wait_for(lambda: get(f"{base}/healthz")[0] == 200, 60, "200 once the supervisor restarted the tick thread")
     _code, metrics = get(f"{base}/metrics")
     text = metrics.decode()
     restarts = next(
@@ -213,7 +213,7 @@ def test_a_dead_thread_shows_on_healthz_and_metrics_and_comes_back(
     assert 'edgefleet_controller_thread_alive{thread="tick"} 1.0' in text
     assert "edgefleet_controller_mqtt_connected 1.0" in text
     ticks = controller.ticks
-    wait_for(lambda: controller.ticks > ticks, 10, "ticking again")
+    wait_for(lambda: controller.ticks > ticks, 60, "ticking again")
 
 
 def test_healthz_is_503_while_mqtt_is_down(
@@ -223,9 +223,9 @@ def test_healthz_is_503_while_mqtt_is_down(
     controller = start_controller(f"sqlite:///{tmp_path / 'c.db'}", broker=broker, metrics={"listen": "127.0.0.1:0"})
     assert controller.health is not None
     url = f"http://127.0.0.1:{controller.health.port}/healthz"
-    wait_for(lambda: get(url)[0] == 200, 20, "healthy")
+    wait_for(lambda: get(url)[0] == 200, 60, "healthy")
     broker.stop()
-    _code, body = wait_for(lambda: (r := get(url))[0] == 503 and r, 30, "503 without the broker")
+    _code, body = wait_for(lambda: (r := get(url))[0] == 503 and r, 60, "503 without the broker")
     assert json.loads(body)["problems"] == ["MQTT is not connected"]
     broker.start()
     wait_for(lambda: get(url)[0] == 200, 60, "healthy again after the broker is back")
@@ -249,12 +249,12 @@ def test_a_pi_cannot_leave_a_site_wide_pause_by_claiming_another_site(
     mismatches = controller.ingestor.stats.site_mismatches  # (retained births of other tests' agents count too)
     agent.site = "south"  # the Pi re-sends its birth with another site, to get out of the pause
     agent.birth()
-    row = wait_for(lambda: (r := agent_row(controller, pi)) is not None and r.reported_site == "south" and r, 20)
+    row = wait_for(lambda: (r := agent_row(controller, pi)) is not None and r.reported_site == "south" and r, 60)
     assert row.site == "north"
     assert controller.ingestor.stats.site_mismatches == mismatches + 1
     ticks = controller.ticks
     agent.telemetry(50.5)
-    wait_for(lambda: controller.ticks >= ticks + 3, 10, "three full ticks after the new birth")
+    wait_for(lambda: controller.ticks >= ticks + 3, 60, "three full ticks after the new birth")
     assert all(a["paused"] for _t, a in agent.received if a["version"] >= paused["version"]), agent.received
     # the stranger claimed north in its birth, but the site-wide pause is not for it
     assert stored_agent(controller, stranger).site == ""
@@ -268,7 +268,7 @@ def test_sites_follow_the_configuration_across_a_restart(
     pi = unique("pi-moved")
     controller = start_controller(database_url, controller_id=unique("ctl"), agent_sites={pi: "north"})
     make_agent(pi, site="north").connect().telemetry(50.0)
-    wait_for(lambda: (r := agent_row(controller, pi)) is not None and r.site == "north", 20, "north")
+    wait_for(lambda: (r := agent_row(controller, pi)) is not None and r.site == "north", 60, "north")
     controller.stop()
     again = start_controller(database_url, controller_id=unique("ctl"), agent_sites={pi: "south"})
     assert again.sites_synced
@@ -295,7 +295,7 @@ def test_births_are_stored_with_the_provisioned_site_from_the_agent_birth_messag
     controller = start_controller(database_url, agent_sites={pi: "north"})
     agent = make_agent(pi, site="garden")
     agent.connect()
-    row = wait_for(lambda: (r := agent_row(controller, pi)) is not None and r.birth_at is not None and r, 20)
+    row = wait_for(lambda: (r := agent_row(controller, pi)) is not None and r.birth_at is not None and r, 60)
     assert (row.site, row.reported_site, row.capabilities["site"]) == ("north", "garden", "garden")
     assert isinstance(Birth.model_validate(row.capabilities), Birth)
 
@@ -325,7 +325,7 @@ def test_a_round_that_raises_is_skipped_and_the_thread_lives_on(
     controller.ticker.hot_sites = hot_sites  # type: ignore[method-assign]
     controller.ticker.tick = tick  # type: ignore[method-assign]
     agent.telemetry(85.0)  # hotter: the hot path runs, and raises
-    wait_for(lambda: controller.loop_errors["ingest"] == 1 and controller.tick_errors == 1, 20, "both rounds failed")
+    wait_for(lambda: controller.loop_errors["ingest"] == 1 and controller.tick_errors == 1, 60, "both rounds failed")
     agent.telemetry(86.0)
     agent.next_assignment(where=lambda a: a["paused"])
     assert {name: s.restarts for name, s in controller.supervisor.status().items()} == {

@@ -57,7 +57,7 @@ def send(agent: FakeAgent, events: list[Event]) -> None:
 
 def wait_stored(controller: Controller, agent_id: str, expected: list[str]) -> None:
     want = sorted(expected)
-    wait_for(lambda: files_stored(controller, agent_id) == want, 20, f"{len(want)} events stored")
+    wait_for(lambda: files_stored(controller, agent_id) == want, 60, f"{len(want)} events stored")
     assert files_stored(controller, agent_id) == want  # exactly once each
 
 
@@ -148,7 +148,7 @@ def test_messages_are_acknowledged_only_once_stored(
     agent = make_agent(f"pi-{uuid.uuid4().hex[:6]}", broker=broker).connect(subscribe=False, birth=False)
     events = [completed(agent, f"unstored-{i}") for i in range(4)]
     send(agent, events)
-    wait_for(lambda: controller.ingestor.stats.deferred >= len(events), 10, "the batches given up")
+    wait_for(lambda: controller.ingestor.stats.deferred >= len(events), 60, "the batches given up")
     assert controller.ingestor.stats.dead_lettered == 0  # an outage is not the messages' fault
     controller.stop()
     monkeypatch.setattr("controller.service.app.write_batch", write_batch)
@@ -182,7 +182,7 @@ def test_messages_left_unacknowledged_in_an_outage_are_stored_once_the_database_
     agent = make_agent(f"pi-{uuid.uuid4().hex[:6]}", broker=broker).connect(subscribe=False, birth=False)
     events = [completed(agent, f"deferred-{i}") for i in range(4)]
     send(agent, events)
-    wait_for(lambda: controller.ingestor.stats.deferred >= len(events), 10, "the batches given up")
+    wait_for(lambda: controller.ingestor.stats.deferred >= len(events), 60, "the batches given up")
     sessions = controller.link.sessions
     outage[0] = False
     wait_stored(controller, agent.agent_id, [e.file for e in events])

@@ -68,7 +68,7 @@ def test_controller_state_online_then_offline(mqtt_broker_factory, tmp_path: Pat
     controller_id = f"ctl-{how}"
     proc = start(broker, tmp_path, controller_id)
     try:
-        wait_for(lambda: watcher.last(controller_id) == "online", 20, "controller online")
+        wait_for(lambda: watcher.last(controller_id) == "online", 60, "controller online")
         if how == "sigterm":
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(20) == 0

@@ -116,7 +116,7 @@ def test_with_mqtt_on_the_event_is_published_for_a_pipeline_user_who_can_only_re
     connect_retrying(pipeline, url)
     pipeline.subscribe(TOPIC, qos=1)
     pipeline.loop_start()
-    wait_for(lambda: subscribed, 20, "the pipeline's subscription")
+    wait_for(lambda: subscribed, 60, "the pipeline's subscription")
     try:
         controller = start_controller(
             database_url, recordings_events={"mqtt": True, "interval_s": 0.2}, alerts={"enabled": False}

@@ -83,7 +83,7 @@ def test_stale_telemetry_marks_agent_offline(
     agent = make_agent(unique("pi-stale")).connect()
     agent.telemetry(50.0)
     wait_for(lambda: (r := agent_row(controller, agent.agent_id)) and r.online, what="agent online")
-    wait_for(lambda: (r := agent_row(controller, agent.agent_id)) and not r.online, timeout=10, what="stale → offline")
+    wait_for(lambda: (r := agent_row(controller, agent.agent_id)) and not r.online, timeout=60, what="stale → offline")
 
 
 def test_a_stalled_ingest_does_not_mark_its_agents_offline(
@@ -111,7 +111,7 @@ def test_a_stalled_ingest_does_not_mark_its_agents_offline(
         assert row is not None
         assert row.online, "an agent whose messages wait in the ingest was marked offline"
     wait_for(lambda: behind() < 1.0, timeout=60, what="the ingest caught up")
-    wait_for(lambda: (r := agent_row(controller, agent.agent_id)) and not r.online, timeout=30, what="silent → offline")
+    wait_for(lambda: (r := agent_row(controller, agent.agent_id)) and not r.online, timeout=60, what="silent → offline")
 
 
 def test_hot_agent_is_throttled_and_restored_with_hysteresis(
@@ -224,7 +224,7 @@ def test_controller_survives_a_broker_restart(
     first = agent.next_assignment(where=lambda a: "no telemetry yet" not in a["reason"])
     agent.close()
     broker.restart(downtime=1.0)
-    wait_for(lambda: controller.link.sessions >= 2, timeout=30, what="controller reconnected and resubscribed")
+    wait_for(lambda: controller.link.sessions >= 2, timeout=60, what="controller reconnected and resubscribed")
     again = make_agent(agent_id, broker=broker).connect()
     again.telemetry(85.0)
     hot = again.next_assignment(where=lambda a: a["paused"])

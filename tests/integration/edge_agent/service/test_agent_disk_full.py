@@ -78,14 +78,14 @@ def test_full_state_disk_loses_nothing_and_uploads_once_there_is_room(tmp_path, 
         return observer.messages_of(agent_id, AgentChannel.EVENTS, Event)
 
     try:
-        wait_for(lambda: observer.payloads(agent_topic(agent_id, AgentChannel.STATE)), timeout=30, what="online")
+        wait_for(lambda: observer.payloads(agent_topic(agent_id, AgentChannel.STATE)), timeout=60, what="online")
         state_inside = Path(f"/proc/{proc.pid}/root") / str(tmp_path / "state").lstrip("/")
         wait_for(lambda: (state_inside / "journal.sqlite3").exists(), what="journal on the tmpfs")
         assert not (tmp_path / "state" / "journal.sqlite3").exists()  # the tmpfs is private to the agent
         filler = state_inside / "filler"
         fill(filler)
         recording = write_wav(tmp_path / "spool" / "full-disk.wav", seconds=4, seed=9)
-        wait_for(lambda: b"local disk full?" in log_path.read_bytes(), timeout=30, what="the disk-full log line")
+        wait_for(lambda: b"local disk full?" in log_path.read_bytes(), timeout=60, what="the disk-full log line")
         assert recording.exists()
         assert proc.poll() is None
         assert not [e for e in events() if e.kind == EventKind.UPLOAD_STARTED]

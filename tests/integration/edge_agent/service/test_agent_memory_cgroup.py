@@ -69,7 +69,7 @@ def memory_group() -> Iterator[Path]:
     finally:
         for pid in (group / "cgroup.procs").read_text().split():  # only ours can be in it
             os.kill(int(pid), signal.SIGKILL)
-        wait_for(lambda: not (group / "cgroup.procs").read_text().strip(), timeout=30, what="the group empty")
+        wait_for(lambda: not (group / "cgroup.procs").read_text().strip(), timeout=60, what="the group empty")
         group.rmdir()
 
 

@@ -134,7 +134,7 @@ def test_agent_survives_a_broker_restart_and_works_on_with_its_stored_assignment
         # an upload finishes while the broker is away: its event is delivered once the broker is back
         agent.runtime.inbox.put(EngineEvent(EventKind.UPLOAD_FAILED, str(tmp_path / "x.wav"), reason="while offline"))
         broker.start()
-        wait_for(lambda: agent.runtime.link.connected.is_set(), timeout=15, what="reconnect after broker restart")
+        wait_for(lambda: agent.runtime.link.connected.is_set(), timeout=60, what="reconnect after broker restart")
         obs.publish(topic, assignment("it-restart", 3, concurrency=1))
         wait_for(lambda: agent.engine.limits[-1].concurrency == 1, what="assignment v3 after the restart")
         wait_for(lambda: states(obs, "it-restart")[-1] == AgentStatus.ONLINE, what="online after restart")

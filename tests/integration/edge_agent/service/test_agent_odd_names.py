@@ -104,7 +104,7 @@ def test_odd_names_are_queued_survive_a_restart_and_are_stored_under_safe_keys(
                 timeout=180,
                 what="every odd name uploaded",
             )
-            wait_for(lambda: not os.listdir(spool), timeout=30, what="retention deleted every verified file")
+            wait_for(lambda: not os.listdir(spool), timeout=60, what="retention deleted every verified file")
             assert proc.poll() is None
         finally:
             assert stop(proc) == 0, (tmp_path / "agent-2.log").read_text(errors="replace")

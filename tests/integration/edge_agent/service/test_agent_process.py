@@ -88,7 +88,7 @@ def test_agent_uploads_a_spool_file_deletes_it_after_verification_and_dies_with_
 ):
     proc, observer = agent_process
     state_topic = agent_topic("it-proc", AgentChannel.STATE)
-    wait_for(lambda: observer.payloads(state_topic), timeout=20, what="agent online")
+    wait_for(lambda: observer.payloads(state_topic), timeout=60, what="agent online")
     recording = write_wav(tmp_path / "spool" / "dawn-chorus.wav", seconds=8, seed=5)
     original_size = recording.stat().st_size
     done = wait_for(
@@ -102,7 +102,7 @@ def test_agent_uploads_a_spool_file_deletes_it_after_verification_and_dies_with_
     assert done[0].key.startswith("it/it-proc/")
     stat = s3_server.client().stat_object(s3_server.bucket, done[0].key)
     assert stat.size == done[0].stored_bytes < original_size
-    wait_for(lambda: not recording.exists(), timeout=10, what="retention deleted the verified file")
+    wait_for(lambda: not recording.exists(), timeout=60, what="retention deleted the verified file")
     assert proc.poll() is None
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)

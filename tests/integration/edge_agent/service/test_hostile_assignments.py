@@ -64,7 +64,7 @@ def agent(tmp_path: Path, broker: Mosquitto, s3_server: SeaweedS3) -> Iterator[R
     }
     config = agent_config(tmp_path, AGENT, broker.url_for(AGENT), s3=s3, min_free_bytes=0)
     running = RunningAgent(config, engine_factory=real_engine)
-    wait_for(running.runtime.link.connected.is_set, 30, "the agent connected")
+    wait_for(running.runtime.link.connected.is_set, 60, "the agent connected")
     yield running
     running.stop()
 

@@ -80,13 +80,13 @@ def test_events_of_a_killed_agent_are_published_by_the_next_run(
     second = link(broker, agent_id, tmp_path / "outbox.db")
     try:
         second.start()
-        wait_for(lambda: len(listener.events) >= len(events), 15, "the dead run's events")
+        wait_for(lambda: len(listener.events) >= len(events), 60, "the dead run's events")
         assert sorted(e.file for e in listener.events) == sorted(e.file for e in events)
         later = Event(agent_id=agent_id, seq=9, kind=EventKind.UPLOAD_STARTED, file="later.wav")
         second.publish(later)
-        wait_for(lambda: any(e.file == "later.wav" for e in listener.events), 10, "a new event")
+        wait_for(lambda: any(e.file == "later.wav" for e in listener.events), 60, "a new event")
         # acknowledged events leave the outbox
-        wait_for(lambda: Outbox(tmp_path / "outbox.db").pending() == [], 10, "an empty outbox")
+        wait_for(lambda: Outbox(tmp_path / "outbox.db").pending() == [], 60, "an empty outbox")
     finally:
         second.stop()
         listener.close()

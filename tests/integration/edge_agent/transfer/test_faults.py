@@ -77,7 +77,7 @@ def test_stall_times_out_and_retries(
     start_bytes = proxy.bytes_up
 
     def stall_once() -> None:
-        wait_for(lambda: proxy.bytes_up - start_bytes > 2 * MiB, 30, "upload to start")
+        wait_for(lambda: proxy.bytes_up - start_bytes > 2 * MiB, 60, "upload to start")
         proxy.stall()
         wait_for(lambda: bool(notices), 60, "the stall to be cut")  # a ceiling: it comes within seconds
         proxy.resume()
@@ -123,7 +123,7 @@ def test_dead_server_retries_until_it_is_back(
     proxy.refuse(True)
     engine.enqueue(wavs["small24"])
     engine.start()
-    wait_for(lambda: engine.stats().retries_total >= 3, 30, "retries against the dead server")
+    wait_for(lambda: engine.stats().retries_total >= 3, 60, "retries against the dead server")
     assert "S3 unreachable" in caplog.text
     assert engine.stats().backlog_files == 1
     proxy.refuse(False)
@@ -164,7 +164,7 @@ def test_file_changed_during_upload_aborts_cleanly(
     engine.enqueue(f)
 
     def touch() -> None:
-        wait_for(lambda: proxy.bytes_up > MiB, 30, "upload")
+        wait_for(lambda: proxy.bytes_up > MiB, 60, "upload")
         os.utime(f, ns=(0, time.time_ns()))
 
     t = in_background(touch)
