@@ -50,15 +50,17 @@ NO_RECORDING: dict[int | str, dict[str, Any]] = {404: {"model": ErrorDetail, "de
 def _not_a_number(value: object) -> object:
     """Pydantic reads a number (``?from=5865559``) as Unix seconds; the API documents ISO 8601 text and keeps to
     it, so a number is a 422, not a time the user did not mean."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        raise ValueError("an ISO 8601 date and time, not a number")
-    if isinstance(value, str):
-        try:
-            float(value)
-        except ValueError:
-            return value
+    if isinstance(value, int | float | str) and not isinstance(value, bool) and _is_number(value):
         raise ValueError("an ISO 8601 date and time, not a number")
     return value
+
+
+def _is_number(value: int | float | str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 #: a query parameter's time: ISO 8601 only
