@@ -13,6 +13,7 @@ import pytest
 
 from tests.corpus import write_wav
 from tests.e2e.system import System, wait_for
+from tests.waiting import wait_for as wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 AGENT = "pi-lte-01"
@@ -63,18 +64,14 @@ def test_a_spent_budget_holds_the_queue_and_the_dashboard_shows_it(tmp_path: Pat
         assert left, "the whole queue went out: nothing was held"
         assert set(left) <= set(names)
 
-        agreed: list[dict[str, Any]] = []
-
-        def site_and_agent_agree() -> bool:
+        def site_when_agent_agrees() -> dict[str, Any] | None:
             """Parts in flight when the hold came still finish and are counted, so two reads apart in time may
-            differ until the last one is in: wait until the site's row and the agent's own count read the same."""
+            differ until the last one is in: the site's row once the agent's own count reads the same."""
             (row,) = dashboard.get("/api/sites/budgets").json()
             used = dashboard.get(f"/api/agents/{AGENT}/budget").json()
-            agreed[:] = [row] if used["used_month_bytes"] == row["used_bytes"] else []
-            return bool(agreed)
+            return dict(row) if used["used_month_bytes"] == row["used_bytes"] else None
 
-        assert wait_for(site_and_agent_agree, 60), "the site's and the agent's used bytes never agreed"
-        (site,) = agreed
+        site = wait_until(site_when_agent_agrees, 60, "the site's and the agent's used bytes to agree", interval=0.5)
         assert site["site"] == SITE
         assert site["budget_bytes"] == BUDGET
         assert site["used_bytes"] > 0
