@@ -26,11 +26,12 @@ by the files in flight in proportion to their number; one file's pipeline uses a
   level 8 must save more than a few per cent over level 5 to be worth 1.75 × the CPU;
 - a mix of raw and FLAC files must beat the best plan of one kind by ``MIX_MARGIN``;
 - **a measured link rate may be the CPU's limit, not the link's**: the sender measures the link from its own
-  parts, and a starved sender sees a fast link as slow. When the sender kept its CPU share busy (``cpu_busy`` ≥
-  ``CPU_BUSY``) while measuring, the link is only known to be *at least* that fast: the model then weighs two
-  links, the measured one and an unlimited one (the cap, if any), and takes the plan whose worst ratio to the
-  best plan of either link is least (in practice: raw, the cheapest in CPU). Sending raw then measures the link
-  with less CPU, and the next file's plan follows it.
+  parts, and a starved sender sees a fast link as slow. When the senders were held by the CPU (``sender_held`` ≥
+  ``SENDER_HELD``, or without it ``cpu_busy`` ≥ ``CPU_BUSY``) while measuring, or the rate is a whole file's
+  (``link_is_floor``), the link is only known to be *at least* that fast: the model then weighs two links, the
+  measured one and an unlimited one (the cap, if any), and takes the plan whose worst ratio to the best plan of
+  either link is least (in practice: raw, the cheapest in CPU). Sending raw then measures the link with less
+  CPU, and the next file's plan follows it.
 
 ``Plan.seconds_per_byte`` is the plan's time on the measured link (CPU derated), times its worst ratio when two
 links were weighed: comparable between calls, which is what the controller's stickiness compares. The rates in
@@ -44,12 +45,19 @@ links were weighed: comparable between calls, which is what the controller's sti
   measured one by ``RELATIVE_SIZE``; none at all → ``DEFAULT_RATIO_5`` scaled the same way;
 - ``cores``: threads that can run at that rate side by side (≥ 1; a quota below one core is in the rate);
 - ``link_bps``: the measured link rate (stored bytes/s), ``None`` or ≤ 0 = unknown; ``bandwidth_cap_bps``
-  (0 = none) lowers it. An unknown link or encode rate gives the safe default: FLAC ``DEFAULT_COMPRESSION_LEVEL``;
+  (0 = none) lowers it. ``link_is_floor``: it is only a whole file's stored bytes over the file's whole time (a
+  fast link carried the first file before the engine's estimate had a second of busy time): at least that. An
+  unknown link or encode rate gives the safe default: FLAC ``DEFAULT_COMPRESSION_LEVEL``;
 - ``send_bps``: bytes/s one thread hashes and sends (raw); ``None`` = ``SEND_RELATIVE`` of level 5's encode cost;
-- ``cpu_busy``: the sender's CPU seconds per wall second ÷ the share of a core one thread may use, while the link
-  was measured (``edge_agent.transfer.encoding.CpuBusy``); ``None`` (the controller: telemetry does not carry
-  it) = the link is what was measured. The model's own CPU rates are estimates from a short probe and were too
-  noisy (2 × under a quota) to tell a CPU-bound measurement from a link-bound one; the sender's CPU use is not.
+- ``sender_held``: of the time the part requests that measured the link were on the wire, the share their
+  threads ran or waited to run (``edge_agent.engine.senderheld``): near 0 the link (or the cap's pacing) made
+  them wait, near 1 the CPU did. The direct answer to "may the CPU have set this rate?";
+- ``cpu_busy``: where ``sender_held`` is not measured, the sender's CPU seconds per wall second ÷ the share of a
+  core one thread may use, while the link was measured (``edge_agent.transfer.encoding.CpuBusy``). Coarser: an
+  encoder that is itself the bottleneck keeps the process busy while its parts go at the link's pace;
+- neither (the controller: telemetry carries neither) = the link is what was measured. The model's own CPU
+  rates are estimates from a short probe and were too noisy (2 × under a quota) to tell a CPU-bound measurement
+  from a link-bound one.
 
 The defaults come from our real-audio measurements: level 8 is about 2 % smaller than level 5 for 1.75 × the
 CPU, level 0 about 23 % larger for half of it; the levels between are interpolated (documented guesses, replaced
@@ -86,6 +94,9 @@ ROBUST_CPU = 0.7
 PREFER_CHEAPER = 0.03
 #: a sender that kept its CPU at least this busy (``cpu_busy``) while measuring the link may be what limited it
 CPU_BUSY = 0.75
+#: senders that ran or waited to run at least this share of their time on the wire (``sender_held``) may be what
+#: limited the measured link
+SENDER_HELD = 0.5
 #: a measured ratio is kept inside this range (FLAC of pure noise is slightly larger than the WAV)
 RATIO_RANGE = (0.01, 1.2)
 #: rates are kept below this (bytes/s): the protocol's bound on rates is far above any real machine
@@ -107,6 +118,8 @@ class Inputs:
     files: int = 1  # files in flight (the engine runs at most ``concurrency`` files at once)
     send_bps: float | None = None  # bytes/s one thread hashes and sends; None = SEND_RELATIVE of level 5
     cpu_busy: float | None = None  # the sender's CPU use ÷ one thread's share while the link was measured
+    sender_held: float | None = None  # share of the parts' time on the wire their threads ran or waited to run
+    link_is_floor: bool = False  # ``link_bps`` is a whole file's rate, start to answer: the link is at least that
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,16 +256,31 @@ def score(m: Machine, level: int, flac: int, files: int, link: float) -> _Score:
     return _Score(1.0 / wav, stored, cpu / wav, stored * wav < link * (1 - 1e-9), cpu / cores)
 
 
-def link_may_be_cpu_bound(inputs: Inputs) -> bool:
-    """Whether the measured link rate may be the CPU's limit, not the link's: the sender kept its CPU busy
-    (``cpu_busy`` ≥ ``CPU_BUSY``) while it measured it. Not measured: the link is taken as measured."""
-    busy = inputs.cpu_busy
-    if busy is None or not isinstance(busy, int | float) or math.isnan(busy) or busy < CPU_BUSY:
-        return False
-    if _rate(inputs.link_bps) is None:
-        return False
+def _share(value: float | None) -> float | None:
+    return None if value is None or not isinstance(value, int | float) or math.isnan(value) else float(value)
+
+
+def link_may_be_faster(inputs: Inputs) -> str | None:
+    """Why the measured link rate is only a floor (the link may be faster), or None when it is the link's:
+
+    - ``link_is_floor``: it is a whole file's stored bytes over its whole time (encoding and start-up included);
+    - the CPU may have set it: the part senders ran or waited to run for at least ``SENDER_HELD`` of their time
+      on the wire or, where that was not measured, the sender kept its CPU busy (``cpu_busy`` ≥ ``CPU_BUSY``).
+
+    At the bandwidth cap (or below it) the cap is what the plan must fit, and nothing is doubted."""
     link, cap = _rate(inputs.link_bps), _rate(inputs.bandwidth_cap_bps)
-    return cap is None or link is None or cap > link  # at the cap, the cap is what the plan must fit
+    if link is None or (cap is not None and cap <= link):
+        return None
+    held, busy = _share(inputs.sender_held), _share(inputs.cpu_busy)
+    if inputs.link_is_floor:
+        return "the link was measured only as a whole file's rate"
+    if held is not None:
+        if held >= SENDER_HELD:
+            return f"the senders ran or waited for the CPU {held:.0%} of their time on the wire measuring the link"
+        return None
+    if busy is not None and busy >= CPU_BUSY:
+        return f"the sender was {busy:.0%} busy measuring the link"
+    return None
 
 
 Candidate = tuple[int, int]  # (level, flac files); level RAW with 0 FLAC files
@@ -337,7 +365,7 @@ def choose(inputs: Inputs, levels: Sequence[int] = LEVELS, default: int = DEFAUL
         level = max((lv for lv in allowed if lv <= default), default=allowed[0])
         missing = "link rate" if link is None else "encode rate"
         return Plan(level, files, files, math.inf, f"FLAC {level}: default ({missing} not measured yet)")
-    doubt = link_may_be_cpu_bound(inputs)
+    doubt = link_may_be_faster(inputs)
     links = [link, _rate(inputs.bandwidth_cap_bps) or MAX_RATE] if doubt else [link]
     regret = _regrets(m, links, _candidates(allowed, files), files)
     chosen, note = _pick(m, regret, files)
@@ -346,6 +374,6 @@ def choose(inputs: Inputs, levels: Sequence[int] = LEVELS, default: int = DEFAUL
     s = score(robust, *chosen, files, link)
     why = _reason(chosen, files, robust, s, link) + note
     if doubt:
-        why += f"; the sender was {inputs.cpu_busy:.0%} busy measuring the link: it may be faster"
+        why += f"; {doubt}: it may be faster"
     level, flac = chosen
     return Plan(level, flac, files, regret[chosen] * best_here, why)

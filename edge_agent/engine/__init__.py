@@ -13,6 +13,7 @@ Everything in this package takes values in and gives values out; the adapters in
 - :mod:`.backoff`    - exponential backoff with full jitter
 - :mod:`.bucket`     - the token bucket and the size of the chunks that pace the wire (clock passed in)
 - :mod:`.linkrate`   - the link-rate estimator: acknowledged bytes over busy time, an EWMA (clock passed in)
+- :mod:`.senderheld` - how much the CPU held the part senders back (run + run-queue share of their wire time)
 - :mod:`.linkguard`  - what the measured rate decides: the thin-link guard, part deadlines, the backlog ETA
 - :mod:`.windows`    - upload windows ("HH:MM-HH:MM" local time)
 - :mod:`.events`     - what the engine reports (events, stats, run report)

@@ -11,8 +11,9 @@ Three modes (``Mode``):
   its own fresher measurements): raw never costs more CPU, so the heat's cap still holds.
 
 A file's level is chosen when it starts (in ``MODEL`` mode the engine starts one file until the link is measured,
-``Engine._files_allowed``): FLAC while fewer than the plan's ``flac_files`` FLAC files are open, else
-raw (``fleet_plan.compression.Plan.level_for``). A resumed upload keeps the level it started with.
+``Engine._files_allowed``): FLAC while fewer than the plan's ``flac_files`` FLAC files are in flight (a file
+counts from the moment its level is chosen, so files started together split as planned), else raw
+(``fleet_plan.compression.Plan.level_for``). A resumed upload keeps the level it started with.
 """
 
 from __future__ import annotations
@@ -123,8 +124,9 @@ class Compression:
             with self._lock:
                 self._file_rate = stored_bytes / seconds
 
-    def plan(self, limits: Limits, link_bps: float | None) -> Plan | None:
-        """The model's plan for these limits and link (None in ``FORCED`` mode or when raw is assigned)."""
+    def plan(self, limits: Limits, link_bps: float | None, sender_held: float | None = None) -> Plan | None:
+        """The model's plan for these limits and link (None in ``FORCED`` mode or when raw is assigned);
+        ``sender_held``: how much the CPU held the senders that measured the link (``Link.sender_held``)."""
         with self._lock:
             levels = self._levels(limits)
             if levels is None:
@@ -137,27 +139,34 @@ class Compression:
                 float(limits.bandwidth_bps),
                 max(1, limits.concurrency),
                 cpu_busy=self._busy.read() if self._busy is not None else None,
+                sender_held=sender_held,
+                link_is_floor=link_bps is None and self._file_rate is not None,
             )
         return choose(inputs, levels, min(self._default, max(levels)))
 
-    def start_file(self, limits: Limits, link_bps: float | None) -> int:
-        """The level of a new file (``open_file`` counts it once its source is open)."""
-        plan = self.plan(limits, link_bps)
-        if plan is None:
-            return limits.compression_level
+    def start_file(self, limits: Limits, link_bps: float | None, sender_held: float | None = None) -> int:
+        """The level of a new file, counted in flight at once (so files started together split as the plan
+        says) until :meth:`close_file`; :meth:`recount` if the file's source turns out to use another level."""
+        plan = self.plan(limits, link_bps, sender_held)
         with self._lock:
-            level = plan.level_for(self._flac_open)
-            if plan.reason != self._last_reason:
-                self._last_reason = plan.reason
-                log.info("compression: %s", plan.reason)
+            if plan is None:
+                level = limits.compression_level
+            else:
+                level = plan.level_for(self._flac_open)
+                if plan.reason != self._last_reason:
+                    self._last_reason = plan.reason
+                    log.info("compression: %s", plan.reason)
+            self._flac_open += level != RAW
         return level
 
-    def open_file(self, level: int) -> None:
-        if level != RAW:
+    def recount(self, counted: int, level: int) -> None:
+        """A file counted at ``counted`` runs at ``level`` (a resumed upload keeps the level it started with)."""
+        if (counted == RAW) != (level == RAW):
             with self._lock:
-                self._flac_open += 1
+                self._flac_open = max(0, self._flac_open + (level != RAW) - (counted != RAW))
 
     def close_file(self, level: int) -> None:
+        """A file counted at ``level`` ended."""
         if level != RAW:
             with self._lock:
                 self._flac_open = max(0, self._flac_open - 1)

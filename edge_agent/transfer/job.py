@@ -71,7 +71,7 @@ class FileJob:
         self.cancel = False
         self.key = ""
         self._src: Source | None = None
-        self._src_level = RAW  # the open source's level (RAW for a raw one), counted in ctx.compression
+        self._src_level = RAW  # the file's level (RAW for a raw one), counted in flight in ctx.compression
         self._parts: PartStream | None = None
         self._started = 0.0
         self._run: dict[type[Any], Callable[[Any], c.Result]] = {
@@ -105,7 +105,8 @@ class FileJob:
     def run(self) -> Outcome:
         self._started = time.monotonic()
         config, limits = self.ctx.config, self.ctx.effective  # the guard's part size on a thin link
-        level = self.ctx.compression.start_file(limits, self.ctx.link.rate())  # a resumed upload keeps its own
+        link = self.ctx.link  # a resumed upload keeps its own level
+        level = self._src_level = self.ctx.compression.start_file(limits, link.rate(), link.sender_held())
         machine = FileAttempt(AttemptConfig(limits.part_size, level, config.restarts_per_attempt, config.dedup))
         try:
             while not isinstance(command := machine.next_command(), c.Finish):
@@ -114,6 +115,7 @@ class FileJob:
         finally:
             self._close_parts()
             self._close_source()
+            self.ctx.compression.close_file(self._src_level)
 
     def _execute(self, command: c.Command) -> c.Result:
         try:
@@ -135,8 +137,9 @@ class FileJob:
     def _open_source(self, command: c.OpenSource) -> c.Result:
         ctx, path = self.ctx, Path(self.path)
         src = self._src = ctx.codec.open_source(path, command.level)
-        self._src_level = command.level if src.kind == "flac" else RAW
-        ctx.compression.open_file(self._src_level)
+        level = command.level if src.kind == "flac" else RAW
+        ctx.compression.recount(self._src_level, level)
+        self._src_level = level
         self.key = ctx.codec.object_key(ctx.config.prefix, ctx.config.agent_id, path, src)
         fp = src.fingerprint
         return c.SourceOpened(self.key, src.size_bound, src.header_size, (fp.size, fp.mtime_ns, fp.inode))
@@ -149,7 +152,6 @@ class FileJob:
         if self._src is not None:
             self._src.close()
             self._src = None
-            self.ctx.compression.close_file(self._src_level)
 
     def _confirm_source(self, _: c.ConfirmSource) -> c.Result:
         """The object is a consistent snapshot of what was read; if the file changed since, it must not be

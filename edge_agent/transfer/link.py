@@ -1,6 +1,7 @@
 """``Link``: the engine's uplink as its part threads share it. It holds the token bucket that paces every
 part's bytes as they are written and the link-rate estimator that every completed part feeds (``begin`` /
-``end``: a part's bytes count when the server answered it, never when they were written), and it makes the
+``end``: a part's bytes count when the server answered it, never when they were written), how much the CPU held
+its senders back while they measured it (:mod:`edge_agent.engine.senderheld`), and it makes the
 :class:`LinkTap` that carries the pacing into one part's request together with that part's deadline.
 
 Thread-safe; the rules are pure and live in :mod:`edge_agent.engine.bucket` (pacing),
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from edge_agent.engine.bucket import TokenBucket, pace_quantum
 from edge_agent.engine.linkguard import carry_bps, part_deadline_s
 from edge_agent.engine.linkrate import LinkEstimator
+from edge_agent.engine.senderheld import SenderHeld
 from edge_agent.transfer.gate import Stopped
 
 Sleep = Callable[[float, Callable[[], bool]], None]  # sleep(seconds, cancelled); raises Stopped
@@ -36,6 +38,7 @@ class Link:
         now = clock()
         self._bucket = TokenBucket(rate_bps, now)
         self._estimator = LinkEstimator(now)
+        self._held = SenderHeld()
 
     def set_cap(self, rate_bps: int) -> None:
         with self._lock:
@@ -66,19 +69,28 @@ class Link:
         with self._lock:
             return self._estimator.begin(nbytes, self._clock())
 
-    def end(self, handle: int, completed: bool | None) -> None:
+    def end(self, handle: int, completed: bool | None, held: tuple[float, float] | None = None) -> None:
         """The part request ended: ``completed`` (the server answered with its ETag), failed (False), or was
-        stopped (None: it does not count)."""
+        stopped (None: it does not count). ``held``: (wall, held) seconds of its thread on the wire
+        (:class:`edge_agent.transfer.threadhold.ThreadHold`), when they could be read."""
         with self._lock:
             if completed is None:
                 self._estimator.cancel(handle, self._clock())
-            else:
-                self._estimator.end(handle, completed, self._clock())
+                return
+            self._estimator.end(handle, completed, self._clock())
+            if held is not None:
+                self._held.add(held[1], held[0])
 
     def rate(self) -> float | None:
         """The measured link rate (bytes/s, smoothed); None until measured."""
         with self._lock:
             return self._estimator.rate(self._clock())
+
+    def sender_held(self) -> float | None:
+        """The share of the parts' time on the wire their threads ran or waited to run (smoothed); None until
+        measured (:mod:`edge_agent.engine.senderheld`)."""
+        with self._lock:
+            return self._held.share
 
     def tap(self, nbytes: int, attempt: int, streams: int, cancelled: Callable[[], bool]) -> LinkTap:
         """The tap of one request of a part of ``nbytes`` (``attempt`` 0 first), ``streams`` sharing the link."""

@@ -21,6 +21,7 @@ from edge_agent.engine.upload import StoredPart
 from edge_agent.transfer.context import Context
 from edge_agent.transfer.errors import RetryableError, TransferError
 from edge_agent.transfer.gate import Stopped
+from edge_agent.transfer.threadhold import ThreadHold
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class PartSender:
         ctx = self._ctx
         tap = ctx.link.tap(len(data), attempt, ctx.effective.concurrency, self._cancelled)
         handle = ctx.link.begin(len(data))
+        mark = ThreadHold.mark()
         completed: bool | None = False
         try:
             etag = ctx.store.upload_part(self._key, self._upload_id, number, data, md5, tap)
@@ -58,7 +60,7 @@ class PartSender:
             completed = None
             raise
         finally:
-            ctx.link.end(handle, completed)
+            ctx.link.end(handle, completed, mark.since())
             ctx.apply_guard()
         if not completed:
             raise RetryableError(f"part {number}: server ETag {etag} is not the MD5 {md5}")

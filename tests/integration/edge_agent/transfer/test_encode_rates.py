@@ -72,10 +72,12 @@ class SeenLinks(Compression):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.links: list[float | None] = []
+        self.held: list[float | None] = []
 
-    def start_file(self, limits: Limits, link_bps: float | None) -> int:
+    def start_file(self, limits: Limits, link_bps: float | None, sender_held: float | None = None) -> int:
         self.links.append(link_bps)
-        return super().start_file(limits, link_bps)
+        self.held.append(sender_held)
+        return super().start_file(limits, link_bps, sender_held)
 
 
 def test_the_model_starts_one_file_until_the_link_is_measured(
@@ -101,5 +103,8 @@ def test_the_model_starts_one_file_until_the_link_is_measured(
         assert first is None
         assert len(others) == 2, compression.links
         assert all(link is not None and link > 0 for link in others), compression.links
+        # the part threads' run and run-queue time reached the model with the rate (Linux's schedstat)
+        assert compression.held[0] is None
+        assert all(held is not None and 0 <= held <= 1 for held in compression.held[1:]), compression.held
     finally:
         engine.close()

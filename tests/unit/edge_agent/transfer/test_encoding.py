@@ -11,13 +11,8 @@ SLOW_CPU = {level: 3 * MB * f for level, f in enumerate((2.0, 1.8, 1.67, 1.43, 1
 
 
 def _levels(compression: Compression, limits: Limits, link: float | None, files: int) -> list[int]:
-    """Start ``files`` files one after another (each stays open) and return their levels."""
-    levels = []
-    for _ in range(files):
-        level = compression.start_file(limits, link)
-        compression.open_file(level)
-        levels.append(level)
-    return levels
+    """Start ``files`` files one after another (each stays in flight) and return their levels."""
+    return [compression.start_file(limits, link) for _ in range(files)]
 
 
 def test_forced_is_the_limits_level_whatever_is_measured() -> None:
@@ -47,6 +42,7 @@ def test_a_stored_file_is_the_first_floor_of_the_link_rate() -> None:
     plan = compression.plan(Limits(concurrency=4), None)
     assert plan is not None
     assert "link 62.9 MB/s" in plan.reason
+    assert "the link was measured only as a whole file's rate: it may be faster" in plan.reason
 
 
 def test_the_senders_cpu_use_reaches_the_model() -> None:
@@ -58,6 +54,32 @@ def test_the_senders_cpu_use_reaches_the_model() -> None:
     assert "the sender was 100% busy measuring the link" in plan.reason
     idle = Compression(Mode.MODEL, {5: 40 * MB}, cpu_busy=_idle(0.25))
     assert idle.start_file(Limits(concurrency=4), 4.8 * MB) == 5
+
+
+def test_the_senders_held_share_decides_over_the_process_being_busy() -> None:
+    """An encoder that is itself the bottleneck keeps the process busy while its parts wait on a 4.6 MB/s link:
+    the senders slept most of their time on the wire, so the rate is the link's and a FLAC level fits it. Senders
+    that ran or waited for a core most of that time may have set the rate themselves: raw."""
+    busy = CpuBusy(0.25, 1.0, cpu=iter([0.0, 0.25, 0.5, 0.75]).__next__, wall=iter([0.0, 1.0, 2.0, 3.0]).__next__)
+    compression = Compression(Mode.MODEL, {5: 7 * MB}, cpu_busy=busy)
+    link = Limits(concurrency=4)
+    assert compression.start_file(link, 4.6 * MB, sender_held=0.2) != RAW
+    assert compression.start_file(link, 4.6 * MB, sender_held=0.8) == RAW
+    plan = compression.plan(link, 4.6 * MB, sender_held=0.8)
+    assert plan is not None
+    assert "the senders ran or waited for the CPU 80% of their time on the wire" in plan.reason
+
+
+def test_files_started_together_split_as_the_plan_says_and_a_resumed_level_is_recounted() -> None:
+    compression = Compression(Mode.WITHIN, SLOW_CPU, encode_cores=2, cpu_busy=_idle())
+    limits = Limits(concurrency=4, compression_level=3)
+    first = compression.start_file(limits, 4 * MB)  # counted before its source opens
+    assert first == 3
+    compression.recount(3, RAW)  # its journal says it started raw: the FLAC slot is free again
+    assert compression.start_file(limits, 4 * MB) == 3
+    assert compression.start_file(limits, 4 * MB) == RAW
+    compression.recount(RAW, RAW)  # the same kind: nothing changes
+    assert compression.start_file(limits, 4 * MB) == RAW
 
 
 def test_cpu_busy_is_cpu_over_wall_over_one_threads_share_per_window() -> None:
