@@ -35,11 +35,17 @@ def _probe_audio(seconds_of_audio: float, sample_rate: int) -> np.ndarray:
 
 
 def _encode_rate(samples: np.ndarray, sample_rate: int, level: int, min_seconds: float, share: float) -> float:
-    """WAV bytes per second one libFLAC encoder reaches at ``level`` over at least ``min_seconds`` of wall clock and
-    at most 64 passes over ``samples`` (bounded time and memory): the wall-clock rate (a loaded machine shows in
-    it), or under a CPU quota below one core (``share`` < 1) the rate per CPU second times ``share``: a probe
-    shorter than the quota's period runs either unthrottled (promising the whole core, issue 10, run 3) or in a
-    throttled gap (promising a fraction of the quota), and the CPU time does neither."""
+    """WAV bytes per second one libFLAC encoder reaches at ``level``, over at least ``min_seconds`` of wall clock
+    and at most 64 passes over ``samples`` (bounded time and memory): WAV bytes per CPU second of this thread, times
+    ``share`` (the share of one core a thread may use under a CPU quota; 1 without one).
+
+    CPU seconds, not wall seconds: every libFLAC frame calls back into Python, so beside any thread that wants the
+    GIL (the upload the probe runs beside) the wall clock measures GIL waits (a test saw 88 MB/s alone and 1.2 MB/s
+    beside a busy Python thread; a 2-core matrix cell sent everything raw on such a probe). Under a quota a probe
+    shorter than the quota's period runs either unthrottled or in a throttled gap (issue 10, run 3), and CPU time
+    times the share does neither. A machine loaded by other programs does not show here; the real encodes that
+    refine these rates measure wall time (``edge_agent.engine.encoderate``), and the cost model scores plans with
+    70 % of them."""
     import pyflac
 
     encoder = pyflac.StreamEncoder(sample_rate, lambda buf, nbytes, _ns, _fr: None, compression_level=level)
@@ -50,8 +56,7 @@ def _encode_rate(samples: np.ndarray, sample_rate: int, level: int, min_seconds:
         if time.perf_counter() - start >= min_seconds:
             break
     encoder.finish()
-    wall_rate = fed / max(time.perf_counter() - start, 1e-6)
-    return wall_rate if share >= 1.0 else fed / max(time.thread_time() - cpu, 1e-6) * share
+    return fed / max(time.thread_time() - cpu, 1e-6) * min(1.0, share)
 
 
 def measure_encode_rates(
