@@ -120,6 +120,7 @@ class Inputs:
     cpu_busy: float | None = None  # the sender's CPU use ÷ one thread's share while the link was measured
     sender_held: float | None = None  # share of the parts' time on the wire their threads ran or waited to run
     link_is_floor: bool = False  # ``link_bps`` is a whole file's rate, start to answer: the link is at least that
+    # (the agent passes it only where no part's own rate was measured)
 
 
 @dataclass(frozen=True, slots=True)

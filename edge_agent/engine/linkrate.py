@@ -96,6 +96,15 @@ class LinkEstimator:
         bound = [p.nbytes / share for p in self._parts.values() if (share := self._virtual - p.start) >= self._sample]
         return min([self._rate, *bound])
 
+    def rate_so_far(self, now: float) -> float | None:
+        """:meth:`rate`, or before the first sample is complete the bytes over the share of the parts ended so far
+        (None if none carried bytes): a short measurement, for a fast link that carried a whole file in less
+        than ``sample_s`` of busy time (the cost model's first look at such a link)."""
+        rate = self.rate(now)
+        if rate is not None or self._bytes <= 0 or self._share <= 0:
+            return rate
+        return self._bytes / self._share
+
     def _advance(self, now: float) -> None:
         if self._parts and now > self._last:
             self._virtual += (now - self._last) / len(self._parts)

@@ -87,6 +87,7 @@ class Compression:
         self._flac_open = 0
         self._last_reason = ""
         self._file_rate: float | None = None  # stored bytes/s of the last file stored, start to answer
+        self._early_link: float | None = None  # its parts' bytes over their time on the wire (short)
 
     @property
     def mode(self) -> Mode:
@@ -115,14 +116,18 @@ class Compression:
     def link_known(self, link_bps: float | None) -> bool:
         """Whether the model has a link rate: the engine's measurement, or a whole file stored before it."""
         with self._lock:
-            return link_bps is not None or self._file_rate is not None
+            return link_bps is not None or self._file_rate is not None or self._early_link is not None
 
-    def file_stored(self, stored_bytes: int, seconds: float) -> None:
-        """A file was stored: its stored bytes over its whole time is the link rate's first floor, for a fast
-        link that carries a whole file before the engine's estimate has its first second of busy time."""
-        if stored_bytes > 0 and seconds > 0:
-            with self._lock:
+    def file_stored(self, stored_bytes: int, seconds: float, link_so_far: float | None = None) -> None:
+        """A file was stored, on a link so fast that it may have carried the whole file before the engine's estimate
+        had its first second of busy time: ``link_so_far`` (``Link.rate_so_far``), the answered parts' bytes over
+        their time on the wire, is then the model's link rate, and without it the file's stored bytes over its
+        whole time (encoding and start-up included) is the link's floor."""
+        with self._lock:
+            if stored_bytes > 0 and seconds > 0:
                 self._file_rate = stored_bytes / seconds
+            if link_so_far is not None and link_so_far > 0:
+                self._early_link = link_so_far
 
     def plan(self, limits: Limits, link_bps: float | None, sender_held: float | None = None) -> Plan | None:
         """The model's plan for these limits and link (None in ``FORCED`` mode or when raw is assigned);
@@ -131,16 +136,17 @@ class Compression:
             levels = self._levels(limits)
             if levels is None:
                 return None
+            link = next((r for r in (link_bps, self._early_link, self._file_rate) if r is not None), None)
             inputs = Inputs(
                 self._rates.rates(),
                 self._rates.ratios(),
                 self._cores,
-                link_bps if link_bps is not None else self._file_rate,
+                link,
                 float(limits.bandwidth_bps),
                 max(1, limits.concurrency),
                 cpu_busy=self._busy.read() if self._busy is not None else None,
                 sender_held=sender_held,
-                link_is_floor=link_bps is None and self._file_rate is not None,
+                link_is_floor=link_bps is None and self._early_link is None and self._file_rate is not None,
             )
         return choose(inputs, levels, min(self._default, max(levels)))
 

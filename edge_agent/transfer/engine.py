@@ -207,7 +207,7 @@ class Engine:
         """Files that may be in flight. While the cost model chooses the levels (``Mode.MODEL``) and the link is
         not measured yet, one: the model must not commit a whole batch to its default level on a guess. Its
         first completed parts (one second of busy link time) measure it (``edge_agent.engine.linkrate``), or,
-        on a link fast enough to carry the whole file sooner, the file's own rate (``Compression.file_stored``);
+        on a link fast enough to carry the whole file sooner, its parts' rate so far (``Compression.file_stored``);
         then the rest start."""
         if self._ctx.compression.mode is Mode.MODEL and not self._ctx.compression.link_known(self._ctx.link.rate()):
             return 1

@@ -334,7 +334,7 @@ class FileJob:
                 duration_s=round(duration, 3),
             )
             log.info("%s: stored as %s (%d bytes, %.1f s)", self.path, self.key, finish.stored_bytes, duration)
-            self.ctx.compression.file_stored(finish.stored_bytes, duration)
+            self.ctx.compression.file_stored(finish.stored_bytes, duration, self.ctx.link.rate_so_far())
             if isinstance(src, FlacSource):  # a sample for the encode-rate estimate (engine.encoderate)
                 self.ctx.compression.observe(
                     src.compression_level, src.encoded_bytes, src.encode_seconds, finish.stored_bytes, src.original_size

@@ -86,6 +86,11 @@ class Link:
         with self._lock:
             return self._estimator.rate(self._clock())
 
+    def rate_so_far(self) -> float | None:
+        """:meth:`rate`, or before it is measured the rate of the parts answered so far (None if none was)."""
+        with self._lock:
+            return self._estimator.rate_so_far(self._clock())
+
     def sender_held(self) -> float | None:
         """The share of the parts' time on the wire their threads ran or waited to run (smoothed); None until
         measured (:mod:`edge_agent.engine.senderheld`)."""

@@ -108,3 +108,38 @@ def test_the_model_starts_one_file_until_the_link_is_measured(
         assert all(held is not None and 0 <= held <= 1 for held in compression.held[1:]), compression.held
     finally:
         engine.close()
+
+
+class SeenStored(Compression):
+    """The model as the engine uses it, noting the link rate so far that each stored file brought."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stored: list[float | None] = []
+
+    def file_stored(self, stored_bytes: int, seconds: float, link_so_far: float | None = None) -> None:
+        self.stored.append(link_so_far)
+        super().file_stored(stored_bytes, seconds, link_so_far)
+
+
+def test_a_stored_file_brings_its_parts_rate_on_the_wire_to_the_model(
+    s3_server: SeaweedS3, tmp_path: Path, wavs: dict[str, Path]
+) -> None:
+    """On a link that carries a whole file in less than a second on the wire (loopback here) the engine's
+    estimate has no sample yet: the file's answered parts over their time on the wire are the next file's link,
+    not a floor made of the file's whole time."""
+    compression = SeenStored(Mode.MODEL)
+    limits = Limits(concurrency=2, part_size=PART)
+    engine = _engine(s3_server, tmp_path, limits, compression)
+    try:
+        engine.enqueue(wavs["mid"])
+        assert engine.run_until_idle().ok
+        [link] = compression.stored
+        assert link is not None
+        assert link > 0
+        plan = compression.plan(limits, None)
+        assert plan is not None
+        assert "whole file's rate" not in plan.reason, plan.reason
+        assert f"{link / 1e6:.1f} MB/s" in plan.reason, plan.reason
+    finally:
+        engine.close()

@@ -40,6 +40,22 @@ def test_unknown_until_a_completed_part_brings_one_second() -> None:
     assert est.active == 0
 
 
+def test_the_rate_so_far_is_the_answered_parts_before_the_first_sample() -> None:
+    est = LinkEstimator(now=0.0)
+    assert est.rate_so_far(1.0) is None  # nothing ended
+    failed = est.begin(50 * KiB, 1.0)
+    est.end(failed, False, 1.1)
+    assert est.rate_so_far(1.1) is None  # time on the wire, no byte answered
+    a, b = est.begin(40 * KiB, 1.1), est.begin(40 * KiB, 1.1)  # two parts share the link for 0.2 s
+    est.end(a, True, 1.3)
+    est.end(b, True, 1.3)
+    assert est.rate(1.3) is None  # 0.3 s of share: no sample yet
+    assert est.rate_so_far(1.3) == pytest.approx(80 * KiB / 0.3)  # the failed part's 0.1 s counts, with no bytes
+    long = est.begin(100 * KiB, 1.3)
+    est.end(long, True, 2.0)  # the first sample: the smoothed rate from here on
+    assert est.rate_so_far(2.0) == est.rate(2.0) == pytest.approx(180 * KiB)
+
+
 def test_a_steady_link_is_measured_exactly_whatever_the_part_lengths() -> None:
     est = LinkEstimator(now=0.0)
     parts_in_a_row(est, 0.0, 30.0, 256 * KiB, part_s=0.37)

@@ -45,6 +45,24 @@ def test_a_stored_file_is_the_first_floor_of_the_link_rate() -> None:
     assert "the link was measured only as a whole file's rate: it may be faster" in plan.reason
 
 
+def test_the_answered_parts_of_a_stored_file_are_the_link_when_the_estimate_has_no_sample_yet() -> None:
+    """A fast link carried the first file in less than a second on the wire: its parts' rate there is the
+    link's (the senders' held share decides whether the CPU set it), not a floor; the measured link wins."""
+    compression = Compression(Mode.MODEL, SLOW_CPU)
+    compression.file_stored(30 * 2**20, 2.5, link_so_far=48 * MB)
+    assert compression.link_known(None)
+    plan = compression.plan(Limits(concurrency=4), None, sender_held=0.1)
+    assert plan is not None
+    assert "link 48.0 MB/s" in plan.reason
+    assert "it may be faster" not in plan.reason
+    held = compression.plan(Limits(concurrency=4), None, sender_held=0.8)
+    assert held is not None
+    assert "it may be faster" in held.reason
+    measured = compression.plan(Limits(concurrency=4), 6 * MB, sender_held=0.1)
+    assert measured is not None
+    assert "6.0 MB/s" in measured.reason
+
+
 def test_the_senders_cpu_use_reaches_the_model() -> None:
     """A busy sender's rate may be its CPU's: raw; an idle one's is the link's: FLAC."""
     busy = CpuBusy(0.25, 1.0, cpu=iter([0.0, 0.25, 0.5]).__next__, wall=iter([0.0, 1.0, 2.0]).__next__)
