@@ -22,6 +22,7 @@ from edge_agent.engine.events import FileResult, RunReport
 from edge_agent.engine.limits import Limits, MiB
 from edge_agent.engine.linkguard import STALL_TIMEOUT_S
 from edge_agent.engine.partsize import plan_parts
+from fleet_base.filenames import display_name, safe_text
 from fleet_base.s3settings import S3Settings, S3SettingsError, add_s3_arguments, s3_settings_from_args
 from fleet_protocol.assignment import DEFAULT_COMPRESSION_LEVEL, DEFAULT_PART_SIZE, RAW
 
@@ -130,11 +131,13 @@ def _add_journal_and_network_flags(add: Callable[..., object]) -> None:
 
 
 def _outcome_line(path: Path, result: FileResult | None) -> str:
-    """The one line that tells what became of a file."""
+    """The one line that tells what became of a file: its path as printable text (``display_name``), so a name
+    that is not UTF-8, or holds a newline or a bidi override, is one readable line and not a dead command."""
+    shown = display_name(str(path))
     if result is None:
-        return f"FAILED  {path}: not attempted"
+        return f"FAILED  {shown}: not attempted"
     if not result.ok:
-        return f"FAILED  {path}: {result.reason.removeprefix(f'{path}: ')}"
+        return f"FAILED  {shown}: {safe_text(result.reason.removeprefix(f'{path}: '))}"
     notes = [result.reason] if result.reason else []  # "already stored"
     if result.stored_as == "raw":
         if not result.reason:
@@ -144,7 +147,7 @@ def _outcome_line(path: Path, result: FileResult | None) -> str:
         notes.append(f"{result.original_bytes} -> {result.stored_bytes} bytes, {result.stored_as}")
         if result.stored_as == "zstd":  # what FLAC cannot hold, compressed (docs/audio-format.md)
             notes.append(f"not FLAC: {result.raw_reason or 'reason unknown'}")
-    return f"stored  {path} -> {result.key}  ({', '.join(notes)})"
+    return f"stored  {shown} -> {result.key}  ({safe_text(', '.join(notes))})"
 
 
 class _AlsoReported(logging.Filter):
@@ -214,7 +217,7 @@ def _upload(args: argparse.Namespace, config: EngineConfig, limits: Limits) -> i
 
     missing = [f for f in args.files if not f.is_file()]
     for f in missing:
-        print(f"FAILED  {f}: not a readable file", file=sys.stdout)
+        print(f"FAILED  {display_name(str(f))}: not a readable file", file=sys.stdout)
     files = [f.absolute() for f in args.files if f.is_file()]
     if not args.verbose:
         for handler in logging.getLogger().handlers:

@@ -16,6 +16,7 @@ from typing import TextIO
 
 from edge_agent.engine.events import EngineEvent
 from edge_agent.transfer.context import RetryNotice
+from fleet_base.filenames import display_name, safe_text
 from fleet_protocol.vocabulary import EventKind
 
 MiB = 1024 * 1024
@@ -101,8 +102,8 @@ class Progress:
             elif ev.kind in (EventKind.FILE_REJECTED, EventKind.UPLOAD_FAILED):
                 self._est[ev.file] = self._sent.get(ev.file, 0)
         if ev.kind in (_SHOWN_WITH_BAR if self._tty else _SHOWN):
-            detail = f" ({ev.reason})" if ev.reason else ""
-            self.say(f"{ev.kind.value}: {ev.file}{' -> ' + ev.key if ev.key else ''}{detail}")
+            detail = f" ({safe_text(ev.reason)})" if ev.reason else ""
+            self.say(f"{ev.kind.value}: {display_name(ev.file)}{' -> ' + ev.key if ev.key else ''}{detail}")
 
     def on_retry(self, notice: RetryNotice) -> None:
         """Say that S3 fails and when the next attempt is: on the first failure, then every NOTICE_EVERY_S;

@@ -17,6 +17,7 @@ import pytest
 from edge_agent.engine.limits import MiB
 from edge_agent.transfer.journal import Journal
 from edgefleet.localservices import SeaweedS3
+from fleet_base.filenames import display_name, parse_display_name
 from tests.corpus import write_wav
 from tests.integration.edge_agent.transfer.helpers import REPO, run_upload_cli, upload_argv
 from tests.waiting import wait_for
@@ -164,3 +165,22 @@ def test_ctrl_c_stops_saying_how_to_resume_and_the_same_command_resumes(s3_serve
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith(f"stored  {wav} -> msg/")
     assert "upload_resumed" in again.stderr
+
+
+def test_odd_file_names_are_stored_and_told_as_printable_text(s3_server: SeaweedS3, tmp_path: Path) -> None:
+    """A name that is not UTF-8, one with a newline and one with a bidi override: each is stored, and its outcome
+    line shows it escaped (``display_name``: reversible) on one line, under a strict UTF-8 locale (before, the
+    upload completed and the command then died printing the first such name)."""
+    d = tmp_path / "in"
+    d.mkdir()
+    names = [os.fsdecode(b"rec\xff\xfe.wav"), "two\nlines.wav", "bidi\u202ewav.txt.wav"]
+    files = [write_wav(d / name, seconds=1, seed=i) for i, name in enumerate(names)]
+    env = {**os.environ, **s3_server.env(), "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8:strict"}
+    done = run_upload_cli([str(f) for f in files] + common(tmp_path), env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == len(files), done.stdout
+    for f, line in zip(files, lines, strict=True):
+        assert line.startswith(f"stored  {display_name(str(f))} -> msg/"), line
+        assert parse_display_name(line.split("  ")[1].split(" -> ")[0]) == os.fsencode(f)
+    assert "Traceback" not in done.stderr
