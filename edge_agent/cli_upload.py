@@ -130,9 +130,11 @@ def _add_journal_and_network_flags(add: Callable[..., object]) -> None:
     )
 
 
-def _outcome_line(path: Path, result: FileResult | None) -> str:
+def _outcome_line(path: Path, result: FileResult | None, model_chose: bool = False) -> str:
     """The one line that tells what became of a file: its path as printable text (``display_name``), so a name
-    that is not UTF-8, or holds a newline or a bidi override, is one readable line and not a dead command."""
+    that is not UTF-8, or holds a newline or a bidi override, is one readable line and not a dead command.
+    ``model_chose``: the levels came from the cost model (no ``--compression-level``), so a file sent raw at
+    level -1 was the model's choice, not the user's request."""
     shown = display_name(str(path))
     if result is None:
         return f"FAILED  {shown}: not attempted"
@@ -142,7 +144,12 @@ def _outcome_line(path: Path, result: FileResult | None) -> str:
     if result.stored_as == "raw":
         if not result.reason:
             notes.append(f"{result.stored_bytes} bytes")
-        notes.append(f"stored raw: {result.raw_reason or 'reason unknown'}")
+        from fleet_audio.source import RAW_REQUESTED  # loaded by the upload itself
+
+        why = result.raw_reason or "reason unknown"
+        if model_chose and why == RAW_REQUESTED:
+            why = "the cost model chose raw for this CPU and link (-v shows why)"
+        notes.append(f"stored raw: {why}")
     elif not result.reason:
         notes.append(f"{result.original_bytes} -> {result.stored_bytes} bytes, {result.stored_as}")
         if result.stored_as == "zstd":  # what FLAC cannot hold, compressed (docs/audio-format.md)
@@ -242,7 +249,7 @@ def _upload(args: argparse.Namespace, config: EngineConfig, limits: Limits) -> i
     for f in files:
         r = by_file.get(str(f))
         ok = ok and r is not None and r.ok
-        print(_outcome_line(f, r), flush=True)
+        print(_outcome_line(f, r, model_chose=args.compression_level is None), flush=True)
     return 0 if ok else EXIT_FAILED
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from edge_agent.cli_upload import PROBE_LEVELS, _compression
+from edge_agent.cli_upload import PROBE_LEVELS, _compression, _outcome_line
+from edge_agent.engine.events import FileResult
 from edge_agent.engine.limits import Limits
 from edge_agent.transfer.encoding import Compression, Mode
+from fleet_audio.source import RAW_REQUESTED
 
 
 def test_a_given_level_is_forced() -> None:
@@ -55,3 +58,13 @@ def test_the_model_does_not_wait_for_the_probe(monkeypatch: pytest.MonkeyPatch) 
     plan = compression.plan(limits, 2e6)
     assert plan is not None
     assert "not measured yet" not in plan.reason
+
+
+def test_a_file_sent_raw_says_whose_choice_raw_was() -> None:
+    """Level -1 from ``--compression-level -1`` is the user's request; from the cost model it is its choice."""
+    raw = FileResult("/d/a.wav", True, "p/a.wav", "", 10, 10, "raw", RAW_REQUESTED)
+    assert _outcome_line(Path("/d/a.wav"), raw).endswith(f"(10 bytes, stored raw: {RAW_REQUESTED})")
+    chosen = _outcome_line(Path("/d/a.wav"), raw, model_chose=True)
+    assert chosen.endswith("(10 bytes, stored raw: the cost model chose raw for this CPU and link (-v shows why))")
+    not_wav = FileResult("/d/b.wav", True, "p/b.wav", "", 6, 6, "raw", "not a WAV")
+    assert _outcome_line(Path("/d/b.wav"), not_wav, model_chose=True).endswith("stored raw: not a WAV)")
