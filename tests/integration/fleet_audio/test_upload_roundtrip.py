@@ -28,7 +28,9 @@ def test_multipart_objects_restore_bit_exact(
     chunks = [(b"bext", bext_payload(), "before"), (b"LIST", list_info_payload(INAM="rain"), "after")]
     wav24 = write_wav(tmp_path / "dusk24.wav", 40, 48000, 2, 24, "field", chunks, seed=8)  # 11.5 MB: 3 parts
     wavf = write_wav(tmp_path / "float.wav", 2, 48000, 2, float32=True)
-    upload = ["upload", str(wav24), str(wavf), "--prefix", prefix, "--agent-id", "pi-4"]
+    # level 5 given: without it the cost model may send dusk24 raw (float goes first, and on loopback the senders,
+    # not the link, set the measured rate), and this test reads the FLAC object
+    upload = ["upload", str(wav24), str(wavf), "--prefix", prefix, "--agent-id", "pi-4", "--compression-level", "5"]
     assert main([*upload, "--part-size", str(5 << 20), "--state-dir", str(tmp_path / "state")]) == 0
     keys = sorted(
         o.object_name for o in s3_server.client().list_objects(s3_server.bucket, f"{prefix}/", recursive=True)
