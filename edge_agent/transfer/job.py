@@ -105,7 +105,8 @@ class FileJob:
     def run(self) -> Outcome:
         self._started = time.monotonic()
         config, limits = self.ctx.config, self.ctx.effective  # the guard's part size on a thin link
-        link = self.ctx.link  # a resumed upload keeps its own level
+        link = self.ctx.link
+        # counted in flight from here; a resumed upload keeps its own level (recounted when its source opens)
         level = self._src_level = self.ctx.compression.start_file(limits, link.rate(), link.sender_held())
         machine = FileAttempt(AttemptConfig(limits.part_size, level, config.restarts_per_attempt, config.dedup))
         try:

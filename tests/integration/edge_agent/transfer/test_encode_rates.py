@@ -66,18 +66,24 @@ def test_the_model_stores_raw_when_the_encoder_cannot_keep_up(
         engine.close()
 
 
-class SeenLinks(Compression):
-    """The model as the engine uses it, noting the link rate each new file's level was chosen with."""
+class Seen(Compression):
+    """The model as the engine uses it, noting what it was told: the link rate and the senders' held share each
+    new file's level was chosen with, and the link rate so far that each stored file brought."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.links: list[float | None] = []
         self.held: list[float | None] = []
+        self.stored: list[float | None] = []
 
     def start_file(self, limits: Limits, link_bps: float | None, sender_held: float | None = None) -> int:
         self.links.append(link_bps)
         self.held.append(sender_held)
         return super().start_file(limits, link_bps, sender_held)
+
+    def file_stored(self, stored_bytes: int, seconds: float, link_so_far: float | None = None) -> None:
+        self.stored.append(link_so_far)
+        super().file_stored(stored_bytes, seconds, link_so_far)
 
 
 def test_the_model_starts_one_file_until_the_link_is_measured(
@@ -91,7 +97,7 @@ def test_the_model_starts_one_file_until_the_link_is_measured(
     files = [spool / f"rec-{i}.wav" for i in range(3)]
     for f in files:
         shutil.copyfile(wavs["mid"], f)
-    compression = SeenLinks(Mode.MODEL)
+    compression = Seen(Mode.MODEL)
     limits = Limits(concurrency=3, part_size=PART, bandwidth_bps=6 * 1024 * 1024)
     engine = _engine(s3_server, tmp_path, limits, compression)
     try:
@@ -110,25 +116,13 @@ def test_the_model_starts_one_file_until_the_link_is_measured(
         engine.close()
 
 
-class SeenStored(Compression):
-    """The model as the engine uses it, noting the link rate so far that each stored file brought."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.stored: list[float | None] = []
-
-    def file_stored(self, stored_bytes: int, seconds: float, link_so_far: float | None = None) -> None:
-        self.stored.append(link_so_far)
-        super().file_stored(stored_bytes, seconds, link_so_far)
-
-
 def test_a_stored_file_brings_its_parts_rate_on_the_wire_to_the_model(
     s3_server: SeaweedS3, tmp_path: Path, wavs: dict[str, Path]
 ) -> None:
     """On a link that carries a whole file in less than a second on the wire (loopback here) the engine's
     estimate has no sample yet: the file's answered parts over their time on the wire are the next file's link,
     not a floor made of the file's whole time."""
-    compression = SeenStored(Mode.MODEL)
+    compression = Seen(Mode.MODEL)
     limits = Limits(concurrency=2, part_size=PART)
     engine = _engine(s3_server, tmp_path, limits, compression)
     try:
